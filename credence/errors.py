@@ -1,0 +1,198 @@
+"""The one exception hierarchy of Credence.
+
+Every error Credence raises on purpose derives from :class:`CredenceError` and
+carries its facts as attributes, so callers (the CLI, the GraphQL layer) can
+render them without parsing messages. Each class maps to one GraphQL
+``extensions.code`` through its ``code`` attribute::
+
+    CredenceError                      INTERNAL
+    ├── InputError                     BAD_USER_INPUT
+    │   ├── ValidationError            BAD_USER_INPUT   a row/field is wrong
+    │   ├── UnknownReferenceError      BAD_USER_INPUT   a row names a missing user
+    │   └── ParameterError             BAD_USER_INPUT   a bad function/config parameter
+    ├── NotFoundError                  NOT_FOUND
+    ├── ConflictError                  CONFLICT
+    ├── StoreError                     STORE_UNAVAILABLE
+    │   └── Neo4jUnavailableError      STORE_UNAVAILABLE
+    └── ConvergenceError               NOT_CONVERGED
+
+This module imports nothing of Credence, so every layer (``graph``,
+``scoring``, ``api``, ``seeds``) may import it without breaking the one-way
+arrows of the design.
+
+Examples
+--------
+>>> err = ValidationError("must be >= 0", entity="repayment", row=3,
+...                       column="amount", value=-5, source="repayments.csv")
+>>> print(err)
+repayments.csv, repayment row 3, column 'amount' (value -5): must be >= 0
+>>> err.code
+'BAD_USER_INPUT'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CredenceError",
+    "InputError",
+    "ValidationError",
+    "UnknownReferenceError",
+    "ParameterError",
+    "NotFoundError",
+    "ConflictError",
+    "StoreError",
+    "Neo4jUnavailableError",
+    "ConvergenceError",
+]
+
+
+class CredenceError(Exception):
+    """Base class of every deliberate Credence error."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(CredenceError):
+    """Something the caller supplied is wrong; nothing was written."""
+
+    code = "BAD_USER_INPUT"
+
+
+class ValidationError(InputError):
+    """A row or field of input data is invalid.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong, in plain words.
+    entity : str
+        The kind of record ("user", "link", "repayment", "spending", ...).
+    row : int or None
+        Row number in the input: 1-based data row (the header is not counted),
+        so ``row=1`` is the first line after a CSV header.
+    column : str or None
+        The offending column, if one.
+    value : object
+        The offending value, if one.
+    source : str or None
+        Where the data came from (a file name), if known.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        entity: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: Any = None,
+        source: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.entity = entity
+        self.row = row
+        self.column = column
+        self.value = value
+        self.source = source
+        where = []
+        if source:
+            where.append(source)
+        where.append(f"{entity} row {row}" if row is not None else entity)
+        if column is not None:
+            col = f"column {column!r}"
+            if value is not None:
+                col += f" (value {value!r})"
+            where.append(col)
+        super().__init__(f"{', '.join(where)}: {problem}")
+
+    def with_source(self, source: str) -> ValidationError:
+        """Return a copy of this error that names ``source``."""
+        return type(self)(
+            self.problem,
+            entity=self.entity,
+            row=self.row,
+            column=self.column,
+            value=self.value,
+            source=source,
+        )
+
+
+class UnknownReferenceError(ValidationError):
+    """A row refers to a user that is neither in the input nor in the store."""
+
+
+class ParameterError(InputError):
+    """A function or configuration parameter is out of its domain.
+
+    Examples
+    --------
+    >>> print(ParameterError("damping", 1.5, "must be in (0, 1)"))
+    parameter 'damping' = 1.5: must be in (0, 1)
+    """
+
+    def __init__(self, name: str, value: Any, problem: str) -> None:
+        self.name = name
+        self.value = value
+        self.problem = problem
+        super().__init__(f"parameter {name!r} = {value!r}: {problem}")
+
+
+class NotFoundError(CredenceError):
+    """A requested record does not exist."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, entity: str, key: Any) -> None:
+        self.entity = entity
+        self.key = key
+        super().__init__(f"{entity} {key!r} not found")
+
+
+class ConflictError(CredenceError):
+    """The request conflicts with the stored state (e.g. unflagging an unflagged user)."""
+
+    code = "CONFLICT"
+
+
+class StoreError(CredenceError):
+    """The store could not be reached or failed; the operation was rolled back."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+class Neo4jUnavailableError(StoreError):
+    """A Neo4j server could not be started, reached or built."""
+
+
+class ConvergenceError(CredenceError):
+    """An iterative solver stopped before reaching its tolerance.
+
+    Parameters
+    ----------
+    iterations : int
+        Iterations performed.
+    residual : float
+        Last residual (same norm as the tolerance).
+    tol : float
+        The tolerance that was asked for.
+    """
+
+    code = "NOT_CONVERGED"
+
+    def __init__(self, iterations: int, residual: float, tol: float) -> None:
+        self.iterations = iterations
+        self.residual = residual
+        self.tol = tol
+        super().__init__(
+            f"did not converge in {iterations} iterations: "
+            f"residual {residual:.3g} > tol {tol:.3g}"
+        )

@@ -1,0 +1,593 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Users get a dense integer key ``uid`` (their row id) on insert; links, events
+and snapshots refer to it, so a link costs two integers and a float on disk and
+the CSR export needs no string work. Each undirected link is stored once with
+``u < v`` in a clustered ``WITHOUT ROWID`` table; an index on ``(v, u)`` serves
+the other direction.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction: a load either lands
+whole or not at all. Bulk reads for the engine go through the ADBC SQLite
+driver, which hands whole columns to Arrow without building a Python object per
+row.
+
+Examples
+--------
+>>> import pandas as pd
+>>> store = SQLiteStore(":memory:")
+>>> _ = store.upsert_users(pd.DataFrame({"id": ["a", "b"], "created": [0, 0]}))
+>>> _ = store.upsert_links(pd.DataFrame({"source": ["a"], "target": ["b"], "weight": [2.0]}))
+>>> store.neighbors("a")[["user", "weight"]].to_dict("records")
+[{'user': 'b', 'weight': 2.0}]
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from graph.model import (
+    COMPONENTS,
+    IDENTITY_LEVELS,
+    REPAYMENT_COLUMNS,
+    SCORE_COLUMNS,
+    SPENDING_COLUMNS,
+    USER_COLUMNS,
+    Dataset,
+    empty_frame,
+    epoch_now,
+)
+from graph.store import (
+    Flag,
+    GraphSnapshot,
+    ProgressFn,
+    StoreBase,
+    StoreStats,
+    User,
+    build_adjacency,
+    coerce_users_frame,
+)
+
+__all__ = ["SQLiteStore", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+#: Rows per executemany call: bounds memory and paces the progress bar.
+_BATCH = 200_000
+#: Above this many links in one load, the (v, u) index is rebuilt after the insert.
+_REINDEX_THRESHOLD = 200_000
+_USER_FIELDS = list(USER_COLUMNS)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS users (
+    uid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    {", ".join(f"{level} INTEGER NOT NULL" for level in IDENTITY_LEVELS)},
+    declared_income REAL,
+    verified_income REAL,
+    verified_assets REAL,
+    consent_network INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links (
+    u INTEGER NOT NULL,
+    v INTEGER NOT NULL,
+    weight REAL NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (u, v)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_v ON links (v, u);
+CREATE TABLE IF NOT EXISTS repayments (
+    eid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    uid INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    paid INTEGER,
+    amount REAL NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS repayments_uid ON repayments (uid);
+CREATE TABLE IF NOT EXISTS spending (
+    eid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    uid INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    category TEXT NOT NULL,
+    on_time INTEGER
+);
+CREATE INDEX IF NOT EXISTS spending_uid ON spending (uid);
+CREATE TABLE IF NOT EXISTS flags (
+    fid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    analyst TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    flagged_at INTEGER NOT NULL,
+    cleared_at INTEGER,
+    cleared_by TEXT,
+    clear_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS flags_uid ON flags (uid);
+CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS scores (
+    sid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    model_version TEXT NOT NULL,
+    computed_at INTEGER NOT NULL,
+    score INTEGER NOT NULL,
+    {", ".join(f"{c} REAL NOT NULL" for c in COMPONENTS)}
+);
+CREATE INDEX IF NOT EXISTS scores_uid ON scores (uid, computed_at);
+"""
+
+
+class SQLiteStore(StoreBase):
+    """A :class:`~graph.store.GraphStore` on a SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created with its folder if absent), or ``":memory:"``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA cache_size = -262144")  # 256 MiB
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path}: schema version {version}, this Credence reads {SCHEMA_VERSION}"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+
+    # -- id mapping -------------------------------------------------------------
+
+    def _uids(self, user_ids: np.ndarray, db: sqlite3.Connection) -> np.ndarray:
+        """uid of each external id, -1 where absent."""
+        user_ids = np.asarray(user_ids, dtype=object)
+        if not len(user_ids):
+            return np.empty(0, np.int64)
+        unique = pd.unique(user_ids)
+        n_users = db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
+        if len(unique) > max(5_000, n_users // 20):
+            rows = db.execute("SELECT id, uid FROM users").fetchall()
+            known = pd.Series([r[1] for r in rows], index=[r[0] for r in rows], dtype=np.int64)
+        else:
+            found: list[tuple[str, int]] = []
+            for start in range(0, len(unique), 500):
+                chunk = list(unique[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found += db.execute(
+                    f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk
+                ).fetchall()
+            known = pd.Series([r[1] for r in found], index=[r[0] for r in found], dtype=np.int64)
+        positions = known.index.get_indexer(pd.Index(user_ids))
+        values = np.append(known.to_numpy(dtype=np.int64), -1)  # position -1 -> -1
+        return values[positions]
+
+    def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:
+        return self._uids(user_ids, tx) >= 0
+
+    def has_users(self, user_ids: Any) -> np.ndarray:
+        return self._has_users(np.asarray(list(user_ids), dtype=object), self._db)
+
+    def _uid(self, user_id: str, db: sqlite3.Connection | None = None) -> int:
+        row = (db or self._db).execute(
+            "SELECT uid FROM users WHERE id = ?", (self._user_id(user_id),)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("user", user_id)
+        return int(row[0])
+
+    # -- writes -----------------------------------------------------------------
+
+    def _write_dataset(
+        self, dataset: Dataset, tx: Any, progress: ProgressFn
+    ) -> dict[str, int]:
+        db: sqlite3.Connection = tx
+        written = {}
+        users = dataset.users
+        columns = _USER_FIELDS
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        sql = (
+            f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}"
+        )
+        self._executemany(db, sql, _rows(users, columns), len(users), "users", progress)
+        written["users"] = len(users)
+
+        links = dataset.links
+        if len(links):
+            endpoints = self._uids(
+                np.concatenate(
+                    [links["source"].to_numpy(dtype=object), links["target"].to_numpy(dtype=object)]
+                ),
+                db,
+            )
+            a, b = endpoints[: len(links)], endpoints[len(links) :]
+            u, v = np.minimum(a, b), np.maximum(a, b)
+            order = np.lexsort((v, u))
+            frame = pd.DataFrame(
+                {
+                    "u": u[order],
+                    "v": v[order],
+                    "weight": links["weight"].to_numpy()[order],
+                    "created": links["created"].to_numpy()[order],
+                }
+            )
+            reindex = len(links) >= _REINDEX_THRESHOLD
+            if reindex:
+                db.execute("DROP INDEX IF EXISTS links_v")
+            self._executemany(
+                db,
+                "INSERT INTO links (u, v, weight, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(u, v) DO UPDATE SET weight = excluded.weight, "
+                "created = min(created, excluded.created)",
+                _rows(frame, ["u", "v", "weight", "created"]),
+                len(frame),
+                "links",
+                progress,
+            )
+            if reindex:
+                progress("links index", 0, 1)
+                db.execute("CREATE INDEX links_v ON links (v, u)")
+                progress("links index", 1, 1)
+        written["links"] = len(links)
+
+        for kind, table, fields in (
+            ("repayments", "repayments", ["due", "paid", "amount", "status"]),
+            ("spending", "spending", ["at", "amount", "category", "on_time"]),
+        ):
+            events: pd.DataFrame = getattr(dataset, kind)
+            if len(events):
+                uid = self._uids(events["user"].to_numpy(dtype=object), db)
+                frame = events[["id", *fields]].assign(uid=uid)
+                cols = ["id", "uid", *fields]
+                sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+                self._executemany(
+                    db,
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                    f" ON CONFLICT(id) DO UPDATE SET {sets}",
+                    _rows(frame, cols),
+                    len(frame),
+                    kind,
+                    progress,
+                )
+            written[kind] = len(events)
+        return written
+
+    @staticmethod
+    def _executemany(
+        db: sqlite3.Connection,
+        sql: str,
+        rows: Iterator[tuple[Any, ...]],
+        total: int,
+        stage: str,
+        progress: ProgressFn,
+    ) -> None:
+        done = 0
+        progress(stage, 0, total)
+        while done < total:
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == _BATCH:
+                    break
+            if not batch:
+                break
+            db.executemany(sql, batch)
+            done += len(batch)
+            progress(stage, done, total)
+
+    def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:
+        db: sqlite3.Connection = tx
+        uid = self._uids(scores["user"].to_numpy(dtype=object), db)
+        cols = ["uid", "model_version", "computed_at", "score", *COMPONENTS]
+        frame = scores.drop(columns="user").assign(uid=uid)
+        db.executemany(
+            f"INSERT INTO scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            _rows(frame, cols),
+        )
+        return len(frame)
+
+    def remove_link(self, a: str, b: str) -> bool:
+        with self._write_transaction() as db:
+            ua, ub = self._uid(a, db), self._uid(b, db)
+            cursor = db.execute(
+                "DELETE FROM links WHERE u = ? AND v = ?", (min(ua, ub), max(ua, ub))
+            )
+            return cursor.rowcount > 0
+
+    def set_consent(self, user_id: str, consent: bool) -> None:
+        if not isinstance(consent, bool | np.bool_):
+            raise ValidationError(
+                "must be true or false", entity="user", column="consent_network", value=consent
+            )
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            db.execute("UPDATE users SET consent_network = ? WHERE uid = ?", (int(consent), uid))
+
+    def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
+        analyst, reason = _check_text("analyst", analyst), _check_text("reason", reason)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            if db.execute(
+                "SELECT 1 FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)
+            ).fetchone():
+                raise ConflictError(f"user {user_id!r} is already flagged")
+            cursor = db.execute(
+                "INSERT INTO flags (uid, analyst, reason, flagged_at) VALUES (?, ?, ?, ?)",
+                (uid, analyst, reason, at),
+            )
+            fid = int(cursor.lastrowid or 0)
+        return Flag(id=fid, user=user_id, analyst=analyst, reason=reason, flagged_at=at)
+
+    def unflag_user(
+        self, user_id: str, *, analyst: str, reason: str, at: int | None = None
+    ) -> Flag:
+        analyst, reason = _check_text("analyst", analyst), _check_text("reason", reason)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            row = db.execute(
+                "SELECT fid FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)
+            ).fetchone()
+            if row is None:
+                raise ConflictError(f"user {user_id!r} is not flagged")
+            db.execute(
+                "UPDATE flags SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE fid = ?",
+                (at, analyst, reason, row[0]),
+            )
+        return next(f for f in self.flags(user_id) if f.id == row[0])
+
+    def clear(self) -> None:
+        with self._write_transaction() as db:
+            for table in ("scores", "flags", "spending", "repayments", "links", "users"):
+                db.execute(f"DELETE FROM {table}")
+
+    # -- reads ------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> User:
+        frame = self.get_users([user_id])
+        return User.from_mapping(frame.iloc[0])
+
+    def get_users(self, user_ids: Any) -> pd.DataFrame:
+        ids = [self._user_id(i) for i in user_ids]
+        if not ids:
+            return empty_frame(USER_COLUMNS)
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found += self._db.execute(
+                f"SELECT {', '.join(_USER_FIELDS)} FROM users "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        frame = pd.DataFrame.from_records(found, columns=_USER_FIELDS)
+        positions = pd.Index(frame["id"]).get_indexer(pd.Index(ids))
+        if (positions < 0).any():
+            raise NotFoundError("user", ids[int(np.argmin(positions))])
+        return coerce_users_frame(frame.iloc[positions])
+
+    def neighbors(self, user_id: str) -> pd.DataFrame:
+        uid = self._uid(user_id)
+        rows = self._db.execute(
+            "SELECT users.id, l.weight, l.created FROM "
+            "(SELECT v AS other, weight, created FROM links WHERE u = ?1 "
+            " UNION ALL SELECT u, weight, created FROM links WHERE v = ?1) AS l "
+            "JOIN users ON users.uid = l.other ORDER BY users.id",
+            (uid,),
+        ).fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=["user", "weight", "created"])
+        return frame.astype(
+            {"user": pd.StringDtype(), "weight": np.float64, "created": np.int64}
+        )
+
+    def _events(
+        self, table: str, schema: dict[str, Any], fields: list[str], order: str, user_id: str | None
+    ) -> pd.DataFrame:
+        select = (
+            f"SELECT e.id, users.id, {', '.join('e.' + f for f in fields)} FROM {table} e "
+            "JOIN users ON users.uid = e.uid"
+        )
+        if user_id is None:
+            rows = self._db.execute(f"{select} ORDER BY e.{order}, e.id").fetchall()
+        else:
+            uid = self._uid(user_id)
+            rows = self._db.execute(
+                f"{select} WHERE e.uid = ? ORDER BY e.{order}, e.id", (uid,)
+            ).fetchall()
+        if not rows:
+            return empty_frame(schema)
+        frame = pd.DataFrame.from_records(rows, columns=list(schema))
+        return frame.astype(schema)
+
+    def repayments(self, user_id: str | None = None) -> pd.DataFrame:
+        return self._events(
+            "repayments", REPAYMENT_COLUMNS, ["due", "paid", "amount", "status"], "due", user_id
+        )
+
+    def spending(self, user_id: str | None = None) -> pd.DataFrame:
+        frame = self._events(
+            "spending", SPENDING_COLUMNS, ["at", "amount", "category", "on_time"], "at", user_id
+        )
+        return frame
+
+    def flags(self, user_id: str) -> list[Flag]:
+        uid = self._uid(user_id)
+        rows = self._db.execute(
+            "SELECT fid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason "
+            "FROM flags WHERE uid = ? ORDER BY flagged_at, fid",
+            (uid,),
+        ).fetchall()
+        return [
+            Flag(
+                id=r[0],
+                user=user_id,
+                analyst=r[1],
+                reason=r[2],
+                flagged_at=r[3],
+                cleared_at=r[4],
+                cleared_by=r[5],
+                clear_reason=r[6],
+            )
+            for r in rows
+        ]
+
+    def quarantined(self) -> np.ndarray:
+        rows = self._db.execute(
+            "SELECT users.id FROM flags JOIN users ON users.uid = flags.uid "
+            "WHERE flags.cleared_at IS NULL ORDER BY users.id"
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=object)
+
+    def _scores(self, where: str, params: tuple[Any, ...]) -> pd.DataFrame:
+        cols = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
+        rows = self._db.execute(
+            f"SELECT users.id, {cols} FROM scores s JOIN users ON users.uid = s.uid {where}",
+            params,
+        ).fetchall()
+        if not rows:
+            return empty_frame(SCORE_COLUMNS)
+        return pd.DataFrame.from_records(rows, columns=list(SCORE_COLUMNS)).astype(SCORE_COLUMNS)
+
+    def score_history(self, user_id: str) -> pd.DataFrame:
+        uid = self._uid(user_id)
+        return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,))
+
+    def latest_scores(self) -> pd.DataFrame:
+        return self._scores(
+            "WHERE s.sid = (SELECT s2.sid FROM scores s2 WHERE s2.uid = s.uid "
+            "ORDER BY s2.computed_at DESC, s2.sid DESC LIMIT 1) ORDER BY users.id",
+            (),
+        )
+
+    def stats(self) -> StoreStats:
+        db = self._db
+
+        def count(sql: str) -> int:
+            return int(db.execute(sql).fetchone()[0])
+
+        return StoreStats(
+            users=count("SELECT count(*) FROM users"),
+            links=count("SELECT count(*) FROM links"),
+            repayments=count("SELECT count(*) FROM repayments"),
+            spending=count("SELECT count(*) FROM spending"),
+            consenting=count("SELECT count(*) FROM users WHERE consent_network"),
+            quarantined=count("SELECT count(*) FROM flags WHERE cleared_at IS NULL"),
+            flags=count("SELECT count(*) FROM flags"),
+            score_snapshots=count("SELECT count(*) FROM scores"),
+        )
+
+    # -- export -----------------------------------------------------------------
+
+    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+        report = progress or (lambda stage, done, total: None)
+        report("users", 0, 1)
+        users = self._arrow_query(f"SELECT uid, {', '.join(_USER_FIELDS)} FROM users ORDER BY uid")
+        uids = users.pop("uid").to_numpy(dtype=np.int64)
+        report("users", 1, 1)
+        report("links", 0, 1)
+        links = self._arrow_query("SELECT u, v, weight FROM links")
+        report("links", 1, 1)
+        n = len(uids)
+        dense = n == 0 or (uids[0] == 1 and uids[-1] == n)
+        u = links["u"].to_numpy(dtype=np.int64)
+        v = links["v"].to_numpy(dtype=np.int64)
+        if dense:
+            u, v = u - 1, v - 1
+        else:
+            u, v = np.searchsorted(uids, u), np.searchsorted(uids, v)
+        adjacency = build_adjacency(u, v, links["weight"].to_numpy(dtype=np.float64), n)
+        flagged = self._arrow_query("SELECT DISTINCT uid FROM flags WHERE cleared_at IS NULL")
+        quarantined = np.zeros(n, dtype=bool)
+        quarantined[np.searchsorted(uids, flagged["uid"].to_numpy(dtype=np.int64))] = True
+        frame = coerce_users_frame(users) if n else empty_frame(USER_COLUMNS)
+        return GraphSnapshot(
+            ids=frame["id"].to_numpy(dtype=object),
+            adjacency=adjacency,
+            users=frame,
+            quarantined=quarantined,
+        )
+
+    def _arrow_query(self, sql: str) -> pd.DataFrame:
+        """Run a read through ADBC: columns arrive as Arrow arrays, no per-row objects."""
+        if self.path == ":memory:":
+            rows = self._db.execute(sql).fetchall()
+            names = [d[0] for d in self._db.execute(sql + " LIMIT 0").description]
+            return pd.DataFrame.from_records(rows, columns=names)
+        import adbc_driver_sqlite.dbapi as adbc
+
+        with adbc.connect(self.path) as conn, conn.cursor() as cursor:
+            cursor.execute(sql)
+            table = cursor.fetch_arrow_table()
+        return table.to_pandas()
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Rows of plain Python values (None for missing) in bounded-memory chunks."""
+    for start in range(0, len(frame), _BATCH):
+        part = frame.iloc[start : start + _BATCH]
+        lists = []
+        for column in columns:
+            series = part[column]
+            if isinstance(series.dtype, np.dtype) and not (
+                series.dtype.kind == "f" and series.isna().any()
+            ):
+                lists.append(series.to_numpy().tolist())
+            else:
+                lists.append(series.to_numpy(dtype=object, na_value=None).tolist())
+        yield from zip(*lists, strict=True)
+
+
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("is required", entity="flag", column=name, value=value)
+    return value.strip()
+

@@ -1,0 +1,444 @@
+"""The ``GraphStore`` protocol, the records it returns, and the shared load logic.
+
+Two backends implement it: :class:`graph.sqlite.SQLiteStore` (the embedded
+default) and :class:`graph.neo4j_store.Neo4jStore`. One contract test suite
+(``tests/test_store_contract.py``) runs against both.
+
+Loading always follows the same path, written once in :class:`StoreBase`:
+
+1. ``parse_*`` validation of every frame (pure, in :mod:`graph.model`);
+2. references to users outside the input are looked up in the store, and an
+   unknown one is rejected naming its row;
+3. only then is anything written, in one transaction where the backend allows.
+
+A rejected load therefore leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from credence.errors import UnknownReferenceError
+from graph.model import (
+    IDENTITY_LEVELS,
+    USER_COLUMNS,
+    Dataset,
+    check_user_id,
+    parse_dataset,
+    parse_scores,
+)
+
+__all__ = [
+    "ProgressFn",
+    "User",
+    "Flag",
+    "LoadReport",
+    "StoreStats",
+    "GraphSnapshot",
+    "GraphStore",
+    "StoreBase",
+    "build_adjacency",
+]
+
+#: ``progress(stage, done, total)``: called as a long operation advances.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    """One stored user (the users frame schema as a record)."""
+
+    id: str
+    created: int
+    phone_verified: bool
+    id_verified: bool
+    face_verified: bool
+    education_verified: bool
+    employer_verified: bool
+    declared_income: float | None
+    verified_income: float | None
+    verified_assets: float | None
+    consent_network: bool
+
+    @classmethod
+    def from_mapping(cls, row: Any) -> User:
+        """Build from a mapping with the schema's keys (NaN/None capacity -> None)."""
+
+        def amount(value: Any) -> float | None:
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                return None
+            return float(value)
+
+        return cls(
+            id=str(row["id"]),
+            created=int(row["created"]),
+            **{level: bool(row[level]) for level in IDENTITY_LEVELS},
+            declared_income=amount(row["declared_income"]),
+            verified_income=amount(row["verified_income"]),
+            verified_assets=amount(row["verified_assets"]),
+            consent_network=bool(row["consent_network"]),
+        )
+
+    @property
+    def verification_level(self) -> int:
+        """How many of the identity checks passed (0-5)."""
+        return sum(bool(getattr(self, level)) for level in IDENTITY_LEVELS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flag:
+    """An analyst flag. Active (the user is quarantined) until cleared."""
+
+    id: int
+    user: str
+    analyst: str
+    reason: str
+    flagged_at: int
+    cleared_at: int | None = None
+    cleared_by: str | None = None
+    clear_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while the flag has not been cleared."""
+        return self.cleared_at is None
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load wrote: rows per kind and wall-clock seconds."""
+
+    written: dict[str, int]
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreStats:
+    """Counts of what a store holds."""
+
+    users: int
+    links: int
+    repayments: int
+    spending: int
+    consenting: int
+    quarantined: int
+    flags: int
+    score_snapshots: int
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a plain mapping (for printing)."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    """The graph as arrays for the engine.
+
+    Attributes
+    ----------
+    ids : ndarray of object
+        External user id of each index ``0..n-1``.
+    adjacency : scipy.sparse.csr_matrix
+        Symmetric ``n x n`` weighted adjacency (every link stored both ways),
+        sorted indices, no explicit zeros.
+    users : DataFrame
+        User attributes aligned with ``ids`` (the users frame schema).
+    quarantined : ndarray of bool
+        True for users with an active analyst flag.
+    """
+
+    ids: np.ndarray
+    adjacency: sp.csr_matrix
+    users: pd.DataFrame
+    quarantined: np.ndarray
+    _positions: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users (nodes)."""
+        return len(self.ids)
+
+    @property
+    def n_links(self) -> int:
+        """Number of undirected links."""
+        return int(self.adjacency.nnz // 2)
+
+    def index_of(self, user_ids: Any) -> np.ndarray:
+        """Indices of the given external ids (-1 where unknown).
+
+        Examples
+        --------
+        >>> snap = GraphSnapshot(np.array(["a", "b"], dtype=object),
+        ...                      build_adjacency(np.array([0]), np.array([1]), np.array([2.0]), 2),
+        ...                      pd.DataFrame(), np.zeros(2, bool))
+        >>> snap.index_of(["b", "zz"]).tolist()
+        [1, -1]
+        """
+        lookup = pd.Index(self.ids)
+        return np.asarray(lookup.get_indexer(pd.Index(list(user_ids))), dtype=np.int64)
+
+
+def build_adjacency(
+    u: np.ndarray, v: np.ndarray, weight: np.ndarray, n: int, *, dtype: Any = np.float64
+) -> sp.csr_matrix:
+    """Symmetric CSR adjacency from undirected links given once each.
+
+    Parameters
+    ----------
+    u, v : ndarray of int
+        Endpoint indices of each link (any orientation, no duplicates).
+    weight : ndarray of float
+        Link weights.
+    n : int
+        Number of nodes.
+    dtype : numpy dtype
+        Value dtype of the result.
+
+    Examples
+    --------
+    >>> build_adjacency(np.array([0, 2]), np.array([1, 1]), np.array([1.0, 3.0]), 3).toarray()
+    array([[0., 1., 0.],
+           [1., 0., 3.],
+           [0., 3., 0.]])
+    """
+    rows = np.concatenate([u, v]).astype(np.int64, copy=False)
+    cols = np.concatenate([v, u]).astype(np.int64, copy=False)
+    data = np.concatenate([weight, weight]).astype(dtype, copy=False)
+    # Counting sort by row, then by column within rows: O(nnz) and no COO copy.
+    order = np.lexsort((cols, rows))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    index_dtype = np.int32 if n < 2**31 and len(rows) < 2**31 else np.int64
+    matrix = sp.csr_matrix(
+        (data[order], cols[order].astype(index_dtype), indptr.astype(index_dtype)),
+        shape=(n, n),
+    )
+    matrix.has_sorted_indices = True
+    return matrix
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """What every store offers. Ids are external user ids (strings)."""
+
+    def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
+        """Upsert a validated dataset; all or nothing."""
+        ...
+
+    def upsert_users(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert users."""
+        ...
+
+    def upsert_links(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert undirected links."""
+        ...
+
+    def add_repayments(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert repayment events (by event id)."""
+        ...
+
+    def add_spending(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert spending/bill events (by event id)."""
+        ...
+
+    def remove_link(self, a: str, b: str) -> bool:
+        """Remove the link between two users; False if there was none."""
+        ...
+
+    def get_user(self, user_id: str) -> User:
+        """One user; NotFoundError if absent."""
+        ...
+
+    def get_users(self, user_ids: Any) -> pd.DataFrame:
+        """Users in the given order (users frame schema); NotFoundError if any is absent."""
+        ...
+
+    def has_users(self, user_ids: Any) -> np.ndarray:
+        """Boolean mask: which of the ids are stored."""
+        ...
+
+    def neighbors(self, user_id: str) -> pd.DataFrame:
+        """Links of a user: columns ``user``, ``weight``, ``created``, sorted by ``user``."""
+        ...
+
+    def repayments(self, user_id: str | None = None) -> pd.DataFrame:
+        """Repayment events of one user (or all), sorted by ``due``, ``id``."""
+        ...
+
+    def spending(self, user_id: str | None = None) -> pd.DataFrame:
+        """Spending events of one user (or all), sorted by ``at``, ``id``."""
+        ...
+
+    def set_consent(self, user_id: str, consent: bool) -> None:
+        """Record a user's consent to network scoring."""
+        ...
+
+    def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
+        """Flag (quarantine) a user; ConflictError if already flagged."""
+        ...
+
+    def unflag_user(
+        self, user_id: str, *, analyst: str, reason: str, at: int | None = None
+    ) -> Flag:
+        """Clear a user's active flag; ConflictError if none."""
+        ...
+
+    def flags(self, user_id: str) -> list[Flag]:
+        """Every flag of a user, oldest first."""
+        ...
+
+    def quarantined(self) -> np.ndarray:
+        """Ids of users with an active flag, sorted."""
+        ...
+
+    def write_scores(self, frame: pd.DataFrame) -> int:
+        """Append score snapshots (score frame schema); returns rows written."""
+        ...
+
+    def score_history(self, user_id: str) -> pd.DataFrame:
+        """A user's snapshots, oldest first."""
+        ...
+
+    def latest_scores(self) -> pd.DataFrame:
+        """The newest snapshot of every scored user, sorted by user."""
+        ...
+
+    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+        """The whole graph as CSR + aligned attribute arrays."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Counts of everything stored."""
+        ...
+
+    def clear(self) -> None:
+        """Delete everything (for tests and ``credence load --replace``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class StoreBase:
+    """Shared logic of the backends: validation, reference checks, conveniences.
+
+    Subclasses implement ``_write_dataset`` (one transaction) and the reads.
+    """
+
+    def __enter__(self) -> StoreBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- loading -------------------------------------------------------------
+
+    def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
+        import time
+
+        started = time.perf_counter()
+        with self._write_transaction() as tx:
+            self._check_references(dataset, tx)
+            written = self._write_dataset(dataset, tx, progress or _no_progress)
+        return LoadReport(written=written, seconds=time.perf_counter() - started)
+
+    def upsert_users(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(users=frame))
+
+    def upsert_links(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(links=frame))
+
+    def add_repayments(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(repayments=frame))
+
+    def add_spending(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(spending=frame))
+
+    def write_scores(self, frame: pd.DataFrame) -> int:
+        scores = parse_scores(frame)
+        with self._write_transaction() as tx:
+            known = self._has_users(scores["user"].to_numpy(dtype=object), tx)
+            _fail_unknown(known, scores["user"], "score", "user")
+            return self._write_scores(scores, tx)
+
+    def _check_references(self, dataset: Dataset, tx: Any) -> None:
+        outside = dataset.referenced_users()
+        if not len(outside):
+            return
+        known = pd.Index(outside[self._has_users(outside, tx)])
+        for kind, entity, columns in (
+            ("links", "link", ("source", "target")),
+            ("repayments", "repayment", ("user",)),
+            ("spending", "spending", ("user",)),
+        ):
+            frame = getattr(dataset, kind)
+            for column in columns:
+                ok = frame[column].isin(dataset.users["id"]) | frame[column].isin(known)
+                _fail_unknown(ok.to_numpy(bool), frame[column], entity, column)
+
+    # -- helpers for subclasses ---------------------------------------------
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+        yield
+
+    def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _write_dataset(
+        self, dataset: Dataset, tx: Any, progress: ProgressFn
+    ) -> dict[str, int]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _user_id(user_id: Any) -> str:
+        return check_user_id(user_id)
+
+
+def _fail_unknown(ok: np.ndarray, column_values: pd.Series, entity: str, column: str) -> None:
+    if not ok.all():
+        pos = int(np.argmin(ok))
+        raise UnknownReferenceError(
+            "no such user in the input or the store",
+            entity=entity,
+            row=pos + 1,
+            column=column,
+            value=str(column_values.iloc[pos]),
+        )
+
+
+def users_frame_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A users frame (exact schema) from row mappings read back from a store."""
+    frame = pd.DataFrame.from_records(records, columns=list(USER_COLUMNS))
+    return coerce_users_frame(frame)
+
+
+def coerce_users_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast stored user columns back to the frame schema (NULL capacity -> NaN)."""
+    out = {}
+    for name, dtype in USER_COLUMNS.items():
+        column = frame[name]
+        if dtype == np.dtype("float64"):
+            out[name] = pd.to_numeric(column).astype(np.float64)
+        else:
+            out[name] = column.astype(dtype)
+    return pd.DataFrame(out).reset_index(drop=True)

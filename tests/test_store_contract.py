@@ -1,0 +1,324 @@
+"""The GraphStore contract: every test runs on SQLite and on a real Neo4j."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credence.errors import (
+    ConflictError,
+    NotFoundError,
+    UnknownReferenceError,
+    ValidationError,
+)
+from graph.model import COMPONENTS, parse_dataset
+from graph.store import GraphStore
+
+NOW = 1_760_000_000  # 2025-10-09
+
+
+def users(*ids: str, **columns: Any) -> pd.DataFrame:
+    return pd.DataFrame({"id": list(ids), "created": [NOW - 1000] * len(ids), **columns})
+
+
+def links(*triples: tuple[str, str, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source": [t[0] for t in triples],
+            "target": [t[1] for t in triples],
+            "weight": [t[2] for t in triples],
+            "created": [NOW - 10] * len(triples),
+        }
+    )
+
+
+def plain(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """Columns as lists with None for every kind of missing value (NaN != NaN)."""
+    return {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame}
+
+
+def dump(store: GraphStore) -> dict[str, Any]:
+    """Everything observable in a store, for exact before/after comparisons."""
+    snap = store.export_snapshot()
+    return {
+        "stats": store.stats().as_dict(),
+        "ids": snap.ids.tolist(),
+        "adjacency": snap.adjacency.toarray().tolist(),
+        "users": plain(snap.users),
+        "quarantined": snap.quarantined.tolist(),
+        "repayments": plain(store.repayments()),
+        "spending": plain(store.spending()),
+        "scores": plain(store.latest_scores()),
+    }
+
+
+@pytest.fixture
+def populated(store: GraphStore) -> GraphStore:
+    store.load(
+        parse_dataset(
+            users=users("ann", "bob", "cy", "dee", declared_income=[1000.0, None, 5.5, 0.0]),
+            links=links(("ann", "bob", 2.0), ("bob", "cy", 1.0), ("cy", "ann", 0.5)),
+            repayments=pd.DataFrame(
+                {
+                    "id": ["r1", "r2", "r3"],
+                    "user": ["ann", "ann", "bob"],
+                    "due": [NOW - 5000, NOW - 200_000, NOW - 5000],
+                    "paid": [NOW - 5000, None, NOW - 4000],
+                    "amount": [100.0, 50.0, 20.0],
+                    "status": ["on_time", "missed", "on_time"],
+                }
+            ),
+            spending=pd.DataFrame(
+                {
+                    "id": ["s1", "s2"],
+                    "user": ["cy", "cy"],
+                    "at": [NOW - 100, NOW - 50],
+                    "amount": [9.5, 80.0],
+                    "category": ["purchase", "bill"],
+                    "on_time": [None, True],
+                }
+            ),
+            now=NOW,
+        )
+    )
+    return store
+
+
+def test_is_a_graph_store(store: GraphStore) -> None:
+    assert isinstance(store, GraphStore)
+    assert store.stats().users == 0
+
+
+def test_users_round_trip(populated: GraphStore) -> None:
+    ann = populated.get_user("ann")
+    assert ann.id == "ann"
+    assert ann.created == NOW - 1000
+    assert ann.declared_income == 1000.0
+    assert ann.verified_income is None
+    assert ann.consent_network is True
+    assert ann.verification_level == 0
+    frame = populated.get_users(["cy", "ann"])
+    assert frame["id"].tolist() == ["cy", "ann"]
+    assert frame["declared_income"].tolist() == [5.5, 1000.0]
+    assert np.isnan(populated.get_users(["bob"])["declared_income"].iloc[0])
+    assert populated.has_users(["ann", "zed", "dee"]).tolist() == [True, False, True]
+
+
+def test_unknown_user_is_not_found(populated: GraphStore) -> None:
+    with pytest.raises(NotFoundError) as info:
+        populated.get_user("zed")
+    assert info.value.key == "zed"
+    with pytest.raises(NotFoundError):
+        populated.get_users(["ann", "zed"])
+    with pytest.raises(NotFoundError):
+        populated.neighbors("zed")
+
+
+def test_user_upsert_is_idempotent_and_updates(populated: GraphStore) -> None:
+    before = dump(populated)
+    populated.upsert_users(users("ann", "bob", "cy", "dee", declared_income=[1000.0, None, 5.5, 0.0]))
+    assert dump(populated) == before
+    populated.upsert_users(users("ann", id_verified=[True], verified_assets=[42.0]))
+    ann = populated.get_user("ann")
+    assert ann.id_verified is True
+    assert ann.verified_assets == 42.0
+    assert ann.declared_income is None  # an upsert replaces the whole record
+    assert populated.stats().users == 4
+
+
+def test_links_are_undirected(populated: GraphStore) -> None:
+    assert populated.neighbors("ann")[["user", "weight"]].to_dict("records") == [
+        {"user": "bob", "weight": 2.0},
+        {"user": "cy", "weight": 0.5},
+    ]
+    assert populated.neighbors("cy")["user"].tolist() == ["ann", "bob"]
+    assert populated.neighbors("dee").empty
+    assert populated.stats().links == 3
+
+
+def test_link_upsert_updates_weight_either_orientation(populated: GraphStore) -> None:
+    populated.upsert_links(links(("bob", "ann", 7.0)))
+    assert populated.stats().links == 3
+    assert populated.neighbors("ann").set_index("user").loc["bob", "weight"] == 7.0
+    before = dump(populated)
+    populated.upsert_links(links(("bob", "ann", 7.0)))
+    assert dump(populated) == before
+
+
+def test_remove_link(populated: GraphStore) -> None:
+    assert populated.remove_link("cy", "ann") is True
+    assert populated.remove_link("ann", "cy") is False
+    assert populated.neighbors("ann")["user"].tolist() == ["bob"]
+    assert populated.stats().links == 2
+    with pytest.raises(NotFoundError):
+        populated.remove_link("ann", "zed")
+
+
+def test_events_round_trip(populated: GraphStore) -> None:
+    ann = populated.repayments("ann")
+    assert ann["id"].tolist() == ["r2", "r1"]  # sorted by due
+    assert ann["paid"].isna().tolist() == [True, False]
+    assert ann["status"].tolist() == ["missed", "on_time"]
+    assert populated.repayments("dee").empty
+    assert len(populated.repayments()) == 3
+    cy = populated.spending("cy")
+    assert cy["category"].tolist() == ["purchase", "bill"]
+    assert cy["on_time"].isna().tolist() == [True, False]
+    assert bool(cy["on_time"].iloc[1]) is True
+    assert str(cy["on_time"].dtype) == "boolean"
+
+
+def test_event_upsert_by_id(populated: GraphStore) -> None:
+    populated.add_repayments(
+        pd.DataFrame(
+            {"id": ["r2"], "user": ["ann"], "due": [NOW - 200_000], "paid": [NOW - 100],
+             "amount": [50.0], "status": ["late"]}
+        )
+    )
+    assert populated.stats().repayments == 3
+    assert populated.repayments("ann").set_index("id").loc["r2", "status"] == "late"
+
+
+def test_consent(populated: GraphStore) -> None:
+    populated.set_consent("bob", False)
+    assert populated.get_user("bob").consent_network is False
+    assert populated.stats().consenting == 3
+    populated.set_consent("bob", True)
+    assert populated.get_user("bob").consent_network is True
+    with pytest.raises(NotFoundError):
+        populated.set_consent("zed", True)
+    with pytest.raises(ValidationError):
+        populated.set_consent("bob", "maybe")  # type: ignore[arg-type]
+
+
+def test_flags_with_history(populated: GraphStore) -> None:
+    flag = populated.flag_user("bob", analyst="ana", reason="ring suspect", at=NOW)
+    assert flag.active and flag.user == "bob"
+    assert populated.quarantined().tolist() == ["bob"]
+    with pytest.raises(ConflictError):
+        populated.flag_user("bob", analyst="ana", reason="again")
+    cleared = populated.unflag_user("bob", analyst="lead", reason="false positive", at=NOW + 5)
+    assert not cleared.active and cleared.cleared_by == "lead" and cleared.cleared_at == NOW + 5
+    assert populated.quarantined().tolist() == []
+    with pytest.raises(ConflictError):
+        populated.unflag_user("bob", analyst="lead", reason="again")
+    populated.flag_user("bob", analyst="ana", reason="second look", at=NOW + 10)
+    history = populated.flags("bob")
+    assert [f.reason for f in history] == ["ring suspect", "second look"]
+    assert [f.active for f in history] == [False, True]
+    assert populated.stats().flags == 2 and populated.stats().quarantined == 1
+    with pytest.raises(NotFoundError):
+        populated.flag_user("zed", analyst="ana", reason="x")
+    with pytest.raises(ValidationError):
+        populated.flag_user("ann", analyst=" ", reason="x")
+
+
+def score_rows(user: str, at: int, score: int, version: str = "m1") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"user": [user], "model_version": [version], "computed_at": [at], "score": [score],
+         **{c: [0.5] for c in COMPONENTS}}
+    )
+
+
+def test_score_history(populated: GraphStore) -> None:
+    assert populated.write_scores(score_rows("ann", NOW, 600)) == 1
+    populated.write_scores(pd.concat([score_rows("ann", NOW + 60, 640, "m2"), score_rows("bob", NOW, 500)]))
+    history = populated.score_history("ann")
+    assert history["score"].tolist() == [600, 640]
+    assert history["model_version"].tolist() == ["m1", "m2"]
+    latest = populated.latest_scores()
+    assert latest["user"].tolist() == ["ann", "bob"]
+    assert latest["score"].tolist() == [640, 500]
+    assert populated.score_history("cy").empty
+    before = dump(populated)
+    with pytest.raises(UnknownReferenceError):
+        populated.write_scores(pd.concat([score_rows("cy", NOW, 700), score_rows("zed", NOW, 700)]))
+    with pytest.raises(ValidationError):
+        populated.write_scores(score_rows("cy", NOW, 100))
+    assert dump(populated) == before
+
+
+def test_export_snapshot(populated: GraphStore) -> None:
+    populated.flag_user("cy", analyst="ana", reason="x", at=NOW)
+    snap = populated.export_snapshot()
+    assert snap.n_users == 4 and snap.n_links == 3
+    idx = dict(zip(snap.ids.tolist(), range(4), strict=True))
+    dense = snap.adjacency.toarray()
+    assert np.array_equal(dense, dense.T)
+    assert dense[idx["ann"], idx["bob"]] == 2.0
+    assert dense[idx["cy"], idx["ann"]] == 0.5
+    assert dense[idx["dee"]].sum() == 0
+    assert snap.quarantined.tolist() == [i == "cy" for i in snap.ids]
+    assert snap.users["id"].tolist() == snap.ids.tolist()
+    assert snap.users.set_index("id").loc["ann", "declared_income"] == 1000.0
+    assert snap.index_of(["dee", "nobody"]).tolist() == [idx["dee"], -1]
+
+
+def test_load_refers_to_stored_users(populated: GraphStore) -> None:
+    populated.load(parse_dataset(users=users("eve"), links=links(("eve", "dee", 1.0)), now=NOW))
+    assert populated.neighbors("dee")["user"].tolist() == ["eve"]
+
+
+BAD_LOADS = {
+    "unknown user in link": dict(users=users("eve"), links=links(("eve", "nobody", 1.0))),
+    "self link": dict(users=users("eve"), links=links(("eve", "eve", 1.0))),
+    "duplicate link": dict(users=users("eve"), links=links(("eve", "ann", 1.0), ("ann", "eve", 2.0))),
+    "negative weight": dict(users=users("eve"), links=links(("eve", "ann", -1.0))),
+    "negative amount": dict(
+        users=users("eve"),
+        repayments=pd.DataFrame({"id": ["r9"], "user": ["eve"], "due": [NOW - 10], "paid": [NOW - 10],
+                                 "amount": [-5.0], "status": ["on_time"]}),
+    ),
+    "impossible date": dict(users=pd.DataFrame({"id": ["eve"], "created": ["2023-02-30"]})),
+    "future date": dict(users=pd.DataFrame({"id": ["eve"], "created": [NOW + 10**7]})),
+    "wrong type": dict(users=users("eve"), links=links(("eve", "ann", "heavy"))),  # type: ignore[arg-type]
+    "malformed row": dict(users=pd.DataFrame({"id": ["eve", None], "created": [NOW, NOW]})),
+    "unknown event user": dict(
+        spending=pd.DataFrame({"id": ["s9"], "user": ["nobody"], "at": [NOW], "amount": [1.0],
+                               "category": ["purchase"]}),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LOADS))
+def test_bad_load_changes_nothing(populated: GraphStore, case: str) -> None:
+    before = dump(populated)
+    with pytest.raises(ValidationError) as info:
+        populated.load(parse_dataset(**BAD_LOADS[case], now=NOW))
+    assert info.value.row is not None
+    assert dump(populated) == before
+
+
+def test_unknown_reference_names_row(populated: GraphStore) -> None:
+    with pytest.raises(UnknownReferenceError) as info:
+        populated.upsert_links(links(("ann", "dee", 1.0), ("dee", "nobody", 1.0)))
+    err = info.value
+    assert (err.entity, err.row, err.column, err.value) == ("link", 2, "target", "nobody")
+
+
+def test_clear(populated: GraphStore) -> None:
+    populated.clear()
+    assert all(v == 0 for v in populated.stats().as_dict().values())
+
+
+def test_generated_population_round_trip(store: GraphStore) -> None:
+    from seeds.synthetic import generate_population
+
+    pop = generate_population(n_users=400, seed=7)
+    report = store.load(
+        parse_dataset(users=pop.users, links=pop.links, repayments=pop.repayments, spending=pop.spending)
+    )
+    assert report.written["links"] == len(pop.links)
+    snap = store.export_snapshot()
+    assert snap.n_users == 400 and snap.n_links == len(pop.links)
+    # Independent check: degree sums from the generator's frame.
+    idx = pd.Series(np.arange(400), index=snap.ids)
+    expected = np.zeros(400)
+    np.add.at(expected, idx[pop.links["source"]].to_numpy(), pop.links["weight"].to_numpy())
+    np.add.at(expected, idx[pop.links["target"]].to_numpy(), pop.links["weight"].to_numpy())
+    assert np.allclose(np.asarray(snap.adjacency.sum(axis=1)).ravel(), expected)
+    assert store.stats().repayments == len(pop.repayments)
+    assert len(store.spending()) == len(pop.spending)
