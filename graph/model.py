@@ -55,6 +55,7 @@ __all__ = [
     "parse_dataset",
     "empty_frame",
     "check_user_id",
+    "check_text",
     "epoch_now",
 ]
 
@@ -400,6 +401,27 @@ def _check_unique(text: pd.Series, column: str, checker: _Checker) -> None:
 
 
 # --------------------------------------------------------------------------- parsers
+
+
+def check_text(entity: str, column: str, value: Any, *, max_length: int = 2_000) -> str:
+    """Validate a required free-text field and return it stripped.
+
+    Examples
+    --------
+    >>> check_text("flag", "reason", "  ring suspect ")
+    'ring suspect'
+    >>> check_text("flag", "analyst", " ")
+    Traceback (most recent call last):
+    ...
+    credence.errors.ValidationError: flag, column 'analyst' (value ' '): is required
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("is required", entity=entity, column=column, value=value)
+    if len(value.strip()) > max_length:
+        raise ValidationError(
+            f"longer than {max_length} characters", entity=entity, column=column, value=value[:40]
+        )
+    return value.strip()
 
 
 def check_user_id(user_id: Any) -> str:

@@ -36,6 +36,7 @@ import pandas as pd
 from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from graph.model import (
     COMPONENTS,
+    LINK_COLUMNS,
     IDENTITY_LEVELS,
     REPAYMENT_COLUMNS,
     SCORE_COLUMNS,
@@ -43,6 +44,7 @@ from graph.model import (
     USER_COLUMNS,
     Dataset,
     empty_frame,
+    check_text,
     epoch_now,
 )
 from graph.store import (
@@ -53,6 +55,7 @@ from graph.store import (
     StoreStats,
     User,
     build_adjacency,
+    canonical_links,
     coerce_users_frame,
 )
 
@@ -353,7 +356,7 @@ class SQLiteStore(StoreBase):
             db.execute("UPDATE users SET consent_network = ? WHERE uid = ?", (int(consent), uid))
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
-        analyst, reason = _check_text("analyst", analyst), _check_text("reason", reason)
+        analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
         at = epoch_now() if at is None else int(at)
         with self._write_transaction() as db:
             uid = self._uid(user_id, db)
@@ -371,7 +374,7 @@ class SQLiteStore(StoreBase):
     def unflag_user(
         self, user_id: str, *, analyst: str, reason: str, at: int | None = None
     ) -> Flag:
-        analyst, reason = _check_text("analyst", analyst), _check_text("reason", reason)
+        analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
         at = epoch_now() if at is None else int(at)
         with self._write_transaction() as db:
             uid = self._uid(user_id, db)
@@ -414,6 +417,19 @@ class SQLiteStore(StoreBase):
         if (positions < 0).any():
             raise NotFoundError("user", ids[int(np.argmin(positions))])
         return coerce_users_frame(frame.iloc[positions])
+
+    def get_all_users(self) -> pd.DataFrame:
+        users = self._arrow_query(f"SELECT {', '.join(_USER_FIELDS)} FROM users ORDER BY id")
+        return coerce_users_frame(users) if len(users) else empty_frame(USER_COLUMNS)
+
+    def links(self) -> pd.DataFrame:
+        frame = self._arrow_query(
+            "SELECT a.id AS source, b.id AS target, l.weight, l.created FROM links l "
+            "JOIN users a ON a.uid = l.u JOIN users b ON b.uid = l.v"
+        )
+        if not len(frame):
+            return empty_frame(LINK_COLUMNS)
+        return canonical_links(frame)
 
     def neighbors(self, user_id: str) -> pd.DataFrame:
         uid = self._uid(user_id)
@@ -584,10 +600,3 @@ def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
             else:
                 lists.append(series.to_numpy(dtype=object, na_value=None).tolist())
         yield from zip(*lists, strict=True)
-
-
-def _check_text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError("is required", entity="flag", column=name, value=value)
-    return value.strip()
-

@@ -45,6 +45,7 @@ __all__ = [
     "GraphStore",
     "StoreBase",
     "build_adjacency",
+    "canonical_links",
 ]
 
 #: ``progress(stage, done, total)``: called as a long operation advances.
@@ -268,6 +269,14 @@ class GraphStore(Protocol):
         """Boolean mask: which of the ids are stored."""
         ...
 
+    def get_all_users(self) -> pd.DataFrame:
+        """Every user (users frame schema), sorted by id."""
+        ...
+
+    def links(self) -> pd.DataFrame:
+        """Every link once (links frame schema, ``source < target``), sorted."""
+        ...
+
     def neighbors(self, user_id: str) -> pd.DataFrame:
         """Links of a user: columns ``user``, ``weight``, ``created``, sorted by ``user``."""
         ...
@@ -442,3 +451,27 @@ def coerce_users_frame(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = column.astype(dtype)
     return pd.DataFrame(out).reset_index(drop=True)
+
+
+def canonical_links(frame: pd.DataFrame) -> pd.DataFrame:
+    """Links with ``source < target``, sorted, in the links frame schema.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"source": ["b", "a"], "target": ["a", "c"],
+    ...                     "weight": [1.0, 2.0], "created": [0, 0]})
+    >>> canonical_links(raw)[["source", "target"]].values.tolist()
+    [['a', 'b'], ['a', 'c']]
+    """
+    src = frame["source"].astype(pd.StringDtype())
+    dst = frame["target"].astype(pd.StringDtype())
+    swap = (src > dst).to_numpy(bool)
+    out = pd.DataFrame(
+        {
+            "source": src.where(~swap, dst),
+            "target": dst.where(~swap, src),
+            "weight": frame["weight"].to_numpy(dtype=np.float64),
+            "created": frame["created"].to_numpy(dtype=np.int64),
+        }
+    )
+    return out.sort_values(["source", "target"], ignore_index=True)

@@ -307,18 +307,30 @@ def test_clear(populated: GraphStore) -> None:
 def test_generated_population_round_trip(store: GraphStore) -> None:
     from seeds.synthetic import generate_population
 
-    pop = generate_population(n_users=400, seed=7)
+    pop = generate_population(n_users=600, sybils_per_region=60, rings=3, seed=7)
     report = store.load(
         parse_dataset(users=pop.users, links=pop.links, repayments=pop.repayments, spending=pop.spending)
     )
     assert report.written["links"] == len(pop.links)
     snap = store.export_snapshot()
-    assert snap.n_users == 400 and snap.n_links == len(pop.links)
+    assert snap.n_users == 600 and snap.n_links == len(pop.links)
     # Independent check: degree sums from the generator's frame.
-    idx = pd.Series(np.arange(400), index=snap.ids)
-    expected = np.zeros(400)
+    idx = pd.Series(np.arange(600), index=snap.ids)
+    expected = np.zeros(600)
     np.add.at(expected, idx[pop.links["source"]].to_numpy(), pop.links["weight"].to_numpy())
     np.add.at(expected, idx[pop.links["target"]].to_numpy(), pop.links["weight"].to_numpy())
     assert np.allclose(np.asarray(snap.adjacency.sum(axis=1)).ravel(), expected)
     assert store.stats().repayments == len(pop.repayments)
     assert len(store.spending()) == len(pop.spending)
+
+
+def test_bulk_reads(populated: GraphStore) -> None:
+    everyone = populated.get_all_users()
+    assert everyone["id"].tolist() == ["ann", "bob", "cy", "dee"]
+    assert list(everyone.columns) == list(populated.get_users(["ann"]).columns)
+    assert plain(populated.links()) == {
+        "source": ["ann", "ann", "bob"],
+        "target": ["bob", "cy", "cy"],
+        "weight": [2.0, 0.5, 1.0],
+        "created": [NOW - 10] * 3,
+    }
