@@ -35,16 +35,16 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ConflictError",
+    "ConvergenceError",
     "CredenceError",
     "InputError",
-    "ValidationError",
-    "UnknownReferenceError",
-    "ParameterError",
-    "NotFoundError",
-    "ConflictError",
-    "StoreError",
     "Neo4jUnavailableError",
-    "ConvergenceError",
+    "NotFoundError",
+    "ParameterError",
+    "StoreError",
+    "UnknownReferenceError",
+    "ValidationError",
 ]
 
 

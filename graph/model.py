@@ -37,26 +37,26 @@ import pyarrow.compute as pc
 from credence.errors import ValidationError
 
 __all__ = [
-    "USER_COLUMNS",
+    "COMPONENTS",
+    "IDENTITY_LEVELS",
     "LINK_COLUMNS",
     "REPAYMENT_COLUMNS",
-    "SPENDING_COLUMNS",
-    "SCORE_COLUMNS",
-    "COMPONENTS",
     "REPAYMENT_STATUSES",
+    "SCORE_COLUMNS",
     "SPENDING_CATEGORIES",
-    "IDENTITY_LEVELS",
+    "SPENDING_COLUMNS",
+    "USER_COLUMNS",
     "Dataset",
-    "parse_users",
+    "check_text",
+    "check_user_id",
+    "empty_frame",
+    "epoch_now",
+    "parse_dataset",
     "parse_links",
     "parse_repayments",
-    "parse_spending",
     "parse_scores",
-    "parse_dataset",
-    "empty_frame",
-    "check_user_id",
-    "check_text",
-    "epoch_now",
+    "parse_spending",
+    "parse_users",
 ]
 
 #: Identity verification levels, weakest first.
@@ -189,8 +189,10 @@ class Dataset:
             self.repayments["user"],
             self.spending["user"],
         ]
-        referenced = pd.unique(pd.concat(parts, ignore_index=True).astype(pd.StringDtype()))
-        referenced = pd.Series(referenced, dtype=pd.StringDtype())
+        referenced = pd.Series(
+            pd.unique(pd.concat(parts, ignore_index=True).astype(pd.StringDtype())),
+            dtype=pd.StringDtype(),
+        )
         return referenced[~referenced.isin(self.users["id"])].to_numpy(dtype=object)
 
 

@@ -35,15 +35,14 @@ import pandas as pd
 from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from graph.model import (
     COMPONENTS,
-    IDENTITY_LEVELS,
     LINK_COLUMNS,
     REPAYMENT_COLUMNS,
     SCORE_COLUMNS,
     SPENDING_COLUMNS,
     USER_COLUMNS,
     Dataset,
-    empty_frame,
     check_text,
+    empty_frame,
     epoch_now,
 )
 from graph.store import (
@@ -56,6 +55,7 @@ from graph.store import (
     build_adjacency,
     canonical_links,
     coerce_users_frame,
+    python_columns,
 )
 
 __all__ = ["Neo4jStore"]
@@ -625,13 +625,4 @@ class _Writer:
 
 def _plain_rows(frame: pd.DataFrame) -> list[list[Any]]:
     """Rows as lists of Bolt-encodable Python values (None for every missing value)."""
-    columns = []
-    for name in frame.columns:
-        series = frame[name]
-        if isinstance(series.dtype, np.dtype) and not (
-            series.dtype.kind == "f" and series.isna().any()
-        ):
-            columns.append(series.to_numpy().tolist())
-        else:
-            columns.append(series.to_numpy(dtype=object, na_value=None).tolist())
-    return [list(row) for row in zip(*columns, strict=True)]
+    return [list(row) for row in zip(*python_columns(frame), strict=True)]

@@ -36,15 +36,15 @@ import pandas as pd
 from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from graph.model import (
     COMPONENTS,
-    LINK_COLUMNS,
     IDENTITY_LEVELS,
+    LINK_COLUMNS,
     REPAYMENT_COLUMNS,
     SCORE_COLUMNS,
     SPENDING_COLUMNS,
     USER_COLUMNS,
     Dataset,
-    empty_frame,
     check_text,
+    empty_frame,
     epoch_now,
 )
 from graph.store import (
@@ -57,9 +57,10 @@ from graph.store import (
     build_adjacency,
     canonical_links,
     coerce_users_frame,
+    python_columns,
 )
 
-__all__ = ["SQLiteStore", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = 1
 #: Rows per executemany call: bounds memory and paces the progress bar.
@@ -589,14 +590,4 @@ class SQLiteStore(StoreBase):
 def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
     """Rows of plain Python values (None for missing) in bounded-memory chunks."""
     for start in range(0, len(frame), _BATCH):
-        part = frame.iloc[start : start + _BATCH]
-        lists = []
-        for column in columns:
-            series = part[column]
-            if isinstance(series.dtype, np.dtype) and not (
-                series.dtype.kind == "f" and series.isna().any()
-            ):
-                lists.append(series.to_numpy().tolist())
-            else:
-                lists.append(series.to_numpy(dtype=object, na_value=None).tolist())
-        yield from zip(*lists, strict=True)
+        yield from zip(*python_columns(frame[columns].iloc[start : start + _BATCH]), strict=True)

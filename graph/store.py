@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -36,16 +36,17 @@ from graph.model import (
 )
 
 __all__ = [
-    "ProgressFn",
-    "User",
     "Flag",
-    "LoadReport",
-    "StoreStats",
     "GraphSnapshot",
     "GraphStore",
+    "LoadReport",
+    "ProgressFn",
     "StoreBase",
+    "StoreStats",
+    "User",
     "build_adjacency",
     "canonical_links",
+    "python_columns",
 ]
 
 #: ``progress(stage, done, total)``: called as a long operation advances.
@@ -233,6 +234,10 @@ def build_adjacency(
 class GraphStore(Protocol):
     """What every store offers. Ids are external user ids (strings)."""
 
+    def __enter__(self) -> GraphStore: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
     def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
         """Upsert a validated dataset; all or nothing."""
         ...
@@ -346,7 +351,7 @@ class StoreBase:
     Subclasses implement ``_write_dataset`` (one transaction) and the reads.
     """
 
-    def __enter__(self) -> StoreBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -475,3 +480,27 @@ def canonical_links(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.sort_values(["source", "target"], ignore_index=True)
+
+
+def python_columns(frame: pd.DataFrame) -> list[list[Any]]:
+    """Each column as a list of plain Python values, None for every missing value.
+
+    This is what database drivers bind; numpy's ``tolist`` does it in C for the
+    columns that have no missing values.
+
+    Examples
+    --------
+    >>> python_columns(pd.DataFrame({"a": [1, 2], "b": [0.5, None]}))
+    [[1, 2], [0.5, None]]
+    """
+    columns: list[list[Any]] = []
+    for name in frame.columns:
+        series = frame[name]
+        if isinstance(series.dtype, np.dtype) and not (
+            series.dtype.kind == "f" and series.isna().any()
+        ):
+            columns.append(series.to_numpy().tolist())
+        else:
+            values = np.asarray(series.astype(object).where(series.notna(), None))
+            columns.append(values.tolist())
+    return columns
