@@ -44,7 +44,7 @@ from graph.model import (
     parse_dataset,
 )
 
-__all__ = ["KIND_COLUMNS", "TIME_COLUMNS", "read_table", "read_dataset", "write_table", "write_dataset"]
+__all__ = ["KIND_COLUMNS", "TIME_COLUMNS", "read_dataset", "read_table", "write_dataset", "write_table"]
 
 #: Dataset kinds, in load order, with their frame schemas.
 KIND_COLUMNS: dict[str, dict[str, Any]] = {

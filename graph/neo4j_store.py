@@ -227,14 +227,11 @@ class Neo4jStore(StoreBase):
         written["users"] = len(users)
 
         links = dataset.links
+        _, codes = dataset.reference_codes()
+        uid_of = self._uids_by_code(dataset, writer) if total > len(users) else None
         if len(links):
-            ends = self._uids(
-                np.concatenate(
-                    [links["source"].to_numpy(dtype=object), links["target"].to_numpy(dtype=object)]
-                ),
-                writer,
-            )
-            a, b = ends[: len(links)], ends[len(links) :]
+            assert uid_of is not None
+            a, b = uid_of[codes["links.source"]], uid_of[codes["links.target"]]
             frame = pd.DataFrame(
                 {
                     "u": np.minimum(a, b),
@@ -268,7 +265,8 @@ class Neo4jStore(StoreBase):
         ):
             events: pd.DataFrame = getattr(dataset, kind)
             if len(events):
-                uid = self._uids(events["user"].to_numpy(dtype=object), writer)
+                assert uid_of is not None
+                uid = uid_of[codes[f"{kind}.user"]]
                 frame = events[["id", *fields]].assign(uid=uid)[["id", "uid", *fields]]
                 sets = ", ".join(f"e.{f} = r[{i + 1}]" for i, f in enumerate(["uid", *fields]))
                 writer.unwind(

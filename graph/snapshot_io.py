@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from credence.errors import InputError
 from graph.store import GraphSnapshot
 
-__all__ = ["write_snapshot", "read_snapshot", "degree_summary"]
+__all__ = ["degree_summary", "read_snapshot", "write_snapshot"]
 
 
 def write_snapshot(snapshot: GraphSnapshot, folder: str | Path) -> list[Path]:

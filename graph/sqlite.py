@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from graph.model import (
@@ -68,6 +71,12 @@ _BATCH = 200_000
 #: Above this many links in one load, the (v, u) index is rebuilt after the insert.
 _REINDEX_THRESHOLD = 200_000
 _USER_FIELDS = list(USER_COLUMNS)
+#: Indexes dropped during a big load and rebuilt after it (name -> definition).
+_SECONDARY_INDEXES: dict[str, dict[str, str]] = {
+    "links": {"links_v": "links (v, u)"},
+    "repayments": {"repayments_uid": "repayments (uid)"},
+    "spending": {"spending_uid": "spending (uid)"},
+}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS users (
@@ -199,17 +208,24 @@ class SQLiteStore(StoreBase):
         unique = pd.unique(user_ids)
         n_users = db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
         if len(unique) > max(5_000, n_users // 20):
+            # Same connection (the write may not be committed yet), Arrow hashing.
             rows = db.execute("SELECT id, uid FROM users").fetchall()
-            known = pd.Series([r[1] for r in rows], index=[r[0] for r in rows], dtype=np.int64)
-        else:
-            found: list[tuple[str, int]] = []
-            for start in range(0, len(unique), 500):
-                chunk = list(unique[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                found += db.execute(
-                    f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk
-                ).fetchall()
-            known = pd.Series([r[1] for r in found], index=[r[0] for r in found], dtype=np.int64)
+            stored_ids = pa.array([r[0] for r in rows], type=pa.large_string())
+            stored_uids = np.array([r[1] for r in rows], dtype=np.int64)
+            wanted = pa.array(user_ids, type=pa.large_string())
+            found = pc.index_in(wanted, value_set=stored_ids)
+            positions = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False))
+            return np.append(stored_uids, -1)[positions]
+        found_rows: list[tuple[str, int]] = []
+        for start in range(0, len(unique), 500):
+            chunk = list(unique[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found_rows += db.execute(
+                f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk
+            ).fetchall()
+        known = pd.Series(
+            [r[1] for r in found_rows], index=[r[0] for r in found_rows], dtype=np.int64
+        )
         positions = known.index.get_indexer(pd.Index(user_ids))
         values = np.append(known.to_numpy(dtype=np.int64), -1)  # position -1 -> -1
         return values[positions]
@@ -234,28 +250,17 @@ class SQLiteStore(StoreBase):
         self, dataset: Dataset, tx: Any, progress: ProgressFn
     ) -> dict[str, int]:
         db: sqlite3.Connection = tx
-        written = {}
         users = dataset.users
-        columns = _USER_FIELDS
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-        sql = (
-            f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT(id) DO UPDATE SET {updates}"
-        )
-        self._executemany(db, sql, _rows(users, columns), len(users), "users", progress)
-        written["users"] = len(users)
+        self._upsert(db, "users", users, _USER_FIELDS, "id", progress)
 
         links = dataset.links
+        _, codes = dataset.reference_codes()
+        uid_of = self._uids_by_code(dataset, db) if sum(dataset.counts().values()) > len(users) else None
         if len(links):
-            endpoints = self._uids(
-                np.concatenate(
-                    [links["source"].to_numpy(dtype=object), links["target"].to_numpy(dtype=object)]
-                ),
-                db,
-            )
-            a, b = endpoints[: len(links)], endpoints[len(links) :]
+            assert uid_of is not None
+            a, b = uid_of[codes["links.source"]], uid_of[codes["links.target"]]
             u, v = np.minimum(a, b), np.maximum(a, b)
-            order = np.lexsort((v, u))
+            order = np.lexsort((v, u))  # clustered-key order: B-tree appends, not splits
             frame = pd.DataFrame(
                 {
                     "u": u[order],
@@ -264,46 +269,56 @@ class SQLiteStore(StoreBase):
                     "created": links["created"].to_numpy()[order],
                 }
             )
-            reindex = len(links) >= _REINDEX_THRESHOLD
-            if reindex:
-                db.execute("DROP INDEX IF EXISTS links_v")
-            self._executemany(
-                db,
-                "INSERT INTO links (u, v, weight, created) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(u, v) DO UPDATE SET weight = excluded.weight, "
-                "created = min(created, excluded.created)",
-                _rows(frame, ["u", "v", "weight", "created"]),
-                len(frame),
-                "links",
-                progress,
+            self._upsert(
+                db, "links", frame, ["u", "v", "weight", "created"], "u, v", progress,
+                update="weight = excluded.weight, created = min(created, excluded.created)",
             )
-            if reindex:
-                progress("links index", 0, 1)
-                db.execute("CREATE INDEX links_v ON links (v, u)")
-                progress("links index", 1, 1)
-        written["links"] = len(links)
 
-        for kind, table, fields in (
-            ("repayments", "repayments", ["due", "paid", "amount", "status"]),
-            ("spending", "spending", ["at", "amount", "category", "on_time"]),
+        for kind, fields in (
+            ("repayments", ["due", "paid", "amount", "status"]),
+            ("spending", ["at", "amount", "category", "on_time"]),
         ):
             events: pd.DataFrame = getattr(dataset, kind)
             if len(events):
-                uid = self._uids(events["user"].to_numpy(dtype=object), db)
-                frame = events[["id", *fields]].assign(uid=uid)
-                cols = ["id", "uid", *fields]
-                sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-                self._executemany(
-                    db,
-                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-                    f" ON CONFLICT(id) DO UPDATE SET {sets}",
-                    _rows(frame, cols),
-                    len(frame),
-                    kind,
-                    progress,
-                )
-            written[kind] = len(events)
-        return written
+                assert uid_of is not None
+                uid = uid_of[codes[f"{kind}.user"]]
+                frame = events[["id", *fields]].assign(uid=uid).sort_values("id")
+                self._upsert(db, kind, frame, ["id", "uid", *fields], "id", progress)
+        return dataset.counts()
+
+    def _upsert(
+        self,
+        db: sqlite3.Connection,
+        table: str,
+        frame: pd.DataFrame,
+        columns: list[str],
+        key: str,
+        progress: ProgressFn,
+        *,
+        update: str | None = None,
+    ) -> None:
+        """Insert-or-update rows; bulk loads into empty tables take the fast path.
+
+        Validated input has unique keys, so into an empty table a plain INSERT
+        is exact and skips the conflict check; and a big load drops the table's
+        secondary indexes and rebuilds them once, by sorting, afterwards.
+        """
+        if not len(frame):
+            return
+        empty = db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        if not empty:
+            keys = {k.strip() for k in key.split(",")}
+            sets = update or ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+            sql += f" ON CONFLICT({key}) DO UPDATE SET {sets}"
+        indexes = _SECONDARY_INDEXES.get(table, {}) if len(frame) >= _REINDEX_THRESHOLD else {}
+        for name in indexes:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
+        self._executemany(db, sql, _rows(frame, columns), len(frame), table, progress)
+        for name, definition in indexes.items():
+            progress(f"{table} index", 0, 1)
+            db.execute(f"CREATE INDEX {name} ON {definition}")
+            progress(f"{table} index", 1, 1)
 
     @staticmethod
     def _executemany(
@@ -317,11 +332,7 @@ class SQLiteStore(StoreBase):
         done = 0
         progress(stage, 0, total)
         while done < total:
-            batch = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) == _BATCH:
-                    break
+            batch = list(itertools.islice(rows, _BATCH))
             if not batch:
                 break
             db.executemany(sql, batch)

@@ -49,6 +49,8 @@ __all__ = [
     "python_columns",
 ]
 
+_ENTITY = {"links": "link", "repayments": "repayment", "spending": "spending"}
+
 #: ``progress(stage, done, total)``: called as a long operation advances.
 ProgressFn = Callable[[str, int, int], None]
 
@@ -391,19 +393,23 @@ class StoreBase:
             return self._write_scores(scores, tx)
 
     def _check_references(self, dataset: Dataset, tx: Any) -> None:
-        outside = dataset.referenced_users()
+        index, codes = dataset.reference_codes()
+        outside = index.ids[index.n_defined :]
         if not len(outside):
             return
-        known = pd.Index(outside[self._has_users(outside, tx)])
-        for kind, entity, columns in (
-            ("links", "link", ("source", "target")),
-            ("repayments", "repayment", ("user",)),
-            ("spending", "spending", ("user",)),
-        ):
-            frame = getattr(dataset, kind)
-            for column in columns:
-                ok = frame[column].isin(dataset.users["id"]) | frame[column].isin(known)
-                _fail_unknown(ok.to_numpy(bool), frame[column], entity, column)
+        valid = np.ones(len(index), dtype=bool)
+        valid[index.n_defined :] = self._has_users(outside, tx)
+        for kind, column in Dataset.REFERENCES:
+            ok = valid[codes[f"{kind}.{column}"]]
+            _fail_unknown(ok, getattr(dataset, kind)[column], _ENTITY[kind], column)
+
+    def _uids_by_code(self, dataset: Dataset, tx: Any) -> np.ndarray:
+        """Store key of every id in the dataset's index (after its users are written)."""
+        index, _ = dataset.reference_codes()
+        return self._uids(index.ids, tx)
+
+    def _uids(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
 
     # -- helpers for subclasses ---------------------------------------------
 
