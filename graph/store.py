@@ -216,19 +216,13 @@ def build_adjacency(
            [1., 0., 3.],
            [0., 3., 0.]])
     """
-    rows = np.concatenate([u, v]).astype(np.int64, copy=False)
-    cols = np.concatenate([v, u]).astype(np.int64, copy=False)
+    index_dtype = np.int32 if n < 2**31 and 2 * len(u) < 2**31 else np.int64
+    rows = np.concatenate([u, v]).astype(index_dtype, copy=False)
+    cols = np.concatenate([v, u]).astype(index_dtype, copy=False)
     data = np.concatenate([weight, weight]).astype(dtype, copy=False)
-    # Counting sort by row, then by column within rows: O(nnz) and no COO copy.
-    order = np.lexsort((cols, rows))
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    index_dtype = np.int32 if n < 2**31 and len(rows) < 2**31 else np.int64
-    matrix = sp.csr_matrix(
-        (data[order], cols[order].astype(index_dtype), indptr.astype(index_dtype)),
-        shape=(n, n),
-    )
-    matrix.has_sorted_indices = True
+    # scipy's COO->CSR is a counting sort in C++ (O(nnz)); a global lexsort was 10x slower.
+    matrix = sp.coo_matrix((data, (rows, cols)), shape=(n, n)).tocsr()
+    matrix.sort_indices()
     return matrix
 
 

@@ -1,0 +1,116 @@
+"""The command line, end to end on a real SQLite file (click's runner, no mocks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from credence.cli import main
+from graph.snapshot_io import read_snapshot
+from graph.sqlite import SQLiteStore
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("CREDENCE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CREDENCE_NEO4J_URI", raising=False)
+    monkeypatch.delenv("CREDENCE_DB", raising=False)
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str, code: int = 0) -> str:
+    result = runner.invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["seed"], ["load"], ["export"], ["stats"], ["demo"], ["neo4j"], ["neo4j", "start"]]
+)
+def test_help(runner: CliRunner, command: list[str]) -> None:
+    assert "Usage:" in run(runner, *command, "--help")
+
+
+def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) -> None:
+    data, db = tmp_path / "pop", tmp_path / "a.db"
+    out = run(runner, "seed", str(data), "--users", "800", "--sybils-per-region", "50",
+              "--rings", "2", "--quiet")
+    assert "wrote 800 users" in out
+    assert {p.name for p in data.iterdir()} == {
+        "users.csv", "links.csv", "repayments.csv", "spending.csv", "labels.csv"
+    }
+    assert "loaded 800 users" in run(runner, "load", str(data), "--db", str(db), "--quiet")
+    stats = json.loads(run(runner, "stats", "--db", str(db), "--graph", "--json"))
+    assert stats["users"] == 800
+    assert stats["links"] > 800 * 5
+    assert stats["max_degree"] > stats["mean_degree"]
+
+    run(runner, "export", str(tmp_path / "npz"), "--db", str(db), "--quiet")
+    snap = read_snapshot(tmp_path / "npz")
+    assert snap.n_users == 800
+    assert snap.n_links == stats["links"]
+
+    # csv export -> load into a second store -> the same graph and events.
+    run(runner, "export", str(tmp_path / "csv"), "--format", "csv", "--db", str(db), "--quiet")
+    run(runner, "load", str(tmp_path / "csv"), "--db", str(tmp_path / "b.db"), "--quiet")
+    with SQLiteStore(db) as a, SQLiteStore(tmp_path / "b.db") as b:
+        assert a.stats() == b.stats()
+        sa, sb = a.export_snapshot(), b.export_snapshot()
+        order = sb.index_of(sa.ids)
+        assert np.allclose(sa.adjacency.toarray(), sb.adjacency.toarray()[np.ix_(order, order)])
+        assert a.repayments().equals(b.repayments())
+
+
+def test_bad_file_exit_code_and_nothing_written(runner: CliRunner, tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "users.csv").write_text("id,created\nann,2024-01-01\nbob,2024-01-02\n")
+    run(runner, "load", str(good), "--db", str(db), "--quiet")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "users.csv").write_text("id,created\ncy,2024-01-01\n")
+    (bad / "links.csv").write_text("source,target,weight\nann,cy,1\nbob,bob,2\n")
+    result = runner.invoke(main, ["load", str(bad), "--db", str(db), "--quiet"])
+    assert result.exit_code == 3
+    assert "links.csv, link row 2, column 'target'" in result.output
+    assert "cannot link to themselves" in result.output
+    with SQLiteStore(db) as store:
+        assert store.stats().users == 2  # cy was not written either
+        assert store.stats().links == 0
+
+
+def test_missing_folder_contents(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(main, ["load", str(tmp_path / "empty"), "--db", str(tmp_path / "d.db")])
+    assert result.exit_code == 3
+    assert "no dataset files" in result.output
+
+
+def test_load_signed_trust_graph(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "signed.csv"
+    path.write_text(
+        "source,target,weight,timestamp\n1,2,5,1400000000\n2,1,3,1400000100\n2,3,-4,1400000200\n"
+    )
+    db = tmp_path / "e.db"
+    run(runner, "load", str(path), "--format", "signed", "--db", str(db), "--quiet")
+    with SQLiteStore(db) as store:
+        assert store.stats().users == 3
+        assert store.neighbors("1")[["user", "weight"]].to_dict("records") == [
+            {"user": "2", "weight": 4.0}
+        ]
+
+
+def test_neo4j_status_when_not_running(runner: CliRunner) -> None:
+    assert "not running" in run(runner, "neo4j", "status", code=1)
+
+
+def test_demo(runner: CliRunner, tmp_path: Path) -> None:
+    out = run(runner, "demo", "--users", "600", "--db", str(tmp_path / "demo.db"), "--quiet")
+    assert "demo population loaded" in out
+    with SQLiteStore(tmp_path / "demo.db") as store:
+        assert store.stats().users == 600
