@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from credence.errors import ConflictError, NotFoundError, StoreError
 from graph.model import (
     COMPONENTS,
     LINK_COLUMNS,
@@ -52,8 +52,9 @@ from graph.store import (
     StoreBase,
     StoreStats,
     User,
-    build_adjacency,
+    assemble_snapshot,
     canonical_links,
+    check_consent,
     coerce_users_frame,
     python_columns,
 )
@@ -305,10 +306,7 @@ class Neo4jStore(StoreBase):
             return bool(records[0]["n"])
 
     def set_consent(self, user_id: str, consent: bool) -> None:
-        if not isinstance(consent, bool | np.bool_):
-            raise ValidationError(
-                "must be true or false", entity="user", column="consent_network", value=consent
-            )
+        consent = check_consent(consent)
         with self._write_transaction() as tx:
             uid = self._uid(user_id, tx)
             tx.run("MATCH (u:User {uid: $uid}) SET u.consent_network = $c", uid=uid, c=bool(consent))
@@ -567,23 +565,10 @@ class Neo4jStore(StoreBase):
         u = np.concatenate(parts_u) if parts_u else np.empty(0, np.int64)
         v = np.concatenate(parts_v) if parts_v else np.empty(0, np.int64)
         w = np.concatenate(parts_w) if parts_w else np.empty(0, np.float64)
-        if n and uids[0] == 1 and uids[-1] == n:
-            u, v = u - 1, v - 1
-        else:
-            u, v = np.searchsorted(uids, u), np.searchsorted(uids, v)
-        adjacency = build_adjacency(u, v, w, n)
         flagged = self._read(
             "MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN collect(DISTINCT f.uid) AS uids"
         )
-        quarantined = np.zeros(n, dtype=bool)
-        quarantined[np.searchsorted(uids, np.asarray(flagged[0]["uids"], dtype=np.int64))] = True
-        frame = coerce_users_frame(users) if n else empty_frame(USER_COLUMNS)
-        return GraphSnapshot(
-            ids=frame["id"].to_numpy(dtype=object),
-            adjacency=adjacency,
-            users=frame,
-            quarantined=quarantined,
-        )
+        return assemble_snapshot(users, uids, u, v, w, np.asarray(flagged[0]["uids"], np.int64))
 
 
 class _Writer:

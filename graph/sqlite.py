@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from credence.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from credence.errors import ConflictError, NotFoundError, StoreError
 from graph.model import (
     COMPONENTS,
     IDENTITY_LEVELS,
@@ -57,8 +57,9 @@ from graph.store import (
     StoreBase,
     StoreStats,
     User,
-    build_adjacency,
+    assemble_snapshot,
     canonical_links,
+    check_consent,
     coerce_users_frame,
     python_columns,
 )
@@ -273,7 +274,8 @@ class SQLiteStore(StoreBase):
             assert uid_of is not None
             a, b = uid_of[codes["links.source"]], uid_of[codes["links.target"]]
             u, v = np.minimum(a, b), np.maximum(a, b)
-            order = np.lexsort((v, u))  # clustered-key order: B-tree appends, not splits
+            # Clustered-key order, so the B-tree appends instead of splitting pages.
+            order = np.argsort(u * (int(v.max()) + 1) + v, kind="stable")
             frame = pd.DataFrame(
                 {
                     "u": u[order],
@@ -372,10 +374,7 @@ class SQLiteStore(StoreBase):
             return cursor.rowcount > 0
 
     def set_consent(self, user_id: str, consent: bool) -> None:
-        if not isinstance(consent, bool | np.bool_):
-            raise ValidationError(
-                "must be true or false", entity="user", column="consent_network", value=consent
-            )
+        consent = check_consent(consent)
         with self._write_transaction() as db:
             uid = self._uid(user_id, db)
             db.execute("UPDATE users SET consent_network = ? WHERE uid = ?", (int(consent), uid))
@@ -577,24 +576,14 @@ class SQLiteStore(StoreBase):
         report("links", 0, 1)
         links = self._arrow_query("SELECT u, v, weight FROM links")
         report("links", 1, 1)
-        n = len(uids)
-        dense = n == 0 or (uids[0] == 1 and uids[-1] == n)
-        u = links["u"].to_numpy(dtype=np.int64)
-        v = links["v"].to_numpy(dtype=np.int64)
-        if dense:
-            u, v = u - 1, v - 1
-        else:
-            u, v = np.searchsorted(uids, u), np.searchsorted(uids, v)
-        adjacency = build_adjacency(u, v, links["weight"].to_numpy(dtype=np.float64), n)
         flagged = self._arrow_query("SELECT DISTINCT uid FROM flags WHERE cleared_at IS NULL")
-        quarantined = np.zeros(n, dtype=bool)
-        quarantined[np.searchsorted(uids, flagged["uid"].to_numpy(dtype=np.int64))] = True
-        frame = coerce_users_frame(users) if n else empty_frame(USER_COLUMNS)
-        return GraphSnapshot(
-            ids=frame["id"].to_numpy(dtype=object),
-            adjacency=adjacency,
-            users=frame,
-            quarantined=quarantined,
+        return assemble_snapshot(
+            users,
+            uids,
+            links["u"].to_numpy(dtype=np.int64),
+            links["v"].to_numpy(dtype=np.int64),
+            links["weight"].to_numpy(dtype=np.float64),
+            flagged["uid"].to_numpy(dtype=np.int64),
         )
 
     def _arrow_query(self, sql: str) -> pd.DataFrame:

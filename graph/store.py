@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from credence.errors import UnknownReferenceError
+from credence.errors import UnknownReferenceError, ValidationError
 from graph.model import (
     IDENTITY_LEVELS,
     USER_COLUMNS,
     Dataset,
     check_user_id,
+    empty_frame,
     parse_dataset,
     parse_scores,
 )
@@ -44,8 +45,10 @@ __all__ = [
     "StoreBase",
     "StoreStats",
     "User",
+    "assemble_snapshot",
     "build_adjacency",
     "canonical_links",
+    "check_consent",
     "python_columns",
 ]
 
@@ -216,9 +219,11 @@ def build_adjacency(
            [1., 0., 3.],
            [0., 3., 0.]])
     """
-    index_dtype = np.int32 if n < 2**31 and 2 * len(u) < 2**31 else np.int64
-    rows = np.concatenate([u, v]).astype(index_dtype, copy=False)
-    cols = np.concatenate([v, u]).astype(index_dtype, copy=False)
+    index_dtype: type[np.integer[Any]] = (
+        np.int32 if n < 2**31 and 2 * len(u) < 2**31 else np.int64
+    )
+    rows: np.ndarray[Any, np.dtype[np.integer[Any]]] = np.concatenate([u, v]).astype(index_dtype)
+    cols: np.ndarray[Any, np.dtype[np.integer[Any]]] = np.concatenate([v, u]).astype(index_dtype)
     data = np.concatenate([weight, weight]).astype(dtype, copy=False)
     # scipy's COO->CSR is a counting sort in C++ (O(nnz)); a global lexsort was 10x slower.
     matrix = sp.coo_matrix((data, (rows, cols)), shape=(n, n)).tocsr()
@@ -504,3 +509,55 @@ def python_columns(frame: pd.DataFrame) -> list[list[Any]]:
             values = np.asarray(series.astype(object).where(series.notna(), None))
             columns.append(values.tolist())
     return columns
+
+
+def assemble_snapshot(
+    users: pd.DataFrame,
+    uids: np.ndarray,
+    link_u: np.ndarray,
+    link_v: np.ndarray,
+    link_weight: np.ndarray,
+    flagged_uids: np.ndarray,
+) -> GraphSnapshot:
+    """A :class:`GraphSnapshot` from store keys: users sorted by ``uids``, links by key.
+
+    Store keys become row indices: ``uid - 1`` when the keys are dense ``1..n``
+    (the usual case), a binary search otherwise.
+
+    Examples
+    --------
+    >>> users = pd.DataFrame({"id": ["a", "b", "c"], "created": [0, 0, 0]})
+    >>> snap = assemble_snapshot(users, np.array([2, 5, 9]), np.array([2]), np.array([9]),
+    ...                          np.array([1.5]), flagged_uids=np.array([5]))
+    >>> snap.adjacency.toarray()[0].tolist(), snap.quarantined.tolist()
+    ([0.0, 0.0, 1.5], [False, True, False])
+    """
+    n = len(uids)
+    u = np.asarray(link_u, dtype=np.int64)
+    v = np.asarray(link_v, dtype=np.int64)
+    if n and uids[0] == 1 and uids[-1] == n:
+        u, v = u - 1, v - 1
+    else:
+        u, v = np.searchsorted(uids, u), np.searchsorted(uids, v)
+    adjacency = build_adjacency(u, v, np.asarray(link_weight, dtype=np.float64), n)
+    quarantined = np.zeros(n, dtype=bool)
+    quarantined[np.searchsorted(uids, np.asarray(flagged_uids, dtype=np.int64))] = True
+    if n and set(USER_COLUMNS) <= set(users.columns):
+        users = coerce_users_frame(users)
+    elif not n:
+        users = empty_frame(USER_COLUMNS)
+    return GraphSnapshot(
+        ids=users["id"].to_numpy(dtype=object),
+        adjacency=adjacency,
+        users=users.reset_index(drop=True),
+        quarantined=quarantined,
+    )
+
+
+def check_consent(consent: Any) -> bool:
+    """Validate a consent flag (a real boolean, not a truthy value)."""
+    if not isinstance(consent, bool | np.bool_):
+        raise ValidationError(
+            "must be true or false", entity="user", column="consent_network", value=consent
+        )
+    return bool(consent)
