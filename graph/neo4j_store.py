@@ -270,8 +270,11 @@ class Neo4jStore(StoreBase):
                 uid = uid_of[codes[f"{kind}.user"]]
                 frame = events[["id", *fields]].assign(uid=uid)[["id", "uid", *fields]]
                 sets = ", ".join(f"e.{f} = r[{i + 1}]" for i, f in enumerate(["uid", *fields]))
+                # As for links: validated ids are unique, so into an empty label CREATE is exact.
+                first = not writer.run(f"MATCH (e:{label}) RETURN e.id LIMIT 1")
+                verb = "CREATE" if first else "MERGE"
                 writer.unwind(
-                    f"UNWIND $rows AS r MERGE (e:{label} {{id: r[0]}}) SET {sets}",
+                    f"UNWIND $rows AS r {verb} (e:{label} {{id: r[0]}}) SET {sets}",
                     frame,
                     kind,
                     progress,

@@ -114,3 +114,37 @@ def test_demo(runner: CliRunner, tmp_path: Path) -> None:
     assert "demo population loaded" in out
     with SQLiteStore(tmp_path / "demo.db") as store:
         assert store.stats().users == 600
+
+
+@pytest.mark.neo4j
+def test_load_and_stats_on_neo4j(runner: CliRunner, tmp_path: Path, neo4j_uri: str) -> None:
+    from graph.neo4j_store import Neo4jStore
+
+    with Neo4jStore(neo4j_uri) as store:
+        store.clear()
+    data = tmp_path / "pop"
+    run(runner, "seed", str(data), "--users", "500", "--sybils-per-region", "30", "--rings", "2", "--quiet")
+    run(runner, "load", str(data), "--neo4j-uri", neo4j_uri, "--quiet")
+    stats = json.loads(run(runner, "stats", "--neo4j-uri", neo4j_uri, "--json"))
+    assert stats["store"] == f"neo4j:{neo4j_uri}"
+    assert stats["users"] == 500
+    # The same files into SQLite give the same graph.
+    run(runner, "load", str(data), "--db", str(tmp_path / "same.db"), "--quiet")
+    with Neo4jStore(neo4j_uri) as neo, SQLiteStore(tmp_path / "same.db") as lite:
+        a, b = neo.export_snapshot(), lite.export_snapshot()
+        assert a.ids.tolist() == b.ids.tolist()
+        assert (a.adjacency != b.adjacency).nnz == 0
+        neo.clear()
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_neo4j_start_status_stop(runner: CliRunner) -> None:
+    out = run(runner, "neo4j", "start", "--heap", "1g")
+    assert "Neo4j running at bolt://127.0.0.1:" in out
+    try:
+        assert "running: bolt://" in run(runner, "neo4j", "status")
+        assert "already running" in run(runner, "neo4j", "start")
+    finally:
+        assert "stopped" in run(runner, "neo4j", "stop")
+    assert "not running" in run(runner, "neo4j", "status", code=1)
