@@ -69,8 +69,6 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 SCHEMA_VERSION = 1
 #: Rows per executemany call: bounds memory and paces the progress bar.
 _BATCH = 200_000
-#: Above this many links in one load, the (v, u) index is rebuilt after the insert.
-_REINDEX_THRESHOLD = 200_000
 _USER_FIELDS = list(USER_COLUMNS)
 #: Indexes dropped during a big load and rebuilt after it (name -> definition).
 _SECONDARY_INDEXES: dict[str, dict[str, str]] = {
@@ -150,6 +148,9 @@ class SQLiteStore(StoreBase):
     cache_mib : int
         SQLite page cache of this connection, MiB.
     """
+
+    #: From this many rows on, a table's secondary indexes are rebuilt after the insert.
+    reindex_threshold = 200_000
 
     def __init__(self, path: str | Path, *, cache_mib: int = 1024) -> None:
         self.path = str(path)
@@ -326,7 +327,7 @@ class SQLiteStore(StoreBase):
             keys = {k.strip() for k in key.split(",")}
             sets = update or ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
             sql += f" ON CONFLICT({key}) DO UPDATE SET {sets}"
-        indexes = _SECONDARY_INDEXES.get(table, {}) if len(frame) >= _REINDEX_THRESHOLD else {}
+        indexes = _SECONDARY_INDEXES.get(table, {}) if len(frame) >= self.reindex_threshold else {}
         for name in indexes:
             db.execute(f"DROP INDEX IF EXISTS {name}")
         self._executemany(db, sql, _rows(frame, columns), len(frame), table, progress)
