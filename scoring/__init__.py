@@ -1,0 +1,50 @@
+"""Pure numerics of Credence: arrays in, arrays out (imports numpy, scipy and credence.errors only).
+
+Examples
+--------
+>>> import numpy as np
+>>> from scoring import diffuse
+>>> diffuse(np.array([[0.0, 1.0], [1.0, 0.0]]), [1.0, 0.0], damping=0.5).round(4).tolist()
+[0.6667, 0.3333]
+"""
+
+from __future__ import annotations
+
+from scoring.diffusion import (
+    POLICIES,
+    NetworkComponent,
+    check_adjacency,
+    check_damping,
+    check_max_iter,
+    check_node,
+    check_participating,
+    check_policy,
+    check_prior,
+    check_shrinkage,
+    check_tol,
+    check_vector,
+    diffuse,
+    network_component,
+)
+from scoring.push import Contributions, Influence, contributors, influence
+
+__all__ = [
+    "POLICIES",
+    "Contributions",
+    "Influence",
+    "NetworkComponent",
+    "check_adjacency",
+    "check_damping",
+    "check_max_iter",
+    "check_node",
+    "check_participating",
+    "check_policy",
+    "check_prior",
+    "check_shrinkage",
+    "check_tol",
+    "check_vector",
+    "contributors",
+    "diffuse",
+    "influence",
+    "network_component",
+]
