@@ -372,7 +372,7 @@ def neo4j_status() -> None:
 @click.option("--quiet", is_flag=True)
 @_store_options
 def demo(n_users: int, seed: int, quiet: bool, db: Path | None, neo4j_uri: str | None) -> None:
-    """The main job: generate a demo population, load it (replacing), and summarise it."""
+    """The main job: generate a demo population, load it (replacing), score it and explain one score."""
     from graph.model import Dataset
     from graph.snapshot_io import degree_summary
     from seeds.synthetic import generate_population
@@ -389,9 +389,296 @@ def demo(n_users: int, seed: int, quiet: bool, db: Path | None, neo4j_uri: str |
         store.clear()
         report = store.load(dataset, progress=bars)
         summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
+        engine = _engine(store, None, population.now)
+        stages = _Stages(enabled=not quiet)
+        try:
+            scored = engine.recompute(progress=stages)
+        finally:
+            stages.close()
+        example = engine.explain(str(population.users["id"].iloc[0]), contributors=5)
     click.echo(f"demo population loaded into {config.describe()} in {report.seconds:.1f} s")
     for key, value in summary.items():
         click.echo(f"  {key:<16} {value:,.3f}" if isinstance(value, float) else f"  {key:<16} {value:,}")
+    for line in _score_summary(scored, engine.policy):
+        click.echo(line)
+    click.echo("")
+    _print_explanation(example)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--now",
+        default=None,
+        type=int,
+        metavar="EPOCH",
+        help="Evaluation time in epoch seconds (default: now). Recency weights count back from it.",
+    )(func)
+    func = click.option(
+        "--policy",
+        "policy_path",
+        default=None,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Scoring policy TOML (default: the bundled scoring/policies/default.toml).",
+    )(func)
+    return _store_options(func)
+
+
+def _engine(store: Any, policy_path: Path | None, now: int | None) -> Any:
+    from credence.engine import ScoringEngine
+    from scoring.policy import read_policy
+
+    policy = read_policy(policy_path) if policy_path is not None else None
+    return ScoringEngine(store, policy=policy, now=now)
+
+
+class _Stages:
+    """Progress of the recompute stages as one tqdm bar."""
+
+    STAGES = ("export", "factors", "diffusion", "scores", "write")
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(self.STAGES), desc="     scoring", unit=" stages", file=sys.stderr,
+                            dynamic_ncols=True, leave=True)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None:
+            return
+        self.bar.set_postfix_str(stage)
+        if done >= total:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _score_summary(report: Any, policy: Any) -> list[str]:
+    import numpy as np
+
+    scores = report.scores
+    lines = [
+        f"scored {report.users:,} users ({report.participants:,} in the network, {report.links:,} links) "
+        f"with model {report.model_version}",
+        "  timings   " + "  ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()),
+        f"  warm start {'yes' if report.warm_start else 'no'}; snapshots written {report.written:,}",
+    ]
+    if scores.size:
+        q = np.percentile(scores, [0, 10, 50, 90, 100]).round().astype(int).tolist()
+        lines.append(f"  score     min {q[0]}  p10 {q[1]}  median {q[2]}  p90 {q[3]}  max {q[4]}  "
+                     f"mean {scores.mean():.1f}")
+    lines.append(f"  {'band':<12}{'users':>10}{'share':>9}")
+    for name, count in report.band_counts(policy).items():
+        share = count / max(report.users, 1)
+        lines.append(f"  {name:<12}{count:>10,}{share:>9.1%}")
+    return lines
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@_engine_options
+def score(as_json: bool, quiet: bool, policy_path: Path | None, now: int | None, db: Path | None,
+          neo4j_uri: str | None) -> None:
+    """Score every user (full recompute) and append a score snapshot per user to the store."""
+    config = _config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = _engine(store, policy_path, now)
+        stages = _Stages(enabled=not quiet and not as_json)
+        try:
+            report = engine.recompute(progress=stages)
+        finally:
+            stages.close()
+    if as_json:
+        payload = {
+            "users": report.users, "links": report.links, "participants": report.participants,
+            "model_version": report.model_version, "computed_at": report.computed_at,
+            "written": report.written, "seconds": report.seconds,
+            "bands": report.band_counts(engine.policy),
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    for line in _score_summary(report, engine.policy):
+        click.echo(line)
+
+
+def _print_explanation(explanation: Any) -> None:
+    e = explanation
+    click.echo(f"{e.user}: {e.score} ({e.band})  model {e.model_version}")
+    click.echo(f"  benefits: {', '.join(e.benefits) if e.benefits else 'none'}")
+    click.echo(f"  {'component':<22}{'value':>8}{'weight':>8}{'points':>9}")
+    for c in e.components:
+        click.echo(f"  {c.name:<22}{c.value:>8.3f}{c.weight:>8.2f}{c.points:>9.1f}")
+    click.echo(f"  {'350 + sum':<38}{350 + sum(c.points for c in e.components):>9.1f}  (score rounds this)")
+    click.echo("  top reasons (points lost):")
+    for r in e.reasons:
+        click.echo(f"    {r.code:<26}{r.points:>6.1f}  {r.text}")
+    if not e.participating:
+        click.echo("  network: not taking part (no consent or quarantined): the neutral prior applies")
+        return
+    click.echo(
+        f"  network: n = {e.network_value:.4f}, prior = {e.prior:.4f}, weighted degree {e.degree:.2f}, "
+        f"shrink x{e.shrink:.3f}{' , floored at the prior (bonus_only)' if e.floored else ''}"
+    )
+    click.echo(
+        f"  contributors add up to n - prior = {e.contributors_total:+.5f} "
+        f"(exact within {e.network_bound:.0e}); largest:"
+    )
+    click.echo(f"    {'user':<16}{'share':>10}{'base':>8}{'points':>9}")
+    for c in e.contributors:
+        click.echo(f"    {c.user:<16}{c.contribution:>+10.5f}{c.base:>8.3f}{c.points:>+9.2f}")
+
+
+@main.command()
+@click.argument("user")
+@click.option("--contributors", "n_contributors", default=10, show_default=True, help="How many to list.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_engine_options
+def explain(user: str, n_contributors: int, as_json: bool, policy_path: Path | None, now: int | None,
+            db: Path | None, neo4j_uri: str | None) -> None:
+    """Explain USER's score: components, top reasons, and who in the network moved it.
+
+    Scores are recomputed in memory (nothing is written) so the explanation matches
+    the current data exactly.
+    """
+    import dataclasses
+
+    config = _config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = _engine(store, policy_path, now)
+        engine.recompute(write=False)
+        explanation = engine.explain(user, contributors=n_contributors)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(explanation), indent=2))
+    else:
+        _print_explanation(explanation)
+
+
+def _print_changes(changes: list[Any], what: str) -> None:
+    moved = [c for c in changes if c.before != c.after]
+    click.echo(f"{what}: {len(changes):,} users rescored, {len(moved):,} scores changed")
+    for c in sorted(moved, key=lambda c: -abs(c.after - c.before))[:20]:
+        click.echo(f"  {c.user:<16}{c.before:>5} -> {c.after:<5}({c.after - c.before:+d})")
+
+
+@main.group()
+def update() -> None:
+    """Record events and changes, updating only the affected scores (local push)."""
+
+
+def _run_update(db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None,
+                action: Callable[[Any], list[Any]], what: str) -> None:
+    config = _config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = _engine(store, policy_path, now)
+        engine.recompute(write=False)
+        started = time.perf_counter()
+        changes = action(engine)
+        elapsed = time.perf_counter() - started
+    _print_changes(changes, what)
+    click.echo(f"  update took {elapsed * 1000:.1f} ms (store writes included)")
+
+
+@update.command("repayments")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_engine_options
+def update_repayments(path: Path, policy_path: Path | None, now: int | None, db: Path | None,
+                      neo4j_uri: str | None) -> None:
+    """Record repayment events from a CSV/Parquet file (the repayments schema)."""
+    from graph.io import read_table
+
+    frame = read_table(path)
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.record_repayments(frame), f"{len(frame):,} repayments")
+
+
+@update.command("spending")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_engine_options
+def update_spending(path: Path, policy_path: Path | None, now: int | None, db: Path | None,
+                    neo4j_uri: str | None) -> None:
+    """Record spending and bill events from a CSV/Parquet file (the spending schema)."""
+    from graph.io import read_table
+
+    frame = read_table(path)
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.record_spending(frame), f"{len(frame):,} events")
+
+
+@update.command("link")
+@click.argument("a")
+@click.argument("b")
+@click.option("--weight", default=1.0, show_default=True, help="Interaction strength (> 0).")
+@_engine_options
+def update_link(a: str, b: str, weight: float, policy_path: Path | None, now: int | None, db: Path | None,
+                neo4j_uri: str | None) -> None:
+    """Add the friend link A - B (or change its weight)."""
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.add_link(a, b, weight=weight), f"link {a} - {b}")
+
+
+@update.command("unlink")
+@click.argument("a")
+@click.argument("b")
+@_engine_options
+def update_unlink(a: str, b: str, policy_path: Path | None, now: int | None, db: Path | None,
+                  neo4j_uri: str | None) -> None:
+    """Remove the friend link A - B."""
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.remove_link(a, b), f"unlink {a} - {b}")
+
+
+@update.command("consent")
+@click.argument("user")
+@click.argument("value", type=click.Choice(["yes", "no"]))
+@_engine_options
+def update_consent(user: str, value: str, policy_path: Path | None, now: int | None, db: Path | None,
+                   neo4j_uri: str | None) -> None:
+    """Give (yes) or withdraw (no) USER's consent to network scoring."""
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.set_consent(user, value == "yes"),
+                f"consent {user} = {value}")
+
+
+@update.command("flag")
+@click.argument("user")
+@click.option("--analyst", required=True)
+@click.option("--reason", required=True)
+@click.option("--clear", is_flag=True, help="Clear the active flag instead.")
+@_engine_options
+def update_flag(user: str, analyst: str, reason: str, clear: bool, policy_path: Path | None, now: int | None,
+                db: Path | None, neo4j_uri: str | None) -> None:
+    """Quarantine USER (or --clear the flag); the scores they propped up are updated."""
+    if clear:
+        _run_update(db, neo4j_uri, policy_path, now,
+                    lambda e: e.unflag_user(user, analyst=analyst, reason=reason), f"unflag {user}")
+    else:
+        _run_update(db, neo4j_uri, policy_path, now,
+                    lambda e: e.flag_user(user, analyst=analyst, reason=reason), f"flag {user}")
+
+
+@main.command("what-if")
+@click.option("--add-link", "add_links", nargs=3, multiple=True, metavar="A B WEIGHT",
+              type=(str, str, float), help="A hypothetical link (repeatable).")
+@click.option("--remove-link", "remove_links", nargs=2, multiple=True, metavar="A B",
+              type=(str, str), help="A link to remove (repeatable).")
+@click.option("--repayments", "repayments_path", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hypothetical repayment events.")
+@_engine_options
+def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[tuple[str, str], ...],
+            repayments_path: Path | None, policy_path: Path | None, now: int | None, db: Path | None,
+            neo4j_uri: str | None) -> None:
+    """Scores after hypothetical links or events; nothing is stored."""
+    from graph.io import read_table
+
+    repayments = read_table(repayments_path) if repayments_path is not None else None
+    config = _config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = _engine(store, policy_path, now)
+        engine.recompute(write=False)
+        result = engine.what_if(add_links=list(add_links), remove_links=list(remove_links), repayments=repayments)
+    _print_changes(list(result.changes), "what-if (nothing stored)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -151,6 +151,8 @@ class SQLiteStore(StoreBase):
 
     #: From this many rows on, a table's secondary indexes are rebuilt after the insert.
     reindex_threshold = 200_000
+    #: Stores with at least this many users are exported through ADBC in a child process.
+    bulk_read_threshold = 100_000
 
     def __init__(self, path: str | Path, *, cache_mib: int = 1024) -> None:
         self.path = str(path)
@@ -444,13 +446,15 @@ class SQLiteStore(StoreBase):
         return coerce_users_frame(frame.iloc[positions])
 
     def get_all_users(self) -> pd.DataFrame:
-        users = self._arrow_query(f"SELECT {', '.join(_USER_FIELDS)} FROM users ORDER BY id")
+        (users,) = self._bulk_read([f"SELECT {', '.join(_USER_FIELDS)} FROM users ORDER BY id"])
         return coerce_users_frame(users) if len(users) else empty_frame(USER_COLUMNS)
 
     def links(self) -> pd.DataFrame:
-        frame = self._arrow_query(
-            "SELECT a.id AS source, b.id AS target, l.weight, l.created FROM links l "
-            "JOIN users a ON a.uid = l.u JOIN users b ON b.uid = l.v"
+        (frame,) = self._bulk_read(
+            [
+                "SELECT a.id AS source, b.id AS target, l.weight, l.created FROM links l "
+                "JOIN users a ON a.uid = l.u JOIN users b ON b.uid = l.v"
+            ]
         )
         if not len(frame):
             return empty_frame(LINK_COLUMNS)
@@ -571,13 +575,16 @@ class SQLiteStore(StoreBase):
     def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
         report = progress or (lambda stage, done, total: None)
         report("users", 0, 1)
-        users = self._arrow_query(f"SELECT uid, {', '.join(_USER_FIELDS)} FROM users ORDER BY uid")
+        users, links, flagged = self._bulk_read(
+            [
+                f"SELECT uid, {', '.join(_USER_FIELDS)} FROM users ORDER BY uid",
+                "SELECT u, v, weight FROM links",
+                "SELECT DISTINCT uid FROM flags WHERE cleared_at IS NULL",
+            ]
+        )
         uids = users.pop("uid").to_numpy(dtype=np.int64)
         report("users", 1, 1)
-        report("links", 0, 1)
-        links = self._arrow_query("SELECT u, v, weight FROM links")
         report("links", 1, 1)
-        flagged = self._arrow_query("SELECT DISTINCT uid FROM flags WHERE cleared_at IS NULL")
         return assemble_snapshot(
             users,
             uids,
@@ -587,18 +594,19 @@ class SQLiteStore(StoreBase):
             flagged["uid"].to_numpy(dtype=np.int64),
         )
 
-    def _arrow_query(self, sql: str) -> pd.DataFrame:
-        """Run a read through ADBC: columns arrive as Arrow arrays, no per-row objects."""
-        if self.path == ":memory:":
-            rows = self._db.execute(sql).fetchall()
-            names = [d[0] for d in self._db.execute(sql + " LIMIT 0").description]
-            return pd.DataFrame.from_records(rows, columns=names)
-        import adbc_driver_sqlite.dbapi as adbc
+    def _bulk_read(self, queries: list[str]) -> list[pd.DataFrame]:
+        """Read-only queries as frames: in-process for small stores, Arrow in a child for big ones."""
+        n_users = self._db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
+        if self.path == ":memory:" or n_users < self.bulk_read_threshold:
+            frames = []
+            for sql in queries:
+                cursor = self._db.execute(sql)
+                names = [d[0] for d in cursor.description]
+                frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=names))
+            return frames
+        from graph.adbc_export import read_arrow
 
-        with adbc.connect(self.path) as conn, conn.cursor() as cursor:
-            cursor.execute(sql)
-            table = cursor.fetch_arrow_table()
-        return table.to_pandas()
+        return [table.to_pandas() for table in read_arrow(self.path, queries)]
 
 
 def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:

@@ -26,11 +26,12 @@ from scoring.diffusion import (
     diffuse,
     network_component,
 )
-from scoring.push import Contributions, Influence, contributors, influence
+from scoring.push import Contributions, DiffusionState, Influence, component_value, contributors, influence
 
 __all__ = [
     "POLICIES",
     "Contributions",
+    "DiffusionState",
     "Influence",
     "NetworkComponent",
     "check_adjacency",
@@ -43,6 +44,7 @@ __all__ = [
     "check_shrinkage",
     "check_tol",
     "check_vector",
+    "component_value",
     "contributors",
     "diffuse",
     "influence",

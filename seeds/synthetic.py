@@ -61,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credence.errors import ParameterError
+from graph.model import Dataset
 
 __all__ = ["Population", "PopulationConfig", "generate_population"]
 
@@ -234,6 +235,8 @@ class Population:
     ----------
     users, links, repayments, spending : pandas.DataFrame
         Frames in the schemas of ``docs/data-model.md``.
+    now : int
+        The generation time (epoch seconds); score the population at this time.
     labels : pandas.DataFrame
         Ground truth, one row per user in the order of ``users``: ``user``,
         ``community`` (int64, -1 for sybils), ``group`` (``A``/``B``), ``latent``
@@ -245,6 +248,11 @@ class Population:
     repayments: pd.DataFrame
     spending: pd.DataFrame
     labels: pd.DataFrame
+    now: int = 1_767_225_600
+
+    def dataset(self) -> Dataset:
+        """The four input frames as a :class:`graph.model.Dataset`, ready for ``store.load``."""
+        return Dataset(users=self.users, links=self.links, repayments=self.repayments, spending=self.spending)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -881,4 +889,5 @@ def generate_population(config: PopulationConfig | None = None, **overrides: Any
         repayments=_repayments_frame(config, np.random.default_rng(repay_ss), people, user_ids),
         spending=_spending_frame(config, np.random.default_rng(spend_ss), people, user_ids),
         labels=_labels_frame(people, user_ids),
+        now=config.now,
     )

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from credence.errors import ConvergenceError, ParameterError
 from scoring import (
+    DiffusionState,
     check_adjacency,
     contributors,
     diffuse,
@@ -567,29 +568,32 @@ def test_contributors_match_dense_and_add_up(seed: int, damping: float) -> None:
     explainer = dense_explainer(dense, damping)
     mu = 0.45
     nc = network_component(adjacency, base, damping=damping, prior=mu, participating=members, tol=1e-14)
-    for tol in (1e-3, 1e-8):
+    state = DiffusionState(adjacency, base, damping=damping, prior=mu, participating=members, tol=1e-12)
+    for threshold in (1e-1, 1e-3, 1e-9):
         for local, u in enumerate(index):
-            result = contributors(
-                adjacency, base, int(u), damping=damping, prior=mu, tol=tol, participating=members
-            )
+            result = state.contributors(int(u), threshold=threshold)
             exact = nc.n[u] - mu
-            assert result.residual_bound <= tol
-            assert abs(result.total - exact) <= result.residual_bound + 1e-12
+            assert abs(result.total - exact) <= result.bound + 1e-12
             if dense[local].sum() == 0:
                 assert result.indices.size == 0
                 continue
+            assert result.n == pytest.approx(nc.n[u], abs=1e-11)
             row = explainer[local]
             weights = row[np.searchsorted(index, result.indices)]
-            assert np.all(result.weights <= weights + 1e-12)  # lower bounds ...
-            assert np.all(weights - result.weights <= result.residual_mass + 1e-12)  # ... within the mass
-            np.testing.assert_allclose(result.contributions, result.weights * (base[result.indices] - mu))
+            assert np.all(result.direct <= weights + 1e-12)  # settled walk mass is a lower bound ...
+            assert np.all(weights - result.direct <= result.onward.sum() + 1e-12)  # ... short by the rest
+            assert result.direct.sum() + result.onward.sum() == pytest.approx(1.0, abs=1e-12)
+            expected = result.direct * (base[result.indices] - mu) + result.onward * (
+                nc.y[result.indices] - mu
+            )
+            np.testing.assert_allclose(result.contributions, expected, atol=1e-11)
             assert np.all(np.diff(np.abs(result.contributions)) <= 0)
             assert set(result.indices.tolist()) <= set(index.tolist())
-            if tol == 1e-8:
-                np.testing.assert_allclose(result.total, row @ (base[index] - mu), atol=1e-8)
+            if threshold == 1e-9:
+                np.testing.assert_allclose(result.direct, weights, atol=1e-7)
 
 
-def test_contributors_are_local_with_a_loose_tolerance() -> None:
+def test_contributors_are_local_with_a_loose_threshold() -> None:
     rng = np.random.default_rng(14)
     size = 2000
     ends = np.arange(size - 1)
@@ -598,11 +602,10 @@ def test_contributors_are_local_with_a_loose_tolerance() -> None:
         shape=(size, size),
     )
     base = rng.random(size)
-    result = contributors(path, base, 1000, damping=0.5, prior=0.5, tol=1e-4)
+    result = contributors(path, base, 1000, damping=0.5, prior=0.5, threshold=1e-4, tol=1e-13)
     assert 0 < result.indices.size < 60
     exact = network_component(path, base, damping=0.5, prior=0.5, tol=1e-14).n[1000] - 0.5
-    assert abs(result.total - exact) <= result.residual_bound + 1e-12
-    assert result.residual_bound <= 1e-4
+    assert abs(result.total - exact) <= result.bound + 1e-12
 
 
 def test_contributors_of_isolated_and_non_participants_are_empty() -> None:
@@ -611,19 +614,20 @@ def test_contributors_of_isolated_and_non_participants_are_empty() -> None:
         result = contributors(adjacency, [0.1, 0.9, 0.5], node, prior=0.5, participating=members)
         assert result.indices.size == 0
         assert result.total == 0.0
-        assert result.residual_bound == 0.0
+        assert result.n == 0.5
+        assert result.bound == 0.0
 
 
 def test_contributors_when_everyone_is_at_the_prior() -> None:
     result = contributors(GOOD, [0.5, 0.5], 0, prior=0.5)
+    assert np.all(result.contributions == 0.0)
     assert result.total == 0.0
-    assert result.residual_bound == 0.0
 
 
 def test_contributors_own_base_counts_through_returning_walks() -> None:
     # n_u = (P y)_u still weighs b_u: walks u -> v -> u. Two nodes, a = 1/2: pi_0 = (1/3, 2/3).
-    result = contributors(GOOD, [1.0, 0.0], 0, prior=0.0, tol=1e-14)
-    weights = dict(zip(result.indices.tolist(), result.weights.tolist(), strict=True))
+    result = contributors(GOOD, [1.0, 0.0], 0, prior=0.0, threshold=1e-14, tol=1e-14)
+    weights = dict(zip(result.indices.tolist(), result.direct.tolist(), strict=True))
     assert weights[0] == pytest.approx(1 / 3, abs=1e-13)
     assert weights[1] == pytest.approx(2 / 3, abs=1e-13)
 
@@ -635,20 +639,10 @@ def test_contributors_bad_parameters() -> None:
         contributors(GOOD, [0.5, 0.5], True, prior=0.5)
     with pytest.raises(ParameterError, match="'prior'"):
         contributors(GOOD, [0.5, 0.5], 0, prior=2.0)
-    with pytest.raises(ParameterError, match="'tol'"):
-        contributors(GOOD, [0.5, 0.5], 0, prior=0.5, tol=0.0)
+    with pytest.raises(ParameterError, match="'threshold'"):
+        contributors(GOOD, [0.5, 0.5], 0, prior=0.5, threshold=0.0)
     with pytest.raises(ParameterError, match="'base'"):
         contributors(GOOD, [0.5, 1.5], 0, prior=0.5)
-    with pytest.raises(ConvergenceError):
-        contributors(
-            random_graph(np.random.default_rng(1), 30, 0.3),
-            np.linspace(0, 1, 30),
-            0,
-            damping=0.9,
-            prior=0.0,
-            tol=1e-12,
-            max_iter=2,
-        )
 
 
 # ----------------------------------------------------------------------------- push: influence
@@ -662,15 +656,15 @@ def test_influence_matches_dense_column(seed: int, damping: float) -> None:
     members = rng.random(40) < 0.85
     index = np.flatnonzero(members)
     explainer = dense_explainer(adjacency.toarray()[np.ix_(index, index)], damping)
-    tol = 1e-9
+    threshold = 1e-9
     for local, v in enumerate(index):
-        result = influence(adjacency, int(v), damping=damping, tol=tol, participating=members)
-        assert result.residual_bound <= tol
+        result = influence(adjacency, int(v), damping=damping, threshold=threshold, participating=members)
+        assert result.bound <= threshold
         estimate = np.zeros(index.size)
         estimate[np.searchsorted(index, result.indices)] = result.weights
         column = explainer[:, local]
         assert np.all(estimate <= column + 1e-12)
-        assert np.all(column - estimate <= result.residual_bound + 1e-12)
+        assert np.all(column - estimate <= result.bound + 1e-12)
         assert np.all(np.diff(result.weights) <= 0)
     for v in np.flatnonzero(~members):
         assert influence(adjacency, int(v), damping=damping, participating=members).indices.size == 0
@@ -688,7 +682,7 @@ def test_influence_matches_finite_differences(seed: int) -> None:
         before = network_component(adjacency, base, prior=0.5, participating=members, tol=1e-14)
         after = network_component(adjacency, bumped, prior=0.5, participating=members, tol=1e-14)
         derivative = (after.n - before.n) / 0.5  # n is linear in b: exact up to the solver's tol
-        result = influence(adjacency, int(v), tol=1e-10, participating=members)
+        result = influence(adjacency, int(v), threshold=1e-11, participating=members)
         estimate = np.zeros(50)
         estimate[result.indices] = result.weights
         np.testing.assert_allclose(estimate, derivative, atol=1e-9)
@@ -698,13 +692,14 @@ def test_forward_and_backward_push_agree() -> None:
     rng = np.random.default_rng(15)
     adjacency = random_graph(rng, 30, 0.15)
     base = rng.random(30)
+    state = DiffusionState(adjacency, base, damping=0.7, prior=0.5, tol=1e-12)
     rows = np.zeros((30, 30))
     for u in range(30):
-        result = contributors(adjacency, base, u, damping=0.7, prior=0.5, tol=1e-12)
-        rows[u, result.indices] = result.weights
+        result = state.contributors(u, threshold=1e-13)
+        rows[u, result.indices] = result.direct
     columns = np.zeros((30, 30))
     for v in range(30):
-        spread = influence(adjacency, v, damping=0.7, tol=1e-12)
+        spread = state.influence(v, threshold=1e-13)
         columns[spread.indices, v] = spread.weights
     np.testing.assert_allclose(rows, columns, atol=1e-10)
     np.testing.assert_allclose(
@@ -719,7 +714,7 @@ def test_influence_by_hand_on_a_star() -> None:
     # pi_leaf(0) = Pi[0, 0] = 2/3; pi_0(0) = mean over leaves of Pi[leaf, 0] = 1/3.
     star = np.zeros((4, 4))
     star[0, 1:] = star[1:, 0] = 1.0
-    result = influence(star, 0, tol=1e-14)
+    result = influence(star, 0, threshold=1e-14)
     weights = dict(zip(result.indices.tolist(), result.weights.tolist(), strict=True))
     for leaf in (1, 2, 3):
         assert weights[leaf] == pytest.approx(2 / 3, abs=1e-12)

@@ -344,14 +344,31 @@ def test_bulk_paths_give_the_same_store(store: GraphStore, tmp_path: Any) -> Non
 
     pop = generate_population(n_users=500, sybils_per_region=40, rings=2, seed=3)
     frames = dict(users=pop.users, links=pop.links, repayments=pop.repayments, spending=pop.spending)
-    for attribute in ("reindex_threshold", "node_id_threshold", "single_transaction_rows"):
+    for attribute in ("reindex_threshold", "node_id_threshold", "single_transaction_rows", "bulk_read_threshold"):
         if hasattr(store, attribute):
             setattr(store, attribute, 1)  # force every bulk path, even on small data
     store.load(parse_dataset(**frames))
     half = len(pop.links) // 2
     with SQLiteStore(tmp_path / "reference.db") as reference:
         reference.reindex_threshold = 10**9  # the plain, row-by-row path
+        reference.bulk_read_threshold = 10**9  # in-process reads
         reference.load(parse_dataset(users=pop.users, links=pop.links.iloc[:half]))
         reference.load(parse_dataset(links=pop.links.iloc[half:], repayments=pop.repayments,
                                      spending=pop.spending))
         assert dump(store) == dump(reference)
+
+
+def test_writes_after_a_bulk_export_are_seen_by_the_next_export(store: GraphStore) -> None:
+    """Regression: the Arrow export once ran ADBC's own SQLite copy in-process, which broke
+    the store's locks (later reads were stale or failed with 'disk I/O error')."""
+    if hasattr(store, "bulk_read_threshold"):
+        store.bulk_read_threshold = 1
+    store.load(parse_dataset(users=pd.DataFrame({"id": ["ann", "bob"], "created": [NOW, NOW]})))
+    assert store.export_snapshot().n_users == 2
+    store.upsert_users(pd.DataFrame({"id": ["cy"], "created": [NOW]}))
+    store.upsert_links(pd.DataFrame({"source": ["ann"], "target": ["cy"], "weight": [1.0], "created": [NOW]}))
+    snapshot = store.export_snapshot()
+    assert snapshot.ids.tolist() == ["ann", "bob", "cy"]
+    assert snapshot.n_links == 1
+    assert store.get_all_users()["id"].tolist() == ["ann", "bob", "cy"]
+    assert len(store.links()) == 1
