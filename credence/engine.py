@@ -303,7 +303,7 @@ class ScoringEngine:
         policy: Policy | None = None,
         now: int | None = None,
         params: FactorParams | None = None,
-        contributors_threshold: float = 1e-4,
+        contributors_threshold: float = 1e-3,
     ) -> None:
         self.store = store
         self.policy = policy if policy is not None else read_policy(DEFAULT_POLICY_PATH)
@@ -706,12 +706,12 @@ class ScoringEngine:
             state = snap.state
             diffusion = self.policy.diffusion
             degree = float(state.degree[row])
-            result = state.contributors(row, threshold=self.contributors_threshold)
+            result = state.contributors(row, threshold=self.contributors_threshold, first=contributors)
             network = float(result.n)
             shrink = degree / (degree + diffusion.shrinkage) if degree > 0 else 0.0
             shrunk = state.mu + shrink * (network - state.mu)
             floored = diffusion.policy == "bonus_only" and shrunk < state.mu
-            top = result.indices[:contributors]
+            top = result.indices
             people = tuple(
                 Contributor(
                     user=str(snap.ids[v]),
@@ -742,7 +742,7 @@ class ScoringEngine:
         reasons.sort(key=lambda r: -r.points)
         return tuple(reasons[:top])
 
-    def influence(self, user_id: str, *, first: int = 20, threshold: float = 1e-5) -> InfluenceReport:
+    def influence(self, user_id: str, *, first: int = 20, threshold: float = 1e-4) -> InfluenceReport:
         """Blast radius: whose network value depends on this user, and the points at stake.
 
         ``points`` is what each affected user would lose if this user's base fell to 0

@@ -78,7 +78,7 @@ class DiffusionParams:
     damping: float = 0.5
     shrinkage: float = 2.0
     policy: str = "bonus_only"
-    tol: float = 1e-6
+    tol: float = 1e-5
 
     def __post_init__(self) -> None:
         if not (isinstance(self.damping, float | int) and 0 < self.damping < 1):

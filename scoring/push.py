@@ -325,6 +325,32 @@ def _backward_push(
 
 
 @njit(cache=True)
+def _collect(
+    nodes: np.ndarray,
+    settled: np.ndarray,
+    rest: np.ndarray,
+    base: np.ndarray,
+    y: np.ndarray,
+    mu: float,
+    touched: np.ndarray,
+    queued: np.ndarray,
+    direct: np.ndarray,
+    onward: np.ndarray,
+    parts: np.ndarray,
+) -> None:
+    """Read a forward push's result out and reset its work arrays."""
+    for i in range(nodes.shape[0]):
+        x = nodes[i]
+        direct[i] = settled[x]
+        onward[i] = rest[x]
+        parts[i] = settled[x] * (base[x] - mu) + rest[x] * (y[x] - mu)
+        settled[x] = 0.0
+        rest[x] = 0.0
+        touched[x] = False
+        queued[x] = False
+
+
+@njit(cache=True)
 def _find(u: int, v: int, start: np.ndarray, length: np.ndarray, cols: np.ndarray) -> int:
     """Pool position of the entry (u, v), or -1."""
     for j in range(start[u], start[u] + length[u]):
@@ -386,6 +412,10 @@ class Contributions:
         The neutral prior.
     bound : float
         ``2 tol``: ``|total - (n - mu)| <= bound``.
+    rest : float
+        The part of ``total`` from users not listed (0 unless ``first`` cut the list).
+    count : int
+        Number of users with a share.
     """
 
     node: int
@@ -397,6 +427,8 @@ class Contributions:
     n: float
     mu: float
     bound: float
+    rest: float = 0.0
+    count: int = 0
 
     def __post_init__(self) -> None:
         for array in (self.indices, self.direct, self.onward, self.contributions):
@@ -488,8 +520,12 @@ class DiffusionState:
 
     Notes
     -----
-    Resident memory: the row pool (4-byte column + 8-byte weight per stored entry, two
-    per link, with spare room after relocations) plus twelve per-user arrays.
+    Resident memory: the row pool (4-byte column + 4-byte float32 weight per stored
+    entry, two per link, with spare room after relocations) plus per-user arrays
+    (about 110 bytes a user). Weights are rounded to float32 once, when the state is
+    built, for ``tol >= 1e-7`` (float64 below); every sum over them is float64, and
+    full solves of the state use the same weights, so incremental and full results
+    stay within ``tol``.
     """
 
     def __init__(
@@ -524,7 +560,9 @@ class DiffusionState:
         self.length = counts.copy()
         self.capacity = counts.copy()
         self.cols = matrix.indices.astype(np.int32)
-        self.weights = matrix.data.astype(np.float64)
+        # float32 link strengths halve the pool; the rounding (~6e-8 relative) is far below any
+        # tol >= 1e-7. Tighter tolerances keep float64. Every sum over weights is float64.
+        self.weights = matrix.data.astype(np.float32 if self.tol >= 1e-7 else np.float64)
         self.pool_size = int(matrix.nnz)
         self.degree = np.zeros(n)
         self.py = np.zeros(n)
@@ -716,7 +754,7 @@ class DiffusionState:
         grown = max(size, int(self.cols.shape[0] * 1.25) + 16)
         cols = np.zeros(grown, dtype=np.int32)
         cols[: self.pool_size] = self.cols[: self.pool_size]
-        weights = np.zeros(grown)
+        weights = np.zeros(grown, dtype=self.weights.dtype)
         weights[: self.pool_size] = self.weights[: self.pool_size]
         self.cols, self.weights = cols, weights
 
@@ -725,15 +763,18 @@ class DiffusionState:
     def _push_budget(self, threshold: float) -> int:
         return min(self.max_pushes, int(4.0 / ((1.0 - self.damping) * threshold)) + 16)
 
-    def contributors(self, node: int, *, threshold: float = 1e-4) -> Contributions:
+    def contributors(self, node: int, *, threshold: float = 1e-3, first: int | None = None) -> Contributions:
         """Exact contributors to ``n_u - mu`` by forward push (see the module docstring).
 
         ``threshold`` only sets how far the push goes (smaller: more users named,
         each with a smaller onward share); the shares add up to ``n_u - mu`` within
-        ``2 tol`` at any threshold.
+        ``2 tol`` at any threshold. ``first`` keeps only the largest shares (the
+        total still covers everyone; ``rest`` is the part not listed).
         """
         u = check_node(node, self.n)
         eps = check_tol(threshold, "threshold")
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int | np.integer) or first < 0):
+            raise ParameterError("first", first, "must be an integer >= 0")
         mu = self.mu
         if self.mask[u] == 0.0 or self.degree[u] <= 0.0:
             empty = np.zeros(0)
@@ -742,27 +783,33 @@ class DiffusionState:
                                  self.damping, eps, self._push_budget(eps), self._settled, self._rest,
                                  self._queue, self._queued, self._flag, self._list)
         nodes = self._list[:count].copy()
-        direct = self._settled[nodes].copy()
-        onward = self._rest[nodes].copy()
-        self._settled[nodes] = 0.0
-        self._rest[nodes] = 0.0
-        self._flag[nodes] = False
-        self._queued[nodes] = False
-        parts = direct * (self.base[nodes] - mu) + onward * (self.y[nodes] - mu)
-        order = np.lexsort((nodes, -np.abs(parts)))
+        direct = np.empty(count)
+        onward = np.empty(count)
+        parts = np.empty(count)
+        _collect(nodes, self._settled, self._rest, self.base, self.y, mu, self._flag, self._queued,
+                 direct, onward, parts)
+        total = float(parts.sum())
+        magnitude = np.abs(parts)
+        if first is not None and first < count:
+            keep = np.argpartition(-magnitude, first)[:first] if first else np.zeros(0, np.int64)
+        else:
+            keep = np.arange(count)
+        order = keep[np.lexsort((nodes[keep], -magnitude[keep]))]
         return Contributions(
             node=u,
             indices=nodes[order],
             direct=direct[order],
             onward=onward[order],
             contributions=parts[order],
-            total=float(parts.sum()),
+            total=total,
             n=float(self.py[u]),
             mu=mu,
             bound=2.0 * self.tol,
+            rest=total - float(parts[order].sum()),
+            count=count,
         )
 
-    def influence(self, node: int, *, threshold: float = 1e-5) -> Influence:
+    def influence(self, node: int, *, threshold: float = 1e-4) -> Influence:
         """``pi_u(v) = d n_u / d b_v`` for every user ``u``, by backward push from ``v``."""
         v = check_node(node, self.n)
         eps = check_tol(threshold, "threshold")
@@ -843,7 +890,7 @@ def influence(
     matrix = check_adjacency(adjacency)
     zeros = np.zeros(matrix.shape[0])
     state = DiffusionState(
-        matrix, zeros, damping=damping, tol=1.0, participating=participating, prior=0.0, y=zeros,
+        matrix, zeros, damping=damping, tol=1e-12, participating=participating, prior=0.0, y=zeros,
         validate=False,
     )
     return state.influence(node, threshold=threshold)

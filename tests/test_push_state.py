@@ -139,3 +139,17 @@ def test_bad_changes_are_refused() -> None:
         state.set_base(0, 1.5)
     assert state.link_weight(0, 1) == 1.0
     assert state.base.tolist() == [0.2, 0.8]
+
+
+def test_contributors_first_keeps_the_largest_and_the_total() -> None:
+    rng = np.random.default_rng(21)
+    state = DiffusionState(random_graph(rng, 80, 0.08), rng.random(80), damping=0.5, tol=1e-12, prior=0.5)
+    u = int(np.argmax(state.degree))
+    everyone = state.contributors(u, threshold=1e-6)
+    top = state.contributors(u, threshold=1e-6, first=5)
+    assert top.total == pytest.approx(everyone.total, abs=1e-14)
+    assert top.count == everyone.count > 5
+    np.testing.assert_array_equal(top.indices, everyone.indices[:5])
+    assert top.rest == pytest.approx(everyone.contributions[5:].sum(), abs=1e-14)
+    with pytest.raises(ParameterError, match="'first'"):
+        state.contributors(u, first=-1)
