@@ -27,6 +27,7 @@ from scoring.diffusion import (
     network_component,
 )
 from scoring.push import Contributions, DiffusionState, Influence, component_value, contributors, influence
+from scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
 
 __all__ = [
     "POLICIES",
@@ -34,6 +35,7 @@ __all__ = [
     "DiffusionState",
     "Influence",
     "NetworkComponent",
+    "TrustResult",
     "check_adjacency",
     "check_damping",
     "check_max_iter",
@@ -41,12 +43,15 @@ __all__ = [
     "check_participating",
     "check_policy",
     "check_prior",
+    "check_seeds",
     "check_shrinkage",
     "check_tol",
     "check_vector",
     "component_value",
     "contributors",
+    "default_iterations",
     "diffuse",
     "influence",
     "network_component",
+    "sybil_trust",
 ]

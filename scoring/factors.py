@@ -359,6 +359,14 @@ class FactorParams:
         ):
             if math.log1p(getattr(self, full) / getattr(self, unit)) <= 0.0:
                 raise ParameterError(full, getattr(self, full), f"is negligible against {unit}")
+        # A worse status must never cost less, or re-labelling a missed repayment as defaulted
+        # could raise a score.
+        if not self.ch_late_severity <= self.ch_missed_severity <= self.ch_default_severity:
+            raise ParameterError(
+                "ch_missed_severity",
+                (self.ch_late_severity, self.ch_missed_severity, self.ch_default_severity),
+                "severities must be ordered: late <= missed <= defaulted",
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> FactorParams:

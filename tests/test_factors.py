@@ -379,7 +379,10 @@ def _positive() -> st.SearchStrategy[float]:
 
 
 params_strategy = st.builds(
-    FactorParams,
+    lambda severities, **kw: FactorParams(
+        ch_late_severity=severities[0], ch_missed_severity=severities[1],
+        ch_default_severity=severities[2], **kw
+    ),
     ch_half_life_days=_positive(),
     ch_prior_on_time=st.floats(0.01, 100),
     ch_prior_late=st.floats(0.01, 100),
@@ -387,9 +390,7 @@ params_strategy = st.builds(
     ch_default_keep=st.floats(0, 1),
     ch_delinquency_window_days=_positive(),
     ch_delinquency_keep=st.floats(0, 1),
-    ch_late_severity=st.floats(0, 10),
-    ch_missed_severity=st.floats(0, 10),
-    ch_default_severity=st.floats(0, 10),
+    severities=st.lists(st.floats(0, 10), min_size=3, max_size=3).map(sorted),
     ch_length_full_days=_positive(),
     ch_length_unit_days=_positive(),
     ch_count_half=st.floats(0.01, 100),
