@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credence.errors import NotFoundError, ParameterError
+from credence.errors import NotFoundError, ParameterError, ValidationError
 from graph.model import IDENTITY_LEVELS, SCORE_COLUMNS, check_user_id, epoch_now
 from graph.store import GraphStore
 from scoring.factors import (
@@ -651,6 +651,8 @@ class ScoringEngine:
         with self._lock:
             snap = self._require()
             u, v = self._index(a), self._index(b)
+            if u == v:
+                raise ValidationError("a link joins two different users", entity="link", column="target", value=b)
             if not self.store.remove_link(a, b):
                 raise NotFoundError("link", f"{a} - {b}")
             changed = snap.state.set_link(u, v, 0.0)
