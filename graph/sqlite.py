@@ -267,8 +267,12 @@ class SQLiteStore(StoreBase):
         uid_of = None
         if sum(dataset.counts().values()) > len(users):
             index, _ = dataset.reference_codes()
-            span = db.execute("SELECT min(uid), max(uid), count(*) FROM users").fetchone()
-            if fresh and len(index) == index.n_defined == len(users) and span == (1, len(users), len(users)):
+            # count(*) scans the table: only ask when the table was empty before this load.
+            fresh_span = fresh and len(index) == index.n_defined == len(users)
+            if fresh_span:
+                span = db.execute("SELECT min(uid), max(uid), count(*) FROM users").fetchone()
+                fresh_span = span == (1, len(users), len(users))
+            if fresh_span:
                 # Into an empty table, rows get uid 1..n in insertion (= index) order.
                 uid_of = np.arange(1, len(users) + 1, dtype=np.int64)
             else:
@@ -482,7 +486,11 @@ class SQLiteStore(StoreBase):
             "JOIN users ON users.uid = e.uid"
         )
         if user_id is None:
-            rows = self._db.execute(f"{select} ORDER BY e.{order}, e.id").fetchall()
+            (frame,) = self._bulk_read([f"{select} ORDER BY e.{order}, e.id"])
+            if not len(frame):
+                return empty_frame(schema)
+            frame.columns = list(schema)
+            return frame.astype(schema)
         else:
             uid = self._uid(user_id)
             rows = self._db.execute(

@@ -23,6 +23,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from credence.errors import UnknownReferenceError, ValidationError
@@ -192,8 +194,10 @@ class GraphSnapshot:
         >>> snap.index_of(["b", "zz"]).tolist()
         [1, -1]
         """
-        lookup = pd.Index(self.ids)
-        return np.asarray(lookup.get_indexer(pd.Index(list(user_ids))), dtype=np.int64)
+        # Arrow's hash lookup: several times faster than a pandas object index on millions of ids.
+        found = pc.index_in(pa.array(np.asarray(user_ids, dtype=object), type=pa.string()),
+                            value_set=pa.array(np.asarray(self.ids, dtype=object), type=pa.string()))
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def build_adjacency(
