@@ -681,5 +681,26 @@ def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[t
     _print_changes(list(result.changes), "what-if (nothing stored)")
 
 
+@main.command()
+@click.option("--sizes", default="100k,1m", show_default=True,
+              help="Comma-separated user counts (100k, 1m, 4m, ...); ~10 links per user.")
+@click.option("--damping", default=0.85, show_default=True, help="The diffusion's continue probability a.")
+@click.option("--tol", default=1e-6, show_default=True, help="Guaranteed max-abs error every method is held to.")
+@click.option("--repeats", default=3, show_default=True, help="Runs per method (the median is reported).")
+@click.option("--peers", default=None, help="Comma-separated subset of networkx,igraph,graphblas,scipy.")
+@click.option("--seed", default=0, show_default=True)
+def bench(sizes: str, damping: float, tol: float, repeats: int, peers: str | None, seed: int) -> None:
+    """Benchmark the diffusion against networkx, igraph, python-graphblas and scipy (one process)."""
+    from credence.benchmark import PEERS, run_diffusion_benchmark
+
+    chosen = tuple(peers.split(",")) if peers else PEERS
+    unknown = set(chosen) - set(PEERS)
+    if unknown:
+        raise click.BadParameter(f"unknown peers {sorted(unknown)}; choose from {', '.join(PEERS)}",
+                                 param_hint="--peers")
+    run_diffusion_benchmark(sizes=[s.strip() for s in sizes.split(",") if s.strip()], damping=damping,
+                            tol=tol, repeats=repeats, peers=chosen, seed=seed, out=click.echo)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
