@@ -1,4 +1,4 @@
-"""Pure numerics of Credence: arrays in, arrays out (imports numpy, scipy and credence.errors only).
+"""Pure numerics of Credence: arrays in, arrays out (imports numpy, scipy, numba and credence.errors only).
 
 Examples
 --------
