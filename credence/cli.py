@@ -370,9 +370,15 @@ def neo4j_status() -> None:
 @click.option("--users", "n_users", default=10_000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--quiet", is_flag=True)
+@click.option("--serve/--no-serve", default=False, show_default=True,
+              help="Then serve the scored data over GraphQL (demo API keys are issued on first use).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface to listen on.")
+@click.option("--port", default=8000, show_default=True, help="With --serve: TCP port.")
 @_store_options
-def demo(n_users: int, seed: int, quiet: bool, db: Path | None, neo4j_uri: str | None) -> None:
-    """The main job: generate a demo population, load it (replacing), score it and explain one score."""
+def demo(n_users: int, seed: int, quiet: bool, serve: bool, host: str, port: int, db: Path | None,
+         neo4j_uri: str | None) -> None:
+    """The main job: generate a demo population, load it (replacing), score it, explain one score
+    and (with --serve) serve it over GraphQL."""
     from graph.model import Dataset
     from graph.snapshot_io import degree_summary
     from seeds.synthetic import generate_population
@@ -385,24 +391,153 @@ def demo(n_users: int, seed: int, quiet: bool, db: Path | None, neo4j_uri: str |
         repayments=population.repayments,
         spending=population.spending,
     )
-    with open_store(config) as store, _progress(quiet) as bars:
-        store.clear()
-        report = store.load(dataset, progress=bars)
-        summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
-        engine = _engine(store, None, population.now)
-        stages = _Stages(enabled=not quiet)
-        try:
-            scored = engine.recompute(progress=stages)
-        finally:
-            stages.close()
-        example = engine.explain(str(population.users["id"].iloc[0]), contributors=5)
-    click.echo(f"demo population loaded into {config.describe()} in {report.seconds:.1f} s")
-    for key, value in summary.items():
-        click.echo(f"  {key:<16} {value:,.3f}" if isinstance(value, float) else f"  {key:<16} {value:,}")
-    for line in _score_summary(scored, engine.policy):
-        click.echo(line)
-    click.echo("")
-    _print_explanation(example)
+    store = open_store(config)
+    try:
+        with _progress(quiet) as bars:
+            store.clear()
+            report = store.load(dataset, progress=bars)
+            summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
+            engine = _engine(store, None, population.now)
+            stages = _Stages(enabled=not quiet)
+            try:
+                scored = engine.recompute(progress=stages)
+            finally:
+                stages.close()
+            example = engine.explain(str(population.users["id"].iloc[0]), contributors=5)
+        click.echo(f"demo population loaded into {config.describe()} in {report.seconds:.1f} s")
+        for key, value in summary.items():
+            click.echo(f"  {key:<16} {value:,.3f}" if isinstance(value, float) else f"  {key:<16} {value:,}")
+        for line in _score_summary(scored, engine.policy):
+            click.echo(line)
+        click.echo("")
+        _print_explanation(example)
+    except BaseException:
+        store.close()
+        raise
+    if not serve:
+        store.close()
+        return
+    from api.app import ServeSettings
+    from api.app import serve as run_server
+    from api.service import CredenceService
+
+    keys_path, secrets_shown = _demo_keys()
+    settings = ServeSettings(store=config, keys_path=keys_path, host=host, port=port)
+    service = CredenceService(store=store, engine=engine)
+    example_user = str(population.users["id"].iloc[0])
+
+    def ready(url: str) -> None:
+        click.echo("")
+        click.echo(f"GraphQL API on {url} (GraphiQL: open it in a browser; send the key as a header)")
+        click.echo(f"API keys ({keys_path}; secrets in {secrets_shown}):")
+        for line in secrets_shown.read_text(encoding="utf-8").splitlines():
+            click.echo(f"  {line}")
+        app_key = _demo_secret(secrets_shown, "demo-app")
+        click.echo("try:")
+        click.echo(f"  curl -s {url} -H 'Authorization: Bearer {app_key}' -H 'Content-Type: application/json' \\")
+        click.echo(f"    -d '{{\"query\": \"{{ user(id: \\\"{example_user}\\\") {{ score band reasons {{ code }} }} }}\"}}'")
+        click.echo("stop with Ctrl-C")
+
+    run_server(settings, service=service, ready=ready)
+
+
+def _demo_keys() -> tuple[Path, Path]:
+    """The demo's key file and secrets file under $CREDENCE_HOME, issued on first use."""
+    from api.config import generate_api_key
+
+    home = credence_home()
+    keys_path = home / "api-keys.toml"
+    secrets_path = home / "demo-api-keys.txt"
+    if not (keys_path.exists() and secrets_path.exists()):
+        home.mkdir(parents=True, exist_ok=True)
+        keys_path.unlink(missing_ok=True)
+        lines = []
+        for name, role in (("demo-app", "app"), ("demo-analyst", "analyst"), ("demo-admin", "admin")):
+            lines.append(f"{name} ({role}): {generate_api_key(keys_path, name=name, role=role)}")
+        secrets_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        secrets_path.chmod(0o600)
+    return keys_path, secrets_path
+
+
+def _demo_secret(secrets_path: Path, name: str) -> str:
+    for line in secrets_path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{name} "):
+            return line.rsplit(" ", 1)[-1]
+    return "<key>"
+
+
+# --------------------------------------------------------------------------- serving
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, help="TCP port.")
+@click.option("--workers", default=1, show_default=True,
+              help="Worker processes; more than 1 serves read-only (each worker holds its own scores).")
+@click.option("--keys", "keys_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).")
+@click.option("--graphiql/--no-graphiql", default=True, show_default=True, help="Serve the GraphiQL IDE.")
+@click.option("--policy", "policy_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Scoring policy TOML (default: the bundled one).")
+@_store_options
+def serve(host: str, port: int, workers: int, keys_path: Path | None, graphiql: bool, policy_path: Path | None,
+          db: Path | None, neo4j_uri: str | None) -> None:
+    """Serve scores, components and network evidence over GraphQL (uvicorn)."""
+    import os
+
+    from api.app import ServeSettings
+    from api.app import serve as run_server
+
+    path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
+    if not path.exists():
+        raise click.UsageError(f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'")
+    settings = ServeSettings(store=_config(db, neo4j_uri), keys_path=path, host=host, port=port, workers=workers,
+                             graphiql=graphiql, policy_path=policy_path)
+    settings.config()  # a bad key file fails here, before the engine loads
+
+    def ready(url: str) -> None:
+        click.echo(f"GraphQL API on {url}" + (" (read-only: several workers)" if workers > 1 else ""))
+
+    if workers == 1:
+        click.echo("loading scores into memory ...", err=True)
+    run_server(settings, ready=ready)
+
+
+@main.group(name="api-key")
+def api_key() -> None:
+    """Issue API keys (the key file stores only their SHA-256)."""
+
+
+@api_key.command(name="new")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["app", "analyst", "admin"]), required=True)
+@click.option("--keys", "keys_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).")
+def api_key_new(name: str, role: str, keys_path: Path | None) -> None:
+    """Issue a key for NAME with ROLE; prints the secret once."""
+    import os
+
+    from api.config import generate_api_key
+
+    path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
+    secret = generate_api_key(path, name=name, role=role)
+    click.echo(secret)
+    click.echo(f"issued {name} ({role}) in {path}; the secret is shown only now", err=True)
+
+
+@main.command(name="schema")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the SDL here (default: print it).")
+def schema_command(out: Path | None) -> None:
+    """Print (or write) the GraphQL schema SDL."""
+    from api.app import schema_sdl
+
+    text = schema_sdl()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
 
 
 # --------------------------------------------------------------------------- scoring

@@ -54,7 +54,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,10 +84,13 @@ __all__ = [
     "Contributor",
     "Explanation",
     "InfluenceReport",
+    "NetworkSummary",
     "Reason",
     "RecomputeReport",
     "ScoreChange",
     "ScoringEngine",
+    "ScoreTable",
+    "UserSummary",
     "WhatIf",
 ]
 
@@ -159,6 +162,53 @@ class Explanation:
     contributors: tuple[Contributor, ...]
     contributors_total: float
     network_bound: float
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """What a client app sees of one user: the score, its parts and the reasons.
+
+    ``components`` add up to ``score - 350`` up to rounding.
+    """
+
+    user: str
+    score: int
+    band: str
+    benefits: tuple[str, ...]
+    model_version: str
+    computed_at: int
+    components: tuple[ComponentPoints, ...]
+    reasons: tuple[Reason, ...]
+    consent: bool
+    quarantined: bool
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """A user's place in the network: degree, diffused value ``n_u``, prior, participation."""
+
+    user: str
+    degree: float
+    value: float
+    prior: float
+    shrink: float
+    component: float
+    participating: bool
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """Read-only columns of every user's current standing (for listings and statistics).
+
+    The arrays are copies taken under the engine lock: later changes do not alter them.
+    """
+
+    ids: np.ndarray  # object array of user ids
+    scores: np.ndarray  # int64
+    degree: np.ndarray
+    consent: np.ndarray
+    quarantined: np.ndarray
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -320,6 +370,9 @@ class ScoringEngine:
         self._component_weights = dict(zip(COMPONENT_NAMES, self._weights.tolist(), strict=True))
         self._lock = threading.RLock()
         self._snap: _Snapshot | None = None
+        self._published: _Snapshot | None = None  # what lock-free readers see (never a what-if)
+        self._generation = 0
+        self._table: ScoreTable | None = None
 
     # ---------------------------------------------------------------- state
 
@@ -345,6 +398,90 @@ class ScoringEngine:
     def model_version(self) -> str:
         return self.policy.version
 
+    @property
+    def generation(self) -> int:
+        """Counts the changes to any score or link since the engine was made (0 before a recompute)."""
+        return self._generation
+
+    @property
+    def computed_at(self) -> int | None:
+        """Evaluation time of the current scores (None before a recompute)."""
+        snap = self._snap
+        return None if snap is None else snap.computed_at
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self._table = None
+
+    def table(self) -> ScoreTable:
+        """Columns of every user's current standing; cached until the next change."""
+        with self._lock:
+            if self._table is None:
+                snap = self._require()
+                self._table = ScoreTable(
+                    ids=snap.ids.copy(), scores=snap.scores.copy(), degree=np.array(snap.state.degree, copy=True),
+                    consent=snap.consent.copy(), quarantined=snap.quarantined.copy(), generation=self._generation,
+                )
+            return self._table
+
+    def summaries(self, user_ids: Sequence[str]) -> list[UserSummary | None]:
+        """Summaries of some users (None for unknown ids), read without taking the engine lock.
+
+        Cheap (no push, no store read), so that a server can answer from its event loop
+        while a long recompute holds the lock; the recompute swaps its results in at the
+        end, so readers see the old scores until then. A summary read while an
+        incremental update is being applied may mix the values before and after it.
+        """
+        snap = self._published
+        if snap is None:
+            raise NotFoundError("scores", "engine: run recompute() first")
+        out: list[UserSummary | None] = []
+        band_names = self.policy.band_names
+        for user_id in user_ids:
+            row = snap.positions.get(user_id) if isinstance(user_id, str) else None
+            if row is None or row >= snap.scores.size:
+                out.append(None)
+                continue
+            score = int(snap.scores[row])
+            values = snap.components[row].copy()
+            out.append(UserSummary(
+                user=user_id, score=score, band=str(band_names(np.array([score]))[0]),
+                benefits=self.policy.benefits_for(score), model_version=self.policy.version,
+                computed_at=snap.computed_at,
+                components=tuple(
+                    ComponentPoints(name, float(values[k]), float(self._weights[k]),
+                                    float(SCALE * self._weights[k] * values[k]))
+                    for k, name in enumerate(COMPONENT_NAMES)
+                ),
+                reasons=self._reasons_of(snap, row),
+                consent=bool(snap.consent[row]), quarantined=bool(snap.quarantined[row]),
+            ))  # fmt: skip
+        return out
+
+    def network(self, user_id: str) -> NetworkSummary:
+        """Degree, diffused value, prior and participation of one user."""
+        with self._lock:
+            snap = self._require()
+            row = self._index(user_id)
+            state = snap.state
+            degree = float(state.degree[row])
+            k = self.policy.diffusion.shrinkage
+            return NetworkSummary(
+                user=str(snap.ids[row]), degree=degree,
+                value=float(state.py[row]) if degree > 0 else float(state.mu), prior=float(state.mu),
+                shrink=degree / (degree + k) if degree > 0 else 0.0, component=float(snap.components[row, -1]),
+                participating=bool(state.mask[row] > 0.0),
+            )
+
+    def friends(self, user_id: str) -> list[tuple[str, float]]:
+        """The user's links as (friend id, weight), by friend id, from the engine's graph."""
+        with self._lock:
+            snap = self._require()
+            row = self._index(user_id)
+            columns, weights = snap.state.neighbors(row)
+            pairs = [(str(snap.ids[c]), float(w)) for c, w in zip(columns.tolist(), weights.tolist(), strict=True)]
+            return sorted(pairs)
+
     def scores(self) -> pd.DataFrame:
         """Current score and components of every user (user, score, band, components...)."""
         with self._lock:
@@ -362,14 +499,20 @@ class ScoringEngine:
     # ---------------------------------------------------------------- full recompute
 
     def recompute(
-        self, *, write: bool = True, progress: StageFn | None = None, prior: float | None = None
+        self, *, write: bool = True, progress: StageFn | None = None, prior: float | None = None,
+        now: int | None = None,
     ) -> RecomputeReport:
         """Score everyone from the store; warm-start the diffusion from the previous run.
 
         Stages reported to ``progress(stage, done, total)``: export, factors,
         diffusion, scores, write. ``prior`` overrides the neutral prior (default: the
         participants' mean base), e.g. to compare with a previous run at equal prior.
+        ``now`` sets the evaluation time of this and later recomputes (epoch seconds).
         """
+        if now is not None:
+            if isinstance(now, bool) or not isinstance(now, int | np.integer):
+                raise ParameterError("now", now, "must be an integer (epoch seconds)")
+            self._now = int(now)
 
         def step(stage: str, done: int, total: int = 1) -> None:
             if progress is not None:
@@ -434,6 +577,8 @@ class ScoringEngine:
                 sub_values=factors.sub_values, components=components, base=base, scores=scores,
                 state=state, reference=reference, computed_at=now, written=components.copy(),
             )
+            self._published = self._snap
+            self._changed()
             seconds["scores"] = time.perf_counter() - clock
 
             clock = time.perf_counter()
@@ -553,6 +698,8 @@ class ScoringEngine:
             snap.components[rows, : len(INDIVIDUAL_COMPONENTS)] = individual
         if touched.size == 0:
             return []
+        if write:
+            self._changed()
         before = snap.scores[touched].copy()
         snap.components[touched, -1] = self._network_value(snap.state, touched)
         snap.scores[touched] = self._assemble(snap.components[touched])
@@ -735,7 +882,9 @@ class ScoringEngine:
             )
 
     def _reasons(self, row: int, top: int = 4) -> tuple[Reason, ...]:
-        snap = self._require()
+        return self._reasons_of(self._require(), row, top)
+
+    def _reasons_of(self, snap: _Snapshot, row: int, top: int = 4) -> tuple[Reason, ...]:
         found = adverse_reasons(snap.sub_values[row : row + 1], self._component_weights, top=top, scale=SCALE)
         reasons = [Reason(code, text, points) for code, text, points in found.explain(0)]
         network_loss = SCALE * self._weights[-1] * (1.0 - snap.components[row, -1])
@@ -789,10 +938,10 @@ class ScoringEngine:
                 if frame is not None:
                     event_users |= {str(u) for u in frame["user"].tolist()}
             rows = self._rows_of(sorted(event_users))
-            saved_components = snap.components.copy()
-            saved_scores = snap.scores.copy()
-            saved_sub = snap.sub_values.copy()
-            saved_base = snap.base.copy()
+            # Work on copies of the per-user arrays, so that lock-free readers (summaries())
+            # never see hypothetical scores; the shared diffusion state is undone below.
+            self._snap = replace(snap, components=snap.components.copy(), scores=snap.scores.copy(),
+                                 sub_values=snap.sub_values.copy(), base=snap.base.copy())
             undo: list[tuple[int, int, float]] = []
             try:
                 changed: list[np.ndarray] = []
@@ -809,10 +958,8 @@ class ScoringEngine:
                 for u, v, w in reversed(undo):
                     state.set_link(u, v, w)
                 for row in rows.tolist():
-                    state.set_base(row, float(saved_base[row]))
-                snap.components, snap.scores, snap.sub_values, snap.base = (
-                    saved_components, saved_scores, saved_sub, saved_base,
-                )
+                    state.set_base(row, float(snap.base[row]))
+                self._snap = snap
             return WhatIf(tuple(changes))
 
 

@@ -14,7 +14,10 @@ render them without parsing messages. Each class maps to one GraphQL
     ├── ConflictError                  CONFLICT
     ├── StoreError                     STORE_UNAVAILABLE
     │   └── Neo4jUnavailableError      STORE_UNAVAILABLE
-    └── ConvergenceError               NOT_CONVERGED
+    ├── ConvergenceError               NOT_CONVERGED
+    ├── AuthenticationError            UNAUTHENTICATED  no or unknown API key
+    ├── PermissionDeniedError          FORBIDDEN        the key's role may not do this
+    └── LimitExceededError             LIMIT_EXCEEDED   a request is too deep/long/costly
 
 This module imports nothing of Credence, so every layer (``graph``,
 ``scoring``, ``api``, ``seeds``) may import it without breaking the one-way
@@ -35,13 +38,16 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "ConflictError",
     "ConvergenceError",
     "CredenceError",
     "InputError",
+    "LimitExceededError",
     "Neo4jUnavailableError",
     "NotFoundError",
     "ParameterError",
+    "PermissionDeniedError",
     "StoreError",
     "UnknownReferenceError",
     "ValidationError",
@@ -59,6 +65,26 @@ class CredenceError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    #: Attributes copied into GraphQL ``extensions`` when an error carries them.
+    EXTENSION_FIELDS = ("entity", "row", "column", "value", "source", "name", "limit", "maximum", "role",
+                        "allowed", "key")  # fmt: skip
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """GraphQL ``extensions``: the code and the facts the error carries (graphql-core reads this).
+
+        Examples
+        --------
+        >>> NotFoundError("user", "u1").extensions
+        {'code': 'NOT_FOUND', 'entity': 'user', 'key': 'u1'}
+        """
+        out: dict[str, Any] = {"code": self.code}
+        for name in self.EXTENSION_FIELDS:
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value if isinstance(value, str | int | float | bool) else str(value)
+        return out
 
 
 class InputError(CredenceError):
@@ -196,3 +222,45 @@ class ConvergenceError(CredenceError):
             f"did not converge in {iterations} iterations: "
             f"residual {residual:.3g} > tol {tol:.3g}"
         )
+
+
+class AuthenticationError(CredenceError):
+    """A request came without an API key, or with one nobody issued."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(CredenceError):
+    """The caller's role may not read this field or run this operation.
+
+    Examples
+    --------
+    >>> print(PermissionDeniedError("flagUser", role="app", allowed=("analyst", "admin")))
+    role 'app' may not use flagUser (allowed: analyst, admin)
+    """
+
+    code = "FORBIDDEN"
+
+    def __init__(self, what: str, *, role: str, allowed: tuple[str, ...]) -> None:
+        self.what = what
+        self.role = role
+        self.allowed = allowed
+        super().__init__(f"role {role!r} may not use {what} (allowed: {', '.join(allowed)})")
+
+
+class LimitExceededError(CredenceError):
+    """A request exceeds one of the server's limits (depth, tokens, aliases, page size, cost).
+
+    Examples
+    --------
+    >>> print(LimitExceededError("first", 500, 100))
+    first is 500, above the limit of 100
+    """
+
+    code = "LIMIT_EXCEEDED"
+
+    def __init__(self, limit: str, value: int | float, maximum: int | float) -> None:
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        super().__init__(f"{limit} is {value}, above the limit of {maximum}")

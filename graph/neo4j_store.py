@@ -8,6 +8,7 @@ Graph model::
     (:Spending {id, uid, at, amount, category, on_time})
     (:Flag {fid, uid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason})
     (:ScoreSnapshot {seq, uid, model_version, computed_at, score, <components>})
+    (:AuditEntry {id, at, actor, role, action, subject, detail})   audit log, linked to nothing
     (:Counter {name, value})                          dense id allocation
 
 ``uid`` is a dense integer key (1, 2, ...) allocated from a counter, exactly as
@@ -21,6 +22,12 @@ larger ones commit batch by batch (validation and reference checks still finish
 before the first write, so bad input never writes anything; only a server
 failure mid-way can leave a partial load, and re-running the same load repairs
 it because every write is an idempotent upsert).
+
+Audit entries take their ids from the ``audit_id`` counter in the same transaction
+that creates them: ``SET c.value = c.value + $n`` write-locks the counter before
+reading it, so concurrent writers are serialised and ids increase in commit
+order (a uniqueness constraint on ``AuditEntry.id`` backs this up). ``clear()``
+keeps that one counter, so audit ids are never reused.
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ from graph.model import (
     epoch_now,
 )
 from graph.store import (
+    AUDIT_FILTERS,
+    AuditEntry,
+    AuditRow,
     Flag,
     GraphSnapshot,
     ProgressFn,
@@ -67,15 +77,21 @@ _USER_PROPS = _USER_FIELDS[1:]  # all but id
 _SCHEMA = [
     "CREATE CONSTRAINT credence_user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE CONSTRAINT credence_user_uid IF NOT EXISTS FOR (u:User) REQUIRE u.uid IS UNIQUE",
-    "CREATE CONSTRAINT credence_repayment_id IF NOT EXISTS "
-    "FOR (r:Repayment) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT credence_repayment_id IF NOT EXISTS FOR (r:Repayment) REQUIRE r.id IS UNIQUE",
     "CREATE CONSTRAINT credence_spending_id IF NOT EXISTS FOR (s:Spending) REQUIRE s.id IS UNIQUE",
     "CREATE CONSTRAINT credence_counter IF NOT EXISTS FOR (c:Counter) REQUIRE c.name IS UNIQUE",
     "CREATE INDEX credence_repayment_uid IF NOT EXISTS FOR (r:Repayment) ON (r.uid)",
     "CREATE INDEX credence_spending_uid IF NOT EXISTS FOR (s:Spending) ON (s.uid)",
     "CREATE INDEX credence_flag_uid IF NOT EXISTS FOR (f:Flag) ON (f.uid)",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
+    "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
+    "CREATE INDEX credence_audit_subject IF NOT EXISTS FOR (e:AuditEntry) ON (e.subject)",
+    "CREATE INDEX credence_audit_actor IF NOT EXISTS FOR (e:AuditEntry) ON (e.actor)",
 ]
+#: Properties of an ``AuditEntry`` node in :class:`~graph.store.AuditEntry` field order.
+_AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
+#: The counter audit ids come from; ``clear()`` keeps it.
+_AUDIT_COUNTER = "audit_id"
 
 _ALLOCATE = (
     "MERGE (c:Counter {name: $name}) ON CREATE SET c.value = 0 "
@@ -117,9 +133,7 @@ class Neo4jStore(StoreBase):
         self.database = database
         self.batch_rows = batch_rows
         try:
-            self._driver = neo4j.GraphDatabase.driver(
-                uri, auth=auth, notifications_min_severity="OFF"
-            )
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
             self._driver.verify_connectivity()
             with self._session() as session:
                 for statement in _SCHEMA:
@@ -221,8 +235,7 @@ class Neo4jStore(StoreBase):
             frame = users.assign(uid=uid)
             sets = ", ".join(f"u.{p} = r[{i + 2}]" for i, p in enumerate(_USER_PROPS))
             writer.unwind(
-                f"UNWIND $rows AS r MERGE (u:User {{id: r[0]}}) "
-                f"ON CREATE SET u.uid = r[1] SET {sets}",
+                f"UNWIND $rows AS r MERGE (u:User {{id: r[0]}}) ON CREATE SET u.uid = r[1] SET {sets}",
                 frame[["id", "uid", *_USER_PROPS]],
                 "users",
                 progress,
@@ -255,10 +268,7 @@ class Neo4jStore(StoreBase):
             # Into an empty graph every (validated, unique) pair is new: CREATE skips
             # MERGE's per-pair check of existing relationships.
             if no_links_yet:
-                query = (
-                    f"UNWIND $rows AS r {match} "
-                    "CREATE (a)-[:FRIEND {weight: r[2], created: r[3]}]->(b)"
-                )
+                query = f"UNWIND $rows AS r {match} CREATE (a)-[:FRIEND {{weight: r[2], created: r[3]}}]->(b)"
             else:
                 query = (
                     f"UNWIND $rows AS r {match} "
@@ -324,12 +334,25 @@ class Neo4jStore(StoreBase):
         )
         return len(frame)
 
+    def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:
+        writer: _Writer = tx
+        # The counter's write lock serialises concurrent writers until this one commits.
+        base = writer.run(_ALLOCATE, name=_AUDIT_COUNTER, n=len(rows))[0]["base"]
+        ids = [int(base) + 1 + i for i in range(len(rows))]
+        props = ", ".join(f"{f}: r[{i}]" for i, f in enumerate(_AUDIT_FIELDS))
+        numbered = [[i, *row] for i, row in zip(ids, rows, strict=True)]
+        for start in range(0, len(numbered), self.batch_rows):
+            writer.run(
+                f"UNWIND $rows AS r CREATE (:AuditEntry {{{props}}})",
+                rows=numbered[start : start + self.batch_rows],
+            )
+        return ids
+
     def remove_link(self, a: str, b: str) -> bool:
         with self._write_transaction() as tx:
             ua, ub = self._uid(a, tx), self._uid(b, tx)
             records = tx.run(
-                "MATCH (:User {uid: $u})-[f:FRIEND]->(:User {uid: $v}) "
-                "DELETE f RETURN count(*) AS n",
+                "MATCH (:User {uid: $u})-[f:FRIEND]->(:User {uid: $v}) DELETE f RETURN count(*) AS n",
                 u=min(ua, ub),
                 v=max(ua, ub),
             )
@@ -348,13 +371,10 @@ class Neo4jStore(StoreBase):
             uid = self._uid(user_id, tx)
             # The counter's write lock serialises concurrent flaggers before the check.
             fid = tx.run(_ALLOCATE, name="flag_id", n=1)[0]["base"] + 1
-            if tx.run(
-                "MATCH (f:Flag {uid: $uid}) WHERE f.cleared_at IS NULL RETURN f LIMIT 1", uid=uid
-            ):
+            if tx.run("MATCH (f:Flag {uid: $uid}) WHERE f.cleared_at IS NULL RETURN f LIMIT 1", uid=uid):
                 raise ConflictError(f"user {user_id!r} is already flagged")
             tx.run(
-                "CREATE (:Flag {fid: $fid, uid: $uid, analyst: $analyst, reason: $reason, "
-                "flagged_at: $at})",
+                "CREATE (:Flag {fid: $fid, uid: $uid, analyst: $analyst, reason: $reason, flagged_at: $at})",
                 fid=fid,
                 uid=uid,
                 analyst=analyst,
@@ -363,9 +383,7 @@ class Neo4jStore(StoreBase):
             )
         return Flag(id=fid, user=user_id, analyst=analyst, reason=reason, flagged_at=at)
 
-    def unflag_user(
-        self, user_id: str, *, analyst: str, reason: str, at: int | None = None
-    ) -> Flag:
+    def unflag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
         analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
         at = epoch_now() if at is None else int(at)
         with self._write_transaction() as tx:
@@ -389,8 +407,11 @@ class Neo4jStore(StoreBase):
 
         try:
             with self._session() as session:
+                # Everything but the audit id counter, so audit ids are never reused.
                 session.run(
-                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                    "MATCH (n) WHERE NOT (n:Counter AND n.name = $keep) "
+                    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+                    keep=_AUDIT_COUNTER,
                 ).consume()
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
             raise StoreError(f"Neo4j clear failed: {exc}") from exc
@@ -405,9 +426,7 @@ class Neo4jStore(StoreBase):
         if not ids:
             return empty_frame(USER_COLUMNS)
         props = ", ".join(f"u.{p}" for p in _USER_FIELDS)
-        records = self._read(
-            f"UNWIND $ids AS id MATCH (u:User {{id: id}}) RETURN [{props}] AS row", ids=ids
-        )
+        records = self._read(f"UNWIND $ids AS id MATCH (u:User {{id: id}}) RETURN [{props}] AS row", ids=ids)
         frame = pd.DataFrame([r["row"] for r in records], columns=_USER_FIELDS)
         positions = pd.Index(frame["id"]).get_indexer(pd.Index(ids))
         if (positions < 0).any():
@@ -447,8 +466,12 @@ class Neo4jStore(StoreBase):
             "collect(f.created) AS c"
         )
         frame = pd.DataFrame(
-            {"source": records[0]["s"], "target": records[0]["t"], "weight": records[0]["w"],
-             "created": records[0]["c"]}
+            {
+                "source": records[0]["s"],
+                "target": records[0]["t"],
+                "weight": records[0]["w"],
+                "created": records[0]["c"],
+            }
         )
         if not len(frame):
             return empty_frame(LINK_COLUMNS)
@@ -501,9 +524,7 @@ class Neo4jStore(StoreBase):
 
     def flags(self, user_id: str) -> list[Flag]:
         uid = self._uid(user_id)
-        records = self._read(
-            "MATCH (f:Flag {uid: $uid}) RETURN f ORDER BY f.flagged_at, f.fid", uid=uid
-        )
+        records = self._read("MATCH (f:Flag {uid: $uid}) RETURN f ORDER BY f.flagged_at, f.fid", uid=uid)
         return [
             Flag(
                 id=r["f"]["fid"],
@@ -525,6 +546,20 @@ class Neo4jStore(StoreBase):
         )
         return np.array([r["id"] for r in records], dtype=object)
 
+    def _audit_page(self, first: int, after: int, filters: dict[str, str]) -> list[AuditEntry]:
+        # Property names only from the fixed AUDIT_FILTERS; every value is a parameter.
+        columns = [c for c in AUDIT_FILTERS if c in filters]
+        where = "".join(f" AND e.{c} = ${c}" for c in columns)
+        props = ", ".join(f"e.{f}" for f in _AUDIT_FIELDS)
+        records = self._read(
+            f"MATCH (e:AuditEntry) WHERE e.id > $after{where} "
+            f"RETURN [{props}] AS row ORDER BY e.id LIMIT $first",
+            after=after,
+            first=first,
+            **{c: filters[c] for c in columns},
+        )
+        return [AuditEntry(*r["row"]) for r in records]
+
     def _scores(self, match: str, **params: Any) -> pd.DataFrame:
         fields = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
         records = self._read(f"{match} RETURN [u.id, {fields}] AS row", **params)
@@ -540,6 +575,13 @@ class Neo4jStore(StoreBase):
             "WITH s, u ORDER BY s.computed_at, s.seq",
             uid=uid,
         )
+
+    def latest_score_time(self) -> tuple[int, str] | None:
+        rows = self._read(
+            "MATCH (s:ScoreSnapshot) RETURN s.computed_at AS at, s.model_version AS version "
+            "ORDER BY s.seq DESC LIMIT 1"
+        )
+        return None if not rows else (int(rows[0]["at"]), str(rows[0]["version"]))
 
     def latest_scores(self) -> pd.DataFrame:
         return self._scores(
@@ -558,9 +600,7 @@ class Neo4jStore(StoreBase):
             repayments=count("MATCH (e:Repayment) RETURN count(e) AS n"),
             spending=count("MATCH (e:Spending) RETURN count(e) AS n"),
             consenting=count("MATCH (u:User) WHERE u.consent_network RETURN count(u) AS n"),
-            quarantined=count(
-                "MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN count(DISTINCT f.uid) AS n"
-            ),
+            quarantined=count("MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN count(DISTINCT f.uid) AS n"),
             flags=count("MATCH (f:Flag) RETURN count(f) AS n"),
             score_snapshots=count("MATCH (s:ScoreSnapshot) RETURN count(s) AS n"),
         )

@@ -51,6 +51,9 @@ from graph.model import (
     epoch_now,
 )
 from graph.store import (
+    AUDIT_FILTERS,
+    AuditEntry,
+    AuditRow,
     Flag,
     GraphSnapshot,
     ProgressFn,
@@ -135,7 +138,20 @@ CREATE TABLE IF NOT EXISTS scores (
     {", ".join(f"{c} REAL NOT NULL" for c in COMPONENTS)}
 );
 CREATE INDEX IF NOT EXISTS scores_uid ON scores (uid, computed_at);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject, id);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
 """
+#: Columns of ``audit_log`` in :class:`~graph.store.AuditEntry` field order.
+_AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
 
 
 class SQLiteStore(StoreBase):
@@ -228,12 +244,8 @@ class SQLiteStore(StoreBase):
         for start in range(0, len(unique), 500):
             chunk = list(unique[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            found_rows += db.execute(
-                f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk
-            ).fetchall()
-        known = pd.Series(
-            [r[1] for r in found_rows], index=[r[0] for r in found_rows], dtype=np.int64
-        )
+            found_rows += db.execute(f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk).fetchall()
+        known = pd.Series([r[1] for r in found_rows], index=[r[0] for r in found_rows], dtype=np.int64)
         positions = known.index.get_indexer(pd.Index(user_ids))
         values = np.append(known.to_numpy(dtype=np.int64), -1)  # position -1 -> -1
         return values[positions]
@@ -245,18 +257,18 @@ class SQLiteStore(StoreBase):
         return self._has_users(np.asarray(list(user_ids), dtype=object), self._db)
 
     def _uid(self, user_id: str, db: sqlite3.Connection | None = None) -> int:
-        row = (db or self._db).execute(
-            "SELECT uid FROM users WHERE id = ?", (self._user_id(user_id),)
-        ).fetchone()
+        row = (
+            (db or self._db)
+            .execute("SELECT uid FROM users WHERE id = ?", (self._user_id(user_id),))
+            .fetchone()
+        )
         if row is None:
             raise NotFoundError("user", user_id)
         return int(row[0])
 
     # -- writes -----------------------------------------------------------------
 
-    def _write_dataset(
-        self, dataset: Dataset, tx: Any, progress: ProgressFn
-    ) -> dict[str, int]:
+    def _write_dataset(self, dataset: Dataset, tx: Any, progress: ProgressFn) -> dict[str, int]:
         db: sqlite3.Connection = tx
         users = dataset.users
         fresh = db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
@@ -292,7 +304,12 @@ class SQLiteStore(StoreBase):
                 }
             )
             self._upsert(
-                db, "links", frame, ["u", "v", "weight", "created"], "u, v", progress,
+                db,
+                "links",
+                frame,
+                ["u", "v", "weight", "created"],
+                "u, v",
+                progress,
                 update="weight = excluded.weight, created = min(created, excluded.created)",
             )
 
@@ -372,12 +389,16 @@ class SQLiteStore(StoreBase):
         )
         return len(frame)
 
+    def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:
+        db: sqlite3.Connection = tx
+        # AUTOINCREMENT: ids only grow and are never reused, not even after clear().
+        sql = "INSERT INTO audit_log (at, actor, role, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)"
+        return [int(db.execute(sql, row).lastrowid or 0) for row in rows]
+
     def remove_link(self, a: str, b: str) -> bool:
         with self._write_transaction() as db:
             ua, ub = self._uid(a, db), self._uid(b, db)
-            cursor = db.execute(
-                "DELETE FROM links WHERE u = ? AND v = ?", (min(ua, ub), max(ua, ub))
-            )
+            cursor = db.execute("DELETE FROM links WHERE u = ? AND v = ?", (min(ua, ub), max(ua, ub)))
             return cursor.rowcount > 0
 
     def set_consent(self, user_id: str, consent: bool) -> None:
@@ -391,9 +412,7 @@ class SQLiteStore(StoreBase):
         at = epoch_now() if at is None else int(at)
         with self._write_transaction() as db:
             uid = self._uid(user_id, db)
-            if db.execute(
-                "SELECT 1 FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)
-            ).fetchone():
+            if db.execute("SELECT 1 FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)).fetchone():
                 raise ConflictError(f"user {user_id!r} is already flagged")
             cursor = db.execute(
                 "INSERT INTO flags (uid, analyst, reason, flagged_at) VALUES (?, ?, ?, ?)",
@@ -402,16 +421,12 @@ class SQLiteStore(StoreBase):
             fid = int(cursor.lastrowid or 0)
         return Flag(id=fid, user=user_id, analyst=analyst, reason=reason, flagged_at=at)
 
-    def unflag_user(
-        self, user_id: str, *, analyst: str, reason: str, at: int | None = None
-    ) -> Flag:
+    def unflag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
         analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
         at = epoch_now() if at is None else int(at)
         with self._write_transaction() as db:
             uid = self._uid(user_id, db)
-            row = db.execute(
-                "SELECT fid FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)
-            ).fetchone()
+            row = db.execute("SELECT fid FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)).fetchone()
             if row is None:
                 raise ConflictError(f"user {user_id!r} is not flagged")
             db.execute(
@@ -422,7 +437,7 @@ class SQLiteStore(StoreBase):
 
     def clear(self) -> None:
         with self._write_transaction() as db:
-            for table in ("scores", "flags", "spending", "repayments", "links", "users"):
+            for table in ("audit_log", "scores", "flags", "spending", "repayments", "links", "users"):
                 db.execute(f"DELETE FROM {table}")
 
     # -- reads ------------------------------------------------------------------
@@ -439,8 +454,7 @@ class SQLiteStore(StoreBase):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             found += self._db.execute(
-                f"SELECT {', '.join(_USER_FIELDS)} FROM users "
-                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
         frame = pd.DataFrame.from_records(found, columns=_USER_FIELDS)
@@ -474,9 +488,7 @@ class SQLiteStore(StoreBase):
             (uid,),
         ).fetchall()
         frame = pd.DataFrame.from_records(rows, columns=["user", "weight", "created"])
-        return frame.astype(
-            {"user": pd.StringDtype(), "weight": np.float64, "created": np.int64}
-        )
+        return frame.astype({"user": pd.StringDtype(), "weight": np.float64, "created": np.int64})
 
     def _events(
         self, table: str, schema: dict[str, Any], fields: list[str], order: str, user_id: str | None
@@ -493,9 +505,7 @@ class SQLiteStore(StoreBase):
             return frame.astype(schema)
         else:
             uid = self._uid(user_id)
-            rows = self._db.execute(
-                f"{select} WHERE e.uid = ? ORDER BY e.{order}, e.id", (uid,)
-            ).fetchall()
+            rows = self._db.execute(f"{select} WHERE e.uid = ? ORDER BY e.{order}, e.id", (uid,)).fetchall()
         if not rows:
             return empty_frame(schema)
         frame = pd.DataFrame.from_records(rows, columns=list(schema))
@@ -540,6 +550,16 @@ class SQLiteStore(StoreBase):
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=object)
 
+    def _audit_page(self, first: int, after: int, filters: dict[str, str]) -> list[AuditEntry]:
+        # Column names only from the fixed AUDIT_FILTERS; every value is bound.
+        columns = [c for c in AUDIT_FILTERS if c in filters]
+        where = "".join(f" AND {column} = ?" for column in columns)
+        rows = self._db.execute(
+            f"SELECT {', '.join(_AUDIT_FIELDS)} FROM audit_log WHERE id > ?{where} ORDER BY id LIMIT ?",
+            (after, *(filters[c] for c in columns), first),
+        ).fetchall()
+        return [AuditEntry(*row) for row in rows]
+
     def _scores(self, where: str, params: tuple[Any, ...]) -> pd.DataFrame:
         cols = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
         rows = self._db.execute(
@@ -553,6 +573,10 @@ class SQLiteStore(StoreBase):
     def score_history(self, user_id: str) -> pd.DataFrame:
         uid = self._uid(user_id)
         return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,))
+
+    def latest_score_time(self) -> tuple[int, str] | None:
+        row = self._db.execute("SELECT s.computed_at, s.model_version FROM scores s ORDER BY s.sid DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def latest_scores(self) -> pd.DataFrame:
         return self._scores(

@@ -12,11 +12,16 @@ Loading always follows the same path, written once in :class:`StoreBase`:
 3. only then is anything written, in one transaction where the backend allows.
 
 A rejected load therefore leaves the store exactly as it was.
+
+The store also keeps an append-only *audit log* (:class:`AuditEntry`): who read
+whose data, when. :meth:`StoreBase.record_audit` validates a batch of
+:class:`AuditDraft` and writes it in one transaction; :meth:`StoreBase.audit_log`
+pages through it by id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
@@ -27,18 +32,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from credence.errors import UnknownReferenceError, ValidationError
+from credence.errors import ParameterError, UnknownReferenceError, ValidationError
 from graph.model import (
     IDENTITY_LEVELS,
     USER_COLUMNS,
     Dataset,
+    check_text,
     check_user_id,
     empty_frame,
+    epoch_now,
     parse_dataset,
     parse_scores,
 )
 
 __all__ = [
+    "AUDIT_FILTERS",
+    "AUDIT_MAX_LENGTHS",
+    "AUDIT_PAGE_MAX",
+    "AuditDraft",
+    "AuditEntry",
+    "AuditRow",
     "Flag",
     "GraphSnapshot",
     "GraphStore",
@@ -50,6 +63,7 @@ __all__ = [
     "assemble_snapshot",
     "build_adjacency",
     "canonical_links",
+    "check_audit_drafts",
     "check_consent",
     "python_columns",
 ]
@@ -124,6 +138,46 @@ class Flag:
         return self.cleared_at is None
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditDraft:
+    """An audit entry to record: the store assigns its id (and ``at`` if None).
+
+    ``subject`` is the user whose data was read (a valid user id, not
+    necessarily a stored user: the log outlives user changes), or None.
+    """
+
+    actor: str
+    role: str
+    action: str
+    subject: str | None = None
+    detail: str = ""
+    at: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded audit entry. ``id`` is store-assigned, increasing, never reused."""
+
+    id: int
+    at: int
+    actor: str
+    role: str
+    action: str
+    subject: str | None
+    detail: str
+
+
+#: Longest accepted audit text fields, characters (after stripping).
+AUDIT_MAX_LENGTHS: dict[str, int] = {"actor": 200, "role": 100, "action": 200, "detail": 4_000}
+#: Largest page :meth:`GraphStore.audit_log` returns.
+AUDIT_PAGE_MAX = 10_000
+#: The columns :meth:`GraphStore.audit_log` can filter on (exact match).
+AUDIT_FILTERS: tuple[str, ...] = ("actor", "subject", "action")
+#: A validated audit entry without its id: ``(at, actor, role, action, subject, detail)``.
+AuditRow = tuple[int, str, str, str, str | None, str]
+_INT64_MAX = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class LoadReport:
     """What a load wrote: rows per kind and wall-clock seconds."""
@@ -195,8 +249,10 @@ class GraphSnapshot:
         [1, -1]
         """
         # Arrow's hash lookup: several times faster than a pandas object index on millions of ids.
-        found = pc.index_in(pa.array(np.asarray(user_ids, dtype=object), type=pa.string()),
-                            value_set=pa.array(np.asarray(self.ids, dtype=object), type=pa.string()))
+        found = pc.index_in(
+            pa.array(np.asarray(user_ids, dtype=object), type=pa.string()),
+            value_set=pa.array(np.asarray(self.ids, dtype=object), type=pa.string()),
+        )
         return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
@@ -223,9 +279,7 @@ def build_adjacency(
            [1., 0., 3.],
            [0., 3., 0.]])
     """
-    index_dtype: type[np.integer[Any]] = (
-        np.int32 if n < 2**31 and 2 * len(u) < 2**31 else np.int64
-    )
+    index_dtype: type[np.integer[Any]] = np.int32 if n < 2**31 and 2 * len(u) < 2**31 else np.int64
     rows: np.ndarray[Any, np.dtype[np.integer[Any]]] = np.concatenate([u, v]).astype(index_dtype)
     cols: np.ndarray[Any, np.dtype[np.integer[Any]]] = np.concatenate([v, u]).astype(index_dtype)
     data = np.concatenate([weight, weight]).astype(dtype, copy=False)
@@ -307,9 +361,7 @@ class GraphStore(Protocol):
         """Flag (quarantine) a user; ConflictError if already flagged."""
         ...
 
-    def unflag_user(
-        self, user_id: str, *, analyst: str, reason: str, at: int | None = None
-    ) -> Flag:
+    def unflag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
         """Clear a user's active flag; ConflictError if none."""
         ...
 
@@ -319,6 +371,30 @@ class GraphStore(Protocol):
 
     def quarantined(self) -> np.ndarray:
         """Ids of users with an active flag, sorted."""
+        ...
+
+    def record_audit(self, entries: Sequence[AuditDraft]) -> list[AuditEntry]:
+        """Append audit entries, all in one transaction; returns them with their ids.
+
+        ValidationError (naming the entry's 1-based row, the field and the value)
+        if any entry is invalid; then nothing is written.
+        """
+        ...
+
+    def audit_log(
+        self,
+        *,
+        first: int = 100,
+        after: int | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        action: str | None = None,
+    ) -> list[AuditEntry]:
+        """Up to ``first`` entries with ``id > after``, ascending by id (keyset paging).
+
+        ``actor``, ``subject`` and ``action`` filter by exact (stripped) value.
+        ParameterError if ``first`` is not in ``1..AUDIT_PAGE_MAX`` or a filter is bad.
+        """
         ...
 
     def write_scores(self, frame: pd.DataFrame) -> int:
@@ -333,6 +409,10 @@ class GraphStore(Protocol):
         """The newest snapshot of every scored user, sorted by user."""
         ...
 
+    def latest_score_time(self) -> tuple[int, str] | None:
+        """Evaluation time and model version of the newest snapshot (None without any)."""
+        ...
+
     def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
         """The whole graph as CSR + aligned attribute arrays."""
         ...
@@ -342,7 +422,10 @@ class GraphStore(Protocol):
         ...
 
     def clear(self) -> None:
-        """Delete everything (for tests and ``credence load --replace``)."""
+        """Delete everything, the audit log included (for tests and ``credence load --replace``).
+
+        Audit ids are not reused afterwards: new entries get ids above every old one.
+        """
         ...
 
     def close(self) -> None:
@@ -395,6 +478,63 @@ class StoreBase:
             _fail_unknown(known, scores["user"], "score", "user")
             return self._write_scores(scores, tx)
 
+    # -- audit log -------------------------------------------------------------
+
+    def record_audit(self, entries: Sequence[AuditDraft]) -> list[AuditEntry]:
+        rows = check_audit_drafts(entries)
+        if not rows:
+            return []
+        with self._write_transaction() as tx:
+            ids = self._write_audit(rows, tx)
+        return [AuditEntry(i, *row) for i, row in zip(ids, rows, strict=True)]
+
+    def audit_log(
+        self,
+        *,
+        first: int = 100,
+        after: int | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        action: str | None = None,
+    ) -> list[AuditEntry]:
+        if (
+            isinstance(first, bool)
+            or not isinstance(first, int | np.integer)
+            or not 1 <= first <= AUDIT_PAGE_MAX
+        ):
+            raise ParameterError("first", first, f"must be an integer in [1, {AUDIT_PAGE_MAX}]")
+        if after is not None and (
+            isinstance(after, bool) or not isinstance(after, int | np.integer) or not 0 <= after <= _INT64_MAX
+        ):
+            raise ParameterError("after", after, "must be None or an entry id (an integer >= 0)")
+        filters: dict[str, str] = {}
+        given = {"actor": actor, "subject": subject, "action": action}
+        for name in AUDIT_FILTERS:
+            value = given[name]
+            if value is None:
+                continue
+            try:
+                if name == "subject":
+                    filters[name] = check_user_id(value)
+                else:
+                    filters[name] = check_text("audit", name, value, max_length=AUDIT_MAX_LENGTHS[name])
+            except ValidationError as exc:
+                raise ParameterError(name, value, exc.problem) from None
+        return self._audit_page(int(first), 0 if after is None else int(after), filters)
+
+    def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:  # pragma: no cover - overridden
+        """Insert validated rows in the open transaction; their new ids, in order."""
+        raise NotImplementedError
+
+    def _audit_page(
+        self, first: int, after: int, filters: dict[str, str]
+    ) -> list[AuditEntry]:  # pragma: no cover - overridden
+        """Up to ``first`` entries with id > ``after`` matching every ``column: value``.
+
+        ``filters`` holds validated values keyed by names from :data:`AUDIT_FILTERS`.
+        """
+        raise NotImplementedError
+
     def _check_references(self, dataset: Dataset, tx: Any) -> None:
         index, codes = dataset.reference_codes()
         outside = index.ids[index.n_defined :]
@@ -435,6 +575,67 @@ class StoreBase:
     @staticmethod
     def _user_id(user_id: Any) -> str:
         return check_user_id(user_id)
+
+
+def check_audit_drafts(entries: Sequence[AuditDraft], *, now: int | None = None) -> list[AuditRow]:
+    """Validate audit drafts into rows ``(at, actor, role, action, subject, detail)``.
+
+    Text is stripped; ``at`` None becomes ``now`` (default: the clock). The first
+    bad field raises :class:`ValidationError` naming the entry (1-based row).
+
+    Examples
+    --------
+    >>> check_audit_drafts([AuditDraft(actor=" ana ", role="analyst", action="read:x", at=5)])
+    [(5, 'ana', 'analyst', 'read:x', None, '')]
+    >>> check_audit_drafts([AuditDraft(actor="ana", role="analyst", action="read:x", at=-1)])
+    Traceback (most recent call last):
+    ...
+    credence.errors.ValidationError: audit row 1, column 'at' (value -1): must be >= 0
+    """
+    if isinstance(entries, AuditDraft | str | bytes) or not isinstance(entries, Iterable):
+        raise ParameterError("entries", entries, "must be a sequence of AuditDraft")
+    now_s = epoch_now() if now is None else int(now)
+    rows: list[AuditRow] = []
+    for row, draft in enumerate(entries, start=1):
+        if not isinstance(draft, AuditDraft):
+            raise ValidationError(
+                "must be an AuditDraft", entity="audit", row=row, value=type(draft).__name__
+            )
+        text: dict[str, str] = {}
+        for name in ("actor", "role", "action"):
+            try:
+                text[name] = check_text(
+                    "audit", name, getattr(draft, name), max_length=AUDIT_MAX_LENGTHS[name]
+                )
+            except ValidationError as exc:
+                raise _audit_error(row, name, exc.value, exc.problem) from None
+        subject = draft.subject
+        if subject is not None:
+            try:
+                subject = check_user_id(subject)
+            except ValidationError as exc:
+                raise _audit_error(row, "subject", exc.value, exc.problem) from None
+        detail = draft.detail
+        if not isinstance(detail, str):
+            raise _audit_error(row, "detail", detail, "must be a string (may be empty)")
+        detail = detail.strip()
+        if len(detail) > AUDIT_MAX_LENGTHS["detail"]:
+            raise _audit_error(
+                row, "detail", detail[:40], f"longer than {AUDIT_MAX_LENGTHS['detail']} characters"
+            )
+        at = now_s if draft.at is None else draft.at
+        if isinstance(at, bool) or not isinstance(at, int | np.integer):
+            raise _audit_error(row, "at", at, "must be an integer (epoch seconds)")
+        if at < 0:
+            raise _audit_error(row, "at", at, "must be >= 0")
+        if at > _INT64_MAX:
+            raise _audit_error(row, "at", at, "is too large")
+        rows.append((int(at), text["actor"], text["role"], text["action"], subject, detail))
+    return rows
+
+
+def _audit_error(row: int, column: str, value: Any, problem: str) -> ValidationError:
+    return ValidationError(problem, entity="audit", row=row, column=column, value=value)
 
 
 def _fail_unknown(ok: np.ndarray, column_values: pd.Series, entity: str, column: str) -> None:
@@ -505,9 +706,7 @@ def python_columns(frame: pd.DataFrame) -> list[list[Any]]:
     columns: list[list[Any]] = []
     for name in frame.columns:
         series = frame[name]
-        if isinstance(series.dtype, np.dtype) and not (
-            series.dtype.kind == "f" and series.isna().any()
-        ):
+        if isinstance(series.dtype, np.dtype) and not (series.dtype.kind == "f" and series.isna().any()):
             columns.append(series.to_numpy().tolist())
         else:
             values = np.asarray(series.astype(object).where(series.notna(), None))
@@ -561,7 +760,5 @@ def assemble_snapshot(
 def check_consent(consent: Any) -> bool:
     """Validate a consent flag (a real boolean, not a truthy value)."""
     if not isinstance(consent, bool | np.bool_):
-        raise ValidationError(
-            "must be true or false", entity="user", column="consent_network", value=consent
-        )
+        raise ValidationError("must be true or false", entity="user", column="consent_network", value=consent)
     return bool(consent)

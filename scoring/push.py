@@ -678,6 +678,13 @@ class DiffusionState:
         j = _find(u, v, self.start, self.length, self.cols)
         return 0.0 if j < 0 else float(self.weights[j])
 
+    def neighbors(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and weights of the node's stored links (copies), whatever the participation."""
+        node = check_node(node, self.n, "node")
+        lo = int(self.start[node])
+        hi = lo + int(self.length[node])
+        return self.cols[lo:hi].astype(np.int64), self.weights[lo:hi].astype(np.float64)
+
     def set_link(self, u: int, v: int, weight: float) -> np.ndarray:
         """Add, re-weight (``weight > 0``) or remove (``weight = 0``) the link u - v."""
         u = check_node(u, self.n, "u")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,12 @@ import pytest
 from credence.errors import (
     ConflictError,
     NotFoundError,
+    ParameterError,
     UnknownReferenceError,
     ValidationError,
 )
-from graph.model import COMPONENTS, parse_dataset
-from graph.store import GraphStore
+from graph.model import COMPONENTS, epoch_now, parse_dataset
+from graph.store import AuditDraft, AuditEntry, GraphStore
 
 NOW = 1_760_000_000  # 2025-10-09
 
@@ -174,8 +176,14 @@ def test_events_round_trip(populated: GraphStore) -> None:
 def test_event_upsert_by_id(populated: GraphStore) -> None:
     populated.add_repayments(
         pd.DataFrame(
-            {"id": ["r2"], "user": ["ann"], "due": [NOW - 200_000], "paid": [NOW - 100],
-             "amount": [50.0], "status": ["late"]}
+            {
+                "id": ["r2"],
+                "user": ["ann"],
+                "due": [NOW - 200_000],
+                "paid": [NOW - 100],
+                "amount": [50.0],
+                "status": ["late"],
+            }
         )
     )
     assert populated.stats().repayments == 3
@@ -218,14 +226,22 @@ def test_flags_with_history(populated: GraphStore) -> None:
 
 def score_rows(user: str, at: int, score: int, version: str = "m1") -> pd.DataFrame:
     return pd.DataFrame(
-        {"user": [user], "model_version": [version], "computed_at": [at], "score": [score],
-         **{c: [0.5] for c in COMPONENTS}}
+        {
+            "user": [user],
+            "model_version": [version],
+            "computed_at": [at],
+            "score": [score],
+            **{c: [0.5] for c in COMPONENTS},
+        }
     )
 
 
 def test_score_history(populated: GraphStore) -> None:
+    assert populated.latest_score_time() is None
     assert populated.write_scores(score_rows("ann", NOW, 600)) == 1
+    assert populated.latest_score_time() == (NOW, "m1")
     populated.write_scores(pd.concat([score_rows("ann", NOW + 60, 640, "m2"), score_rows("bob", NOW, 500)]))
+    assert populated.latest_score_time() == (NOW, "m1")  # the last row written: bob at NOW, model m1
     history = populated.score_history("ann")
     assert history["score"].tolist() == [600, 640]
     assert history["model_version"].tolist() == ["m1", "m2"]
@@ -269,16 +285,25 @@ BAD_LOADS = {
     "negative weight": dict(users=users("eve"), links=links(("eve", "ann", -1.0))),
     "negative amount": dict(
         users=users("eve"),
-        repayments=pd.DataFrame({"id": ["r9"], "user": ["eve"], "due": [NOW - 10], "paid": [NOW - 10],
-                                 "amount": [-5.0], "status": ["on_time"]}),
+        repayments=pd.DataFrame(
+            {
+                "id": ["r9"],
+                "user": ["eve"],
+                "due": [NOW - 10],
+                "paid": [NOW - 10],
+                "amount": [-5.0],
+                "status": ["on_time"],
+            }
+        ),
     ),
     "impossible date": dict(users=pd.DataFrame({"id": ["eve"], "created": ["2023-02-30"]})),
     "future date": dict(users=pd.DataFrame({"id": ["eve"], "created": [NOW + 10**7]})),
     "wrong type": dict(users=users("eve"), links=links(("eve", "ann", "heavy"))),  # type: ignore[arg-type]
     "malformed row": dict(users=pd.DataFrame({"id": ["eve", None], "created": [NOW, NOW]})),
     "unknown event user": dict(
-        spending=pd.DataFrame({"id": ["s9"], "user": ["nobody"], "at": [NOW], "amount": [1.0],
-                               "category": ["purchase"]}),
+        spending=pd.DataFrame(
+            {"id": ["s9"], "user": ["nobody"], "at": [NOW], "amount": [1.0], "category": ["purchase"]}
+        ),
     ),
 }
 
@@ -344,7 +369,12 @@ def test_bulk_paths_give_the_same_store(store: GraphStore, tmp_path: Any) -> Non
 
     pop = generate_population(n_users=500, sybils_per_region=40, rings=2, seed=3)
     frames = dict(users=pop.users, links=pop.links, repayments=pop.repayments, spending=pop.spending)
-    for attribute in ("reindex_threshold", "node_id_threshold", "single_transaction_rows", "bulk_read_threshold"):
+    for attribute in (
+        "reindex_threshold",
+        "node_id_threshold",
+        "single_transaction_rows",
+        "bulk_read_threshold",
+    ):
         if hasattr(store, attribute):
             setattr(store, attribute, 1)  # force every bulk path, even on small data
     store.load(parse_dataset(**frames))
@@ -353,8 +383,9 @@ def test_bulk_paths_give_the_same_store(store: GraphStore, tmp_path: Any) -> Non
         reference.reindex_threshold = 10**9  # the plain, row-by-row path
         reference.bulk_read_threshold = 10**9  # in-process reads
         reference.load(parse_dataset(users=pop.users, links=pop.links.iloc[:half]))
-        reference.load(parse_dataset(links=pop.links.iloc[half:], repayments=pop.repayments,
-                                     spending=pop.spending))
+        reference.load(
+            parse_dataset(links=pop.links.iloc[half:], repayments=pop.repayments, spending=pop.spending)
+        )
         assert dump(store) == dump(reference)
 
 
@@ -372,3 +403,251 @@ def test_writes_after_a_bulk_export_are_seen_by_the_next_export(store: GraphStor
     assert snapshot.n_links == 1
     assert store.get_all_users()["id"].tolist() == ["ann", "bob", "cy"]
     assert len(store.links()) == 1
+
+
+# -- audit log ------------------------------------------------------------------
+
+
+def whole_log(store: GraphStore) -> list[AuditEntry]:
+    return store.audit_log(first=10_000)
+
+
+def reopen(store: GraphStore) -> GraphStore:
+    """A second, independent connection to the same store (another writer)."""
+    from graph.neo4j_store import Neo4jStore
+    from graph.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path)
+    assert isinstance(store, Neo4jStore)
+    return Neo4jStore(store.uri, database=store.database)
+
+
+def test_audit_record_and_read_back(store: GraphStore) -> None:
+    assert store.record_audit([]) == []
+    assert whole_log(store) == []
+    drafts = [
+        AuditDraft(
+            actor=" ana ",
+            role="analyst",
+            action="read:network.contributors",
+            subject=" ann ",
+            detail="  first look ",
+            at=NOW,
+        ),
+        AuditDraft(
+            actor="ana",
+            role="analyst",
+            action="read:network.neighbours",
+            subject="nobody-stored",
+            at=np.int64(NOW + 1),  # type: ignore[arg-type]  # numpy ints are accepted too
+        ),
+        AuditDraft(actor="root", role="admin", action="read:audit", at=0),
+    ]
+    recorded = store.record_audit(drafts)
+    # Stripped text; subject None stays None; detail defaults to ""; the subject need not exist.
+    expected = [
+        ("ana", "analyst", "read:network.contributors", "ann", "first look", NOW),
+        ("ana", "analyst", "read:network.neighbours", "nobody-stored", "", NOW + 1),
+        ("root", "admin", "read:audit", None, "", 0),
+    ]
+    assert [(e.actor, e.role, e.action, e.subject, e.detail, e.at) for e in recorded] == expected
+    assert all(type(e.at) is int and type(e.id) is int for e in recorded)
+    ids = [e.id for e in recorded]
+    assert ids == sorted(set(ids)) and ids[0] >= 1
+    assert whole_log(store) == recorded
+    # A later batch gets larger ids; a missing ``at`` is the clock at the time of writing.
+    before = epoch_now()
+    (later,) = store.record_audit([AuditDraft(actor="bo", role="analyst", action="read:x")])
+    assert before <= later.at <= epoch_now()
+    assert later.id > ids[-1]
+    assert whole_log(store) == [*recorded, later]
+    assert store.stats().users == 0  # the log is not linked to users
+
+
+def test_audit_paging_covers_every_entry_once(store: GraphStore) -> None:
+    recorded: list[AuditEntry] = []
+    for size in (1, 5, 17):  # 23 entries in three transactions
+        recorded += store.record_audit(
+            [
+                AuditDraft(actor="ana", role="analyst", action=f"read:{size}.{i}", at=NOW + i)
+                for i in range(size)
+            ]
+        )
+    assert len(recorded) == 23
+    pages: list[list[AuditEntry]] = []
+    after = None
+    while True:
+        page = store.audit_log(first=5, after=after)
+        if not page:
+            break
+        pages.append(page)
+        after = page[-1].id
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]  # 23 = 4 * 5 + 3
+    assert [e for p in pages for e in p] == recorded
+    # ``after`` is exclusive and need not be an id that exists.
+    assert store.audit_log(first=2, after=recorded[9].id) == recorded[10:12]
+    assert store.audit_log(after=recorded[-1].id) == []
+    assert store.audit_log(after=recorded[-1].id + 1000) == []
+    assert store.audit_log(first=1) == recorded[:1]
+    assert store.audit_log() == recorded  # default page of 100 holds all 23
+
+
+def test_audit_filters(store: GraphStore) -> None:
+    drafts = [
+        AuditDraft(actor=actor, role="analyst", action=action, subject=subject, at=NOW + k)
+        for k, (actor, subject, action) in enumerate(
+            (actor, subject, action)
+            for actor in ("ana", "bo")
+            for subject in ("ann", "bob", None)
+            for action in ("read:a", "read:b")
+        )
+    ]
+    recorded = store.record_audit(drafts)
+    assert len(recorded) == 12
+    cases: list[dict[str, str]] = [
+        {"actor": "ana"},
+        {"actor": "bo"},
+        {"subject": "ann"},
+        {"subject": "bob"},
+        {"action": "read:b"},
+        {"actor": "bo", "subject": "ann"},
+        {"actor": "ana", "subject": "bob", "action": "read:a"},
+        {"actor": " ana ", "subject": " ann "},  # filters are stripped like the stored text
+        {"actor": "nobody"},
+        {"subject": "zed"},
+    ]
+    for filters in cases:
+        want = {k: v.strip() for k, v in filters.items()}
+        expected = [e for e in recorded if all(getattr(e, k) == v for k, v in want.items())]
+        assert store.audit_log(**filters) == expected, filters  # type: ignore[arg-type]
+    # Hand counts: 12 = 2 actors x 3 subjects x 2 actions.
+    assert len(store.audit_log(actor="ana")) == 6
+    assert len(store.audit_log(subject="ann")) == 4
+    assert len(store.audit_log(actor="bo", subject="bob", action="read:b")) == 1
+    # Filtered keyset paging: two entries at a time through bo's six.
+    seen: list[AuditEntry] = []
+    after = None
+    while page := store.audit_log(first=2, after=after, actor="bo"):
+        seen += page
+        after = page[-1].id
+    assert seen == [e for e in recorded if e.actor == "bo"]
+
+
+def _good(**changes: Any) -> AuditDraft:
+    fields: dict[str, Any] = dict(actor="ana", role="analyst", action="read:x", subject="ann", at=NOW)
+    return AuditDraft(**{**fields, **changes})
+
+
+BAD_AUDITS: dict[str, tuple[AuditDraft | Any, str | None, Any]] = {
+    # case: (the bad second entry, the column named, the value named)
+    "empty actor": (_good(actor=""), "actor", ""),
+    "blank role": (_good(role="   "), "role", "   "),
+    "missing action": (_good(action=None), "action", None),
+    "empty subject": (_good(subject=""), "subject", ""),
+    "non-string subject": (_good(subject=42), "subject", 42),
+    "too long subject": (_good(subject="u" * 129), "subject", "u" * 129),
+    "negative at": (_good(at=-1), "at", -1),
+    "float at": (_good(at=1.5), "at", 1.5),
+    "bool at": (_good(at=True), "at", True),
+    "huge at": (_good(at=2**63), "at", 2**63),
+    "too long actor": (_good(actor="a" * 201), "actor", "a" * 40),
+    "non-string detail": (_good(detail=None), "detail", None),
+    "not a draft": ({"actor": "ana"}, None, "dict"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUDITS))
+def test_bad_audit_entry_changes_nothing(store: GraphStore, case: str) -> None:
+    store.record_audit([_good(detail="already there")])
+    before = whole_log(store)
+    bad, column, value = BAD_AUDITS[case]
+    with pytest.raises(ValidationError) as info:
+        store.record_audit([_good(detail="would be written"), bad])  # valid entry first
+    err = info.value
+    assert (err.entity, err.row, err.column, err.value) == ("audit", 2, column, value)
+    assert whole_log(store) == before
+    (nxt,) = store.record_audit([_good()])  # the store still takes writes afterwards
+    assert whole_log(store) == [*before, nxt] and nxt.id > before[-1].id
+
+
+BAD_AUDIT_QUERIES: dict[str, dict[str, Any]] = {
+    "first=0": {"first": 0},
+    "first negative": {"first": -3},
+    "first too big": {"first": 10_001},
+    "first not int": {"first": 2.0},
+    "first bool": {"first": True},
+    "after negative": {"after": -1},
+    "after string": {"after": "5"},
+    "empty actor": {"actor": ""},
+    "blank subject": {"subject": "  "},
+    "non-string action": {"action": 7},
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUDIT_QUERIES))
+def test_bad_audit_query_is_a_parameter_error(store: GraphStore, case: str) -> None:
+    store.record_audit([_good()])
+    before = whole_log(store)
+    params = BAD_AUDIT_QUERIES[case]
+    with pytest.raises(ParameterError) as info:
+        store.audit_log(**params)
+    ((name, value),) = params.items()
+    assert (info.value.name, info.value.value) == (name, value)
+    assert whole_log(store) == before
+    assert len(store.audit_log(first=10_000)) == len(store.audit_log(first=1)) == 1  # bounds are inclusive
+
+
+def test_bad_audit_batch_argument(store: GraphStore) -> None:
+    with pytest.raises(ParameterError):
+        store.record_audit(_good())  # type: ignore[arg-type]  # one draft, not a sequence
+    assert whole_log(store) == []
+
+
+def test_audit_log_is_separate_from_the_graph(populated: GraphStore) -> None:
+    graph_before = dump(populated)
+    (entry,) = populated.record_audit([_good(subject="ann")])
+    assert dump(populated) == graph_before  # recording touches no user, link or event
+    populated.upsert_users(users("ann", declared_income=[1.0]))
+    populated.flag_user("ann", analyst="ana", reason="x", at=NOW)
+    assert whole_log(populated) == [entry]  # and user changes do not touch the log
+
+
+def test_clear_empties_audit_log_without_reusing_ids(store: GraphStore) -> None:
+    old = store.record_audit([_good(), _good(subject=None)])
+    store.clear()
+    assert whole_log(store) == []
+    (new,) = store.record_audit([_good()])
+    assert new.id > old[-1].id
+    assert whole_log(store) == [new]
+
+
+def test_concurrent_audit_writers_get_distinct_ids(store: GraphStore) -> None:
+    """Two connections recording at once: every entry lands once, each with its own id."""
+    other = reopen(store)
+    results: dict[str, list[AuditEntry]] = {"a": [], "b": []}
+    errors: list[BaseException] = []
+
+    def write(writer: GraphStore, name: str) -> None:
+        try:
+            for k in range(15):
+                results[name] += writer.record_audit([_good(actor=name, detail=f"{k}.{i}") for i in range(4)])
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, n)) for s, n in ((store, "a"), (other, "b"))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert errors == []
+    everything = results["a"] + results["b"]
+    assert len(everything) == 2 * 15 * 4
+    assert len({e.id for e in everything}) == len(everything)
+    for name in ("a", "b"):  # each writer saw its own ids increase
+        ids = [e.id for e in results[name]]
+        assert ids == sorted(ids)
+    assert whole_log(store) == sorted(everything, key=lambda e: e.id)

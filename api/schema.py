@@ -1,0 +1,1041 @@
+"""The GraphQL schema: types, queries, mutations and the score subscription.
+
+Resolvers are thin: they check the caller's role (:data:`PERMISSIONS`), hand store
+and engine work to the service's worker thread, batch lookups through per-request
+DataLoaders, and turn results into GraphQL types. Errors are Credence's own
+exceptions; :class:`CredenceErrors` gives each its ``extensions.code`` and masks
+anything else.
+
+Who may do what (a role not listed gets FORBIDDEN; no key gets UNAUTHENTICATED)::
+
+    permission  roles                 fields
+    read        app, analyst, admin   user, users, node, scoreStats, scoreHistogram, model,
+                                      User.score/band/components/reasons/history,
+                                      User.network{value, prior, degree}, scoreChanged
+    evidence    analyst, admin        Network.contributors, Network.influenced, User.friends,
+                                      User.flags (audited for the roles in ApiConfig.audit_roles)
+    write       app, admin            upsertUser, addLink, removeLink, recordRepayment,
+                                      recordSpending, setConsent
+    flag        analyst, admin        flagUser, unflagUser
+    admin       admin                 recompute, auditLog
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
+from typing import Any
+
+import pandas as pd
+import strawberry
+from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+
+from api.config import ApiConfig, ApiKey
+from api.limits import RequestLimitsRule, check_first
+from api.service import CredenceService, NumberRange, UserQuery, decode_cursor, encode_cursor, users_page
+from credence import engine as eng
+from credence.errors import (
+    AuthenticationError,
+    CredenceError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from graph.model import check_user_id
+from graph.store import AuditDraft
+from scoring.policy import COMPONENT_NAMES
+
+__all__ = ["PERMISSIONS", "Context", "CredenceErrors", "build_schema"]
+
+log = logging.getLogger("credence.api")
+
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "read": ("app", "analyst", "admin"),
+    "evidence": ("analyst", "admin"),
+    "write": ("app", "admin"),
+    "flag": ("analyst", "admin"),
+    "admin": ("admin",),
+}
+
+#: Codes that reach clients with their message; anything else is masked.
+ALLOWED_CODES = frozenset({
+    "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT", "FORBIDDEN", "UNAUTHENTICATED", "LIMIT_EXCEEDED",
+    "STORE_UNAVAILABLE", "NOT_CONVERGED", "READ_ONLY", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
+})  # fmt: skip
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    """Per-request state: the caller, the service, loaders and pending audit entries."""
+
+    service: CredenceService
+    config: ApiConfig
+    key: ApiKey | None
+    audit: list[AuditDraft] = field(default_factory=list)
+    loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def require(self, permission: str, what: str) -> ApiKey:
+        """The caller's key if its role has ``permission`` (else the matching error)."""
+        if self.key is None:
+            raise AuthenticationError("no valid API key: send 'Authorization: Bearer <key>'")
+        allowed = PERMISSIONS[permission]
+        if self.key.role not in allowed:
+            raise PermissionDeniedError(what, role=self.key.role, allowed=allowed)
+        return self.key
+
+    def audit_read(self, action: str, subject: str, detail: str = "") -> None:
+        key = self.key
+        if key is not None and key.role in self.config.audit_roles:
+            self.audit.append(AuditDraft(actor=key.name, role=key.role, action=action, subject=subject,
+                                         detail=detail))  # fmt: skip
+
+    def loader(self, name: str, batch: Any) -> DataLoader[Any, Any]:
+        if name not in self.loaders:
+            self.loaders[name] = DataLoader(load_fn=batch)
+        return self.loaders[name]
+
+    def first(self, first: int, where: str = "first") -> int:
+        return check_first(first, self.config.limits, where)
+
+    def writable(self) -> None:
+        if self.config.read_only:
+            raise ReadOnlyError()
+
+
+class ReadOnlyError(CredenceError):
+    """The server was started read-only (several workers); mutations are refused."""
+
+    code = "READ_ONLY"
+
+    def __init__(self) -> None:
+        super().__init__("this server is read-only (started with several workers); send writes to a single-worker "
+                         "server")  # fmt: skip
+
+
+def _ctx(info: strawberry.Info) -> Context:
+    return info.context
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def to_global_id(user_id: str) -> str:
+    """The opaque node id of a user.
+
+    Examples
+    --------
+    >>> from_global_id(to_global_id("u0000042"))
+    'u0000042'
+    """
+    return base64.urlsafe_b64encode(f"User:{user_id}".encode()).decode().rstrip("=")
+
+
+def from_global_id(node_id: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode((node_id + "=" * (-len(node_id) % 4)).encode()).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("not a node id", entity="node", column="id", value=node_id) from None
+    kind, _, key = raw.partition(":")
+    if kind != "User" or not key:
+        raise ValidationError("not a node id", entity="node", column="id", value=node_id)
+    return key
+
+
+def _user_key(value: str) -> str:
+    """A user id given either as the external id or as the opaque node id."""
+    if isinstance(value, str) and not value.startswith("u") and len(value) >= 8:
+        try:
+            return from_global_id(value)
+        except ValidationError:
+            pass
+    return check_user_id(value)
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+async def _summaries(ctx: Context, keys: list[str]) -> list[eng.UserSummary | None]:
+    return ctx.service.engine.summaries(keys)
+
+
+async def _networks(ctx: Context, keys: list[str]) -> list[eng.NetworkSummary | Exception]:
+    def work() -> list[eng.NetworkSummary | Exception]:
+        out: list[eng.NetworkSummary | Exception] = []
+        for key in keys:
+            try:
+                out.append(ctx.service.engine.network(key))
+            except CredenceError as error:
+                out.append(error)
+        return out
+
+    return await ctx.service.run(work)
+
+
+async def _histories(ctx: Context, keys: list[str]) -> list[pd.DataFrame | Exception]:
+    def work() -> list[pd.DataFrame | Exception]:
+        out: list[pd.DataFrame | Exception] = []
+        for key in keys:
+            try:
+                out.append(ctx.service.store.score_history(key))
+            except CredenceError as error:
+                out.append(error)
+        return out
+
+    return await ctx.service.run(work)
+
+
+async def _friends(ctx: Context, keys: list[str]) -> list[list[tuple[str, float]] | Exception]:
+    def work() -> list[list[tuple[str, float]] | Exception]:
+        out: list[list[tuple[str, float]] | Exception] = []
+        for key in keys:
+            try:
+                out.append(ctx.service.engine.friends(key))
+            except CredenceError as error:
+                out.append(error)
+        return out
+
+    return await ctx.service.run(work)
+
+
+async def _summary(info: strawberry.Info, user_id: str) -> eng.UserSummary:
+    ctx = _ctx(info)
+    found = await ctx.loader("summary", partial(_summaries, ctx)).load(user_id)
+    if found is None:
+        raise NotFoundError("user", user_id)
+    return found
+
+
+# --------------------------------------------------------------------------- output types
+
+
+@strawberry.type(description="One part of a score: value in [0, 1], policy weight, points = 600 x weight x value.")
+class Component:
+    name: str
+    value: float
+    weight: float
+    points: float
+
+
+@strawberry.type(description="An adverse-action reason: what cost points, in plain words.")
+class Reason:
+    code: str
+    text: str
+    points: float = strawberry.field(description="Points this reason costs.")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A user who raised (positive) or lowered (negative) another's network value.")
+class Contributor:
+    user_id: str
+    contribution: float = strawberry.field(description="Share of (network value - prior).")
+    direct: float
+    onward: float
+    base: float = strawberry.field(description="The contributor's shared base b_v.")
+    points: float = strawberry.field(description="Score points this contribution is worth.")
+
+    @strawberry.field
+    async def user(self, info: strawberry.Info) -> User:
+        return await _user_node(info, self.user_id)
+
+
+@strawberry.type(description="Contributors of one user: they add up to (value - prior) within `bound`.")
+class Contributors:
+    items: list[Contributor]
+    total: float = strawberry.field(description="Sum over all contributors, listed or not.")
+    bound: float = strawberry.field(description="Max error of the decomposition.")
+    shrink: float
+    floored: bool = strawberry.field(description="True when the bonus-only floor applied.")
+
+
+@strawberry.type(description="A user whose network value depends on another's base.")
+class Influenced:
+    user_id: str
+    sensitivity: float = strawberry.field(description="d n_u / d b_v.")
+    points_at_risk: float = strawberry.field(description="Points u would lose if v's base fell to 0.")
+
+    @strawberry.field
+    async def user(self, info: strawberry.Info) -> User:
+        return await _user_node(info, self.user_id)
+
+
+@strawberry.type
+class Influence:
+    items: list[Influenced]
+    base: float
+    bound: float
+
+
+@strawberry.type(description="A user's place in the network: diffused value, prior, degree and evidence.")
+class Network:
+    user_id: strawberry.Private[str]
+
+    async def _summary(self, info: strawberry.Info) -> eng.NetworkSummary:
+        ctx = _ctx(info)
+        found = await ctx.loader("network", partial(_networks, ctx)).load(self.user_id)
+        return found
+
+    @strawberry.field(description="Diffused network value n_u (before shrinkage); the prior when isolated.")
+    async def value(self, info: strawberry.Info) -> float:
+        return (await self._summary(info)).value
+
+    @strawberry.field(description="The neutral prior mu.")
+    async def prior(self, info: strawberry.Info) -> float:
+        return (await self._summary(info)).prior
+
+    @strawberry.field(description="Weighted degree among participating users.")
+    async def degree(self, info: strawberry.Info) -> float:
+        return (await self._summary(info)).degree
+
+    @strawberry.field(description="Shrinkage factor d / (d + k).")
+    async def shrink(self, info: strawberry.Info) -> float:
+        return (await self._summary(info)).shrink
+
+    @strawberry.field(description="The connections component after shrinkage and policy.")
+    async def component(self, info: strawberry.Info) -> float:
+        return (await self._summary(info)).component
+
+    @strawberry.field(description="Consenting and not quarantined.")
+    async def participating(self, info: strawberry.Info) -> bool:
+        return (await self._summary(info)).participating
+
+    @strawberry.field(description="Who raised or lowered this user's network value (analyst; audited).")
+    async def contributors(self, info: strawberry.Info, first: int = 10) -> Contributors:
+        ctx = _ctx(info)
+        ctx.require("evidence", "Network.contributors")
+        first = ctx.first(first)
+        explanation = await ctx.service.run(ctx.service.engine.explain, self.user_id, contributors=first)
+        ctx.audit_read("read:network.contributors", self.user_id, f"first={first}")
+        return Contributors(
+            items=[Contributor(user_id=c.user, contribution=c.contribution, direct=c.direct, onward=c.onward,
+                               base=c.base, points=c.points) for c in explanation.contributors],
+            total=explanation.contributors_total, bound=explanation.network_bound,
+            shrink=explanation.shrink, floored=explanation.floored,
+        )  # fmt: skip
+
+    @strawberry.field(description="Whose network value moves if this user's base changes (analyst; audited).")
+    async def influenced(self, info: strawberry.Info, first: int = 10) -> Influence:
+        ctx = _ctx(info)
+        ctx.require("evidence", "Network.influenced")
+        first = ctx.first(first)
+        report = await ctx.service.run(ctx.service.engine.influence, self.user_id, first=first)
+        ctx.audit_read("read:network.influenced", self.user_id, f"first={first}")
+        return Influence(
+            items=[Influenced(user_id=u, sensitivity=s, points_at_risk=p) for u, s, p in report.affected],
+            base=report.base, bound=report.bound,
+        )
+
+
+@strawberry.type(description="A stored score snapshot.")
+class ScoreSnapshot:
+    model_version: str
+    computed_at: int
+    score: int
+    components: list[Component]
+
+
+@strawberry.type
+class ScoreSnapshotEdge:
+    cursor: str
+    node: ScoreSnapshot
+
+
+@strawberry.type
+class ScoreSnapshotConnection:
+    edges: list[ScoreSnapshotEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class FriendEdge:
+    cursor: str
+    weight: float
+    node: User
+
+
+@strawberry.type
+class FriendConnection:
+    edges: list[FriendEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type(description="An analyst flag (active while not cleared).")
+class Flag:
+    analyst: str
+    reason: str
+    flagged_at: int
+    cleared_at: int | None
+    cleared_by: str | None
+    clear_reason: str | None
+    active: bool
+
+
+@strawberry.interface(description="An object with an opaque global id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="A person with a Credence score.")
+class User(Node):
+    user_id: str = strawberry.field(description="The external user id.")
+    score: int
+    band: str
+    benefits: list[str]
+    model_version: str
+    computed_at: int = strawberry.field(description="Evaluation time of the score, epoch seconds.")
+    components: list[Component]
+    reasons: list[Reason] = strawberry.field(description="Top adverse-action reasons (at most 4).")
+    consent_network: bool
+
+    @strawberry.field(description="Network component and its evidence.")
+    def network(self) -> Network:
+        return Network(user_id=self.user_id)
+
+    @strawberry.field(description="Active analyst quarantine (analyst).")
+    def quarantined(self, info: strawberry.Info) -> bool:
+        _ctx(info).require("evidence", "User.quarantined")
+        summary = _ctx(info).service.engine.summaries([self.user_id])[0]
+        return bool(summary is not None and summary.quarantined)
+
+    @strawberry.field(description="Score history, newest first.")
+    async def history(self, info: strawberry.Info, first: int = 10, after: str | None = None) -> ScoreSnapshotConnection:
+        ctx = _ctx(info)
+        ctx.require("read", "User.history")
+        first = ctx.first(first)
+        frame = await ctx.loader("history", partial(_histories, ctx)).load(self.user_id)
+        rows = list(range(len(frame) - 1, -1, -1))  # newest first; the store orders by time, then sequence
+        start = 0
+        if after is not None:
+            position = decode_cursor(after, "history").get("p")
+            if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+                raise ValidationError("malformed cursor", entity="cursor", column="after", value=after)
+            start = len(frame) - position  # cursors count from the oldest, so new snapshots do not shift them
+        chosen = rows[start : start + first]
+        edges = []
+        for i in chosen:
+            row = frame.iloc[i]
+            components = [
+                Component(name=name, value=float(row[name]), weight=float(ctx.service.policy.weights[name]),
+                          points=600.0 * float(ctx.service.policy.weights[name]) * float(row[name]))
+                for name in COMPONENT_NAMES
+            ]  # fmt: skip
+            node = ScoreSnapshot(model_version=str(row["model_version"]), computed_at=int(row["computed_at"]),
+                                 score=int(row["score"]), components=components)  # fmt: skip
+            edges.append(ScoreSnapshotEdge(cursor=encode_cursor("history", {"p": i}), node=node))
+        has_next = start + first < len(rows)
+        return ScoreSnapshotConnection(edges=edges, page_info=PageInfo(has_next_page=has_next,
+                                       end_cursor=edges[-1].cursor if edges else None), total_count=len(frame))  # fmt: skip
+
+    @strawberry.field(description="Linked users by id (analyst; audited).")
+    async def friends(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> FriendConnection:
+        ctx = _ctx(info)
+        ctx.require("evidence", "User.friends")
+        first = ctx.first(first)
+        pairs = await ctx.loader("friends", partial(_friends, ctx)).load(self.user_id)
+        start = 0
+        if after is not None:
+            last = decode_cursor(after, "friends").get("k")
+            if not isinstance(last, str):
+                raise ValidationError("malformed cursor", entity="cursor", column="after", value=after)
+            start = next((i for i, (friend, _) in enumerate(pairs) if friend > last), len(pairs))
+        chosen = pairs[start : start + first]
+        ctx.audit_read("read:friends", self.user_id, f"first={first}")
+        nodes = await _user_nodes(info, [friend for friend, _ in chosen])
+        edges = [FriendEdge(cursor=encode_cursor("friends", {"k": friend}), weight=weight, node=node)
+                 for (friend, weight), node in zip(chosen, nodes, strict=True)]  # fmt: skip
+        return FriendConnection(edges=edges, page_info=PageInfo(has_next_page=start + first < len(pairs),
+                                end_cursor=edges[-1].cursor if edges else None), total_count=len(pairs))  # fmt: skip
+
+    @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
+    async def flags(self, info: strawberry.Info) -> list[Flag]:
+        ctx = _ctx(info)
+        ctx.require("evidence", "User.flags")
+        flags = await ctx.service.run(ctx.service.store.flags, self.user_id)
+        ctx.audit_read("read:flags", self.user_id)
+        return [Flag(analyst=f.analyst, reason=f.reason, flagged_at=f.flagged_at, cleared_at=f.cleared_at,
+                     cleared_by=f.cleared_by, clear_reason=f.clear_reason, active=f.active) for f in flags]  # fmt: skip
+
+
+def _user_from(summary: eng.UserSummary) -> User:
+    return User(
+        id=strawberry.ID(to_global_id(summary.user)), user_id=summary.user, score=summary.score, band=summary.band,
+        benefits=list(summary.benefits), model_version=summary.model_version, computed_at=summary.computed_at,
+        components=[Component(name=c.name, value=c.value, weight=c.weight, points=c.points)
+                    for c in summary.components],
+        reasons=[Reason(code=r.code, text=r.text, points=r.points) for r in summary.reasons],
+        consent_network=summary.consent,
+    )  # fmt: skip
+
+
+async def _user_node(info: strawberry.Info, user_id: str) -> User:
+    return _user_from(await _summary(info, user_id))
+
+
+async def _user_nodes(info: strawberry.Info, user_ids: list[str]) -> list[User]:
+    ctx = _ctx(info)
+    found = await ctx.loader("summary", partial(_summaries, ctx)).load_many(user_ids)
+    out = []
+    for user_id, summary in zip(user_ids, found, strict=True):
+        if summary is None:
+            raise NotFoundError("user", user_id)
+        out.append(_user_from(summary))
+    return out
+
+
+@strawberry.type
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type(description="A keyset page of users; cursors stay valid across recomputes.")
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Users matching the filter.")
+    generation: int = strawberry.field(description="Version of the scores the page was read from.")
+
+
+@strawberry.type
+class Percentile:
+    level: int
+    value: float
+
+
+@strawberry.type
+class BandCount:
+    name: str
+    min: int
+    count: int
+
+
+@strawberry.type
+class ScoreStats:
+    count: int
+    mean: float | None
+    stddev: float | None
+    min: int | None
+    max: int | None
+    median: float | None
+    percentiles: list[Percentile]
+    bands: list[BandCount]
+
+
+@strawberry.type
+class HistogramBin:
+    lower: float
+    upper: float
+    count: int
+
+
+@strawberry.type
+class WeightEntry:
+    name: str
+    weight: float
+
+
+@strawberry.type
+class BandDefinition:
+    name: str
+    min: int
+
+
+@strawberry.type
+class BenefitTier:
+    name: str
+    min: int
+    description: str
+
+
+@strawberry.type
+class DiffusionParameters:
+    damping: float
+    shrinkage: float
+    policy: str
+    tol: float
+
+
+@strawberry.type(description="The scoring model: policy version, weights, bands, benefit tiers, diffusion.")
+class Model:
+    version: str
+    weights: list[WeightEntry]
+    bands: list[BandDefinition]
+    benefit_tiers: list[BenefitTier]
+    diffusion: DiffusionParameters
+    computed_at: int | None
+    generation: int
+
+
+@strawberry.type
+class AuditEntryType:
+    id: int
+    at: int
+    actor: str
+    role: str
+    action: str
+    subject: str | None
+    detail: str
+
+
+@strawberry.type
+class AuditPage:
+    entries: list[AuditEntryType]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@strawberry.input(description="Numeric filter with explicit operators; every given bound must hold.")
+class IntFilter:
+    eq: int | None = None
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+    in_: list[int] | None = strawberry.field(default=None, name="in")
+
+
+@strawberry.input
+class FloatFilter:
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+
+@strawberry.input
+class StringFilter:
+    eq: str | None = None
+    in_: list[str] | None = strawberry.field(default=None, name="in")
+
+
+@strawberry.input
+class UserFilter:
+    score: IntFilter | None = None
+    degree: FloatFilter | None = None
+    band: StringFilter | None = None
+    consent: bool | None = None
+    quarantined: bool | None = None
+
+
+@strawberry.enum
+class UserSort(Enum):
+    SCORE_DESC = "SCORE_DESC"
+    SCORE_ASC = "SCORE_ASC"
+    USER_ID_ASC = "USER_ID_ASC"
+
+
+def _number_range(value: IntFilter | FloatFilter | None) -> NumberRange | None:
+    if value is None:
+        return None
+    any_of = getattr(value, "in_", None)
+    for name in ("eq", "gt", "gte", "lt", "lte"):
+        bound = getattr(value, name, None)
+        if bound is not None and not math.isfinite(float(bound)):
+            raise ValidationError("must be finite", entity="filter", column=name, value=bound)
+    return NumberRange(eq=getattr(value, "eq", None), gt=value.gt, gte=value.gte, lt=value.lt, lte=value.lte,
+                       any_of=None if any_of is None else tuple(float(v) for v in any_of))  # fmt: skip
+
+
+def _user_query(filter: UserFilter | None, sort: UserSort = UserSort.SCORE_DESC) -> UserQuery:
+    if filter is None:
+        return UserQuery(sort=sort.value)
+    bands: tuple[str, ...] | None = None
+    if filter.band is not None:
+        chosen = list(filter.band.in_ or [])
+        if filter.band.eq is not None:
+            chosen.append(filter.band.eq)
+        bands = tuple(chosen)
+    return UserQuery(score=_number_range(filter.score), degree=_number_range(filter.degree), bands=bands,
+                     consent=filter.consent, quarantined=filter.quarantined, sort=sort.value)  # fmt: skip
+
+
+@strawberry.input(description="A user to create or update (missing optional fields keep their defaults).")
+class UserInput:
+    id: str
+    created: int
+    phone_verified: bool = False
+    id_verified: bool = False
+    face_verified: bool = False
+    education_verified: bool = False
+    employer_verified: bool = False
+    declared_income: float | None = None
+    verified_income: float | None = None
+    verified_assets: float | None = None
+    consent_network: bool = True
+
+
+@strawberry.input(description="A loan instalment: due/paid times in epoch seconds; status pending|on_time|late|missed|defaulted.")
+class RepaymentInput:
+    id: str
+    user: str
+    due: int
+    amount: float
+    status: str
+    paid: int | None = None
+
+
+@strawberry.input(description="A purchase or a bill payment (bills say whether they were paid on time).")
+class SpendingInput:
+    id: str
+    user: str
+    at: int
+    amount: float
+    category: str
+    on_time: bool | None = None
+
+
+@strawberry.type(description="A user whose score moved because of a change.")
+class ScoreChangeType:
+    user_id: str
+    before: int
+    after: int
+
+
+@strawberry.type
+class ChangePayload:
+    changes: list[ScoreChangeType] = strawberry.field(description="Every score the change moved.")
+    users: list[User] = strawberry.field(description="The users the change was about, as they are now.")
+
+
+@strawberry.type
+class RecomputePayload:
+    users: int
+    links: int
+    participants: int
+    model_version: str
+    computed_at: int
+    written: int
+    seconds: float
+    generation: int
+
+
+@strawberry.type(description="A score change pushed to subscribers.")
+class ScoreChangedEvent:
+    user_id: str
+    before: int
+    after: int
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its opaque global id.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        _ctx(info).require("read", "node")
+        summary = (await _summaries(_ctx(info), [from_global_id(str(id))]))[0]
+        return None if summary is None else _user_from(summary)
+
+    @strawberry.field(description="One user by external id or global id (NOT_FOUND if unknown).")
+    async def user(self, info: strawberry.Info, id: str) -> User:
+        _ctx(info).require("read", "user")
+        return await _user_node(info, _user_key(id))
+
+    @strawberry.field(description="Users as a keyset-paged connection.")
+    async def users(self, info: strawberry.Info, filter: UserFilter | None = None,
+                    sort: UserSort = UserSort.SCORE_DESC, first: int = 20, after: str | None = None) -> UserConnection:
+        ctx = _ctx(info)
+        ctx.require("read", "users")
+        first = ctx.first(first)
+        query = _user_query(filter, sort)
+        service = ctx.service
+        page = await service.run(lambda: users_page(service.engine.table(), query, first=first, after=after,
+                                                    policy=service.policy, id_order=service.id_order()))  # fmt: skip
+        nodes = await _user_nodes(info, page.ids)
+        return UserConnection(
+            edges=[UserEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            total_count=page.total, generation=page.generation,
+        )
+
+    @strawberry.field(description="Summary statistics of the scores (optionally filtered).")
+    async def score_stats(self, info: strawberry.Info, filter: UserFilter | None = None) -> ScoreStats:
+        ctx = _ctx(info)
+        ctx.require("read", "scoreStats")
+        service = ctx.service
+        query = _user_query(filter)
+        stats = await service.run(service.stats, query)
+        return ScoreStats(
+            count=stats["count"], mean=stats["mean"], stddev=stats["stddev"], min=stats["min"], max=stats["max"],
+            median=stats["median"], percentiles=[Percentile(**p) for p in stats["percentiles"]],
+            bands=[BandCount(**b) for b in stats["bands"]],
+        )
+
+    @strawberry.field(description="Counts of scores in equal bins over [350, 950].")
+    async def score_histogram(self, info: strawberry.Info, bins: int = 20,
+                              filter: UserFilter | None = None) -> list[HistogramBin]:
+        ctx = _ctx(info)
+        ctx.require("read", "scoreHistogram")
+        if not 1 <= bins <= 600:
+            raise ValidationError("must be between 1 and 600", entity="argument", column="bins", value=bins)
+        result = await ctx.service.run(ctx.service.histogram, _user_query(filter), bins)
+        return [HistogramBin(**b) for b in result]
+
+    @strawberry.field(description="The scoring model in force.")
+    def model(self, info: strawberry.Info) -> Model:
+        ctx = _ctx(info)
+        ctx.require("read", "model")
+        policy = ctx.service.policy
+        d = policy.diffusion
+        return Model(
+            version=policy.version,
+            weights=[WeightEntry(name=n, weight=float(policy.weights[n])) for n in COMPONENT_NAMES],
+            bands=[BandDefinition(name=b.name, min=b.min) for b in policy.bands],
+            benefit_tiers=[BenefitTier(name=b.name, min=b.min, description=b.description) for b in policy.benefits],
+            diffusion=DiffusionParameters(damping=float(d.damping), shrinkage=float(d.shrinkage), policy=d.policy,
+                                          tol=float(d.tol)),
+            computed_at=ctx.service.engine.computed_at, generation=ctx.service.engine.generation,
+        )  # fmt: skip
+
+    @strawberry.field(description="The audit log of analysts' reads and flags (admin), oldest first.")
+    async def audit_log(self, info: strawberry.Info, first: int = 50, after: str | None = None,
+                        actor: str | None = None, subject: str | None = None) -> AuditPage:
+        ctx = _ctx(info)
+        ctx.require("admin", "auditLog")
+        first = ctx.first(first)
+        start = None
+        if after is not None:
+            start = decode_cursor(after, "audit").get("id")
+            if not isinstance(start, int) or isinstance(start, bool):
+                raise ValidationError("malformed cursor", entity="cursor", column="after", value=after)
+        rows = await ctx.service.run(ctx.service.store.audit_log, first=first + 1, after=start, actor=actor,
+                                     subject=subject)  # fmt: skip
+        entries = [AuditEntryType(id=e.id, at=e.at, actor=e.actor, role=e.role, action=e.action, subject=e.subject,
+                                  detail=e.detail) for e in rows[:first]]  # fmt: skip
+        return AuditPage(entries=entries, has_next_page=len(rows) > first,
+                         end_cursor=encode_cursor("audit", {"id": entries[-1].id}) if entries else None)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+def _changes(changes: list[eng.ScoreChange]) -> list[ScoreChangeType]:
+    return [ScoreChangeType(user_id=c.user, before=c.before, after=c.after) for c in changes]
+
+
+async def _payload(info: strawberry.Info, changes: list[eng.ScoreChange], users: list[str]) -> ChangePayload:
+    _ctx(info).service.publish(changes)
+    return ChangePayload(changes=_changes(changes), users=await _user_nodes(info, list(dict.fromkeys(users))))
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create or update a user (app, admin).")
+    async def upsert_user(self, info: strawberry.Info, input: UserInput) -> ChangePayload:
+        ctx = _ctx(info)
+        ctx.require("write", "upsertUser")
+        ctx.writable()
+        frame = _frame([{k: getattr(input, k) for k in (
+            "id", "created", "phone_verified", "id_verified", "face_verified", "education_verified",
+            "employer_verified", "declared_income", "verified_income", "verified_assets", "consent_network")}])
+        frame[["declared_income", "verified_income", "verified_assets"]] = frame[
+            ["declared_income", "verified_income", "verified_assets"]].astype("float64")
+        changes = await ctx.service.run(ctx.service.engine.upsert_users, frame)
+        return await _payload(info, changes, [check_user_id(input.id)])
+
+    @strawberry.mutation(description="Create or re-weight a link between two users (app, admin).")
+    async def add_link(self, info: strawberry.Info, a: str, b: str, weight: float = 1.0) -> ChangePayload:
+        ctx = _ctx(info)
+        ctx.require("write", "addLink")
+        ctx.writable()
+        a, b = _user_key(a), _user_key(b)
+        changes = await ctx.service.run(ctx.service.engine.add_link, a, b, weight=weight)
+        return await _payload(info, changes, [a, b])
+
+    @strawberry.mutation(description="Remove the link between two users (app, admin; NOT_FOUND if none).")
+    async def remove_link(self, info: strawberry.Info, a: str, b: str) -> ChangePayload:
+        ctx = _ctx(info)
+        ctx.require("write", "removeLink")
+        ctx.writable()
+        a, b = _user_key(a), _user_key(b)
+        changes = await ctx.service.run(ctx.service.engine.remove_link, a, b)
+        return await _payload(info, changes, [a, b])
+
+    @strawberry.mutation(description="Record a repayment event (app, admin).")
+    async def record_repayment(self, info: strawberry.Info, input: RepaymentInput) -> ChangePayload:
+        ctx = _ctx(info)
+        ctx.require("write", "recordRepayment")
+        ctx.writable()
+        frame = _frame([{"id": input.id, "user": input.user, "due": input.due, "paid": input.paid,
+                         "amount": input.amount, "status": input.status}])  # fmt: skip
+        frame["paid"] = frame["paid"].astype("Int64")
+        changes = await ctx.service.run(ctx.service.engine.record_repayments, frame)
+        return await _payload(info, changes, [check_user_id(input.user)])
+
+    @strawberry.mutation(description="Record a purchase or bill payment (app, admin).")
+    async def record_spending(self, info: strawberry.Info, input: SpendingInput) -> ChangePayload:
+        ctx = _ctx(info)
+        ctx.require("write", "recordSpending")
+        ctx.writable()
+        frame = _frame([{"id": input.id, "user": input.user, "at": input.at, "amount": input.amount,
+                         "category": input.category, "on_time": input.on_time}])  # fmt: skip
+        frame["on_time"] = frame["on_time"].astype("boolean")
+        changes = await ctx.service.run(ctx.service.engine.record_spending, frame)
+        return await _payload(info, changes, [check_user_id(input.user)])
+
+    @strawberry.mutation(description="Give or withdraw consent to network scoring (app, admin).")
+    async def set_consent(self, info: strawberry.Info, user: str, consent: bool) -> ChangePayload:
+        ctx = _ctx(info)
+        ctx.require("write", "setConsent")
+        ctx.writable()
+        user = _user_key(user)
+        changes = await ctx.service.run(ctx.service.engine.set_consent, user, consent)
+        return await _payload(info, changes, [user])
+
+    @strawberry.mutation(description="Quarantine a user (analyst, admin; audited with the reason).")
+    async def flag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:
+        ctx = _ctx(info)
+        key = ctx.require("flag", "flagUser")
+        ctx.writable()
+        user = _user_key(user)
+        changes = await ctx.service.run(ctx.service.engine.flag_user, user, analyst=key.name, reason=reason)
+        ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
+        return await _payload(info, changes, [user])
+
+    @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
+    async def unflag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:
+        ctx = _ctx(info)
+        key = ctx.require("flag", "unflagUser")
+        ctx.writable()
+        user = _user_key(user)
+        changes = await ctx.service.run(ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason)
+        ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="unflag", subject=user, detail=reason))
+        return await _payload(info, changes, [user])
+
+    @strawberry.mutation(description="Full recompute of every score, warm-started (admin).")
+    async def recompute(self, info: strawberry.Info, now: int | None = None) -> RecomputePayload:
+        ctx = _ctx(info)
+        key = ctx.require("admin", "recompute")
+        ctx.writable()
+        engine = ctx.service.engine
+        report = await ctx.service.run(engine.recompute, now=now)
+        ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="recompute",
+                                    detail=f"users={report.users} now={report.computed_at}"))  # fmt: skip
+        return RecomputePayload(
+            users=report.users, links=report.links, participants=report.participants,
+            model_version=report.model_version, computed_at=report.computed_at, written=report.written,
+            seconds=float(sum(report.seconds.values())), generation=engine.generation,
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- subscription
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Score changes of one user (or of everyone when userId is null).")
+    async def score_changed(self, info: strawberry.Info,
+                            user_id: str | None = None) -> AsyncGenerator[ScoreChangedEvent, None]:
+        ctx = _ctx(info)
+        ctx.require("read", "scoreChanged")
+        key = None if user_id is None else _user_key(user_id)
+        if key is not None and ctx.service.engine.summaries([key])[0] is None:
+            raise NotFoundError("user", key)
+        token, queue = ctx.service.broker.subscribe(key)
+        try:
+            while True:
+                change = await queue.get()
+                yield ScoreChangedEvent(user_id=change.user, before=change.before, after=change.after)
+        finally:
+            ctx.service.broker.unsubscribe(token)
+
+
+# --------------------------------------------------------------------------- errors and audit
+
+
+def _code_of(error: GraphQLError) -> str | None:
+    original = error.original_error
+    if isinstance(original, CredenceError):
+        return original.code
+    if isinstance(original, GraphQLError):
+        return _code_of(original)
+    return None
+
+
+class CredenceErrors(SchemaExtension):
+    """Gives every error its ``extensions.code``, masks unexpected ones, writes the audit log.
+
+    The audit entries a request gathered are written in one transaction before its
+    response leaves; if that write fails the response carries no data, only the error,
+    so no evidence is ever served unaudited.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        context = self.execution_context.context
+        if result is None:
+            return
+        if isinstance(context, Context) and context.audit:
+            try:
+                context.service.store.record_audit(context.audit)
+                context.audit.clear()
+            except Exception as error:  # audit failure: withhold the data
+                log.exception("audit write failed")
+                result.data = None
+                result.errors = [*(result.errors or []),
+                                 GraphQLError("the audit log could not be written; no data returned",
+                                              original_error=error if isinstance(error, CredenceError) else None,
+                                              extensions={"code": "STORE_UNAVAILABLE"})]  # fmt: skip
+        if result.errors:
+            result.errors = [self._present(error) for error in result.errors]
+
+    @staticmethod
+    def _present(error: GraphQLError) -> GraphQLError:
+        extensions = dict(error.extensions or {})
+        code = extensions.get("code") or _code_of(error)
+        message = error.message
+        original = error.original_error
+        if code is None and original is None:
+            # Parse and validation errors come without an original error.
+            if message.startswith("Syntax Error") or "Parsing aborted" in message:
+                code = "LIMIT_EXCEEDED" if "tokens" in message and "Parsing aborted" in message else (
+                    "GRAPHQL_PARSE_FAILED")
+            else:
+                code = "GRAPHQL_VALIDATION_FAILED"
+        if code not in ALLOWED_CODES or code is None:
+            log.error("internal error masked: %r", original or error, exc_info=original)
+            return GraphQLError("internal server error", error.nodes, error.source, error.positions, error.path,
+                                extensions={"code": "INTERNAL_SERVER_ERROR"})  # fmt: skip
+        extensions["code"] = code
+        if isinstance(original, CredenceError):
+            extensions = {**original.extensions, **extensions}
+        return GraphQLError(message, error.nodes, error.source, error.positions, error.path, extensions=extensions)
+
+
+def build_schema(config: ApiConfig) -> strawberry.Schema:
+    """The schema with the request limits of ``config`` (extensions passed as factories)."""
+    limits = config.limits
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=[User],
+        extensions=[
+            partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+            partial(AddValidationRules, [RequestLimitsRule(limits)]),
+            CredenceErrors,
+        ],
+    )  # fmt: skip

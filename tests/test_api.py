@@ -1,0 +1,532 @@
+"""The GraphQL API through a live uvicorn server and a real client (gql), on SQLite and Neo4j.
+
+Every expected value is computed independently of the API: from the engine, the store
+or pandas/numpy over the engine's scores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gql import Client, GraphQLRequest, gql
+from gql.transport.websockets import WebsocketsTransport
+
+from api.app import SDL_PATH, schema_sdl
+from api.config import Limits
+from api.schema import PERMISSIONS, from_global_id, to_global_id
+from seeds.synthetic import generate_population
+from tests.api_server import ROLES, LiveApi, live_api
+
+DAY = 86_400
+POPULATION = generate_population(n_users=600, seed=5, sybils_per_region=30, rings=1)
+IDS = POPULATION.users["id"].astype(str).tolist()
+NOW = POPULATION.now
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    tmp = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == "sqlite":
+        from graph.sqlite import SQLiteStore
+
+        store: Any = SQLiteStore(tmp / "credence.db")
+    else:
+        from graph.neo4j_store import Neo4jStore
+
+        store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
+        store.clear()
+    store.load(POPULATION.dataset())
+    limits = Limits(max_depth=10, max_tokens=1_500, max_aliases=10, max_first=100, max_cost=20_000)
+    try:
+        with live_api(store, NOW, tmp, limits=limits) as server:
+            yield server
+    finally:
+        if request.param == "neo4j":
+            store.clear()
+        store.close()
+
+
+def _user_with_links(api: LiveApi, start: int) -> str:
+    """A consenting, unflagged user with links, not used by earlier tests (by position)."""
+    table = api.engine.table()
+    for i in range(start, len(IDS)):
+        user = IDS[i]
+        row = int(np.flatnonzero(table.ids == user)[0])
+        if table.degree[row] > 0 and table.consent[row] and not table.quarantined[row]:
+            return user
+    raise AssertionError("no linked user")
+
+
+def _store_state(api: LiveApi, users: list[str]) -> dict[str, Any]:
+    """What a rejected mutation must leave untouched: counts and every named user's records."""
+    store = api.store
+    state: dict[str, Any] = {"stats": store.stats().as_dict()}
+    for user in users:
+        if store.has_users([user])[0]:
+            state[user] = (
+                store.get_user(user), store.neighbors(user).to_dict("list"),
+                store.repayments(user).to_dict("list"), store.spending(user).to_dict("list"),
+                len(store.score_history(user)), [f.id for f in store.flags(user)],
+            )
+    state["scores"] = api.engine.scores()["score"].to_numpy().copy()
+    return state
+
+
+def _same_state(before: dict[str, Any], after: dict[str, Any]) -> None:
+    assert before.keys() == after.keys()
+    for key in before:
+        if key == "scores":
+            np.testing.assert_array_equal(before[key], after[key])
+        else:
+            assert before[key] == after[key], key
+
+
+USER_QUERY = """query($id: String!) { user(id: $id) {
+  id userId score band benefits modelVersion computedAt consentNetwork
+  components { name value weight points } reasons { code text points } } }"""
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def test_user_matches_the_engine(api: LiveApi) -> None:
+    user = IDS[3]
+    data = api.run("app", USER_QUERY, id=user)["user"]
+    expected = api.engine.explain(user, contributors=0)
+    assert data["userId"] == user and from_global_id(data["id"]) == user
+    assert data["score"] == expected.score and data["band"] == expected.band
+    assert data["benefits"] == list(expected.benefits) and data["modelVersion"] == expected.model_version
+    assert [c["name"] for c in data["components"]] == [c.name for c in expected.components]
+    assert sum(c["points"] for c in data["components"]) == pytest.approx(data["score"] - 350, abs=0.5)
+    assert [r["code"] for r in data["reasons"]] == [r.code for r in expected.reasons]
+    assert len(data["reasons"]) <= 4
+
+
+def test_user_by_global_id_and_node(api: LiveApi) -> None:
+    user = IDS[4]
+    by_global = api.run("app", "query($id: String!) { user(id: $id) { userId score } }", id=to_global_id(user))
+    node = api.run("app", "query($id: ID!) { node(id: $id) { id ... on User { userId score } } }",
+                   id=to_global_id(user))  # fmt: skip
+    assert by_global["user"]["userId"] == user == node["node"]["userId"]
+    assert node["node"]["score"] == api.engine.score_of(user)
+
+
+def test_unknown_user_is_not_found(api: LiveApi) -> None:
+    error = api.error("app", "{ user(id: \"nobody-here\") { score } }")
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert "nobody-here" in error["message"]
+
+
+def test_users_pages_cover_everyone_in_score_order(api: LiveApi) -> None:
+    frame = api.engine.scores()
+    expected = frame.sort_values(["score", "user"], ascending=[False, True])["user"].tolist()
+    seen: list[str] = []
+    after = None
+    query = """query($after: String) { users(first: 100, after: $after) {
+      totalCount edges { cursor node { userId score } } pageInfo { hasNextPage endCursor } } }"""
+    while True:
+        page = api.run("app", query, after=after)["users"]
+        assert page["totalCount"] == len(frame)
+        seen += [edge["node"]["userId"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == expected
+
+
+def test_users_filter_and_sort(api: LiveApi) -> None:
+    frame = api.engine.scores()
+    low, high = int(frame["score"].quantile(0.3)), int(frame["score"].quantile(0.7))
+    chosen = frame[(frame["score"] >= low) & (frame["score"] < high)]
+    expected = chosen.sort_values(["score", "user"])["user"].tolist()[:50]
+    data = api.run("app", """query($f: UserFilter) { users(filter: $f, sort: SCORE_ASC, first: 50) {
+        totalCount edges { node { userId } } } }""", f={"score": {"gte": low, "lt": high}})["users"]  # fmt: skip
+    assert data["totalCount"] == len(chosen)
+    assert [e["node"]["userId"] for e in data["edges"]] == expected
+    band = str(frame["band"].mode().iloc[0])
+    by_band = api.run("app", """query($f: UserFilter) { users(filter: $f, sort: USER_ID_ASC, first: 7) {
+        totalCount edges { node { userId band } } } }""", f={"band": {"in": [band]}})["users"]  # fmt: skip
+    assert by_band["totalCount"] == int((frame["band"] == band).sum())
+    assert [e["node"]["userId"] for e in by_band["edges"]] == sorted(frame.loc[frame["band"] == band, "user"])[:7]
+
+
+def test_unknown_band_and_bad_cursor_are_bad_input(api: LiveApi) -> None:
+    error = api.error("app", '{ users(filter: {band: {eq: "platinum-plus"}}) { totalCount } }')
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    error = api.error("app", '{ users(after: "not-a-cursor") { totalCount } }')
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_score_stats_and_histogram(api: LiveApi) -> None:
+    scores = api.engine.scores()["score"].to_numpy()
+    stats = api.run("app", "{ scoreStats { count mean min max median bands { name count } } }")["scoreStats"]
+    assert stats["count"] == scores.size and stats["mean"] == pytest.approx(scores.mean())
+    assert (stats["min"], stats["max"]) == (scores.min(), scores.max())
+    assert stats["median"] == pytest.approx(np.median(scores))
+    assert sum(b["count"] for b in stats["bands"]) == scores.size
+    bins = api.run("app", "{ scoreHistogram(bins: 12) { lower upper count } }")["scoreHistogram"]
+    assert len(bins) == 12 and bins[0]["lower"] == 350 and bins[-1]["upper"] == 950
+    assert [b["count"] for b in bins] == np.histogram(scores, bins=12, range=(350, 950))[0].tolist()
+    error = api.error("app", "{ scoreHistogram(bins: 0) { count } }")
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_model(api: LiveApi) -> None:
+    policy = api.engine.policy
+    model = api.run("app", """{ model { version weights { name weight } bands { name min }
+        benefitTiers { name min } diffusion { damping shrinkage policy tol } } }""")["model"]  # fmt: skip
+    assert model["version"] == policy.version
+    assert {w["name"]: w["weight"] for w in model["weights"]} == pytest.approx(dict(policy.weights))
+    assert [(b["name"], b["min"]) for b in model["bands"]] == [(b.name, b.min) for b in policy.bands]
+    assert model["diffusion"]["damping"] == policy.diffusion.damping
+    assert model["diffusion"]["policy"] == policy.diffusion.policy
+
+
+def test_network_evidence_is_exact_and_audited(api: LiveApi) -> None:
+    user = _user_with_links(api, 10)
+    before = len(api.store.audit_log(first=10_000, subject=user))
+    data = api.run("analyst", """query($id: String!) { user(id: $id) { network {
+        value prior degree shrink participating
+        contributors(first: 100) { total bound items { userId contribution user { score } } }
+        influenced(first: 5) { items { userId sensitivity pointsAtRisk } } } } }""", id=user)  # fmt: skip
+    network = data["user"]["network"]
+    explanation = api.engine.explain(user, contributors=100)
+    assert network["value"] == pytest.approx(explanation.network_value)
+    assert network["degree"] == pytest.approx(explanation.degree)
+    contributors = network["contributors"]
+    assert contributors["total"] == pytest.approx(network["value"] - network["prior"], abs=2 * contributors["bound"] + 1e-9)
+    listed = sum(item["contribution"] for item in contributors["items"])
+    assert abs(listed) <= abs(contributors["total"]) + contributors["bound"] + 1e-6 or len(contributors["items"]) == 100
+    log = api.store.audit_log(first=10_000, subject=user)
+    actions = [entry.action for entry in log[before:]]
+    assert actions.count("read:network.contributors") == 1 and actions.count("read:network.influenced") == 1
+    assert all(entry.actor == "test-analyst" and entry.role == "analyst" for entry in log[before:])
+    page = api.run("admin", """query($s: String) { auditLog(subject: $s, first: 100) {
+        entries { actor action subject } } }""", s=user)["auditLog"]  # fmt: skip
+    assert [e["action"] for e in page["entries"]][-2:] == actions[-2:]
+
+
+def test_friends_match_the_store(api: LiveApi) -> None:
+    user = _user_with_links(api, 20)
+    expected = api.store.neighbors(user)
+    got: list[str] = []
+    after = None
+    while True:
+        page = api.run("analyst", """query($id: String!, $after: String) { user(id: $id) {
+            friends(first: 3, after: $after) { totalCount edges { weight node { userId } }
+            pageInfo { hasNextPage endCursor } } } }""", id=user, after=after)["user"]["friends"]  # fmt: skip
+        assert page["totalCount"] == len(expected)
+        got += [edge["node"]["userId"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert got == expected["user"].astype(str).tolist()
+
+
+def test_first_above_the_limit_is_refused(api: LiveApi) -> None:
+    error = api.error("app", "{ users(first: 101) { totalCount } }")
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    error = api.error("app", "query($n: Int!) { users(first: $n) { totalCount } }", n=500)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+
+
+def test_depth_alias_token_and_cost_limits(api: LiveApi) -> None:
+    deep = "{ users(first: 1) { edges { node { friends(first: 1) { edges { node { friends(first: 1) { edges { node {" \
+           " friends(first: 1) { edges { node { userId } } } } } } } } } } } } }"
+    assert api.error("analyst", deep)["extensions"] == {**api.error("analyst", deep)["extensions"], "code": "LIMIT_EXCEEDED",
+                                                       "limit": "depth"}
+    aliases = "{ " + " ".join(f"a{i}: model {{ version }}" for i in range(11)) + " }"
+    assert api.error("app", aliases)["extensions"]["limit"] == "aliases"
+    tokens = "{ model { " + " ".join(["version"] * 1_600) + " } }"
+    assert api.error("app", tokens)["extensions"]["code"] == "LIMIT_EXCEEDED"
+    costly = "{ users(first: 100) { edges { node { network { contributors(first: 100) { total } } } } } }"
+    error = api.error("analyst", costly)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED" and error["extensions"]["limit"] == "cost"
+
+
+def test_syntax_and_validation_errors_have_codes(api: LiveApi) -> None:
+    with api.client("app") as session:
+        pass
+    import httpx
+
+    response = httpx.post(api.url, json={"query": "{ user(id: "}, headers={"Authorization": f"Bearer {api.secrets['app']}"})
+    assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    response = httpx.post(api.url, json={"query": "{ nosuchfield }"},
+                          headers={"Authorization": f"Bearer {api.secrets['app']}"})  # fmt: skip
+    assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    del session
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+def test_record_repayment_updates_scores_incrementally(api: LiveApi) -> None:
+    user = _user_with_links(api, 30)
+    history_before = len(api.store.score_history(user))
+    due = NOW - 40 * DAY
+    data = api.run("app", """mutation($input: RepaymentInput!) { recordRepayment(input: $input) {
+        changes { userId before after } users { userId score } } }""",
+        input={"id": "api-r1", "user": user, "due": due, "paid": due + 3600, "amount": 250.0, "status": "on_time"},
+    )["recordRepayment"]  # fmt: skip
+    assert data["users"][0]["userId"] == user
+    assert data["users"][0]["score"] == api.engine.score_of(user)
+    assert api.store.repayments(user)["id"].astype(str).str.contains("api-r1").any()
+    for change in data["changes"]:
+        assert change["after"] == api.engine.score_of(change["userId"])
+    assert len(api.store.score_history(user)) == history_before + 1
+
+
+def test_link_mutations_and_consent(api: LiveApi) -> None:
+    a = IDS[40]
+    linked = set(api.store.neighbors(a)["user"].astype(str))
+    b = next(user for user in IDS[41:] if user not in linked)
+    added = api.run("app", """mutation($a: String!, $b: String!) { addLink(a: $a, b: $b, weight: 2.5) {
+        users { userId score } } }""", a=a, b=b)["addLink"]  # fmt: skip
+    assert {u["userId"] for u in added["users"]} == {a, b}
+    assert b in api.store.neighbors(a)["user"].astype(str).tolist()
+    removed = api.run("app", "mutation($a: String!, $b: String!) { removeLink(a: $a, b: $b) { users { userId } } }",
+                      a=a, b=b)  # fmt: skip
+    assert removed["removeLink"]["users"]
+    assert b not in api.store.neighbors(a)["user"].astype(str).tolist()
+    error = api.error("app", "mutation($a: String!, $b: String!) { removeLink(a: $a, b: $b) { users { userId } } }",
+                      a=a, b=b)  # fmt: skip
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    off = api.run("app", "mutation($u: String!) { setConsent(user: $u, consent: false) { users { consentNetwork } } }",
+                  u=a)  # fmt: skip
+    assert off["setConsent"]["users"][0]["consentNetwork"] is False
+    assert api.store.get_user(a).consent_network is False
+    assert api.run("analyst", "query($u: String!) { user(id: $u) { network { participating } } }",
+                   u=a)["user"]["network"]["participating"] is False  # fmt: skip
+    api.run("app", "mutation($u: String!) { setConsent(user: $u, consent: true) { users { consentNetwork } } }", u=a)
+
+
+def test_upsert_user_and_spending(api: LiveApi) -> None:
+    data = api.run("app", """mutation($input: UserInput!) { upsertUser(input: $input) { users { userId score } } }""",
+                   input={"id": "api-new-user", "created": NOW - 400 * DAY, "phoneVerified": True,
+                          "idVerified": True, "declaredIncome": 4000.0})["upsertUser"]  # fmt: skip
+    assert data["users"][0]["userId"] == "api-new-user"
+    assert data["users"][0]["score"] == api.engine.score_of("api-new-user")
+    assert api.store.get_user("api-new-user").id_verified is True
+    spent = api.run("app", """mutation($input: SpendingInput!) { recordSpending(input: $input) { users { score } } }""",
+                    input={"id": "api-s1", "user": "api-new-user", "at": NOW - 5 * DAY, "amount": 80.0,
+                           "category": "bill", "onTime": True})["recordSpending"]  # fmt: skip
+    assert spent["users"][0]["score"] == api.engine.score_of("api-new-user")
+    assert len(api.store.spending("api-new-user")) == 1
+
+
+def test_flag_unflag_and_audit(api: LiveApi) -> None:
+    user = _user_with_links(api, 60)
+    flagged = api.run("analyst", """mutation($u: String!) { flagUser(user: $u, reason: "ring member") {
+        users { userId } } }""", u=user)  # fmt: skip
+    assert flagged["flagUser"]["users"][0]["userId"] == user
+    assert user in api.store.quarantined().tolist() or api.store.flags(user)[-1].active
+    flags = api.run("analyst", "query($u: String!) { user(id: $u) { quarantined flags { analyst reason active } } }",
+                    u=user)["user"]  # fmt: skip
+    assert flags["quarantined"] is True and flags["flags"][-1] == {"analyst": "test-analyst", "reason": "ring member",
+                                                                   "active": True}
+    assert api.error("analyst", """mutation($u: String!) { flagUser(user: $u, reason: "again") { users { userId } } }""",
+                     u=user)["extensions"]["code"] == "CONFLICT"  # fmt: skip
+    api.run("analyst", """mutation($u: String!) { unflagUser(user: $u, reason: "cleared") { users { userId } } }""", u=user)
+    assert not api.store.flags(user)[-1].active
+    actions = [e.action for e in api.store.audit_log(first=10_000, subject=user, actor="test-analyst")]
+    assert "flag" in actions and "unflag" in actions
+
+
+def test_recompute_keeps_cursors_valid(api: LiveApi) -> None:
+    query = """query($after: String) { users(first: 50, after: $after) {
+        edges { node { userId score } } pageInfo { endCursor } generation } }"""
+    first_page = api.run("app", query)["users"]
+    report = api.run("admin", "mutation { recompute { users generation modelVersion } }")["recompute"]
+    assert report["users"] == len(api.engine.scores()) and report["generation"] > first_page["generation"]
+    second = api.run("app", query, after=first_page["pageInfo"]["endCursor"])["users"]
+    last = first_page["edges"][-1]["node"]
+    frame = api.engine.scores()
+    after_key = frame[(frame["score"] < last["score"]) | ((frame["score"] == last["score"]) & (frame["user"] > last["userId"]))]
+    expected = after_key.sort_values(["score", "user"], ascending=[False, True])["user"].tolist()[:50]
+    assert [e["node"]["userId"] for e in second["edges"]] == expected
+
+
+def test_history_pages(api: LiveApi) -> None:
+    user = IDS[70]
+    stored = api.store.score_history(user)
+    got: list[int] = []
+    after = None
+    while True:
+        page = api.run("app", """query($u: String!, $after: String) { user(id: $u) { history(first: 1, after: $after) {
+            totalCount edges { node { score computedAt } } pageInfo { hasNextPage endCursor } } } }""",
+                       u=user, after=after)["user"]["history"]  # fmt: skip
+        assert page["totalCount"] == len(stored)
+        got += [edge["node"]["score"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert got == stored["score"].tolist()[::-1]
+
+
+# --------------------------------------------------------------------------- bad input changes nothing
+
+
+BAD_MUTATIONS = [
+    ("recordRepayment", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
+     {"i": {"id": "bad-r", "user": "{user}", "due": NOW - 10 * DAY, "amount": -5.0, "status": "on_time",
+            "paid": NOW - 10 * DAY}}),
+    ("recordRepayment unknown user", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
+     {"i": {"id": "bad-r2", "user": "ghost-user", "due": NOW - 10 * DAY, "amount": 5.0, "status": "missed"}}),
+    ("recordSpending", "mutation($i: SpendingInput!) { recordSpending(input: $i) { changes { userId } } }",
+     {"i": {"id": "bad-s", "user": "{user}", "at": NOW - DAY, "amount": 10.0, "category": "gambling"}}),
+    ("upsertUser", "mutation($i: UserInput!) { upsertUser(input: $i) { changes { userId } } }",
+     {"i": {"id": "{user}", "created": NOW + 400 * DAY}}),
+    ("upsertUser bad id", "mutation($i: UserInput!) { upsertUser(input: $i) { changes { userId } } }",
+     {"i": {"id": "   ", "created": NOW - DAY}}),
+    ("addLink self", 'mutation($u: String!) { addLink(a: $u, b: $u) { changes { userId } } }', {"u": "{user}"}),
+    ("addLink weight", 'mutation($u: String!, $v: String!) { addLink(a: $u, b: $v, weight: -1) { changes { userId } } }',
+     {"u": "{user}", "v": "{other}"}),
+    ("addLink unknown", 'mutation($u: String!) { addLink(a: $u, b: "ghost-user") { changes { userId } } }',
+     {"u": "{user}"}),
+    ("removeLink unknown", 'mutation($u: String!) { removeLink(a: $u, b: "ghost-user") { changes { userId } } }',
+     {"u": "{user}"}),
+    ("setConsent unknown", "mutation { setConsent(user: \"ghost-user\", consent: false) { changes { userId } } }", {}),
+    ("flagUser empty reason", 'mutation($u: String!) { flagUser(user: $u, reason: "  ") { changes { userId } } }',
+     {"u": "{user}"}),
+    ("unflagUser not flagged", 'mutation($u: String!) { unflagUser(user: $u, reason: "x") { changes { userId } } }',
+     {"u": "{user}"}),
+]  # fmt: skip
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, str):
+        for name, user in names.items():
+            value = value.replace("{" + name + "}", user)
+    return value
+
+
+@pytest.mark.parametrize(("name", "document", "variables"), BAD_MUTATIONS, ids=[m[0] for m in BAD_MUTATIONS])
+def test_bad_input_changes_nothing(api: LiveApi, name: str, document: str, variables: dict[str, Any]) -> None:
+    user, other = IDS[100], IDS[101]
+    filled = _fill(variables, {"user": user, "other": other})
+    role = "admin"
+    before = _store_state(api, [user, other, "ghost-user"])
+    error = api.error(role, document, **filled)
+    assert error["extensions"]["code"] in {"BAD_USER_INPUT", "NOT_FOUND", "CONFLICT"}, error
+    _same_state(before, _store_state(api, [user, other, "ghost-user"]))
+
+
+# --------------------------------------------------------------------------- roles
+
+
+PROTECTED = [
+    ("read", '{ user(id: "%s") { score } }'),
+    ("read", "{ users(first: 1) { totalCount } }"),
+    ("read", "{ scoreStats { count } }"),
+    ("read", "{ scoreHistogram(bins: 2) { count } }"),
+    ("read", "{ model { version } }"),
+    ("read", '{ user(id: "%s") { history(first: 1) { totalCount } } }'),
+    ("read", '{ user(id: "%s") { network { value prior degree } } }'),
+    ("evidence", '{ user(id: "%s") { network { contributors(first: 2) { total } } } }'),
+    ("evidence", '{ user(id: "%s") { network { influenced(first: 2) { bound } } } }'),
+    ("evidence", '{ user(id: "%s") { friends(first: 2) { totalCount } } }'),
+    ("evidence", '{ user(id: "%s") { flags { active } } }'),
+    ("evidence", '{ user(id: "%s") { quarantined } }'),
+    ("write", 'mutation { setConsent(user: "%s", consent: true) { changes { userId } } }'),
+    ("write", 'mutation { addLink(a: "%s", b: "ghost-user") { changes { userId } } }'),
+    ("write", 'mutation { removeLink(a: "%s", b: "ghost-user") { changes { userId } } }'),
+    ("write", 'mutation { recordRepayment(input: {id: "x", user: "%s", due: 0, amount: -1, status: "on_time"}) { changes { userId } } }'),
+    ("write", 'mutation { recordSpending(input: {id: "x", user: "%s", at: 0, amount: -1, category: "bill"}) { changes { userId } } }'),
+    ("write", 'mutation { upsertUser(input: {id: "%s", created: -5}) { changes { userId } } }'),
+    ("flag", 'mutation { unflagUser(user: "%s", reason: "role check") { changes { userId } } }'),
+    ("flag", 'mutation { flagUser(user: "%s", reason: "  ") { changes { userId } } }'),
+    ("admin", '{ auditLog(first: 1) { entries { id } } %s }'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+@pytest.mark.parametrize(("permission", "template"), PROTECTED, ids=[f"{p}:{t[:40]}" for p, t in PROTECTED])
+def test_every_role_against_every_protected_field(api: LiveApi, role: str | None, permission: str,
+                                                  template: str) -> None:  # fmt: skip
+    user = IDS[150]
+    document = template.replace("%s", user if "auditLog" not in template else "")
+    before = _store_state(api, [user])
+    outcome, _ = api.outcome(role, document)
+    if role is None:
+        assert outcome == "UNAUTHENTICATED"
+    elif role not in PERMISSIONS[permission]:
+        assert outcome == "FORBIDDEN"
+    else:
+        # Allowed: the operation runs (the write probes are bad input or no-ops by design).
+        assert outcome in {"ok", "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT"}
+    if permission in {"write", "flag"}:
+        _same_state(before, _store_state(api, [user]))
+
+
+def test_unknown_key_is_unauthenticated(api: LiveApi) -> None:
+    import httpx
+
+    response = httpx.post(api.url, json={"query": "{ model { version } }"}, headers={"X-API-Key": "cred_fake"})
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    response = httpx.post(api.url, json={"query": "{ model { version } }"}, headers={"X-API-Key": api.secrets["app"]})
+    assert response.json()["data"]["model"]["version"] == api.engine.model_version
+
+
+# --------------------------------------------------------------------------- subscription
+
+
+def test_score_changed_subscription(api: LiveApi) -> None:
+    user = _user_with_links(api, 200)
+    ws_url = api.url.replace("http://", "ws://")
+
+    async def scenario() -> dict[str, Any]:
+        transport = WebsocketsTransport(url=ws_url, headers={"Authorization": f"Bearer {api.secrets['app']}"},
+                                        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])  # fmt: skip
+        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+            subscription = session.subscribe(GraphQLRequest(
+                "subscription($u: String) { scoreChanged(userId: $u) { userId before after } }",
+                variable_values={"u": user}))
+
+            async def first_event() -> dict[str, Any]:
+                async for event in subscription:
+                    return event  # type: ignore[no-any-return]
+                raise AssertionError("subscription ended")
+
+            waiter = asyncio.ensure_future(first_event())
+            await asyncio.sleep(0.5)  # let the subscription register
+            due = NOW - 20 * DAY
+            await asyncio.to_thread(api.run, "app", """mutation($i: RepaymentInput!) { recordRepayment(input: $i) {
+                changes { userId } } }""", i={"id": "sub-r1", "user": user, "due": due, "amount": 900.0,
+                                              "status": "defaulted"})  # fmt: skip
+            return await asyncio.wait_for(waiter, timeout=30)
+
+    event = asyncio.run(scenario())["scoreChanged"]
+    assert event["userId"] == user
+    assert event["after"] == api.engine.score_of(user) and event["after"] < event["before"]
+
+
+def test_subscription_needs_a_key(api: LiveApi) -> None:
+    ws_url = api.url.replace("http://", "ws://")
+
+    async def scenario() -> None:
+        transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+            async for _ in session.subscribe(gql("subscription { scoreChanged { userId } }")):
+                raise AssertionError("no event expected")
+
+    from gql.transport.exceptions import TransportQueryError
+
+    with pytest.raises(TransportQueryError) as failure:
+        asyncio.run(scenario())
+    assert failure.value.errors and failure.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_checked_in_sdl_matches_the_schema() -> None:
+    assert Path(SDL_PATH).read_text(encoding="utf-8") == schema_sdl(), (
+        "api/schema.graphql drifted: run `credence schema --out api/schema.graphql` and review the diff"
+    )
