@@ -127,6 +127,11 @@ class BenchRow:
         Fastest peer's seconds divided by this row's seconds.
     bytes_per_link : float or None
         Resident bytes of Credence's prepared walk per undirected link.
+    end_to_end : float or None
+        Setup plus solve: for a peer the time to build its graph or matrix from the CSR
+        (once) plus ``seconds``; for Credence, preparation plus solve.
+    speedup_end_to_end : float or None
+        The fastest peer's ``end_to_end`` divided by this row's.
     note : str
         Anything worth knowing (dtype, fallbacks, accuracy bound used).
     """
@@ -144,6 +149,8 @@ class BenchRow:
     extra_mib: float | None = None
     speedup: float | None = None
     bytes_per_link: float | None = None
+    end_to_end: float | None = None
+    speedup_end_to_end: float | None = None
     note: str = ""
     peer: bool = False
 
@@ -632,10 +639,11 @@ def _bench_size(
         if n > NETWORKX_MAX_USERS:
             out(f"[{label}] networkx skipped (more than {NETWORKX_MAX_USERS:,} users)")
         else:
-            run, _, note = _networkx_peer(adjacency, base, degree, a, eps)
+            run, built_nx, note = _networkx_peer(adjacency, base, degree, a, eps)
             timing = _measure(run, repeats)
             gap = check("networkx", timing.result[0], guaranteed)
-            size_rows.append(row("networkx pagerank", timing, max_error=gap, note=note, peer=True))
+            size_rows.append(row("networkx pagerank", timing, max_error=gap, note=note, peer=True,
+                                 end_to_end=built_nx + timing.seconds))
             out(f"[{label}] networkx {timing.seconds:.3f} s")
     if "igraph" in chosen:
         run, built = _igraph_peer(adjacency, base, degree, a)
@@ -648,8 +656,9 @@ def _bench_size(
             raise BenchmarkError(
                 f"[{label}] reference and PRPACK disagree beyond PRPACK's accuracy ({worst:.3g} x its bound)"
             )
-        note = f"own accuracy; within {worst:.2g} x its bound; graph built in {built:.1f} s (not timed)"
-        size_rows.append(row("igraph PRPACK", timing, max_error=gap, note=note, peer=True))
+        note = f"own accuracy; within {worst:.2g} x its bound; graph built in {built:.1f} s"
+        size_rows.append(row("igraph PRPACK", timing, max_error=gap, note=note, peer=True,
+                             end_to_end=built + timing.seconds))
         out(f"[{label}] igraph PRPACK {timing.seconds:.3f} s; reference agrees with it")
     for peer, title, make in (
         ("graphblas", "graphblas power", _graphblas_peer),
@@ -658,7 +667,9 @@ def _bench_size(
         if peer not in chosen:
             continue
         for dtype in (np.float32, np.float64):
+            clock = time.perf_counter()
             power = make(adjacency, base, degree, a, eps, dtype)
+            setup = time.perf_counter() - clock
             timing = _measure(power, 1)
             y, passes, reached = timing.result
             if reached and error(y) <= guaranteed and repeats > 1:  # a valid peer: time it properly
@@ -668,7 +679,8 @@ def _bench_size(
             name = f"{title} ({np.dtype(dtype).name}{threads})"
             gap = error(y)
             if reached and gap <= guaranteed:
-                size_rows.append(row(name, timing, iterations=passes, max_error=gap, peer=True))
+                size_rows.append(row(name, timing, iterations=passes, max_error=gap, peer=True,
+                                     end_to_end=setup + timing.seconds, note=f"setup {setup:.3f} s"))
                 out(f"[{label}] {name} {timing.seconds:.3f} s, {passes} passes")
                 break
             if dtype == np.float64:
@@ -701,13 +713,15 @@ def _bench_size(
         )
     )  # fmt: skip
     both = _Timing(prepared.seconds + solved.seconds, None, None, None)
-    size_rows.append(row("credence prepare+solve", both, iterations=solution.iterations, max_error=gap))
+    size_rows.append(row("credence prepare+solve", both, iterations=solution.iterations, max_error=gap,
+                         end_to_end=both.seconds))
     out(f"[{label}] credence prepare {prepared.seconds:.3f} s, solve {solved.seconds:.3f} s")
     del walk, prepared, solved, solution
     whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
     gap = check("credence diffuse", whole.result, guaranteed)
     size_rows.append(
-        row("credence diffuse (end to end)", whole, max_error=gap, note="check_adjacency + prepare + solve")
+        row("credence diffuse (end to end)", whole, max_error=gap, note="check_adjacency + prepare + solve",
+            end_to_end=whole.seconds)
     )
     out(f"[{label}] credence diffuse {whole.seconds:.3f} s")
     del whole
@@ -715,6 +729,10 @@ def _bench_size(
     fastest = min((r.seconds for r in size_rows if r.peer), default=None)
     if fastest is not None:
         size_rows = [replace(r, speedup=fastest / r.seconds) for r in size_rows]
+    fastest_whole = min((r.end_to_end for r in size_rows if r.peer and r.end_to_end is not None), default=None)
+    if fastest_whole is not None:
+        size_rows = [r if r.end_to_end is None else replace(r, speedup_end_to_end=fastest_whole / r.end_to_end)
+                     for r in size_rows]  # fmt: skip
     return size_rows
 
 def run_diffusion_benchmark(
@@ -806,8 +824,8 @@ def format_table(rows: Sequence[BenchRow]) -> str:
     >>> print(format_table([BenchRow("1k", 1000, 10000, 0.85, 1e-6, "scipy power (float32)", 0.01,
     ...                              iterations=40, max_error=1e-7, speedup=1.0, peer=True)]))  # doctest: +NORMALIZE_WHITESPACE
     1k: 1,000 users, 10,000 links, damping 0.85, tol 1e-06
-    method                          seconds  passes   max error  peak MiB   +MiB  vs fastest peer  B/link  note
-    scipy power (float32)             0.010      40     1.0e-07         -      -            1.00x       -
+    method                          seconds  passes   max error  peak MiB   +MiB  vs fastest peer  setup+solve  vs fastest  B/link  note
+    scipy power (float32)             0.010      40     1.0e-07         -      -            1.00x            -           -       -
     """
     lines: list[str] = []
     groups: dict[tuple[str, float, float], list[BenchRow]] = {}
@@ -820,14 +838,15 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         lines.append(f"{size}: {first.users:,} users, {first.links:,} links, damping {damping:g}, tol {tol:g}")
         lines.append(
             f"{'method':<46} {'seconds':>9} {'passes':>7} {'max error':>11} {'peak MiB':>9} {'+MiB':>6}"
-            f" {'vs fastest peer':>16} {'B/link':>7}  note"
+            f" {'vs fastest peer':>16} {'setup+solve':>11} {'vs fastest':>10} {'B/link':>7}  note"
         )
         for item in items:
             speed = "-" if item.speedup is None else f"{item.speedup:.2f}x"
+            whole = "-" if item.speedup_end_to_end is None else f"{item.speedup_end_to_end:.2f}x"
             lines.append(
                 f"{item.method:<46} {item.seconds:>9.3f} {_cell(item.iterations, 'd'):>7}"
                 f" {_cell(item.max_error, '.1e'):>11} {_cell(item.peak_mib, '.0f'):>9}"
-                f" {_cell(item.extra_mib, '.0f'):>6} {speed:>16} {_cell(item.bytes_per_link, '.1f'):>7}"
-                f"  {item.note}".rstrip()
+                f" {_cell(item.extra_mib, '.0f'):>6} {speed:>16} {_cell(item.end_to_end, '.3f'):>11} {whole:>10}"
+                f" {_cell(item.bytes_per_link, '.1f'):>7}  {item.note}".rstrip()
             )
     return "\n".join(lines)

@@ -58,6 +58,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from credence.errors import ConvergenceError, ParameterError
+from scoring.diffusion import _solve as _solve_validated
 from scoring.diffusion import (
     check_adjacency,
     check_damping,
@@ -68,7 +69,6 @@ from scoring.diffusion import (
     check_shrinkage,
     check_tol,
     check_vector,
-    diffuse,
 )
 
 __all__ = ["Contributions", "DiffusionState", "Influence", "component_value", "contributors", "influence"]
@@ -629,7 +629,10 @@ class DiffusionState:
         return matrix
 
     def _solve(self, x0: np.ndarray | None) -> np.ndarray:
-        return diffuse(self._effective_adjacency(), self.base, damping=self.damping, tol=self.tol, x0=x0)
+        # The effective adjacency is symmetric, canonical and non-negative by construction:
+        # solve it without diffuse()'s O(nnz) re-validation (a transpose).
+        solution, _ = _solve_validated(self._effective_adjacency(), self.base, self.damping, self.tol, 1000, x0)
+        return solution.y
 
     def _refresh_all(self) -> None:
         _all_py(self.start, self.length, self.cols, self.weights, self.mask, self.y, self.degree, self.py)

@@ -513,7 +513,6 @@ def _build(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
-    order: np.ndarray,
     rank: np.ndarray,
     new_indptr: np.ndarray,
     new_indices: np.ndarray,
@@ -523,16 +522,19 @@ def _build(
     error: np.ndarray,
     error_lo: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Permute (new row i = old row order[i], columns through rank; a row keeps its
+    """Permute (new row rank[u] = old row u, columns through rank; a row keeps its
     entries in their input order), round the weights to ``hi`` (+ ``lo``), and measure
     degrees and rounding errors.
+
+    Rows are read in their old order and written to their new place: sequential reads
+    and row-contiguous writes measured twice as fast as gathering rows in the new order.
     """
     n = new_indptr.size - 1
     split = lo.size > 0
-    for i in numba.prange(n):
-        old = order[i]
-        start = indptr[old]
-        count = indptr[old + 1] - start
+    for u in numba.prange(n):
+        i = rank[u]
+        start = indptr[u]
+        count = indptr[u + 1] - start
         out = new_indptr[i]
         total = 0.0
         miss = 0.0
@@ -696,11 +698,9 @@ def prepare_walk(
         colours = _colouring(indptr, indices, colour) if n else 0
     order = _order(adjacency, reorder, colour, colours)
     if order is None:
-        take = np.arange(n, dtype=np.int64)
-        rank = take.astype(np.int32)
+        rank = np.arange(n, dtype=np.int32)
         new_indptr = indptr.copy()
     else:
-        take = order
         rank = np.empty(n, dtype=np.int32)  # int32: half the cache footprint of the relabelling
         rank[order] = np.arange(n, dtype=np.int32)
         new_indptr = np.zeros(n + 1, dtype=np.int64)
@@ -713,7 +713,7 @@ def prepare_walk(
     error = np.zeros(n, dtype=np.float64)
     error_lo = np.zeros(n, dtype=np.float64)
     if n:
-        _build(indptr, indices, data, take, rank, new_indptr, new_indices, hi, lo, degree, error, error_lo)
+        _build(indptr, indices, data, rank, new_indptr, new_indices, hi, lo, degree, error, error_lo)
     weight_error = float(error.max()) if n else 0.0
     keep_lo = lo.size > 0 and weight_error > 0.0
     offsets = None
