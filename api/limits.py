@@ -7,6 +7,9 @@ turns a breach of :class:`~api.config.Limits` into a validation error with
 (``max_tokens``), and page sizes are checked again at run time, where variables
 are known (:func:`check_first`).
 
+Introspection fields (``__schema``, ``__type``) count 1 and nothing below them, so
+standard tools can read the schema; the token limit still bounds such documents.
+
 Cost model: every field costs 1; a field with a ``first`` argument multiplies what it
 selects by its page size (a literal, the argument's default, or ``max_first`` when it
 comes from a variable); fields in :data:`PUSH_FIELDS` run a local push per call and
@@ -107,6 +110,10 @@ class _Walker:
     def field(self, parent: Any, node: FieldNode, depth: int, seen: frozenset[str]) -> tuple[int, int]:
         if node.alias is not None:
             self.aliases += 1
+        if node.name.value.startswith("__"):
+            # Introspection reads the schema, not data: the standard introspection query
+            # (depth 15) must pass; its size is still bounded by the token limit.
+            return depth, 1
         fields = getattr(parent, "fields", None) or {}
         definition = fields.get(node.name.value)
         if definition is None:  # introspection or unknown: cost 1, nothing below counted

@@ -36,7 +36,12 @@ import pandas as pd
 import strawberry
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 
 from api.config import ApiConfig, ApiKey
 from api.limits import RequestLimitsRule, check_first
@@ -835,7 +840,6 @@ def _changes(changes: list[eng.ScoreChange]) -> list[ScoreChangeType]:
 
 
 async def _payload(info: strawberry.Info, changes: list[eng.ScoreChange], users: list[str]) -> ChangePayload:
-    _ctx(info).service.publish(changes)
     return ChangePayload(changes=_changes(changes), users=await _user_nodes(info, list(dict.fromkeys(users))))
 
 
@@ -855,7 +859,7 @@ class Mutation:
             "employer_verified", "declared_income", "verified_income", "verified_assets", "consent_network")}])
         frame[["declared_income", "verified_income", "verified_assets"]] = frame[
             ["declared_income", "verified_income", "verified_assets"]].astype("float64")
-        changes = await ctx.service.run(ctx.service.engine.upsert_users, frame)
+        changes = await ctx.service.mutate(ctx.service.engine.upsert_users, frame)
         return await _payload(info, changes, [check_user_id(input.id)])
 
     @strawberry.mutation(description="Create or re-weight a link between two users (app, admin).")
@@ -864,7 +868,7 @@ class Mutation:
         ctx.require("write", "addLink")
         ctx.writable()
         a, b = _user_key(a), _user_key(b)
-        changes = await ctx.service.run(ctx.service.engine.add_link, a, b, weight=weight)
+        changes = await ctx.service.mutate(ctx.service.engine.add_link, a, b, weight=weight)
         return await _payload(info, changes, [a, b])
 
     @strawberry.mutation(description="Remove the link between two users (app, admin; NOT_FOUND if none).")
@@ -873,7 +877,7 @@ class Mutation:
         ctx.require("write", "removeLink")
         ctx.writable()
         a, b = _user_key(a), _user_key(b)
-        changes = await ctx.service.run(ctx.service.engine.remove_link, a, b)
+        changes = await ctx.service.mutate(ctx.service.engine.remove_link, a, b)
         return await _payload(info, changes, [a, b])
 
     @strawberry.mutation(description="Record a repayment event (app, admin).")
@@ -884,7 +888,7 @@ class Mutation:
         frame = _frame([{"id": input.id, "user": input.user, "due": input.due, "paid": input.paid,
                          "amount": input.amount, "status": input.status}])  # fmt: skip
         frame["paid"] = frame["paid"].astype("Int64")
-        changes = await ctx.service.run(ctx.service.engine.record_repayments, frame)
+        changes = await ctx.service.mutate(ctx.service.engine.record_repayments, frame)
         return await _payload(info, changes, [check_user_id(input.user)])
 
     @strawberry.mutation(description="Record a purchase or bill payment (app, admin).")
@@ -895,7 +899,7 @@ class Mutation:
         frame = _frame([{"id": input.id, "user": input.user, "at": input.at, "amount": input.amount,
                          "category": input.category, "on_time": input.on_time}])  # fmt: skip
         frame["on_time"] = frame["on_time"].astype("boolean")
-        changes = await ctx.service.run(ctx.service.engine.record_spending, frame)
+        changes = await ctx.service.mutate(ctx.service.engine.record_spending, frame)
         return await _payload(info, changes, [check_user_id(input.user)])
 
     @strawberry.mutation(description="Give or withdraw consent to network scoring (app, admin).")
@@ -904,7 +908,7 @@ class Mutation:
         ctx.require("write", "setConsent")
         ctx.writable()
         user = _user_key(user)
-        changes = await ctx.service.run(ctx.service.engine.set_consent, user, consent)
+        changes = await ctx.service.mutate(ctx.service.engine.set_consent, user, consent)
         return await _payload(info, changes, [user])
 
     @strawberry.mutation(description="Quarantine a user (analyst, admin; audited with the reason).")
@@ -913,7 +917,7 @@ class Mutation:
         key = ctx.require("flag", "flagUser")
         ctx.writable()
         user = _user_key(user)
-        changes = await ctx.service.run(ctx.service.engine.flag_user, user, analyst=key.name, reason=reason)
+        changes = await ctx.service.mutate(ctx.service.engine.flag_user, user, analyst=key.name, reason=reason)
         ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
         return await _payload(info, changes, [user])
 
@@ -923,7 +927,7 @@ class Mutation:
         key = ctx.require("flag", "unflagUser")
         ctx.writable()
         user = _user_key(user)
-        changes = await ctx.service.run(ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason)
+        changes = await ctx.service.mutate(ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason)
         ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="unflag", subject=user, detail=reason))
         return await _payload(info, changes, [user])
 
@@ -1035,6 +1039,10 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
         query=Query, mutation=Mutation, subscription=Subscription, types=[User],
         extensions=[
             partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+            # Clients repeat the same documents: validate each once (the limits rule depends on
+            # the document only; page sizes from variables are checked at run time). No parser
+            # cache: its parse errors would bypass the error codes below.
+            partial(ValidationCache, maxsize=1_024),
             partial(AddValidationRules, [RequestLimitsRule(limits)]),
             CredenceErrors,
         ],

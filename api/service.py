@@ -32,6 +32,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from credence.engine import ScoreChange, ScoreTable, ScoringEngine
-from credence.errors import ValidationError
+from credence.errors import CredenceError, ValidationError
 from graph.store import GraphStore
 from scoring.policy import SCORE_MAX, SCORE_MIN, Policy
 
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+log = logging.getLogger("credence.api")
 SORTS = ("SCORE_DESC", "SCORE_ASC", "USER_ID_ASC")
 
 
@@ -351,6 +353,29 @@ class CredenceService:
         """Run ``function`` on the worker thread (store and engine work)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, partial(function, *args, **kwargs))
+
+    async def mutate(self, function: Callable[..., list[ScoreChange]], *args: Any, **kwargs: Any) -> list[ScoreChange]:
+        """Run an engine change on the worker thread and publish its score changes.
+
+        Credence errors are rejections (nothing was written). Anything else may have
+        struck after the store write, between store and memory: the engine is then
+        rebuilt from the store (at the same evaluation time, without writing) before the
+        error propagates, so memory never drifts from the store.
+        """
+
+        def guarded() -> list[ScoreChange]:
+            try:
+                return function(*args, **kwargs)
+            except CredenceError:
+                raise
+            except Exception:
+                log.exception("unexpected error in a change; rebuilding the scores from the store")
+                self.engine.recompute(write=False, now=self.engine.computed_at)
+                raise
+
+        changes = await self.run(guarded)
+        self.publish(changes)
+        return changes
 
     def publish(self, changes: Sequence[ScoreChange]) -> Sequence[ScoreChange]:
         if changes:

@@ -286,10 +286,12 @@ class _Snapshot:
 
 
 def _user_arrays(frame: pd.DataFrame) -> UserArrays:
-    columns: dict[str, Any] = {level: frame[level].to_numpy(dtype=bool) for level in IDENTITY_LEVELS}
+    # Copies: Arrow-backed frames hand out read-only views, and upserts assign into these arrays.
+    columns: dict[str, Any] = {level: np.array(frame[level].to_numpy(dtype=bool), copy=True)
+                               for level in IDENTITY_LEVELS}  # fmt: skip
     for name in ("declared_income", "verified_income", "verified_assets"):
-        columns[name] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-    return UserArrays.build(created=frame["created"].to_numpy(dtype=np.int64), **columns)
+        columns[name] = np.array(frame[name].to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
+    return UserArrays.build(created=np.array(frame["created"].to_numpy(dtype=np.int64), copy=True), **columns)
 
 
 def _repayment_arrays(frame: pd.DataFrame, rows: np.ndarray) -> RepaymentArrays:

@@ -41,6 +41,7 @@ __all__ = [
     "IDENTITY_LEVELS",
     "LINK_COLUMNS",
     "REPAYMENT_COLUMNS",
+    "MAX_LINK_WEIGHT",
     "REPAYMENT_STATUSES",
     "SCORE_COLUMNS",
     "SPENDING_CATEGORIES",
@@ -128,6 +129,8 @@ _USER_DEFAULTS: dict[str, Any] = {
     "consent_network": True,
 }
 _MAX_ID_LENGTH = 128
+#: Largest link weight: link strengths are relative, and the engine stores them as float32.
+MAX_LINK_WEIGHT = 1e6
 #: Clock skew tolerated for "not in the future" checks, seconds.
 _FUTURE_SLACK = 300
 _DAY = 86_400
@@ -607,6 +610,7 @@ def _parse_links(
     _require(weight, "weight", weight_raw, checker)
     checker.fail_where(~np.isfinite(weight), "weight", weight_raw, "must be finite")
     checker.fail_where(weight <= 0, "weight", weight_raw, "must be > 0")
+    checker.fail_where(weight > MAX_LINK_WEIGHT, "weight", weight_raw, f"must be <= {MAX_LINK_WEIGHT:g}")
     created_raw = _raw(frame, "created", now_s)
     created = _parse_times(created_raw, "created", checker)
     _require(created, "created", created_raw, checker)

@@ -697,6 +697,8 @@ class DiffusionState:
         w = float(weight)
         if not (math.isfinite(w) and w >= 0.0):
             raise ParameterError("weight", weight, "must be finite and >= 0")
+        if self.weights.dtype == np.float32 and w > float(np.finfo(np.float32).max):
+            raise ParameterError("weight", weight, f"must fit the state's {self.weights.dtype.name} weights")
         for x, z in ((u, v), (v, u)):
             j = _find(x, z, self.start, self.length, self.cols)
             if j >= 0 and w == 0.0:

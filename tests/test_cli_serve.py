@@ -115,8 +115,8 @@ def test_several_workers_serve_read_only(scored_db: tuple[Path, list[str]], tmp_
     headers = {"Authorization": f"Bearer {secret}"}
     with _server("--db", str(db), "--workers", "2", env=env) as url:
         read = httpx.post(url, json={"query": QUERY, "variables": {"id": ids[1]}}, headers=headers, timeout=30).json()
-        write = httpx.post(url, json={"query": 'mutation { setConsent(user: "%s", consent: false) { changes { userId } } }'
-                                      % ids[1]}, headers=headers, timeout=30).json()  # fmt: skip
+        write = httpx.post(url, json={"query": "mutation($u: String!) { setConsent(user: $u, consent: false) { changes { userId } } }",
+                                      "variables": {"u": ids[1]}}, headers=headers, timeout=30).json()  # fmt: skip
     assert 350 <= read["data"]["user"]["score"] <= 950
     assert write["errors"][0]["extensions"]["code"] == "READ_ONLY"
     with SQLiteStore(db) as store:

@@ -1,0 +1,348 @@
+"""Schemathesis fuzzing of the GraphQL API over a live server: no request may cause a server error.
+
+Schemathesis (hypothesis-graphql underneath) reads the schema from the running server
+by introspection and generates queries, then mutations, for every root field, with
+arbitrary selections and argument values (valid ones, and in negative mode invalid
+ones); dictionaries steer ids, times and choices towards real users and valid values
+part of the time, so that resolvers past the lookups run too. Each request goes to a
+real uvicorn server over a real SQLite store (production default limits), with the key
+of a randomly drawn role. A request fails the test when the server answers with an
+HTTP status >= 500 or with an error whose ``extensions.code`` is
+``INTERNAL_SERVER_ERROR``: the API masks any unexpected exception with that code, so
+every such answer is a bug. Everything else (NOT_FOUND, BAD_USER_INPUT, FORBIDDEN,
+LIMIT_EXCEEDED ...) is a correct refusal. Schemathesis' own ``not_a_server_error``
+check is not used for GraphQL errors, because it counts any error with a ``path`` and
+no known client-error code (NOT_FOUND, FORBIDDEN) as a server failure.
+
+The server runs in this process, so pytest's ``filterwarnings = error`` holds in its
+threads too: a numpy RuntimeWarning (overflow, invalid cast) raised by a resolver
+becomes a masked internal error here, which flags the numeric bug behind it.
+
+All failures are collected (not shrunk) and reported grouped by operation and
+exception, each with its shortest query and the traceback the server logged. Mutations
+share one server, so one that corrupts state can make later ones fail too. To replay a
+run, pass ``--hypothesis-seed=N``; ``CREDENCE_FUZZ_EXAMPLES=200`` hunts longer. The
+tests after the fuzzer reproduce, on a fresh server each, the bugs it found.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import graphql
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis.core.result import Err
+
+from api.app import schema_sdl
+from api.config import Limits
+from api.schema import to_global_id
+from graph.model import REPAYMENT_STATUSES, SPENDING_CATEGORIES
+from graph.sqlite import SQLiteStore
+from seeds.synthetic import generate_population
+from tests.api_server import LiveApi, live_api
+
+#: Generated requests per operation: positive (valid arguments) and a quarter as many negative
+#: ones; $CREDENCE_FUZZ_EXAMPLES raises the positive count for a longer hunt.
+POSITIVE = int(os.environ.get("CREDENCE_FUZZ_EXAMPLES", "40"))
+EXAMPLES = {schemathesis.GenerationMode.POSITIVE: POSITIVE, schemathesis.GenerationMode.NEGATIVE: max(POSITIVE // 4, 1)}
+#: Roles the generated requests are sent with (admin twice as often: it reaches every resolver).
+ROLE_DRAW = ("admin", "admin", "analyst", "app")
+#: Loggers where the server reports the exceptions behind masked errors and HTTP 500s.
+SERVER_LOGGERS = ("credence.api", "uvicorn.error")
+DAY = 86_400
+
+
+def introspection_query(type_depth: int = 4) -> str:
+    """The standard introspection query with ``ofType`` nested ``type_depth`` times (instead of 9).
+
+    The standard query (graphql-core's, schemathesis' default; GraphiQL and code
+    generators send ones of the same shape) has a selection depth of 15, above the API's
+    default ``Limits.max_depth`` of 12, so the server refuses it with LIMIT_EXCEEDED. Four levels describe every type of this
+    schema (the deepest is ``[String!]!``); the test checks the result rebuilds the
+    schema exactly.
+    """
+    standard = graphql.get_introspection_query(descriptions=True)
+    inner = "kind name"
+    for _ in range(type_depth):
+        inner = f"kind name ofType {{ {inner} }}"
+    return standard[: standard.index("fragment TypeRef")] + "fragment TypeRef on __Type { " + inner + " }\n"
+
+
+class _ServerLog(logging.Handler):
+    """Keeps every ERROR record the live server logs, with its formatted traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(self.format(record))
+
+
+@contextmanager
+def _server_log() -> Iterator[_ServerLog]:
+    """Collect the server's errors; mute strawberry's log of every (expected) GraphQL error meanwhile."""
+    handler = _ServerLog()
+    loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    strawberry_log = logging.getLogger("strawberry.execution")
+    level = strawberry_log.level
+    strawberry_log.setLevel(logging.CRITICAL)
+    try:
+        yield handler
+    finally:
+        strawberry_log.setLevel(level)
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+@dataclass
+class _Failure:
+    label: str
+    role: str
+    body: str
+    status: int
+    response: bytes
+    server_log: str
+
+    @property
+    def signature(self) -> tuple[str, str]:
+        """Operation and the exception the server logged (its last traceback line), to group repeats."""
+        lines = [line for line in self.server_log.splitlines() if line.strip()]
+        return self.label, lines[-1] if lines else f"HTTP {self.status}"
+
+    def __str__(self) -> str:
+        return (f"--- {self.label} as {self.role}: HTTP {self.status}\n{self.body}\n"
+                f"response: {self.response[:1000]!r}\nserver log:\n{self.server_log or '(nothing logged)'}")  # fmt: skip
+
+
+@dataclass
+class _Tally:
+    """What the fuzzer sent and what came back."""
+
+    requests: int = 0
+    by_operation: Counter[str] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    failures: list[_Failure] = field(default_factory=list)
+
+    def record(self, label: str, role: str, body: Any, response: Any, server_log: list[str]) -> None:
+        self.requests += 1
+        self.by_operation[label] += 1
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        errors = payload.get("errors") or [] if isinstance(payload, dict) else []
+        codes = [str((error.get("extensions") or {}).get("code")) for error in errors if isinstance(error, dict)]
+        self.codes.update(codes or ["ok"])
+        if response.status_code >= 500 or "INTERNAL_SERVER_ERROR" in codes:
+            self.failures.append(_Failure(label, role, str(body), response.status_code, response.content,
+                                          "\n".join(server_log)))  # fmt: skip
+
+    def report(self) -> str:
+        """Each distinct failure once (its shortest query), with how often it happened."""
+        groups: dict[tuple[str, str], list[_Failure]] = {}
+        for failure in self.failures:
+            groups.setdefault(failure.signature, []).append(failure)
+        parts = [f"{len(self.failures)} server errors of {len(groups)} kinds"]
+        for (label, error), failures in groups.items():
+            shortest = min(failures, key=lambda failure: len(failure.body))
+            parts.append(f"=== {len(failures)} x {label}: {error}\n{shortest}")
+        return "\n\n".join(parts)
+
+
+def _config(population: Any, bands: list[str], key_names: list[str]) -> schemathesis.Config:
+    """Dictionaries that steer generated arguments to real users, times, choices and edge floats part of the time."""
+    ids = population.users["id"].astype(str).tolist()
+    sample = ids[::7][:40]
+    now = int(population.now)
+    times = [now, now - DAY, now - 30 * DAY, now - 400 * DAY, now + DAY, 0]
+    dictionaries = {
+        "users": {"values": sample},
+        "node-ids": {"values": [to_global_id(user) for user in sample[:20]]},
+        "user-refs": {"values": sample[:20] + [to_global_id(user) for user in sample[:10]]},
+        "times": {"values": times},
+        "statuses": {"values": list(REPAYMENT_STATUSES)},
+        "categories": {"values": list(SPENDING_CATEGORIES)},
+        "bands": {"values": bands},
+        "actors": {"values": key_names},
+        # Floats at the edges of float32/float64 and of zero, where numeric code breaks.
+        "floats": {"values": [0.0, -1.0, 5e-324, 1e-300, 1e-7, 1.0, 3.4028235e38, 3.5e38, 1e39, 1e308]},
+    }
+
+    def bind(name: str, probability: float = 0.6) -> dict[str, Any]:
+        return {"dictionary": name, "probability": probability}
+
+    parameters = {
+        "Query.user.id": bind("user-refs"),
+        "Query.node.id": bind("node-ids"),
+        "Query.auditLog.actor": bind("actors"),
+        "Query.auditLog.subject": bind("users"),
+        "Query.users.filter.band.eq": bind("bands"),
+        "Query.users.filter.band.in[*]": bind("bands"),
+        "Query.scoreStats.filter.band.eq": bind("bands"),
+        "Query.scoreHistogram.filter.band.eq": bind("bands"),
+        "Mutation.*.user": bind("users"),
+        "Mutation.*.a": bind("users"),
+        "Mutation.*.b": bind("users"),
+        "Mutation.*.now": bind("times"),
+        "Mutation.upsertUser.input.id": bind("users", 0.3),
+        "Mutation.upsertUser.input.created": bind("times"),
+        "Mutation.recordRepayment.input.user": bind("users"),
+        "Mutation.recordRepayment.input.status": bind("statuses"),
+        "Mutation.recordRepayment.input.due": bind("times"),
+        "Mutation.recordRepayment.input.paid": bind("times"),
+        "Mutation.recordSpending.input.user": bind("users"),
+        "Mutation.recordSpending.input.category": bind("categories"),
+        "Mutation.recordSpending.input.at": bind("times"),
+        "Mutation.addLink.weight": bind("floats", 0.5),
+        "Mutation.recordRepayment.input.amount": bind("floats", 0.5),
+        "Mutation.recordSpending.input.amount": bind("floats", 0.5),
+        "Mutation.upsertUser.input.declaredIncome": bind("floats", 0.5),
+        "Mutation.upsertUser.input.verifiedIncome": bind("floats", 0.5),
+        "Mutation.upsertUser.input.verifiedAssets": bind("floats", 0.5),
+    }
+    return schemathesis.Config.from_dict({"dictionaries": dictionaries, "parameters": parameters})
+
+
+def _population() -> Any:
+    return generate_population(n_users=300, seed=17, sybils_per_region=30, rings=2, ring_size=5)
+
+
+def _ok(result: Any) -> schemathesis.APIOperation:
+    if isinstance(result, Err):
+        raise result.err()
+    return cast(schemathesis.APIOperation, result.ok())
+
+
+def _fuzz(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode, examples: int, *,
+          session: requests.Session, headers: dict[str, dict[str, str]], log: _ServerLog, tally: _Tally) -> None:
+    """Send ``examples`` generated requests for one operation; record every answer (no shrinking)."""
+
+    # Each request is a round trip to the server (a recompute takes a while): not "too slow" for us.
+    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(case=operation.as_strategy(generation_mode=mode), role=st.sampled_from(ROLE_DRAW))
+    def send(case: schemathesis.Case, role: str) -> None:
+        seen = len(log.records)
+        response = case.call(session=session, headers=headers[role], timeout=60)
+        tally.record(operation.label, role, case.body, response, log.records[seen:])
+
+    send()
+
+
+@pytest.fixture(scope="module")
+def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveApi, Any]]:
+    tmp = tmp_path_factory.mktemp("api-fuzz")
+    population = _population()
+    store = SQLiteStore(tmp / "credence.db")
+    store.load(population.dataset())
+    try:
+        # The production defaults: the fuzzer must live with the limits clients get.
+        with live_api(store, population.now, tmp, limits=Limits()) as api:
+            yield api, population
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_no_generated_request_is_a_server_error(fuzz_api: tuple[LiveApi, Any]) -> None:
+    api, population = fuzz_api
+    headers = {role: {"Authorization": f"Bearer {secret}"} for role, secret in api.secrets.items()}
+    bands = [band["name"] for band in api.run("app", "{ model { bands { name } } }")["model"]["bands"]]
+    config = _config(population, bands, [f"test-{role}" for role in api.secrets])
+    schema = schemathesis.graphql.from_url(api.url, config=config, headers=headers["admin"],
+                                           json={"query": introspection_query()}, timeout=60)  # fmt: skip
+    # The introspection the fuzzer works from is the whole schema, as checked in.
+    rebuilt = graphql.lexicographic_sort_schema(graphql.build_client_schema(cast(Any, schema.raw_schema)))
+    assert graphql.print_schema(rebuilt) == graphql.print_schema(
+        graphql.lexicographic_sort_schema(graphql.build_schema(schema_sdl())))
+
+    operations = [_ok(result) for result in schema.get_all_operations()]
+    labels = {operation.label for operation in operations}
+    assert {"Query.user", "Query.users", "Mutation.recordRepayment", "Mutation.recompute"} <= labels
+    assert any(label.startswith("Mutation.") for label in labels)
+
+    tally = _Tally()
+    started = time.monotonic()
+    with _server_log() as log, requests.Session() as session:
+        for operation in operations:
+            for mode, examples in EXAMPLES.items():
+                _fuzz(operation, mode, examples, session=session, headers=headers, log=log, tally=tally)
+    elapsed = time.monotonic() - started
+
+    health = requests.get(api.url.replace("/graphql", "/healthz"), timeout=10).json()
+    summary = (f"{tally.requests} requests over {len(operations)} operations in {elapsed:.1f} s; "
+               f"outcomes: {dict(tally.codes.most_common())}")  # fmt: skip
+    print(summary)
+    if tally.failures:
+        pytest.fail(f"{summary}\n\n{tally.report()}", pytrace=False)
+    assert health["status"] == "ok"
+    assert min(tally.by_operation.values()) >= 5, tally.by_operation
+
+
+# --------------------------------------------------------------------------- what the fuzzer found
+# Minimal reproductions of the server errors the fuzzer found, on a fresh server each.
+
+
+@pytest.fixture
+def fresh_api(tmp_path: Path) -> Iterator[tuple[LiveApi, Any]]:
+    population = _population()
+    store = SQLiteStore(tmp_path / "credence.db")
+    store.load(population.dataset())
+    try:
+        with live_api(store, population.now, tmp_path) as api:
+            yield api, population
+    finally:
+        store.close()
+
+
+def _all_scores_readable(api: LiveApi) -> None:
+    stats = api.run("app", "{ scoreStats { count min max } }")["scoreStats"]
+    assert 350 <= stats["min"] <= stats["max"] <= 950
+
+
+def test_upsert_of_a_loaded_user_updates_store_and_scores(fresh_api: tuple[LiveApi, Any]) -> None:
+    """upsertUser on a user that was in the store when the server started (found by the fuzzer)."""
+    api, population = fresh_api
+    user = str(population.users["id"].iloc[0])
+    query = """mutation($id: String!, $created: Int!) {
+      upsertUser(input: {id: $id, created: $created, consentNetwork: false}) { users { userId consentNetwork } } }"""
+    code, payload = api.outcome("app", query, id=user, created=int(population.now) - 400 * DAY)
+    assert code == "ok", payload
+    assert payload["upsertUser"]["users"] == [{"userId": user, "consentNetwork": False}]
+    assert api.store.get_user(user).consent_network is False
+    assert api.run("app", "query($id: String!) { user(id: $id) { consentNetwork } }", id=user)["user"] == {
+        "consentNetwork": False}
+    _all_scores_readable(api)
+
+
+def test_a_link_weight_beyond_float32_harms_no_score(fresh_api: tuple[LiveApi, Any]) -> None:
+    """addLink with weight 1e39 (finite, above float32's max): refused or absorbed, never poisoning the scores.
+
+    Found by the fuzzer. Without warnings as errors the weight is stored, becomes inf in the
+    float32 diffusion state, every score turns into int64's minimum, and from then on reads
+    of scores and every ``recompute`` fail.
+    """
+    api, population = fresh_api
+    a, b = (str(user) for user in population.users["id"].iloc[[1, 2]])
+    code, payload = api.outcome("app", """mutation($a: String!, $b: String!) {
+      addLink(a: $a, b: $b, weight: 1e39) { changes { userId } } }""", a=a, b=b)  # fmt: skip
+    assert code in {"ok", "BAD_USER_INPUT"}, payload
+    _all_scores_readable(api)
+    assert api.outcome("admin", "mutation { recompute { users } }")[0] == "ok"
+    _all_scores_readable(api)
