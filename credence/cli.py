@@ -837,5 +837,17 @@ def bench(sizes: str, damping: float, tol: float, repeats: int, peers: str | Non
                             tol=tol, repeats=repeats, peers=chosen, seed=seed, out=click.echo)
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (imported here, after main exists)."""
+    from credence.commands_ds import COMMANDS as data_science_commands
+    from credence.commands_paths import paths
+
+    main.add_command(paths)
+    for command in data_science_commands:
+        main.add_command(command)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,156 @@
+"""Data-science commands: ``fairness``, ``plot`` and ``export-tables``.
+
+They are plain click commands; ``credence.cli`` registers them on its group
+(``main.add_command(command)`` for each of :data:`COMMANDS`). Each opens the store as
+the other commands do, recomputes the scores in memory (nothing is written to the
+store) and writes its output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from credence.config import open_store
+from credence.errors import InputError
+
+__all__ = ["COMMANDS", "export_tables_command", "fairness", "plot"]
+
+
+def _engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of ``credence.cli``'s scoring commands (--now, --policy, --db, --neo4j-uri).
+
+    Declared here rather than imported, so that ``credence.cli`` can import this module
+    at its end without an import cycle; the store and engine are still made by
+    ``credence.cli``'s helpers, imported when a command runs.
+    """
+    func = click.option("--now", default=None, type=int, metavar="EPOCH",
+                        help="Evaluation time in epoch seconds (default: now).")(func)
+    func = click.option("--policy", "policy_path", default=None,
+                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help="Scoring policy TOML (default: the bundled scoring/policies/default.toml).")(func)
+    func = click.option("--neo4j-uri", default=None, metavar="URI",
+                        help="Use Neo4j over Bolt (env CREDENCE_NEO4J_URI) instead of SQLite.")(func)
+    func = click.option("--db", default=None, type=click.Path(dir_okay=False, path_type=Path),
+                        help="SQLite file (env CREDENCE_DB; default $CREDENCE_HOME/credence.db).")(func)
+    return func
+
+
+def _open(db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None) -> tuple[Any, Any]:
+    """(store, engine) as ``credence.cli`` makes them; the caller closes the store."""
+    from credence.cli import _config, _engine
+
+    store = open_store(_config(db, neo4j_uri))
+    try:
+        engine = _engine(store, policy_path, now)
+    except BaseException:
+        store.close()
+        raise
+    return store, engine
+
+
+def _read_groups(path: Path, column: str) -> Any:
+    """A user -> group frame from a CSV (e.g. ``labels.csv`` from ``credence seed``) or Parquet file."""
+    import pandas as pd
+
+    if path.suffix.lower() == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read: {exc}") from exc
+    else:
+        from graph.io import read_table
+
+        frame = read_table(path)
+    if column not in frame.columns or not ({"user", "id"} & set(frame.columns)):
+        raise InputError(f"{path}: needs a 'user' (or 'id') column and a {column!r} column")
+    return frame
+
+
+@click.command()
+@click.option("--groups", "groups_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or Parquet with a user column and the protected attribute (e.g. labels.csv).")
+@click.option("--column", default="group", show_default=True, help="The protected-attribute column.")
+@click.option("--policies", "policies", multiple=True, type=click.Choice(["bonus_only", "symmetric"]),
+              help="Diffusion policies to compare (repeatable; default both).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the per-group table as CSV here.")
+@_engine_options
+def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json: bool, out: Path | None,
+             policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+    """Disparate impact (80% rule) of each benefit tier across a protected attribute.
+
+    Compares the diffusion policies with the network component held at the neutral
+    prior, and reports the graph's homophily.
+    """
+    from credence.fairness import fairness_report
+
+    groups = _read_groups(groups_path, column)
+    store, engine = _open(db, neo4j_uri, policy_path, now)
+    with store:
+        engine.recompute(write=False)
+        report = fairness_report(engine, groups, policies=policies or ("bonus_only", "symmetric"), column=column)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report.frame().to_csv(out, index=False)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=float))
+    else:
+        click.echo(report.text())
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(["scores", "network", "ego"]))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--user", default=None, help="With ego: the user at the centre.")
+@click.option("--contributors", "n_contributors", default=20, show_default=True,
+              help="With ego: how many top contributors to show.")
+@_engine_options
+def plot(kind: str, out: Path, user: str | None, n_contributors: int, policy_path: Path | None, now: int | None,
+         db: Path | None, neo4j_uri: str | None) -> None:
+    """Write a PNG chart to OUT.
+
+    KIND is scores (distribution by band), network (network component vs degree)
+    or ego (one user's ego network coloured by contribution; needs --user).
+    """
+    from credence import plots
+
+    if kind == "ego" and not user:
+        raise click.UsageError("ego needs --user")
+    store, engine = _open(db, neo4j_uri, policy_path, now)
+    with store:
+        engine.recompute(write=False)
+        if kind == "scores":
+            path = plots.plot_score_distribution(engine, out)
+        elif kind == "network":
+            path = plots.plot_network_vs_degree(engine, out)
+        else:
+            assert user is not None
+            path = plots.plot_ego_network(engine, user, out, contributors=n_contributors)
+    click.echo(f"wrote {path}")
+
+
+@click.command(name="export-tables")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+              help="parquet (column types kept) or csv (times as epoch seconds).")
+@_engine_options
+def export_tables_command(out: Path, fmt: str, policy_path: Path | None, now: int | None, db: Path | None,
+                          neo4j_uri: str | None) -> None:
+    """Write users, links and scores (with components) tables to folder OUT for analysis."""
+    from credence.data import export_tables
+
+    store, engine = _open(db, neo4j_uri, policy_path, now)
+    with store:
+        engine.recompute(write=False)
+        paths = export_tables(store, engine, out, fmt=fmt)
+    click.echo(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+#: The commands for ``credence.cli`` to register.
+COMMANDS: tuple[click.Command, ...] = (fairness, plot, export_tables_command)
