@@ -26,16 +26,20 @@ from scoring.diffusion import (
     diffuse,
     network_component,
 )
+from scoring.fraud import ClusterEvidence, DenseBlock, block_density, dense_subgraphs, rank_clusters
 from scoring.push import Contributions, DiffusionState, Influence, component_value, contributors, influence
 from scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
 
 __all__ = [
     "POLICIES",
+    "ClusterEvidence",
     "Contributions",
+    "DenseBlock",
     "DiffusionState",
     "Influence",
     "NetworkComponent",
     "TrustResult",
+    "block_density",
     "check_adjacency",
     "check_damping",
     "check_max_iter",
@@ -50,8 +54,10 @@ __all__ = [
     "component_value",
     "contributors",
     "default_iterations",
+    "dense_subgraphs",
     "diffuse",
     "influence",
     "network_component",
+    "rank_clusters",
     "sybil_trust",
 ]
