@@ -13,10 +13,11 @@ Who may do what (a role not listed gets FORBIDDEN; no key gets UNAUTHENTICATED):
                                       User.score/band/components/reasons/history,
                                       User.network{value, prior, degree}, scoreChanged
     evidence    analyst, admin        Network.contributors, Network.influenced, User.friends,
-                                      User.flags (audited for the roles in ApiConfig.audit_roles)
+                                      User.flags, influencePaths, suspiciousClusters, whatIf
+                                      (audited for the roles in ApiConfig.audit_roles)
     write       app, admin            upsertUser, addLink, removeLink, recordRepayment,
                                       recordSpending, setConsent
-    flag        analyst, admin        flagUser, unflagUser
+    flag        analyst, admin        flagUser, flagUsers, unflagUser
     admin       admin                 recompute, auditLog
 """
 
@@ -34,6 +35,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import strawberry
 from graphql import DocumentNode, GraphQLError, parse
@@ -51,12 +53,14 @@ from api.service import CredenceService, NumberRange, UserQuery, decode_cursor, 
 from credence import engine as eng
 from credence.errors import (
     AuthenticationError,
+    ConflictError,
     CredenceError,
+    LimitExceededError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
-from graph.model import check_user_id
+from graph.model import check_text, check_user_id
 from graph.store import AuditDraft
 from scoring.policy import COMPONENT_NAMES
 
@@ -101,7 +105,7 @@ class Context:
             raise PermissionDeniedError(what, role=self.key.role, allowed=allowed)
         return self.key
 
-    def audit_read(self, action: str, subject: str, detail: str = "") -> None:
+    def audit_read(self, action: str, subject: str | None, detail: str = "") -> None:
         key = self.key
         if key is not None and key.role in self.config.audit_roles:
             self.audit.append(AuditDraft(actor=key.name, role=key.role, action=action, subject=subject,
@@ -743,6 +747,74 @@ class ScoreChangedEvent:
     after: int
 
 
+@strawberry.type(description="One friend chain source -> ... -> target through which target's base reaches source's network value.")
+class InfluencePathType:
+    user_ids: list[str] = strawberry.field(description="source, ..., target.")
+    transitions: list[float] = strawberry.field(description="Walk probability w / d of each hop.")
+    probability: float = strawberry.field(description="Product of damping x transition over the hops.")
+    share: float = strawberry.field(description="The chain's fraction of all walk mass from source to target.")
+    influence: float = strawberry.field(description="The chain's part of d n_source / d b_target.")
+
+
+@strawberry.type(description="A dense, closed group of accounts (possible fraud ring or sybil region).")
+class SuspiciousCluster:
+    user_ids: list[str]
+    size: int
+    density: float
+    relative_density: float = strawberry.field(description="How many times denser than the whole graph.")
+    attack_links: int = strawberry.field(description="Links from a member to a non-member.")
+    thin_fraction: float | None = strawberry.field(description="Share of members with a thin history (null if unknown).")
+    mean_base: float | None = strawberry.field(description="Mean base creditworthiness of the members.")
+    suspicion: float = strawberry.field(description="relative density x inside share x (1 + thin) x (2 - mean base).")
+
+
+MAX_FLAG_USERS = 100
+MAX_HOPS = 10
+
+
+def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int,
+                     max_hops: int) -> list[InfluencePathType]:
+    from credence.commands_paths import state_adjacency
+    from scoring.paths import influence_paths
+
+    with engine._lock:
+        s, t = engine._index(source), engine._index(target)
+        snap = engine._snap
+        assert snap is not None
+        state = snap.state
+        ids = [str(user) for user in snap.ids.tolist()]
+        found = influence_paths(state_adjacency(state), s, t, damping=state.damping, k=k, max_hops=max_hops,
+                                participating=state.participating)
+    return [InfluencePathType(user_ids=[ids[x] for x in p.nodes], transitions=[float(x) for x in p.transitions],
+                              probability=float(p.probability), share=float(p.share), influence=float(p.influence))
+            for p in found]  # fmt: skip
+
+
+def _suspicious_clusters(engine: eng.ScoringEngine, first: int) -> list[SuspiciousCluster]:
+    from credence.commands_paths import state_adjacency
+    from scoring.fraud import dense_subgraphs, rank_clusters
+
+    if first == 0:
+        return []
+    with engine._lock:
+        snap = engine._snap
+        if snap is None:
+            raise NotFoundError("scores", "current")
+        state = snap.state
+        ids = [str(user) for user in snap.ids.tolist()]
+        adjacency = state_adjacency(state)
+        participating = np.asarray(state.participating, dtype=bool).copy()
+        base = np.asarray(snap.base, dtype=np.float64).copy()
+    blocks = dense_subgraphs(adjacency, k=first, participating=participating)
+    ranked = rank_clusters(adjacency, blocks, base=base)
+    return [SuspiciousCluster(
+        user_ids=[ids[x] for x in c.members.tolist()], size=int(c.size), density=float(c.density),
+        relative_density=float(c.relative_density), attack_links=int(c.attack_links),
+        thin_fraction=None if c.thin_fraction is None else float(c.thin_fraction),
+        mean_base=None if c.mean_base is None else float(c.mean_base), suspicion=float(c.suspicion),
+    ) for c in ranked[:first]]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- queries
 
 
@@ -814,6 +886,51 @@ class Query:
                                           tol=float(d.tol)),
             computed_at=ctx.service.engine.computed_at, generation=ctx.service.engine.generation,
         )  # fmt: skip
+
+    @strawberry.field(description="The k strongest friend chains from source to target (analyst; audited).")
+    async def influence_paths(self, info: strawberry.Info, source: str, target: str, k: int = 5,
+                              max_hops: int = 6) -> list[InfluencePathType]:
+        ctx = _ctx(info)
+        ctx.require("evidence", "influencePaths")
+        k = ctx.first(k, "k")
+        if k < 1:
+            raise ValidationError("must be >= 1", entity="argument", column="k", value=k)
+        if not 1 <= max_hops <= MAX_HOPS:
+            raise ValidationError(f"must be between 1 and {MAX_HOPS}", entity="argument", column="maxHops",
+                                  value=max_hops)  # fmt: skip
+        source, target = _user_key(source), _user_key(target)
+        found = await ctx.service.run(_influence_paths, ctx.service.engine, source, target, k, max_hops)
+        ctx.audit_read("read:influence_paths", source, f"target={target} k={k} max_hops={max_hops}")
+        return found
+
+    @strawberry.field(description="The most suspicious dense groups of the current graph (analyst; audited).")
+    async def suspicious_clusters(self, info: strawberry.Info, first: int = 10) -> list[SuspiciousCluster]:
+        ctx = _ctx(info)
+        ctx.require("evidence", "suspiciousClusters")
+        first = ctx.first(first)
+        found = await ctx.service.run(_suspicious_clusters, ctx.service.engine, first)
+        ctx.audit_read("read:suspicious_clusters", None, f"first={first} found={len(found)}")
+        return found
+
+    @strawberry.field(description="Score changes if the given links were removed; nothing is stored (analyst; audited).")
+    async def what_if(self, info: strawberry.Info,
+                      remove_links: list[list[str]] | None = None) -> list[ScoreChangeType]:
+        ctx = _ctx(info)
+        ctx.require("evidence", "whatIf")
+        pairs: list[tuple[str, str]] = []
+        for link in remove_links or []:
+            if len(link) != 2:
+                raise ValidationError("each link must be a pair [a, b]", entity="argument", column="removeLinks",
+                                      value=link)  # fmt: skip
+            pairs.append((_user_key(link[0]), _user_key(link[1])))
+        if len(pairs) > MAX_FLAG_USERS:
+            raise LimitExceededError("removeLinks", len(pairs), MAX_FLAG_USERS)
+        result = await ctx.service.run(partial(ctx.service.engine.what_if, remove_links=pairs))
+        for a, b in pairs:
+            ctx.audit_read("read:what_if", a, f"remove_link={a},{b}")
+        if not pairs:
+            ctx.audit_read("read:what_if", None, "no changes")
+        return _changes(list(result.changes))
 
     @strawberry.field(description="The audit log of analysts' reads and flags (admin), oldest first.")
     async def audit_log(self, info: strawberry.Info, first: int = 50, after: str | None = None,
@@ -922,6 +1039,47 @@ class Mutation:
         changes = await ctx.service.mutate(ctx.service.engine.flag_user, user, analyst=key.name, reason=reason)
         ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
         return await _payload(info, changes, [user])
+
+    @strawberry.mutation(description=(
+        "Quarantine several users, e.g. a suspicious cluster (analyst, admin; audited per user with the reason; "
+        "at most 100). Every id is checked before anything is written; each flag is then its own store "
+        "transaction, so a crash part-way may leave a prefix of the list flagged."))
+    async def flag_users(self, info: strawberry.Info, users: list[str], reason: str) -> ChangePayload:
+        ctx = _ctx(info)
+        key = ctx.require("flag", "flagUsers")
+        ctx.writable()
+        if len(users) > MAX_FLAG_USERS:
+            raise LimitExceededError("users", len(users), MAX_FLAG_USERS)
+        keys = list(dict.fromkeys(_user_key(user) for user in users))
+        check_text("flag", "reason", reason)
+        engine = ctx.service.engine
+
+        def work() -> list[eng.ScoreChange]:
+            # Everything is checked before the first write (the engine lock keeps other changes out).
+            with engine._lock:
+                summaries = engine.summaries(keys)
+                missing = [user for user, summary in zip(keys, summaries, strict=True) if summary is None]
+                if missing:
+                    raise NotFoundError("user", missing[0])
+                flagged = [user for user, summary in zip(keys, summaries, strict=True)
+                           if summary is not None and summary.quarantined]  # fmt: skip
+                if flagged:
+                    raise ConflictError(f"user {flagged[0]!r} is already flagged")
+                return merge([engine.flag_user(user, analyst=key.name, reason=reason) for user in keys])
+
+        def merge(batches: list[list[eng.ScoreChange]]) -> list[eng.ScoreChange]:
+            changes: dict[str, eng.ScoreChange] = {}
+            for batch in batches:
+                for change in batch:
+                    first = changes.get(change.user)
+                    changes[change.user] = change if first is None else eng.ScoreChange(
+                        change.user, first.before, change.after)
+            return list(changes.values())
+
+        changes = await ctx.service.mutate(work)
+        for user in keys:
+            ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
+        return await _payload(info, changes, keys)
 
     @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
     async def unflag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:

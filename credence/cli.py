@@ -840,9 +840,11 @@ def bench(sizes: str, damping: float, tol: float, repeats: int, peers: str | Non
 def _register_commands() -> None:
     """Commands that live in their own modules (imported here, after main exists)."""
     from credence.commands_ds import COMMANDS as data_science_commands
+    from credence.commands_fraud import rings
     from credence.commands_paths import paths
 
     main.add_command(paths)
+    main.add_command(rings)
     for command in data_science_commands:
         main.add_command(command)
 

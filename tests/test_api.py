@@ -395,12 +395,18 @@ BAD_MUTATIONS = [
      {"u": "{user}"}),
     ("unflagUser not flagged", 'mutation($u: String!) { unflagUser(user: $u, reason: "x") { changes { userId } } }',
      {"u": "{user}"}),
+    ("flagUsers one unknown", 'mutation($u: [String!]!) { flagUsers(users: $u, reason: "ring") { changes { userId } } }',
+     {"u": ["{user}", "{other}", "ghost-user"]}),
+    ("flagUsers empty reason", 'mutation($u: [String!]!) { flagUsers(users: $u, reason: " ") { changes { userId } } }',
+     {"u": ["{user}", "{other}"]}),
 ]  # fmt: skip
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
     if isinstance(value, str):
         for name, user in names.items():
             value = value.replace("{" + name + "}", user)
@@ -416,6 +422,114 @@ def test_bad_input_changes_nothing(api: LiveApi, name: str, document: str, varia
     error = api.error(role, document, **filled)
     assert error["extensions"]["code"] in {"BAD_USER_INPUT", "NOT_FOUND", "CONFLICT"}, error
     _same_state(before, _store_state(api, [user, other, "ghost-user"]))
+
+
+# --------------------------------------------------------------------------- fraud tools
+
+
+def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
+    from credence.commands_paths import state_adjacency
+    from scoring.paths import influence_paths
+
+    source = _user_with_links(api, 200)
+    engine = api.engine
+    snap = engine._snap
+    assert snap is not None
+    state = snap.state
+    adjacency = state_adjacency(state)
+    s = engine._index(source)
+    row = adjacency.getrow(s)
+    first_hop = int(row.indices[0])
+    target_index = next((int(t) for t in adjacency.getrow(first_hop).indices if t != s), first_hop)
+    target = str(snap.ids[target_index])
+    expected = influence_paths(adjacency, s, target_index, damping=state.damping, k=3, max_hops=4,
+                               participating=state.participating)  # fmt: skip
+    before = len(api.store.audit_log(first=10_000, subject=source))
+    got = api.run("analyst", """query($s: String!, $t: String!) { influencePaths(source: $s, target: $t, k: 3,
+        maxHops: 4) { userIds transitions probability share influence } }""", s=source, t=target)["influencePaths"]
+    assert expected and len(got) == len(expected)
+    for path, want in zip(got, expected, strict=True):
+        assert path["userIds"] == [str(snap.ids[x]) for x in want.nodes]
+        assert path["transitions"] == pytest.approx(list(want.transitions))
+        assert path["probability"] == pytest.approx(want.probability)
+        assert path["share"] == pytest.approx(want.share)
+        assert path["influence"] == pytest.approx(want.influence)
+    log = api.store.audit_log(first=10_000, subject=source)[before:]
+    assert [(e.action, e.actor) for e in log] == [("read:influence_paths", "test-analyst")]
+    bad = 'query($s: String!, $t: String!, $k: Int!, $h: Int!) { influencePaths(source: $s, target: $t, k: $k, maxHops: $h) { share } }'
+    for target_id, k, hops, code in (("ghost-user", 3, 4, "NOT_FOUND"), (target, 101, 4, "LIMIT_EXCEEDED"),
+                                     (target, 0, 4, "BAD_USER_INPUT"), (target, 3, 0, "BAD_USER_INPUT")):
+        assert api.error("analyst", bad, s=source, t=target_id, k=k, h=hops)["extensions"]["code"] == code
+
+def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> None:
+    from credence.commands_paths import state_adjacency
+    from scoring.fraud import dense_subgraphs, rank_clusters
+
+    snap = api.engine._snap
+    assert snap is not None
+    adjacency = state_adjacency(snap.state)
+    blocks = dense_subgraphs(adjacency, k=5, participating=snap.state.participating)
+    expected = rank_clusters(adjacency, blocks, base=snap.base)[:5]
+    before = len(api.store.audit_log(first=10_000, actor="test-analyst"))
+    got = api.run("analyst", """{ suspiciousClusters(first: 5) { userIds size density relativeDensity attackLinks
+        thinFraction meanBase suspicion } }""")["suspiciousClusters"]  # fmt: skip
+    assert expected and len(got) == len(expected)
+    for cluster, want in zip(got, expected, strict=True):
+        assert cluster["userIds"] == [str(snap.ids[x]) for x in want.members]
+        assert cluster["size"] == want.size == len(cluster["userIds"])
+        assert cluster["attackLinks"] == want.attack_links and cluster["thinFraction"] is None
+        for name, value in (("density", want.density), ("relativeDensity", want.relative_density),
+                            ("meanBase", want.mean_base), ("suspicion", want.suspicion)):
+            assert cluster[name] == pytest.approx(value), name
+    planted = set(POPULATION.labels.loc[POPULATION.labels["ring"] >= 0, "user"].astype(str))
+    assert any(planted & set(c["userIds"]) for c in got)
+    log = api.store.audit_log(first=10_000, actor="test-analyst")[before:]
+    assert [e.action for e in log] == ["read:suspicious_clusters"] and log[0].subject is None
+
+
+def test_what_if_matches_the_engine_and_stores_nothing(api: LiveApi) -> None:
+    user = _user_with_links(api, 220)
+    friend = str(api.store.neighbors(user)["user"].iloc[0])
+    expected = api.engine.what_if(remove_links=[(user, friend)])
+    before = _store_state(api, [user, friend])
+    got = api.run("analyst", "query($l: [[String!]!]) { whatIf(removeLinks: $l) { userId before after } }",
+                  l=[[user, friend]])["whatIf"]  # fmt: skip
+    assert sorted((c["userId"], c["before"], c["after"]) for c in got) == sorted(
+        (c.user, c.before, c.after) for c in expected.changes)
+    _same_state(before, _store_state(api, [user, friend]))
+    log = api.store.audit_log(first=10_000, subject=user, actor="test-analyst")
+    assert log[-1].action == "read:what_if" and friend in log[-1].detail
+    error = api.error("analyst", 'query($l: [[String!]!]) { whatIf(removeLinks: $l) { userId } }', l=[[user]])
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_flag_users_quarantines_a_cluster(api: LiveApi) -> None:
+    ring = POPULATION.labels.loc[POPULATION.labels["ring"] >= 0, "user"].astype(str).tolist()[:3]
+    assert len(ring) == 3
+    data = api.run("analyst", """mutation($u: [String!]!) { flagUsers(users: $u, reason: "ring quarantine") {
+        changes { userId before after } users { userId score } } }""", u=ring)["flagUsers"]  # fmt: skip
+    try:
+        assert [u["userId"] for u in data["users"]] == ring
+        for user in data["users"]:
+            assert user["score"] == api.engine.score_of(user["userId"])
+        for change in data["changes"]:
+            assert change["after"] == api.engine.score_of(change["userId"])
+        for user in ring:
+            assert api.store.flags(user)[-1].active and api.store.flags(user)[-1].reason == "ring quarantine"
+            log = api.store.audit_log(first=10_000, subject=user, actor="test-analyst")
+            assert log[-1].action == "flag" and log[-1].detail == "ring quarantine"
+        table = api.engine.table()
+        assert all(table.quarantined[table.ids == user][0] for user in ring)
+        again = api.error("analyst", 'mutation($u: [String!]!) { flagUsers(users: $u, reason: "x") { changes { userId } } }',
+                          u=[IDS[0], ring[0]])  # fmt: skip
+        assert again["extensions"]["code"] == "CONFLICT" and not api.store.flags(IDS[0])
+    finally:
+        for user in ring:
+            api.run("analyst", 'mutation($u: String!) { unflagUser(user: $u, reason: "test done") { users { userId } } }',
+                    u=user)  # fmt: skip
+    too_many = api.error("analyst", 'mutation($u: [String!]!) { flagUsers(users: $u, reason: "x") { changes { userId } } }',
+                         u=IDS[:101])  # fmt: skip
+    assert too_many["extensions"]["code"] == "LIMIT_EXCEEDED"
 
 
 # --------------------------------------------------------------------------- roles
@@ -442,6 +556,10 @@ PROTECTED = [
     ("write", 'mutation { upsertUser(input: {id: "%s", created: -5}) { changes { userId } } }'),
     ("flag", 'mutation { unflagUser(user: "%s", reason: "role check") { changes { userId } } }'),
     ("flag", 'mutation { flagUser(user: "%s", reason: "  ") { changes { userId } } }'),
+    ("flag", 'mutation { flagUsers(users: ["%s", "ghost-user"], reason: "role check") { changes { userId } } }'),
+    ("evidence", '{ influencePaths(source: "%s", target: "ghost-user") { share } }'),
+    ("evidence", '{ suspiciousClusters(first: 1) { size } }'),
+    ("evidence", '{ whatIf(removeLinks: [["%s", "ghost-user"]]) { userId } }'),
     ("admin", '{ auditLog(first: 1) { entries { id } } %s }'),
 ]  # fmt: skip
 
