@@ -842,9 +842,11 @@ def _register_commands() -> None:
     from credence.commands_ds import COMMANDS as data_science_commands
     from credence.commands_fraud import rings
     from credence.commands_paths import paths
+    from credence.sybil_report import sybil_resistance
 
     main.add_command(paths)
     main.add_command(rings)
+    main.add_command(sybil_resistance)
     for command in data_science_commands:
         main.add_command(command)
 
