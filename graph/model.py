@@ -41,6 +41,7 @@ __all__ = [
     "IDENTITY_LEVELS",
     "LINK_COLUMNS",
     "REPAYMENT_COLUMNS",
+    "MAX_AMOUNT",
     "MAX_LINK_WEIGHT",
     "REPAYMENT_STATUSES",
     "SCORE_COLUMNS",
@@ -131,6 +132,9 @@ _USER_DEFAULTS: dict[str, Any] = {
 _MAX_ID_LENGTH = 128
 #: Largest link weight: link strengths are relative, and the engine stores them as float32.
 MAX_LINK_WEIGHT = 1e6
+#: Largest money amount (events, incomes, assets): far above any real value, and small enough
+#: that sums and variances over years of events stay finite in float64.
+MAX_AMOUNT = 1e12
 #: Clock skew tolerated for "not in the future" checks, seconds.
 _FUTURE_SLACK = 300
 _DAY = 86_400
@@ -566,6 +570,7 @@ def parse_users(
             amounts = _parse_floats(raw, column, checker)
             checker.fail_where(np.isinf(amounts), column, raw, "must be finite")
             checker.fail_where(amounts < 0, column, raw, "must be >= 0")
+            checker.fail_where(amounts > MAX_AMOUNT, column, raw, f"must be <= {MAX_AMOUNT:g}")
             out[column] = amounts
     return pd.DataFrame(out)
 
@@ -658,6 +663,7 @@ def _parse_event_common(
     _require(amount, "amount", amount_raw, checker)
     checker.fail_where(~np.isfinite(amount), "amount", amount_raw, "must be finite")
     checker.fail_where(amount <= 0, "amount", amount_raw, "must be > 0")
+    checker.fail_where(amount > MAX_AMOUNT, "amount", amount_raw, f"must be <= {MAX_AMOUNT:g}")
     return ids, users, amount, amount_raw
 
 
