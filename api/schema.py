@@ -912,9 +912,10 @@ class Query:
         ctx.audit_read("read:suspicious_clusters", None, f"first={first} found={len(found)}")
         return found
 
-    @strawberry.field(description="Score changes if the given links were removed; nothing is stored (analyst; audited).")
-    async def what_if(self, info: strawberry.Info,
-                      remove_links: list[list[str]] | None = None) -> list[ScoreChangeType]:
+    @strawberry.field(description="Score changes if the given links or accounts were removed (an account removed "
+                      "takes no part in anyone's network, as if quarantined); nothing is stored (analyst; audited).")
+    async def what_if(self, info: strawberry.Info, remove_links: list[list[str]] | None = None,
+                      remove_users: list[str] | None = None) -> list[ScoreChangeType]:
         ctx = _ctx(info)
         ctx.require("evidence", "whatIf")
         pairs: list[tuple[str, str]] = []
@@ -925,10 +926,16 @@ class Query:
             pairs.append((_user_key(link[0]), _user_key(link[1])))
         if len(pairs) > MAX_FLAG_USERS:
             raise LimitExceededError("removeLinks", len(pairs), MAX_FLAG_USERS)
-        result = await ctx.service.run(partial(ctx.service.engine.what_if, remove_links=pairs))
+        accounts = [_user_key(user) for user in remove_users or []]
+        if len(accounts) > MAX_FLAG_USERS:
+            raise LimitExceededError("removeUsers", len(accounts), MAX_FLAG_USERS)
+        result = await ctx.service.run(partial(ctx.service.engine.what_if, remove_links=pairs,
+                                               remove_users=accounts))  # fmt: skip
         for a, b in pairs:
             ctx.audit_read("read:what_if", a, f"remove_link={a},{b}")
-        if not pairs:
+        for user in accounts:
+            ctx.audit_read("read:what_if", user, "remove_user")
+        if not pairs and not accounts:
             ctx.audit_read("read:what_if", None, "no changes")
         return _changes(list(result.changes))
 

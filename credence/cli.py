@@ -798,13 +798,15 @@ def update_flag(user: str, analyst: str, reason: str, clear: bool, policy_path: 
               type=(str, str, float), help="A hypothetical link (repeatable).")
 @click.option("--remove-link", "remove_links", nargs=2, multiple=True, metavar="A B",
               type=(str, str), help="A link to remove (repeatable).")
+@click.option("--remove-user", "remove_users", multiple=True, metavar="USER",
+              help="An account to take out of everyone's network, as if quarantined (repeatable).")
 @click.option("--repayments", "repayments_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hypothetical repayment events.")
 @_engine_options
 def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[tuple[str, str], ...],
-            repayments_path: Path | None, policy_path: Path | None, now: int | None, db: Path | None,
+            remove_users: tuple[str, ...], repayments_path: Path | None, policy_path: Path | None, now: int | None, db: Path | None,
             neo4j_uri: str | None) -> None:
-    """Scores after hypothetical links or events; nothing is stored."""
+    """Scores after hypothetical links, events or account removals; nothing is stored."""
     from graph.io import read_table
 
     repayments = read_table(repayments_path) if repayments_path is not None else None
@@ -812,7 +814,8 @@ def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[t
     with open_store(config) as store:
         engine = _engine(store, policy_path, now)
         engine.recompute(write=False)
-        result = engine.what_if(add_links=list(add_links), remove_links=list(remove_links), repayments=repayments)
+        result = engine.what_if(add_links=list(add_links), remove_links=list(remove_links),
+                                remove_users=list(remove_users), repayments=repayments)
     _print_changes(list(result.changes), "what-if (nothing stored)")
 
 

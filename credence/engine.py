@@ -919,12 +919,15 @@ class ScoringEngine:
         *,
         add_links: Sequence[tuple[str, str, float]] = (),
         remove_links: Sequence[tuple[str, str]] = (),
+        remove_users: Sequence[str] = (),
         repayments: pd.DataFrame | None = None,
         spending: pd.DataFrame | None = None,
     ) -> WhatIf:
-        """Scores after hypothetical links and events; nothing is stored and the engine is restored.
+        """Scores after hypothetical links, events and account removals; nothing is stored.
 
-        Events are validated as a load would validate them (unknown users, bad values).
+        A removed account stops taking part in anyone's network (as if quarantined), so the
+        changes show the score inflation it produced. Events are validated as a load would
+        validate them (unknown users, bad values). The engine is restored afterwards.
         """
         from graph.model import parse_repayments, parse_spending
 
@@ -933,6 +936,7 @@ class ScoringEngine:
             state = snap.state
             links = [(self._index(a), self._index(b), float(w)) for a, b, w in add_links]
             links += [(self._index(a), self._index(b), 0.0) for a, b in remove_links]
+            removed = self._rows_of(remove_users) if len(remove_users) else np.zeros(0, dtype=np.int64)
             rep = parse_repayments(repayments, source="what-if") if repayments is not None else None
             spend = parse_spending(spending, source="what-if") if spending is not None else None
             event_users = set()
@@ -945,11 +949,16 @@ class ScoringEngine:
             self._snap = replace(snap, components=snap.components.copy(), scores=snap.scores.copy(),
                                  sub_values=snap.sub_values.copy(), base=snap.base.copy())
             undo: list[tuple[int, int, float]] = []
+            silenced: list[int] = []
             try:
                 changed: list[np.ndarray] = []
                 for u, v, w in links:
                     undo.append((u, v, state.link_weight(u, v)))
                     changed.append(state.set_link(u, v, w))
+                for row in removed.tolist():
+                    if state.mask[row] > 0.0:
+                        silenced.append(row)
+                        changed.append(state.set_participating(row, False))
                 sub = np.zeros((0, len(SUB_FACTORS)))
                 individual = np.zeros((0, len(INDIVIDUAL_COMPONENTS)))
                 if rows.size:
@@ -957,6 +966,8 @@ class ScoringEngine:
                     changed += more
                 changes = self._apply(rows, sub, individual, changed, write=False)
             finally:
+                for row in reversed(silenced):
+                    state.set_participating(row, True)
                 for u, v, w in reversed(undo):
                     state.set_link(u, v, w)
                 for row in rows.tolist():

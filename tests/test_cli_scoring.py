@@ -71,6 +71,10 @@ def test_score_explain_update_what_if(backend: list[str], tmp_path: Path) -> Non
 
     out = run(runner, "what-if", "--add-link", "u001", "u400", "5", *backend, *now)
     assert "nothing stored" in out
+    removed = run(runner, "what-if", "--remove-user", "u001", *backend, *now)
+    assert "nothing stored" in removed
+    with open_backend(backend) as store:
+        assert store.flags("u001") == []
     with open_backend(backend) as store:
         assert len(store.score_history("u001")) == 1
         assert "u400" not in set(store.neighbors("u001")["user"].astype(str))

@@ -166,6 +166,19 @@ def test_what_if_stores_nothing_and_matches_doing_it(engine: ScoringEngine, stor
     assert components_of(engine)["score"].to_dict() == predicted
 
 
+def test_what_if_account_removal_predicts_a_quarantine(engine: ScoringEngine, store: Any) -> None:
+    table = engine.table()
+    hub = str(table.ids[int(np.argmax(np.where(table.consent & ~table.quarantined, table.degree, -1.0)))])
+    before = components_of(engine)
+    hypothetical = engine.what_if(remove_users=[hub])
+    pd.testing.assert_frame_equal(components_of(engine), before)
+    assert [f for f in store.flags(hub)] == []
+    assert any(c.user != hub for c in hypothetical.changes)  # its friends' network values moved
+    predicted = before["score"].to_dict() | {c.user: c.after for c in hypothetical.changes}
+    engine.flag_user(hub, analyst="test", reason="what-if check")
+    assert components_of(engine)["score"].to_dict() == predicted
+
+
 def test_influence_predicts_the_change(engine: ScoringEngine) -> None:
     user = IDS[15]
     report = engine.influence(user, first=50, threshold=1e-9)
