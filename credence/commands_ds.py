@@ -9,35 +9,20 @@ store) and writes its output.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from credence.commands_paths import _options as _shared_options
 from credence.config import open_store
 from credence.errors import InputError
 
 __all__ = ["COMMANDS", "export_tables_command", "fairness", "plot"]
 
 
-def _engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of ``credence.cli``'s scoring commands (--now, --policy, --db, --neo4j-uri).
-
-    Declared here rather than imported, so that ``credence.cli`` can import this module
-    at its end without an import cycle; the store and engine are still made by
-    ``credence.cli``'s helpers, imported when a command runs.
-    """
-    func = click.option("--now", default=None, type=int, metavar="EPOCH",
-                        help="Evaluation time in epoch seconds (default: now).")(func)
-    func = click.option("--policy", "policy_path", default=None,
-                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Scoring policy TOML (default: the bundled scoring/policies/default.toml).")(func)
-    func = click.option("--neo4j-uri", default=None, metavar="URI",
-                        help="Use Neo4j over Bolt (env CREDENCE_NEO4J_URI) instead of SQLite.")(func)
-    func = click.option("--db", default=None, type=click.Path(dir_okay=False, path_type=Path),
-                        help="SQLite file (env CREDENCE_DB; default $CREDENCE_HOME/credence.db).")(func)
-    return func
+# One definition of the store and engine options for the commands kept outside credence.cli.
+_engine_options = _shared_options
 
 
 def _open(db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None) -> tuple[Any, Any]:
