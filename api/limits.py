@@ -53,7 +53,7 @@ from credence.errors import LimitExceededError
 
 __all__ = ["PUSH_COST", "PUSH_FIELDS", "Measure", "RequestLimitsRule", "check_first", "measure_operation"]
 
-PUSH_FIELDS = frozenset({"contributors", "influenced"})
+PUSH_FIELDS = frozenset({"contributors", "influenced", "inflation", "ifDefaulted"})
 PUSH_COST = 10
 
 

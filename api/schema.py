@@ -35,7 +35,6 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import strawberry
 from graphql import DocumentNode, GraphQLError, parse
@@ -60,7 +59,8 @@ from credence.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from graph.model import check_text, check_user_id
+from credence.investigate import THIN_HISTORY
+from graph.model import MAX_AMOUNT, check_text, check_user_id
 from graph.store import AuditDraft
 from scoring.policy import COMPONENT_NAMES
 
@@ -287,9 +287,25 @@ class Influenced:
 
 @strawberry.type
 class Influence:
+    user_id: strawberry.Private[str]
     items: list[Influenced]
     base: float
     bound: float
+
+    @strawberry.field(description="Exact score changes if this user defaulted on one repayment now (the user "
+                      "first, then largest drops; nothing is stored; analyst; audited). amount defaults to the "
+                      "user's median repayment.")
+    async def if_defaulted(self, info: strawberry.Info, amount: float | None = None) -> list[ScoreChangeType]:
+        from credence.investigate import default_impact
+
+        ctx = _ctx(info)
+        ctx.require("evidence", "Influence.ifDefaulted")
+        if amount is not None and not (math.isfinite(amount) and 0.0 < amount <= MAX_AMOUNT):
+            raise ValidationError(f"must be > 0 and <= {MAX_AMOUNT:g}", entity="argument", column="amount",
+                                  value=amount)  # fmt: skip
+        changes = await ctx.service.run(default_impact, ctx.service.engine, self.user_id, amount=amount)
+        ctx.audit_read("read:network.influenced.if_defaulted", self.user_id, f"amount={amount}")
+        return _changes(changes)
 
 
 @strawberry.type(description="A user's place in the network: diffused value, prior, degree and evidence.")
@@ -347,7 +363,7 @@ class Network:
         report = await ctx.service.run(ctx.service.engine.influence, self.user_id, first=first)
         ctx.audit_read("read:network.influenced", self.user_id, f"first={first}")
         return Influence(
-            items=[Influenced(user_id=u, sensitivity=s, points_at_risk=p) for u, s, p in report.affected],
+            user_id=self.user_id, items=[Influenced(user_id=u, sensitivity=s, points_at_risk=p) for u, s, p in report.affected],
             base=report.base, bound=report.bound,
         )
 
@@ -756,16 +772,47 @@ class InfluencePathType:
     influence: float = strawberry.field(description="The chain's part of d n_source / d b_target.")
 
 
+@strawberry.type(description="The score points a group of accounts props up: what quarantining it would take away "
+                 "(computed in memory; nothing is stored).")
+class ClusterInflation:
+    points: int = strawberry.field(description="Points all users would lose (members and outsiders).")
+    member_points: int = strawberry.field(description="Points the members would lose.")
+    outsider_points: int = strawberry.field(description="Points everyone else would lose.")
+    users_raised: int = strawberry.field(description="Users whose score the group raises.")
+    outsiders_raised: int = strawberry.field(description="Of them, users outside the group.")
+    points_lowered: int = strawberry.field(description="Points users would gain (the group pulls them down).")
+    top_outsiders: list[ScoreChangeType] = strawberry.field(description="Outsiders who would lose most.")
+
+
 @strawberry.type(description="A dense, closed group of accounts (possible fraud ring or sybil region).")
 class SuspiciousCluster:
+    rank: int
     user_ids: list[str]
     size: int
     density: float
     relative_density: float = strawberry.field(description="How many times denser than the whole graph.")
+    internal_links: int = strawberry.field(description="Links between two members.")
     attack_links: int = strawberry.field(description="Links from a member to a non-member.")
-    thin_fraction: float | None = strawberry.field(description="Share of members with a thin history (null if unknown).")
+    outside_neighbours: int = strawberry.field(description="Distinct non-members linked to the group.")
+    inside_share: float = strawberry.field(description="Share of the members' link weight that stays inside.")
+    thin_fraction: float | None = strawberry.field(
+        description=f"Share of members with fewer than {THIN_HISTORY} resolved repayments on record.")
     mean_base: float | None = strawberry.field(description="Mean base creditworthiness of the members.")
     suspicion: float = strawberry.field(description="relative density x inside share x (1 + thin) x (2 - mean base).")
+
+    @strawberry.field(description="The score inflation the group produced (one in-memory what-if; analyst).")
+    async def inflation(self, info: strawberry.Info, top: int = 5) -> ClusterInflation:
+        from credence.investigate import cluster_inflation
+
+        ctx = _ctx(info)
+        ctx.require("evidence", "SuspiciousCluster.inflation")
+        top = ctx.first(top, "top")
+        found = await ctx.service.run(cluster_inflation, ctx.service.engine, self.user_ids, top=top)
+        return ClusterInflation(
+            points=found.points, member_points=found.member_points, outsider_points=found.outsider_points,
+            users_raised=found.users_raised, outsiders_raised=found.outsiders_raised,
+            points_lowered=found.points_lowered, top_outsiders=_changes(list(found.top_outsiders)),
+        )  # fmt: skip
 
 
 MAX_FLAG_USERS = 100
@@ -774,7 +821,6 @@ MAX_HOPS = 10
 
 def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int,
                      max_hops: int) -> list[InfluencePathType]:
-    from credence.commands_paths import state_adjacency
     from scoring.paths import influence_paths
 
     with engine._lock:
@@ -783,7 +829,7 @@ def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int
         assert snap is not None
         state = snap.state
         ids = [str(user) for user in snap.ids.tolist()]
-        found = influence_paths(state_adjacency(state), s, t, damping=state.damping, k=k, max_hops=max_hops,
+        found = influence_paths(state.adjacency(), s, t, damping=state.damping, k=k, max_hops=max_hops,
                                 participating=state.participating)
     return [InfluencePathType(user_ids=[ids[x] for x in p.nodes], transitions=[float(x) for x in p.transitions],
                               probability=float(p.probability), share=float(p.share), influence=float(p.influence))
@@ -791,28 +837,23 @@ def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int
 
 
 def _suspicious_clusters(engine: eng.ScoringEngine, first: int) -> list[SuspiciousCluster]:
-    from credence.commands_paths import state_adjacency
-    from scoring.fraud import dense_subgraphs, rank_clusters
+    from credence.investigate import suspicious_clusters
 
     if first == 0:
         return []
-    with engine._lock:
-        snap = engine._snap
-        if snap is None:
-            raise NotFoundError("scores", "current")
-        state = snap.state
-        ids = [str(user) for user in snap.ids.tolist()]
-        adjacency = state_adjacency(state)
-        participating = np.asarray(state.participating, dtype=bool).copy()
-        base = np.asarray(snap.base, dtype=np.float64).copy()
-    blocks = dense_subgraphs(adjacency, k=first, participating=participating)
-    ranked = rank_clusters(adjacency, blocks, base=base)
-    return [SuspiciousCluster(
-        user_ids=[ids[x] for x in c.members.tolist()], size=int(c.size), density=float(c.density),
-        relative_density=float(c.relative_density), attack_links=int(c.attack_links),
-        thin_fraction=None if c.thin_fraction is None else float(c.thin_fraction),
-        mean_base=None if c.mean_base is None else float(c.mean_base), suspicion=float(c.suspicion),
-    ) for c in ranked[:first]]  # fmt: skip
+    found = suspicious_clusters(engine, k=first, inflation=False)
+    out = []
+    for c in found:
+        e = c.evidence
+        out.append(SuspiciousCluster(
+            rank=c.rank, user_ids=list(c.users), size=int(e.size), density=float(e.density),
+            relative_density=float(e.relative_density), internal_links=int(e.internal_links),
+            attack_links=int(e.attack_links), outside_neighbours=int(e.outside_neighbours),
+            inside_share=float(e.inside_share),
+            thin_fraction=None if e.thin_fraction is None else float(e.thin_fraction),
+            mean_base=None if e.mean_base is None else float(e.mean_base), suspicion=float(e.suspicion),
+        ))  # fmt: skip
+    return out
 
 
 # --------------------------------------------------------------------------- queries

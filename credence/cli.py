@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from credence.config import StoreConfig, credence_home, open_store
+from credence.cli_options import engine_options, make_engine, store_config, store_options
+from credence.config import credence_home, open_store
 from credence.errors import (
     ConflictError,
     CredenceError,
@@ -85,24 +86,6 @@ def _progress(quiet: bool) -> Iterator[_Bars]:
         bars.close()
 
 
-def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option(
-        "--neo4j-uri",
-        default=None,
-        metavar="URI",
-        help="Use Neo4j over Bolt (env CREDENCE_NEO4J_URI) instead of SQLite.",
-    )(func)
-    func = click.option(
-        "--db",
-        default=None,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="SQLite file (env CREDENCE_DB; default $CREDENCE_HOME/credence.db).",
-    )(func)
-    return func
-
-
-def _config(db: Path | None, neo4j_uri: str | None) -> StoreConfig:
-    return StoreConfig.resolve(db=db, neo4j_uri=neo4j_uri)
 
 
 class CredenceGroup(click.Group):
@@ -199,7 +182,7 @@ def seed(
 )
 @click.option("--replace", is_flag=True, help="Delete everything stored before loading.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@_store_options
+@store_options
 def load(
     source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, neo4j_uri: str | None
 ) -> None:
@@ -218,7 +201,7 @@ def load(
         dataset = Dataset(users=signed.users, links=signed.links)
     else:
         dataset = read_dataset(source)
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     with open_store(config) as store, _progress(quiet) as bars:
         if replace:
             store.clear()
@@ -231,21 +214,27 @@ def load(
 
 
 @main.command()
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["npz", "csv"]),
-    default="npz",
+    type=click.Choice(["parquet", "csv", "npz"]),
+    default="parquet",
     show_default=True,
-    help="npz: the CSR snapshot (scipy) + users.csv; csv: the dataset files, "
-    "loadable into any store with `credence load`.",
+    help="parquet or csv: the users, links, repayments, spending and scores (with components) tables, "
+    "loadable into any store with `credence load` (times as epoch seconds); npz: the CSR snapshot (scipy) "
+    "+ users.csv.",
 )
+@click.option("--no-scores", is_flag=True, help="parquet/csv: skip scoring (the stored data only).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@_store_options
-def export(out: Path, fmt: str, quiet: bool, db: Path | None, neo4j_uri: str | None) -> None:
-    """Export the stored graph to OUT (a folder)."""
-    config = _config(db, neo4j_uri)
+@engine_options
+def export(out: Path, fmt: str, no_scores: bool, quiet: bool, policy_path: Path | None, now: int | None,
+           db: Path | None, neo4j_uri: str | None) -> None:
+    """Export the stored graph (and, for parquet/csv, freshly computed scores) to folder OUT.
+
+    Scores are recomputed in memory, so they match the data exactly (nothing is written).
+    """
+    config = store_config(db, neo4j_uri)
     started = time.perf_counter()
     with open_store(config) as store, _progress(quiet) as bars:
         if fmt == "npz":
@@ -255,17 +244,15 @@ def export(out: Path, fmt: str, quiet: bool, db: Path | None, neo4j_uri: str | N
             paths = write_snapshot(snapshot, out)
             what = f"{snapshot.n_users:,} users and {snapshot.n_links:,} links"
         else:
-            from graph.io import write_dataset
-            from graph.model import Dataset
+            from credence.data import export_tables
 
-            dataset = Dataset(
-                users=store.get_all_users(),
-                links=store.links(),
-                repayments=store.repayments(),
-                spending=store.spending(),
-            )
-            paths = write_dataset(dataset, out)
-            what = ", ".join(f"{v:,} {k}" for k, v in dataset.counts().items())
+            engine = None
+            if not no_scores:
+                engine = make_engine(store, policy_path, now)
+                engine.recompute(write=False)
+            written = export_tables(store, engine, out, fmt=fmt)
+            paths = list(written.values())
+            what = ", ".join(written)
     names = ", ".join(p.name for p in paths)
     click.echo(f"exported {what} to {out} ({names}) in {time.perf_counter() - started:.1f} s")
 
@@ -276,10 +263,10 @@ def export(out: Path, fmt: str, quiet: bool, db: Path | None, neo4j_uri: str | N
 @main.command()
 @click.option("--graph", "with_graph", is_flag=True, help="Also degree statistics (exports the CSR).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_store_options
+@store_options
 def stats(with_graph: bool, as_json: bool, db: Path | None, neo4j_uri: str | None) -> None:
     """Counts of what the store holds."""
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     with open_store(config) as store:
         result: dict[str, Any] = {"store": config.describe(), **store.stats().as_dict()}
         if with_graph:
@@ -374,7 +361,7 @@ def neo4j_status() -> None:
               help="Then serve the scored data over GraphQL (demo API keys are issued on first use).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface to listen on.")
 @click.option("--port", default=8000, show_default=True, help="With --serve: TCP port.")
-@_store_options
+@store_options
 def demo(n_users: int, seed: int, quiet: bool, serve: bool, host: str, port: int, db: Path | None,
          neo4j_uri: str | None) -> None:
     """The main job: generate a demo population, load it (replacing), score it, explain one score
@@ -383,7 +370,7 @@ def demo(n_users: int, seed: int, quiet: bool, serve: bool, host: str, port: int
     from graph.snapshot_io import degree_summary
     from seeds.synthetic import generate_population
 
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     population = generate_population(n_users=n_users, seed=seed)
     dataset = Dataset(
         users=population.users,
@@ -397,7 +384,7 @@ def demo(n_users: int, seed: int, quiet: bool, serve: bool, host: str, port: int
             store.clear()
             report = store.load(dataset, progress=bars)
             summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
-            engine = _engine(store, None, population.now)
+            engine = make_engine(store, None, population.now)
             stages = _Stages(enabled=not quiet)
             try:
                 scored = engine.recompute(progress=stages)
@@ -479,7 +466,7 @@ def _demo_secret(secrets_path: Path, name: str) -> str:
 @click.option("--graphiql/--no-graphiql", default=True, show_default=True, help="Serve the GraphiQL IDE.")
 @click.option("--policy", "policy_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Scoring policy TOML (default: the bundled one).")
-@_store_options
+@store_options
 def serve(host: str, port: int, workers: int, keys_path: Path | None, graphiql: bool, policy_path: Path | None,
           db: Path | None, neo4j_uri: str | None) -> None:
     """Serve scores, components and network evidence over GraphQL (uvicorn)."""
@@ -491,7 +478,7 @@ def serve(host: str, port: int, workers: int, keys_path: Path | None, graphiql: 
     path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
     if not path.exists():
         raise click.UsageError(f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'")
-    settings = ServeSettings(store=_config(db, neo4j_uri), keys_path=path, host=host, port=port, workers=workers,
+    settings = ServeSettings(store=store_config(db, neo4j_uri), keys_path=path, host=host, port=port, workers=workers,
                              graphiql=graphiql, policy_path=policy_path)
     settings.config()  # a bad key file fails here, before the engine loads
 
@@ -543,32 +530,6 @@ def schema_command(out: Path | None) -> None:
 # --------------------------------------------------------------------------- scoring
 
 
-def _engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option(
-        "--now",
-        default=None,
-        type=int,
-        metavar="EPOCH",
-        help="Evaluation time in epoch seconds (default: now). Recency weights count back from it.",
-    )(func)
-    func = click.option(
-        "--policy",
-        "policy_path",
-        default=None,
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Scoring policy TOML (default: the bundled scoring/policies/default.toml).",
-    )(func)
-    return _store_options(func)
-
-
-def _engine(store: Any, policy_path: Path | None, now: int | None) -> Any:
-    from credence.engine import ScoringEngine
-    from scoring.policy import read_policy
-
-    policy = read_policy(policy_path) if policy_path is not None else None
-    return ScoringEngine(store, policy=policy, now=now)
-
-
 class _Stages:
     """Progress of the recompute stages as one tqdm bar."""
 
@@ -618,13 +579,13 @@ def _score_summary(report: Any, policy: Any) -> list[str]:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@_engine_options
+@engine_options
 def score(as_json: bool, quiet: bool, policy_path: Path | None, now: int | None, db: Path | None,
           neo4j_uri: str | None) -> None:
     """Score every user (full recompute) and append a score snapshot per user to the store."""
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     with open_store(config) as store:
-        engine = _engine(store, policy_path, now)
+        engine = make_engine(store, policy_path, now)
         stages = _Stages(enabled=not quiet and not as_json)
         try:
             report = engine.recompute(progress=stages)
@@ -674,7 +635,7 @@ def _print_explanation(explanation: Any) -> None:
 @click.argument("user")
 @click.option("--contributors", "n_contributors", default=10, show_default=True, help="How many to list.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_engine_options
+@engine_options
 def explain(user: str, n_contributors: int, as_json: bool, policy_path: Path | None, now: int | None,
             db: Path | None, neo4j_uri: str | None) -> None:
     """Explain USER's score: components, top reasons, and who in the network moved it.
@@ -684,9 +645,9 @@ def explain(user: str, n_contributors: int, as_json: bool, policy_path: Path | N
     """
     import dataclasses
 
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     with open_store(config) as store:
-        engine = _engine(store, policy_path, now)
+        engine = make_engine(store, policy_path, now)
         engine.recompute(write=False)
         explanation = engine.explain(user, contributors=n_contributors)
     if as_json:
@@ -709,9 +670,9 @@ def update() -> None:
 
 def _run_update(db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None,
                 action: Callable[[Any], list[Any]], what: str) -> None:
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     with open_store(config) as store:
-        engine = _engine(store, policy_path, now)
+        engine = make_engine(store, policy_path, now)
         engine.recompute(write=False)
         started = time.perf_counter()
         changes = action(engine)
@@ -722,7 +683,7 @@ def _run_update(db: Path | None, neo4j_uri: str | None, policy_path: Path | None
 
 @update.command("repayments")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_engine_options
+@engine_options
 def update_repayments(path: Path, policy_path: Path | None, now: int | None, db: Path | None,
                       neo4j_uri: str | None) -> None:
     """Record repayment events from a CSV/Parquet file (the repayments schema)."""
@@ -734,7 +695,7 @@ def update_repayments(path: Path, policy_path: Path | None, now: int | None, db:
 
 @update.command("spending")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_engine_options
+@engine_options
 def update_spending(path: Path, policy_path: Path | None, now: int | None, db: Path | None,
                     neo4j_uri: str | None) -> None:
     """Record spending and bill events from a CSV/Parquet file (the spending schema)."""
@@ -748,7 +709,7 @@ def update_spending(path: Path, policy_path: Path | None, now: int | None, db: P
 @click.argument("a")
 @click.argument("b")
 @click.option("--weight", default=1.0, show_default=True, help="Interaction strength (> 0).")
-@_engine_options
+@engine_options
 def update_link(a: str, b: str, weight: float, policy_path: Path | None, now: int | None, db: Path | None,
                 neo4j_uri: str | None) -> None:
     """Add the friend link A - B (or change its weight)."""
@@ -758,7 +719,7 @@ def update_link(a: str, b: str, weight: float, policy_path: Path | None, now: in
 @update.command("unlink")
 @click.argument("a")
 @click.argument("b")
-@_engine_options
+@engine_options
 def update_unlink(a: str, b: str, policy_path: Path | None, now: int | None, db: Path | None,
                   neo4j_uri: str | None) -> None:
     """Remove the friend link A - B."""
@@ -768,7 +729,7 @@ def update_unlink(a: str, b: str, policy_path: Path | None, now: int | None, db:
 @update.command("consent")
 @click.argument("user")
 @click.argument("value", type=click.Choice(["yes", "no"]))
-@_engine_options
+@engine_options
 def update_consent(user: str, value: str, policy_path: Path | None, now: int | None, db: Path | None,
                    neo4j_uri: str | None) -> None:
     """Give (yes) or withdraw (no) USER's consent to network scoring."""
@@ -781,7 +742,7 @@ def update_consent(user: str, value: str, policy_path: Path | None, now: int | N
 @click.option("--analyst", required=True)
 @click.option("--reason", required=True)
 @click.option("--clear", is_flag=True, help="Clear the active flag instead.")
-@_engine_options
+@engine_options
 def update_flag(user: str, analyst: str, reason: str, clear: bool, policy_path: Path | None, now: int | None,
                 db: Path | None, neo4j_uri: str | None) -> None:
     """Quarantine USER (or --clear the flag); the scores they propped up are updated."""
@@ -802,7 +763,7 @@ def update_flag(user: str, analyst: str, reason: str, clear: bool, policy_path: 
               help="An account to take out of everyone's network, as if quarantined (repeatable).")
 @click.option("--repayments", "repayments_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hypothetical repayment events.")
-@_engine_options
+@engine_options
 def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[tuple[str, str], ...],
             remove_users: tuple[str, ...], repayments_path: Path | None, policy_path: Path | None, now: int | None, db: Path | None,
             neo4j_uri: str | None) -> None:
@@ -810,9 +771,9 @@ def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[t
     from graph.io import read_table
 
     repayments = read_table(repayments_path) if repayments_path is not None else None
-    config = _config(db, neo4j_uri)
+    config = store_config(db, neo4j_uri)
     with open_store(config) as store:
-        engine = _engine(store, policy_path, now)
+        engine = make_engine(store, policy_path, now)
         engine.recompute(write=False)
         result = engine.what_if(add_links=list(add_links), remove_links=list(remove_links),
                                 remove_users=list(remove_users), repayments=repayments)
@@ -843,12 +804,13 @@ def bench(sizes: str, damping: float, tol: float, repeats: int, peers: str | Non
 def _register_commands() -> None:
     """Commands that live in their own modules (imported here, after main exists)."""
     from credence.commands_ds import COMMANDS as data_science_commands
-    from credence.commands_fraud import rings
+    from credence.commands_fraud import COMMANDS as fraud_commands
     from credence.commands_paths import paths
     from credence.sybil_report import sybil_resistance
 
     main.add_command(paths)
-    main.add_command(rings)
+    for command in fraud_commands:
+        main.add_command(command)
     main.add_command(sybil_resistance)
     for command in data_science_commands:
         main.add_command(command)

@@ -1,4 +1,4 @@
-"""Data-science commands: ``fairness``, ``plot`` and ``export-tables``.
+"""Data-science commands: ``fairness`` and ``plot`` (``credence export`` lives in ``credence.cli``).
 
 They are plain click commands; ``credence.cli`` registers them on its group
 (``main.add_command(command)`` for each of :data:`COMMANDS`). Each opens the store as
@@ -14,28 +14,10 @@ from typing import Any
 
 import click
 
-from credence.commands_paths import _options as _shared_options
-from credence.config import open_store
+from credence.cli_options import engine_options, recomputed
 from credence.errors import InputError
 
-__all__ = ["COMMANDS", "export_tables_command", "fairness", "plot"]
-
-
-# One definition of the store and engine options for the commands kept outside credence.cli.
-_engine_options = _shared_options
-
-
-def _open(db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None) -> tuple[Any, Any]:
-    """(store, engine) as ``credence.cli`` makes them; the caller closes the store."""
-    from credence.cli import _config, _engine
-
-    store = open_store(_config(db, neo4j_uri))
-    try:
-        engine = _engine(store, policy_path, now)
-    except BaseException:
-        store.close()
-        raise
-    return store, engine
+__all__ = ["COMMANDS", "fairness", "plot"]
 
 
 def _read_groups(path: Path, column: str) -> Any:
@@ -65,7 +47,7 @@ def _read_groups(path: Path, column: str) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the per-group table as CSV here.")
-@_engine_options
+@engine_options
 def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json: bool, out: Path | None,
              policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
     """Disparate impact (80% rule) of each benefit tier across a protected attribute.
@@ -76,9 +58,7 @@ def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json:
     from credence.fairness import fairness_report
 
     groups = _read_groups(groups_path, column)
-    store, engine = _open(db, neo4j_uri, policy_path, now)
-    with store:
-        engine.recompute(write=False)
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
         report = fairness_report(engine, groups, policies=policies or ("bonus_only", "symmetric"), column=column)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +75,7 @@ def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json:
 @click.option("--user", default=None, help="With ego: the user at the centre.")
 @click.option("--contributors", "n_contributors", default=20, show_default=True,
               help="With ego: how many top contributors to show.")
-@_engine_options
+@engine_options
 def plot(kind: str, out: Path, user: str | None, n_contributors: int, policy_path: Path | None, now: int | None,
          db: Path | None, neo4j_uri: str | None) -> None:
     """Write a PNG chart to OUT.
@@ -107,9 +87,7 @@ def plot(kind: str, out: Path, user: str | None, n_contributors: int, policy_pat
 
     if kind == "ego" and not user:
         raise click.UsageError("ego needs --user")
-    store, engine = _open(db, neo4j_uri, policy_path, now)
-    with store:
-        engine.recompute(write=False)
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
         if kind == "scores":
             path = plots.plot_score_distribution(engine, out)
         elif kind == "network":
@@ -120,22 +98,5 @@ def plot(kind: str, out: Path, user: str | None, n_contributors: int, policy_pat
     click.echo(f"wrote {path}")
 
 
-@click.command(name="export-tables")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
-              help="parquet (column types kept) or csv (times as epoch seconds).")
-@_engine_options
-def export_tables_command(out: Path, fmt: str, policy_path: Path | None, now: int | None, db: Path | None,
-                          neo4j_uri: str | None) -> None:
-    """Write users, links and scores (with components) tables to folder OUT for analysis."""
-    from credence.data import export_tables
-
-    store, engine = _open(db, neo4j_uri, policy_path, now)
-    with store:
-        engine.recompute(write=False)
-        paths = export_tables(store, engine, out, fmt=fmt)
-    click.echo(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
-
-
 #: The commands for ``credence.cli`` to register.
-COMMANDS: tuple[click.Command, ...] = (fairness, plot, export_tables_command)
+COMMANDS: tuple[click.Command, ...] = (fairness, plot)

@@ -1,10 +1,8 @@
-"""`credence rings`: the most suspicious dense groups of accounts (fraud rings, sybil regions).
+"""Fraud commands: ``credence rings`` (suspicious clusters) and ``credence influence`` (blast radius).
 
-The command recomputes the scores in memory (nothing is written), takes the engine's
-current friend graph, finds dense blocks among participants with
-:func:`scoring.fraud.dense_subgraphs` and ranks them with :func:`scoring.fraud.rank_clusters`
-(base creditworthiness from the engine). Register it on the main group with
-``main.add_command(rings)``.
+Both recompute the scores in memory (nothing is written) and report through
+:mod:`credence.investigate`, as the GraphQL API does. ``credence.cli`` registers
+:data:`COMMANDS` on its group.
 """
 
 from __future__ import annotations
@@ -14,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from credence.commands_paths import _options, state_adjacency
-from credence.config import open_store
+from credence.cli_options import engine_options, recomputed
 
-__all__ = ["rings"]
+__all__ = ["COMMANDS", "influence", "rings"]
 
 #: Member ids shown per cluster in the table (the JSON lists them all).
 SHOWN = 4
@@ -27,51 +23,98 @@ SHOWN = 4
 
 @click.command("rings")
 @click.option("--k", "k", default=10, show_default=True, help="How many dense blocks to look for.")
+@click.option("--no-inflation", "skip_inflation", is_flag=True,
+              help="Skip measuring each cluster's score inflation (one in-memory what-if per cluster).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (all member ids).")
-@_options
-def rings(k: int, as_json: bool, policy_path: Path | None, now: int | None, db: Path | None,
+@engine_options
+def rings(k: int, skip_inflation: bool, as_json: bool, policy_path: Path | None, now: int | None, db: Path | None,
           neo4j_uri: str | None) -> None:
-    """Dense, closed groups of accounts, most suspect first.
+    """Dense, closed groups of accounts, most suspect first, with the score inflation they produced.
 
-    Suspicion = relative density x inside share x (2 - mean base): denser than the
-    graph, few links to outsiders and low-scored is suspect. Scores are recomputed in
+    Suspicion = relative density x inside share x (1 + thin share) x (2 - mean base):
+    denser than the graph, few links to outsiders, members with thin repayment
+    histories and low base is suspect. Inflation = the points everyone would lose if
+    the cluster were quarantined (members' and outsiders'). Scores are recomputed in
     memory (nothing is written); flagged and non-consenting users take no part.
     """
-    from credence.cli import _config, _engine
-    from scoring.fraud import dense_subgraphs, rank_clusters
+    from credence.investigate import suspicious_clusters
 
     if k < 1:
         raise click.BadParameter("must be >= 1", param_hint="--k")
-    config = _config(db, neo4j_uri)
-    with open_store(config) as store:
-        engine = _engine(store, policy_path, now)
-        engine.recompute(write=False)
-        snap = engine._snap
-        assert snap is not None
-        state = snap.state
-        ids = [str(user) for user in snap.ids.tolist()]
-        adjacency = state_adjacency(state)
-        participating = np.asarray(state.participating, dtype=bool)
-        base = np.asarray(snap.base, dtype=np.float64)
-    blocks = dense_subgraphs(adjacency, k=k, participating=participating)
-    ranked = rank_clusters(adjacency, blocks, base=base)
-    clusters: list[dict[str, Any]] = [
-        {"rank": rank, "users": [ids[x] for x in c.members.tolist()], "size": c.size, "density": c.density,
-         "relative_density": c.relative_density, "internal_links": c.internal_links,
-         "attack_links": c.attack_links, "inside_share": c.inside_share, "mean_base": c.mean_base,
-         "suspicion": c.suspicion}
-        for rank, c in enumerate(ranked, 1)
-    ]  # fmt: skip
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
+        participants = int(engine._require().state.participating.sum())
+        found = suspicious_clusters(engine, k=k, inflation=not skip_inflation)
+    clusters = [c.as_dict() for c in found]
     if as_json:
-        click.echo(json.dumps({"participants": int(participating.sum()), "clusters": clusters}, indent=2))
+        click.echo(json.dumps({"participants": participants, "clusters": clusters}, indent=2))
         return
     if not clusters:
         click.echo("no dense groups found")
         return
-    click.echo(f"{len(clusters)} dense groups among {int(participating.sum())} participants, most suspect first")
-    click.echo(f"{'rank':>4}  {'size':>4}  {'density':>8}  {'x graph':>7}  {'attack':>6}  {'suspicion':>9}  users")
+    click.echo(f"{len(clusters)} dense groups among {participants} participants, most suspect first")
+    click.echo(f"{'rank':>4}  {'size':>4}  {'density':>8}  {'x graph':>7}  {'attack':>6}  {'thin':>5}  "
+               f"{'suspicion':>9}  {'inflation':>13}  users")
     for c in clusters:
         users = c["users"]
         shown = ", ".join(users[:SHOWN]) + (f", ... (+{len(users) - SHOWN})" if len(users) > SHOWN else "")
+        thin = "-" if c["thin_fraction"] is None else f"{c['thin_fraction']:.0%}"
+        inflated = c.get("inflation")
+        points = "-" if inflated is None else f"{inflated['member_points']}+{inflated['outsider_points']} pts"
         click.echo(f"{c['rank']:>4}  {c['size']:>4}  {c['density']:>8.3f}  {c['relative_density']:>7.2f}  "
-                   f"{c['attack_links']:>6}  {c['suspicion']:>9.3f}  {shown}")
+                   f"{c['attack_links']:>6}  {thin:>5}  {c['suspicion']:>9.3f}  {points:>13}  {shown}")
+    if not skip_inflation:
+        click.echo("inflation: points members + outsiders would lose if the cluster were quarantined "
+                   "(`credence update flag USER ...` per member does it)")
+
+
+@click.command("influence")
+@click.argument("user")
+@click.option("--first", default=20, show_default=True, help="How many affected users to list.")
+@click.option("--default", "simulate_default", is_flag=True,
+              help="Also simulate USER defaulting on one repayment: exact score changes, nothing stored.")
+@click.option("--amount", default=None, type=float,
+              help="Amount of the simulated default (default: USER's median repayment, 1,000 without any).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@engine_options
+def influence(user: str, first: int, simulate_default: bool, amount: float | None, as_json: bool,
+              policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+    """Blast radius of USER: whose network value leans on USER's base, and by how many points.
+
+    ``weight`` is d n_v / d b_USER (the diffusion's sensitivity, from a backward push);
+    ``points`` is what each would lose if USER's base fell to 0 (linear, before the
+    bonus-only floor and rounding). With --default the exact score changes of one
+    defaulted repayment are computed too. Scores are recomputed in memory (nothing is
+    written).
+    """
+    from credence.investigate import default_impact
+
+    if first < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--first")
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
+        report = engine.influence(user, first=first)
+        changes = default_impact(engine, user, amount=amount) if simulate_default else None
+    payload: dict[str, Any] = {
+        "user": report.user, "base": report.base, "bound": report.bound,
+        "affected": [{"user": u, "weight": w, "points": p} for u, w, p in report.affected],
+    }  # fmt: skip
+    if changes is not None:
+        payload["default"] = [{"user": c.user, "before": c.before, "after": c.after} for c in changes]
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(f"{report.user}: base {report.base:.3f}; {len(report.affected)} users lean on it "
+               f"(weights below {report.bound:.0e} not listed)")
+    if report.affected:
+        click.echo(f"  {'user':<16}{'weight':>10}{'points at stake':>17}")
+        for u, w, p in report.affected:
+            click.echo(f"  {u:<16}{w:>10.5f}{p:>17.2f}")
+    if changes is not None:
+        lost = sum(c.before - c.after for c in changes if c.user != report.user)
+        click.echo(f"if {report.user} defaulted now: {len(changes)} scores change, others lose {lost} points "
+                   "(nothing stored)")
+        for c in changes[: max(first, 1)]:
+            click.echo(f"  {c.user:<16}{c.before:>5} -> {c.after:<5}({c.after - c.before:+d})")
+
+
+#: The commands for ``credence.cli`` to register.
+COMMANDS: tuple[click.Command, ...] = (rings, influence)

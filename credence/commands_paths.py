@@ -12,49 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-import scipy.sparse as sp
 
-from credence.config import open_store
+from credence.cli_options import engine_options, recomputed
 
-__all__ = ["paths", "state_adjacency"]
-
-
-def state_adjacency(state: Any) -> sp.csr_matrix:
-    """The current graph of a :class:`scoring.DiffusionState` as a symmetric CSR (all users' links).
-
-    Examples
-    --------
-    >>> from scoring import DiffusionState
-    >>> A = np.array([[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    >>> state = DiffusionState(A, [0.5, 0.5, 0.5], damping=0.5, tol=1e-8)
-    >>> state_adjacency(state).toarray().tolist() == A.tolist()
-    True
-    """
-    n = state.n
-    length = np.asarray(state.length, dtype=np.int64)
-    rows = np.repeat(np.arange(n, dtype=np.int64), length)
-    offsets = np.arange(rows.size, dtype=np.int64) - np.repeat(np.cumsum(length) - length, length)
-    positions = np.repeat(np.asarray(state.start, dtype=np.int64), length) + offsets
-    values = np.asarray(state.weights[positions], dtype=np.float64)
-    matrix = sp.csr_matrix((values, (rows, state.cols[positions].astype(np.int64))), shape=(n, n))
-    matrix.sum_duplicates()
-    return matrix
-
-
-def _options(func: Any) -> Any:
-    """The store and engine options of ``credence explain`` (defined here so that credence.cli
-    can import this module at any point without an import cycle)."""
-    func = click.option("--now", default=None, type=int, metavar="EPOCH",
-                        help="Evaluation time in epoch seconds (default: now).")(func)
-    func = click.option("--policy", "policy_path", default=None,
-                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Scoring policy TOML (default: the bundled scoring/policies/default.toml).")(func)
-    func = click.option("--neo4j-uri", default=None, metavar="URI",
-                        help="Use Neo4j over Bolt (env CREDENCE_NEO4J_URI) instead of SQLite.")(func)
-    func = click.option("--db", default=None, type=click.Path(dir_okay=False, path_type=Path),
-                        help="SQLite file (env CREDENCE_DB; default $CREDENCE_HOME/credence.db).")(func)
-    return func
+__all__ = ["paths"]
 
 
 @click.command("paths")
@@ -63,7 +24,7 @@ def _options(func: Any) -> Any:
 @click.option("--k", "k", default=5, show_default=True, help="How many paths.")
 @click.option("--max-hops", default=6, show_default=True, help="Longest path considered.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_options
+@engine_options
 def paths(a: str, b: str, k: int, max_hops: int, as_json: bool, policy_path: Path | None, now: int | None,
           db: Path | None, neo4j_uri: str | None) -> None:
     """The K strongest friend chains from A to B: how B's base reaches A's network value.
@@ -72,18 +33,14 @@ def paths(a: str, b: str, k: int, max_hops: int, as_json: bool, policy_path: Pat
     the chain's part of d n_A / d b_B, and its share is its fraction of all walks from A
     to B. Scores are recomputed in memory (nothing is written).
     """
-    from credence.cli import _config, _engine
     from scoring.paths import influence_paths
 
-    config = _config(db, neo4j_uri)
-    with open_store(config) as store:
-        engine = _engine(store, policy_path, now)
-        engine.recompute(write=False)
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
         source, target = engine._index(a), engine._index(b)
         snap = engine._snap
         state = snap.state
         ids = [str(user) for user in snap.ids.tolist()]
-        found = influence_paths(state_adjacency(state), source, target, damping=state.damping, k=k,
+        found = influence_paths(state.adjacency(), source, target, damping=state.damping, k=k,
                                 max_hops=max_hops, participating=state.participating)
         participating = bool(state.participating[source] and state.participating[target])
         base, mu = float(state.base[target]), float(state.mu)

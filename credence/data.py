@@ -11,7 +11,7 @@ networkx objects:
 * :func:`scores_frame` and :func:`components_frame` -- one row per user, in the
   engine's user order;
 * :func:`arrays` -- the same columns as a dict of numpy arrays;
-* :func:`export_tables` / :func:`read_tables` -- users, links and scores as Parquet
+* :func:`export_tables` / :func:`read_tables` -- users, links, events and scores as Parquet
   (or CSV) files, for notebooks and other tools.
 
 Examples
@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 #: The tables :func:`export_tables` writes, in order.
-TABLES: tuple[str, ...] = ("users", "links", "scores")
+TABLES: tuple[str, ...] = ("users", "links", "repayments", "spending", "scores")
 
 _SCALE = SCORE_MAX - SCORE_MIN
 
@@ -325,19 +325,24 @@ def _scores_table(engine: ScoringEngine) -> pd.DataFrame:
 
 
 def export_tables(
-    store: GraphStore, engine: ScoringEngine, out_dir: str | Path, fmt: str = "parquet"
+    store: GraphStore, engine: ScoringEngine | None, out_dir: str | Path, fmt: str = "parquet"
 ) -> dict[str, Path]:
-    """Write the users, links and scores tables to a folder.
+    """Write the users, links, repayments, spending and scores tables to a folder.
+
+    The first four are the stored dataset in the schemas of ``docs/data-model.md``
+    (``credence load`` reads the folder back, CSV or Parquet); ``scores`` holds each
+    user's score, band and components.
 
     Parameters
     ----------
     store : GraphStore
-        Source of the users and links.
-    engine : ScoringEngine
-        A recomputed engine: source of the scores (with components).
+        Source of the users, links and events.
+    engine : ScoringEngine or None
+        A recomputed engine: source of the scores (with components); None writes no
+        scores table.
     out_dir : str or Path
-        Folder to write into (created if missing); files are ``users.<ext>``,
-        ``links.<ext>`` and ``scores.<ext>``.
+        Folder to write into (created if missing); files are ``<table>.<ext>`` for
+        each name in :data:`TABLES`.
     fmt : {"parquet", "csv"}
         Parquet (via pyarrow, column types kept) or CSV (times as epoch seconds).
 
@@ -359,7 +364,7 @@ def export_tables(
     ...     paths = export_tables(store, engine, tmp)
     ...     tables = read_tables(tmp)
     >>> sorted(p.name for p in paths.values()), tables["scores"]["score"].tolist()
-    (['links.parquet', 'scores.parquet', 'users.parquet'], [521, 521])
+    (['links.parquet', 'repayments.parquet', 'scores.parquet', 'spending.parquet', 'users.parquet'], [521, 521])
     """
     if fmt not in ("parquet", "csv"):
         raise ParameterError("fmt", fmt, "must be 'parquet' or 'csv'")
@@ -368,9 +373,12 @@ def export_tables(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{folder}: cannot create the folder: {exc}") from exc
-    frames = {"users": store.get_all_users(), "links": store.links(), "scores": _scores_table(engine)}
+    frames = {"users": store.get_all_users(), "links": store.links(), "repayments": store.repayments(),
+              "spending": store.spending()}  # fmt: skip
+    if engine is not None:
+        frames["scores"] = _scores_table(engine)
     written: dict[str, Path] = {}
-    for name in TABLES:
+    for name in frames:
         path = folder / f"{name}.{fmt}"
         _write(frames[name], path, fmt)
         written[name] = path
@@ -407,7 +415,8 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
             out[name] = pd.read_parquet(parquet)
         elif csv.exists():
             out[name] = pd.read_csv(csv, dtype={"user": "string", "id": "string", "source": "string",
-                                                "target": "string", "band": "string"})
+                                                "target": "string", "band": "string", "status": "string",
+                                                "category": "string"})
     if not out:
         raise InputError(f"{folder}: none of {', '.join(TABLES)} (.parquet or .csv) found")
     return out

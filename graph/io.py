@@ -44,7 +44,15 @@ from graph.model import (
     parse_dataset,
 )
 
-__all__ = ["KIND_COLUMNS", "TIME_COLUMNS", "read_dataset", "read_table", "write_dataset", "write_table"]
+__all__ = [
+    "KIND_COLUMNS",
+    "TIME_COLUMNS",
+    "read_dataset",
+    "read_parquet_table",
+    "read_table",
+    "write_dataset",
+    "write_table",
+]
 
 #: Dataset kinds, in load order, with their frame schemas.
 KIND_COLUMNS: dict[str, dict[str, Any]] = {
@@ -87,13 +95,32 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
+def read_parquet_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet file (column types as stored; :mod:`graph.model` validates them).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not Parquet.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{path}: cannot read Parquet: {exc}") from exc
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
+
+
 def read_dataset(folder: str | Path, *, now: int | None = None) -> Dataset:
     """Read and validate a dataset folder.
 
     Parameters
     ----------
     folder : str or Path
-        Holds some of ``users.csv``, ``links.csv``, ``repayments.csv``, ``spending.csv``.
+        Holds some of ``users.csv``, ``links.csv``, ``repayments.csv``, ``spending.csv``
+        (or the same names in ``.parquet``, e.g. from ``credence export``; CSV wins if both).
     now : int, optional
         The current time (epoch seconds) for "not in the future" checks.
 
@@ -110,14 +137,17 @@ def read_dataset(folder: str | Path, *, now: int | None = None) -> Dataset:
     frames: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
     for kind in KIND_COLUMNS:
-        path = folder / f"{kind}.csv"
+        path, parquet = folder / f"{kind}.csv", folder / f"{kind}.parquet"
         if path.exists():
             frames[kind] = read_table(path)
             sources[kind] = str(path)
+        elif parquet.exists():
+            frames[kind] = read_parquet_table(parquet)
+            sources[kind] = str(parquet)
     if not frames:
         raise InputError(
             f"{folder}: no dataset files; expected some of "
-            + ", ".join(f"{k}.csv" for k in KIND_COLUMNS)
+            + ", ".join(f"{k}.csv (or .parquet)" for k in KIND_COLUMNS)
         )
     return parse_dataset(**frames, sources=sources, now=now)
 

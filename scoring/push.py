@@ -616,13 +616,32 @@ class DiffusionState:
         self._settled = np.zeros(n)
         self._rest = np.zeros(n)
 
-    def _effective_adjacency(self) -> sp.csr_matrix:
-        """The participants' adjacency as canonical CSR (non-participants keep empty rows)."""
+    def adjacency(self, *, participating_only: bool = False) -> sp.csr_matrix:
+        """The current friend graph as a symmetric canonical CSR (float64).
+
+        Parameters
+        ----------
+        participating_only : bool
+            Keep only links between two participants (the graph the diffusion runs on;
+            non-participants keep empty rows). By default every stored link is kept.
+
+        Examples
+        --------
+        >>> A = np.array([[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        >>> state = DiffusionState(A, [0.5, 0.5, 0.5], damping=0.5, tol=1e-8)
+        >>> state.adjacency().toarray().tolist() == A.tolist()
+        True
+        >>> _ = state.set_participating(2, False)
+        >>> state.adjacency(participating_only=True).toarray().tolist()
+        [[0.0, 2.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+        """
         rows = np.repeat(np.arange(self.n, dtype=np.int64), self.length)
         offsets = np.arange(rows.size, dtype=np.int64) - np.repeat(np.cumsum(self.length) - self.length, self.length)
         positions = np.repeat(self.start, self.length) + offsets
-        cols = self.cols[positions]
-        values = self.weights[positions] * self.mask[rows] * self.mask[cols]
+        cols = self.cols[positions].astype(np.int64)
+        values = self.weights[positions].astype(np.float64)
+        if participating_only:
+            values = values * self.mask[rows] * self.mask[cols]
         keep = values > 0.0
         matrix = sp.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=(self.n, self.n))
         matrix.sum_duplicates()
@@ -631,7 +650,7 @@ class DiffusionState:
     def _solve(self, x0: np.ndarray | None) -> np.ndarray:
         # The effective adjacency is symmetric, canonical and non-negative by construction:
         # solve it without diffuse()'s O(nnz) re-validation (a transpose).
-        solution, _ = _solve_validated(self._effective_adjacency(), self.base, self.damping, self.tol, 1000, x0)
+        solution, _ = _solve_validated(self.adjacency(participating_only=True), self.base, self.damping, self.tol, 1000, x0)
         return solution.y
 
     def _refresh_all(self) -> None:

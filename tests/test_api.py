@@ -428,7 +428,6 @@ def test_bad_input_changes_nothing(api: LiveApi, name: str, document: str, varia
 
 
 def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
-    from credence.commands_paths import state_adjacency
     from scoring.paths import influence_paths
 
     source = _user_with_links(api, 200)
@@ -436,7 +435,7 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
     snap = engine._snap
     assert snap is not None
     state = snap.state
-    adjacency = state_adjacency(state)
+    adjacency = state.adjacency()
     s = engine._index(source)
     row = adjacency.getrow(s)
     first_hop = int(row.indices[0])
@@ -462,29 +461,78 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
         assert api.error("analyst", bad, s=source, t=target_id, k=k, h=hops)["extensions"]["code"] == code
 
 def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> None:
-    from credence.commands_paths import state_adjacency
     from scoring.fraud import dense_subgraphs, rank_clusters
 
     snap = api.engine._snap
     assert snap is not None
-    adjacency = state_adjacency(snap.state)
+    adjacency = snap.state.adjacency()
     blocks = dense_subgraphs(adjacency, k=5, participating=snap.state.participating)
-    expected = rank_clusters(adjacency, blocks, base=snap.base)[:5]
+    # Thin histories from the whole repayments table (the service reads members one by one).
+    repayments = api.store.repayments()
+    resolved = repayments.loc[repayments["status"].astype(str) != "pending", "user"].astype(str).value_counts()
+    history = resolved.reindex([str(u) for u in snap.ids.tolist()], fill_value=0).to_numpy(dtype=float)
+    expected = rank_clusters(adjacency, blocks, base=snap.base, history_length=history, thin_history=3.0)[:5]
     before = len(api.store.audit_log(first=10_000, actor="test-analyst"))
-    got = api.run("analyst", """{ suspiciousClusters(first: 5) { userIds size density relativeDensity attackLinks
-        thinFraction meanBase suspicion } }""")["suspiciousClusters"]  # fmt: skip
+    got = api.run("analyst", """{ suspiciousClusters(first: 5) { rank userIds size density relativeDensity
+        internalLinks attackLinks outsideNeighbours insideShare thinFraction meanBase suspicion } }""")[
+        "suspiciousClusters"]  # fmt: skip
     assert expected and len(got) == len(expected)
-    for cluster, want in zip(got, expected, strict=True):
+    for rank, (cluster, want) in enumerate(zip(got, expected, strict=True), 1):
+        assert cluster["rank"] == rank
         assert cluster["userIds"] == [str(snap.ids[x]) for x in want.members]
         assert cluster["size"] == want.size == len(cluster["userIds"])
-        assert cluster["attackLinks"] == want.attack_links and cluster["thinFraction"] is None
+        assert (cluster["attackLinks"], cluster["internalLinks"], cluster["outsideNeighbours"]) == (
+            want.attack_links, want.internal_links, want.outside_neighbours)
         for name, value in (("density", want.density), ("relativeDensity", want.relative_density),
-                            ("meanBase", want.mean_base), ("suspicion", want.suspicion)):
+                            ("meanBase", want.mean_base), ("suspicion", want.suspicion),
+                            ("thinFraction", want.thin_fraction), ("insideShare", want.inside_share)):
             assert cluster[name] == pytest.approx(value), name
     planted = set(POPULATION.labels.loc[POPULATION.labels["ring"] >= 0, "user"].astype(str))
     assert any(planted & set(c["userIds"]) for c in got)
     log = api.store.audit_log(first=10_000, actor="test-analyst")[before:]
     assert [e.action for e in log] == ["read:suspicious_clusters"] and log[0].subject is None
+
+
+def test_suspicious_cluster_inflation_is_what_quarantine_takes(api: LiveApi) -> None:
+    got = api.run("analyst", """{ suspiciousClusters(first: 2) { userIds inflation(top: 3) { points memberPoints
+        outsiderPoints usersRaised outsidersRaised pointsLowered topOutsiders { userId before after } } } }""")[
+        "suspiciousClusters"]  # fmt: skip
+    assert got
+    for cluster in got:
+        members = set(cluster["userIds"])
+        changes = api.engine.what_if(remove_users=sorted(members)).changes
+        drops = {c.user: c.before - c.after for c in changes if c.after < c.before}
+        inflation = cluster["inflation"]
+        assert inflation["memberPoints"] == sum(v for u, v in drops.items() if u in members)
+        assert inflation["outsiderPoints"] == sum(v for u, v in drops.items() if u not in members)
+        assert inflation["points"] == sum(drops.values())
+        assert inflation["usersRaised"] == len(drops)
+        assert inflation["outsidersRaised"] == len(set(drops) - members)
+        assert inflation["pointsLowered"] == sum(c.after - c.before for c in changes if c.after > c.before)
+        top = [(c["userId"], c["before"] - c["after"]) for c in inflation["topOutsiders"]]
+        assert len(top) == min(3, inflation["outsidersRaised"])
+        assert [d for _, d in top] == sorted((v for u, v in drops.items() if u not in members), reverse=True)[:3]
+    error = api.error("app", "{ suspiciousClusters(first: 1) { userIds } }")
+    assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_if_defaulted_matches_a_what_if_and_stores_nothing(api: LiveApi) -> None:
+    from credence.investigate import default_impact
+
+    user = _user_with_links(api, 240)
+    before = _store_state(api, [user])
+    got = api.run("analyst", """query($u: String!) { user(id: $u) { network { influenced(first: 3) {
+        ifDefaulted(amount: 500) { userId before after } } } } }""", u=user)["user"]["network"]["influenced"][
+        "ifDefaulted"]  # fmt: skip
+    expected = default_impact(api.engine, user, amount=500.0)
+    assert [(c["userId"], c["before"], c["after"]) for c in got] == [(c.user, c.before, c.after) for c in expected]
+    assert got and got[0]["userId"] == user and got[0]["after"] < got[0]["before"]
+    _same_state(before, _store_state(api, [user]))
+    log = api.store.audit_log(first=10_000, subject=user, actor="test-analyst")
+    assert log[-1].action == "read:network.influenced.if_defaulted" and log[-1].detail == "amount=500.0"
+    error = api.error("analyst", """query($u: String!) { user(id: $u) { network { influenced { ifDefaulted(
+        amount: -1) { userId } } } } }""", u=user)  # fmt: skip
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 def test_what_if_matches_the_engine_and_stores_nothing(api: LiveApi) -> None:

@@ -49,20 +49,27 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
     assert stats["links"] > 800 * 5
     assert stats["max_degree"] > stats["mean_degree"]
 
-    run(runner, "export", str(tmp_path / "npz"), "--db", str(db), "--quiet")
+    run(runner, "export", str(tmp_path / "npz"), "--format", "npz", "--db", str(db), "--quiet")
     snap = read_snapshot(tmp_path / "npz")
     assert snap.n_users == 800
     assert snap.n_links == stats["links"]
 
-    # csv export -> load into a second store -> the same graph and events.
-    run(runner, "export", str(tmp_path / "csv"), "--format", "csv", "--db", str(db), "--quiet")
-    run(runner, "load", str(tmp_path / "csv"), "--db", str(tmp_path / "b.db"), "--quiet")
-    with SQLiteStore(db) as a, SQLiteStore(tmp_path / "b.db") as b:
-        assert a.stats() == b.stats()
-        sa, sb = a.export_snapshot(), b.export_snapshot()
-        order = sb.index_of(sa.ids)
-        assert np.allclose(sa.adjacency.toarray(), sb.adjacency.toarray()[np.ix_(order, order)])
-        assert a.repayments().equals(b.repayments())
+    # csv or parquet export -> load into a second store -> the same graph, events and scores.
+    for fmt in ("csv", "parquet"):
+        out = run(runner, "export", str(tmp_path / fmt), "--format", fmt, "--db", str(db), "--quiet")
+        assert f"scores.{fmt}" in out
+        run(runner, "load", str(tmp_path / fmt), "--db", str(tmp_path / f"{fmt}.db"), "--quiet")
+        with SQLiteStore(db) as a, SQLiteStore(tmp_path / f"{fmt}.db") as b:
+            assert a.stats() == b.stats()
+            sa, sb = a.export_snapshot(), b.export_snapshot()
+            order = sb.index_of(sa.ids)
+            assert np.allclose(sa.adjacency.toarray(), sb.adjacency.toarray()[np.ix_(order, order)])
+            assert a.repayments().equals(b.repayments())
+            assert a.spending().equals(b.spending())
+            assert a.get_all_users().equals(b.get_all_users())
+    run(runner, "export", str(tmp_path / "raw"), "--no-scores", "--db", str(db), "--quiet")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [
+        "links.parquet", "repayments.parquet", "spending.parquet", "users.parquet"]
 
 
 def test_bad_file_exit_code_and_nothing_written(runner: CliRunner, tmp_path: Path) -> None:

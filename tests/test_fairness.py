@@ -182,7 +182,8 @@ def test_plots_write_non_empty_pngs(population_engine: Any, tmp_path: Path) -> N
 def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from credence.commands_ds import export_tables_command, fairness, plot
+    from credence.cli import export
+    from credence.commands_ds import fairness, plot
 
     population, _, _, db = population_engine
     labels = tmp_path / "labels.csv"
@@ -198,7 +199,8 @@ def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) 
     assert (tmp_path / "n.png").stat().st_size > 0
     result = runner.invoke(plot, ["ego", str(tmp_path / "e.png"), "--db", str(db)])
     assert result.exit_code == 2  # --user missing
-    result = runner.invoke(export_tables_command, [str(tmp_path / "tables"), "--format", "csv", "--db", str(db),
-                                                   "--now", now])
+    result = runner.invoke(export, [str(tmp_path / "tables"), "--format", "csv", "--db", str(db), "--now", now,
+                                    "--quiet"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["links.csv", "scores.csv", "users.csv"]
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
+        "links.csv", "repayments.csv", "scores.csv", "spending.csv", "users.csv"]

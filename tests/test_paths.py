@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from credence.cli import CredenceGroup
 from credence.commands_paths import paths as paths_command
-from credence.commands_paths import state_adjacency
 from credence.errors import ParameterError
 from graph.sqlite import SQLiteStore
 from scoring import DiffusionState, influence
@@ -293,8 +292,14 @@ def test_cli_paths(store_path: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
 def test_state_adjacency_follows_the_state() -> None:
     A = random_graph(6, 0.6, 5)
     state = DiffusionState(A, np.full(6, 0.5), damping=0.5, tol=1e-10)
-    np.testing.assert_allclose(state_adjacency(state).toarray(), A)
+    np.testing.assert_allclose(state.adjacency().toarray(), A)
     state.set_link(0, 5, 2.0 if A[0, 5] == 0 else 0.0)
     B = A.copy()
     B[0, 5] = B[5, 0] = 2.0 if A[0, 5] == 0 else 0.0
-    np.testing.assert_allclose(state_adjacency(state).toarray(), B)
+    np.testing.assert_allclose(state.adjacency().toarray(), B)
+    assert state.adjacency().nnz == np.count_nonzero(B)  # a removed link leaves no explicit zero
+    state.set_participating(2, False)
+    C = B.copy()
+    C[2, :] = C[:, 2] = 0.0
+    np.testing.assert_allclose(state.adjacency(participating_only=True).toarray(), C)
+    np.testing.assert_allclose(state.adjacency().toarray(), B)

@@ -1,0 +1,263 @@
+"""Investigations for fraud analysts, shared by the CLI and the GraphQL API.
+
+* :func:`suspicious_clusters`: dense, closed groups of accounts (Fraudar-style
+  peeling, :func:`scoring.fraud.dense_subgraphs`) ranked by suspicion
+  (:func:`scoring.fraud.rank_clusters`) with their evidence: members, density,
+  thin histories (repayment records from the store), attack links, and the
+  score inflation they produced (:func:`cluster_inflation`).
+* :func:`cluster_inflation`: the points a group of accounts props up, measured
+  by taking the group out of everyone's network in memory (the engine's
+  ``what_if(remove_users=...)``: exactly what quarantining it would change, with
+  nothing stored).
+* :func:`default_impact`: the blast radius of one account defaulting: its own
+  and everyone else's exact score change after one hypothetical defaulted
+  repayment.
+
+``credence rings``, ``credence influence`` and the GraphQL fields
+``suspiciousClusters`` and ``blastRadius`` all call these, so the CLI and the API
+report the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credence.engine import ScoreChange, ScoringEngine
+from credence.errors import NotFoundError, ParameterError
+from scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
+
+__all__ = [
+    "THIN_HISTORY",
+    "Inflation",
+    "SuspectCluster",
+    "cluster_inflation",
+    "default_impact",
+    "suspicious_clusters",
+]
+
+#: Members with fewer resolved repayments than this on record have a thin history.
+THIN_HISTORY = 3
+
+#: Days before the evaluation time at which a simulated default fell due.
+DEFAULT_DUE_DAYS = 30
+
+_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Inflation:
+    """The score points a group of accounts props up (what removing it from the network changes).
+
+    Attributes
+    ----------
+    points : int
+        Points all users would lose: the sum of every score drop.
+    member_points, outsider_points : int
+        The part of ``points`` lost by the group's members and by everyone else.
+    users_raised : int
+        Users whose score the group raises (whose score would drop).
+    outsiders_raised : int
+        Those outside the group.
+    points_lowered : int
+        Points users would *gain* (the group pulls their score down; under the
+        ``bonus_only`` policy only through members' shared neighbours).
+    top_outsiders : tuple of ScoreChange
+        The outsiders who lose most, largest drop first.
+    """
+
+    points: int
+    member_points: int
+    outsider_points: int
+    users_raised: int
+    outsiders_raised: int
+    points_lowered: int
+    top_outsiders: tuple[ScoreChange, ...]
+
+
+@dataclass(frozen=True)
+class SuspectCluster:
+    """One suspicious group: its rank, user ids, evidence and (if asked) inflation."""
+
+    rank: int
+    users: tuple[str, ...]
+    evidence: ClusterEvidence
+    inflation: Inflation | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the CLI's ``--json``)."""
+        e = self.evidence
+        out: dict[str, Any] = {
+            "rank": self.rank, "users": list(self.users), "size": e.size, "density": e.density,
+            "relative_density": e.relative_density, "internal_links": e.internal_links,
+            "attack_links": e.attack_links, "outside_neighbours": e.outside_neighbours,
+            "inside_share": e.inside_share, "thin_fraction": e.thin_fraction, "mean_base": e.mean_base,
+            "suspicion": e.suspicion,
+        }  # fmt: skip
+        if self.inflation is not None:
+            i = self.inflation
+            out["inflation"] = {
+                "points": i.points, "member_points": i.member_points, "outsider_points": i.outsider_points,
+                "users_raised": i.users_raised, "outsiders_raised": i.outsiders_raised,
+                "points_lowered": i.points_lowered,
+                "top_outsiders": [{"user": c.user, "before": c.before, "after": c.after} for c in i.top_outsiders],
+            }  # fmt: skip
+        return out
+
+
+def _check_count(value: Any, name: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise ParameterError(name, value, f"must be an integer >= {lo}")
+    return int(value)
+
+
+def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int = 5) -> Inflation:
+    """The score inflation a group of accounts produced: what quarantining it would take away.
+
+    The group is taken out of everyone's network in memory (nothing is stored) and
+    every score change is split between members and outsiders.
+
+    Parameters
+    ----------
+    engine : ScoringEngine
+        A recomputed engine.
+    users : sequence of str
+        The group's user ids (unknown ids raise :class:`~credence.errors.NotFoundError`).
+    top : int
+        How many of the outsiders who lose most to list.
+
+    Returns
+    -------
+    Inflation
+
+    Examples
+    --------
+    A closed triangle of heavy links between verified, well-paid users, and one
+    unverified outsider ``d`` linked to ``a``:
+
+    >>> import pandas as pd
+    >>> from graph.sqlite import SQLiteStore
+    >>> store = SQLiteStore(":memory:")
+    >>> good = [True, True, True, False]
+    >>> _ = store.upsert_users(pd.DataFrame({"id": list("abcd"), "created": 0, "id_verified": good,
+    ...     "face_verified": good, "verified_income": [9e3, 9e3, 9e3, None]}))
+    >>> _ = store.upsert_links(pd.DataFrame({"source": list("abca"), "target": list("bcad"),
+    ...                                      "weight": [5.0, 5.0, 5.0, 1.0]}))
+    >>> engine = ScoringEngine(store, now=10 * 365 * 86_400)
+    >>> _ = engine.recompute(write=False)
+    >>> found = cluster_inflation(engine, ["a", "b", "c"])
+    >>> found.points, found.member_points, found.outsider_points, found.users_raised
+    (3, 3, 0, 3)
+    """
+    top = _check_count(top, "top", 0)
+    members = {str(u) for u in users}
+    result = engine.what_if(remove_users=sorted(members))
+    drops = [c for c in result.changes if c.after < c.before]
+    outsiders = sorted((c for c in drops if c.user not in members), key=lambda c: (c.after - c.before, c.user))
+    member_points = sum(c.before - c.after for c in drops if c.user in members)
+    outsider_points = sum(c.before - c.after for c in outsiders)
+    return Inflation(
+        points=member_points + outsider_points,
+        member_points=member_points,
+        outsider_points=outsider_points,
+        users_raised=len(drops),
+        outsiders_raised=len(outsiders),
+        points_lowered=sum(c.after - c.before for c in result.changes if c.after > c.before),
+        top_outsiders=tuple(outsiders[:top]),
+    )
+
+
+def _repayment_records(engine: ScoringEngine, rows: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Resolved repayments on record for ``rows`` (0 elsewhere), read from the store per user."""
+    history = np.zeros(n)
+    for row in rows.tolist():
+        frame = engine.store.repayments(str(ids[row]))
+        history[row] = float((frame["status"].astype(str) != "pending").sum()) if len(frame) else 0.0
+    return history
+
+
+def suspicious_clusters(
+    engine: ScoringEngine, *, k: int = 10, inflation: bool = True, top: int = 5, thin_history: int = THIN_HISTORY
+) -> list[SuspectCluster]:
+    """The ``k`` most suspicious dense groups of the current graph, with their evidence.
+
+    Blocks are found among participants (flagged and non-consenting users take no
+    part) on the engine's current friend graph, members removed after each block;
+    they are ranked by :func:`scoring.fraud.rank_clusters` suspicion with the
+    members' base creditworthiness and repayment records (thin below
+    ``thin_history``). With ``inflation`` each cluster also gets
+    :func:`cluster_inflation` (one in-memory what-if per cluster).
+
+    Parameters
+    ----------
+    engine : ScoringEngine
+        A recomputed engine (its store is read for the members' repayment records).
+    k : int
+        How many blocks to look for (>= 1); at most ``k`` clusters are returned.
+    inflation : bool
+        Also measure the score inflation of each cluster.
+    top : int
+        Outsiders listed per cluster in :attr:`Inflation.top_outsiders`.
+    thin_history : int
+        Fewer resolved repayments than this is a thin history.
+
+    Returns
+    -------
+    list of SuspectCluster
+        Most suspect first.
+    """
+    k = _check_count(k, "k", 1)
+    top = _check_count(top, "top", 0)
+    thin_history = _check_count(thin_history, "thin_history", 0)
+    with engine._lock:
+        snap = engine._snap
+        if snap is None:
+            raise NotFoundError("scores", "engine: run recompute() first")
+        state = snap.state
+        ids = snap.ids.copy()
+        adjacency = state.adjacency()
+        participating = np.asarray(state.participating, dtype=bool).copy()
+        base = np.asarray(snap.base, dtype=np.float64).copy()
+    blocks = dense_subgraphs(adjacency, k=k, participating=participating)
+    members = np.unique(np.concatenate([b.members for b in blocks])) if blocks else np.zeros(0, np.int64)
+    history = _repayment_records(engine, members, ids, ids.size)
+    ranked = rank_clusters(adjacency, blocks, base=base, history_length=history, thin_history=float(thin_history))
+    out = []
+    for rank, evidence in enumerate(ranked[:k], 1):
+        users = tuple(str(ids[x]) for x in evidence.members.tolist())
+        found = cluster_inflation(engine, users, top=top) if inflation else None
+        out.append(SuspectCluster(rank=rank, users=users, evidence=evidence, inflation=found))
+    return out
+
+
+def default_impact(engine: ScoringEngine, user: str, *, amount: float | None = None) -> list[ScoreChange]:
+    """Exact score changes if ``user`` defaulted on one repayment now (nothing is stored).
+
+    The simulated repayment of ``amount`` (default: the median of the user's
+    recorded repayments, 1,000 without any) fell due :data:`DEFAULT_DUE_DAYS` days
+    before the evaluation time and was defaulted. The user's own score drops
+    through the factors; everyone whose network value leans on the user drops with
+    them (the engine's incremental push).
+
+    Returns
+    -------
+    list of ScoreChange
+        Every user whose score moved, the user first, then by largest drop.
+    """
+    key = str(user)
+    engine._index(key)  # NotFoundError before any work
+    if amount is None:
+        recorded = engine.store.repayments(key)
+        amount = float(recorded["amount"].median()) if len(recorded) else 1_000.0
+    now = engine.computed_at
+    assert now is not None  # _index() raised if nothing was computed
+    due = now - DEFAULT_DUE_DAYS * _DAY
+    event = pd.DataFrame({"id": [f"what-if-default-{key}"], "user": [key], "due": [due],
+                          "paid": pd.array([None], dtype="Int64"), "amount": [float(amount)],
+                          "status": ["defaulted"]})  # fmt: skip
+    changes = [c for c in engine.what_if(repayments=event).changes if c.after != c.before]
+    return sorted(changes, key=lambda c: (c.user != key, c.after - c.before, c.user))
