@@ -1,7 +1,9 @@
 """Benchmark fraud detection on synthetic populations with planted rings and sybil regions.
 
-For each scenario (attack links per sybil region, number of collusion rings) a
-population is drawn with :func:`seeds.synthetic.generate_population` and:
+For each scenario (attack links per sybil region, number of collusion rings, sybil
+attack model) a population is drawn with :func:`seeds.synthetic.generate_population`
+(``--attack-models``: ``random``, ``hubs``, ``mimic``, ``seeded``; see
+``PopulationConfig.attack_model``) and:
 
 * **rings**: :func:`scoring.fraud.dense_subgraphs` for each ``--weightings``
   (``k`` = planted rings + 5, members removed after each block) then :func:`scoring.fraud.rank_clusters`
@@ -12,8 +14,14 @@ population is drawn with :func:`seeds.synthetic.generate_population` and:
 * **sybils**: :func:`scoring.trust.sybil_trust` from ``--seeds`` random verified
   (``id_verified``) users, default iterations; *AUC* is the probability that a
   random honest user ranks above a random sybil by trust / degree (ties half).
+  The seeds are the same for every attack model (the models share the honest
+  users and their flags).
+
+The table has one row per scenario; ``attack/sybil`` is the number of attack
+links per sybil (the product target: sybil AUC >= 0.9 up to 0.1).
 
     .venv/bin/python benchmarks/bench_fraud.py --users 20000 --attacks 5,20,50 --rings 5,20 --weightings log,sqrt
+    .venv/bin/python benchmarks/bench_fraud.py --attack-models random,hubs,mimic,seeded
 """
 
 from __future__ import annotations
@@ -28,14 +36,14 @@ from scipy.stats import rankdata
 
 from scoring.fraud import dense_subgraphs, rank_clusters
 from scoring.trust import sybil_trust
-from seeds.synthetic import Population, generate_population
+from seeds.synthetic import ATTACK_MODELS, Population, generate_population
 
 
 def adjacency_of(pop: Population) -> sp.csr_matrix:
     """The symmetric weighted adjacency, nodes in the order of ``pop.users``."""
     index = pd.Index(pop.users["id"].astype(str))
-    src = index.get_indexer(pop.links["source"].astype(str))
-    dst = index.get_indexer(pop.links["target"].astype(str))
+    src = index.get_indexer(pd.Index(pop.links["source"].astype(str)))
+    dst = index.get_indexer(pd.Index(pop.links["target"].astype(str)))
     w = pop.links["weight"].to_numpy(dtype=np.float64)
     n = len(index)
     coo = sp.coo_matrix((np.r_[w, w], (np.r_[src, dst], np.r_[dst, src])), shape=(n, n))
@@ -91,12 +99,14 @@ def run(
     n_seeds: int,
     seed: int,
     weightings: list[str],
+    attack_model: str = "random",
 ) -> dict:
     pop = generate_population(
         n_users=users,
         sybil_regions=regions,
         sybils_per_region=sybils,
         attack_links_per_region=attack,
+        attack_model=attack_model,
         rings=rings,
         ring_size=ring_size,
         seed=seed,
@@ -112,6 +122,8 @@ def run(
         "rings": rings,
         "sybils/region": sybils,
         "attack/region": attack,
+        "attack/sybil": round(attack / sybils, 3) if sybils else float("nan"),
+        "model": attack_model,
     }
     for weighting in weightings:
         row.update(ring_metrics(adjacency, ring, history, rings, weighting))
@@ -143,7 +155,16 @@ def main() -> None:
     parser.add_argument(
         "--weightings", default="log,sqrt", help="peeling weightings to compare (default: %(default)s)"
     )
+    parser.add_argument(
+        "--attack-models",
+        default="random",
+        help=f"sybil attack models, some of {','.join(ATTACK_MODELS)} (default: %(default)s)",
+    )
     args = parser.parse_args()
+    models = [m for m in args.attack_models.split(",") if m]
+    unknown = [m for m in models if m not in ATTACK_MODELS]
+    if unknown or not models:
+        parser.error(f"--attack-models: unknown {unknown}; choose among {','.join(ATTACK_MODELS)}")
     rows = [
         run(
             args.users,
@@ -155,9 +176,11 @@ def main() -> None:
             args.seeds,
             args.seed,
             [w for w in args.weightings.split(",") if w],
+            model,
         )
         for rings in (int(r) for r in args.rings.split(",") if r)
         for attack in (int(a) for a in args.attacks.split(",") if a)
+        for model in models
     ]
     with pd.option_context("display.width", 250, "display.max_columns", 50):
         print(pd.DataFrame(rows).to_string(index=False))

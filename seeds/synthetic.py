@@ -36,14 +36,59 @@ The model
   lower latent on average.
 * **Sybil regions**: recently created, unverified, thin-history accounts linked
   densely among themselves (average internal degree 8, a random cycle keeps each
-  region connected) and by exactly ``attack_links_per_region`` links to random
-  real users.
+  region connected) and by exactly ``attack_links_per_region`` light links to
+  real users outside rings, placed by the ``attack_model`` (below).
 * **Collusion rings**: real-looking but low-latent accounts forming a clique of
   heavy links, each member also linked to one to three outsiders, and to nobody
   else.
 
 User ids are assigned in random order, so neither ids nor row order reveal the
 planted accounts.
+
+Attack models
+-------------
+``attack_model`` chooses how hard the sybil regions are to tell apart. Every
+model keeps exactly ``attack_links_per_region`` distinct links from each region
+to real users outside rings (sybil end uniform in the region) and the same
+planted labels.
+
+* ``"random"`` (the default): the regions above; each attack link lands on a
+  uniformly random real user. Its output for a seed is the one this module has
+  always produced.
+* ``"hubs"``: each attack link lands on a real user drawn with probability
+  proportional to their degree propensity (their expected degree), so the
+  attack hides behind popular accounts.
+* ``"mimic"``: the regions imitate honest structure, so that only the graph cut
+  separates them. Per region: propensities drawn from the honest Pareto law
+  (``degree_exponent``; capped so that the largest expected internal degree is
+  at most half the region) and internal links drawn between members by
+  propensity, as honest links are, around the connecting cycle, for an average
+  internal degree of ``avg_degree`` (at most ``(sybils_per_region - 1) / 2``, at
+  least the cycle's 2) instead of 8; attack links weighted like honest links (``1 + lognormal(0,
+  0.75)``) instead of light ones. Per sybil: the account age of an honest user
+  (so account ages, repayment counts and spending volumes look honest), a
+  latent creditworthiness drawn from the real users outside rings below their
+  median (repayment outcomes, income and paperwork like those of honest
+  low-latent users), phone verification and declared income as likely as for an
+  honest user of that latent, ID verification half as likely (and face
+  verification, as for honest users, only with it). Education, employer,
+  income and asset verification stay absent. Attack targets are uniform, as in
+  ``"random"``.
+* ``"seeded"``: attack links aim at SybilRank's seeds, which are verified
+  users: each one picks a random ID-verified real user outside rings and lands
+  on that user (probability 1/2) or on a random friend of theirs outside rings
+  (that user if they have none). ID verification is common (about two thirds
+  of real users), so the targets cover most of the population; what changes is
+  their distribution: verified users and their (better connected) friends are
+  over-represented. With no ID-verified candidate at all, targets are uniform.
+
+For the same seed, every model draws the same people (communities, groups,
+latents, propensities and account ages of real users; sybils and rings are the
+same accounts) and the same flags for real users. ``"hubs"`` and ``"seeded"``
+also keep every link but the attack links (links, weights and times) and the
+events as in ``"random"``; ``"mimic"`` changes the number of sybil links, hence
+the background links drawn around them, and its older sybils change the
+repayment and spending draws.
 """
 
 from __future__ import annotations
@@ -63,7 +108,7 @@ import pyarrow.compute as pc
 from credence.errors import ParameterError
 from graph.model import Dataset
 
-__all__ = ["Population", "PopulationConfig", "generate_population"]
+__all__ = ["ATTACK_MODELS", "Population", "PopulationConfig", "generate_population"]
 
 DAY = 86_400
 YEAR = 365 * DAY
@@ -74,6 +119,9 @@ MAX_ACCOUNT_AGE = 8 * YEAR
 
 #: Average internal degree of a sybil region (lower for tiny regions).
 SYBIL_INTERNAL_DEGREE = 8.0
+
+#: The values of ``PopulationConfig.attack_model`` (see the module notes).
+ATTACK_MODELS = ("random", "hubs", "mimic", "seeded")
 
 #: At most this fraction of a community is expected among one member's links inside it.
 INTRA_ROOM = 0.3
@@ -140,6 +188,15 @@ class PopulationConfig:
         Accounts per sybil region (>= 10 when there are regions).
     attack_links_per_region : int
         Links between each region and real users (>= 0).
+    attack_model : str
+        How the sybil regions attack (see the module notes), one of:
+        ``"random"`` (default: light, dense, recent, unverified regions whose
+        attack links land on uniformly random real users), ``"hubs"`` (attack
+        links land on real users in proportion to their expected degree),
+        ``"mimic"`` (regions with honest-like degrees, link weights, account ages,
+        some verification and low-latent honest-like repayments: only the cut
+        separates them) or ``"seeded"`` (attack links land on ID-verified real
+        users, SybilRank's seed pool, and on their friends).
     rings : int
         Number of planted collusion rings (>= 0).
     ring_size : int
@@ -164,6 +221,10 @@ class PopulationConfig:
     Traceback (most recent call last):
     ...
     credence.errors.ParameterError: parameter 'homophily' = 1.5: must be in [0, 1]
+    >>> PopulationConfig(attack_model="hub")
+    Traceback (most recent call last):
+    ...
+    credence.errors.ParameterError: parameter 'attack_model' = 'hub': must be one of 'random', 'hubs', 'mimic', 'seeded'
     """
 
     n_users: int = 10_000
@@ -174,6 +235,7 @@ class PopulationConfig:
     sybil_regions: int = 1
     sybils_per_region: int = 200
     attack_links_per_region: int = 10
+    attack_model: str = "random"
     rings: int = 5
     ring_size: int = 8
     seed: int = 0
@@ -197,6 +259,10 @@ class PopulationConfig:
         _check_int("sybils_per_region", self.sybils_per_region, 10 if self.sybil_regions else 0)
         _check_int("ring_size", self.ring_size, 3 if self.rings else 0)
         _check_int("attack_links_per_region", self.attack_links_per_region, 0)
+        if not isinstance(self.attack_model, str) or self.attack_model not in ATTACK_MODELS:
+            raise ParameterError(
+                "attack_model", self.attack_model, "must be one of " + ", ".join(map(repr, ATTACK_MODELS))
+            )
         planted = self.sybil_regions * self.sybils_per_region + self.rings * self.ring_size
         if planted > self.n_users // 2:
             raise ParameterError(
@@ -404,7 +470,9 @@ class _People:
     theta: np.ndarray  # degree propensity (0 for sybils)
 
 
-def _people(cfg: PopulationConfig, rng: np.random.Generator) -> _People:
+def _people(cfg: PopulationConfig, rng: np.random.Generator, attack_rng: np.random.Generator) -> _People:
+    """The people; ``attack_rng`` draws what the ``"mimic"`` attack model changes, so
+    that ``rng`` draws the same for every model."""
     n = cfg.n_users
     n_sybil = cfg.sybil_regions * cfg.sybils_per_region
     n_real = n - n_sybil
@@ -462,6 +530,12 @@ def _people(cfg: PopulationConfig, rng: np.random.Generator) -> _People:
     age = np.empty(n, dtype=np.float64)
     age[real] = np.minimum(DAY + rng.gamma(1.5, 700.0, n_real) * DAY, MAX_ACCOUNT_AGE)
     age[sybils] = rng.uniform(DAY, 90 * DAY, n_sybil)
+    if cfg.attack_model == "mimic" and n_sybil:
+        # honest-looking sybils: honest account ages, the latent of a low-latent
+        # honest user (below the median of the real users outside rings)
+        age[sybils] = np.minimum(DAY + attack_rng.gamma(1.5, 700.0, n_sybil) * DAY, MAX_ACCOUNT_AGE)
+        honest = np.sort(latent[real[ring[real] < 0]])
+        latent[sybils] = attack_rng.choice(honest[: max(1, honest.size // 2)], n_sybil)
     created = cfg.now - age.astype(np.int64)
 
     log_income = np.log(2500.0) + 1.5 * (latent - 0.5) + 0.5 * rng.standard_normal(n)
@@ -608,9 +682,13 @@ def _background_links(cfg: PopulationConfig, rng: np.random.Generator, p: _Peopl
 
 
 def _planted_links(
-    cfg: PopulationConfig, rng: np.random.Generator, p: _People
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keys and kinds of the sybil, attack, ring and outsider links."""
+    cfg: PopulationConfig, rng: np.random.Generator, p: _People, attack_rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Keys and kinds of the sybil, attack, ring and outsider links, and the sybil regions.
+
+    Attack links are drawn as in the ``"random"`` model (see :func:`_retarget_attacks`);
+    the regions of the ``"mimic"`` model are drawn with ``attack_rng``.
+    """
     n = cfg.n_users
     keys: list[np.ndarray] = []
     kinds: list[np.ndarray] = []
@@ -626,19 +704,23 @@ def _planted_links(
     sybil_members = np.flatnonzero(p.is_sybil)
     # sybils were drawn in random order: cut them into regions
     regions = np.array_split(rng.permutation(sybil_members), cfg.sybil_regions or 1)
-    for members in regions[: cfg.sybil_regions]:
-        s = members.size
-        m = round(s * min(SYBIL_INTERNAL_DEGREE, (s - 1) / 2.0) / 2.0)
-        cycle = rng.permutation(members)
-        cycle_keys = _sorted_unique(pair_keys(cycle, np.roll(cycle, 1)))
-        inside = _distinct_pairs(
-            rng,
-            m,
-            _pair_drawer(rng, members, members),
-            n,
-            initial=cycle_keys,
-        )
-        add(inside, _LINK_SYBIL)
+    regions = regions[: cfg.sybil_regions]
+    for members in regions:
+        if cfg.attack_model == "mimic":
+            add(_mimic_region(cfg, attack_rng, members), _LINK_SYBIL)
+        else:
+            s = members.size
+            m = round(s * min(SYBIL_INTERNAL_DEGREE, (s - 1) / 2.0) / 2.0)
+            cycle = rng.permutation(members)
+            cycle_keys = _sorted_unique(pair_keys(cycle, np.roll(cycle, 1)))
+            inside = _distinct_pairs(
+                rng,
+                m,
+                _pair_drawer(rng, members, members),
+                n,
+                initial=cycle_keys,
+            )
+            add(inside, _LINK_SYBIL)
         attack = _distinct_pairs(
             rng,
             cfg.attack_links_per_region,
@@ -654,11 +736,91 @@ def _planted_links(
         outsiders = rng.choice(free, int(n_out.sum()))
         add(_sorted_unique(pair_keys(np.repeat(members, n_out), outsiders)), _LINK_OUTSIDER)
     if not keys:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), regions
     all_keys = np.concatenate(keys)
     all_kinds = np.concatenate(kinds)
     order = np.argsort(all_keys, kind="stable")
-    return all_keys[order], all_kinds[order]
+    return all_keys[order], all_kinds[order], regions
+
+
+def _mimic_region(cfg: PopulationConfig, rng: np.random.Generator, members: np.ndarray) -> np.ndarray:
+    """Sorted keys of the internal links of a ``"mimic"`` sybil region.
+
+    Honest-like: Pareto propensities (``degree_exponent``, the largest expected
+    degree capped at half the region), links drawn between members by propensity
+    around a random cycle (which keeps the region connected), average internal
+    degree ``avg_degree`` (at most ``(size - 1) / 2``, at least the cycle's 2).
+    """
+    n = cfg.n_users
+    s = members.size
+    avg = min(cfg.avg_degree, (s - 1) / 2.0)
+    theta = _cap(_propensities(rng, s, cfg.degree_exponent), max((s - 1) / 2.0 / avg, 1.0))
+    cum = np.cumsum(theta)
+
+    def draw(k: int) -> tuple[np.ndarray, np.ndarray]:
+        a = np.minimum(np.searchsorted(cum, rng.random(k) * cum[-1], "right"), s - 1)
+        b = np.minimum(np.searchsorted(cum, rng.random(k) * cum[-1], "right"), s - 1)
+        return members[a], members[b]
+
+    cycle = rng.permutation(members)
+    cycle_keys = _sorted_unique(
+        np.minimum(cycle, np.roll(cycle, 1)).astype(np.int64) * n + np.maximum(cycle, np.roll(cycle, 1))
+    )
+    return _distinct_pairs(rng, round(s * avg / 2.0), draw, n, initial=cycle_keys)
+
+
+def _retarget_attacks(
+    cfg: PopulationConfig,
+    rng: np.random.Generator,
+    p: _People,
+    regions: list[np.ndarray],
+    keys: np.ndarray,
+    id_verified: np.ndarray,
+) -> np.ndarray:
+    """Sorted keys of the attack links of the ``"hubs"`` or ``"seeded"`` model.
+
+    Each region gets ``attack_links_per_region`` distinct links from uniform
+    members to real users outside rings, drawn by the model (see the module
+    notes); ``keys`` (of every link) give the friends for ``"seeded"``.
+    """
+    n = cfg.n_users
+    free = np.flatnonzero(~p.is_sybil & (p.ring < 0))
+    if cfg.attack_model == "hubs":
+        cum = np.cumsum(p.theta[free])
+
+        def targets(k: int) -> np.ndarray:
+            return free[np.minimum(np.searchsorted(cum, rng.random(k) * cum[-1], "right"), free.size - 1)]
+
+    else:  # seeded: verified users outside rings, or their friends outside rings
+        candidates = free[id_verified[free]]
+        is_free = ~p.is_sybil & (p.ring < 0)
+        src, dst = keys // n, keys % n
+        friendly = is_free[src] & is_free[dst]
+        ends = np.concatenate([src[friendly], dst[friendly]])
+        others = np.concatenate([dst[friendly], src[friendly]])
+        order = np.argsort(ends, kind="stable")
+        friends = others[order]
+        start = np.concatenate(([0], np.cumsum(np.bincount(ends, minlength=n))))
+
+        def targets(k: int) -> np.ndarray:
+            if not candidates.size:
+                return rng.choice(free, k)
+            v = rng.choice(candidates, k)
+            degree = start[v + 1] - start[v]
+            pick = start[v] + np.floor(rng.random(k) * degree).astype(np.int64)
+            to_friend = (rng.random(k) < 0.5) & (degree > 0)
+            if not friends.size:
+                return v
+            return np.where(to_friend, friends[np.minimum(pick, friends.size - 1)], v)
+
+    fresh = []
+    for members in regions:
+
+        def draw(k: int, members: np.ndarray = members) -> tuple[np.ndarray, np.ndarray]:
+            return rng.choice(members, k), targets(k)
+
+        fresh.append(_distinct_pairs(rng, cfg.attack_links_per_region, draw, n))
+    return np.sort(np.concatenate([np.empty(0, dtype=np.int64), *fresh]))
 
 
 def _links_frame(
@@ -666,9 +828,13 @@ def _links_frame(
     rng: np.random.Generator,
     p: _People,
     user_ids: pa.Array,
+    attack_rng: np.random.Generator,
+    id_verified: np.ndarray,
 ) -> pd.DataFrame:
+    """The links; ``attack_rng`` draws what the attack model changes (``rng`` draws
+    the same as for ``"random"`` up to the sybil regions' links)."""
     n = cfg.n_users
-    planted, planted_kind = _planted_links(cfg, rng, p)
+    planted, planted_kind, regions = _planted_links(cfg, rng, p, attack_rng)
     target = round(n * cfg.avg_degree / 2)
     background = _background_links(cfg, rng, p, target - planted.size)
     pos = np.searchsorted(background, planted)
@@ -680,8 +846,22 @@ def _links_frame(
     ring_links = kind == _LINK_RING
     weight[ring_links] = 1.0 + rng.lognormal(2.0, 0.25, int(ring_links.sum()))
     attack_links = kind == _LINK_ATTACK
-    weight[attack_links] = 1.0 + rng.lognormal(-1.0, 0.5, int(attack_links.sum()))
+    if cfg.attack_model != "mimic":  # mimic: attack links keep honest-like weights
+        weight[attack_links] = 1.0 + rng.lognormal(-1.0, 0.5, int(attack_links.sum()))
     created = _uniform_between(rng, np.maximum(p.created[src], p.created[dst]), cfg.now)
+    if cfg.attack_model in ("hubs", "seeded") and regions:
+        # swap the attack links for the model's, leaving every other link as drawn
+        new = _retarget_attacks(cfg, attack_rng, p, regions, keys, id_verified)
+        new_src, new_dst = new // n, new % n
+        keep = ~attack_links
+        order = np.argsort(np.concatenate([keys[keep], new]), kind="stable")
+        keys = np.concatenate([keys[keep], new])[order]
+        src, dst = keys // n, keys % n
+        weight = np.concatenate([weight[keep], 1.0 + attack_rng.lognormal(-1.0, 0.5, new.size)])[order]
+        new_created = _uniform_between(
+            attack_rng, np.maximum(p.created[new_src], p.created[new_dst]), cfg.now
+        )
+        created = np.concatenate([created[keep], new_created])[order]
     return pd.DataFrame(
         {
             "source": _strings(user_ids, src),
@@ -698,14 +878,17 @@ def _users_frame(
     n = cfg.n_users
     lat = p.latent
     real = ~p.is_sybil
+    mimic = cfg.attack_model == "mimic"
 
-    def flag(base: float, slope: float) -> np.ndarray:
-        return real & (rng.random(n) < base + slope * lat)
+    def flag(base: float, slope: float, sybil_factor: float = 0.0) -> np.ndarray:
+        # sybils get the honest chance times sybil_factor (0: never); u < 0 is
+        # never true, so the draws (and real users' flags) are the same in every model
+        return rng.random(n) < (base + slope * lat) * np.where(real, 1.0, sybil_factor)
 
-    id_verified = flag(0.30, 0.60)
+    id_verified = flag(0.30, 0.60, 0.5 if mimic else 0.0)
     face_verified = id_verified & (rng.random(n) < 0.4 + 0.5 * lat)
     declared = np.where(
-        rng.random(n) < np.where(real, 0.90 - 0.25 * (1 - lat), 0.3),
+        rng.random(n) < np.where(real | mimic, 0.90 - 0.25 * (1 - lat), 0.3),
         _round2(p.income * rng.lognormal(0.05, 0.15, n)),
         np.nan,
     )
@@ -716,7 +899,7 @@ def _users_frame(
         {
             "id": _strings(user_ids),
             "created": p.created,
-            "phone_verified": flag(0.70, 0.28),
+            "phone_verified": flag(0.70, 0.28, 1.0 if mimic else 0.0),
             "id_verified": id_verified,
             "face_verified": face_verified,
             "education_verified": flag(0.05, 0.45),
@@ -880,12 +1063,25 @@ def generate_population(config: PopulationConfig | None = None, **overrides: Any
                 raise ParameterError(name, value, "is not a field of PopulationConfig")
         config = dataclasses.replace(config, **overrides)
 
-    people_ss, links_ss, users_ss, repay_ss, spend_ss = np.random.SeedSequence(config.seed).spawn(5)
-    people = _people(config, np.random.default_rng(people_ss))
+    # the sixth stream (attack models only) leaves the first five as they always were
+    people_ss, links_ss, users_ss, repay_ss, spend_ss, attack_ss = np.random.SeedSequence(config.seed).spawn(
+        6
+    )
+    people_attack_ss, links_attack_ss = attack_ss.spawn(2)
+    people = _people(config, np.random.default_rng(people_ss), np.random.default_rng(people_attack_ss))
     user_ids = _string_ids("u", config.n_users)
+    users = _users_frame(config, np.random.default_rng(users_ss), people, user_ids)
+    links = _links_frame(
+        config,
+        np.random.default_rng(links_ss),
+        people,
+        user_ids,
+        np.random.default_rng(links_attack_ss),
+        users["id_verified"].to_numpy(dtype=bool),
+    )
     return Population(
-        users=_users_frame(config, np.random.default_rng(users_ss), people, user_ids),
-        links=_links_frame(config, np.random.default_rng(links_ss), people, user_ids),
+        users=users,
+        links=links,
         repayments=_repayments_frame(config, np.random.default_rng(repay_ss), people, user_ids),
         spending=_spending_frame(config, np.random.default_rng(spend_ss), people, user_ids),
         labels=_labels_frame(people, user_ids),

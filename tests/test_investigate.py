@@ -32,7 +32,7 @@ def _ring_with_target() -> tuple[SQLiteStore, list[str]]:
     links = [(a, b, 5.0) for i, a in enumerate(ring) for b in ring[i + 1:]]
     links += [(r, "t", 1.0) for r in ring[:2]]
     links += [(chain[i], chain[i + 1], 1.0) for i in range(5)]
-    return _store(links, set(ring), ring + ["t"] + chain), ring
+    return _store(links, set(ring), [*ring, "t", *chain]), ring
 
 
 def _engine(store: SQLiteStore) -> ScoringEngine:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -344,6 +346,183 @@ def test_sybil_regions() -> None:
     assert sorted(np.bincount(component)) == [120, 120, 120]
 
 
+# --------------------------------------------------------------------------- attack models
+
+ATTACK_MODELS = ("random", "hubs", "mimic", "seeded")
+MODEL_KW: dict[str, Any] = {
+    "n_users": 6_000,
+    "sybil_regions": 3,
+    "sybils_per_region": 100,
+    "attack_links_per_region": 15,
+}
+
+
+@pytest.fixture(scope="module")
+def by_model() -> dict[str, Population]:
+    return {model: generate_population(**MODEL_KW, seed=5, attack_model=model) for model in ATTACK_MODELS}
+
+
+def attack_targets(pop: Population) -> pd.Series:
+    """The real end of every attack link (one entry per link)."""
+    links = pop.links
+    s_sybil = label_of(pop, "is_sybil", links["source"])
+    t_sybil = label_of(pop, "is_sybil", links["target"])
+    attack = s_sybil != t_sybil
+    return pd.Series(np.where(s_sybil[attack], links["target"][attack], links["source"][attack]))
+
+
+def test_attack_model_is_validated() -> None:
+    with pytest.raises(ParameterError, match="'random', 'hubs', 'mimic', 'seeded'") as info:
+        PopulationConfig(attack_model="sneaky")
+    assert info.value.name == "attack_model"
+    assert PopulationConfig().attack_model == "random"
+
+
+def test_default_attack_model_is_unchanged() -> None:
+    """The default output is the one generated before attack models existed (pinned)."""
+    kw: dict[str, Any] = {
+        "n_users": 600,
+        "sybils_per_region": 40,
+        "attack_links_per_region": 6,
+        "rings": 2,
+        "ring_size": 5,
+    }
+    pop = generate_population(**kw, seed=11)
+    explicit = generate_population(**kw, seed=11, attack_model="random")
+    pinned = {
+        "users": "5cfbb69dbd4884f239aac14ca56c752652baf1006bcb80704acc185b91bdab17",
+        "links": "7004996a7c132cef6235242c4c9c6771ed1128c0778ed807769abc54bbb16f41",
+        "repayments": "01055776c9e7050e819a45b7fe209f9a75b735200c921ea07aaa592a716bb475",
+        "spending": "e225eb0e5d9eed18c73fb0cbbe1e031d5f57b534ac9ccd527e4746965f810d5a",
+        "labels": "e8b0b19114589c31dcf45ce1ac328b050c85415463e44d712ea1b3c2f9b47db2",
+    }
+    for name, digest in pinned.items():
+        frame = getattr(pop, name)
+        pd.testing.assert_frame_equal(frame, getattr(explicit, name))
+        assert hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest() == digest, name
+
+
+@pytest.mark.parametrize("model", ATTACK_MODELS)
+def test_attack_models_keep_the_plant(by_model: dict[str, Population], model: str) -> None:
+    pop = by_model[model]
+    labels = pop.labels
+    assert len(pop.users) == MODEL_KW["n_users"]
+    assert int(labels["is_sybil"].sum()) == 3 * 100
+    assert (labels["community"][labels["is_sybil"]] == -1).all()
+    assert (labels["ring"][labels["is_sybil"]] == -1).all()
+    assert labels["ring"].value_counts().drop(-1).tolist() == [8] * 5
+    links = pop.links
+    assert (links["source"] < links["target"]).all()
+    assert not links.duplicated(["source", "target"]).any()
+    assert len(links) == MODEL_KW["n_users"] * 20 // 2
+    # exactly attack_links_per_region links per region, all to real users outside rings
+    s_sybil = label_of(pop, "is_sybil", links["source"])
+    t_sybil = label_of(pop, "is_sybil", links["target"])
+    attack = links[s_sybil != t_sybil]
+    assert len(attack) == 3 * 15
+    assert (label_of(pop, "ring", attack_targets(pop)) == -1).all()
+    # regions: separate connected components of sybil links, 15 attack links each
+    inside = links[s_sybil & t_sybil]
+    ids, ends = np.unique(np.concatenate([inside["source"], inside["target"]]), return_inverse=True)
+    half = len(inside)
+    adjacency = coo_array((np.ones(half), (ends[:half], ends[half:])), shape=(ids.size,) * 2)
+    n_components, component = connected_components(adjacency, directed=False)
+    assert n_components == 3
+    assert sorted(np.bincount(component)) == [100, 100, 100]
+    region = pd.Series(component, index=ids)
+    sybil_end = np.where(label_of(pop, "is_sybil", attack["source"]), attack["source"], attack["target"])
+    assert region.loc[sybil_end].value_counts().tolist() == [15, 15, 15]
+    for name, parse in [("users", parse_users), ("links", parse_links), ("repayments", parse_repayments)]:
+        parse(getattr(pop, name), now=pop.now)
+
+
+def test_attack_models_share_the_honest_population(by_model: dict[str, Population]) -> None:
+    base = by_model["random"]
+    real = ~base.labels["is_sybil"].to_numpy()
+
+    def non_attack(pop: Population) -> pd.DataFrame:
+        links = pop.links
+        keep = label_of(pop, "is_sybil", links["source"]) == label_of(pop, "is_sybil", links["target"])
+        return links[keep].reset_index(drop=True)
+
+    for model in ("hubs", "seeded"):
+        pop = by_model[model]
+        for name in ("users", "repayments", "spending", "labels"):
+            pd.testing.assert_frame_equal(getattr(pop, name), getattr(base, name))
+        pd.testing.assert_frame_equal(non_attack(pop), non_attack(base))
+        assert set(attack_targets(pop)) != set(attack_targets(base))
+    mimic = by_model["mimic"]
+    pd.testing.assert_frame_equal(mimic.users[real], base.users[real])
+    pd.testing.assert_frame_equal(mimic.labels[real], base.labels[real])
+
+
+def test_hubs_attack_popular_users(by_model: dict[str, Population]) -> None:
+    def mean_target_degree(pop: Population) -> float:
+        return float(degrees(pop).loc[attack_targets(pop)].mean())
+
+    hubs, random = mean_target_degree(by_model["hubs"]), mean_target_degree(by_model["random"])
+    assert hubs > 1.5 * random
+    assert random < 2 * 20
+
+
+def test_mimic_sybils_look_honest(by_model: dict[str, Population]) -> None:
+    pop, base = by_model["mimic"], by_model["random"]
+    links = pop.links
+    inside = label_of(pop, "is_sybil", links["source"]) & label_of(pop, "is_sybil", links["target"])
+    assert 2 * inside.sum() / 300 == pytest.approx(20.0, rel=0.02)  # avg_degree, not 8
+    sybil = pop.labels["is_sybil"].to_numpy()
+    deg, base_deg = degrees(pop)[sybil], degrees(base)[sybil]
+    assert deg.max() > 2 * deg.median()  # spread out, like honest degrees
+    assert deg.std() > 2 * base_deg.std()
+    users = pop.users[sybil]
+    age = (pop.now - users["created"]) / DAY
+    assert (age > 90).mean() > 0.5  # not all recent
+    assert age.median() == pytest.approx(((pop.now - pop.users["created"][~sybil]) / DAY).median(), rel=0.3)
+    assert 0.1 < users["id_verified"].mean() < pop.users["id_verified"][~sybil].mean()
+    assert users["phone_verified"].mean() > 0.5
+    assert users["verified_income"].isna().all()
+    # honest-like attack weights, heavier than the light ones of the other models
+    attack = label_of(pop, "is_sybil", links["source"]) != label_of(pop, "is_sybil", links["target"])
+    base_links = base.links
+    base_attack = label_of(base, "is_sybil", base_links["source"]) != label_of(
+        base, "is_sybil", base_links["target"]
+    )
+    assert links["weight"][attack].mean() > base_links["weight"][base_attack].mean() + 0.5
+    # a history like low-latent honest users: as many repayments, a lower on-time rate
+    latent = pop.labels["latent"]
+    assert latent[sybil].max() <= latent[~sybil & (pop.labels["ring"] < 0).to_numpy()].median()
+    per_user = pop.repayments["user"].value_counts().reindex(pop.users["id"], fill_value=0)
+    assert per_user[sybil].mean() == pytest.approx(per_user[~sybil].mean(), rel=0.25)
+
+
+def test_seeded_attack_verified_users_and_their_friends(by_model: dict[str, Population]) -> None:
+    pop = by_model["seeded"]
+    verified = set(pop.users["id"][pop.users["id_verified"]])
+    links = pop.links
+    friends_of_verified = set(links["target"][links["source"].isin(verified)]) | set(
+        links["source"][links["target"].isin(verified)]
+    )
+    targets = attack_targets(pop)
+    assert targets.isin(verified | friends_of_verified).all()
+    assert targets.isin(verified).mean() > 0.5  # half of them directly, most friends verified too
+
+
+@pytest.mark.parametrize("model", ATTACK_MODELS)
+def test_attack_models_in_a_tiny_population(model: str) -> None:
+    """Planted links leave no room for background links (so "seeded" finds no friends)."""
+    pop = generate_population(
+        n_users=40,
+        avg_degree=0.5,
+        sybils_per_region=10,
+        attack_links_per_region=3,
+        rings=0,
+        attack_model=model,
+    )
+    assert len(attack_targets(pop)) == 3
+    assert not pop.links.duplicated(["source", "target"]).any()
+    assert (pop.links["source"] < pop.links["target"]).all()
+
+
 def test_rings_are_heavy_cliques_with_few_outsiders() -> None:
     pop = generate_population(n_users=3_000, sybils_per_region=100, rings=4, ring_size=6)
     links = pop.links
@@ -405,6 +584,8 @@ def test_tiny_population_without_fraud() -> None:
         ({"seed": 1.5}, "seed"),
         ({"now": 0}, "now"),
         ({"colour": "blue"}, "colour"),
+        ({"attack_model": "hub"}, "attack_model"),
+        ({"attack_model": None}, "attack_model"),
     ],
 )
 def test_bad_config_raises_parameter_error(overrides: dict[str, object], name: str) -> None:
