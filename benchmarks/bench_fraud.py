@@ -12,16 +12,20 @@ attack model) a population is drawn with :func:`seeds.synthetic.generate_populat
   reported members that are planted ring members, *recall* the share of planted
   ring members reported, *exact* the number of planted rings reported exactly.
 * **sybils**: :func:`scoring.trust.sybil_trust` from ``--seeds`` random verified
-  (``id_verified``) users, default iterations; *AUC* is the probability that a
-  random honest user ranks above a random sybil by trust / degree (ties half).
-  The seeds are the same for every attack model (the models share the honest
-  users and their flags).
+  (``id_verified``) users, default iterations, once per ``--seed-groups`` value
+  ``G`` (``seed_groups=G``: the seeds in ``G`` disjoint groups, ranked by the
+  median over the groups; 1 is plain SybilRank); *AUC g=G* is the probability
+  that a random honest user ranks above a random sybil by the ranking score
+  (trust / degree, or its median over the groups; ties half), *trust s g=G* the
+  seconds of that call. The seeds are the same for every attack model (the
+  models share the honest users and their flags).
 
 The table has one row per scenario; ``attack/sybil`` is the number of attack
 links per sybil (the product target: sybil AUC >= 0.9 up to 0.1).
 
     .venv/bin/python benchmarks/bench_fraud.py --users 20000 --attacks 5,20,50 --rings 5,20 --weightings log,sqrt
     .venv/bin/python benchmarks/bench_fraud.py --attack-models random,hubs,mimic,seeded
+    .venv/bin/python benchmarks/bench_fraud.py --attack-models random,seeded --seed-groups 1,10
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ def run(
     seed: int,
     weightings: list[str],
     attack_model: str = "random",
+    seed_groups: tuple[int, ...] = (1,),
 ) -> dict:
     pop = generate_population(
         n_users=users,
@@ -131,10 +136,11 @@ def run(
     rng = np.random.default_rng(seed)
     verified = np.flatnonzero(pop.users["id_verified"].to_numpy(dtype=bool) & ~is_sybil)
     seeds = rng.choice(verified, min(n_seeds, verified.size), replace=False)
-    start = time.perf_counter()
-    trust = sybil_trust(adjacency, seeds)
-    row["trust s"] = round(time.perf_counter() - start, 2)
-    row["sybil AUC"] = round(auc(trust.normalized, ~is_sybil), 4) if regions else float("nan")
+    for groups in seed_groups:
+        start = time.perf_counter()
+        trust = sybil_trust(adjacency, seeds, seed_groups=groups)
+        row[f"trust s g={groups}"] = round(time.perf_counter() - start, 2)
+        row[f"AUC g={groups}"] = round(auc(trust.normalized, ~is_sybil), 4) if regions else float("nan")
     return row
 
 
@@ -160,11 +166,22 @@ def main() -> None:
         default="random",
         help=f"sybil attack models, some of {','.join(ATTACK_MODELS)} (default: %(default)s)",
     )
+    parser.add_argument(
+        "--seed-groups",
+        default="1",
+        help="sybil_trust seed_groups values to compare, e.g. 1,10 (default: %(default)s)",
+    )
     args = parser.parse_args()
     models = [m for m in args.attack_models.split(",") if m]
     unknown = [m for m in models if m not in ATTACK_MODELS]
     if unknown or not models:
         parser.error(f"--attack-models: unknown {unknown}; choose among {','.join(ATTACK_MODELS)}")
+    try:
+        seed_groups = tuple(int(g) for g in args.seed_groups.split(",") if g)
+    except ValueError:
+        parser.error(f"--seed-groups: {args.seed_groups!r} is not a comma list of integers")
+    if not seed_groups or not all(1 <= g <= args.seeds for g in seed_groups):
+        parser.error(f"--seed-groups: each value must be in [1, --seeds = {args.seeds}]")
     rows = [
         run(
             args.users,
@@ -177,6 +194,7 @@ def main() -> None:
             args.seed,
             [w for w in args.weightings.split(",") if w],
             model,
+            seed_groups,
         )
         for rings in (int(r) for r in args.rings.split(",") if r)
         for attack in (int(a) for a in args.attacks.split(",") if a)

@@ -23,6 +23,46 @@ the total: ``sum_v T_i(v) = total``. Non-participants (no consent to network
 scoring, or quarantined) are removed from the graph before the walk, with their
 links: they hold no trust and pass none on.
 
+Seed groups
+-----------
+One seed that is an attack target (sybils linked to it, or it to them) spoils
+the plain walk: in the first step it hands a share ``k / d(s)`` of its trust
+(``k`` of its ``d(s)`` links lead to sybils) straight across the attack links,
+before the walk has spread that trust over the honest region. The sybil region
+then holds far more trust than its few attack links would let in from afar, and
+when its volume is small next to that share, sybils outrank honest users.
+
+With ``seed_groups = G > 1`` the seeds, sorted by index, are dealt round-robin
+into ``G`` disjoint groups (group ``g`` takes the ``g``-th, ``(g+G)``-th, ...
+seed; sizes differ by at most one) and the walk runs from each group with the
+whole total::
+
+    T^g_0(v) = total / |S_g|   for v in S_g, 0 elsewhere      (g = 1 .. G)
+    T^g_{i+1} = A D^-1 T^g_i   (isolated v keeps its trust, as above)
+    trust(v)      = mean_g   T^g(v)                  (still adds up to total)
+    normalized(v) = median_g T^g(v) / d(v)           (0 for isolated nodes)
+
+and the ranking is by the median. The ``G`` walks are one walk of an ``(n, G)``
+matrix, a sparse-times-dense product per step: one pass over the links per step
+(``G`` multiply-adds per link), ``O(n G)`` memory. ``G = 1`` is the plain walk.
+
+Why the median: an attacked seed belongs to one group only, so only that group's
+walk pours trust into the sybil region; in the others the sybils are as far from
+the trust as ever. The median of ``G`` values ignores up to ``ceil(G / 2) - 1``
+spoiled groups (none for ``G = 2``: with two groups of equal size the median is
+the mean, which is the plain score; use ``G >= 3``), whereas an honest user,
+reached by every group's walk, scores about the same in each, so its median is
+close to its plain score. The price: each walk starts from fewer seeds, so it
+covers the honest communities less evenly; keep enough seeds per group to reach
+all of them within the walk.
+
+Limitation: an attacker who reaches the seeds of ``ceil(G / 2)`` or more groups
+(one who knows the seeds knows the groups, the split being deterministic) moves
+the median as he moved the plain score; groups only multiply the seeds he must
+reach. The median protects the ranking, not the trust: ``trust``, the mean over
+groups, still carries the leak (with groups of equal size it is, by linearity,
+exactly the plain walk's trust).
+
 Examples
 --------
 A path 0 - 1 - 2 with the seed at one end: two steps carry the trust from node 0
@@ -35,6 +75,19 @@ to node 1 and back out to both ends.
 (2, [0.5, 0.0, 0.5], [0, 2, 1])
 >>> r.suspicious(1).tolist()
 [1]
+
+Seed groups: honest users 0 to 4 all linked to each other, seeds 0, 1 and 2, and
+sybils 5 - 6 hanging off seed 0. The plain walk ranks sybil 5 above seed 0; with
+three groups, ``{0}``, ``{1}`` and ``{2}``, only the walk from seed 0 reaches the
+sybils early, the median discards it, and both sybils rank last.
+
+>>> A = np.zeros((7, 7))
+>>> A[:5, :5] = 1 - np.eye(5)
+>>> A[0, 5] = A[5, 0] = A[5, 6] = A[6, 5] = 1
+>>> sybil_trust(A, [0, 1, 2]).suspicious(2).tolist()
+[6, 0]
+>>> sybil_trust(A, [0, 1, 2], seed_groups=3).suspicious(2).tolist()
+[5, 6]
 """
 
 from __future__ import annotations
@@ -153,6 +206,19 @@ def _check_total(total: Any, name: str = "total_trust") -> float:
     return value
 
 
+def _check_seed_groups(seed_groups: Any, n_seeds: int, name: str = "seed_groups") -> int:
+    if (
+        isinstance(seed_groups, bool | np.bool_)
+        or not isinstance(seed_groups, numbers.Integral)
+        or seed_groups < 1
+    ):
+        raise ParameterError(name, seed_groups, "must be an integer >= 1")
+    groups = int(seed_groups)
+    if groups > n_seeds:
+        raise ParameterError(name, groups, f"must not exceed the number of distinct seeds ({n_seeds})")
+    return groups
+
+
 def default_iterations(n_participants: int) -> int:
     """``ceil(log2(n_participants))``, at least 1: SybilRank's early-terminated walk length.
 
@@ -176,7 +242,9 @@ class TrustResult:
     trust : ndarray of float64, shape (n,)
         Trust held by each node; adds up to ``total_trust``; 0 for non-participants.
     normalized : ndarray of float64, shape (n,)
-        ``trust / degree``, the ranking score; 0 for isolated nodes and non-participants.
+        The ranking score: ``trust / degree``; with ``seed_groups > 1`` the median
+        over the groups of each group's ``trust / degree`` (not ``trust / degree``
+        in general). 0 for isolated nodes and non-participants.
     ranking : ndarray of int64, shape (n,)
         Every node index, most trusted first: participants by ``normalized``
         (descending), ties broken by ``trust`` (descending: an isolated seed
@@ -189,6 +257,8 @@ class TrustResult:
         Who took part in the walk.
     seeds : ndarray of int64
         The distinct seed indices, sorted.
+    seed_groups : int
+        Number of disjoint seed groups walked separately (1: the plain walk).
     """
 
     trust: np.ndarray
@@ -198,6 +268,7 @@ class TrustResult:
     degree: np.ndarray
     participating: np.ndarray
     seeds: np.ndarray
+    seed_groups: int = 1
 
     def __post_init__(self) -> None:
         for array in (self.trust, self.normalized, self.ranking, self.degree, self.participating, self.seeds):
@@ -244,6 +315,7 @@ def sybil_trust(
     iterations: int | None = None,
     total_trust: float = 1.0,
     participating: Any = None,
+    seed_groups: int = 1,
 ) -> TrustResult:
     """SybilRank trust: propagate trust from seed users for a few steps, rank by trust / degree.
 
@@ -268,6 +340,14 @@ def sybil_trust(
     participating : array_like of bool, shape (n,), optional
         Consenting and not quarantined; default everyone. Non-participants and
         their links are removed before the walk; they get trust 0 and rank last.
+    seed_groups : int
+        Split the distinct seeds, sorted by index, round-robin into this many
+        disjoint groups (1 <= ``seed_groups`` <= number of distinct seeds), walk
+        from each group with the whole ``total_trust``, and rank by the median
+        over the groups of trust / degree; ``trust`` is the mean over the groups.
+        A seed that is an attack target then spoils only its own group (see the
+        module docstring). Default 1: the plain walk, unchanged. Costs ``O(n *
+        seed_groups)`` memory; each step is still one pass over the links.
 
     Returns
     -------
@@ -276,7 +356,7 @@ def sybil_trust(
     Raises
     ------
     ParameterError
-        Bad adjacency, seeds, iterations, total_trust or participating.
+        Bad adjacency, seeds, iterations, total_trust, participating or seed_groups.
 
     Notes
     -----
@@ -288,7 +368,9 @@ def sybil_trust(
     unreached nodes at the bottom; an isolated seed keeps its trust, which puts
     it ahead of every node without trust but behind every linked node that the
     walk reached. One step costs one sparse matrix-vector product,
-    ``O(links)``.
+    ``O(links)``; with seed groups, one sparse matrix times an ``(n,
+    seed_groups)`` dense matrix, ``O(links * seed_groups)`` arithmetic in one
+    pass over the links.
 
     Examples
     --------
@@ -302,6 +384,15 @@ def sybil_trust(
     >>> r = sybil_trust(A, [0, 1], iterations=3)
     >>> (r.trust * 27).round(9).tolist(), r.ranking.tolist()
     ([8.0, 8.0, 9.0, 2.0], [2, 0, 1, 3])
+
+    Two seed groups, ``{0}`` and ``{1}``, one step: group ``{0}`` gives nodes 0, 1,
+    2 the trust 0, 2/3, 1/3, group ``{1}`` gives them 2/3, 0, 1/3 (node 3 nothing).
+    ``trust`` is the mean; ``normalized`` the median (of two: their mean) of
+    trust / degree, here the same as trust / degree.
+
+    >>> r = sybil_trust(A, [0, 1], iterations=1, seed_groups=2)
+    >>> r.seed_groups, (r.trust * 3).round(9).tolist(), (r.normalized * 9).round(9).tolist()
+    (2, [1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0])
     """
     matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
@@ -309,6 +400,7 @@ def sybil_trust(
     seed_index = check_seeds(seeds, n, members)
     steps = None if iterations is None else _check_iterations(iterations)
     total = _check_total(total_trust)
+    groups = _check_seed_groups(seed_groups, seed_index.size)
 
     index = np.flatnonzero(members)
     if index.size == n:
@@ -326,15 +418,29 @@ def sybil_trust(
     inverse = np.zeros(index.size)
     np.divide(1.0, degree_sub, out=inverse, where=~isolated)
 
-    current: np.ndarray = np.zeros(index.size)
-    current[position[seed_index]] = total / seed_index.size
-    kept = np.zeros(index.size)
+    # one column per seed group (a plain vector for one group): seed j of the sorted
+    # seeds is in group j mod G, and every group starts with the whole total
+    current: np.ndarray
+    if groups == 1:
+        current = np.zeros(index.size)
+        current[position[seed_index]] = total / seed_index.size
+        scale = inverse
+    else:
+        member_of = np.arange(seed_index.size) % groups
+        current = np.zeros((index.size, groups))
+        current[position[seed_index], member_of] = total / np.bincount(member_of)[member_of]
+        scale = inverse[:, np.newaxis]
+    kept = np.zeros_like(current)
     for _ in range(steps):
         kept[isolated] = current[isolated]
-        current = np.asarray(sub @ (current * inverse), dtype=np.float64).ravel()
+        current = np.asarray(sub @ (current * scale), dtype=np.float64).reshape(current.shape)
         current += kept
 
-    normalized_sub = current * inverse  # 0 where isolated
+    if groups == 1:
+        normalized_sub = current * inverse  # 0 where isolated
+    else:
+        normalized_sub = np.median(current * scale, axis=1)
+        current = current.mean(axis=1)
     trust = np.zeros(n)
     trust[index] = current
     normalized = np.zeros(n)
@@ -353,4 +459,5 @@ def sybil_trust(
         degree=degree,
         participating=members,
         seeds=seed_index,
+        seed_groups=groups,
     )

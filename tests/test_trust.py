@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import rankdata
 
 from credence.errors import ParameterError
@@ -46,6 +48,39 @@ def _dense_walk(adjacency: np.ndarray, start: np.ndarray, steps: int) -> np.ndar
 def _random_graph(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
     upper = np.triu((rng.random((n, n)) < p) * rng.uniform(0.1, 3.0, (n, n)), 1)
     return upper + upper.T
+
+
+def _plain_walk(
+    adjacency: np.ndarray, seeds: np.ndarray, steps: int, total: float, participating: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: the plain walk, step by step, on the participants; returns (trust, normalized).
+
+    Written independently of the module, but with the same floating-point operations
+    (scipy's CSR product and row sums, one product per step), so that its output is
+    bit-for-bit what the single-seed-group walk must give.
+    """
+    n = adjacency.shape[0]
+    idx = np.flatnonzero(participating)
+    sub = sp.csr_matrix(adjacency[np.ix_(idx, idx)])
+    degree = np.asarray(sub.sum(axis=1)).ravel()
+    linked = degree > 0
+    inverse = np.zeros(idx.size)
+    inverse[linked] = 1.0 / degree[linked]
+    t = np.zeros(idx.size)
+    t[np.searchsorted(idx, np.unique(seeds))] = total / np.unique(seeds).size
+    for _ in range(steps):
+        t = np.where(linked, sub @ (t * inverse), t)
+    trust = np.zeros(n)
+    trust[idx] = t
+    normalized = np.zeros(n)
+    normalized[idx] = t * inverse
+    return trust, normalized
+
+
+def _expected_ranking(trust: np.ndarray, normalized: np.ndarray, participating: np.ndarray) -> np.ndarray:
+    idx = np.flatnonzero(participating)
+    order = np.lexsort((idx, -trust[idx], -normalized[idx]))
+    return np.r_[idx[order], np.flatnonzero(~participating)]
 
 
 # --------------------------------------------------------------------------- known answers
@@ -100,6 +135,29 @@ def test_zero_iterations_leave_trust_on_the_seeds() -> None:
     assert r.trust.tolist() == [0.0, 2.0, 0.0, 2.0]
     assert r.normalized.tolist() == [0.0, 2.0 / 3.0, 0.0, 2.0]
     assert r.ranking.tolist() == [3, 1, 0, 2]
+
+
+def test_seed_groups_by_hand() -> None:
+    # KITE, seeds 0, 1, 3 in three groups {0}, {1}, {3}, one step, each group with total 1:
+    # {0}: node 0 (degree 3) sends 2/3 to 1 and 1/3 to 2   -> T = (0, 2/3, 1/3, 0)
+    # {1}: node 1 sends 2/3 to 0 and 1/3 to 2              -> T = (2/3, 0, 1/3, 0)
+    # {3}: node 3 (degree 1) sends everything to 2         -> T = (0, 0, 1, 0)
+    # T / d (degrees 3, 3, 3, 1): (0, 2/9, 1/9, 0), (2/9, 0, 1/9, 0), (0, 0, 1/3, 0)
+    # median: (0, 0, 1/9, 0); mean trust: (2/9, 2/9, 5/9, 0), which adds up to 1
+    r = sybil_trust(KITE, [3, 1, 0], iterations=1, seed_groups=3)
+    assert r.seed_groups == 3
+    np.testing.assert_allclose(r.normalized, [0, 0, 1 / 9, 0], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(r.trust, [2 / 9, 2 / 9, 5 / 9, 0], rtol=1e-14, atol=0)
+    # node 2 first; 0, 1 and 3 tie on the median 0: by trust (0 and 1 ahead of 3), then index
+    assert r.ranking.tolist() == [2, 0, 1, 3]
+    # round-robin over the sorted seeds: with two groups, {0, 3} and {1}
+    # {0, 3} (1/2 each): node 0 sends 1/3 to 1 and 1/6 to 2, node 3 sends 1/2 to 2
+    #   -> T = (0, 1/3, 2/3, 0), T / d = (0, 1/9, 2/9, 0)
+    # {1}: T / d = (2/9, 0, 1/9, 0); median of two = mean: (1/9, 1/18, 1/6, 0)
+    r2 = sybil_trust(KITE, [0, 1, 3], iterations=1, seed_groups=2)
+    np.testing.assert_allclose(r2.normalized, [1 / 9, 1 / 18, 1 / 6, 0], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(r2.trust, [1 / 3, 1 / 6, 1 / 2, 0], rtol=1e-14, atol=0)
+    assert r2.ranking.tolist() == [2, 0, 1, 3]
 
 
 def test_non_participants_and_isolated_seed_by_hand() -> None:
@@ -195,6 +253,100 @@ def test_matches_a_dense_oracle_and_conserves_trust(seed: int) -> None:
     assert r.suspicious(k).tolist() == head[::-1][:k].tolist()
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_one_seed_group_is_the_plain_walk_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(2, 60))
+    a = _random_graph(rng, n, float(rng.uniform(0.02, 0.3)))
+    part = rng.random(n) < 0.8
+    part[0] = True
+    seeds = np.unique(np.r_[0, rng.choice(np.flatnonzero(part), int(rng.integers(1, 6)))])
+    steps = int(rng.integers(0, 12))
+    total = float(rng.uniform(0.5, 100.0))
+    kwargs: dict[str, Any] = {"iterations": steps, "total_trust": total, "participating": part}
+    default = sybil_trust(a, seeds, **kwargs)
+    one = sybil_trust(a, seeds, seed_groups=1, **kwargs)
+    trust, normalized = _plain_walk(a, seeds, steps, total, part)
+    for r in (default, one):
+        assert r.seed_groups == 1
+        np.testing.assert_array_equal(r.trust, trust)
+        np.testing.assert_array_equal(r.normalized, normalized)
+        np.testing.assert_array_equal(r.ranking, _expected_ranking(trust, normalized, part))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(3, 40),
+    density=st.floats(0.02, 0.5),
+    graph_seed=st.integers(0, 2**32 - 1),
+    n_seeds=st.integers(1, 12),
+    groups=st.integers(1, 12),
+    steps=st.integers(0, 10),
+    total=st.floats(0.5, 100.0),
+    everyone=st.booleans(),
+)
+def test_seed_groups_match_a_loop_over_groups(
+    n: int,
+    density: float,
+    graph_seed: int,
+    n_seeds: int,
+    groups: int,
+    steps: int,
+    total: float,
+    everyone: bool,
+) -> None:
+    rng = np.random.default_rng(graph_seed)
+    a = _random_graph(rng, n, density)
+    part = np.ones(n, dtype=bool) if everyone else rng.random(n) < 0.8
+    part[0] = True
+    pool = np.flatnonzero(part)
+    seeds = rng.choice(pool, min(n_seeds, pool.size), replace=False)
+    groups = min(groups, seeds.size)
+    kwargs: dict[str, Any] = {"iterations": steps, "total_trust": total, "participating": part}
+    r = sybil_trust(sp.csr_matrix(a), seeds, seed_groups=groups, **kwargs)
+
+    # reference: the groups by hand (every groups-th of the sorted seeds), one plain walk each
+    ordered = np.sort(seeds)
+    walks = [_plain_walk(a, ordered[g::groups], steps, total, part) for g in range(groups)]
+    assert sum(ordered[g::groups].size for g in range(groups)) == seeds.size
+    trust = np.mean([t for t, _ in walks], axis=0)
+    normalized = np.median([z for _, z in walks], axis=0)
+    assert r.seed_groups == groups
+    np.testing.assert_allclose(r.trust, trust, rtol=1e-12, atol=1e-15 * total)
+    np.testing.assert_allclose(r.normalized, normalized, rtol=1e-12, atol=1e-15 * total)
+    assert r.trust.sum() == pytest.approx(total, rel=1e-12)
+    if seeds.size % groups == 0:  # groups of equal size: the mean is the plain walk (linearity)
+        plain = sybil_trust(a, seeds, **kwargs)
+        np.testing.assert_allclose(r.trust, plain.trust, rtol=1e-9, atol=1e-14 * total)
+    assert (r.trust >= 0).all()
+    assert (r.normalized >= 0).all()
+    assert (r.trust[~part] == 0).all()
+    assert (r.normalized[r.degree == 0] == 0).all()
+    # the ranking: participants by the median (then trust, then index), non-participants last
+    head = r.ranking[: pool.size]
+    assert sorted(r.ranking.tolist()) == list(range(n))
+    assert part[head].all()
+    assert (np.diff(r.normalized[head]) <= 0).all()
+    assert r.ranking[pool.size :].tolist() == np.flatnonzero(~part).tolist()
+    np.testing.assert_array_equal(r.ranking, _expected_ranking(r.trust, r.normalized, part))
+
+
+def test_seed_groups_ignore_the_seeds_input_form() -> None:
+    rng = np.random.default_rng(11)
+    a = _random_graph(rng, 30, 0.2)
+    mask = np.zeros(30, dtype=bool)
+    mask[[2, 5, 9, 17, 23]] = True
+    runs = [
+        sybil_trust(a, [2, 5, 9, 17, 23], seed_groups=3),
+        sybil_trust(a, [23, 9, 2, 17, 5, 9], seed_groups=3),
+        sybil_trust(sp.csr_matrix(a), mask, seed_groups=3),
+    ]
+    for other in runs[1:]:
+        assert np.array_equal(other.trust, runs[0].trust)
+        assert np.array_equal(other.normalized, runs[0].normalized)
+        assert np.array_equal(other.ranking, runs[0].ranking)
+
+
 def test_a_long_walk_mixes_to_trust_proportional_to_degree() -> None:
     # connected and non-bipartite (a triangle), so the walk converges to T = total * d / sum(d):
     # degrees 3, 3, 3, 1 add up to 10, so with total 10 every normalized value tends to 1
@@ -277,6 +429,14 @@ def test_result_is_read_only_and_input_untouched() -> None:
         ({"total_trust": "1"}, "total_trust"),
         ({"participating": [1, 1, 1, 1]}, "participating"),
         ({"participating": np.ones(3, dtype=bool)}, "participating"),
+        ({"seed_groups": 0}, "seed_groups"),
+        ({"seed_groups": -1}, "seed_groups"),
+        ({"seed_groups": 2}, "seed_groups"),  # one seed
+        ({"seeds": [0, 1, 1], "seed_groups": 3}, "seed_groups"),  # two distinct seeds
+        ({"seeds": [0, 1], "seed_groups": 2.0}, "seed_groups"),
+        ({"seeds": [0, 1], "seed_groups": True}, "seed_groups"),
+        ({"seeds": [0, 1], "seed_groups": "2"}, "seed_groups"),
+        ({"seeds": [0, 1], "seed_groups": None}, "seed_groups"),
     ],
 )
 def test_bad_parameters_raise(kwargs: dict[str, Any], name: str) -> None:
@@ -369,3 +529,31 @@ def test_planted_sybils_of_a_synthetic_population_rank_at_the_bottom() -> None:
     assert _auc(r.normalized[consent], ~is_sybil[consent]) >= 0.9
     n_sybil = int(is_sybil[consent].sum())
     assert is_sybil[r.suspicious(n_sybil)].mean() >= 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_seed_groups_survive_an_attacked_seed(seed: int) -> None:
+    # 400 honest users (degree 10), 20 sybils (degree 4), 2 random attack links, 10 seeds;
+    # the attacker also links 4 sybils to seed 0. In the first step that seed sends 4/14 of
+    # its trust, 1/10 * 4/14 ~ 0.029 of the total, straight into a sybil region of volume
+    # ~ 84: ~ 3.4e-4 per unit degree, above the honest ~ 1/4000. With 5 groups of 2 seeds
+    # the leak lands in one group's walk only and the median of 5 discards it.
+    adjacency, is_sybil, seeds = _two_regions(400, 20, 10, 4, 2, seed=seed)
+    rng = np.random.default_rng(seed)
+    adjacency = adjacency.tolil()
+    for sybil in 400 + rng.choice(20, 4, replace=False):
+        adjacency[seeds[0], sybil] = adjacency[sybil, seeds[0]] = 1.0
+    adjacency = sp.csr_matrix(adjacency)
+
+    plain = sybil_trust(adjacency, seeds)
+    grouped = sybil_trust(adjacency, seeds, seed_groups=5)
+    plain_auc = _auc(plain.normalized, ~is_sybil)
+    grouped_auc = _auc(grouped.normalized, ~is_sybil)
+    assert plain_auc < 0.5  # many sybils above honest users
+    assert grouped_auc > 0.99
+    assert grouped_auc - plain_auc > 0.5
+    assert is_sybil[grouped.suspicious(20)].all()  # the 20 least trusted are the sybils
+    # the mean trust still carries the leak: with groups of equal size it is, by linearity,
+    # the plain walk's trust; the median protects the ranking only
+    np.testing.assert_allclose(grouped.trust, plain.trust, rtol=1e-9, atol=1e-15)
+    assert grouped.trust.sum() == pytest.approx(1.0, rel=1e-12)
