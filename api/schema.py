@@ -13,7 +13,8 @@ Who may do what (a role not listed gets FORBIDDEN; no key gets UNAUTHENTICATED):
                                       User.score/band/components/reasons/history,
                                       User.network{value, prior, degree}, scoreChanged
     evidence    analyst, admin        Network.contributors, Network.influenced, User.friends,
-                                      User.flags, influencePaths, suspiciousClusters, whatIf
+                                      User.flags, influencePaths, suspiciousClusters, whatIf,
+                                      sybilSuspects, Influence.ifDefaulted
                                       (audited for the roles in ApiConfig.audit_roles)
     write       app, admin            upsertUser, addLink, removeLink, recordRepayment,
                                       recordSpending, setConsent
@@ -815,6 +816,23 @@ class SuspiciousCluster:
         )  # fmt: skip
 
 
+@strawberry.type(description="A participant ranked low by SybilRank trust.")
+class SybilSuspect:
+    user_id: str
+    trust_per_degree: float = strawberry.field(description="The ranking score (median over seed groups).")
+    degree: float
+    percentile: float = strawberry.field(description="Share of participants trusted less (0 = least trusted).")
+
+
+@strawberry.type(description="SybilRank from verified seed users: the least trusted participants.")
+class SybilSuspects:
+    seeds: int
+    seed_groups: int
+    iterations: int
+    participants: int
+    suspects: list[SybilSuspect]
+
+
 MAX_FLAG_USERS = 100
 MAX_HOPS = 10
 
@@ -952,6 +970,24 @@ class Query:
         found = await ctx.service.run(_suspicious_clusters, ctx.service.engine, first)
         ctx.audit_read("read:suspicious_clusters", None, f"first={first} found={len(found)}")
         return found
+
+    @strawberry.field(description="The least trusted participants by SybilRank from a random draw of up to 1,000 "
+                      "face-verified participants (seed draw fixed by randomState; analyst; audited).")
+    async def sybil_suspects(self, info: strawberry.Info, first: int = 20, seed_groups: int = 10,
+                             random_state: int = 0) -> SybilSuspects:
+        from credence.investigate import sybil_suspects
+
+        ctx = _ctx(info)
+        ctx.require("evidence", "sybilSuspects")
+        first = ctx.first(first)
+        report = await ctx.service.run(partial(sybil_suspects, ctx.service.engine, first=first,
+                                               seed_groups=seed_groups, random_state=random_state))  # fmt: skip
+        ctx.audit_read("read:sybil_suspects", None, f"first={first} seed_groups={seed_groups} "
+                       f"random_state={random_state}")  # fmt: skip
+        return SybilSuspects(seeds=report.seeds, seed_groups=report.seed_groups, iterations=report.iterations,
+                             participants=report.participants,
+                             suspects=[SybilSuspect(user_id=u, trust_per_degree=t, degree=d, percentile=p)
+                                       for u, t, d, p in report.suspects])  # fmt: skip
 
     @strawberry.field(description="Score changes if the given links or accounts were removed (an account removed "
                       "takes no part in anyone's network, as if quarantined); nothing is stored (analyst; audited).")

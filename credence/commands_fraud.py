@@ -1,4 +1,5 @@
-"""Fraud commands: ``credence rings`` (suspicious clusters) and ``credence influence`` (blast radius).
+"""Fraud commands: ``credence rings`` (suspicious clusters), ``credence influence`` (blast radius)
+and ``credence trust`` (SybilRank suspects).
 
 Both recompute the scores in memory (nothing is written) and report through
 :mod:`credence.investigate`, as the GraphQL API does. ``credence.cli`` registers
@@ -15,7 +16,7 @@ import click
 
 from credence.cli_options import engine_options, recomputed
 
-__all__ = ["COMMANDS", "influence", "rings"]
+__all__ = ["COMMANDS", "influence", "rings", "trust"]
 
 #: Member ids shown per cluster in the table (the JSON lists them all).
 SHOWN = 4
@@ -116,5 +117,49 @@ def influence(user: str, first: int, simulate_default: bool, amount: float | Non
             click.echo(f"  {c.user:<16}{c.before:>5} -> {c.after:<5}({c.after - c.before:+d})")
 
 
+@click.command("trust")
+@click.option("--first", default=20, show_default=True, help="How many of the least trusted users to list.")
+@click.option("--seeds", "seeds_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file of seed user ids, one per line (default: a random draw of face-verified participants).")
+@click.option("--max-seeds", default=1_000, show_default=True, help="Most seeds drawn by default.")
+@click.option("--seed-groups", default=10, show_default=True,
+              help="Disjoint seed groups; users are ranked by the median over groups (1: plain SybilRank).")
+@click.option("--random-state", default=0, show_default=True, help="Seed of the default seed draw.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@engine_options
+def trust(first: int, seeds_path: Path | None, max_seeds: int, seed_groups: int, random_state: int, as_json: bool,
+          policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+    """SybilRank: trust spread from verified seed users for log2(n) steps; the least trusted per unit of
+    degree are the likeliest sybils. Keep the seed file secret. Nothing is written.
+    """
+    from credence.errors import InputError
+    from credence.investigate import sybil_suspects
+
+    seeds = None
+    if seeds_path is not None:
+        try:
+            seeds = [line.strip() for line in seeds_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{seeds_path}: cannot read: {exc}") from exc
+        if not seeds:
+            raise InputError(f"{seeds_path}: no seed ids")
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
+        report = sybil_suspects(engine, first=first, seeds=seeds, max_seeds=max_seeds, seed_groups=seed_groups,
+                                random_state=random_state)  # fmt: skip
+    if as_json:
+        click.echo(json.dumps({
+            "seeds": report.seeds, "seed_groups": report.seed_groups, "iterations": report.iterations,
+            "participants": report.participants,
+            "suspects": [{"user": u, "trust_per_degree": t, "degree": d, "percentile": p}
+                         for u, t, d, p in report.suspects],
+        }, indent=2))  # fmt: skip
+        return
+    click.echo(f"SybilRank from {report.seeds} seeds in {report.seed_groups} groups, {report.iterations} steps, "
+               f"{report.participants} participants; least trusted first")
+    click.echo(f"  {'user':<16}{'trust/degree':>14}{'degree':>9}")
+    for u, t, d, _ in report.suspects:
+        click.echo(f"  {u:<16}{t:>14.3e}{d:>9.1f}")
+
+
 #: The commands for ``credence.cli`` to register.
-COMMANDS: tuple[click.Command, ...] = (rings, influence)
+COMMANDS: tuple[click.Command, ...] = (rings, influence, trust)

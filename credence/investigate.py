@@ -12,10 +12,12 @@
 * :func:`default_impact`: the blast radius of one account defaulting: its own
   and everyone else's exact score change after one hypothetical defaulted
   repayment.
+* :func:`sybil_suspects`: SybilRank trust (:func:`scoring.trust.sybil_trust`)
+  from verified seed users on the current graph, least trusted first.
 
-``credence rings``, ``credence influence`` and the GraphQL fields
-``suspiciousClusters`` and ``blastRadius`` all call these, so the CLI and the API
-report the same figures.
+``credence rings``, ``credence influence``, ``credence trust`` and the GraphQL
+fields ``suspiciousClusters``, ``Influence.ifDefaulted`` and ``sybilSuspects`` all
+call these, so the CLI and the API report the same figures.
 """
 
 from __future__ import annotations
@@ -32,16 +34,23 @@ from credence.errors import NotFoundError, ParameterError
 from scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
 
 __all__ = [
+    "SEED_LEVEL",
     "THIN_HISTORY",
     "Inflation",
     "SuspectCluster",
+    "TrustReport",
     "cluster_inflation",
     "default_impact",
     "suspicious_clusters",
+    "sybil_suspects",
 ]
 
 #: Members with fewer resolved repayments than this on record have a thin history.
 THIN_HISTORY = 3
+
+#: The identity check that makes a participant eligible as a trust seed by default (the
+#: strongest one the synthetic sybils never pass: a face match).
+SEED_LEVEL = "face_verified"
 
 #: Days before the evaluation time at which a simulated default fell due.
 DEFAULT_DUE_DAYS = 30
@@ -261,3 +270,104 @@ def default_impact(engine: ScoringEngine, user: str, *, amount: float | None = N
                           "status": ["defaulted"]})  # fmt: skip
     changes = [c for c in engine.what_if(repayments=event).changes if c.after != c.before]
     return sorted(changes, key=lambda c: (c.user != key, c.after - c.before, c.user))
+
+
+@dataclass(frozen=True)
+class TrustReport:
+    """Least trusted participants under SybilRank, with the walk's settings.
+
+    Attributes
+    ----------
+    suspects : tuple of (user, trust per degree, degree, percentile)
+        Least trusted first; ``percentile`` is the share of participants trusted less
+        (0 for the least trusted).
+    seeds : int
+        Seed users the walk started from.
+    seed_groups : int
+        Disjoint seed groups walked separately (ranking by the median over groups).
+    iterations : int
+        Steps of the walk.
+    participants : int
+        Users taking part in the network.
+    """
+
+    suspects: tuple[tuple[str, float, float, float], ...]
+    seeds: int
+    seed_groups: int
+    iterations: int
+    participants: int
+
+
+def sybil_suspects(
+    engine: ScoringEngine,
+    *,
+    first: int = 20,
+    seeds: Sequence[str] | None = None,
+    max_seeds: int = 1_000,
+    seed_groups: int = 10,
+    level: str = SEED_LEVEL,
+    random_state: int = 0,
+) -> TrustReport:
+    """SybilRank on the current graph: the ``first`` least trusted participants.
+
+    Parameters
+    ----------
+    engine : ScoringEngine
+        A recomputed engine.
+    first : int
+        How many suspects to list.
+    seeds : sequence of str, optional
+        Seed user ids. By default up to ``max_seeds`` participants who passed the
+        ``level`` identity check, drawn with ``random_state`` (keep the seed set
+        secret: an attacker who links to the seeds defeats the ranking).
+    max_seeds : int
+        Most default seeds drawn.
+    seed_groups : int
+        Disjoint seed groups (median over groups; see :func:`scoring.trust.sybil_trust`);
+        lowered to the number of seeds when there are fewer.
+    level : str
+        The identity check of default seeds (one of ``graph.model.IDENTITY_LEVELS``).
+    random_state : int
+        Seed of the default seed draw.
+
+    Returns
+    -------
+    TrustReport
+    """
+    from graph.model import IDENTITY_LEVELS
+    from scoring.trust import sybil_trust
+
+    first = _check_count(first, "first", 0)
+    max_seeds = _check_count(max_seeds, "max_seeds", 1)
+    seed_groups = _check_count(seed_groups, "seed_groups", 1)
+    random_state = _check_count(random_state, "random_state", 0)
+    if level not in IDENTITY_LEVELS:
+        raise ParameterError("level", level, f"must be one of {', '.join(IDENTITY_LEVELS)}")
+    with engine._lock:
+        snap = engine._require()
+        state = snap.state
+        ids = snap.ids.copy()
+        adjacency = state.adjacency()
+        participating = np.asarray(state.participating, dtype=bool).copy()
+        if seeds is None:
+            eligible = np.flatnonzero(np.asarray(getattr(snap.users, level), dtype=bool) & participating)
+            if eligible.size == 0:
+                raise ParameterError("seeds", None, f"no participant passed {level}: give seeds explicitly")
+            rng = np.random.default_rng(random_state)
+            chosen = np.sort(rng.choice(eligible, min(max_seeds, eligible.size), replace=False))
+        else:
+            chosen = engine._rows_of(seeds)
+            silent = chosen[~participating[chosen]]
+            if silent.size:
+                raise ParameterError("seeds", str(ids[silent[0]]), "is not taking part in the network (no consent "
+                                     "or quarantined); seeds must")  # fmt: skip
+    result = sybil_trust(adjacency, chosen, participating=participating,
+                         seed_groups=min(seed_groups, int(np.unique(chosen).size)))  # fmt: skip
+    n_part = int(participating.sum())
+    order = result.suspicious(first)
+    suspects = tuple(
+        (str(ids[v]), float(result.normalized[v]), float(result.degree[v]), rank / max(n_part, 1))
+        for rank, v in enumerate(order.tolist())
+    )
+    return TrustReport(suspects=suspects, seeds=int(result.seeds.size), seed_groups=result.seed_groups,
+                       iterations=result.iterations, participants=n_part)  # fmt: skip

@@ -516,6 +516,25 @@ def test_suspicious_cluster_inflation_is_what_quarantine_takes(api: LiveApi) -> 
     assert error["extensions"]["code"] == "FORBIDDEN"
 
 
+def test_sybil_suspects_are_the_planted_sybils_and_audited(api: LiveApi) -> None:
+    from credence.investigate import sybil_suspects
+
+    sybils = set(POPULATION.labels.loc[POPULATION.labels["is_sybil"], "user"].astype(str))
+    got = api.run("analyst", """{ sybilSuspects(first: 20, seedGroups: 5) { seeds seedGroups iterations
+        participants suspects { userId trustPerDegree degree percentile } } }""")["sybilSuspects"]  # fmt: skip
+    expected = sybil_suspects(api.engine, first=20, seed_groups=5)
+    assert (got["seeds"], got["seedGroups"], got["iterations"], got["participants"]) == (
+        expected.seeds, 5, expected.iterations, expected.participants)
+    assert [s["userId"] for s in got["suspects"]] == [u for u, *_ in expected.suspects]
+    ranks = [s["trustPerDegree"] for s in got["suspects"]]
+    assert ranks == sorted(ranks)
+    assert sum(s["userId"] in sybils for s in got["suspects"]) >= 18  # 30 planted among 600
+    log = api.store.audit_log(first=10_000, actor="test-analyst")
+    assert log[-1].action == "read:sybil_suspects" and "seed_groups=5" in log[-1].detail
+    error = api.error("analyst", "{ sybilSuspects(seedGroups: 0) { seeds } }")
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 def test_if_defaulted_matches_a_what_if_and_stores_nothing(api: LiveApi) -> None:
     from credence.investigate import default_impact
 
@@ -627,6 +646,7 @@ PROTECTED = [
     ("flag", 'mutation { flagUsers(users: ["%s", "ghost-user"], reason: "role check") { changes { userId } } }'),
     ("evidence", '{ influencePaths(source: "%s", target: "ghost-user") { share } }'),
     ("evidence", '{ suspiciousClusters(first: 1) { size } }'),
+    ("evidence", '{ sybilSuspects(first: 2) { seeds } }'),
     ("evidence", '{ whatIf(removeLinks: [["%s", "ghost-user"]]) { userId } }'),
     ("admin", '{ auditLog(first: 1) { entries { id } } %s }'),
 ]  # fmt: skip

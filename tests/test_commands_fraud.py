@@ -177,3 +177,40 @@ def test_influence_default_predicts_the_recorded_default(population: Population,
         got = simulated.get(u, want)
         assert got[0] == want[0] and abs(got[1] - want[1]) <= 1, u
     assert len(moved ^ set(simulated)) <= max(1, len(moved) // 20)
+
+
+def test_trust_ranks_the_planted_sybils_last(population: Population, store_path: Path, tmp_path: Path) -> None:
+    from credence.cli import main
+
+    sybils = set(population.labels.loc[population.labels["is_sybil"], "user"].astype(str))
+    runner = CliRunner()
+    result = runner.invoke(main, ["trust", "--db", str(store_path), "--now", str(population.now), "--first", "30",
+                                  "--json"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    suspects = [s["user"] for s in payload["suspects"]]
+    assert len(suspects) == 30 and payload["seed_groups"] == 10
+    assert sum(u in sybils for u in suspects) >= 27
+    percentiles = [s["percentile"] for s in payload["suspects"]]
+    assert percentiles == sorted(percentiles) and percentiles[0] == 0.0
+    # Explicit seeds: plain SybilRank from a file of honest users.
+    users = population.users.assign(id=population.users["id"].astype(str)).set_index("id")
+    honest = [u for u in population.labels.loc[~population.labels["is_sybil"], "user"].astype(str)
+              if users.loc[u, "consent_network"]][:50]  # fmt: skip
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("\n".join(honest) + "\n")
+    result = runner.invoke(main, ["trust", "--db", str(store_path), "--now", str(population.now), "--seeds",
+                                  str(seeds), "--seed-groups", "1", "--json"], catch_exceptions=False)  # fmt: skip
+    payload = json.loads(result.output)
+    assert payload["seeds"] == 50 and payload["seed_groups"] == 1
+    table = runner.invoke(main, ["trust", "--db", str(store_path), "--now", str(population.now), "--first", "3"])
+    assert "least trusted first" in table.output and len(table.output.splitlines()) == 5
+    (tmp_path / "ghost.txt").write_text("ghost-user\n")
+    bad = runner.invoke(main, ["trust", "--db", str(store_path), "--seeds", str(tmp_path / "ghost.txt")])
+    assert bad.exit_code == 4 and "ghost-user" in bad.output
+    silent = next(u for u in users.index if not users.loc[u, "consent_network"])
+    (tmp_path / "silent.txt").write_text(silent + "\n")
+    bad = runner.invoke(main, ["trust", "--db", str(store_path), "--seeds", str(tmp_path / "silent.txt")])
+    assert bad.exit_code == 3 and silent in bad.output and "not taking part" in bad.output
+    bad = runner.invoke(main, ["trust", "--db", str(store_path), "--seed-groups", "0"])
+    assert bad.exit_code == 3 and "seed_groups" in bad.output
