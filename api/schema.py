@@ -14,7 +14,7 @@ Who may do what (a role not listed gets FORBIDDEN; no key gets UNAUTHENTICATED):
                                       User.network{value, prior, degree}, scoreChanged
     evidence    analyst, admin        Network.contributors, Network.influenced, User.friends,
                                       User.flags, influencePaths, suspiciousClusters, whatIf,
-                                      sybilSuspects, Influence.ifDefaulted
+                                      sybilSuspects, communities, Influence.ifDefaulted
                                       (audited for the roles in ApiConfig.audit_roles)
     write       app, admin            upsertUser, addLink, removeLink, recordRepayment,
                                       recordSpending, setConsent
@@ -833,6 +833,27 @@ class SybilSuspects:
     suspects: list[SybilSuspect]
 
 
+@strawberry.type(description="One community of the friend graph (Louvain).")
+class CommunityType:
+    community: int = strawberry.field(description="Label; 0 is the largest community.")
+    size: int
+    internal_links: int
+    density: float | None = strawberry.field(description="Share of member pairs linked (null for one member).")
+    conductance: float | None = strawberry.field(description="Share of the members' link weight leaving it.")
+    mean_score: float
+    min_score: int
+    max_score: int
+    user_ids: list[str] = strawberry.field(description="The first `members` member ids (by id).")
+
+
+@strawberry.type(description="The community structure of the participants' graph.")
+class Communities:
+    count: int
+    modularity: float
+    resolution: float
+    largest: list[CommunityType]
+
+
 MAX_FLAG_USERS = 100
 MAX_HOPS = 10
 
@@ -988,6 +1009,32 @@ class Query:
                              participants=report.participants,
                              suspects=[SybilSuspect(user_id=u, trust_per_degree=t, degree=d, percentile=p)
                                        for u, t, d, p in report.suspects])  # fmt: skip
+
+    @strawberry.field(description="Louvain communities of the participants' graph, largest first (analyst; "
+                      "audited).")
+    async def communities(self, info: strawberry.Info, first: int = 10, resolution: float = 1.0,
+                          members: int = 10) -> Communities:
+        from credence.investigate import community_report
+
+        ctx = _ctx(info)
+        ctx.require("evidence", "communities")
+        first = ctx.first(first)
+        members = ctx.first(members, "members")
+        report = await ctx.service.run(partial(community_report, ctx.service.engine, resolution=resolution))
+        ctx.audit_read("read:communities", None, f"first={first} resolution={resolution}")
+
+        def number(value: float) -> float | None:
+            return None if math.isnan(value) else float(value)
+
+        stats = report.stats
+        largest = [CommunityType(
+            community=c, size=int(stats.size[c]), internal_links=int(stats.internal_links[c]),
+            density=number(stats.density[c]), conductance=number(stats.conductance[c]),
+            mean_score=float(report.mean_score[c]), min_score=int(report.min_score[c]),
+            max_score=int(report.max_score[c]), user_ids=sorted(report.members(c))[:members],
+        ) for c in range(min(first, report.count))]  # fmt: skip
+        return Communities(count=report.count, modularity=report.modularity, resolution=report.resolution,
+                           largest=largest)
 
     @strawberry.field(description="Score changes if the given links or accounts were removed (an account removed "
                       "takes no part in anyone's network, as if quarantined); nothing is stored (analyst; audited).")

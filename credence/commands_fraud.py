@@ -1,5 +1,5 @@
-"""Fraud commands: ``credence rings`` (suspicious clusters), ``credence influence`` (blast radius)
-and ``credence trust`` (SybilRank suspects).
+"""Fraud commands: ``credence rings`` (suspicious clusters), ``credence influence`` (blast radius),
+``credence trust`` (SybilRank suspects) and ``credence communities`` (Louvain).
 
 Both recompute the scores in memory (nothing is written) and report through
 :mod:`credence.investigate`, as the GraphQL API does. ``credence.cli`` registers
@@ -16,7 +16,7 @@ import click
 
 from credence.cli_options import engine_options, recomputed
 
-__all__ = ["COMMANDS", "influence", "rings", "trust"]
+__all__ = ["COMMANDS", "communities", "influence", "rings", "trust"]
 
 #: Member ids shown per cluster in the table (the JSON lists them all).
 SHOWN = 4
@@ -26,10 +26,12 @@ SHOWN = 4
 @click.option("--k", "k", default=10, show_default=True, help="How many dense blocks to look for.")
 @click.option("--no-inflation", "skip_inflation", is_flag=True,
               help="Skip measuring each cluster's score inflation (one in-memory what-if per cluster).")
+@click.option("--communities", "with_communities", is_flag=True,
+              help="Also the Louvain community of each cluster's members.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (all member ids).")
 @engine_options
-def rings(k: int, skip_inflation: bool, as_json: bool, policy_path: Path | None, now: int | None, db: Path | None,
-          neo4j_uri: str | None) -> None:
+def rings(k: int, skip_inflation: bool, with_communities: bool, as_json: bool, policy_path: Path | None,
+          now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
     """Dense, closed groups of accounts, most suspect first, with the score inflation they produced.
 
     Suspicion = relative density x inside share x (1 + thin share) x (2 - mean base):
@@ -38,13 +40,14 @@ def rings(k: int, skip_inflation: bool, as_json: bool, policy_path: Path | None,
     the cluster were quarantined (members' and outsiders'). Scores are recomputed in
     memory (nothing is written); flagged and non-consenting users take no part.
     """
-    from credence.investigate import suspicious_clusters
+    from credence.investigate import community_report, suspicious_clusters
 
     if k < 1:
         raise click.BadParameter("must be >= 1", param_hint="--k")
     with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
         participants = int(engine._require().state.participating.sum())
-        found = suspicious_clusters(engine, k=k, inflation=not skip_inflation)
+        labels = community_report(engine).labels if with_communities else None
+        found = suspicious_clusters(engine, k=k, inflation=not skip_inflation, communities=labels)
     clusters = [c.as_dict() for c in found]
     if as_json:
         click.echo(json.dumps({"participants": participants, "clusters": clusters}, indent=2))
@@ -61,8 +64,11 @@ def rings(k: int, skip_inflation: bool, as_json: bool, policy_path: Path | None,
         thin = "-" if c["thin_fraction"] is None else f"{c['thin_fraction']:.0%}"
         inflated = c.get("inflation")
         points = "-" if inflated is None else f"{inflated['member_points']}+{inflated['outsider_points']} pts"
+        where = ""
+        if "communities" in c:
+            where = "  [community " + ", ".join(f"{x['community']}: {x['members']}" for x in c["communities"]) + "]"
         click.echo(f"{c['rank']:>4}  {c['size']:>4}  {c['density']:>8.3f}  {c['relative_density']:>7.2f}  "
-                   f"{c['attack_links']:>6}  {thin:>5}  {c['suspicion']:>9.3f}  {points:>13}  {shown}")
+                   f"{c['attack_links']:>6}  {thin:>5}  {c['suspicion']:>9.3f}  {points:>13}  {shown}{where}")
     if not skip_inflation:
         click.echo("inflation: points members + outsiders would lose if the cluster were quarantined "
                    "(`credence update flag USER ...` per member does it)")
@@ -161,5 +167,50 @@ def trust(first: int, seeds_path: Path | None, max_seeds: int, seed_groups: int,
         click.echo(f"  {u:<16}{t:>14.3e}{d:>9.1f}")
 
 
+@click.command("communities")
+@click.option("--top", default=20, show_default=True, help="How many of the largest communities to list.")
+@click.option("--resolution", default=1.0, show_default=True,
+              help="Modularity resolution: above 1 gives more, smaller communities.")
+@click.option("--seed", default=0, show_default=True, help="Seed of Louvain's node order.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every user's community as CSV (user,community; -1 = not taking part).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@engine_options
+def communities(top: int, resolution: float, seed: int, out: Path | None, as_json: bool, policy_path: Path | None,
+                now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+    """Community structure of the participants' friend graph (Louvain modularity), largest first.
+
+    Per community: members, density (share of member pairs linked), conductance (share of
+    the members' link weight leaving it) and the members' scores. Nothing is written to
+    the store.
+    """
+    import pandas as pd
+
+    from credence.investigate import community_report
+
+    if top < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--top")
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
+        report = community_report(engine, resolution=resolution, seed=seed)
+    table = report.frame().head(top)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"user": [str(u) for u in report.ids.tolist()], "community": report.labels}).to_csv(
+            out, index=False)
+    if as_json:
+        click.echo(json.dumps({"communities": report.count, "modularity": report.modularity,
+                               "resolution": report.resolution,
+                               "largest": json.loads(table.to_json(orient="records"))}, indent=2))  # fmt: skip
+        return
+    click.echo(f"{report.count} communities, modularity {report.modularity:.4f} (resolution {report.resolution:g})")
+    click.echo(f"{'community':>9}  {'size':>7}  {'density':>8}  {'conductance':>11}  {'mean score':>10}  "
+               f"{'min':>4}  {'max':>4}")
+    for row in table.itertuples(index=False):
+        click.echo(f"{row.community:>9}  {row.size:>7}  {row.density:>8.4f}  {row.conductance:>11.3f}  "
+                   f"{row.mean_score:>10.1f}  {row.min_score:>4.0f}  {row.max_score:>4.0f}")
+    if out is not None:
+        click.echo(f"wrote {out}")
+
+
 #: The commands for ``credence.cli`` to register.
-COMMANDS: tuple[click.Command, ...] = (rings, influence, trust)
+COMMANDS: tuple[click.Command, ...] = (rings, influence, trust, communities)

@@ -12,11 +12,15 @@
 * :func:`default_impact`: the blast radius of one account defaulting: its own
   and everyone else's exact score change after one hypothetical defaulted
   repayment.
+* :func:`community_report`: the community structure of the current graph
+  (Louvain, :func:`scoring.communities.louvain`) with each community's size,
+  density, conductance and scores.
 * :func:`sybil_suspects`: SybilRank trust (:func:`scoring.trust.sybil_trust`)
   from verified seed users on the current graph, least trusted first.
 
-``credence rings``, ``credence influence``, ``credence trust`` and the GraphQL
-fields ``suspiciousClusters``, ``Influence.ifDefaulted`` and ``sybilSuspects`` all
+``credence rings``, ``credence influence``, ``credence trust``, ``credence
+communities`` and the GraphQL fields ``suspiciousClusters``, ``Influence.ifDefaulted``,
+``sybilSuspects`` and ``communities`` all
 call these, so the CLI and the API report the same figures.
 """
 
@@ -36,10 +40,12 @@ from scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
 __all__ = [
     "SEED_LEVEL",
     "THIN_HISTORY",
+    "CommunityReport",
     "Inflation",
     "SuspectCluster",
     "TrustReport",
     "cluster_inflation",
+    "community_report",
     "default_impact",
     "suspicious_clusters",
     "sybil_suspects",
@@ -96,6 +102,8 @@ class SuspectCluster:
     users: tuple[str, ...]
     evidence: ClusterEvidence
     inflation: Inflation | None
+    #: ``(community label, members in it)``, largest first, when communities were given.
+    communities: tuple[tuple[int, int], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the CLI's ``--json``)."""
@@ -107,6 +115,8 @@ class SuspectCluster:
             "inside_share": e.inside_share, "thin_fraction": e.thin_fraction, "mean_base": e.mean_base,
             "suspicion": e.suspicion,
         }  # fmt: skip
+        if self.communities is not None:
+            out["communities"] = [{"community": c, "members": m} for c, m in self.communities]
         if self.inflation is not None:
             i = self.inflation
             out["inflation"] = {
@@ -190,7 +200,13 @@ def _repayment_records(engine: ScoringEngine, rows: np.ndarray, ids: np.ndarray,
 
 
 def suspicious_clusters(
-    engine: ScoringEngine, *, k: int = 10, inflation: bool = True, top: int = 5, thin_history: int = THIN_HISTORY
+    engine: ScoringEngine,
+    *,
+    k: int = 10,
+    inflation: bool = True,
+    top: int = 5,
+    thin_history: int = THIN_HISTORY,
+    communities: np.ndarray | None = None,
 ) -> list[SuspectCluster]:
     """The ``k`` most suspicious dense groups of the current graph, with their evidence.
 
@@ -213,6 +229,10 @@ def suspicious_clusters(
         Outsiders listed per cluster in :attr:`Inflation.top_outsiders`.
     thin_history : int
         Fewer resolved repayments than this is a thin history.
+    communities : ndarray of int, optional
+        A community label per user (engine row order, e.g.
+        :attr:`CommunityReport.labels`): each cluster then lists the communities its
+        members belong to.
 
     Returns
     -------
@@ -222,6 +242,8 @@ def suspicious_clusters(
     k = _check_count(k, "k", 1)
     top = _check_count(top, "top", 0)
     thin_history = _check_count(thin_history, "thin_history", 0)
+    if communities is not None and np.shape(communities) != (engine._require().ids.size,):
+        raise ParameterError("communities", np.shape(communities), "must hold one label per user")
     with engine._lock:
         snap = engine._snap
         if snap is None:
@@ -239,7 +261,12 @@ def suspicious_clusters(
     for rank, evidence in enumerate(ranked[:k], 1):
         users = tuple(str(ids[x]) for x in evidence.members.tolist())
         found = cluster_inflation(engine, users, top=top) if inflation else None
-        out.append(SuspectCluster(rank=rank, users=users, evidence=evidence, inflation=found))
+        where = None
+        if communities is not None:
+            labels, counts = np.unique(np.asarray(communities)[evidence.members], return_counts=True)
+            order = np.lexsort((labels, -counts))
+            where = tuple((int(labels[i]), int(counts[i])) for i in order)
+        out.append(SuspectCluster(rank=rank, users=users, evidence=evidence, inflation=found, communities=where))
     return out
 
 
@@ -371,3 +398,106 @@ def sybil_suspects(
     )
     return TrustReport(suspects=suspects, seeds=int(result.seeds.size), seed_groups=result.seed_groups,
                        iterations=result.iterations, participants=n_part)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CommunityReport:
+    """The community structure of the participants' graph.
+
+    Attributes
+    ----------
+    ids : ndarray of object
+        User ids in engine row order.
+    labels : ndarray of int64
+        Community of each user (``0`` the largest), -1 for non-participants.
+    stats : scoring.communities.CommunityStats
+        Size, internal links and weight, cut weight, volume, conductance and density
+        per community (entry ``i`` is community ``i``).
+    mean_score, min_score, max_score : ndarray of float64
+        The members' scores per community.
+    modularity : float
+        Modularity of the labelling (at ``resolution``).
+    resolution : float
+        The resolution used.
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    stats: Any
+    mean_score: np.ndarray
+    min_score: np.ndarray
+    max_score: np.ndarray
+    modularity: float
+    resolution: float
+
+    @property
+    def count(self) -> int:
+        """Number of communities."""
+        return int(self.stats.label.size)
+
+    def members(self, community: int) -> list[str]:
+        """User ids of one community."""
+        return [str(u) for u in self.ids[self.labels == community].tolist()]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per community: ``community, size, internal_links, density, conductance, cut_weight,
+        mean_score, min_score, max_score``."""
+        s = self.stats
+        return pd.DataFrame({
+            "community": s.label, "size": s.size, "internal_links": s.internal_links, "density": s.density,
+            "conductance": s.conductance, "cut_weight": s.cut_weight, "mean_score": self.mean_score,
+            "min_score": self.min_score, "max_score": self.max_score,
+        })  # fmt: skip
+
+
+def community_report(engine: ScoringEngine, *, resolution: float = 1.0, seed: int = 0) -> CommunityReport:
+    """Louvain communities of the participants' current graph, with per-community scores.
+
+    Parameters
+    ----------
+    engine : ScoringEngine
+        A recomputed engine.
+    resolution : float
+        Modularity resolution (> 0; above 1 gives more, smaller communities).
+    seed : int
+        Seed of Louvain's node order.
+
+    Returns
+    -------
+    CommunityReport
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from graph.sqlite import SQLiteStore
+    >>> store = SQLiteStore(":memory:")
+    >>> _ = store.upsert_users(pd.DataFrame({"id": list("abcdefg"), "created": 0}))
+    >>> _ = store.upsert_links(pd.DataFrame({"source": list("abcefgc"), "target": list("bcaged" "e"),
+    ...                                      "weight": 1.0}))
+    >>> engine = ScoringEngine(store, now=10 * 365 * 86_400)
+    >>> _ = engine.recompute(write=False)
+    >>> report = community_report(engine)
+    >>> report.count, sorted(map(sorted, (report.members(0), report.members(1))))
+    (2, [['a', 'b', 'c'], ['d', 'e', 'f', 'g']])
+    """
+    from scoring.communities import community_table, louvain, modularity
+
+    with engine._lock:
+        snap = engine._require()
+        ids = snap.ids.copy()
+        adjacency = snap.state.adjacency(participating_only=True)
+        participating = np.asarray(snap.state.participating, dtype=bool).copy()
+        scores = np.asarray(snap.scores, dtype=np.float64).copy()
+    labels = louvain(adjacency, resolution=resolution, participating=participating, seed=seed)
+    stats = community_table(adjacency, labels)
+    inside = labels >= 0
+    count = int(stats.label.size)
+    size = np.bincount(labels[inside], minlength=count).astype(np.float64)
+    mean = np.bincount(labels[inside], weights=scores[inside], minlength=count) / np.maximum(size, 1.0)
+    low = np.full(count, np.inf)
+    high = np.full(count, -np.inf)
+    np.minimum.at(low, labels[inside], scores[inside])
+    np.maximum.at(high, labels[inside], scores[inside])
+    return CommunityReport(ids=ids, labels=labels, stats=stats, mean_score=mean, min_score=low, max_score=high,
+                           modularity=float(modularity(adjacency, labels, resolution=resolution)),
+                           resolution=float(resolution))  # fmt: skip

@@ -535,6 +535,33 @@ def test_sybil_suspects_are_the_planted_sybils_and_audited(api: LiveApi) -> None
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+def test_communities_match_the_report_and_are_audited(api: LiveApi) -> None:
+    from credence.investigate import community_report
+
+    got = api.run("analyst", """{ communities(first: 3, members: 4) { count modularity resolution largest {
+        community size internalLinks density conductance meanScore minScore maxScore userIds } } }""")[
+        "communities"]  # fmt: skip
+    report = community_report(api.engine)
+    assert (got["count"], got["resolution"]) == (report.count, 1.0)
+    assert got["modularity"] == pytest.approx(report.modularity)
+    frame = report.frame()
+    assert len(got["largest"]) == min(3, report.count)
+    for item, row in zip(got["largest"], frame.itertuples(index=False), strict=False):
+        assert (item["community"], item["size"], item["internalLinks"]) == (row.community, row.size,
+                                                                           row.internal_links)
+        assert item["meanScore"] == pytest.approx(row.mean_score)
+        assert item["userIds"] == sorted(report.members(row.community))[:4]
+        scores = api.engine.scores().set_index("user")["score"]
+        assert item["minScore"] == min(int(scores[u]) for u in report.members(row.community))
+    sybils = set(POPULATION.labels.loc[POPULATION.labels["is_sybil"], "user"].astype(str))
+    sybil_labels = {int(report.labels[i]) for i, u in enumerate(report.ids.tolist()) if str(u) in sybils}
+    assert len(sybil_labels - {-1}) == 1  # the planted region is one community
+    log = api.store.audit_log(first=10_000, actor="test-analyst")
+    assert log[-1].action == "read:communities"
+    error = api.error("analyst", "{ communities(resolution: -1) { count } }")
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 def test_if_defaulted_matches_a_what_if_and_stores_nothing(api: LiveApi) -> None:
     from credence.investigate import default_impact
 
@@ -647,6 +674,7 @@ PROTECTED = [
     ("evidence", '{ influencePaths(source: "%s", target: "ghost-user") { share } }'),
     ("evidence", '{ suspiciousClusters(first: 1) { size } }'),
     ("evidence", '{ sybilSuspects(first: 2) { seeds } }'),
+    ("evidence", '{ communities(first: 2) { count } }'),
     ("evidence", '{ whatIf(removeLinks: [["%s", "ghost-user"]]) { userId } }'),
     ("admin", '{ auditLog(first: 1) { entries { id } } %s }'),
 ]  # fmt: skip

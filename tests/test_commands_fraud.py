@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -214,3 +215,69 @@ def test_trust_ranks_the_planted_sybils_last(population: Population, store_path:
     assert bad.exit_code == 3 and silent in bad.output and "not taking part" in bad.output
     bad = runner.invoke(main, ["trust", "--db", str(store_path), "--seed-groups", "0"])
     assert bad.exit_code == 3 and "seed_groups" in bad.output
+
+
+def _nmi(a: Any, b: Any) -> float:
+    """Normalised mutual information (arithmetic mean of the entropies), from the contingency table."""
+    import numpy as np
+
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    joint = np.zeros((ia.max() + 1, ib.max() + 1))
+    np.add.at(joint, (ia, ib), 1.0)
+    joint /= joint.sum()
+    pa, pb = joint.sum(axis=1), joint.sum(axis=0)
+    nz = joint > 0
+    mutual = float((joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz])).sum())
+    entropy = float(-(pa * np.log(pa)).sum() - (pb * np.log(pb)).sum())
+    return 2.0 * mutual / entropy
+
+
+def test_communities_recover_the_planted_structure(population: Population, store_path: Path,
+                                                   tmp_path: Path) -> None:
+    import networkx as nx
+    import pandas as pd
+
+    from credence.cli import main
+
+    out = tmp_path / "communities.csv"
+    result = CliRunner().invoke(main, ["communities", "--db", str(store_path), "--now", str(population.now),
+                                       "--out", str(out), "--json"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    labels = pd.read_csv(out, dtype={"user": str}).set_index("user")["community"]
+    truth = population.labels.assign(user=population.labels["user"].astype(str)).set_index("user")
+    taking_part = labels[labels >= 0]
+    assert payload["communities"] == taking_part.nunique()
+    sizes = [c["size"] for c in payload["largest"]]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) <= len(taking_part)
+    # The planted communities of the real users are found again.
+    real = taking_part[truth.loc[taking_part.index, "community"].to_numpy() >= 0]
+    assert _nmi(real.to_numpy(), truth.loc[real.index, "community"].to_numpy()) >= 0.8
+    # The sybil region and each ring are communities of their own.
+    sybils = taking_part[truth.loc[taking_part.index, "is_sybil"].to_numpy()]
+    assert len(set(sybils)) == 1 and (taking_part == sybils.iloc[0]).sum() == len(sybils)
+    for ring in _planted(population):
+        found = taking_part[[u for u in ring if u in taking_part.index]]
+        assert len(set(found)) == 1 and (taking_part == found.iloc[0]).sum() == len(ring)
+    # The modularity reported is networkx's for the same labelling of the participants' graph.
+    with SQLiteStore(str(store_path)) as store:
+        links = store.links()
+    graph = nx.Graph()
+    graph.add_nodes_from(taking_part.index)
+    for a, b, w in zip(links["source"].astype(str), links["target"].astype(str), links["weight"], strict=True):
+        if a in taking_part.index and b in taking_part.index:
+            graph.add_edge(a, b, weight=float(w))
+    groups = [set(members.index) for _, members in taking_part.groupby(taking_part)]
+    assert payload["modularity"] == pytest.approx(nx.algorithms.community.modularity(graph, groups), abs=1e-9)
+    table = CliRunner().invoke(main, ["communities", "--db", str(store_path), "--now", str(population.now),
+                                      "--top", "3"], catch_exceptions=False)  # fmt: skip
+    lines = table.output.splitlines()
+    assert "modularity" in lines[0] and len(lines) == 5
+    rings_out = CliRunner().invoke(main, ["rings", "--db", str(store_path), "--now", str(population.now), "--k", "2",
+                                          "--communities", "--no-inflation", "--json"], catch_exceptions=False)  # fmt: skip
+    for cluster in json.loads(rings_out.output)["clusters"]:
+        assert sum(c["members"] for c in cluster["communities"]) == cluster["size"]
+        assert {c["community"] for c in cluster["communities"]} <= set(int(labels[u]) for u in cluster["users"])
+    bad = CliRunner().invoke(main, ["communities", "--db", str(store_path), "--resolution", "0"])
+    assert bad.exit_code == 3 and "resolution" in bad.output
