@@ -10,6 +10,7 @@ Examples
 
 from __future__ import annotations
 
+from scoring.communities import CommunityStats, community_table, louvain, modularity
 from scoring.diffusion import (
     POLICIES,
     NetworkComponent,
@@ -33,6 +34,7 @@ from scoring.trust import TrustResult, check_seeds, default_iterations, sybil_tr
 __all__ = [
     "POLICIES",
     "ClusterEvidence",
+    "CommunityStats",
     "Contributions",
     "DenseBlock",
     "DiffusionState",
@@ -51,12 +53,15 @@ __all__ = [
     "check_shrinkage",
     "check_tol",
     "check_vector",
+    "community_table",
     "component_value",
     "contributors",
     "default_iterations",
     "dense_subgraphs",
     "diffuse",
     "influence",
+    "louvain",
+    "modularity",
     "network_component",
     "rank_clusters",
     "sybil_trust",

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from credence.errors import ParameterError
 from scoring.communities import CommunityStats, community_table, louvain, modularity
+from tests.strategies import weighted_graphs
 
 PROPERTY = settings(max_examples=60, deadline=None)
 
@@ -110,16 +111,7 @@ def _assert_canonical(labels: np.ndarray) -> None:
     assert keys == sorted(keys)
 
 
-@st.composite
-def small_graphs(draw: Any, min_nodes: int = 0, max_nodes: int = 10) -> sp.csr_matrix:
-    """A small random weighted graph (weights in [0.05, 10])."""
-    n = draw(st.integers(min_nodes, max_nodes))
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
-    dense = np.zeros((n, n))
-    for i, j in chosen:
-        dense[i, j] = dense[j, i] = draw(st.floats(0.05, 10.0))
-    return sp.csr_matrix(dense)
+small_graphs = weighted_graphs
 
 
 TWO_CLIQUES = _graph(10, [*_clique_edges(range(5)), *_clique_edges(range(5, 10)), (4, 5)])
@@ -430,6 +422,20 @@ def test_community_table_uneven_split_by_hand() -> None:
     assert table.volume.tolist() == [18.0, 16.0]
     assert table.conductance.tolist() == [4 / 16, 4 / 16]
     assert table.density.tolist() == [7 / 10, 1.0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_conductance_of_whole_graph_is_nan_and_of_a_component_zero(seed: int) -> None:
+    # weights like 0.1 make total - volume round to a tiny nonzero number; it must not count
+    rng = np.random.default_rng(seed)
+    graph = _random_weighted(rng, 60, 0.2)
+    graph.data = np.round(graph.data, 1) + 0.1
+    whole = community_table(graph, np.zeros(60, dtype=np.int64))
+    assert np.isnan(whole.conductance).all()
+    two = sp.csr_matrix(sp.block_diag([graph, graph]))
+    table = community_table(two, np.repeat([0, 1], 60))
+    assert table.conductance.tolist() == [0.0, 0.0]
+    assert table.cut_weight.tolist() == [0.0, 0.0]
 
 
 @PROPERTY

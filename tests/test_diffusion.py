@@ -26,6 +26,7 @@ from scoring import (
     influence,
     network_component,
 )
+from tests.strategies import graphs_with_base
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -103,17 +104,7 @@ def dense_component(
     return n, value
 
 
-@st.composite
-def small_graphs(draw: Any, min_nodes: int = 1, max_nodes: int = 8) -> tuple[sp.csr_matrix, np.ndarray]:
-    """(adjacency, base in [0, 1]) for a small random weighted graph."""
-    n = draw(st.integers(min_nodes, max_nodes))
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
-    dense = np.zeros((n, n))
-    for i, j in chosen:
-        dense[i, j] = dense[j, i] = draw(st.floats(0.05, 10.0))
-    base = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)))
-    return sp.csr_matrix(dense), base
+small_graphs = graphs_with_base
 
 
 dampings = st.floats(0.05, 0.95)

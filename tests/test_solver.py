@@ -27,6 +27,7 @@ from scoring.solver import (
     solve,
     walk_product,
 )
+from tests.strategies import graphs_with_base
 
 METHODS = ["sor", "chebyshev"]
 DTYPES = [np.float32, np.float64]
@@ -366,14 +367,8 @@ def test_walkgraph_is_compact(graph: tuple[sp.csr_matrix, np.ndarray]) -> None:
 
 @st.composite
 def small_graphs(draw: Any) -> tuple[sp.csr_matrix, np.ndarray]:
-    n = draw(st.integers(1, 9))
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
-    dense = np.zeros((n, n))
-    for i, j in chosen:
-        dense[i, j] = dense[j, i] = draw(st.floats(0.05, 10.0))
-    base = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)))
-    return check_adjacency(dense), base
+    adjacency, base = draw(graphs_with_base(1, 9))
+    return check_adjacency(adjacency), base
 
 
 @settings(max_examples=80, deadline=None)
