@@ -117,6 +117,8 @@ def main() -> None:
 @click.option("--sybils-per-region", default=200, show_default=True)
 @click.option("--attack-links", default=10, show_default=True, help="Attack links per region.")
 @click.option("--rings", default=5, show_default=True, help="Planted collusion rings.")
+@click.option("--attack-model", type=click.Choice(["random", "hubs", "mimic", "seeded"]), default="random",
+              show_default=True, help="How sybil regions attack (see seeds.synthetic and docs/fraud.md).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def seed(
     out: Path,
@@ -127,6 +129,7 @@ def seed(
     sybils_per_region: int,
     attack_links: int,
     rings: int,
+    attack_model: str,
     quiet: bool,
 ) -> None:
     """Generate a synthetic population with planted fraud into folder OUT.
@@ -146,6 +149,7 @@ def seed(
         sybils_per_region=sybils_per_region,
         attack_links_per_region=attack_links,
         rings=rings,
+        attack_model=attack_model,
     )
     started = time.perf_counter()
     with _progress(quiet) as bars:

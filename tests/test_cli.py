@@ -155,3 +155,30 @@ def test_neo4j_start_status_stop(runner: CliRunner) -> None:
     finally:
         assert "stopped" in run(runner, "neo4j", "stop")
     assert "not running" in run(runner, "neo4j", "status", code=1)
+
+
+def test_seed_attack_model_moves_only_the_attack_links(runner: CliRunner, tmp_path: Path) -> None:
+    import pandas as pd
+
+    common = ["--users", "600", "--sybils-per-region", "40", "--attack-links", "12", "--rings", "1", "--quiet"]
+    run(runner, "seed", str(tmp_path / "random"), *common)
+    run(runner, "seed", str(tmp_path / "hubs"), *common, "--attack-model", "hubs")
+    for name in ("users.csv", "labels.csv"):
+        assert (tmp_path / "random" / name).read_text() == (tmp_path / "hubs" / name).read_text()
+    labels = pd.read_csv(tmp_path / "hubs" / "labels.csv", dtype={"user": str}).set_index("user")
+    sybils = set(labels.index[labels["is_sybil"]])
+
+    def attack_targets(folder: str) -> tuple[set[tuple[str, str]], pd.Series]:
+        links = pd.read_csv(tmp_path / folder / "links.csv", dtype={"source": str, "target": str})
+        degree = pd.concat([links["source"], links["target"]]).value_counts()
+        crossing = links[links["source"].isin(sybils) != links["target"].isin(sybils)]
+        honest_end = crossing["source"].where(~crossing["source"].isin(sybils), crossing["target"])
+        return set(zip(links["source"], links["target"], strict=True)), degree[honest_end.to_numpy()]
+
+    random_links, random_targets = attack_targets("random")
+    hub_links, hub_targets = attack_targets("hubs")
+    assert len(random_targets) == len(hub_targets) == 12
+    assert hub_targets.mean() > random_targets.mean()
+    assert len(random_links ^ hub_links) <= 2 * 12  # only attack links differ
+    bad = runner.invoke(main, ["seed", str(tmp_path / "x"), "--attack-model", "sideways"])
+    assert bad.exit_code == 2
