@@ -20,7 +20,7 @@ def random_graph(rng: np.random.Generator, n: int, p: float) -> sp.csr_matrix:
 
 def full_solution(state: DiffusionState) -> tuple[np.ndarray, np.ndarray]:
     """y and n of the state's current graph by an independent full solve (dense formulas)."""
-    dense = state._effective_adjacency().toarray()
+    dense = state.adjacency(participating_only=True).toarray()
     y = diffuse(dense, state.base, damping=state.damping, tol=1e-14)
     degree = dense.sum(axis=1)
     n = np.where(degree > 0, dense @ y / np.where(degree > 0, degree, 1.0), state.mu)
