@@ -60,7 +60,7 @@ from credence.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from credence.investigate import THIN_HISTORY
+from credence.investigate import THIN_HISTORY, SuspectCluster, find_dense_blocks, rank_suspects
 from graph.model import MAX_AMOUNT, check_text, check_user_id
 from graph.store import AuditDraft
 from scoring.policy import COMPONENT_NAMES
@@ -875,12 +875,7 @@ def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int
             for p in found]  # fmt: skip
 
 
-def _suspicious_clusters(engine: eng.ScoringEngine, first: int) -> list[SuspiciousCluster]:
-    from credence.investigate import suspicious_clusters
-
-    if first == 0:
-        return []
-    found = suspicious_clusters(engine, k=first, inflation=False)
+def _cluster_types(found: list[SuspectCluster]) -> list[SuspiciousCluster]:
     out = []
     for c in found:
         e = c.evidence
@@ -988,7 +983,11 @@ class Query:
         ctx = _ctx(info)
         ctx.require("evidence", "suspiciousClusters")
         first = ctx.first(first)
-        found = await ctx.service.run(_suspicious_clusters, ctx.service.engine, first)
+        found: list[SuspiciousCluster] = []
+        if first:
+            engine = ctx.service.engine
+            search = await ctx.service.analyze(find_dense_blocks, engine, k=first)
+            found = _cluster_types(await ctx.service.run(rank_suspects, engine, search, inflation=False))
         ctx.audit_read("read:suspicious_clusters", None, f"first={first} found={len(found)}")
         return found
 
@@ -1001,8 +1000,8 @@ class Query:
         ctx = _ctx(info)
         ctx.require("evidence", "sybilSuspects")
         first = ctx.first(first)
-        report = await ctx.service.run(partial(sybil_suspects, ctx.service.engine, first=first,
-                                               seed_groups=seed_groups, random_state=random_state))  # fmt: skip
+        report = await ctx.service.analyze(partial(sybil_suspects, ctx.service.engine, first=first,
+                                                   seed_groups=seed_groups, random_state=random_state))  # fmt: skip
         ctx.audit_read("read:sybil_suspects", None, f"first={first} seed_groups={seed_groups} "
                        f"random_state={random_state}")  # fmt: skip
         return SybilSuspects(seeds=report.seeds, seed_groups=report.seed_groups, iterations=report.iterations,
@@ -1020,7 +1019,7 @@ class Query:
         ctx.require("evidence", "communities")
         first = ctx.first(first)
         members = ctx.first(members, "members")
-        report = await ctx.service.run(partial(community_report, ctx.service.engine, resolution=resolution))
+        report = await ctx.service.analyze(partial(community_report, ctx.service.engine, resolution=resolution))
         ctx.audit_read("read:communities", None, f"first={first} resolution={resolution}")
 
         def number(value: float) -> float | None:

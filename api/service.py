@@ -347,12 +347,22 @@ class CredenceService:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-engine")
     )
+    #: Long graph analyses (ring peeling, Louvain, SybilRank) run here, on snapshots taken under
+    #: the engine lock, so that they never hold up the worker thread's writes and reads.
+    analysis_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-analysis")
+    )
     _id_order: tuple[int, np.ndarray] | None = None
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``function`` on the worker thread (store and engine work)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, partial(function, *args, **kwargs))
+
+    async def analyze(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a pure graph analysis on the analysis thread (no store access allowed there)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.analysis_executor, partial(function, *args, **kwargs))
 
     async def mutate(self, function: Callable[..., list[ScoreChange]], *args: Any, **kwargs: Any) -> list[ScoreChange]:
         """Run an engine change on the worker thread and publish its score changes.
@@ -402,5 +412,6 @@ class CredenceService:
         return histogram(table.scores[query.mask(table, self.policy)], bins)
 
     def close(self) -> None:
+        self.analysis_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         self.store.close()

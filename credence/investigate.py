@@ -34,12 +34,13 @@ import numpy as np
 import pandas as pd
 
 from credence.engine import ScoreChange, ScoringEngine
-from credence.errors import NotFoundError, ParameterError
+from credence.errors import ParameterError
 from scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
 
 __all__ = [
     "SEED_LEVEL",
     "THIN_HISTORY",
+    "BlockSearch",
     "CommunityReport",
     "Inflation",
     "SuspectCluster",
@@ -47,6 +48,8 @@ __all__ = [
     "cluster_inflation",
     "community_report",
     "default_impact",
+    "find_dense_blocks",
+    "rank_suspects",
     "suspicious_clusters",
     "sybil_suspects",
 ]
@@ -239,26 +242,62 @@ def suspicious_clusters(
     list of SuspectCluster
         Most suspect first.
     """
+    search = find_dense_blocks(engine, k=k)
+    return rank_suspects(engine, search, inflation=inflation, top=top, thin_history=thin_history,
+                         communities=communities)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BlockSearch:
+    """Dense blocks found on a snapshot of the engine's graph (:func:`find_dense_blocks`)."""
+
+    k: int
+    ids: np.ndarray
+    adjacency: Any
+    base: np.ndarray
+    blocks: tuple[Any, ...]
+
+
+def find_dense_blocks(engine: ScoringEngine, *, k: int = 10) -> BlockSearch:
+    """The peeling part of :func:`suspicious_clusters`: pure computation on a snapshot.
+
+    The engine's graph is copied under its lock; the peeling runs without it and reads
+    no store, so a server can run it on a thread of its own.
+    """
     k = _check_count(k, "k", 1)
-    top = _check_count(top, "top", 0)
-    thin_history = _check_count(thin_history, "thin_history", 0)
-    if communities is not None and np.shape(communities) != (engine._require().ids.size,):
-        raise ParameterError("communities", np.shape(communities), "must hold one label per user")
     with engine._lock:
-        snap = engine._snap
-        if snap is None:
-            raise NotFoundError("scores", "engine: run recompute() first")
+        snap = engine._require()
         state = snap.state
         ids = snap.ids.copy()
         adjacency = state.adjacency()
         participating = np.asarray(state.participating, dtype=bool).copy()
         base = np.asarray(snap.base, dtype=np.float64).copy()
     blocks = dense_subgraphs(adjacency, k=k, participating=participating)
+    return BlockSearch(k=k, ids=ids, adjacency=adjacency, base=base, blocks=tuple(blocks))
+
+
+def rank_suspects(
+    engine: ScoringEngine,
+    search: BlockSearch,
+    *,
+    inflation: bool = True,
+    top: int = 5,
+    thin_history: int = THIN_HISTORY,
+    communities: np.ndarray | None = None,
+) -> list[SuspectCluster]:
+    """The ranking part of :func:`suspicious_clusters`: members' records from the store, evidence,
+    inflation (one what-if per cluster) and communities."""
+    top = _check_count(top, "top", 0)
+    thin_history = _check_count(thin_history, "thin_history", 0)
+    ids, blocks = search.ids, list(search.blocks)
+    if communities is not None and np.shape(communities) != (ids.size,):
+        raise ParameterError("communities", np.shape(communities), "must hold one label per user")
     members = np.unique(np.concatenate([b.members for b in blocks])) if blocks else np.zeros(0, np.int64)
     history = _repayment_records(engine, members, ids, ids.size)
-    ranked = rank_clusters(adjacency, blocks, base=base, history_length=history, thin_history=float(thin_history))
+    ranked = rank_clusters(search.adjacency, blocks, base=search.base, history_length=history,
+                           thin_history=float(thin_history))  # fmt: skip
     out = []
-    for rank, evidence in enumerate(ranked[:k], 1):
+    for rank, evidence in enumerate(ranked[: search.k], 1):
         users = tuple(str(ids[x]) for x in evidence.members.tolist())
         found = cluster_inflation(engine, users, top=top) if inflation else None
         where = None

@@ -94,3 +94,35 @@ def test_bad_arguments() -> None:
         cluster_inflation(engine, ["ghost"])
     with pytest.raises(NotFoundError):
         default_impact(engine, "ghost")
+
+
+def test_analyses_run_beside_the_worker_thread() -> None:
+    """A long analysis on the analysis thread never holds up the worker thread's store work."""
+    import asyncio
+    import threading
+
+    from api.service import CredenceService
+
+    store, _ = _ring_with_target()
+    service = CredenceService(store=store, engine=_engine(store))
+    release = threading.Event()
+
+    def long_analysis() -> str:
+        assert release.wait(timeout=30)
+        return threading.current_thread().name
+
+    async def scenario() -> tuple[str, str, int]:
+        analysis = asyncio.ensure_future(service.analyze(long_analysis))
+        worker = await service.run(lambda: threading.current_thread().name)
+        links = await service.run(lambda: len(store.links()))  # the store answers meanwhile
+        assert not analysis.done()
+        release.set()
+        return await analysis, worker, links
+
+    try:
+        analysis_thread, worker_thread, links = asyncio.run(scenario())
+    finally:
+        release.set()
+        service.close()
+    assert analysis_thread.startswith("credence-analysis") and worker_thread.startswith("credence-engine")
+    assert links == 10 + 2 + 5  # the clique, the two links to t, the chain
