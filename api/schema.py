@@ -53,7 +53,6 @@ from api.service import CredenceService, NumberRange, UserQuery, decode_cursor, 
 from credence import engine as eng
 from credence.errors import (
     AuthenticationError,
-    ConflictError,
     CredenceError,
     LimitExceededError,
     NotFoundError,
@@ -1182,31 +1181,7 @@ class Mutation:
             raise LimitExceededError("users", len(users), MAX_FLAG_USERS)
         keys = list(dict.fromkeys(_user_key(user) for user in users))
         check_text("flag", "reason", reason)
-        engine = ctx.service.engine
-
-        def work() -> list[eng.ScoreChange]:
-            # Everything is checked before the first write (the engine lock keeps other changes out).
-            with engine._lock:
-                summaries = engine.summaries(keys)
-                missing = [user for user, summary in zip(keys, summaries, strict=True) if summary is None]
-                if missing:
-                    raise NotFoundError("user", missing[0])
-                flagged = [user for user, summary in zip(keys, summaries, strict=True)
-                           if summary is not None and summary.quarantined]  # fmt: skip
-                if flagged:
-                    raise ConflictError(f"user {flagged[0]!r} is already flagged")
-                return merge([engine.flag_user(user, analyst=key.name, reason=reason) for user in keys])
-
-        def merge(batches: list[list[eng.ScoreChange]]) -> list[eng.ScoreChange]:
-            changes: dict[str, eng.ScoreChange] = {}
-            for batch in batches:
-                for change in batch:
-                    first = changes.get(change.user)
-                    changes[change.user] = change if first is None else eng.ScoreChange(
-                        change.user, first.before, change.after)
-            return list(changes.values())
-
-        changes = await ctx.service.mutate(work)
+        changes = await ctx.service.mutate(ctx.service.engine.flag_users, keys, analyst=key.name, reason=reason)
         for user in keys:
             ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
         return await _payload(info, changes, keys)

@@ -742,20 +742,21 @@ def update_consent(user: str, value: str, policy_path: Path | None, now: int | N
 
 
 @update.command("flag")
-@click.argument("user")
+@click.argument("users", nargs=-1, required=True)
 @click.option("--analyst", required=True)
 @click.option("--reason", required=True)
-@click.option("--clear", is_flag=True, help="Clear the active flag instead.")
+@click.option("--clear", is_flag=True, help="Clear the active flags instead.")
 @engine_options
-def update_flag(user: str, analyst: str, reason: str, clear: bool, policy_path: Path | None, now: int | None,
-                db: Path | None, neo4j_uri: str | None) -> None:
-    """Quarantine USER (or --clear the flag); the scores they propped up are updated."""
-    if clear:
-        _run_update(db, neo4j_uri, policy_path, now,
-                    lambda e: e.unflag_user(user, analyst=analyst, reason=reason), f"unflag {user}")
-    else:
-        _run_update(db, neo4j_uri, policy_path, now,
-                    lambda e: e.flag_user(user, analyst=analyst, reason=reason), f"flag {user}")
+def update_flag(users: tuple[str, ...], analyst: str, reason: str, clear: bool, policy_path: Path | None,
+                now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+    """Quarantine USERS (e.g. a whole ring from `credence rings`; or --clear their flags).
+
+    Every id is checked before the first flag is written; the scores they propped up are
+    updated incrementally and listed.
+    """
+    what = f"{'unflag' if clear else 'flag'} {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}"
+    _run_update(db, neo4j_uri, policy_path, now,
+                lambda e: e.flag_users(list(users), analyst=analyst, reason=reason, clear=clear), what)
 
 
 @main.command("what-if")

@@ -60,8 +60,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credence.errors import NotFoundError, ParameterError, ValidationError
-from graph.model import IDENTITY_LEVELS, SCORE_COLUMNS, check_user_id, epoch_now
+from credence.errors import ConflictError, NotFoundError, ParameterError, ValidationError
+from graph.model import IDENTITY_LEVELS, SCORE_COLUMNS, check_text, check_user_id, epoch_now
 from graph.store import GraphStore
 from scoring.factors import (
     COMPONENTS as INDIVIDUAL_COMPONENTS,
@@ -840,6 +840,33 @@ class ScoringEngine:
             row = self._index(user_id)
             snap.quarantined[row] = False
             return self._participation(row)
+
+    def flag_users(self, user_ids: Sequence[str], *, analyst: str, reason: str,
+                   clear: bool = False) -> list[ScoreChange]:
+        """Quarantine a group of users (or, with ``clear``, lift their flags) in one go.
+
+        Every id is checked first (known, and not already flagged / flagged when
+        clearing), so a bad id changes nothing; then each user is flagged as
+        :meth:`flag_user` does (one audited store flag each, incremental rescoring).
+        The changes are merged: one per user, from the first ``before`` to the last
+        ``after``.
+        """
+        keys = list(dict.fromkeys(check_user_id(user) for user in user_ids))
+        check_text("flag", "reason", reason)
+        with self._lock:
+            snap = self._require()
+            rows = [self._index(user) for user in keys]
+            wrong = [user for user, row in zip(keys, rows, strict=True) if bool(snap.quarantined[row]) != clear]
+            if wrong:
+                raise ConflictError(f"user {wrong[0]!r} is {'not' if clear else 'already'} flagged")
+            action = self.unflag_user if clear else self.flag_user
+            merged: dict[str, ScoreChange] = {}
+            for user in keys:
+                for change in action(user, analyst=analyst, reason=reason):
+                    first = merged.get(change.user)
+                    merged[change.user] = change if first is None else ScoreChange(change.user, first.before,
+                                                                                   change.after)  # fmt: skip
+            return list(merged.values())
 
     # ---------------------------------------------------------------- explanations
 

@@ -100,6 +100,20 @@ def test_score_explain_update_what_if(backend: list[str], tmp_path: Path) -> Non
     with open_backend(backend) as store:
         assert store.flags("u003")[0].active
 
+    # A cluster at once: one bad id (u003 is already flagged) and nothing is written.
+    out = run(runner, "update", "flag", "u004", "u003", "--analyst", "ana", "--reason", "ring", *backend, *now,
+              code=6)
+    assert "u003" in out and "already flagged" in out
+    with open_backend(backend) as store:
+        assert store.flags("u004") == []
+    out = run(runner, "update", "flag", "u004", "u005", "--analyst", "ana", "--reason", "ring", *backend, *now)
+    assert "flag u004, u005" in out
+    out = run(runner, "update", "flag", "u003", "u004", "u005", "--clear", "--analyst", "ana", "--reason", "ok",
+              *backend, *now)
+    with open_backend(backend) as store:
+        assert not any(f.active for u in ("u003", "u004", "u005") for f in store.flags(u))
+        assert [(f.reason, f.clear_reason) for f in store.flags("u004")] == [("ring", "ok")]
+
 
 def test_scoring_errors_are_clear(backend: list[str], tmp_path: Path) -> None:
     runner = CliRunner()
