@@ -131,6 +131,31 @@ class SuspectCluster:
         return out
 
 
+@dataclass(frozen=True)
+class _GraphCopy:
+    """What an analysis needs of the engine, copied under its lock (then used without it)."""
+
+    ids: np.ndarray
+    adjacency: Any
+    participating: np.ndarray
+    base: np.ndarray
+    scores: np.ndarray
+    flags: dict[str, np.ndarray]
+
+
+def _copy_graph(engine: ScoringEngine, *, participating_only: bool = False, levels: Sequence[str] = ()) -> _GraphCopy:
+    with engine._lock:
+        snap = engine._require()
+        state = snap.state
+        return _GraphCopy(
+            ids=snap.ids.copy(), adjacency=state.adjacency(participating_only=participating_only),
+            participating=np.asarray(state.participating, dtype=bool).copy(),
+            base=np.asarray(snap.base, dtype=np.float64).copy(),
+            scores=np.asarray(snap.scores, dtype=np.float64).copy(),
+            flags={level: np.asarray(getattr(snap.users, level), dtype=bool).copy() for level in levels},
+        )  # fmt: skip
+
+
 def _check_count(value: Any, name: str, lo: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
         raise ParameterError(name, value, f"must be an integer >= {lo}")
@@ -265,15 +290,9 @@ def find_dense_blocks(engine: ScoringEngine, *, k: int = 10) -> BlockSearch:
     no store, so a server can run it on a thread of its own.
     """
     k = _check_count(k, "k", 1)
-    with engine._lock:
-        snap = engine._require()
-        state = snap.state
-        ids = snap.ids.copy()
-        adjacency = state.adjacency()
-        participating = np.asarray(state.participating, dtype=bool).copy()
-        base = np.asarray(snap.base, dtype=np.float64).copy()
-    blocks = dense_subgraphs(adjacency, k=k, participating=participating)
-    return BlockSearch(k=k, ids=ids, adjacency=adjacency, base=base, blocks=tuple(blocks))
+    graph = _copy_graph(engine)
+    blocks = dense_subgraphs(graph.adjacency, k=k, participating=graph.participating)
+    return BlockSearch(k=k, ids=graph.ids, adjacency=graph.adjacency, base=graph.base, blocks=tuple(blocks))
 
 
 def rank_suspects(
@@ -409,25 +428,21 @@ def sybil_suspects(
     random_state = _check_count(random_state, "random_state", 0)
     if level not in IDENTITY_LEVELS:
         raise ParameterError("level", level, f"must be one of {', '.join(IDENTITY_LEVELS)}")
-    with engine._lock:
-        snap = engine._require()
-        state = snap.state
-        ids = snap.ids.copy()
-        adjacency = state.adjacency()
-        participating = np.asarray(state.participating, dtype=bool).copy()
-        if seeds is None:
-            eligible = np.flatnonzero(np.asarray(getattr(snap.users, level), dtype=bool) & participating)
-            if eligible.size == 0:
-                raise ParameterError("seeds", None, f"no participant passed {level}: give seeds explicitly")
-            rng = np.random.default_rng(random_state)
-            chosen = np.sort(rng.choice(eligible, min(max_seeds, eligible.size), replace=False))
-        else:
-            chosen = engine._rows_of(seeds)
-            silent = chosen[~participating[chosen]]
-            if silent.size:
-                raise ParameterError("seeds", str(ids[silent[0]]), "is not taking part in the network (no consent "
-                                     "or quarantined); seeds must")  # fmt: skip
-    result = sybil_trust(adjacency, chosen, participating=participating,
+    graph = _copy_graph(engine, levels=(level,))
+    ids, participating = graph.ids, graph.participating
+    if seeds is None:
+        eligible = np.flatnonzero(graph.flags[level] & participating)
+        if eligible.size == 0:
+            raise ParameterError("seeds", None, f"no participant passed {level}: give seeds explicitly")
+        rng = np.random.default_rng(random_state)
+        chosen = np.sort(rng.choice(eligible, min(max_seeds, eligible.size), replace=False))
+    else:
+        chosen = engine._rows_of(seeds)  # rows never move: new users are appended
+        silent = chosen[~participating[chosen]]
+        if silent.size:
+            raise ParameterError("seeds", str(ids[silent[0]]), "is not taking part in the network (no consent "
+                                 "or quarantined); seeds must")  # fmt: skip
+    result = sybil_trust(graph.adjacency, chosen, participating=participating,
                          seed_groups=min(seed_groups, int(np.unique(chosen).size)))  # fmt: skip
     n_part = int(participating.sum())
     order = result.suspicious(first)
@@ -521,12 +536,8 @@ def community_report(engine: ScoringEngine, *, resolution: float = 1.0, seed: in
     """
     from scoring.communities import community_table, louvain, modularity
 
-    with engine._lock:
-        snap = engine._require()
-        ids = snap.ids.copy()
-        adjacency = snap.state.adjacency(participating_only=True)
-        participating = np.asarray(snap.state.participating, dtype=bool).copy()
-        scores = np.asarray(snap.scores, dtype=np.float64).copy()
+    graph = _copy_graph(engine, participating_only=True)
+    ids, adjacency, participating, scores = graph.ids, graph.adjacency, graph.participating, graph.scores
     labels = louvain(adjacency, resolution=resolution, participating=participating, seed=seed)
     stats = community_table(adjacency, labels)
     inside = labels >= 0
