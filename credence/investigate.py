@@ -35,6 +35,7 @@ import pandas as pd
 
 from credence.engine import ScoreChange, ScoringEngine
 from credence.errors import ParameterError
+from scoring.diffusion import check_int
 from scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
 
 __all__ = [
@@ -156,12 +157,6 @@ def _copy_graph(engine: ScoringEngine, *, participating_only: bool = False, leve
         )  # fmt: skip
 
 
-def _check_count(value: Any, name: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ParameterError(name, value, f"must be an integer >= {lo}")
-    return int(value)
-
-
 def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int = 5) -> Inflation:
     """The score inflation a group of accounts produced: what quarantining it would take away.
 
@@ -200,7 +195,7 @@ def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int =
     >>> found.points, found.member_points, found.outsider_points, found.users_raised
     (3, 3, 0, 3)
     """
-    top = _check_count(top, "top", 0)
+    top = check_int(top, "top", 0)
     members = {str(u) for u in users}
     result = engine.what_if(remove_users=sorted(members))
     drops = [c for c in result.changes if c.after < c.before]
@@ -289,7 +284,7 @@ def find_dense_blocks(engine: ScoringEngine, *, k: int = 10) -> BlockSearch:
     The engine's graph is copied under its lock; the peeling runs without it and reads
     no store, so a server can run it on a thread of its own.
     """
-    k = _check_count(k, "k", 1)
+    k = check_int(k, "k", 1)
     graph = _copy_graph(engine)
     blocks = dense_subgraphs(graph.adjacency, k=k, participating=graph.participating)
     return BlockSearch(k=k, ids=graph.ids, adjacency=graph.adjacency, base=graph.base, blocks=tuple(blocks))
@@ -306,8 +301,8 @@ def rank_suspects(
 ) -> list[SuspectCluster]:
     """The ranking part of :func:`suspicious_clusters`: members' records from the store, evidence,
     inflation (one what-if per cluster) and communities."""
-    top = _check_count(top, "top", 0)
-    thin_history = _check_count(thin_history, "thin_history", 0)
+    top = check_int(top, "top", 0)
+    thin_history = check_int(thin_history, "thin_history", 0)
     ids, blocks = search.ids, list(search.blocks)
     if communities is not None and np.shape(communities) != (ids.size,):
         raise ParameterError("communities", np.shape(communities), "must hold one label per user")
@@ -422,10 +417,10 @@ def sybil_suspects(
     from graph.model import IDENTITY_LEVELS
     from scoring.trust import sybil_trust
 
-    first = _check_count(first, "first", 0)
-    max_seeds = _check_count(max_seeds, "max_seeds", 1)
-    seed_groups = _check_count(seed_groups, "seed_groups", 1)
-    random_state = _check_count(random_state, "random_state", 0)
+    first = check_int(first, "first", 0)
+    max_seeds = check_int(max_seeds, "max_seeds", 1)
+    seed_groups = check_int(seed_groups, "seed_groups", 1)
+    random_state = check_int(random_state, "random_state", 0)
     if level not in IDENTITY_LEVELS:
         raise ParameterError("level", level, f"must be one of {', '.join(IDENTITY_LEVELS)}")
     graph = _copy_graph(engine, levels=(level,))
@@ -443,7 +438,7 @@ def sybil_suspects(
             raise ParameterError("seeds", str(ids[silent[0]]), "is not taking part in the network (no consent "
                                  "or quarantined); seeds must")  # fmt: skip
     result = sybil_trust(graph.adjacency, chosen, participating=participating,
-                         seed_groups=min(seed_groups, int(np.unique(chosen).size)))  # fmt: skip
+                         seed_groups=min(seed_groups, chosen.size))  # chosen holds distinct rows
     n_part = int(participating.sum())
     order = result.suspicious(first)
     suspects = tuple(
@@ -541,9 +536,8 @@ def community_report(engine: ScoringEngine, *, resolution: float = 1.0, seed: in
     labels = louvain(adjacency, resolution=resolution, participating=participating, seed=seed)
     stats = community_table(adjacency, labels)
     inside = labels >= 0
-    count = int(stats.label.size)
-    size = np.bincount(labels[inside], minlength=count).astype(np.float64)
-    mean = np.bincount(labels[inside], weights=scores[inside], minlength=count) / np.maximum(size, 1.0)
+    count = int(stats.label.size)  # labels are 0..count-1, so entry c of stats is community c
+    mean = np.bincount(labels[inside], weights=scores[inside], minlength=count) / np.maximum(stats.size, 1)
     low = np.full(count, np.inf)
     high = np.full(count, -np.inf)
     np.minimum.at(low, labels[inside], scores[inside])

@@ -63,7 +63,6 @@ Two triangles {0, 1, 2} and {3, 4, 5} joined by the link 2 - 3:
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -72,7 +71,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from credence.errors import ParameterError
-from scoring.diffusion import check_adjacency, check_max_iter, check_participating, check_shrinkage, check_tol
+from scoring.diffusion import (
+    check_adjacency,
+    check_int,
+    check_max_iter,
+    check_participating,
+    check_shrinkage,
+    check_tol,
+)
 
 __all__ = [
     "CommunityStats",
@@ -88,13 +94,6 @@ MAX_PASSES = 10_000
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_seed(seed: Any, name: str = "seed") -> int:
-    """A random seed: an integer >= 0 (bools refused)."""
-    if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ParameterError(name, seed, "must be an integer >= 0")
-    return int(seed)
 
 
 def _check_graph(adjacency: Any, name: str = "adjacency") -> tuple[sp.csr_matrix, np.ndarray]:
@@ -517,7 +516,7 @@ def louvain(
     matrix, loops = _check_graph(adjacency)
     n = matrix.shape[0]
     gamma = check_tol(resolution, "resolution")
-    rng_seed = _check_seed(seed)
+    rng_seed = check_int(seed, "seed")
     levels = check_max_iter(max_levels, "max_levels")
     threshold = check_shrinkage(tol, "tol")
     mask = check_participating(participating, n)

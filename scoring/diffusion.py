@@ -103,6 +103,23 @@ def check_tol(tol: Any, name: str = "tol") -> float:
     return value
 
 
+def check_int(value: Any, name: str, lo: int = 0) -> int:
+    """Validate an integer parameter that must be at least ``lo`` (bools refused).
+
+    Examples
+    --------
+    >>> check_int(3, "k", 1)
+    3
+    >>> check_int(True, "seed")
+    Traceback (most recent call last):
+    ...
+    credence.errors.ParameterError: parameter 'seed' = True: must be an integer >= 0
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < lo:
+        raise ParameterError(name, value, f"must be an integer >= {lo}")
+    return int(value)
+
+
 def check_max_iter(max_iter: Any, name: str = "max_iter") -> int:
     """Validate an iteration limit: an integer >= 1.
 
@@ -115,9 +132,7 @@ def check_max_iter(max_iter: Any, name: str = "max_iter") -> int:
     ...
     credence.errors.ParameterError: parameter 'max_iter' = 0: must be an integer >= 1
     """
-    if isinstance(max_iter, bool | np.bool_) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ParameterError(name, max_iter, "must be an integer >= 1")
-    return int(max_iter)
+    return check_int(max_iter, name, 1)
 
 
 def check_shrinkage(shrinkage: Any, name: str = "shrinkage") -> float:

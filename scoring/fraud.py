@@ -79,7 +79,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from credence.errors import ParameterError
-from scoring.diffusion import check_adjacency, check_participating, check_vector
+from scoring.diffusion import check_adjacency, check_int, check_participating, check_vector
 
 __all__ = [
     "ClusterEvidence",
@@ -109,12 +109,6 @@ def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ParameterError(name, value, "must be one of " + ", ".join(repr(c) for c in choices))
     return value
-
-
-def _check_int(value: Any, name: str, lo: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ParameterError(name, value, f"must be an integer >= {lo}")
-    return int(value)
 
 
 def _check_bool(value: Any, name: str) -> bool:
@@ -591,10 +585,10 @@ def dense_subgraphs(
     """
     matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
-    n_blocks = _check_int(k, "k", 1)
+    n_blocks = check_int(k, "k", 1)
     how = _check_choice(weighting, WEIGHTINGS, "weighting")
     use_weights = _check_bool(weighted, "weighted")
-    smallest = _check_int(min_size, "min_size", 1)
+    smallest = check_int(min_size, "min_size", 1)
     removal = _check_choice(remove, REMOVALS, "remove")
     split = _check_bool(split, "split")
     node_prior = np.zeros(n) if prior is None else _check_nonnegative(prior, n, "prior")

@@ -101,7 +101,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from credence.errors import ParameterError
-from scoring.diffusion import check_adjacency, check_participating
+from scoring.diffusion import check_adjacency, check_int, check_participating
 
 __all__ = ["TrustResult", "check_seeds", "default_iterations", "sybil_trust"]
 
@@ -187,16 +187,6 @@ def check_seeds(
     return index
 
 
-def _check_iterations(iterations: Any, name: str = "iterations") -> int:
-    if (
-        isinstance(iterations, bool | np.bool_)
-        or not isinstance(iterations, numbers.Integral)
-        or iterations < 0
-    ):
-        raise ParameterError(name, iterations, "must be an integer >= 0")
-    return int(iterations)
-
-
 def _check_total(total: Any, name: str = "total_trust") -> float:
     if isinstance(total, bool | np.bool_) or not isinstance(total, numbers.Real):
         raise ParameterError(name, total, "must be a real number")
@@ -207,13 +197,7 @@ def _check_total(total: Any, name: str = "total_trust") -> float:
 
 
 def _check_seed_groups(seed_groups: Any, n_seeds: int, name: str = "seed_groups") -> int:
-    if (
-        isinstance(seed_groups, bool | np.bool_)
-        or not isinstance(seed_groups, numbers.Integral)
-        or seed_groups < 1
-    ):
-        raise ParameterError(name, seed_groups, "must be an integer >= 1")
-    groups = int(seed_groups)
+    groups = check_int(seed_groups, name, 1)
     if groups > n_seeds:
         raise ParameterError(name, groups, f"must not exceed the number of distinct seeds ({n_seeds})")
     return groups
@@ -298,10 +282,8 @@ class TrustResult:
         >>> r.suspicious(2).tolist(), r.suspicious(10).tolist()
         ([1, 2], [1, 2, 0])
         """
-        if isinstance(k, bool | np.bool_) or not isinstance(k, numbers.Integral) or k < 0:
-            raise ParameterError("k", k, "must be an integer >= 0")
         n_part = int(np.count_nonzero(self.participating))
-        take = min(int(k), n_part)
+        take = min(check_int(k, "k"), n_part)
         return self.ranking[n_part - take : n_part][::-1].copy()
 
 
@@ -398,7 +380,7 @@ def sybil_trust(
     n = matrix.shape[0]
     members = check_participating(participating, n)
     seed_index = check_seeds(seeds, n, members)
-    steps = None if iterations is None else _check_iterations(iterations)
+    steps = None if iterations is None else check_int(iterations, "iterations")
     total = _check_total(total_trust)
     groups = _check_seed_groups(seed_groups, seed_index.size)
 
