@@ -68,7 +68,9 @@ class _CredenceGraphQL(GraphQL[Context, None]):
         return Context(service=self.service, config=self.config, key=key)
 
 
-def create_app(service: CredenceService, config: ApiConfig, *, on_shutdown: Callable[[], None] | None = None) -> Starlette:
+def create_app(
+    service: CredenceService, config: ApiConfig, *, on_shutdown: Callable[[], None] | None = None
+) -> Starlette:
     """The ASGI app serving ``service`` with ``config``."""
     graphql = _CredenceGraphQL(service, config)
 

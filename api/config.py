@@ -126,14 +126,17 @@ def parse_api_keys(text: str, *, source: str = "<keys>") -> ApiKeys:
                 f"unknown fields {sorted(unknown)}", entity="api key", row=row, source=source
             )
         try:
-            key = ApiKey(name=entry.get("name", ""), role=entry.get("role", ""), sha256=entry.get("sha256", ""))
+            key = ApiKey(
+                name=entry.get("name", ""), role=entry.get("role", ""), sha256=entry.get("sha256", "")
+            )
         except ParameterError as error:
             raise ValidationError(
                 error.problem, entity="api key", row=row, column=error.name, value=error.value, source=source
             ) from None
         if key.name in names:
-            raise ValidationError("duplicate name", entity="api key", row=row, column="name",
-                                  value=key.name, source=source)
+            raise ValidationError(
+                "duplicate name", entity="api key", row=row, column="name", value=key.name, source=source
+            )
         names.add(key.name)
         keys.append(key)
     return ApiKeys(tuple(keys))
@@ -145,7 +148,9 @@ def read_api_keys(path: str | Path) -> ApiKeys:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ValidationError(f"cannot read: {error.strerror}", entity="api key file", source=str(path)) from None
+        raise ValidationError(
+            f"cannot read: {error.strerror}", entity="api key file", source=str(path)
+        ) from None
     return parse_api_keys(text, source=str(path))
 
 
@@ -155,8 +160,9 @@ def generate_api_key(path: str | Path, *, name: str, role: str) -> str:
     existing = read_api_keys(path) if path.exists() else ApiKeys()
     key = ApiKey(name=name, role=role, sha256="0" * 64)
     if any(k.name == key.name for k in existing.keys):
-        raise ValidationError("a key with this name exists", entity="api key", column="name",
-                              value=name, source=str(path))
+        raise ValidationError(
+            "a key with this name exists", entity="api key", column="name", value=name, source=str(path)
+        )
     secret = f"cred_{role}_{secrets.token_urlsafe(24)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()

@@ -81,8 +81,9 @@ class _Walker:
     max_first: int
     aliases: int = 0
 
-    def selection(self, parent: Any, selection_set: SelectionSetNode | None, depth: int,
-                  seen: frozenset[str]) -> tuple[int, int]:
+    def selection(
+        self, parent: Any, selection_set: SelectionSetNode | None, depth: int, seen: frozenset[str]
+    ) -> tuple[int, int]:
         """(deepest depth, cost) of a selection set under ``parent`` (a named type)."""
         if selection_set is None:
             return depth, 0
@@ -150,7 +151,11 @@ def _default_int(argument: Any, fallback: int) -> int:
 
 
 def measure_operation(
-    schema: GraphQLSchema, document: DocumentNode, *, max_first: int, operation: OperationDefinitionNode | None = None
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    max_first: int,
+    operation: OperationDefinitionNode | None = None,
 ) -> Measure:
     """Depth, aliases and estimated cost of one operation (the first when not given)."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
@@ -182,7 +187,9 @@ def RequestLimitsRule(limits: Limits) -> type[ValidationRule]:
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             context = self.context
-            measure = measure_operation(context.schema, context.document, max_first=limits.max_first, operation=node)
+            measure = measure_operation(
+                context.schema, context.document, max_first=limits.max_first, operation=node
+            )
             for name, value, maximum in (
                 ("depth", measure.depth, limits.max_depth),
                 ("aliases", measure.aliases, limits.max_aliases),

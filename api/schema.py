@@ -230,7 +230,9 @@ async def _summary(info: strawberry.Info, user_id: str) -> eng.UserSummary:
 # --------------------------------------------------------------------------- output types
 
 
-@strawberry.type(description="One part of a score: value in [0, 1], policy weight, points = 600 x weight x value.")
+@strawberry.type(
+    description="One part of a score: value in [0, 1], policy weight, points = 600 x weight x value."
+)
 class Component:
     name: str
     value: float
@@ -292,9 +294,11 @@ class Influence:
     base: float
     bound: float
 
-    @strawberry.field(description="Exact score changes if this user defaulted on one repayment now (the user "
-                      "first, then largest drops; nothing is stored; analyst; audited). amount defaults to the "
-                      "user's median repayment.")
+    @strawberry.field(
+        description="Exact score changes if this user defaulted on one repayment now (the user "
+        "first, then largest drops; nothing is stored; analyst; audited). amount defaults to the "
+        "user's median repayment."
+    )
     async def if_defaulted(self, info: strawberry.Info, amount: float | None = None) -> list[ScoreChangeType]:
         from credence.investigate import default_impact
 
@@ -363,8 +367,10 @@ class Network:
         report = await ctx.service.run(ctx.service.engine.influence, self.user_id, first=first)
         ctx.audit_read("read:network.influenced", self.user_id, f"first={first}")
         return Influence(
-            user_id=self.user_id, items=[Influenced(user_id=u, sensitivity=s, points_at_risk=p) for u, s, p in report.affected],
-            base=report.base, bound=report.bound,
+            user_id=self.user_id,
+            items=[Influenced(user_id=u, sensitivity=s, points_at_risk=p) for u, s, p in report.affected],
+            base=report.base,
+            bound=report.bound,
         )
 
 
@@ -442,7 +448,9 @@ class User(Node):
         return bool(summary is not None and summary.quarantined)
 
     @strawberry.field(description="Score history, newest first.")
-    async def history(self, info: strawberry.Info, first: int = 10, after: str | None = None) -> ScoreSnapshotConnection:
+    async def history(
+        self, info: strawberry.Info, first: int = 10, after: str | None = None
+    ) -> ScoreSnapshotConnection:
         ctx = _ctx(info)
         ctx.require("read", "User.history")
         first = ctx.first(first)
@@ -471,7 +479,9 @@ class User(Node):
                                        end_cursor=edges[-1].cursor if edges else None), total_count=len(frame))  # fmt: skip
 
     @strawberry.field(description="Linked users by id (analyst; audited).")
-    async def friends(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> FriendConnection:
+    async def friends(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None
+    ) -> FriendConnection:
         ctx = _ctx(info)
         ctx.require("evidence", "User.friends")
         first = ctx.first(first)
@@ -711,7 +721,9 @@ class UserInput:
     consent_network: bool = True
 
 
-@strawberry.input(description="A loan instalment: due/paid times in epoch seconds; status pending|on_time|late|missed|defaulted.")
+@strawberry.input(
+    description="A loan instalment: due/paid times in epoch seconds; status pending|on_time|late|missed|defaulted."
+)
 class RepaymentInput:
     id: str
     user: str
@@ -763,17 +775,23 @@ class ScoreChangedEvent:
     after: int
 
 
-@strawberry.type(description="One friend chain source -> ... -> target through which target's base reaches source's network value.")
+@strawberry.type(
+    description="One friend chain source -> ... -> target through which target's base reaches source's network value."
+)
 class InfluencePathType:
     user_ids: list[str] = strawberry.field(description="source, ..., target.")
     transitions: list[float] = strawberry.field(description="Walk probability w / d of each hop.")
     probability: float = strawberry.field(description="Product of damping x transition over the hops.")
-    share: float = strawberry.field(description="The chain's fraction of all walk mass from source to target.")
+    share: float = strawberry.field(
+        description="The chain's fraction of all walk mass from source to target."
+    )
     influence: float = strawberry.field(description="The chain's part of d n_source / d b_target.")
 
 
-@strawberry.type(description="The score points a group of accounts props up: what quarantining it would take away "
-                 "(computed in memory; nothing is stored).")
+@strawberry.type(
+    description="The score points a group of accounts props up: what quarantining it would take away "
+    "(computed in memory; nothing is stored)."
+)
 class ClusterInflation:
     points: int = strawberry.field(description="Points all users would lose (members and outsiders).")
     member_points: int = strawberry.field(description="Points the members would lose.")
@@ -796,9 +814,12 @@ class SuspiciousCluster:
     outside_neighbours: int = strawberry.field(description="Distinct non-members linked to the group.")
     inside_share: float = strawberry.field(description="Share of the members' link weight that stays inside.")
     thin_fraction: float | None = strawberry.field(
-        description=f"Share of members with fewer than {THIN_HISTORY} resolved repayments on record.")
+        description=f"Share of members with fewer than {THIN_HISTORY} resolved repayments on record."
+    )
     mean_base: float | None = strawberry.field(description="Mean base creditworthiness of the members.")
-    suspicion: float = strawberry.field(description="relative density x inside share x (1 + thin) x (2 - mean base).")
+    suspicion: float = strawberry.field(
+        description="relative density x inside share x (1 + thin) x (2 - mean base)."
+    )
 
     @strawberry.field(description="The score inflation the group produced (one in-memory what-if; analyst).")
     async def inflation(self, info: strawberry.Info, top: int = 5) -> ClusterInflation:
@@ -820,7 +841,9 @@ class SybilSuspect:
     user_id: str
     trust_per_degree: float = strawberry.field(description="The ranking score (median over seed groups).")
     degree: float
-    percentile: float = strawberry.field(description="Share of participants trusted less (0 = least trusted).")
+    percentile: float = strawberry.field(
+        description="Share of participants trusted less (0 = least trusted)."
+    )
 
 
 @strawberry.type(description="SybilRank from verified seed users: the least trusted participants.")
@@ -837,7 +860,9 @@ class CommunityType:
     community: int = strawberry.field(description="Label; 0 is the largest community.")
     size: int
     internal_links: int
-    density: float | None = strawberry.field(description="Share of member pairs linked (null for one member).")
+    density: float | None = strawberry.field(
+        description="Share of member pairs linked (null for one member)."
+    )
     conductance: float | None = strawberry.field(description="Share of the members' link weight leaving it.")
     mean_score: float
     min_score: int
@@ -857,8 +882,9 @@ MAX_FLAG_USERS = 100
 MAX_HOPS = 10
 
 
-def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int,
-                     max_hops: int) -> list[InfluencePathType]:
+def _influence_paths(
+    engine: eng.ScoringEngine, source: str, target: str, k: int, max_hops: int
+) -> list[InfluencePathType]:
     from scoring.paths import influence_paths
 
     with engine._lock:
@@ -867,8 +893,15 @@ def _influence_paths(engine: eng.ScoringEngine, source: str, target: str, k: int
         assert snap is not None
         state = snap.state
         ids = [str(user) for user in snap.ids.tolist()]
-        found = influence_paths(state.adjacency(), s, t, damping=state.damping, k=k, max_hops=max_hops,
-                                participating=state.participating)
+        found = influence_paths(
+            state.adjacency(),
+            s,
+            t,
+            damping=state.damping,
+            k=k,
+            max_hops=max_hops,
+            participating=state.participating,
+        )
     return [InfluencePathType(user_ids=[ids[x] for x in p.nodes], transitions=[float(x) for x in p.transitions],
                               probability=float(p.probability), share=float(p.share), influence=float(p.influence))
             for p in found]  # fmt: skip
@@ -906,8 +939,14 @@ class Query:
         return await _user_node(info, _user_key(id))
 
     @strawberry.field(description="Users as a keyset-paged connection.")
-    async def users(self, info: strawberry.Info, filter: UserFilter | None = None,
-                    sort: UserSort = UserSort.SCORE_DESC, first: int = 20, after: str | None = None) -> UserConnection:
+    async def users(
+        self,
+        info: strawberry.Info,
+        filter: UserFilter | None = None,
+        sort: UserSort = UserSort.SCORE_DESC,
+        first: int = 20,
+        after: str | None = None,
+    ) -> UserConnection:
         ctx = _ctx(info)
         ctx.require("read", "users")
         first = ctx.first(first)
@@ -919,7 +958,8 @@ class Query:
         return UserConnection(
             edges=[UserEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
-            total_count=page.total, generation=page.generation,
+            total_count=page.total,
+            generation=page.generation,
         )
 
     @strawberry.field(description="Summary statistics of the scores (optionally filtered).")
@@ -930,14 +970,20 @@ class Query:
         query = _user_query(filter)
         stats = await service.run(service.stats, query)
         return ScoreStats(
-            count=stats["count"], mean=stats["mean"], stddev=stats["stddev"], min=stats["min"], max=stats["max"],
-            median=stats["median"], percentiles=[Percentile(**p) for p in stats["percentiles"]],
+            count=stats["count"],
+            mean=stats["mean"],
+            stddev=stats["stddev"],
+            min=stats["min"],
+            max=stats["max"],
+            median=stats["median"],
+            percentiles=[Percentile(**p) for p in stats["percentiles"]],
             bands=[BandCount(**b) for b in stats["bands"]],
         )
 
     @strawberry.field(description="Counts of scores in equal bins over [350, 950].")
-    async def score_histogram(self, info: strawberry.Info, bins: int = 20,
-                              filter: UserFilter | None = None) -> list[HistogramBin]:
+    async def score_histogram(
+        self, info: strawberry.Info, bins: int = 20, filter: UserFilter | None = None
+    ) -> list[HistogramBin]:
         ctx = _ctx(info)
         ctx.require("read", "scoreHistogram")
         if not 1 <= bins <= 600:
@@ -962,8 +1008,9 @@ class Query:
         )  # fmt: skip
 
     @strawberry.field(description="The k strongest friend chains from source to target (analyst; audited).")
-    async def influence_paths(self, info: strawberry.Info, source: str, target: str, k: int = 5,
-                              max_hops: int = 6) -> list[InfluencePathType]:
+    async def influence_paths(
+        self, info: strawberry.Info, source: str, target: str, k: int = 5, max_hops: int = 6
+    ) -> list[InfluencePathType]:
         ctx = _ctx(info)
         ctx.require("evidence", "influencePaths")
         k = ctx.first(k, "k")
@@ -990,10 +1037,13 @@ class Query:
         ctx.audit_read("read:suspicious_clusters", None, f"first={first} found={len(found)}")
         return found
 
-    @strawberry.field(description="The least trusted participants by SybilRank from a random draw of up to 1,000 "
-                      "face-verified participants (seed draw fixed by randomState; analyst; audited).")
-    async def sybil_suspects(self, info: strawberry.Info, first: int = 20, seed_groups: int = 10,
-                             random_state: int = 0) -> SybilSuspects:
+    @strawberry.field(
+        description="The least trusted participants by SybilRank from a random draw of up to 1,000 "
+        "face-verified participants (seed draw fixed by randomState; analyst; audited)."
+    )
+    async def sybil_suspects(
+        self, info: strawberry.Info, first: int = 20, seed_groups: int = 10, random_state: int = 0
+    ) -> SybilSuspects:
         from credence.investigate import sybil_suspects
 
         ctx = _ctx(info)
@@ -1008,17 +1058,21 @@ class Query:
                              suspects=[SybilSuspect(user_id=u, trust_per_degree=t, degree=d, percentile=p)
                                        for u, t, d, p in report.suspects])  # fmt: skip
 
-    @strawberry.field(description="Louvain communities of the participants' graph, largest first (analyst; "
-                      "audited).")
-    async def communities(self, info: strawberry.Info, first: int = 10, resolution: float = 1.0,
-                          members: int = 10) -> Communities:
+    @strawberry.field(
+        description="Louvain communities of the participants' graph, largest first (analyst; audited)."
+    )
+    async def communities(
+        self, info: strawberry.Info, first: int = 10, resolution: float = 1.0, members: int = 10
+    ) -> Communities:
         from credence.investigate import community_report
 
         ctx = _ctx(info)
         ctx.require("evidence", "communities")
         first = ctx.first(first)
         members = ctx.first(members, "members")
-        report = await ctx.service.analyze(partial(community_report, ctx.service.engine, resolution=resolution))
+        report = await ctx.service.analyze(
+            partial(community_report, ctx.service.engine, resolution=resolution)
+        )
         ctx.audit_read("read:communities", None, f"first={first} resolution={resolution}")
 
         def number(value: float) -> float | None:
@@ -1031,13 +1085,20 @@ class Query:
             mean_score=float(report.mean_score[c]), min_score=int(report.min_score[c]),
             max_score=int(report.max_score[c]), user_ids=sorted(report.members(c))[:members],
         ) for c in range(min(first, report.count))]  # fmt: skip
-        return Communities(count=report.count, modularity=report.modularity, resolution=report.resolution,
-                           largest=largest)
+        return Communities(
+            count=report.count, modularity=report.modularity, resolution=report.resolution, largest=largest
+        )
 
-    @strawberry.field(description="Score changes if the given links or accounts were removed (an account removed "
-                      "takes no part in anyone's network, as if quarantined); nothing is stored (analyst; audited).")
-    async def what_if(self, info: strawberry.Info, remove_links: list[list[str]] | None = None,
-                      remove_users: list[str] | None = None) -> list[ScoreChangeType]:
+    @strawberry.field(
+        description="Score changes if the given links or accounts were removed (an account removed "
+        "takes no part in anyone's network, as if quarantined); nothing is stored (analyst; audited)."
+    )
+    async def what_if(
+        self,
+        info: strawberry.Info,
+        remove_links: list[list[str]] | None = None,
+        remove_users: list[str] | None = None,
+    ) -> list[ScoreChangeType]:
         ctx = _ctx(info)
         ctx.require("evidence", "whatIf")
         pairs: list[tuple[str, str]] = []
@@ -1062,8 +1123,14 @@ class Query:
         return _changes(list(result.changes))
 
     @strawberry.field(description="The audit log of analysts' reads and flags (admin), oldest first.")
-    async def audit_log(self, info: strawberry.Info, first: int = 50, after: str | None = None,
-                        actor: str | None = None, subject: str | None = None) -> AuditPage:
+    async def audit_log(
+        self,
+        info: strawberry.Info,
+        first: int = 50,
+        after: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+    ) -> AuditPage:
         ctx = _ctx(info)
         ctx.require("admin", "auditLog")
         first = ctx.first(first)
@@ -1102,11 +1169,29 @@ class Mutation:
         ctx = _ctx(info)
         ctx.require("write", "upsertUser")
         ctx.writable()
-        frame = _frame([{k: getattr(input, k) for k in (
-            "id", "created", "phone_verified", "id_verified", "face_verified", "education_verified",
-            "employer_verified", "declared_income", "verified_income", "verified_assets", "consent_network")}])
+        frame = _frame(
+            [
+                {
+                    k: getattr(input, k)
+                    for k in (
+                        "id",
+                        "created",
+                        "phone_verified",
+                        "id_verified",
+                        "face_verified",
+                        "education_verified",
+                        "employer_verified",
+                        "declared_income",
+                        "verified_income",
+                        "verified_assets",
+                        "consent_network",
+                    )
+                }
+            ]
+        )
         frame[["declared_income", "verified_income", "verified_assets"]] = frame[
-            ["declared_income", "verified_income", "verified_assets"]].astype("float64")
+            ["declared_income", "verified_income", "verified_assets"]
+        ].astype("float64")
         changes = await ctx.service.mutate(ctx.service.engine.upsert_users, frame)
         return await _payload(info, changes, [check_user_id(input.id)])
 
@@ -1165,14 +1250,21 @@ class Mutation:
         key = ctx.require("flag", "flagUser")
         ctx.writable()
         user = _user_key(user)
-        changes = await ctx.service.mutate(ctx.service.engine.flag_user, user, analyst=key.name, reason=reason)
-        ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
+        changes = await ctx.service.mutate(
+            ctx.service.engine.flag_user, user, analyst=key.name, reason=reason
+        )
+        ctx.audit.append(
+            AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason)
+        )
         return await _payload(info, changes, [user])
 
-    @strawberry.mutation(description=(
-        "Quarantine several users, e.g. a suspicious cluster (analyst, admin; audited per user with the reason; "
-        "at most 100). Every id is checked before anything is written; each flag is then its own store "
-        "transaction, so a crash part-way may leave a prefix of the list flagged."))
+    @strawberry.mutation(
+        description=(
+            "Quarantine several users, e.g. a suspicious cluster (analyst, admin; audited per user with the reason; "
+            "at most 100). Every id is checked before anything is written; each flag is then its own store "
+            "transaction, so a crash part-way may leave a prefix of the list flagged."
+        )
+    )
     async def flag_users(self, info: strawberry.Info, users: list[str], reason: str) -> ChangePayload:
         ctx = _ctx(info)
         key = ctx.require("flag", "flagUsers")
@@ -1181,9 +1273,13 @@ class Mutation:
             raise LimitExceededError("users", len(users), MAX_FLAG_USERS)
         keys = list(dict.fromkeys(_user_key(user) for user in users))
         check_text("flag", "reason", reason)
-        changes = await ctx.service.mutate(ctx.service.engine.flag_users, keys, analyst=key.name, reason=reason)
+        changes = await ctx.service.mutate(
+            ctx.service.engine.flag_users, keys, analyst=key.name, reason=reason
+        )
         for user in keys:
-            ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason))
+            ctx.audit.append(
+                AuditDraft(actor=key.name, role=key.role, action="flag", subject=user, detail=reason)
+            )
         return await _payload(info, changes, keys)
 
     @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
@@ -1192,8 +1288,12 @@ class Mutation:
         key = ctx.require("flag", "unflagUser")
         ctx.writable()
         user = _user_key(user)
-        changes = await ctx.service.mutate(ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason)
-        ctx.audit.append(AuditDraft(actor=key.name, role=key.role, action="unflag", subject=user, detail=reason))
+        changes = await ctx.service.mutate(
+            ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason
+        )
+        ctx.audit.append(
+            AuditDraft(actor=key.name, role=key.role, action="unflag", subject=user, detail=reason)
+        )
         return await _payload(info, changes, [user])
 
     @strawberry.mutation(description="Full recompute of every score, warm-started (admin).")
@@ -1218,8 +1318,9 @@ class Mutation:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Score changes of one user (or of everyone when userId is null).")
-    async def score_changed(self, info: strawberry.Info,
-                            user_id: str | None = None) -> AsyncGenerator[ScoreChangedEvent, None]:
+    async def score_changed(
+        self, info: strawberry.Info, user_id: str | None = None
+    ) -> AsyncGenerator[ScoreChangedEvent, None]:
         ctx = _ctx(info)
         ctx.require("read", "scoreChanged")
         key = None if user_id is None else _user_key(user_id)
@@ -1283,8 +1384,11 @@ class CredenceErrors(SchemaExtension):
         if code is None and original is None:
             # Parse and validation errors come without an original error.
             if message.startswith("Syntax Error") or "Parsing aborted" in message:
-                code = "LIMIT_EXCEEDED" if "tokens" in message and "Parsing aborted" in message else (
-                    "GRAPHQL_PARSE_FAILED")
+                code = (
+                    "LIMIT_EXCEEDED"
+                    if "tokens" in message and "Parsing aborted" in message
+                    else ("GRAPHQL_PARSE_FAILED")
+                )
             else:
                 code = "GRAPHQL_VALIDATION_FAILED"
         if code not in ALLOWED_CODES or code is None:
@@ -1294,7 +1398,9 @@ class CredenceErrors(SchemaExtension):
         extensions["code"] = code
         if isinstance(original, CredenceError):
             extensions = {**original.extensions, **extensions}
-        return GraphQLError(message, error.nodes, error.source, error.positions, error.path, extensions=extensions)
+        return GraphQLError(
+            message, error.nodes, error.source, error.positions, error.path, extensions=extensions
+        )
 
 
 @functools.lru_cache(maxsize=1_024)
@@ -1314,7 +1420,9 @@ class CachedParser(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None and context.query:
             with contextlib.suppress(GraphQLError):
-                context.graphql_document = _parse_cached(context.query, context.parse_options.get("max_tokens"))
+                context.graphql_document = _parse_cached(
+                    context.query, context.parse_options.get("max_tokens")
+                )
         yield
 
 

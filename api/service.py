@@ -87,7 +87,9 @@ def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("not a cursor this API issued", entity="cursor", column="after", value=cursor) from None
+        raise ValidationError(
+            "not a cursor this API issued", entity="cursor", column="after", value=cursor
+        ) from None
     if not isinstance(data, dict) or data.pop("t", None) != kind:
         raise ValidationError(f"not a {kind} cursor", entity="cursor", column="after", value=cursor)
     return data
@@ -141,8 +143,12 @@ class UserQuery:
             known = {band.name for band in policy.bands}
             unknown = sorted(set(self.bands) - known)
             if unknown:
-                raise ValidationError(f"unknown band; the bands are {', '.join(sorted(known))}",
-                                      entity="filter", column="band", value=unknown[0])
+                raise ValidationError(
+                    f"unknown band; the bands are {', '.join(sorted(known))}",
+                    entity="filter",
+                    column="band",
+                    value=unknown[0],
+                )
             keep &= np.isin(policy.band_names(table.scores), np.array(self.bands, dtype=object))
         if self.consent is not None:
             keep &= table.consent == self.consent
@@ -198,7 +204,9 @@ def users_page(
     a sort of every id for ``USER_ID_ASC``.
     """
     if query.sort not in SORTS:
-        raise ValidationError(f"must be one of {', '.join(SORTS)}", entity="users", column="sort", value=query.sort)
+        raise ValidationError(
+            f"must be one of {', '.join(SORTS)}", entity="users", column="sort", value=query.sort
+        )
     keep = query.mask(table, policy)
     total = int(np.count_nonzero(keep))
     ids = table.ids
@@ -207,8 +215,9 @@ def users_page(
         data = decode_cursor(after, "users")
         last = data.get("k")
         if data.get("s") != query.sort or not (isinstance(last, list) and len(last) == 2):
-            raise ValidationError("cursor of a listing in another order", entity="cursor", column="after",
-                                  value=after)
+            raise ValidationError(
+                "cursor of a listing in another order", entity="cursor", column="after", value=after
+            )
         if not isinstance(last[1], str) or isinstance(last[0], bool) or not isinstance(last[0], int):
             raise ValidationError("malformed cursor", entity="cursor", column="after", value=after)
     if query.sort == "USER_ID_ASC":
@@ -278,7 +287,9 @@ def histogram(scores: np.ndarray, bins: int) -> list[dict[str, Any]]:
     >>> [b["count"] for b in histogram(np.array([350, 649, 650, 950]), 2)]
     [2, 2]
     """
-    counts, edges = np.histogram(np.asarray(scores, dtype=np.float64), bins=bins, range=(SCORE_MIN, SCORE_MAX))
+    counts, edges = np.histogram(
+        np.asarray(scores, dtype=np.float64), bins=bins, range=(SCORE_MIN, SCORE_MAX)
+    )
     return [{"lower": float(edges[i]), "upper": float(edges[i + 1]), "count": int(c)}
             for i, c in enumerate(counts.tolist())]  # fmt: skip
 
@@ -291,7 +302,9 @@ class ScoreBroker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Queue[ScoreChange], str | None]] = {}
+        self._subscribers: dict[
+            int, tuple[asyncio.AbstractEventLoop, asyncio.Queue[ScoreChange], str | None]
+        ] = {}
         self._next = 0
 
     def subscribe(self, user_id: str | None) -> tuple[int, asyncio.Queue[ScoreChange]]:
@@ -364,7 +377,9 @@ class CredenceService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.analysis_executor, partial(function, *args, **kwargs))
 
-    async def mutate(self, function: Callable[..., list[ScoreChange]], *args: Any, **kwargs: Any) -> list[ScoreChange]:
+    async def mutate(
+        self, function: Callable[..., list[ScoreChange]], *args: Any, **kwargs: Any
+    ) -> list[ScoreChange]:
         """Run an engine change on the worker thread and publish its score changes.
 
         Credence errors are rejections (nothing was written). Anything else may have

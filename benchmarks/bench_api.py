@@ -87,7 +87,9 @@ def prepare_store(db: Path, *, users: int, seed: int, env: dict[str, str]) -> li
     if stamp is None or stamp[1] != version:
         # Scored once here, so that the server (each worker) only rebuilds the stored scores.
         started = time.perf_counter()
-        subprocess.run([*CLI, "score", "--db", str(db), "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*CLI, "score", "--db", str(db), "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL
+        )
         print(f"score (credence score): {time.perf_counter() - started:.1f} s", flush=True)
     return ids
 
@@ -168,7 +170,9 @@ class Server:
 
 
 @contextmanager
-def serve(db: Path, keys: Path, *, workers: int, env: dict[str, str], log: Path, timeout: float) -> Iterator[Server]:
+def serve(
+    db: Path, keys: Path, *, workers: int, env: dict[str, str], log: Path, timeout: float
+) -> Iterator[Server]:
     """``credence serve`` in its own process group, ready (every worker loaded) when this yields."""
     port = _free_port()
     with log.open("wb") as out:
@@ -197,7 +201,9 @@ def _wait_healthy(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if server.proc.poll() is not None:
-            raise SystemExit(f"credence serve exited ({server.proc.returncode}):\n{server.log.read_text()[-3000:]}")
+            raise SystemExit(
+                f"credence serve exited ({server.proc.returncode}):\n{server.log.read_text()[-3000:]}"
+            )
         try:
             if httpx.get(f"{server.base}/healthz", timeout=2).json().get("status") == "ok":
                 return
@@ -251,7 +257,10 @@ class RawConnection:
             self.writer.write(self.prefix + b"Content-Length: %d\r\n\r\n" % len(body) + body)
             head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             status = int(head[0].split(" ", 2)[1])
-            fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:])}
+            fields = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in head[1:])
+            }
             if "content-length" not in fields:
                 raise ValueError(f"HTTP {status} without Content-Length (not supported by this client)")
             data = await self.reader.readexactly(int(fields["content-length"]))
@@ -389,7 +398,9 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=1_000_000, help="Population to generate (without a --db "
                         "that holds users).")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
@@ -397,14 +408,18 @@ def main() -> None:
                         help="SQLite file to reuse if it holds users, else to load into (kept); default: a "
                         "temporary file.")  # fmt: skip
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1, help="Server processes.")
-    parser.add_argument("--concurrency", default="1,8,32,64", help="Comma-separated in-flight request counts.")
+    parser.add_argument(
+        "--concurrency", default="1,8,32,64", help="Comma-separated in-flight request counts."
+    )
     parser.add_argument("--requests", type=int, default=5000, help="Most requests per level.")
     parser.add_argument("--seconds", type=float, default=20.0, help="Most seconds per level.")
     parser.add_argument("--warmup", type=int, default=500, help="Untimed requests first (at concurrency 8).")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="raw: minimal keep-alive HTTP/1.1 on asyncio streams, one connection per in-flight "
                         "request (little client CPU); httpx: one pooled httpx.AsyncClient.")  # fmt: skip
-    parser.add_argument("--startup-timeout", type=float, default=1800.0, help="Seconds to wait for the server.")
+    parser.add_argument(
+        "--startup-timeout", type=float, default=1800.0, help="Seconds to wait for the server."
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     if min(levels) < 1 or args.requests < 1 or args.seconds <= 0:

@@ -14,11 +14,21 @@ from credence.benchmark import PEERS, run_diffusion_benchmark
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100k,1m,4m", help="user counts, ~10 links each (default: %(default)s)")
-    parser.add_argument("--damping", type=float, default=0.85, help="continue probability a (default: %(default)s)")
-    parser.add_argument("--tol", type=float, default=1e-6, help="guaranteed max-abs error (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per method, median reported (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="100k,1m,4m", help="user counts, ~10 links each (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--damping", type=float, default=0.85, help="continue probability a (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--tol", type=float, default=1e-6, help="guaranteed max-abs error (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per method, median reported (default: %(default)s)"
+    )
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of %(default)s")
     parser.add_argument("--seed", type=int, default=0, help="graph seed (default: %(default)s)")
     args = parser.parse_args()

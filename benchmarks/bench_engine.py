@@ -27,7 +27,9 @@ DAY = 86_400
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=200, help="Explanations and updates to time.")
     parser.add_argument("--seed", type=int, default=0)
@@ -37,9 +39,10 @@ def main() -> None:
     population = generate_population(n_users=args.users, seed=args.seed)
     now = population.now
     print(f"generate {time.perf_counter() - started:.1f} s", flush=True)
-    with tempfile.TemporaryDirectory(prefix="credence-bench-") as folder, SQLiteStore(
-        Path(folder) / "bench.db"
-    ) as store:
+    with (
+        tempfile.TemporaryDirectory(prefix="credence-bench-") as folder,
+        SQLiteStore(Path(folder) / "bench.db") as store,
+    ):
         started = time.perf_counter()
         store.load(population.dataset())
         print(f"load {time.perf_counter() - started:.1f} s", flush=True)
@@ -51,13 +54,23 @@ def main() -> None:
             stages = "  ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
             print(f"recompute ({run}) {time.perf_counter() - started:.1f} s: {stages}", flush=True)
         snap = engine._require()
-        arrays = [snap.sub_values, snap.components, snap.written, snap.base, snap.scores, snap.consent,
-                  snap.quarantined, *(getattr(snap.users, f) for f in snap.users.__dataclass_fields__)]
+        arrays = [
+            snap.sub_values,
+            snap.components,
+            snap.written,
+            snap.base,
+            snap.scores,
+            snap.consent,
+            snap.quarantined,
+            *(getattr(snap.users, f) for f in snap.users.__dataclass_fields__),
+        ]
         extra = sum(a.nbytes for a in arrays)
         links = report.links
-        print(f"diffusion state {snap.state.nbytes / links:.1f} B/link; per-user factor arrays "
-              f"{extra / links:.1f} B/link; together {(snap.state.nbytes + extra) / links:.1f} B/link "
-              f"(ids and the id->row dict not counted)")
+        print(
+            f"diffusion state {snap.state.nbytes / links:.1f} B/link; per-user factor arrays "
+            f"{extra / links:.1f} B/link; together {(snap.state.nbytes + extra) / links:.1f} B/link "
+            f"(ids and the id->row dict not counted)"
+        )
         rng = np.random.default_rng(args.seed)
         ids = snap.ids
         latency = []
@@ -66,18 +79,29 @@ def main() -> None:
             started = time.perf_counter()
             engine.explain(user)
             latency.append(time.perf_counter() - started)
-        print(f"explain: p50 {np.percentile(latency, 50) * 1e3:.1f} ms, p99 {np.percentile(latency, 99) * 1e3:.1f} ms")
+        print(
+            f"explain: p50 {np.percentile(latency, 50) * 1e3:.1f} ms, p99 {np.percentile(latency, 99) * 1e3:.1f} ms"
+        )
         latency = []
         for k in range(args.calls):
             user = str(ids[rng.integers(len(ids))])
-            event = pd.DataFrame({"id": [f"bench-{k}"], "user": [user], "due": [now - 5 * DAY],
-                                  "paid": pd.array([now - 6 * DAY], dtype="Int64"), "amount": [100.0],
-                                  "status": ["on_time"]})
+            event = pd.DataFrame(
+                {
+                    "id": [f"bench-{k}"],
+                    "user": [user],
+                    "due": [now - 5 * DAY],
+                    "paid": pd.array([now - 6 * DAY], dtype="Int64"),
+                    "amount": [100.0],
+                    "status": ["on_time"],
+                }
+            )
             started = time.perf_counter()
             engine.record_repayments(event)
             latency.append(time.perf_counter() - started)
-        print(f"record one repayment (store write + factors + push + snapshots): "
-              f"p50 {np.percentile(latency, 50) * 1e3:.1f} ms, p99 {np.percentile(latency, 99) * 1e3:.1f} ms")
+        print(
+            f"record one repayment (store write + factors + push + snapshots): "
+            f"p50 {np.percentile(latency, 50) * 1e3:.1f} ms, p99 {np.percentile(latency, 99) * 1e3:.1f} ms"
+        )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 

@@ -100,8 +100,12 @@ def phase_sqlite_export(work: Path) -> dict[str, Any]:
         started = time.perf_counter()
         snapshot = store.export_snapshot()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "digest": _digest(snapshot),
-            "links": snapshot.n_links}
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": _peak_rss_mib(),
+        "digest": _digest(snapshot),
+        "links": snapshot.n_links,
+    }
 
 
 def phase_neo4j_load(work: Path, uri: str) -> dict[str, Any]:
@@ -123,8 +127,12 @@ def phase_neo4j_export(work: Path, uri: str) -> dict[str, Any]:
         started = time.perf_counter()
         snapshot = store.export_snapshot()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "digest": _digest(snapshot),
-            "links": snapshot.n_links}
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": _peak_rss_mib(),
+        "digest": _digest(snapshot),
+        "links": snapshot.n_links,
+    }
 
 
 def _run_phase(name: str, work: Path, *extra: str) -> dict[str, Any]:
@@ -148,7 +156,9 @@ def _java_peak_rss_mib(pid: int) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-neo4j", action="store_true")
@@ -197,14 +207,18 @@ def main() -> None:
             sys.exit("the two stores exported different graphs")
 
     gen = results["generate"]
-    print(f"\n{gen['users']:,} users, {gen['links']:,} links, {gen['repayments']:,} repayments, "
-          f"{gen['spending']:,} spending events")
+    print(
+        f"\n{gen['users']:,} users, {gen['links']:,} links, {gen['repayments']:,} repayments, "
+        f"{gen['spending']:,} spending events"
+    )
     print(f"{'phase':<15}{'seconds':>10}{'target':>10}{'ratio':>8}{'peak RSS MiB':>14}")
     for name, result in results.items():
         target = TARGETS.get(name)
         ratio = f"{result['seconds'] / target:.2f}" if target else ""
         shown_target = f"{target:.0f}" if target else ""
-        print(f"{name:<15}{result['seconds']:>10.1f}{shown_target:>10}{ratio:>8}{result['peak_rss_mib']:>14.0f}")
+        print(
+            f"{name:<15}{result['seconds']:>10.1f}{shown_target:>10}{ratio:>8}{result['peak_rss_mib']:>14.0f}"
+        )
     for name in ("sqlite_load", "neo4j_load"):
         if name in results:
             print(f"{name}: validation before the load took {results[name]['validate_seconds']:.1f} s")

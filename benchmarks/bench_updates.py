@@ -27,7 +27,9 @@ def percentiles(samples: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--ops", type=int, default=2000, help="Calls per operation.")
     parser.add_argument("--damping", type=float, default=0.5)
@@ -49,8 +51,10 @@ def main() -> None:
 
     started = time.perf_counter()
     state = DiffusionState(adjacency, base, damping=args.damping, tol=args.tol, validate=False)
-    print(f"state built (full solve + P y) in {time.perf_counter() - started:.1f} s; "
-          f"{state.nbytes / links:.1f} resident bytes per link ({state.nbytes / 2**20:.0f} MiB)")
+    print(
+        f"state built (full solve + P y) in {time.perf_counter() - started:.1f} s; "
+        f"{state.nbytes / links:.1f} resident bytes per link ({state.nbytes / 2**20:.0f} MiB)"
+    )
     # Warm the JIT before timing.
     state.set_base(0, float(base[0]))
     state.contributors(1, first=10)
@@ -58,8 +62,14 @@ def main() -> None:
     state.set_link(0, 1, 0.0)
 
     n = len(ids)
-    timings: dict[str, list[float]] = {"set_base (new event)": [], "add link": [], "remove link": [],
-                                       "consent off+on": [], "contributors": [], "influence": []}
+    timings: dict[str, list[float]] = {
+        "set_base (new event)": [],
+        "add link": [],
+        "remove link": [],
+        "consent off+on": [],
+        "contributors": [],
+        "influence": [],
+    }
     moved: list[int] = []
     for _ in range(args.ops):
         v = int(rng.integers(n))
@@ -90,14 +100,20 @@ def main() -> None:
         timings["influence"].append(time.perf_counter() - t)
     for name, samples in timings.items():
         print(f"  {name:<22} n={len(samples):>5}  {percentiles(samples)}")
-    print(f"  users whose network value moved per base change: median {int(np.median(moved))}, "
-          f"p99 {int(np.percentile(moved, 99))}")
+    print(
+        f"  users whose network value moved per base change: median {int(np.median(moved))}, "
+        f"p99 {int(np.percentile(moved, 99))}"
+    )
 
     started = time.perf_counter()
-    exact = diffuse(state.adjacency(participating_only=True), state.base, damping=args.damping, tol=args.tol / 100)
+    exact = diffuse(
+        state.adjacency(participating_only=True), state.base, damping=args.damping, tol=args.tol / 100
+    )
     error = float(np.abs(exact - state.y).max())
-    print(f"after all updates: max |y - full solve| = {error:.2e} (guarantee {args.tol:.0e}); "
-          f"check took {time.perf_counter() - started:.1f} s")
+    print(
+        f"after all updates: max |y - full solve| = {error:.2e} (guarantee {args.tol:.0e}); "
+        f"check took {time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

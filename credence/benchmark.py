@@ -407,7 +407,11 @@ def _mib(value: int | None) -> float | None:
 
 
 def _power_iteration(
-    multiply: Callable[[Any], Any], distance: Callable[[Any, Any], float], start: Any, target: float, limit: int
+    multiply: Callable[[Any], Any],
+    distance: Callable[[Any, Any], float],
+    start: Any,
+    target: float,
+    limit: int,
 ) -> tuple[Any, int, bool]:
     """``y <- multiply(y)`` until ``distance(y_new, y) <= target``.
 
@@ -513,7 +517,12 @@ def _networkx_peer(
 
     def run() -> tuple[np.ndarray, None]:
         ranks = nx.pagerank(
-            graph, alpha=damping, personalization=personalization, tol=nx_tol, max_iter=1_000_000, weight="weight"
+            graph,
+            alpha=damping,
+            personalization=personalization,
+            tol=nx_tol,
+            max_iter=1_000_000,
+            weight="weight",
         )
         x = np.fromiter((ranks[v] for v in range(n)), dtype=np.float64, count=n)
         return _from_pagerank(x, base, degree), None
@@ -572,7 +581,9 @@ def measure_compile_time() -> float | None:
     )
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+        )
     try:
         return float(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -594,7 +605,13 @@ def _warm_up() -> float:
 
 
 def _bench_size(
-    label: str, n: int, a: float, eps: float, repeats: int, chosen: Sequence[str], seed: int,
+    label: str,
+    n: int,
+    a: float,
+    eps: float,
+    repeats: int,
+    chosen: Sequence[str],
+    seed: int,
     out: Callable[[str], Any],
 ) -> list[BenchRow]:
     """All methods on one seeded graph of ``n`` users (see :func:`run_diffusion_benchmark`)."""
@@ -642,8 +659,16 @@ def _bench_size(
             run, built_nx, note = _networkx_peer(adjacency, base, degree, a, eps)
             timing = _measure(run, repeats)
             gap = check("networkx", timing.result[0], guaranteed)
-            size_rows.append(row("networkx pagerank", timing, max_error=gap, note=note, peer=True,
-                                 end_to_end=built_nx + timing.seconds))
+            size_rows.append(
+                row(
+                    "networkx pagerank",
+                    timing,
+                    max_error=gap,
+                    note=note,
+                    peer=True,
+                    end_to_end=built_nx + timing.seconds,
+                )
+            )
             out(f"[{label}] networkx {timing.seconds:.3f} s")
     if "igraph" in chosen:
         run, built = _igraph_peer(adjacency, base, degree, a)
@@ -657,8 +682,16 @@ def _bench_size(
                 f"[{label}] reference and PRPACK disagree beyond PRPACK's accuracy ({worst:.3g} x its bound)"
             )
         note = f"own accuracy; within {worst:.2g} x its bound; graph built in {built:.1f} s"
-        size_rows.append(row("igraph PRPACK", timing, max_error=gap, note=note, peer=True,
-                             end_to_end=built + timing.seconds))
+        size_rows.append(
+            row(
+                "igraph PRPACK",
+                timing,
+                max_error=gap,
+                note=note,
+                peer=True,
+                end_to_end=built + timing.seconds,
+            )
+        )
         out(f"[{label}] igraph PRPACK {timing.seconds:.3f} s; reference agrees with it")
     for peer, title, make in (
         ("graphblas", "graphblas power", _graphblas_peer),
@@ -679,8 +712,17 @@ def _bench_size(
             name = f"{title} ({np.dtype(dtype).name}{threads})"
             gap = error(y)
             if reached and gap <= guaranteed:
-                size_rows.append(row(name, timing, iterations=passes, max_error=gap, peer=True,
-                                     end_to_end=setup + timing.seconds, note=f"setup {setup:.3f} s"))
+                size_rows.append(
+                    row(
+                        name,
+                        timing,
+                        iterations=passes,
+                        max_error=gap,
+                        peer=True,
+                        end_to_end=setup + timing.seconds,
+                        note=f"setup {setup:.3f} s",
+                    )
+                )
                 out(f"[{label}] {name} {timing.seconds:.3f} s, {passes} passes")
                 break
             if dtype == np.float64:
@@ -713,15 +755,27 @@ def _bench_size(
         )
     )  # fmt: skip
     both = _Timing(prepared.seconds + solved.seconds, None, None, None)
-    size_rows.append(row("credence prepare+solve", both, iterations=solution.iterations, max_error=gap,
-                         end_to_end=both.seconds))
+    size_rows.append(
+        row(
+            "credence prepare+solve",
+            both,
+            iterations=solution.iterations,
+            max_error=gap,
+            end_to_end=both.seconds,
+        )
+    )
     out(f"[{label}] credence prepare {prepared.seconds:.3f} s, solve {solved.seconds:.3f} s")
     del walk, prepared, solved, solution
     whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
     gap = check("credence diffuse", whole.result, guaranteed)
     size_rows.append(
-        row("credence diffuse (end to end)", whole, max_error=gap, note="check_adjacency + prepare + solve",
-            end_to_end=whole.seconds)
+        row(
+            "credence diffuse (end to end)",
+            whole,
+            max_error=gap,
+            note="check_adjacency + prepare + solve",
+            end_to_end=whole.seconds,
+        )
     )
     out(f"[{label}] credence diffuse {whole.seconds:.3f} s")
     del whole
@@ -729,11 +783,14 @@ def _bench_size(
     fastest = min((r.seconds for r in size_rows if r.peer), default=None)
     if fastest is not None:
         size_rows = [replace(r, speedup=fastest / r.seconds) for r in size_rows]
-    fastest_whole = min((r.end_to_end for r in size_rows if r.peer and r.end_to_end is not None), default=None)
+    fastest_whole = min(
+        (r.end_to_end for r in size_rows if r.peer and r.end_to_end is not None), default=None
+    )
     if fastest_whole is not None:
         size_rows = [r if r.end_to_end is None else replace(r, speedup_end_to_end=fastest_whole / r.end_to_end)
                      for r in size_rows]  # fmt: skip
     return size_rows
+
 
 def run_diffusion_benchmark(
     *,
@@ -835,7 +892,9 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         first = items[0]
         if lines:
             lines.append("")
-        lines.append(f"{size}: {first.users:,} users, {first.links:,} links, damping {damping:g}, tol {tol:g}")
+        lines.append(
+            f"{size}: {first.users:,} users, {first.links:,} links, damping {damping:g}, tol {tol:g}"
+        )
         lines.append(
             f"{'method':<46} {'seconds':>9} {'passes':>7} {'max error':>11} {'peak MiB':>9} {'+MiB':>6}"
             f" {'vs fastest peer':>16} {'setup+solve':>11} {'vs fastest':>10} {'B/link':>7}  note"

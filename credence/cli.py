@@ -64,8 +64,13 @@ class _Bars:
         bar = self.bars.get(stage)
         if bar is None:
             bar = self.bars[stage] = tqdm(
-                total=total, desc=f"{stage:>12}", unit=" rows", unit_scale=True, leave=True,
-                file=sys.stderr, dynamic_ncols=True,
+                total=total,
+                desc=f"{stage:>12}",
+                unit=" rows",
+                unit_scale=True,
+                leave=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
             )
         bar.total = total
         bar.update(done - bar.n)
@@ -84,8 +89,6 @@ def _progress(quiet: bool) -> Iterator[_Bars]:
         yield bars
     finally:
         bars.close()
-
-
 
 
 class CredenceGroup(click.Group):
@@ -117,8 +120,13 @@ def main() -> None:
 @click.option("--sybils-per-region", default=200, show_default=True)
 @click.option("--attack-links", default=10, show_default=True, help="Attack links per region.")
 @click.option("--rings", default=5, show_default=True, help="Planted collusion rings.")
-@click.option("--attack-model", type=click.Choice(["random", "hubs", "mimic", "seeded"]), default="random",
-              show_default=True, help="How sybil regions attack (see seeds.synthetic and docs/fraud.md).")
+@click.option(
+    "--attack-model",
+    type=click.Choice(["random", "hubs", "mimic", "seeded"]),
+    default="random",
+    show_default=True,
+    help="How sybil regions attack (see seeds.synthetic and docs/fraud.md).",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def seed(
     out: Path,
@@ -187,9 +195,7 @@ def seed(
 @click.option("--replace", is_flag=True, help="Delete everything stored before loading.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @store_options
-def load(
-    source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, neo4j_uri: str | None
-) -> None:
+def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, neo4j_uri: str | None) -> None:
     """Validate SOURCE and load it into the store, all or nothing.
 
     A bad row stops the load before anything is written, naming the file, row,
@@ -232,8 +238,16 @@ def load(
 @click.option("--no-scores", is_flag=True, help="parquet/csv: skip scoring (the stored data only).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @engine_options
-def export(out: Path, fmt: str, no_scores: bool, quiet: bool, policy_path: Path | None, now: int | None,
-           db: Path | None, neo4j_uri: str | None) -> None:
+def export(
+    out: Path,
+    fmt: str,
+    no_scores: bool,
+    quiet: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Export the stored graph (and, for parquet/csv, freshly computed scores) to folder OUT.
 
     Scores are recomputed in memory, so they match the data exactly (nothing is written).
@@ -282,8 +296,10 @@ def stats(with_graph: bool, as_json: bool, db: Path | None, neo4j_uri: str | Non
         return
     width = max(len(k) for k in result)
     for key, value in result.items():
-        shown = f"{value:,}" if isinstance(value, int) else (
-            f"{value:.3f}" if isinstance(value, float) else str(value)
+        shown = (
+            f"{value:,}"
+            if isinstance(value, int)
+            else (f"{value:.3f}" if isinstance(value, float) else str(value))
         )
         click.echo(f"{key:<{width}}  {shown}")
 
@@ -361,13 +377,25 @@ def neo4j_status() -> None:
 @click.option("--users", "n_users", default=10_000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--quiet", is_flag=True)
-@click.option("--serve/--no-serve", default=False, show_default=True,
-              help="Then serve the scored data over GraphQL (demo API keys are issued on first use).")
+@click.option(
+    "--serve/--no-serve",
+    default=False,
+    show_default=True,
+    help="Then serve the scored data over GraphQL (demo API keys are issued on first use).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface to listen on.")
 @click.option("--port", default=8000, show_default=True, help="With --serve: TCP port.")
 @store_options
-def demo(n_users: int, seed: int, quiet: bool, serve: bool, host: str, port: int, db: Path | None,
-         neo4j_uri: str | None) -> None:
+def demo(
+    n_users: int,
+    seed: int,
+    quiet: bool,
+    serve: bool,
+    host: str,
+    port: int,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """The main job: generate a demo population, load it (replacing), score it, explain one score
     and (with --serve) serve it over GraphQL."""
     from graph.model import Dataset
@@ -425,8 +453,12 @@ def demo(n_users: int, seed: int, quiet: bool, serve: bool, host: str, port: int
             click.echo(f"  {line}")
         app_key = _demo_secret(secrets_shown, "demo-app")
         click.echo("try:")
-        click.echo(f"  curl -s {url} -H 'Authorization: Bearer {app_key}' -H 'Content-Type: application/json' \\")
-        click.echo(f"    -d '{{\"query\": \"{{ user(id: \\\"{example_user}\\\") {{ score band reasons {{ code }} }} }}\"}}'")
+        click.echo(
+            f"  curl -s {url} -H 'Authorization: Bearer {app_key}' -H 'Content-Type: application/json' \\"
+        )
+        click.echo(
+            f'    -d \'{{"query": "{{ user(id: \\"{example_user}\\") {{ score band reasons {{ code }} }} }}"}}\''
+        )
         click.echo("stop with Ctrl-C")
 
     run_server(settings, service=service, ready=ready)
@@ -463,16 +495,38 @@ def _demo_secret(secrets_path: Path, name: str) -> str:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, help="TCP port.")
-@click.option("--workers", default=1, show_default=True,
-              help="Worker processes; more than 1 serves read-only (each worker holds its own scores).")
-@click.option("--keys", "keys_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Worker processes; more than 1 serves read-only (each worker holds its own scores).",
+)
+@click.option(
+    "--keys",
+    "keys_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).",
+)
 @click.option("--graphiql/--no-graphiql", default=True, show_default=True, help="Serve the GraphiQL IDE.")
-@click.option("--policy", "policy_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Scoring policy TOML (default: the bundled one).")
+@click.option(
+    "--policy",
+    "policy_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scoring policy TOML (default: the bundled one).",
+)
 @store_options
-def serve(host: str, port: int, workers: int, keys_path: Path | None, graphiql: bool, policy_path: Path | None,
-          db: Path | None, neo4j_uri: str | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    keys_path: Path | None,
+    graphiql: bool,
+    policy_path: Path | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Serve scores, components and network evidence over GraphQL (uvicorn)."""
     import os
 
@@ -481,9 +535,18 @@ def serve(host: str, port: int, workers: int, keys_path: Path | None, graphiql: 
 
     path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
     if not path.exists():
-        raise click.UsageError(f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'")
-    settings = ServeSettings(store=store_config(db, neo4j_uri), keys_path=path, host=host, port=port, workers=workers,
-                             graphiql=graphiql, policy_path=policy_path)
+        raise click.UsageError(
+            f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'"
+        )
+    settings = ServeSettings(
+        store=store_config(db, neo4j_uri),
+        keys_path=path,
+        host=host,
+        port=port,
+        workers=workers,
+        graphiql=graphiql,
+        policy_path=policy_path,
+    )
     settings.config()  # a bad key file fails here, before the engine loads
 
     def ready(url: str) -> None:
@@ -502,8 +565,13 @@ def api_key() -> None:
 @api_key.command(name="new")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["app", "analyst", "admin"]), required=True)
-@click.option("--keys", "keys_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).")
+@click.option(
+    "--keys",
+    "keys_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).",
+)
 def api_key_new(name: str, role: str, keys_path: Path | None) -> None:
     """Issue a key for NAME with ROLE; prints the secret once."""
     import os
@@ -517,8 +585,12 @@ def api_key_new(name: str, role: str, keys_path: Path | None) -> None:
 
 
 @main.command(name="schema")
-@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the SDL here (default: print it).")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the SDL here (default: print it).",
+)
 def schema_command(out: Path | None) -> None:
     """Print (or write) the GraphQL schema SDL."""
     from api.app import schema_sdl
@@ -544,8 +616,14 @@ class _Stages:
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=len(self.STAGES), desc="     scoring", unit=" stages", file=sys.stderr,
-                            dynamic_ncols=True, leave=True)
+            self.bar = tqdm(
+                total=len(self.STAGES),
+                desc="     scoring",
+                unit=" stages",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+            )
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.bar is None:
@@ -571,8 +649,10 @@ def _score_summary(report: Any, policy: Any) -> list[str]:
     ]
     if scores.size:
         q = np.percentile(scores, [0, 10, 50, 90, 100]).round().astype(int).tolist()
-        lines.append(f"  score     min {q[0]}  p10 {q[1]}  median {q[2]}  p90 {q[3]}  max {q[4]}  "
-                     f"mean {scores.mean():.1f}")
+        lines.append(
+            f"  score     min {q[0]}  p10 {q[1]}  median {q[2]}  p90 {q[3]}  max {q[4]}  "
+            f"mean {scores.mean():.1f}"
+        )
     lines.append(f"  {'band':<12}{'users':>10}{'share':>9}")
     for name, count in report.band_counts(policy).items():
         share = count / max(report.users, 1)
@@ -584,8 +664,14 @@ def _score_summary(report: Any, policy: Any) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @engine_options
-def score(as_json: bool, quiet: bool, policy_path: Path | None, now: int | None, db: Path | None,
-          neo4j_uri: str | None) -> None:
+def score(
+    as_json: bool,
+    quiet: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Score every user (full recompute) and append a score snapshot per user to the store."""
     config = store_config(db, neo4j_uri)
     with open_store(config) as store:
@@ -597,9 +683,13 @@ def score(as_json: bool, quiet: bool, policy_path: Path | None, now: int | None,
             stages.close()
     if as_json:
         payload = {
-            "users": report.users, "links": report.links, "participants": report.participants,
-            "model_version": report.model_version, "computed_at": report.computed_at,
-            "written": report.written, "seconds": report.seconds,
+            "users": report.users,
+            "links": report.links,
+            "participants": report.participants,
+            "model_version": report.model_version,
+            "computed_at": report.computed_at,
+            "written": report.written,
+            "seconds": report.seconds,
             "bands": report.band_counts(engine.policy),
         }
         click.echo(json.dumps(payload, indent=2))
@@ -640,8 +730,15 @@ def _print_explanation(explanation: Any) -> None:
 @click.option("--contributors", "n_contributors", default=10, show_default=True, help="How many to list.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @engine_options
-def explain(user: str, n_contributors: int, as_json: bool, policy_path: Path | None, now: int | None,
-            db: Path | None, neo4j_uri: str | None) -> None:
+def explain(
+    user: str,
+    n_contributors: int,
+    as_json: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Explain USER's score: components, top reasons, and who in the network moved it.
 
     Scores are recomputed in memory (nothing is written) so the explanation matches
@@ -672,8 +769,14 @@ def update() -> None:
     """Record events and changes, updating only the affected scores (local push)."""
 
 
-def _run_update(db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None,
-                action: Callable[[Any], list[Any]], what: str) -> None:
+def _run_update(
+    db: Path | None,
+    neo4j_uri: str | None,
+    policy_path: Path | None,
+    now: int | None,
+    action: Callable[[Any], list[Any]],
+    what: str,
+) -> None:
     config = store_config(db, neo4j_uri)
     with open_store(config) as store:
         engine = make_engine(store, policy_path, now)
@@ -688,20 +791,24 @@ def _run_update(db: Path | None, neo4j_uri: str | None, policy_path: Path | None
 @update.command("repayments")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @engine_options
-def update_repayments(path: Path, policy_path: Path | None, now: int | None, db: Path | None,
-                      neo4j_uri: str | None) -> None:
+def update_repayments(
+    path: Path, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
     """Record repayment events from a CSV/Parquet file (the repayments schema)."""
     from graph.io import read_table
 
     frame = read_table(path)
-    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.record_repayments(frame), f"{len(frame):,} repayments")
+    _run_update(
+        db, neo4j_uri, policy_path, now, lambda e: e.record_repayments(frame), f"{len(frame):,} repayments"
+    )
 
 
 @update.command("spending")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @engine_options
-def update_spending(path: Path, policy_path: Path | None, now: int | None, db: Path | None,
-                    neo4j_uri: str | None) -> None:
+def update_spending(
+    path: Path, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
     """Record spending and bill events from a CSV/Parquet file (the spending schema)."""
     from graph.io import read_table
 
@@ -714,8 +821,15 @@ def update_spending(path: Path, policy_path: Path | None, now: int | None, db: P
 @click.argument("b")
 @click.option("--weight", default=1.0, show_default=True, help="Interaction strength (> 0).")
 @engine_options
-def update_link(a: str, b: str, weight: float, policy_path: Path | None, now: int | None, db: Path | None,
-                neo4j_uri: str | None) -> None:
+def update_link(
+    a: str,
+    b: str,
+    weight: float,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Add the friend link A - B (or change its weight)."""
     _run_update(db, neo4j_uri, policy_path, now, lambda e: e.add_link(a, b, weight=weight), f"link {a} - {b}")
 
@@ -724,8 +838,9 @@ def update_link(a: str, b: str, weight: float, policy_path: Path | None, now: in
 @click.argument("a")
 @click.argument("b")
 @engine_options
-def update_unlink(a: str, b: str, policy_path: Path | None, now: int | None, db: Path | None,
-                  neo4j_uri: str | None) -> None:
+def update_unlink(
+    a: str, b: str, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
     """Remove the friend link A - B."""
     _run_update(db, neo4j_uri, policy_path, now, lambda e: e.remove_link(a, b), f"unlink {a} - {b}")
 
@@ -734,11 +849,18 @@ def update_unlink(a: str, b: str, policy_path: Path | None, now: int | None, db:
 @click.argument("user")
 @click.argument("value", type=click.Choice(["yes", "no"]))
 @engine_options
-def update_consent(user: str, value: str, policy_path: Path | None, now: int | None, db: Path | None,
-                   neo4j_uri: str | None) -> None:
+def update_consent(
+    user: str, value: str, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
     """Give (yes) or withdraw (no) USER's consent to network scoring."""
-    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.set_consent(user, value == "yes"),
-                f"consent {user} = {value}")
+    _run_update(
+        db,
+        neo4j_uri,
+        policy_path,
+        now,
+        lambda e: e.set_consent(user, value == "yes"),
+        f"consent {user} = {value}",
+    )
 
 
 @update.command("flag")
@@ -747,31 +869,76 @@ def update_consent(user: str, value: str, policy_path: Path | None, now: int | N
 @click.option("--reason", required=True)
 @click.option("--clear", is_flag=True, help="Clear the active flags instead.")
 @engine_options
-def update_flag(users: tuple[str, ...], analyst: str, reason: str, clear: bool, policy_path: Path | None,
-                now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+def update_flag(
+    users: tuple[str, ...],
+    analyst: str,
+    reason: str,
+    clear: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Quarantine USERS (e.g. a whole ring from `credence rings`; or --clear their flags).
 
     Every id is checked before the first flag is written; the scores they propped up are
     updated incrementally and listed.
     """
     what = f"{'unflag' if clear else 'flag'} {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}"
-    _run_update(db, neo4j_uri, policy_path, now,
-                lambda e: e.flag_users(list(users), analyst=analyst, reason=reason, clear=clear), what)
+    _run_update(
+        db,
+        neo4j_uri,
+        policy_path,
+        now,
+        lambda e: e.flag_users(list(users), analyst=analyst, reason=reason, clear=clear),
+        what,
+    )
 
 
 @main.command("what-if")
-@click.option("--add-link", "add_links", nargs=3, multiple=True, metavar="A B WEIGHT",
-              type=(str, str, float), help="A hypothetical link (repeatable).")
-@click.option("--remove-link", "remove_links", nargs=2, multiple=True, metavar="A B",
-              type=(str, str), help="A link to remove (repeatable).")
-@click.option("--remove-user", "remove_users", multiple=True, metavar="USER",
-              help="An account to take out of everyone's network, as if quarantined (repeatable).")
-@click.option("--repayments", "repayments_path", default=None,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hypothetical repayment events.")
+@click.option(
+    "--add-link",
+    "add_links",
+    nargs=3,
+    multiple=True,
+    metavar="A B WEIGHT",
+    type=(str, str, float),
+    help="A hypothetical link (repeatable).",
+)
+@click.option(
+    "--remove-link",
+    "remove_links",
+    nargs=2,
+    multiple=True,
+    metavar="A B",
+    type=(str, str),
+    help="A link to remove (repeatable).",
+)
+@click.option(
+    "--remove-user",
+    "remove_users",
+    multiple=True,
+    metavar="USER",
+    help="An account to take out of everyone's network, as if quarantined (repeatable).",
+)
+@click.option(
+    "--repayments",
+    "repayments_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Hypothetical repayment events.",
+)
 @engine_options
-def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[tuple[str, str], ...],
-            remove_users: tuple[str, ...], repayments_path: Path | None, policy_path: Path | None, now: int | None, db: Path | None,
-            neo4j_uri: str | None) -> None:
+def what_if(
+    add_links: tuple[tuple[str, str, float], ...],
+    remove_links: tuple[tuple[str, str], ...],
+    remove_users: tuple[str, ...],
+    repayments_path: Path | None,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Scores after hypothetical links, events or account removals; nothing is stored."""
     from graph.io import read_table
 
@@ -780,16 +947,26 @@ def what_if(add_links: tuple[tuple[str, str, float], ...], remove_links: tuple[t
     with open_store(config) as store:
         engine = make_engine(store, policy_path, now)
         engine.recompute(write=False)
-        result = engine.what_if(add_links=list(add_links), remove_links=list(remove_links),
-                                remove_users=list(remove_users), repayments=repayments)
+        result = engine.what_if(
+            add_links=list(add_links),
+            remove_links=list(remove_links),
+            remove_users=list(remove_users),
+            repayments=repayments,
+        )
     _print_changes(list(result.changes), "what-if (nothing stored)")
 
 
 @main.command()
-@click.option("--sizes", default="100k,1m", show_default=True,
-              help="Comma-separated user counts (100k, 1m, 4m, ...); ~10 links per user.")
+@click.option(
+    "--sizes",
+    default="100k,1m",
+    show_default=True,
+    help="Comma-separated user counts (100k, 1m, 4m, ...); ~10 links per user.",
+)
 @click.option("--damping", default=0.85, show_default=True, help="The diffusion's continue probability a.")
-@click.option("--tol", default=1e-6, show_default=True, help="Guaranteed max-abs error every method is held to.")
+@click.option(
+    "--tol", default=1e-6, show_default=True, help="Guaranteed max-abs error every method is held to."
+)
 @click.option("--repeats", default=3, show_default=True, help="Runs per method (the median is reported).")
 @click.option("--peers", default=None, help="Comma-separated subset of networkx,igraph,graphblas,scipy.")
 @click.option("--seed", default=0, show_default=True)
@@ -800,10 +977,18 @@ def bench(sizes: str, damping: float, tol: float, repeats: int, peers: str | Non
     chosen = tuple(peers.split(",")) if peers else PEERS
     unknown = set(chosen) - set(PEERS)
     if unknown:
-        raise click.BadParameter(f"unknown peers {sorted(unknown)}; choose from {', '.join(PEERS)}",
-                                 param_hint="--peers")
-    run_diffusion_benchmark(sizes=[s.strip() for s in sizes.split(",") if s.strip()], damping=damping,
-                            tol=tol, repeats=repeats, peers=chosen, seed=seed, out=click.echo)
+        raise click.BadParameter(
+            f"unknown peers {sorted(unknown)}; choose from {', '.join(PEERS)}", param_hint="--peers"
+        )
+    run_diffusion_benchmark(
+        sizes=[s.strip() for s in sizes.split(",") if s.strip()],
+        damping=damping,
+        tol=tol,
+        repeats=repeats,
+        peers=chosen,
+        seed=seed,
+        out=click.echo,
+    )
 
 
 def _register_commands() -> None:

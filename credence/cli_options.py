@@ -70,8 +70,9 @@ def make_engine(store: Any, policy_path: Path | None, now: int | None) -> Any:
 
 
 @contextmanager
-def recomputed(db: Path | None, neo4j_uri: str | None, policy_path: Path | None,
-               now: int | None) -> Iterator[tuple[Any, Any]]:
+def recomputed(
+    db: Path | None, neo4j_uri: str | None, policy_path: Path | None, now: int | None
+) -> Iterator[tuple[Any, Any]]:
     """``(store, engine)`` with every score recomputed in memory (nothing written); closes the store."""
     with open_store(store_config(db, neo4j_uri)) as store:
         engine = make_engine(store, policy_path, now)

@@ -39,17 +39,40 @@ def _read_groups(path: Path, column: str) -> Any:
 
 
 @click.command()
-@click.option("--groups", "groups_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV or Parquet with a user column and the protected attribute (e.g. labels.csv).")
+@click.option(
+    "--groups",
+    "groups_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or Parquet with a user column and the protected attribute (e.g. labels.csv).",
+)
 @click.option("--column", default="group", show_default=True, help="The protected-attribute column.")
-@click.option("--policies", "policies", multiple=True, type=click.Choice(["bonus_only", "symmetric"]),
-              help="Diffusion policies to compare (repeatable; default both).")
+@click.option(
+    "--policies",
+    "policies",
+    multiple=True,
+    type=click.Choice(["bonus_only", "symmetric"]),
+    help="Diffusion policies to compare (repeatable; default both).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the per-group table as CSV here.")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the per-group table as CSV here.",
+)
 @engine_options
-def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json: bool, out: Path | None,
-             policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None) -> None:
+def fairness(
+    groups_path: Path,
+    column: str,
+    policies: tuple[str, ...],
+    as_json: bool,
+    out: Path | None,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Disparate impact (80% rule) of each benefit tier across a protected attribute.
 
     Compares the diffusion policies with the network component held at the neutral
@@ -59,7 +82,9 @@ def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json:
 
     groups = _read_groups(groups_path, column)
     with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
-        report = fairness_report(engine, groups, policies=policies or ("bonus_only", "symmetric"), column=column)
+        report = fairness_report(
+            engine, groups, policies=policies or ("bonus_only", "symmetric"), column=column
+        )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         report.frame().to_csv(out, index=False)
@@ -73,11 +98,24 @@ def fairness(groups_path: Path, column: str, policies: tuple[str, ...], as_json:
 @click.argument("kind", type=click.Choice(["scores", "network", "ego"]))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--user", default=None, help="With ego: the user at the centre.")
-@click.option("--contributors", "n_contributors", default=20, show_default=True,
-              help="With ego: how many top contributors to show.")
+@click.option(
+    "--contributors",
+    "n_contributors",
+    default=20,
+    show_default=True,
+    help="With ego: how many top contributors to show.",
+)
 @engine_options
-def plot(kind: str, out: Path, user: str | None, n_contributors: int, policy_path: Path | None, now: int | None,
-         db: Path | None, neo4j_uri: str | None) -> None:
+def plot(
+    kind: str,
+    out: Path,
+    user: str | None,
+    n_contributors: int,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """Write a PNG chart to OUT.
 
     KIND is scores (distribution by band), network (network component vs degree)

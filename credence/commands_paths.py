@@ -25,8 +25,17 @@ __all__ = ["paths"]
 @click.option("--max-hops", default=6, show_default=True, help="Longest path considered.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @engine_options
-def paths(a: str, b: str, k: int, max_hops: int, as_json: bool, policy_path: Path | None, now: int | None,
-          db: Path | None, neo4j_uri: str | None) -> None:
+def paths(
+    a: str,
+    b: str,
+    k: int,
+    max_hops: int,
+    as_json: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
     """The K strongest friend chains from A to B: how B's base reaches A's network value.
 
     Each chain A -> ... -> B has probability prod(a * w/d) per hop; (1 - a)/a times it is
@@ -40,19 +49,38 @@ def paths(a: str, b: str, k: int, max_hops: int, as_json: bool, policy_path: Pat
         snap = engine._snap
         state = snap.state
         ids = [str(user) for user in snap.ids.tolist()]
-        found = influence_paths(state.adjacency(), source, target, damping=state.damping, k=k,
-                                max_hops=max_hops, participating=state.participating)
+        found = influence_paths(
+            state.adjacency(),
+            source,
+            target,
+            damping=state.damping,
+            k=k,
+            max_hops=max_hops,
+            participating=state.participating,
+        )
         participating = bool(state.participating[source] and state.participating[target])
         base, mu = float(state.base[target]), float(state.mu)
     total = found[0].total if found else 0.0
     weight = (1.0 - state.damping) / state.damping * total
     payload: dict[str, Any] = {
-        "source": a, "target": b, "damping": state.damping, "participating": participating,
-        "walk_mass": total, "influence": weight, "target_base": base, "prior": mu,
-        "contribution": weight * (base - mu), "covered_share": sum(p.share for p in found),
+        "source": a,
+        "target": b,
+        "damping": state.damping,
+        "participating": participating,
+        "walk_mass": total,
+        "influence": weight,
+        "target_base": base,
+        "prior": mu,
+        "contribution": weight * (base - mu),
+        "covered_share": sum(p.share for p in found),
         "paths": [
-            {"users": [ids[x] for x in p.nodes], "transitions": list(p.transitions),
-             "probability": p.probability, "share": p.share, "influence": p.influence}
+            {
+                "users": [ids[x] for x in p.nodes],
+                "transitions": list(p.transitions),
+                "probability": p.probability,
+                "share": p.share,
+                "influence": p.influence,
+            }
             for p in found
         ],
     }
@@ -60,16 +88,21 @@ def paths(a: str, b: str, k: int, max_hops: int, as_json: bool, policy_path: Pat
         click.echo(json.dumps(payload, indent=2))
         return
     if not participating:
-        click.echo(f"{a} -> {b}: no paths ({a if not state.participating[source] else b} is not taking part "
-                   "in the network: no consent or quarantined)")
+        click.echo(
+            f"{a} -> {b}: no paths ({a if not state.participating[source] else b} is not taking part "
+            "in the network: no consent or quarantined)"
+        )
         return
     if not found:
         click.echo(f"{a} -> {b}: no path of at most {max_hops} hops through participants")
         return
-    click.echo(f"{a} -> {b}: d n_{a} / d b_{b} = {weight:.6f}; contribution to n - prior = "
-               f"{weight * (base - mu):+.6f} (base {base:.3f}, prior {mu:.3f})")
+    click.echo(
+        f"{a} -> {b}: d n_{a} / d b_{b} = {weight:.6f}; contribution to n - prior = "
+        f"{weight * (base - mu):+.6f} (base {base:.3f}, prior {mu:.3f})"
+    )
     click.echo(f"  {len(found)} strongest simple paths cover {payload['covered_share']:.1%} of the walk mass")
     for rank, p in enumerate(found, 1):
-        chain = ids[p.nodes[0]] + "".join(f" -({t:.2f})-> {ids[x]}" for t, x in zip(p.transitions, p.nodes[1:],
-                                                                                    strict=True))
+        chain = ids[p.nodes[0]] + "".join(
+            f" -({t:.2f})-> {ids[x]}" for t, x in zip(p.transitions, p.nodes[1:], strict=True)
+        )
         click.echo(f"  {rank:>2}. share {p.share:7.2%}  influence {p.influence:.6f}  {chain}")

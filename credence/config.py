@@ -72,8 +72,9 @@ class StoreConfig:
             raise ParameterError("sqlite_path", None, "required for kind 'sqlite'")
         if self.kind == "neo4j":
             uri = self.neo4j_uri or ""
-            if not uri.startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://",
-                                   "neo4j+s://", "neo4j+ssc://")):
+            if not uri.startswith(
+                ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+            ):
                 raise ParameterError("neo4j_uri", self.neo4j_uri, "must be a bolt:// or neo4j:// URI")
             if (self.neo4j_user is None) != (self.neo4j_password is None):
                 raise ParameterError("neo4j_user", self.neo4j_user, "give user and password together")

@@ -203,7 +203,8 @@ def to_networkx(network: Network) -> Any:
     )
     upper = sp.triu(network.adjacency, k=1).tocoo()
     graph.add_weighted_edges_from(
-        (ids[u], ids[v], w) for u, v, w in zip(upper.row.tolist(), upper.col.tolist(), upper.data.tolist(), strict=True)
+        (ids[u], ids[v], w)
+        for u, v, w in zip(upper.row.tolist(), upper.col.tolist(), upper.data.tolist(), strict=True)
     )
     return graph
 
@@ -414,9 +415,18 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
         if parquet.exists():
             out[name] = pd.read_parquet(parquet)
         elif csv.exists():
-            out[name] = pd.read_csv(csv, dtype={"user": "string", "id": "string", "source": "string",
-                                                "target": "string", "band": "string", "status": "string",
-                                                "category": "string"})
+            out[name] = pd.read_csv(
+                csv,
+                dtype={
+                    "user": "string",
+                    "id": "string",
+                    "source": "string",
+                    "target": "string",
+                    "band": "string",
+                    "status": "string",
+                    "category": "string",
+                },
+            )
     if not out:
         raise InputError(f"{folder}: none of {', '.join(TABLES)} (.parquet or .csv) found")
     return out

@@ -367,7 +367,9 @@ class ScoringEngine:
         self._weights = self.policy.weight_vector()
         individual = self._weights[: len(INDIVIDUAL_COMPONENTS)]
         if individual.sum() <= 0:
-            raise ParameterError("policy.weights", self.policy.weights, "individual weights must not all be 0")
+            raise ParameterError(
+                "policy.weights", self.policy.weights, "individual weights must not all be 0"
+            )
         self._base_weights = individual / individual.sum()
         self._component_weights = dict(zip(COMPONENT_NAMES, self._weights.tolist(), strict=True))
         self._lock = threading.RLock()
@@ -421,8 +423,12 @@ class ScoringEngine:
             if self._table is None:
                 snap = self._require()
                 self._table = ScoreTable(
-                    ids=snap.ids.copy(), scores=snap.scores.copy(), degree=np.array(snap.state.degree, copy=True),
-                    consent=snap.consent.copy(), quarantined=snap.quarantined.copy(), generation=self._generation,
+                    ids=snap.ids.copy(),
+                    scores=snap.scores.copy(),
+                    degree=np.array(snap.state.degree, copy=True),
+                    consent=snap.consent.copy(),
+                    quarantined=snap.quarantined.copy(),
+                    generation=self._generation,
                 )
             return self._table
 
@@ -469,9 +475,12 @@ class ScoringEngine:
             degree = float(state.degree[row])
             k = self.policy.diffusion.shrinkage
             return NetworkSummary(
-                user=str(snap.ids[row]), degree=degree,
-                value=float(state.py[row]) if degree > 0 else float(state.mu), prior=float(state.mu),
-                shrink=degree / (degree + k) if degree > 0 else 0.0, component=float(snap.components[row, -1]),
+                user=str(snap.ids[row]),
+                degree=degree,
+                value=float(state.py[row]) if degree > 0 else float(state.mu),
+                prior=float(state.mu),
+                shrink=degree / (degree + k) if degree > 0 else 0.0,
+                component=float(snap.components[row, -1]),
                 participating=bool(state.mask[row] > 0.0),
             )
 
@@ -481,7 +490,9 @@ class ScoringEngine:
             snap = self._require()
             row = self._index(user_id)
             columns, weights = snap.state.neighbors(row)
-            pairs = [(str(snap.ids[c]), float(w)) for c, w in zip(columns.tolist(), weights.tolist(), strict=True)]
+            pairs = [
+                (str(snap.ids[c]), float(w)) for c, w in zip(columns.tolist(), weights.tolist(), strict=True)
+            ]
             return sorted(pairs)
 
     def scores(self) -> pd.DataFrame:
@@ -501,7 +512,11 @@ class ScoringEngine:
     # ---------------------------------------------------------------- full recompute
 
     def recompute(
-        self, *, write: bool = True, progress: StageFn | None = None, prior: float | None = None,
+        self,
+        *,
+        write: bool = True,
+        progress: StageFn | None = None,
+        prior: float | None = None,
         now: int | None = None,
     ) -> RecomputeReport:
         """Score everyone from the store; warm-start the diffusion from the previous run.
@@ -546,8 +561,13 @@ class ScoringEngine:
                 reference=reference,
             )
             base = self._shared_base(
-                factors.components, users, repayments, spending,
-                lambda frame: snapshot.index_of(frame["user"].to_numpy(dtype=object)), now, reference,
+                factors.components,
+                users,
+                repayments,
+                spending,
+                lambda frame: snapshot.index_of(frame["user"].to_numpy(dtype=object)),
+                now,
+                reference,
             )
             step("factors", 1)
             seconds["factors"] = time.perf_counter() - clock
@@ -562,8 +582,14 @@ class ScoringEngine:
             if prior is None:
                 prior = float(base[participating].mean()) if participating.any() else 0.5
             state = DiffusionState(
-                snapshot.adjacency, base, damping=diffusion.damping, tol=diffusion.tol,
-                participating=participating, prior=prior, y=warm, validate=False,
+                snapshot.adjacency,
+                base,
+                damping=diffusion.damping,
+                tol=diffusion.tol,
+                participating=participating,
+                prior=prior,
+                y=warm,
+                validate=False,
             )
             step("diffusion", 1)
             seconds["diffusion"] = time.perf_counter() - clock
@@ -575,9 +601,19 @@ class ScoringEngine:
             scores = self._assemble(components)
             positions = {str(user): i for i, user in enumerate(ids.tolist())}
             self._snap = _Snapshot(
-                ids=ids, positions=positions, users=users, consent=consent, quarantined=quarantined,
-                sub_values=factors.sub_values, components=components, base=base, scores=scores,
-                state=state, reference=reference, computed_at=now, written=components.copy(),
+                ids=ids,
+                positions=positions,
+                users=users,
+                consent=consent,
+                quarantined=quarantined,
+                sub_values=factors.sub_values,
+                components=components,
+                base=base,
+                scores=scores,
+                state=state,
+                reference=reference,
+                computed_at=now,
+                written=components.copy(),
             )
             self._published = self._snap
             self._changed()
@@ -591,9 +627,15 @@ class ScoringEngine:
                 step("write", 1)
             seconds["write"] = time.perf_counter() - clock
             return RecomputeReport(
-                users=int(ids.size), links=int(snapshot.n_links), participants=int(participating.sum()),
-                model_version=self.policy.version, computed_at=now, scores=scores.copy(),
-                seconds=seconds, written=written, warm_start=warm is not None,
+                users=int(ids.size),
+                links=int(snapshot.n_links),
+                participants=int(participating.sum()),
+                model_version=self.policy.version,
+                computed_at=now,
+                scores=scores.copy(),
+                seconds=seconds,
+                written=written,
+                warm_start=warm is not None,
             )
 
     def _warm_start(self, ids: np.ndarray, base: np.ndarray) -> np.ndarray | None:
@@ -610,11 +652,17 @@ class ScoringEngine:
     def _network_value(self, state: DiffusionState, rows: np.ndarray | None) -> np.ndarray:
         diffusion = self.policy.diffusion
         if rows is None:
-            return component_value(state.network(), state.degree, mu=state.mu, shrinkage=diffusion.shrinkage,
-                                   policy=diffusion.policy)
+            return component_value(
+                state.network(),
+                state.degree,
+                mu=state.mu,
+                shrinkage=diffusion.shrinkage,
+                policy=diffusion.policy,
+            )
         n = np.where(state.degree[rows] > 0.0, state.py[rows], state.mu)
-        return component_value(n, state.degree[rows], mu=state.mu, shrinkage=diffusion.shrinkage,
-                               policy=diffusion.policy)
+        return component_value(
+            n, state.degree[rows], mu=state.mu, shrinkage=diffusion.shrinkage, policy=diffusion.policy
+        )
 
     def _assemble(self, components: np.ndarray) -> np.ndarray:
         raw = SCORE_MIN + SCALE * (components @ self._weights)
@@ -656,13 +704,19 @@ class ScoringEngine:
             users,
             _repayment_arrays(good_repayments, rows_of(good_repayments)),
             _spending_arrays(good_spending, rows_of(good_spending)),
-            now=now, params=self.params, reference=reference,
+            now=now,
+            params=self.params,
+            reference=reference,
         )
         return np.clip(shared.components @ self._base_weights, 0.0, 1.0)
 
-    def _individual(self, rows: np.ndarray, users: UserArrays | None = None,
-                    extra_repayments: pd.DataFrame | None = None,
-                    extra_spending: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _individual(
+        self,
+        rows: np.ndarray,
+        users: UserArrays | None = None,
+        extra_repayments: pd.DataFrame | None = None,
+        extra_spending: pd.DataFrame | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sub-values, components and shared base of some users from their stored events (plus extras)."""
         snap = self._require()
         ids = snap.ids[rows].tolist()
@@ -682,16 +736,27 @@ class ScoringEngine:
             return np.array([local[str(u)] for u in frame["user"].tolist()], dtype=np.int64)
 
         result = compute_factors(
-            users, _repayment_arrays(repayments, rows_of(repayments)),
+            users,
+            _repayment_arrays(repayments, rows_of(repayments)),
             _spending_arrays(spending, rows_of(spending)),
-            now=snap.computed_at, params=self.params, reference=snap.reference,
+            now=snap.computed_at,
+            params=self.params,
+            reference=snap.reference,
         )
-        shared = self._shared_base(result.components, users, repayments, spending, rows_of, snap.computed_at,
-                                   snap.reference)
+        shared = self._shared_base(
+            result.components, users, repayments, spending, rows_of, snap.computed_at, snap.reference
+        )
         return result.sub_values, result.components, shared
 
-    def _apply(self, rows: np.ndarray, sub_values: np.ndarray, individual: np.ndarray,
-               changed: Iterable[np.ndarray], *, write: bool = True) -> list[ScoreChange]:
+    def _apply(
+        self,
+        rows: np.ndarray,
+        sub_values: np.ndarray,
+        individual: np.ndarray,
+        changed: Iterable[np.ndarray],
+        *,
+        write: bool = True,
+    ) -> list[ScoreChange]:
         """Store new individual parts of ``rows``, rescore every touched user, write snapshots."""
         snap = self._require()
         touched = np.unique(np.concatenate([rows, *[np.asarray(c, dtype=np.int64) for c in changed]]))
@@ -708,13 +773,17 @@ class ScoringEngine:
         # A snapshot is written when the score moved, or a component drifted from its last
         # written value by more than the diffusion's tolerance (solver noise is not news).
         drift = np.abs(snap.components[touched] - snap.written[touched]).max(axis=1)
-        moved = (drift > self.policy.diffusion.tol) | (before != snap.scores[touched]) | np.isin(touched, rows)
+        moved = (
+            (drift > self.policy.diffusion.tol) | (before != snap.scores[touched]) | np.isin(touched, rows)
+        )
         out = touched[moved]
         if write and out.size:
             self.store.write_scores(self._score_frame(out))
             snap.written[out] = snap.components[out]
-        return [ScoreChange(str(snap.ids[i]), int(b), int(a))
-                for i, b, a in zip(out.tolist(), before[moved].tolist(), snap.scores[out].tolist(), strict=True)]
+        return [
+            ScoreChange(str(snap.ids[i]), int(b), int(a))
+            for i, b, a in zip(out.tolist(), before[moved].tolist(), snap.scores[out].tolist(), strict=True)
+        ]
 
     def _rebase(self, rows: np.ndarray, **extras: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         snap = self._require()
@@ -783,17 +852,29 @@ class ScoringEngine:
                     changed.append(snap.state.set_participating(row, desired))
             return self._apply(rows, sub, individual, changed)
 
-    def add_link(self, a: str, b: str, *, weight: float = 1.0, created: int | None = None) -> list[ScoreChange]:
+    def add_link(
+        self, a: str, b: str, *, weight: float = 1.0, created: int | None = None
+    ) -> list[ScoreChange]:
         """Create or re-weight a friend link, then update the scores it moves."""
         with self._lock:
             snap = self._require()
-            frame = pd.DataFrame({"source": [a], "target": [b], "weight": [weight],
-                                  "created": [snap.computed_at if created is None else created]})
+            frame = pd.DataFrame(
+                {
+                    "source": [a],
+                    "target": [b],
+                    "weight": [weight],
+                    "created": [snap.computed_at if created is None else created],
+                }
+            )
             self.store.upsert_links(frame)
             u, v = self._index(a), self._index(b)
             changed = snap.state.set_link(u, v, float(weight))
-            return self._apply(np.zeros(0, np.int64), np.zeros((0, len(SUB_FACTORS))),
-                               np.zeros((0, len(INDIVIDUAL_COMPONENTS))), [changed])
+            return self._apply(
+                np.zeros(0, np.int64),
+                np.zeros((0, len(SUB_FACTORS))),
+                np.zeros((0, len(INDIVIDUAL_COMPONENTS))),
+                [changed],
+            )
 
     def remove_link(self, a: str, b: str) -> list[ScoreChange]:
         """Remove a friend link (NotFoundError if there is none), then update the scores."""
@@ -801,18 +882,28 @@ class ScoringEngine:
             snap = self._require()
             u, v = self._index(a), self._index(b)
             if u == v:
-                raise ValidationError("a link joins two different users", entity="link", column="target", value=b)
+                raise ValidationError(
+                    "a link joins two different users", entity="link", column="target", value=b
+                )
             if not self.store.remove_link(a, b):
                 raise NotFoundError("link", f"{a} - {b}")
             changed = snap.state.set_link(u, v, 0.0)
-            return self._apply(np.zeros(0, np.int64), np.zeros((0, len(SUB_FACTORS))),
-                               np.zeros((0, len(INDIVIDUAL_COMPONENTS))), [changed])
+            return self._apply(
+                np.zeros(0, np.int64),
+                np.zeros((0, len(SUB_FACTORS))),
+                np.zeros((0, len(INDIVIDUAL_COMPONENTS))),
+                [changed],
+            )
 
     def _participation(self, row: int) -> list[ScoreChange]:
         snap = self._require()
         changed = snap.state.set_participating(row, bool(snap.consent[row] and not snap.quarantined[row]))
-        return self._apply(np.zeros(0, np.int64), np.zeros((0, len(SUB_FACTORS))),
-                           np.zeros((0, len(INDIVIDUAL_COMPONENTS))), [changed, np.array([row])])
+        return self._apply(
+            np.zeros(0, np.int64),
+            np.zeros((0, len(SUB_FACTORS))),
+            np.zeros((0, len(INDIVIDUAL_COMPONENTS))),
+            [changed, np.array([row])],
+        )
 
     def set_consent(self, user_id: str, consent: bool) -> list[ScoreChange]:
         """Record consent to network scoring; without it a user neither gives nor receives."""
@@ -841,8 +932,9 @@ class ScoringEngine:
             snap.quarantined[row] = False
             return self._participation(row)
 
-    def flag_users(self, user_ids: Sequence[str], *, analyst: str, reason: str,
-                   clear: bool = False) -> list[ScoreChange]:
+    def flag_users(
+        self, user_ids: Sequence[str], *, analyst: str, reason: str, clear: bool = False
+    ) -> list[ScoreChange]:
         """Quarantine a group of users (or, with ``clear``, lift their flags) in one go.
 
         Every id is checked first (known, and not already flagged / flagged when
@@ -856,7 +948,9 @@ class ScoringEngine:
         with self._lock:
             snap = self._require()
             rows = [self._index(user) for user in keys]
-            wrong = [user for user, row in zip(keys, rows, strict=True) if bool(snap.quarantined[row]) != clear]
+            wrong = [
+                user for user, row in zip(keys, rows, strict=True) if bool(snap.quarantined[row]) != clear
+            ]
             if wrong:
                 raise ConflictError(f"user {wrong[0]!r} is {'not' if clear else 'already'} flagged")
             action = self.unflag_user if clear else self.flag_user
@@ -877,8 +971,12 @@ class ScoringEngine:
             row = self._index(user_id)
             score = int(snap.scores[row])
             components = tuple(
-                ComponentPoints(name, float(snap.components[row, k]), float(self._weights[k]),
-                                float(SCALE * self._weights[k] * snap.components[row, k]))
+                ComponentPoints(
+                    name,
+                    float(snap.components[row, k]),
+                    float(self._weights[k]),
+                    float(SCALE * self._weights[k] * snap.components[row, k]),
+                )
                 for k, name in enumerate(COMPONENT_NAMES)
             )
             state = snap.state
@@ -897,17 +995,30 @@ class ScoringEngine:
                     direct=float(result.direct[i]),
                     onward=float(result.onward[i]),
                     base=float(snap.base[v]),
-                    points=float(SCALE * self._weights[-1] * (0.0 if floored else shrink) * result.contributions[i]),
+                    points=float(
+                        SCALE * self._weights[-1] * (0.0 if floored else shrink) * result.contributions[i]
+                    ),
                 )
                 for i, v in enumerate(top.tolist())
             )
             return Explanation(
-                user=str(snap.ids[row]), score=score, band=str(self.policy.band_names(np.array([score]))[0]),
-                benefits=tuple(self.policy.benefits_for(score)), model_version=self.policy.version,
-                computed_at=snap.computed_at, components=components, reasons=self._reasons(row),
-                participating=bool(state.participating[row]), degree=degree, network_value=network,
-                prior=state.mu, shrink=shrink, floored=floored, contributors=people,
-                contributors_total=result.total, network_bound=result.bound,
+                user=str(snap.ids[row]),
+                score=score,
+                band=str(self.policy.band_names(np.array([score]))[0]),
+                benefits=tuple(self.policy.benefits_for(score)),
+                model_version=self.policy.version,
+                computed_at=snap.computed_at,
+                components=components,
+                reasons=self._reasons(row),
+                participating=bool(state.participating[row]),
+                degree=degree,
+                network_value=network,
+                prior=state.mu,
+                shrink=shrink,
+                floored=floored,
+                contributors=people,
+                contributors_total=result.total,
+                network_bound=result.bound,
             )
 
     def _reasons(self, row: int, top: int = 4) -> tuple[Reason, ...]:
@@ -935,7 +1046,9 @@ class ScoringEngine:
             k = self.policy.diffusion.shrinkage
             base = float(snap.base[row])
             affected = []
-            for u, weight in zip(result.indices[:first].tolist(), result.weights[:first].tolist(), strict=True):
+            for u, weight in zip(
+                result.indices[:first].tolist(), result.weights[:first].tolist(), strict=True
+            ):
                 d = float(snap.state.degree[u])
                 points = SCALE * self._weights[-1] * d / (d + k) * weight * base
                 affected.append((str(snap.ids[u]), float(weight), float(points)))
@@ -973,8 +1086,13 @@ class ScoringEngine:
             rows = self._rows_of(sorted(event_users))
             # Work on copies of the per-user arrays, so that lock-free readers (summaries())
             # never see hypothetical scores; the shared diffusion state is undone below.
-            self._snap = replace(snap, components=snap.components.copy(), scores=snap.scores.copy(),
-                                 sub_values=snap.sub_values.copy(), base=snap.base.copy())
+            self._snap = replace(
+                snap,
+                components=snap.components.copy(),
+                scores=snap.scores.copy(),
+                sub_values=snap.sub_values.copy(),
+                base=snap.base.copy(),
+            )
             undo: list[tuple[int, int, float]] = []
             silenced: list[int] = []
             try:
@@ -1008,7 +1126,9 @@ def _take_users(users: UserArrays, rows: np.ndarray) -> UserArrays:
 
 
 def _concat_users(first: UserArrays, second: UserArrays) -> UserArrays:
-    return UserArrays(**{name: np.concatenate([getattr(first, name), getattr(second, name)]) for name in _USER_FIELDS})
+    return UserArrays(
+        **{name: np.concatenate([getattr(first, name), getattr(second, name)]) for name in _USER_FIELDS}
+    )
 
 
 def _assign_users(target: UserArrays, rows: np.ndarray, source: UserArrays) -> None:

@@ -219,8 +219,7 @@ class ConvergenceError(CredenceError):
         self.residual = residual
         self.tol = tol
         super().__init__(
-            f"did not converge in {iterations} iterations: "
-            f"residual {residual:.3g} > tol {tol:.3g}"
+            f"did not converge in {iterations} iterations: residual {residual:.3g} > tol {tol:.3g}"
         )
 
 

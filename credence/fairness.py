@@ -180,7 +180,11 @@ class TierImpact:
 
 
 def tier_impacts(
-    scores: Any, groups: Any, tiers: Mapping[str, int] | Sequence[tuple[str, int]], *, scenario: str = "scores"
+    scores: Any,
+    groups: Any,
+    tiers: Mapping[str, int] | Sequence[tuple[str, int]],
+    *,
+    scenario: str = "scores",
 ) -> list[TierImpact]:
     """Selection rate and impact ratio of every group for each tier (selected: ``score >= min``).
 
@@ -246,7 +250,9 @@ def homophily(adjacency: Any, groups: Any) -> Homophily:
     matrix = sp.csr_matrix(adjacency, dtype=np.float64)
     labels = pd.Series(np.asarray(groups, dtype=object))
     if matrix.shape != (len(labels), len(labels)):
-        raise ParameterError("adjacency", matrix.shape, f"must be square with one row per user ({len(labels)})")
+        raise ParameterError(
+            "adjacency", matrix.shape, f"must be square with one row per user ({len(labels)})"
+        )
     known = labels.notna().to_numpy()
     keep = np.flatnonzero(known)
     sub = matrix[keep][:, keep].tocoo()
@@ -297,8 +303,12 @@ def align_groups(ids: Any, groups: Any, *, column: str = "group") -> np.ndarray:
     if isinstance(groups, pd.DataFrame):
         key = "user" if "user" in groups.columns else "id"
         if key not in groups.columns or column not in groups.columns:
-            raise ParameterError("groups", list(groups.columns), f"a frame needs 'user' (or 'id') and {column!r} columns")
-        series = pd.Series(groups[column].to_numpy(dtype=object), index=groups[key].astype(str).to_numpy(dtype=object))
+            raise ParameterError(
+                "groups", list(groups.columns), f"a frame needs 'user' (or 'id') and {column!r} columns"
+            )
+        series = pd.Series(
+            groups[column].to_numpy(dtype=object), index=groups[key].astype(str).to_numpy(dtype=object)
+        )
     elif isinstance(groups, pd.Series):
         series = pd.Series(groups.to_numpy(dtype=object), index=groups.index.astype(str))
     elif isinstance(groups, Mapping):
@@ -396,8 +406,10 @@ class FairnessReport:
             f"Homophily: {_pct(h.within)} of link weight within groups, {_pct(h.expected)} expected "
             f"under random mixing (assortativity {h.assortativity:.3f}, {h.links:,} links)",
             "",
-            "Mean score: " + "; ".join(
-                f"{s} " + " ".join(f"{g} {m:.1f}" for g, m in zip(self.groups, self.mean_scores[s], strict=True))
+            "Mean score: "
+            + "; ".join(
+                f"{s} "
+                + " ".join(f"{g} {m:.1f}" for g, m in zip(self.groups, self.mean_scores[s], strict=True))
                 for s in self.scenarios
             ),
             "",
@@ -415,8 +427,10 @@ class FairnessReport:
                 cells = "".join(f"{_pct(t.rate_of(g)):>8} {_ratio(t.ratio_of(g)):>7}" for g in self.groups)
                 network = "" if scenario == NO_NETWORK else f"{100 * self.network_gap(scenario, tier):+.1f}"
                 verdict = "pass" if t.passes else "FAIL"
-                lines.append(f"  {label:<{first}}{scenario:<{width + 2}}{cells}{_ratio(t.min_ratio):>11}"
-                             f"{_pp(t.gap):>9}{network:>12}  {verdict}")
+                lines.append(
+                    f"  {label:<{first}}{scenario:<{width + 2}}{cells}{_ratio(t.min_ratio):>11}"
+                    f"{_pp(t.gap):>9}{network:>12}  {verdict}"
+                )
         lines += [
             "",
             f"'network pp': the policy's gap minus the {NO_NETWORK} gap (connections component at the "
@@ -508,7 +522,9 @@ def fairness_report(
             raise ParameterError("engine", name, "the store's users changed while scoring")
         scenario_scores[name] = scores[position]
     components = engine.scores()[list(COMPONENT_NAMES)].to_numpy(dtype=np.float64)
-    scenario_scores[NO_NETWORK] = neutral_scores(components, engine.policy.weight_vector(), min(max(prior, 0.0), 1.0))
+    scenario_scores[NO_NETWORK] = neutral_scores(
+        components, engine.policy.weight_vector(), min(max(prior, 0.0), 1.0)
+    )
 
     impacts: list[TierImpact] = []
     means: dict[str, tuple[float, ...]] = {}
@@ -524,9 +540,14 @@ def fairness_report(
     network = load_network(engine.store)
     graph_groups = align_groups(network.ids, pd.Series(aligned, index=ids.astype(str)))
     return FairnessReport(
-        groups=tuple(str(g) for g in labels.tolist()), group_sizes=tuple(int(c) for c in counts.tolist()),
-        unassigned=int((~known).sum()), policy=engine.policy.diffusion.policy,
-        model_version=engine.model_version, prior=float(prior), scenarios=(*names, NO_NETWORK),
-        impacts=tuple(impacts), mean_scores=means, homophily=homophily(network.adjacency, graph_groups),
+        groups=tuple(str(g) for g in labels.tolist()),
+        group_sizes=tuple(int(c) for c in counts.tolist()),
+        unassigned=int((~known).sum()),
+        policy=engine.policy.diffusion.policy,
+        model_version=engine.model_version,
+        prior=float(prior),
+        scenarios=(*names, NO_NETWORK),
+        impacts=tuple(impacts),
+        mean_scores=means,
+        homophily=homophily(network.adjacency, graph_groups),
     )
-

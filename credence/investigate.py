@@ -144,7 +144,9 @@ class _GraphCopy:
     flags: dict[str, np.ndarray]
 
 
-def _copy_graph(engine: ScoringEngine, *, participating_only: bool = False, levels: Sequence[str] = ()) -> _GraphCopy:
+def _copy_graph(
+    engine: ScoringEngine, *, participating_only: bool = False, levels: Sequence[str] = ()
+) -> _GraphCopy:
     with engine._lock:
         snap = engine._require()
         state = snap.state
@@ -199,7 +201,9 @@ def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int =
     members = {str(u) for u in users}
     result = engine.what_if(remove_users=sorted(members))
     drops = [c for c in result.changes if c.after < c.before]
-    outsiders = sorted((c for c in drops if c.user not in members), key=lambda c: (c.after - c.before, c.user))
+    outsiders = sorted(
+        (c for c in drops if c.user not in members), key=lambda c: (c.after - c.before, c.user)
+    )
     member_points = sum(c.before - c.after for c in drops if c.user in members)
     outsider_points = sum(c.before - c.after for c in outsiders)
     return Inflation(
@@ -319,7 +323,9 @@ def rank_suspects(
             labels, counts = np.unique(np.asarray(communities)[evidence.members], return_counts=True)
             order = np.lexsort((labels, -counts))
             where = tuple((int(labels[i]), int(counts[i])) for i in order)
-        out.append(SuspectCluster(rank=rank, users=users, evidence=evidence, inflation=found, communities=where))
+        out.append(
+            SuspectCluster(rank=rank, users=users, evidence=evidence, inflation=found, communities=where)
+        )
     return out
 
 
@@ -437,8 +443,9 @@ def sybil_suspects(
         if silent.size:
             raise ParameterError("seeds", str(ids[silent[0]]), "is not taking part in the network (no consent "
                                  "or quarantined); seeds must")  # fmt: skip
-    result = sybil_trust(graph.adjacency, chosen, participating=participating,
-                         seed_groups=min(seed_groups, chosen.size))  # chosen holds distinct rows
+    result = sybil_trust(
+        graph.adjacency, chosen, participating=participating, seed_groups=min(seed_groups, chosen.size)
+    )  # chosen holds distinct rows
     n_part = int(participating.sum())
     order = result.suspicious(first)
     suspects = tuple(

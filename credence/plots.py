@@ -57,7 +57,9 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ParameterError("plots", "matplotlib", "needs matplotlib installed (pip install matplotlib)") from exc
+        raise ParameterError(
+            "plots", "matplotlib", "needs matplotlib installed (pip install matplotlib)"
+        ) from exc
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
@@ -96,12 +98,25 @@ def plot_score_distribution(engine: ScoringEngine, path: str | Path, *, bin_widt
     ax = figure.add_subplot()
     for k, band in enumerate(policy.bands):
         values = scores[names == band.name]
-        ax.hist(values, bins=edges.tolist(), color=_BAND_COLOURS[k % len(_BAND_COLOURS)],
-                label=f"{band.name} ({values.size:,})", edgecolor="white", linewidth=0.3)
+        ax.hist(
+            values,
+            bins=edges.tolist(),
+            color=_BAND_COLOURS[k % len(_BAND_COLOURS)],
+            label=f"{band.name} ({values.size:,})",
+            edgecolor="white",
+            linewidth=0.3,
+        )
     for benefit in sorted(policy.benefits, key=lambda b: b.min):
         ax.axvline(benefit.min, color="black", linestyle="--", linewidth=0.8)
-        ax.annotate(benefit.name, (benefit.min, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize=7)
+        ax.annotate(
+            benefit.name,
+            (benefit.min, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=7,
+        )
     ax.set_xlim(SCORE_MIN, SCORE_MAX)
     ax.set_xlabel("score")
     ax.set_ylabel("users")
@@ -128,8 +143,15 @@ def plot_network_vs_degree(engine: ScoringEngine, path: str | Path) -> Path:
     for mask, colour, label in ((linked & participating, "#2c7bb6", "taking part"),
                                 (linked & ~participating, "#999999", "not taking part")):  # fmt: skip
         if mask.any():
-            ax.scatter(degree[mask], value[mask], s=6, alpha=0.5, color=colour, label=f"{label} ({mask.sum():,})",
-                       linewidths=0)
+            ax.scatter(
+                degree[mask],
+                value[mask],
+                s=6,
+                alpha=0.5,
+                color=colour,
+                label=f"{label} ({mask.sum():,})",
+                linewidths=0,
+            )
     if table.ids.size:
         prior = engine.network(str(table.ids[0])).prior
         ax.axhline(prior, color="#d7191c", linewidth=1.0, label=f"neutral prior {prior:.3f}")
@@ -179,7 +201,9 @@ def plot_ego_network(engine: ScoringEngine, user: str, path: str | Path, *, cont
     position: dict[str, tuple[float, float]] = {centre: (0.0, 0.0)}
     for ring, radius in ((friends, 1.0), (outer, 2.0)):
         for k, node in enumerate(ring):
-            angle = 2 * math.pi * k / max(len(ring), 1) + (0.0 if radius == 1.0 else math.pi / max(len(ring), 1))
+            angle = 2 * math.pi * k / max(len(ring), 1) + (
+                0.0 if radius == 1.0 else math.pi / max(len(ring), 1)
+            )
             position[node] = (radius * math.cos(angle), radius * math.sin(angle))
     figure = _figure(7.0, 7.0)
     ax = figure.add_subplot()
@@ -197,18 +221,39 @@ def plot_ego_network(engine: ScoringEngine, user: str, path: str | Path, *, cont
     limit = float(np.abs(values).max()) if values.size and np.abs(values).max() > 0 else 1.0
     if others:
         xy = np.array([position[n] for n in others])
-        points = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap="RdBu", vmin=-limit, vmax=limit, s=90,
-                            edgecolors="black", linewidths=0.4, zorder=2)
+        points = ax.scatter(
+            xy[:, 0],
+            xy[:, 1],
+            c=values,
+            cmap="RdBu",
+            vmin=-limit,
+            vmax=limit,
+            s=90,
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=2,
+        )
         figure.colorbar(points, ax=ax, shrink=0.7, label="contribution to network value")
         if len(others) <= 40:
             for n in others:
-                ax.annotate(n, position[n], fontsize=6, ha="center", va="bottom", xytext=(0, 6),
-                            textcoords="offset points")
+                ax.annotate(
+                    n,
+                    position[n],
+                    fontsize=6,
+                    ha="center",
+                    va="bottom",
+                    xytext=(0, 6),
+                    textcoords="offset points",
+                )
     ax.scatter([0.0], [0.0], s=220, color="#ffd92f", edgecolors="black", linewidths=0.8, zorder=3)
-    ax.annotate(centre, (0.0, 0.0), fontsize=8, ha="center", va="top", xytext=(0, -10), textcoords="offset points")
-    ax.set_title(f"{centre}: score {explanation.score} ({explanation.band}), network value "
-                 f"{explanation.network_value:.3f} vs prior {explanation.prior:.3f}\n"
-                 f"{len(friends)} friends shown, {len(outer)} further contributors")
+    ax.annotate(
+        centre, (0.0, 0.0), fontsize=8, ha="center", va="top", xytext=(0, -10), textcoords="offset points"
+    )
+    ax.set_title(
+        f"{centre}: score {explanation.score} ({explanation.band}), network value "
+        f"{explanation.network_value:.3f} vs prior {explanation.prior:.3f}\n"
+        f"{len(friends)} friends shown, {len(outer)} further contributors"
+    )
     ax.set_aspect("equal")
     ax.set_axis_off()
     return _save(figure, path)

@@ -112,7 +112,11 @@ def _int(name: str, value: Any, lo: int) -> int:
 
 
 def _unit(name: str, value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= float(value) <= 1.0
+    ):
         raise ParameterError(name, value, "must be a real number in [0, 1]")
     return float(value)
 
@@ -131,8 +135,9 @@ def connections_weight() -> float:
 # --------------------------------------------------------------------------- graphs
 
 
-def honest_graph(n: int, *, avg_degree: float = 10.0, exponent: float = 2.5, seed: int = 0
-                 ) -> tuple[sp.csr_matrix, np.ndarray]:
+def honest_graph(
+    n: int, *, avg_degree: float = 10.0, exponent: float = 2.5, seed: int = 0
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """A random honest population: a Chung-Lu power-law graph and Beta-distributed bases.
 
     Each user has a Pareto propensity (density exponent ``exponent``, capped at
@@ -236,8 +241,11 @@ def attach_region(
     rows = np.r_[si + n, victims, ends + n]
     cols = np.r_[sj + n, ends + n, victims]
     links = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n + size, n + size))
-    total = sp.block_diag([adjacency, sp.csr_matrix((size, size))], format="csr") + links + \
-        sp.coo_matrix((np.ones(si.size), (sj + n, si + n)), shape=(n + size, n + size))
+    total = (
+        sp.block_diag([adjacency, sp.csr_matrix((size, size))], format="csr")
+        + links
+        + sp.coo_matrix((np.ones(si.size), (sj + n, si + n)), shape=(n + size, n + size))
+    )
     total = sp.csr_matrix(total)
     total.sum_duplicates()
     sybil = np.r_[np.zeros(n, dtype=bool), np.ones(size, dtype=bool)]
@@ -470,14 +478,20 @@ class SybilCurve:
 
     def text(self) -> str:
         """A fixed-width table."""
-        head = (f"honest users {self.honest_users}, attack links {self.attack_links}, a={self.damping}, "
-                f"k={self.shrinkage}, policy {self.policy}, mu={self.prior:.4f}, w={self.weight}\n"
-                f"bound on honest gain (any size): {self.bound:.3f} points\n")
-        rows = [f"{'size':>7} {'sybil pts':>11} {'per sybil':>10} {'honest gain':>12} "
-                f"{'at ends':>9} {'honest chg':>11} {'rho':>6}"]
+        head = (
+            f"honest users {self.honest_users}, attack links {self.attack_links}, a={self.damping}, "
+            f"k={self.shrinkage}, policy {self.policy}, mu={self.prior:.4f}, w={self.weight}\n"
+            f"bound on honest gain (any size): {self.bound:.3f} points\n"
+        )
+        rows = [
+            f"{'size':>7} {'sybil pts':>11} {'per sybil':>10} {'honest gain':>12} "
+            f"{'at ends':>9} {'honest chg':>11} {'rho':>6}"
+        ]
         for p in self.points:
-            rows.append(f"{p.region_size:>7} {p.sybil_points:>11.2f} {p.per_sybil:>10.3f} {p.honest_gain:>12.4f} "
-                        f"{p.endpoint_gain:>9.4f} {p.honest_change:>11.4f} {p.escape:>6.3f}")
+            rows.append(
+                f"{p.region_size:>7} {p.sybil_points:>11.2f} {p.per_sybil:>10.3f} {p.honest_gain:>12.4f} "
+                f"{p.endpoint_gain:>9.4f} {p.honest_change:>11.4f} {p.escape:>6.3f}"
+            )
         return head + "\n".join(rows)
 
 
@@ -522,8 +536,11 @@ def sybil_curve(
         raise ParameterError("region_sizes", region_sizes, "must be a non-empty sequence of integers")
     sizes = [_int("region_sizes", s, 1) for s in region_sizes]
     if g > n or g > min(sizes):
-        raise ParameterError("attack_links", attack_links,
-                             f"must be <= honest_users ({n}) and the smallest region ({min(sizes)})")
+        raise ParameterError(
+            "attack_links",
+            attack_links,
+            f"must be <= honest_users ({n}) and the smallest region ({min(sizes)})",
+        )
     w = connections_weight() if weight is None else _unit("weight", weight)
     honest, base = honest_graph(n, seed=seed)
     mu = float(base.mean())
@@ -531,16 +548,30 @@ def sybil_curve(
     points = []
     bound = math.nan
     for size in sizes:
-        matrix, b, mask = attach_region(honest, base, size, attack_links=g, internal_degree=internal_degree,
-                                        sybil_base=value, seed=seed)
-        points.append(measure_region(matrix, b, mask, damping=a, shrinkage=k, policy=rule, prior=mu,
-                                     weight=w, baseline=baseline))
+        matrix, b, mask = attach_region(
+            honest, base, size, attack_links=g, internal_degree=internal_degree, sybil_base=value, seed=seed
+        )
+        points.append(
+            measure_region(
+                matrix, b, mask, damping=a, shrinkage=k, policy=rule, prior=mu, weight=w, baseline=baseline
+            )
+        )
         if math.isnan(bound):  # the same for every size: depends on the honest side only
             x = crossing_bound(matrix, mask, damping=a)
             d = _degree(matrix)[~mask]
             bound = float(POINTS_SCALE * w * (value - mu) * (d / (d + k) * x[~mask]).sum())
-    return SybilCurve(points=tuple(points), bound=bound, honest_users=n, attack_links=g, damping=a,
-                      shrinkage=k, prior=mu, weight=w, sybil_base=value, policy=rule)
+    return SybilCurve(
+        points=tuple(points),
+        bound=bound,
+        honest_users=n,
+        attack_links=g,
+        damping=a,
+        shrinkage=k,
+        prior=mu,
+        weight=w,
+        sybil_base=value,
+        policy=rule,
+    )
 
 
 # --------------------------------------------------------------------------- I/O
@@ -590,19 +621,31 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
 
 
 @click.command("sybil-resistance")
-@click.option("--sizes", default=",".join(map(str, DEFAULT_SIZES)), show_default=True,
-              help="Sybil region sizes, comma-separated.")
-@click.option("--attack-links", default=10, show_default=True, type=int, help="Links from the region to honest users.")
-@click.option("--honest-users", default=20_000, show_default=True, type=int, help="Size of the honest population.")
+@click.option(
+    "--sizes",
+    default=",".join(map(str, DEFAULT_SIZES)),
+    show_default=True,
+    help="Sybil region sizes, comma-separated.",
+)
+@click.option(
+    "--attack-links", default=10, show_default=True, type=int, help="Links from the region to honest users."
+)
+@click.option(
+    "--honest-users", default=20_000, show_default=True, type=int, help="Size of the honest population."
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG chart.")
+@click.option(
+    "--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG chart."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def sybil_resistance(sizes: str, attack_links: int, honest_users: int, seed: int, out: Path | None,
-                     as_json: bool) -> None:
+def sybil_resistance(
+    sizes: str, attack_links: int, honest_users: int, seed: int, out: Path | None, as_json: bool
+) -> None:
     """Measure what a growing sybil region gains, for itself and for the honest side."""
     try:
-        curve = sybil_curve(honest_users=honest_users, region_sizes=_parse_sizes(sizes),
-                            attack_links=attack_links, seed=seed)
+        curve = sybil_curve(
+            honest_users=honest_users, region_sizes=_parse_sizes(sizes), attack_links=attack_links, seed=seed
+        )
         if out is not None:
             plot_sybil_curve(curve, out)
     except CredenceError as exc:
@@ -613,7 +656,9 @@ def sybil_resistance(sizes: str, attack_links: int, honest_users: int, seed: int
     click.echo(curve.text())
     largest = max(p.region_size for p in curve.points)
     if any(p.region_size == 1000 for p in curve.points) and largest != 1000:
-        click.echo(f"gain({largest}) / gain(1000) = {curve.flattening():.4f}; "
-                   f"limit 1/(1-rho) = {1.0 / (1.0 - curve.point(1000).escape):.4f}")
+        click.echo(
+            f"gain({largest}) / gain(1000) = {curve.flattening():.4f}; "
+            f"limit 1/(1-rho) = {1.0 / (1.0 - curve.point(1000).escape):.4f}"
+        )
     if out is not None:
         click.echo(f"wrote {out}")

@@ -50,9 +50,10 @@ def _main(argv: list[str]) -> None:
         for k, sql in enumerate(queries):
             cursor.execute(sql)
             table = cursor.fetch_arrow_table()
-            with pa.OSFile(str(Path(folder) / f"{k}.arrow"), "wb") as sink, pa.ipc.new_file(
-                sink, table.schema
-            ) as writer:
+            with (
+                pa.OSFile(str(Path(folder) / f"{k}.arrow"), "wb") as sink,
+                pa.ipc.new_file(sink, table.schema) as writer,
+            ):
                 writer.write_table(table)
 
 

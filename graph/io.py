@@ -110,7 +110,9 @@ def read_parquet_table(path: str | Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{path}: cannot read Parquet: {exc}") from exc
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
+    return table.to_pandas(
+        types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get
+    )
 
 
 def read_dataset(folder: str | Path, *, now: int | None = None) -> Dataset:
@@ -159,9 +161,7 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
         if name in TIME_COLUMNS:
             seconds = series.to_numpy(dtype=np.float64, na_value=np.nan)
             present = ~np.isnan(seconds)
-            array = pa.array(
-                np.where(present, seconds, 0).astype(np.int64), mask=~present, type=pa.int64()
-            )
+            array = pa.array(np.where(present, seconds, 0).astype(np.int64), mask=~present, type=pa.int64())
             columns[name] = array.cast(pa.timestamp("s", tz="UTC"))
         else:
             columns[name] = pa.Array.from_pandas(series)

@@ -234,8 +234,7 @@ class Dataset:
             return self.index, self.codes
         index = IdIndex(self.users["id"])
         codes = {
-            f"{kind}.{column}": index.codes(getattr(self, kind)[column])
-            for kind, column in self.REFERENCES
+            f"{kind}.{column}": index.codes(getattr(self, kind)[column]) for kind, column in self.REFERENCES
         }
         return index, codes
 
@@ -361,9 +360,7 @@ def _parse_bools(series: pd.Series, column: str, checker: _Checker) -> np.ndarra
     words = series.where(~missing).astype(pd.StringDtype()).str.strip().str.lower()
     truthy = words.isin(_TRUE_WORDS).to_numpy(bool)
     falsy = words.isin(_FALSE_WORDS).to_numpy(bool)
-    checker.fail_where(
-        ~(truthy | falsy | missing), column, series, "must be true/false (or 1/0, yes/no)"
-    )
+    checker.fail_where(~(truthy | falsy | missing), column, series, "must be true/false (or 1/0, yes/no)")
     out = np.full(len(series), np.nan)
     out[truthy] = 1.0
     out[falsy] = 0.0
@@ -414,9 +411,7 @@ def _iso_to_epoch(
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     bad = np.zeros(len(raw), bool)
     bad[positions] = parsed.isna().to_numpy(bool)
-    checker.fail_where(
-        bad, column, raw, "is not a valid time (ISO 8601 like 2024-03-01 or epoch seconds)"
-    )
+    checker.fail_where(bad, column, raw, "is not a valid time (ISO 8601 like 2024-03-01 or epoch seconds)")
     return _datetimes_to_epoch(parsed)
 
 
@@ -456,9 +451,7 @@ def _check_time_range(
     present = ~np.isnan(values)
     checker.fail_where(present & (values < 0), column, raw, "is before 1970-01-01")
     if not allow_future:
-        checker.fail_where(
-            present & (values > now + _FUTURE_SLACK), column, raw, "is in the future"
-        )
+        checker.fail_where(present & (values > now + _FUTURE_SLACK), column, raw, "is in the future")
     # Year 3000 is a typo, not a plan.
     checker.fail_where(present & (values > 32_503_680_000), column, raw, "is after the year 3000")
 
@@ -468,9 +461,7 @@ def _check_unique(text: pd.Series, column: str, checker: _Checker) -> None:
     if duplicated.any():
         pos = int(np.argmax(duplicated))
         first = int(np.flatnonzero((text == text.iloc[pos]).to_numpy(bool))[0])
-        checker.fail_where(
-            duplicated, column, text, f"duplicate of row {first + 1}; ids must be unique"
-        )
+        checker.fail_where(duplicated, column, text, f"duplicate of row {first + 1}; ids must be unique")
 
 
 # --------------------------------------------------------------------------- parsers
@@ -524,9 +515,7 @@ def check_user_id(user_id: Any) -> str:
     return text
 
 
-def parse_users(
-    frame: pd.DataFrame, *, source: str | None = None, now: int | None = None
-) -> pd.DataFrame:
+def parse_users(frame: pd.DataFrame, *, source: str | None = None, now: int | None = None) -> pd.DataFrame:
     """Validate users and return them in the users frame schema.
 
     Only ``id`` and ``created`` are required; verification flags default to
@@ -607,9 +596,7 @@ def _parse_links(
     now_s = _resolve_now(now)
     src = _parse_strings(frame["source"].reset_index(drop=True), "source", checker)
     dst = _parse_strings(frame["target"].reset_index(drop=True), "target", checker)
-    checker.fail_where(
-        (src == dst).to_numpy(bool), "target", dst, "a user cannot link to themselves"
-    )
+    checker.fail_where((src == dst).to_numpy(bool), "target", dst, "a user cannot link to themselves")
     weight_raw = _raw(frame, "weight", 1.0)
     weight = _parse_floats(weight_raw, "weight", checker)
     _require(weight, "weight", weight_raw, checker)
@@ -642,9 +629,7 @@ def _parse_links(
     return parsed, a, b
 
 
-def _parse_choice(
-    raw: pd.Series, column: str, choices: tuple[str, ...], checker: _Checker
-) -> pd.Series:
+def _parse_choice(raw: pd.Series, column: str, choices: tuple[str, ...], checker: _Checker) -> pd.Series:
     text = _parse_strings(raw, column, checker).str.lower()
     checker.fail_where(
         ~text.isin(choices).to_numpy(bool), column, raw, f"must be one of {', '.join(choices)}"
@@ -686,9 +671,7 @@ def parse_repayments(
     credence.errors.ValidationError: repayment row 1, column 'status' (value 'on_time'): paid after the due day, so the status must be 'late'
     """
     checker = _Checker("repayment", source)
-    _check_columns(
-        frame, REPAYMENT_COLUMNS, ("id", "user", "due", "amount", "status"), checker
-    )
+    _check_columns(frame, REPAYMENT_COLUMNS, ("id", "user", "due", "amount", "status"), checker)
     now_s = _resolve_now(now)
     ids, users, amount, _ = _parse_event_common(frame, checker)
     status_raw = frame["status"].reset_index(drop=True)
@@ -742,9 +725,7 @@ def parse_repayments(
     )
 
 
-def parse_spending(
-    frame: pd.DataFrame, *, source: str | None = None, now: int | None = None
-) -> pd.DataFrame:
+def parse_spending(frame: pd.DataFrame, *, source: str | None = None, now: int | None = None) -> pd.DataFrame:
     """Validate spending and bill-payment events.
 
     A ``bill`` needs ``on_time`` (true/false); a ``purchase`` must leave it empty.
@@ -770,9 +751,7 @@ def parse_spending(
     on_time = _parse_bools(on_time_raw, "on_time", checker)
     is_bill = (category == "bill").to_numpy(bool)
     checker.fail_where(is_bill & np.isnan(on_time), "on_time", on_time_raw, "is required for bills")
-    checker.fail_where(
-        ~is_bill & ~np.isnan(on_time), "on_time", on_time_raw, "must be empty for purchases"
-    )
+    checker.fail_where(~is_bill & ~np.isnan(on_time), "on_time", on_time_raw, "must be empty for purchases")
     on_time_col = pd.array(np.nan_to_num(on_time).astype(bool), dtype=pd.BooleanDtype())
     on_time_col[~is_bill] = pd.NA
     return pd.DataFrame(
@@ -823,9 +802,7 @@ def parse_scores(frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFr
     for name in COMPONENTS:
         raw = frame[name].reset_index(drop=True)
         values = _parse_floats(raw, name, checker)
-        checker.fail_where(
-            np.isnan(values) | (values < 0) | (values > 1), name, raw, "must be in [0, 1]"
-        )
+        checker.fail_where(np.isnan(values) | (values < 0) | (values > 1), name, raw, "must be in [0, 1]")
         out[name] = values
     return pd.DataFrame(out)
 

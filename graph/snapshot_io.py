@@ -65,9 +65,7 @@ def read_snapshot(folder: str | Path) -> GraphSnapshot:
         raise InputError(f"{folder}: no readable graph.npz: {exc}") from exc
     ids = arrays["ids"].astype(object)
     n = len(ids)
-    adjacency = sp.csr_matrix(
-        (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n)
-    )
+    adjacency = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
     users_path = folder / "users.csv"
     users = read_table(users_path) if users_path.exists() else pd.DataFrame({"id": ids})
     return GraphSnapshot(ids, adjacency, users, arrays["quarantined"].astype(bool))
@@ -81,8 +79,7 @@ def degree_summary(snapshot: GraphSnapshot) -> dict[str, Any]:
     degree = np.diff(snapshot.adjacency.indptr)
     n = snapshot.n_users
     if n == 0:
-        return {"mean_degree": 0.0, "median_degree": 0.0, "max_degree": 0,
-                "isolated": 0, "components": 0}
+        return {"mean_degree": 0.0, "median_degree": 0.0, "max_degree": 0, "isolated": 0, "components": 0}
     components, _ = sp.csgraph.connected_components(snapshot.adjacency, directed=False)
     return {
         "mean_degree": float(degree.mean()),

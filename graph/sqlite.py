@@ -575,7 +575,9 @@ class SQLiteStore(StoreBase):
         return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,))
 
     def latest_score_time(self) -> tuple[int, str] | None:
-        row = self._db.execute("SELECT s.computed_at, s.model_version FROM scores s ORDER BY s.sid DESC LIMIT 1").fetchone()
+        row = self._db.execute(
+            "SELECT s.computed_at, s.model_version FROM scores s ORDER BY s.sid DESC LIMIT 1"
+        ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
     def latest_scores(self) -> pd.DataFrame:

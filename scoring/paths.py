@@ -131,7 +131,9 @@ def _walk_mass(transition: sp.csr_matrix, damping: float, source: int, target: i
     return total
 
 
-def walk_mass(adjacency: Any, source: int, target: int, *, damping: float, participating: Any = None) -> float:
+def walk_mass(
+    adjacency: Any, source: int, target: int, *, damping: float, participating: Any = None
+) -> float:
     """``W[source, target] = sum_{L>=1} ((a P)^L)[source, target]``, the total walk mass.
 
     ``(1 - a)/a * W[s, t] = pi_s(t) = d n_s / d b_t``. Zero if either user does not
@@ -179,7 +181,9 @@ class _LocalGraph:
     here is a simple path (or simple cycle) of the original graph.
     """
 
-    def __init__(self, transition: sp.csr_matrix, damping: float, source: int, target: int, max_hops: int) -> None:
+    def __init__(
+        self, transition: sp.csr_matrix, damping: float, source: int, target: int, max_hops: int
+    ) -> None:
         hops = dijkstra(transition, directed=True, unweighted=True, indices=[source, target], limit=max_hops)
         members = np.flatnonzero(hops[0] + hops[1] <= max_hops)
         if members.size == 0:  # the target is more than max_hops away: keep the two ends, unlinked

@@ -86,9 +86,7 @@ class DiffusionParams:
         if not (isinstance(self.shrinkage, float | int) and self.shrinkage >= 0):
             raise ParameterError("diffusion.shrinkage", self.shrinkage, "must be >= 0")
         if self.policy not in ("bonus_only", "symmetric"):
-            raise ParameterError(
-                "diffusion.policy", self.policy, "must be 'bonus_only' or 'symmetric'"
-            )
+            raise ParameterError("diffusion.policy", self.policy, "must be 'bonus_only' or 'symmetric'")
         if not (isinstance(self.tol, float | int) and 0 < self.tol < 1):
             raise ParameterError("diffusion.tol", self.tol, "must be in (0, 1)")
 

@@ -551,7 +551,9 @@ class DiffusionState:
         if prior is None:
             members = self.mask > 0
             if not members.any():
-                raise ParameterError("prior", None, "cannot default to the participants' mean: nobody participates")
+                raise ParameterError(
+                    "prior", None, "cannot default to the participants' mean: nobody participates"
+                )
             self.mu = float(self.base[members].mean())
         else:
             self.mu = check_prior(prior)
@@ -595,9 +597,25 @@ class DiffusionState:
     @property
     def nbytes(self) -> int:
         """Resident bytes of the state's arrays."""
-        arrays = (self.start, self.length, self.capacity, self.cols, self.weights, self.degree, self.py,
-                  self.residual, self.base, self.mask, self.y, self._queue, self._queued, self._flag,
-                  self._list, self._settled, self._rest)
+        arrays = (
+            self.start,
+            self.length,
+            self.capacity,
+            self.cols,
+            self.weights,
+            self.degree,
+            self.py,
+            self.residual,
+            self.base,
+            self.mask,
+            self.y,
+            self._queue,
+            self._queued,
+            self._flag,
+            self._list,
+            self._settled,
+            self._rest,
+        )
         return int(sum(a.nbytes for a in arrays))
 
     def network(self) -> np.ndarray:
@@ -636,7 +654,9 @@ class DiffusionState:
         [[0.0, 2.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
         """
         rows = np.repeat(np.arange(self.n, dtype=np.int64), self.length)
-        offsets = np.arange(rows.size, dtype=np.int64) - np.repeat(np.cumsum(self.length) - self.length, self.length)
+        offsets = np.arange(rows.size, dtype=np.int64) - np.repeat(
+            np.cumsum(self.length) - self.length, self.length
+        )
         positions = np.repeat(self.start, self.length) + offsets
         cols = self.cols[positions].astype(np.int64)
         values = self.weights[positions].astype(np.float64)
@@ -650,7 +670,9 @@ class DiffusionState:
     def _solve(self, x0: np.ndarray | None) -> np.ndarray:
         # The effective adjacency is symmetric, canonical and non-negative by construction:
         # solve it without diffuse()'s O(nnz) re-validation (a transpose).
-        solution, _ = _solve_validated(self.adjacency(participating_only=True), self.base, self.damping, self.tol, 1000, x0)
+        solution, _ = _solve_validated(
+            self.adjacency(participating_only=True), self.base, self.damping, self.tol, 1000, x0
+        )
         return solution.y
 
     def _refresh_all(self) -> None:
@@ -662,15 +684,43 @@ class DiffusionState:
 
     def _refresh_rows(self, rows: np.ndarray) -> None:
         for u in rows:
-            _row_refresh(int(u), self.start, self.length, self.cols, self.weights, self.mask, self.base,
-                         self.degree, self.y, self.py, self.residual, self.damping)
+            _row_refresh(
+                int(u),
+                self.start,
+                self.length,
+                self.cols,
+                self.weights,
+                self.mask,
+                self.base,
+                self.degree,
+                self.y,
+                self.py,
+                self.residual,
+                self.damping,
+            )
 
     def _repair(self, seeds: np.ndarray) -> np.ndarray:
         """Push until the invariant holds; the users whose ``P y`` or row changed."""
         seeds = np.asarray(seeds, dtype=np.int64)
-        n_moved, pushes = _repair(seeds, self.start, self.length, self.cols, self.weights, self.mask,
-                                  self.degree, self.y, self.py, self.residual, self.damping, self.threshold,
-                                  self.max_pushes, self._queue, self._queued, self._flag, self._list)
+        n_moved, pushes = _repair(
+            seeds,
+            self.start,
+            self.length,
+            self.cols,
+            self.weights,
+            self.mask,
+            self.degree,
+            self.y,
+            self.py,
+            self.residual,
+            self.damping,
+            self.threshold,
+            self.max_pushes,
+            self._queue,
+            self._queued,
+            self._flag,
+            self._list,
+        )
         moved = self._list[:n_moved].copy()
         self._flag[moved] = False
         if pushes > self.max_pushes:
@@ -804,21 +854,51 @@ class DiffusionState:
         """
         u = check_node(node, self.n)
         eps = check_tol(threshold, "threshold")
-        if first is not None and (isinstance(first, bool) or not isinstance(first, int | np.integer) or first < 0):
+        if first is not None and (
+            isinstance(first, bool) or not isinstance(first, int | np.integer) or first < 0
+        ):
             raise ParameterError("first", first, "must be an integer >= 0")
         mu = self.mu
         if self.mask[u] == 0.0 or self.degree[u] <= 0.0:
             empty = np.zeros(0)
-            return Contributions(u, np.zeros(0, np.int64), empty, empty.copy(), empty.copy(), 0.0, mu, mu, 0.0)
-        count, _ = _forward_push(u, self.start, self.length, self.cols, self.weights, self.mask, self.degree,
-                                 self.damping, eps, self._push_budget(eps), self._settled, self._rest,
-                                 self._queue, self._queued, self._flag, self._list)
+            return Contributions(
+                u, np.zeros(0, np.int64), empty, empty.copy(), empty.copy(), 0.0, mu, mu, 0.0
+            )
+        count, _ = _forward_push(
+            u,
+            self.start,
+            self.length,
+            self.cols,
+            self.weights,
+            self.mask,
+            self.degree,
+            self.damping,
+            eps,
+            self._push_budget(eps),
+            self._settled,
+            self._rest,
+            self._queue,
+            self._queued,
+            self._flag,
+            self._list,
+        )
         nodes = self._list[:count].copy()
         direct = np.empty(count)
         onward = np.empty(count)
         parts = np.empty(count)
-        _collect(nodes, self._settled, self._rest, self.base, self.y, mu, self._flag, self._queued,
-                 direct, onward, parts)
+        _collect(
+            nodes,
+            self._settled,
+            self._rest,
+            self.base,
+            self.y,
+            mu,
+            self._flag,
+            self._queued,
+            direct,
+            onward,
+            parts,
+        )
         total = float(parts.sum())
         magnitude = np.abs(parts)
         if first is not None and first < count:
@@ -846,9 +926,24 @@ class DiffusionState:
         eps = check_tol(threshold, "threshold")
         if self.mask[v] == 0.0 or self.degree[v] <= 0.0:
             return Influence(v, np.zeros(0, np.int64), np.zeros(0), 0.0)
-        count, _ = _backward_push(v, self.start, self.length, self.cols, self.weights, self.mask,
-                                       self.degree, self.damping, eps, self._push_budget(eps), self._settled,
-                                       self._rest, self._queue, self._queued, self._flag, self._list)
+        count, _ = _backward_push(
+            v,
+            self.start,
+            self.length,
+            self.cols,
+            self.weights,
+            self.mask,
+            self.degree,
+            self.damping,
+            eps,
+            self._push_budget(eps),
+            self._settled,
+            self._rest,
+            self._queue,
+            self._queued,
+            self._flag,
+            self._list,
+        )
         nodes = self._list[:count].copy()
         weights = self._settled[nodes].copy()
         bound = float(self._rest[nodes].max()) if count else 0.0
@@ -892,7 +987,9 @@ def contributors(
     >>> int(c.indices[0]), round(c.total * 3, 9), round(c.n * 3, 9)
     (0, 1.0, 1.0)
     """
-    state = DiffusionState(adjacency, base, damping=damping, tol=tol, participating=participating, prior=prior)
+    state = DiffusionState(
+        adjacency, base, damping=damping, tol=tol, participating=participating, prior=prior
+    )
     return state.contributors(node, threshold=threshold)
 
 
@@ -921,7 +1018,13 @@ def influence(
     matrix = check_adjacency(adjacency)
     zeros = np.zeros(matrix.shape[0])
     state = DiffusionState(
-        matrix, zeros, damping=damping, tol=1e-12, participating=participating, prior=0.0, y=zeros,
+        matrix,
+        zeros,
+        damping=damping,
+        tol=1e-12,
+        participating=participating,
+        prior=0.0,
+        y=zeros,
         validate=False,
     )
     return state.influence(node, threshold=threshold)

@@ -605,7 +605,9 @@ def _outputs(
 # --------------------------------------------------------------------------- preparation
 
 
-def _order(adjacency: sp.csr_matrix, reorder: Any, colour: np.ndarray | None, colours: int) -> np.ndarray | None:
+def _order(
+    adjacency: sp.csr_matrix, reorder: Any, colour: np.ndarray | None, colours: int
+) -> np.ndarray | None:
     """The internal order (internal node i is original node order[i]), or None for the identity."""
     if reorder is True:
         reorder = "degree"
@@ -618,7 +620,9 @@ def _order(adjacency: sp.csr_matrix, reorder: Any, colour: np.ndarray | None, co
     elif reorder == "rcm":
         within = np.asarray(reverse_cuthill_mckee(adjacency, symmetric_mode=True), dtype=np.int64)
     else:
-        raise ParameterError("reorder", reorder, f"must be a bool or one of {', '.join(map(repr, REORDERINGS))}")
+        raise ParameterError(
+            "reorder", reorder, f"must be a bool or one of {', '.join(map(repr, REORDERINGS))}"
+        )
     order = within if colour is None else _colour_major(within.astype(np.int64), colour, colours)
     if np.array_equal(order, np.arange(n)):
         return None
@@ -1049,7 +1053,9 @@ class _Iteration:
             if certificate <= target:
                 y = np.empty(n)
                 empty = np.empty(0)
-                _outputs(empty if x_base is None else x_base, current, self.order, self.walk.degree, self.b, y)
+                _outputs(
+                    empty if x_base is None else x_base, current, self.order, self.walk.degree, self.b, y
+                )
                 return y, passes, certificate
             if certificate < best:
                 best, since_best = certificate, 0

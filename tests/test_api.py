@@ -69,9 +69,12 @@ def _store_state(api: LiveApi, users: list[str]) -> dict[str, Any]:
     for user in users:
         if store.has_users([user])[0]:
             state[user] = (
-                store.get_user(user), store.neighbors(user).to_dict("list"),
-                store.repayments(user).to_dict("list"), store.spending(user).to_dict("list"),
-                len(store.score_history(user)), [f.id for f in store.flags(user)],
+                store.get_user(user),
+                store.neighbors(user).to_dict("list"),
+                store.repayments(user).to_dict("list"),
+                store.spending(user).to_dict("list"),
+                len(store.score_history(user)),
+                [f.id for f in store.flags(user)],
             )
     state["scores"] = api.engine.scores()["score"].to_numpy().copy()
     return state
@@ -109,7 +112,9 @@ def test_user_matches_the_engine(api: LiveApi) -> None:
 
 def test_user_by_global_id_and_node(api: LiveApi) -> None:
     user = IDS[4]
-    by_global = api.run("app", "query($id: String!) { user(id: $id) { userId score } }", id=to_global_id(user))
+    by_global = api.run(
+        "app", "query($id: String!) { user(id: $id) { userId score } }", id=to_global_id(user)
+    )
     node = api.run("app", "query($id: ID!) { node(id: $id) { id ... on User { userId score } } }",
                    id=to_global_id(user))  # fmt: skip
     assert by_global["user"]["userId"] == user == node["node"]["userId"]
@@ -117,7 +122,7 @@ def test_user_by_global_id_and_node(api: LiveApi) -> None:
 
 
 def test_unknown_user_is_not_found(api: LiveApi) -> None:
-    error = api.error("app", "{ user(id: \"nobody-here\") { score } }")
+    error = api.error("app", '{ user(id: "nobody-here") { score } }')
     assert error["extensions"]["code"] == "NOT_FOUND"
     assert "nobody-here" in error["message"]
 
@@ -152,7 +157,9 @@ def test_users_filter_and_sort(api: LiveApi) -> None:
     by_band = api.run("app", """query($f: UserFilter) { users(filter: $f, sort: USER_ID_ASC, first: 7) {
         totalCount edges { node { userId band } } } }""", f={"band": {"in": [band]}})["users"]  # fmt: skip
     assert by_band["totalCount"] == int((frame["band"] == band).sum())
-    assert [e["node"]["userId"] for e in by_band["edges"]] == sorted(frame.loc[frame["band"] == band, "user"])[:7]
+    assert [e["node"]["userId"] for e in by_band["edges"]] == sorted(
+        frame.loc[frame["band"] == band, "user"]
+    )[:7]
 
 
 def test_unknown_band_and_bad_cursor_are_bad_input(api: LiveApi) -> None:
@@ -199,9 +206,14 @@ def test_network_evidence_is_exact_and_audited(api: LiveApi) -> None:
     assert network["value"] == pytest.approx(explanation.network_value)
     assert network["degree"] == pytest.approx(explanation.degree)
     contributors = network["contributors"]
-    assert contributors["total"] == pytest.approx(network["value"] - network["prior"], abs=2 * contributors["bound"] + 1e-9)
+    assert contributors["total"] == pytest.approx(
+        network["value"] - network["prior"], abs=2 * contributors["bound"] + 1e-9
+    )
     listed = sum(item["contribution"] for item in contributors["items"])
-    assert abs(listed) <= abs(contributors["total"]) + contributors["bound"] + 1e-6 or len(contributors["items"]) == 100
+    assert (
+        abs(listed) <= abs(contributors["total"]) + contributors["bound"] + 1e-6
+        or len(contributors["items"]) == 100
+    )
     log = api.store.audit_log(first=10_000, subject=user)
     actions = [entry.action for entry in log[before:]]
     assert actions.count("read:network.contributors") == 1 and actions.count("read:network.influenced") == 1
@@ -236,10 +248,15 @@ def test_first_above_the_limit_is_refused(api: LiveApi) -> None:
 
 
 def test_depth_alias_token_and_cost_limits(api: LiveApi) -> None:
-    deep = "{ users(first: 1) { edges { node { friends(first: 1) { edges { node { friends(first: 1) { edges { node {" \
-           " friends(first: 1) { edges { node { userId } } } } } } } } } } } } }"
-    assert api.error("analyst", deep)["extensions"] == {**api.error("analyst", deep)["extensions"], "code": "LIMIT_EXCEEDED",
-                                                       "limit": "depth"}
+    deep = (
+        "{ users(first: 1) { edges { node { friends(first: 1) { edges { node { friends(first: 1) { edges { node {"
+        " friends(first: 1) { edges { node { userId } } } } } } } } } } } } }"
+    )
+    assert api.error("analyst", deep)["extensions"] == {
+        **api.error("analyst", deep)["extensions"],
+        "code": "LIMIT_EXCEEDED",
+        "limit": "depth",
+    }
     aliases = "{ " + " ".join(f"a{i}: model {{ version }}" for i in range(11)) + " }"
     assert api.error("app", aliases)["extensions"]["limit"] == "aliases"
     tokens = "{ model { " + " ".join(["version"] * 1_600) + " } }"
@@ -254,7 +271,9 @@ def test_syntax_and_validation_errors_have_codes(api: LiveApi) -> None:
         pass
     import httpx
 
-    response = httpx.post(api.url, json={"query": "{ user(id: "}, headers={"Authorization": f"Bearer {api.secrets['app']}"})
+    response = httpx.post(
+        api.url, json={"query": "{ user(id: "}, headers={"Authorization": f"Bearer {api.secrets['app']}"}
+    )
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
     response = httpx.post(api.url, json={"query": "{ nosuchfield }"},
                           headers={"Authorization": f"Bearer {api.secrets['app']}"})  # fmt: skip
@@ -302,7 +321,11 @@ def test_link_mutations_and_consent(api: LiveApi) -> None:
     assert api.store.get_user(a).consent_network is False
     assert api.run("analyst", "query($u: String!) { user(id: $u) { network { participating } } }",
                    u=a)["user"]["network"]["participating"] is False  # fmt: skip
-    api.run("app", "mutation($u: String!) { setConsent(user: $u, consent: true) { users { consentNetwork } } }", u=a)
+    api.run(
+        "app",
+        "mutation($u: String!) { setConsent(user: $u, consent: true) { users { consentNetwork } } }",
+        u=a,
+    )
 
 
 def test_upsert_user_and_spending(api: LiveApi) -> None:
@@ -327,11 +350,18 @@ def test_flag_unflag_and_audit(api: LiveApi) -> None:
     assert user in api.store.quarantined().tolist() or api.store.flags(user)[-1].active
     flags = api.run("analyst", "query($u: String!) { user(id: $u) { quarantined flags { analyst reason active } } }",
                     u=user)["user"]  # fmt: skip
-    assert flags["quarantined"] is True and flags["flags"][-1] == {"analyst": "test-analyst", "reason": "ring member",
-                                                                   "active": True}
+    assert flags["quarantined"] is True and flags["flags"][-1] == {
+        "analyst": "test-analyst",
+        "reason": "ring member",
+        "active": True,
+    }
     assert api.error("analyst", """mutation($u: String!) { flagUser(user: $u, reason: "again") { users { userId } } }""",
                      u=user)["extensions"]["code"] == "CONFLICT"  # fmt: skip
-    api.run("analyst", """mutation($u: String!) { unflagUser(user: $u, reason: "cleared") { users { userId } } }""", u=user)
+    api.run(
+        "analyst",
+        """mutation($u: String!) { unflagUser(user: $u, reason: "cleared") { users { userId } } }""",
+        u=user,
+    )
     assert not api.store.flags(user)[-1].active
     actions = [e.action for e in api.store.audit_log(first=10_000, subject=user, actor="test-analyst")]
     assert "flag" in actions and "unflag" in actions
@@ -346,7 +376,10 @@ def test_recompute_keeps_cursors_valid(api: LiveApi) -> None:
     second = api.run("app", query, after=first_page["pageInfo"]["endCursor"])["users"]
     last = first_page["edges"][-1]["node"]
     frame = api.engine.scores()
-    after_key = frame[(frame["score"] < last["score"]) | ((frame["score"] == last["score"]) & (frame["user"] > last["userId"]))]
+    after_key = frame[
+        (frame["score"] < last["score"])
+        | ((frame["score"] == last["score"]) & (frame["user"] > last["userId"]))
+    ]
     expected = after_key.sort_values(["score", "user"], ascending=[False, True])["user"].tolist()[:50]
     assert [e["node"]["userId"] for e in second["edges"]] == expected
 
@@ -444,8 +477,13 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
     expected = influence_paths(adjacency, s, target_index, damping=state.damping, k=3, max_hops=4,
                                participating=state.participating)  # fmt: skip
     before = len(api.store.audit_log(first=10_000, subject=source))
-    got = api.run("analyst", """query($s: String!, $t: String!) { influencePaths(source: $s, target: $t, k: 3,
-        maxHops: 4) { userIds transitions probability share influence } }""", s=source, t=target)["influencePaths"]
+    got = api.run(
+        "analyst",
+        """query($s: String!, $t: String!) { influencePaths(source: $s, target: $t, k: 3,
+        maxHops: 4) { userIds transitions probability share influence } }""",
+        s=source,
+        t=target,
+    )["influencePaths"]
     assert expected and len(got) == len(expected)
     for path, want in zip(got, expected, strict=True):
         assert path["userIds"] == [str(snap.ids[x]) for x in want.nodes]
@@ -455,10 +493,15 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
         assert path["influence"] == pytest.approx(want.influence)
     log = api.store.audit_log(first=10_000, subject=source)[before:]
     assert [(e.action, e.actor) for e in log] == [("read:influence_paths", "test-analyst")]
-    bad = 'query($s: String!, $t: String!, $k: Int!, $h: Int!) { influencePaths(source: $s, target: $t, k: $k, maxHops: $h) { share } }'
-    for target_id, k, hops, code in (("ghost-user", 3, 4, "NOT_FOUND"), (target, 101, 4, "LIMIT_EXCEEDED"),
-                                     (target, 0, 4, "BAD_USER_INPUT"), (target, 3, 0, "BAD_USER_INPUT")):
+    bad = "query($s: String!, $t: String!, $k: Int!, $h: Int!) { influencePaths(source: $s, target: $t, k: $k, maxHops: $h) { share } }"
+    for target_id, k, hops, code in (
+        ("ghost-user", 3, 4, "NOT_FOUND"),
+        (target, 101, 4, "LIMIT_EXCEEDED"),
+        (target, 0, 4, "BAD_USER_INPUT"),
+        (target, 3, 0, "BAD_USER_INPUT"),
+    ):
         assert api.error("analyst", bad, s=source, t=target_id, k=k, h=hops)["extensions"]["code"] == code
+
 
 def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> None:
     from scoring.fraud import dense_subgraphs, rank_clusters
@@ -469,7 +512,9 @@ def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> 
     blocks = dense_subgraphs(adjacency, k=5, participating=snap.state.participating)
     # Thin histories from the whole repayments table (the service reads members one by one).
     repayments = api.store.repayments()
-    resolved = repayments.loc[repayments["status"].astype(str) != "pending", "user"].astype(str).value_counts()
+    resolved = (
+        repayments.loc[repayments["status"].astype(str) != "pending", "user"].astype(str).value_counts()
+    )
     history = resolved.reindex([str(u) for u in snap.ids.tolist()], fill_value=0).to_numpy(dtype=float)
     expected = rank_clusters(adjacency, blocks, base=snap.base, history_length=history, thin_history=3.0)[:5]
     before = len(api.store.audit_log(first=10_000, actor="test-analyst"))
@@ -482,10 +527,18 @@ def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> 
         assert cluster["userIds"] == [str(snap.ids[x]) for x in want.members]
         assert cluster["size"] == want.size == len(cluster["userIds"])
         assert (cluster["attackLinks"], cluster["internalLinks"], cluster["outsideNeighbours"]) == (
-            want.attack_links, want.internal_links, want.outside_neighbours)
-        for name, value in (("density", want.density), ("relativeDensity", want.relative_density),
-                            ("meanBase", want.mean_base), ("suspicion", want.suspicion),
-                            ("thinFraction", want.thin_fraction), ("insideShare", want.inside_share)):
+            want.attack_links,
+            want.internal_links,
+            want.outside_neighbours,
+        )
+        for name, value in (
+            ("density", want.density),
+            ("relativeDensity", want.relative_density),
+            ("meanBase", want.mean_base),
+            ("suspicion", want.suspicion),
+            ("thinFraction", want.thin_fraction),
+            ("insideShare", want.inside_share),
+        ):
             assert cluster[name] == pytest.approx(value), name
     planted = set(POPULATION.labels.loc[POPULATION.labels["ring"] >= 0, "user"].astype(str))
     assert any(planted & set(c["userIds"]) for c in got)
@@ -511,7 +564,9 @@ def test_suspicious_cluster_inflation_is_what_quarantine_takes(api: LiveApi) -> 
         assert inflation["pointsLowered"] == sum(c.after - c.before for c in changes if c.after > c.before)
         top = [(c["userId"], c["before"] - c["after"]) for c in inflation["topOutsiders"]]
         assert len(top) == min(3, inflation["outsidersRaised"])
-        assert [d for _, d in top] == sorted((v for u, v in drops.items() if u not in members), reverse=True)[:3]
+        assert [d for _, d in top] == sorted((v for u, v in drops.items() if u not in members), reverse=True)[
+            :3
+        ]
     error = api.error("app", "{ suspiciousClusters(first: 1) { userIds } }")
     assert error["extensions"]["code"] == "FORBIDDEN"
 
@@ -524,7 +579,11 @@ def test_sybil_suspects_are_the_planted_sybils_and_audited(api: LiveApi) -> None
         participants suspects { userId trustPerDegree degree percentile } } }""")["sybilSuspects"]  # fmt: skip
     expected = sybil_suspects(api.engine, first=20, seed_groups=5)
     assert (got["seeds"], got["seedGroups"], got["iterations"], got["participants"]) == (
-        expected.seeds, 5, expected.iterations, expected.participants)
+        expected.seeds,
+        5,
+        expected.iterations,
+        expected.participants,
+    )
     assert [s["userId"] for s in got["suspects"]] == [u for u, *_ in expected.suspects]
     ranks = [s["trustPerDegree"] for s in got["suspects"]]
     assert ranks == sorted(ranks)
@@ -547,8 +606,11 @@ def test_communities_match_the_report_and_are_audited(api: LiveApi) -> None:
     frame = report.frame()
     assert len(got["largest"]) == min(3, report.count)
     for item, row in zip(got["largest"], frame.itertuples(index=False), strict=False):
-        assert (item["community"], item["size"], item["internalLinks"]) == (row.community, row.size,
-                                                                           row.internal_links)
+        assert (item["community"], item["size"], item["internalLinks"]) == (
+            row.community,
+            row.size,
+            row.internal_links,
+        )
         assert item["meanScore"] == pytest.approx(row.mean_score)
         assert item["userIds"] == sorted(report.members(row.community))[:4]
         scores = api.engine.scores().set_index("user")["score"]
@@ -571,7 +633,9 @@ def test_if_defaulted_matches_a_what_if_and_stores_nothing(api: LiveApi) -> None
         ifDefaulted(amount: 500) { userId before after } } } } }""", u=user)["user"]["network"]["influenced"][
         "ifDefaulted"]  # fmt: skip
     expected = default_impact(api.engine, user, amount=500.0)
-    assert [(c["userId"], c["before"], c["after"]) for c in got] == [(c.user, c.before, c.after) for c in expected]
+    assert [(c["userId"], c["before"], c["after"]) for c in got] == [
+        (c.user, c.before, c.after) for c in expected
+    ]
     assert got and got[0]["userId"] == user and got[0]["after"] < got[0]["before"]
     _same_state(before, _store_state(api, [user]))
     log = api.store.audit_log(first=10_000, subject=user, actor="test-analyst")
@@ -589,11 +653,12 @@ def test_what_if_matches_the_engine_and_stores_nothing(api: LiveApi) -> None:
     got = api.run("analyst", "query($l: [[String!]!]) { whatIf(removeLinks: $l) { userId before after } }",
                   l=[[user, friend]])["whatIf"]  # fmt: skip
     assert sorted((c["userId"], c["before"], c["after"]) for c in got) == sorted(
-        (c.user, c.before, c.after) for c in expected.changes)
+        (c.user, c.before, c.after) for c in expected.changes
+    )
     _same_state(before, _store_state(api, [user, friend]))
     log = api.store.audit_log(first=10_000, subject=user, actor="test-analyst")
     assert log[-1].action == "read:what_if" and friend in log[-1].detail
-    error = api.error("analyst", 'query($l: [[String!]!]) { whatIf(removeLinks: $l) { userId } }', l=[[user]])
+    error = api.error("analyst", "query($l: [[String!]!]) { whatIf(removeLinks: $l) { userId } }", l=[[user]])
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -702,9 +767,13 @@ def test_every_role_against_every_protected_field(api: LiveApi, role: str | None
 def test_unknown_key_is_unauthenticated(api: LiveApi) -> None:
     import httpx
 
-    response = httpx.post(api.url, json={"query": "{ model { version } }"}, headers={"X-API-Key": "cred_fake"})
+    response = httpx.post(
+        api.url, json={"query": "{ model { version } }"}, headers={"X-API-Key": "cred_fake"}
+    )
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    response = httpx.post(api.url, json={"query": "{ model { version } }"}, headers={"X-API-Key": api.secrets["app"]})
+    response = httpx.post(
+        api.url, json={"query": "{ model { version } }"}, headers={"X-API-Key": api.secrets["app"]}
+    )
     assert response.json()["data"]["model"]["version"] == api.engine.model_version
 
 
@@ -719,9 +788,12 @@ def test_score_changed_subscription(api: LiveApi) -> None:
         transport = WebsocketsTransport(url=ws_url, headers={"Authorization": f"Bearer {api.secrets['app']}"},
                                         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])  # fmt: skip
         async with Client(transport=transport, fetch_schema_from_transport=False) as session:
-            subscription = session.subscribe(GraphQLRequest(
-                "subscription($u: String) { scoreChanged(userId: $u) { userId before after } }",
-                variable_values={"u": user}))
+            subscription = session.subscribe(
+                GraphQLRequest(
+                    "subscription($u: String) { scoreChanged(userId: $u) { userId before after } }",
+                    variable_values={"u": user},
+                )
+            )
 
             async def first_event() -> dict[str, Any]:
                 async for event in subscription:

@@ -58,7 +58,10 @@ from tests.api_server import LiveApi, live_api
 #: Generated requests per operation: positive (valid arguments) and a quarter as many negative
 #: ones; $CREDENCE_FUZZ_EXAMPLES raises the positive count for a longer hunt.
 POSITIVE = int(os.environ.get("CREDENCE_FUZZ_EXAMPLES", "40"))
-EXAMPLES = {schemathesis.GenerationMode.POSITIVE: POSITIVE, schemathesis.GenerationMode.NEGATIVE: max(POSITIVE // 4, 1)}
+EXAMPLES = {
+    schemathesis.GenerationMode.POSITIVE: POSITIVE,
+    schemathesis.GenerationMode.NEGATIVE: max(POSITIVE // 4, 1),
+}
 #: Roles the generated requests are sent with (admin twice as often: it reaches every resolver).
 ROLE_DRAW = ("admin", "admin", "analyst", "app")
 #: Loggers where the server reports the exceptions behind masked errors and HTTP 500s.
@@ -149,7 +152,9 @@ class _Tally:
         except ValueError:
             payload = None
         errors = payload.get("errors") or [] if isinstance(payload, dict) else []
-        codes = [str((error.get("extensions") or {}).get("code")) for error in errors if isinstance(error, dict)]
+        codes = [
+            str((error.get("extensions") or {}).get("code")) for error in errors if isinstance(error, dict)
+        ]
         self.codes.update(codes or ["ok"])
         if response.status_code >= 500 or "INTERNAL_SERVER_ERROR" in codes:
             self.failures.append(_Failure(label, role, str(body), response.status_code, response.content,
@@ -231,8 +236,16 @@ def _ok(result: Any) -> schemathesis.APIOperation:
     return cast(schemathesis.APIOperation, result.ok())
 
 
-def _fuzz(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode, examples: int, *,
-          session: requests.Session, headers: dict[str, dict[str, str]], log: _ServerLog, tally: _Tally) -> None:
+def _fuzz(
+    operation: schemathesis.APIOperation,
+    mode: schemathesis.GenerationMode,
+    examples: int,
+    *,
+    session: requests.Session,
+    headers: dict[str, dict[str, str]],
+    log: _ServerLog,
+    tally: _Tally,
+) -> None:
     """Send ``examples`` generated requests for one operation; record every answer (no shrinking)."""
 
     # Each request is a round trip to the server (a recompute takes a while): not "too slow" for us.
@@ -280,7 +293,8 @@ def test_no_generated_request_is_a_server_error(fuzz_api: tuple[LiveApi, Any]) -
     # The introspection the fuzzer works from is the whole schema, as checked in.
     rebuilt = graphql.lexicographic_sort_schema(graphql.build_client_schema(cast(Any, schema.raw_schema)))
     assert graphql.print_schema(rebuilt) == graphql.print_schema(
-        graphql.lexicographic_sort_schema(graphql.build_schema(schema_sdl())))
+        graphql.lexicographic_sort_schema(graphql.build_schema(schema_sdl()))
+    )
 
     operations = [_ok(result) for result in schema.get_all_operations()]
     labels = {operation.label for operation in operations}
@@ -338,7 +352,8 @@ def test_upsert_of_a_loaded_user_updates_store_and_scores(fresh_api: tuple[LiveA
     assert payload["upsertUser"]["users"] == [{"userId": user, "consentNetwork": False}]
     assert api.store.get_user(user).consent_network is False
     assert api.run("app", "query($id: String!) { user(id: $id) { consentNetwork } }", id=user)["user"] == {
-        "consentNetwork": False}
+        "consentNetwork": False
+    }
     _all_scores_readable(api)
 
 
@@ -360,7 +375,9 @@ def test_a_link_weight_beyond_float32_harms_no_score(fresh_api: tuple[LiveApi, A
 
 
 @pytest.mark.parametrize("amount", [1e300, 1.7e308])
-def test_an_astronomical_amount_is_bad_input_and_harms_no_score(fresh_api: tuple[LiveApi, Any], amount: float) -> None:
+def test_an_astronomical_amount_is_bad_input_and_harms_no_score(
+    fresh_api: tuple[LiveApi, Any], amount: float
+) -> None:
     """recordSpending with a finite but astronomical amount: refused, and recompute still works.
 
     Found by the fuzzer: a 1e300 purchase was stored, and the next recompute overflowed in

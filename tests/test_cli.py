@@ -37,11 +37,16 @@ def test_help(runner: CliRunner, command: list[str]) -> None:
 
 def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) -> None:
     data, db = tmp_path / "pop", tmp_path / "a.db"
-    out = run(runner, "seed", str(data), "--users", "800", "--sybils-per-region", "50",
-              "--rings", "2", "--quiet")
+    out = run(
+        runner, "seed", str(data), "--users", "800", "--sybils-per-region", "50", "--rings", "2", "--quiet"
+    )
     assert "wrote 800 users" in out
     assert {p.name for p in data.iterdir()} == {
-        "users.csv", "links.csv", "repayments.csv", "spending.csv", "labels.csv"
+        "users.csv",
+        "links.csv",
+        "repayments.csv",
+        "spending.csv",
+        "labels.csv",
     }
     assert "loaded 800 users" in run(runner, "load", str(data), "--db", str(db), "--quiet")
     stats = json.loads(run(runner, "stats", "--db", str(db), "--graph", "--json"))
@@ -69,7 +74,11 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
             assert a.get_all_users().equals(b.get_all_users())
     run(runner, "export", str(tmp_path / "raw"), "--no-scores", "--db", str(db), "--quiet")
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [
-        "links.parquet", "repayments.parquet", "spending.parquet", "users.parquet"]
+        "links.parquet",
+        "repayments.parquet",
+        "spending.parquet",
+        "users.parquet",
+    ]
 
 
 def test_bad_file_exit_code_and_nothing_written(runner: CliRunner, tmp_path: Path) -> None:
@@ -100,16 +109,12 @@ def test_missing_folder_contents(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_load_signed_trust_graph(runner: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "signed.csv"
-    path.write_text(
-        "source,target,weight,timestamp\n1,2,5,1400000000\n2,1,3,1400000100\n2,3,-4,1400000200\n"
-    )
+    path.write_text("source,target,weight,timestamp\n1,2,5,1400000000\n2,1,3,1400000100\n2,3,-4,1400000200\n")
     db = tmp_path / "e.db"
     run(runner, "load", str(path), "--format", "signed", "--db", str(db), "--quiet")
     with SQLiteStore(db) as store:
         assert store.stats().users == 3
-        assert store.neighbors("1")[["user", "weight"]].to_dict("records") == [
-            {"user": "2", "weight": 4.0}
-        ]
+        assert store.neighbors("1")[["user", "weight"]].to_dict("records") == [{"user": "2", "weight": 4.0}]
 
 
 def test_neo4j_status_when_not_running(runner: CliRunner) -> None:
@@ -160,7 +165,17 @@ def test_neo4j_start_status_stop(runner: CliRunner) -> None:
 def test_seed_attack_model_moves_only_the_attack_links(runner: CliRunner, tmp_path: Path) -> None:
     import pandas as pd
 
-    common = ["--users", "600", "--sybils-per-region", "40", "--attack-links", "12", "--rings", "1", "--quiet"]
+    common = [
+        "--users",
+        "600",
+        "--sybils-per-region",
+        "40",
+        "--attack-links",
+        "12",
+        "--rings",
+        "1",
+        "--quiet",
+    ]
     run(runner, "seed", str(tmp_path / "random"), *common)
     run(runner, "seed", str(tmp_path / "hubs"), *common, "--attack-model", "hubs")
     for name in ("users.csv", "labels.csv"):

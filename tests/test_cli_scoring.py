@@ -25,7 +25,9 @@ def run(runner: CliRunner, *args: str, code: int = 0) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
     """The store options of one backend, with the seeded population loaded."""
     monkeypatch.setenv("CREDENCE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CREDENCE_NEO4J_URI", raising=False)
@@ -38,8 +40,18 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
             neo.clear()
         options = ["--neo4j-uri", uri]
     runner = CliRunner()
-    run(runner, "seed", str(tmp_path / "pop"), "--users", "500", "--sybils-per-region", "30", "--rings", "2",
-        "--quiet")
+    run(
+        runner,
+        "seed",
+        str(tmp_path / "pop"),
+        "--users",
+        "500",
+        "--sybils-per-region",
+        "30",
+        "--rings",
+        "2",
+        "--quiet",
+    )
     run(runner, "load", str(tmp_path / "pop"), *options, "--quiet")
     yield options
     if request.param == "neo4j":
@@ -86,8 +98,16 @@ def test_score_explain_update_what_if(backend: list[str], tmp_path: Path) -> Non
         assert len(store.score_history("u001")) == 2
 
     events = tmp_path / "late.csv"
-    pd.DataFrame({"id": ["cli-1"], "user": ["u002"], "due": ["2025-12-01T00:00:00Z"],
-                  "paid": ["2025-12-20T00:00:00Z"], "amount": ["120"], "status": ["late"]}).to_csv(events, index=False)
+    pd.DataFrame(
+        {
+            "id": ["cli-1"],
+            "user": ["u002"],
+            "due": ["2025-12-01T00:00:00Z"],
+            "paid": ["2025-12-20T00:00:00Z"],
+            "amount": ["120"],
+            "status": ["late"],
+        }
+    ).to_csv(events, index=False)
     run(runner, "update", "repayments", str(events), *backend, *now)
     with open_backend(backend) as store:
         assert len(store.repayments("u002").query("id == 'cli-1'")) == 1
@@ -101,15 +121,42 @@ def test_score_explain_update_what_if(backend: list[str], tmp_path: Path) -> Non
         assert store.flags("u003")[0].active
 
     # A cluster at once: one bad id (u003 is already flagged) and nothing is written.
-    out = run(runner, "update", "flag", "u004", "u003", "--analyst", "ana", "--reason", "ring", *backend, *now,
-              code=6)
+    out = run(
+        runner,
+        "update",
+        "flag",
+        "u004",
+        "u003",
+        "--analyst",
+        "ana",
+        "--reason",
+        "ring",
+        *backend,
+        *now,
+        code=6,
+    )
     assert "u003" in out and "already flagged" in out
     with open_backend(backend) as store:
         assert store.flags("u004") == []
-    out = run(runner, "update", "flag", "u004", "u005", "--analyst", "ana", "--reason", "ring", *backend, *now)
+    out = run(
+        runner, "update", "flag", "u004", "u005", "--analyst", "ana", "--reason", "ring", *backend, *now
+    )
     assert "flag u004, u005" in out
-    out = run(runner, "update", "flag", "u003", "u004", "u005", "--clear", "--analyst", "ana", "--reason", "ok",
-              *backend, *now)
+    out = run(
+        runner,
+        "update",
+        "flag",
+        "u003",
+        "u004",
+        "u005",
+        "--clear",
+        "--analyst",
+        "ana",
+        "--reason",
+        "ok",
+        *backend,
+        *now,
+    )
     with open_backend(backend) as store:
         assert not any(f.active for u in ("u003", "u004", "u005") for f in store.flags(u))
         assert [(f.reason, f.clear_reason) for f in store.flags("u004")] == [("ring", "ok")]
@@ -121,8 +168,16 @@ def test_scoring_errors_are_clear(backend: list[str], tmp_path: Path) -> None:
     out = run(runner, "explain", "nobody", *backend, code=4)
     assert "nobody" in out
     bad = tmp_path / "bad.csv"
-    pd.DataFrame({"id": ["x"], "user": ["u001"], "due": ["2025-12-01T00:00:00Z"], "paid": [""],
-                  "amount": ["-3"], "status": ["missed"]}).to_csv(bad, index=False)
+    pd.DataFrame(
+        {
+            "id": ["x"],
+            "user": ["u001"],
+            "due": ["2025-12-01T00:00:00Z"],
+            "paid": [""],
+            "amount": ["-3"],
+            "status": ["missed"],
+        }
+    ).to_csv(bad, index=False)
     with open_backend(backend) as store:
         before = len(store.repayments())
     out = run(runner, "update", "repayments", str(bad), *backend, code=3)

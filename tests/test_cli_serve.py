@@ -18,7 +18,7 @@ from graph.sqlite import SQLiteStore
 from seeds.synthetic import generate_population
 
 CLI = [sys.executable, "-m", "credence.cli"]
-QUERY = 'query($id: String!) { user(id: $id) { score band reasons { code } } }'
+QUERY = "query($id: String!) { user(id: $id) { score band reasons { code } } }"
 
 
 def _free_port() -> int:
@@ -77,11 +77,16 @@ def _issue(env: dict[str, str], name: str, role: str) -> str:
     return out.stdout.strip()
 
 
-def test_serve_scores_the_store_and_answers_with_keys(scored_db: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_serve_scores_the_store_and_answers_with_keys(
+    scored_db: tuple[Path, list[str]], tmp_path: Path
+) -> None:
     db, ids = scored_db
     env = _env(tmp_path)
     secret = _issue(env, "cli-app", "app")
-    assert "cli-app" in (tmp_path / "keys.toml").read_text() and secret not in (tmp_path / "keys.toml").read_text()
+    assert (
+        "cli-app" in (tmp_path / "keys.toml").read_text()
+        and secret not in (tmp_path / "keys.toml").read_text()
+    )
     with _server("--db", str(db), "--no-graphiql", env=env) as url:
         reply = httpx.post(url, json={"query": QUERY, "variables": {"id": ids[0]}},
                            headers={"Authorization": f"Bearer {secret}"}, timeout=30).json()  # fmt: skip
@@ -94,7 +99,9 @@ def test_serve_scores_the_store_and_answers_with_keys(scored_db: tuple[Path, lis
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-def test_restart_serves_the_stored_scores_without_rewriting(scored_db: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_restart_serves_the_stored_scores_without_rewriting(
+    scored_db: tuple[Path, list[str]], tmp_path: Path
+) -> None:
     db, ids = scored_db
     env = _env(tmp_path)
     secret = _issue(env, "cli-app", "app")
@@ -114,7 +121,9 @@ def test_several_workers_serve_read_only(scored_db: tuple[Path, list[str]], tmp_
     secret = _issue(env, "cli-admin", "admin")
     headers = {"Authorization": f"Bearer {secret}"}
     with _server("--db", str(db), "--workers", "2", env=env) as url:
-        read = httpx.post(url, json={"query": QUERY, "variables": {"id": ids[1]}}, headers=headers, timeout=30).json()
+        read = httpx.post(
+            url, json={"query": QUERY, "variables": {"id": ids[1]}}, headers=headers, timeout=30
+        ).json()
         write = httpx.post(url, json={"query": "mutation($u: String!) { setConsent(user: $u, consent: false) { changes { userId } } }",
                                       "variables": {"u": ids[1]}}, headers=headers, timeout=30).json()  # fmt: skip
     assert 350 <= read["data"]["user"]["score"] <= 950
@@ -125,5 +134,7 @@ def test_several_workers_serve_read_only(scored_db: tuple[Path, list[str]], tmp_
 
 def test_serve_without_a_key_file_is_a_usage_error(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    out = subprocess.run([*CLI, "serve", "--db", str(tmp_path / "x.db")], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [*CLI, "serve", "--db", str(tmp_path / "x.db")], env=env, capture_output=True, text=True
+    )
     assert out.returncode == 2 and "api-key new" in out.stderr

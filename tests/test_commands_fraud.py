@@ -42,8 +42,9 @@ def _planted(population: Population) -> list[set[str]]:
     return [set(labels.loc[labels["ring"] == r, "user"].astype(str)) for r in ring_ids]
 
 
-def test_rings_json_finds_the_planted_rings(population: Population, store_path: Path,
-                                            group: CredenceGroup) -> None:
+def test_rings_json_finds_the_planted_rings(
+    population: Population, store_path: Path, group: CredenceGroup
+) -> None:
     result = CliRunner().invoke(group, ["rings", "--db", str(store_path), "--now", str(population.now), "--json",
                                         "--k", "10"], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -81,8 +82,9 @@ def test_rings_rejects_bad_k(store_path: Path, group: CredenceGroup) -> None:
     assert "--k" in result.output
 
 
-def test_rings_report_the_inflation_quarantine_would_take(population: Population, store_path: Path,
-                                                         group: CredenceGroup) -> None:
+def test_rings_report_the_inflation_quarantine_would_take(
+    population: Population, store_path: Path, group: CredenceGroup
+) -> None:
     from credence.engine import ScoringEngine
 
     result = CliRunner().invoke(group, ["rings", "--db", str(store_path), "--now", str(population.now), "--json",
@@ -101,8 +103,14 @@ def test_rings_report_the_inflation_quarantine_would_take(population: Population
             assert inflation["member_points"] == sum(v for u, v in drops.items() if u in members)
             assert inflation["outsider_points"] == sum(v for u, v in drops.items() if u not in members)
             assert inflation["users_raised"] == len(drops)
-            resolved = repayments[(repayments["status"].astype(str) != "pending")
-                                  & repayments["user"].astype(str).isin(members)]["user"].astype(str).value_counts()
+            resolved = (
+                repayments[
+                    (repayments["status"].astype(str) != "pending")
+                    & repayments["user"].astype(str).isin(members)
+                ]["user"]
+                .astype(str)
+                .value_counts()
+            )
             thin = sum(1 for u in members if resolved.get(u, 0) < 3) / len(members)
             assert cluster["thin_fraction"] == pytest.approx(thin)
     table = CliRunner().invoke(group, ["rings", "--db", str(store_path), "--now", str(population.now), "--k", "2"],
@@ -132,8 +140,9 @@ def test_influence_lists_the_blast_radius(population: Population, store_path: Pa
         engine = ScoringEngine(store, now=population.now)
         engine.recompute(write=False)
         report = engine.influence(user, first=5)
-    assert [(a["user"], a["weight"]) for a in payload["affected"]] == [(u, pytest.approx(w))
-                                                                      for u, w, _ in report.affected]
+    assert [(a["user"], a["weight"]) for a in payload["affected"]] == [
+        (u, pytest.approx(w)) for u, w, _ in report.affected
+    ]
     assert 0 < len(payload["affected"]) <= 5
     weights = [a["weight"] for a in payload["affected"]]
     assert weights == sorted(weights, reverse=True)
@@ -141,8 +150,9 @@ def test_influence_lists_the_blast_radius(population: Population, store_path: Pa
     assert missing.exit_code == 4 and "not found" in missing.output
 
 
-def test_influence_default_predicts_the_recorded_default(population: Population, store_path: Path,
-                                                        tmp_path: Path) -> None:
+def test_influence_default_predicts_the_recorded_default(
+    population: Population, store_path: Path, tmp_path: Path
+) -> None:
     """The simulated default equals what recording that defaulted repayment and rescoring gives."""
     import shutil
 
@@ -180,7 +190,9 @@ def test_influence_default_predicts_the_recorded_default(population: Population,
     assert len(moved ^ set(simulated)) <= max(1, len(moved) // 20)
 
 
-def test_trust_ranks_the_planted_sybils_last(population: Population, store_path: Path, tmp_path: Path) -> None:
+def test_trust_ranks_the_planted_sybils_last(
+    population: Population, store_path: Path, tmp_path: Path
+) -> None:
     from credence.cli import main
 
     sybils = set(population.labels.loc[population.labels["is_sybil"], "user"].astype(str))
@@ -204,7 +216,9 @@ def test_trust_ranks_the_planted_sybils_last(population: Population, store_path:
                                   str(seeds), "--seed-groups", "1", "--json"], catch_exceptions=False)  # fmt: skip
     payload = json.loads(result.output)
     assert payload["seeds"] == 50 and payload["seed_groups"] == 1
-    table = runner.invoke(main, ["trust", "--db", str(store_path), "--now", str(population.now), "--first", "3"])
+    table = runner.invoke(
+        main, ["trust", "--db", str(store_path), "--now", str(population.now), "--first", "3"]
+    )
     assert "least trusted first" in table.output and len(table.output.splitlines()) == 5
     (tmp_path / "ghost.txt").write_text("ghost-user\n")
     bad = runner.invoke(main, ["trust", "--db", str(store_path), "--seeds", str(tmp_path / "ghost.txt")])
@@ -233,8 +247,9 @@ def _nmi(a: Any, b: Any) -> float:
     return 2.0 * mutual / entropy
 
 
-def test_communities_recover_the_planted_structure(population: Population, store_path: Path,
-                                                   tmp_path: Path) -> None:
+def test_communities_recover_the_planted_structure(
+    population: Population, store_path: Path, tmp_path: Path
+) -> None:
     import networkx as nx
     import pandas as pd
 
@@ -265,7 +280,9 @@ def test_communities_recover_the_planted_structure(population: Population, store
         links = store.links()
     graph = nx.Graph()
     graph.add_nodes_from(taking_part.index)
-    for a, b, w in zip(links["source"].astype(str), links["target"].astype(str), links["weight"], strict=True):
+    for a, b, w in zip(
+        links["source"].astype(str), links["target"].astype(str), links["weight"], strict=True
+    ):
         if a in taking_part.index and b in taking_part.index:
             graph.add_edge(a, b, weight=float(w))
     groups = [set(members.index) for _, members in taking_part.groupby(taking_part)]
@@ -278,6 +295,8 @@ def test_communities_recover_the_planted_structure(population: Population, store
                                           "--communities", "--no-inflation", "--json"], catch_exceptions=False)  # fmt: skip
     for cluster in json.loads(rings_out.output)["clusters"]:
         assert sum(c["members"] for c in cluster["communities"]) == cluster["size"]
-        assert {c["community"] for c in cluster["communities"]} <= set(int(labels[u]) for u in cluster["users"])
+        assert {c["community"] for c in cluster["communities"]} <= set(
+            int(labels[u]) for u in cluster["users"]
+        )
     bad = CliRunner().invoke(main, ["communities", "--db", str(store_path), "--resolution", "0"])
     assert bad.exit_code == 3 and "resolution" in bad.output

@@ -43,13 +43,18 @@ def test_exported_tables_reload_to_the_same_scores(scored: Any, tmp_path: Path, 
     assert got["score"].to_numpy(dtype=np.int64).tolist() == expected["score"].tolist()
     assert got["band"].astype(str).tolist() == expected["band"].astype(str).tolist()
     for name in ("credit_history", "fulfilment_capacity", "behaviour", "identity", "connections"):
-        np.testing.assert_allclose(got[name].to_numpy(dtype=np.float64), expected[name].to_numpy(dtype=np.float64),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            got[name].to_numpy(dtype=np.float64),
+            expected[name].to_numpy(dtype=np.float64),
+            rtol=0,
+            atol=1e-12,
+        )
     assert len(tables["users"]) == len(expected)
     links = store.links()
     assert len(tables["links"]) == len(links)
-    np.testing.assert_allclose(tables["links"]["weight"].to_numpy(dtype=np.float64),
-                               links["weight"].to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(
+        tables["links"]["weight"].to_numpy(dtype=np.float64), links["weight"].to_numpy(dtype=np.float64)
+    )
     assert len(tables["repayments"]) == len(store.repayments()) > 0
     assert len(tables["spending"]) == len(store.spending()) > 0
 

@@ -35,8 +35,14 @@ def repayment(user: str, status: str, event: str, *, days_ago: int = 3) -> pd.Da
     due = POPULATION.now - days_ago * DAY
     paid = {"on_time": due - DAY, "late": due + DAY}.get(status)
     return pd.DataFrame(
-        {"id": [event], "user": [user], "due": [due], "paid": pd.array([paid], dtype="Int64"),
-         "amount": [250.0], "status": [status]}
+        {
+            "id": [event],
+            "user": [user],
+            "due": [due],
+            "paid": pd.array([paid], dtype="Int64"),
+            "amount": [250.0],
+            "status": [status],
+        }
     )
 
 
@@ -46,14 +52,23 @@ def test_full_recompute_matches_an_independent_pipeline(engine: ScoringEngine, s
     policy = engine.policy
     participating = snap.consent & ~snap.quarantined
     reference = network_component(
-        snapshot.adjacency, snap.base, damping=policy.diffusion.damping, prior=snap.state.mu,
-        shrinkage=policy.diffusion.shrinkage, policy=policy.diffusion.policy,
-        participating=participating, tol=1e-13,
+        snapshot.adjacency,
+        snap.base,
+        damping=policy.diffusion.damping,
+        prior=snap.state.mu,
+        shrinkage=policy.diffusion.shrinkage,
+        policy=policy.diffusion.policy,
+        participating=participating,
+        tol=1e-13,
     )
     frame = components_of(engine).loc[snapshot.ids.tolist()]
-    np.testing.assert_allclose(frame["connections"].to_numpy(), reference.value, atol=2 * policy.diffusion.tol)
+    np.testing.assert_allclose(
+        frame["connections"].to_numpy(), reference.value, atol=2 * policy.diffusion.tol
+    )
     components = frame[list(COMPONENT_NAMES)].to_numpy()
-    np.testing.assert_array_equal(frame["score"].to_numpy(), assemble_scores(components, policy.weight_vector()))
+    np.testing.assert_array_equal(
+        frame["score"].to_numpy(), assemble_scores(components, policy.weight_vector())
+    )
     assert frame["score"].between(350, 950).all()
     latest = store.latest_scores().set_index("user").loc[snapshot.ids.tolist()]
     np.testing.assert_array_equal(latest["score"].to_numpy(), frame["score"].to_numpy())

@@ -120,8 +120,10 @@ PARAMS = st.one_of(
     st.none(),
     st.builds(
         lambda severities, **kw: FactorParams(
-            ch_late_severity=severities[0], ch_missed_severity=severities[1],
-            ch_default_severity=severities[2], **kw
+            ch_late_severity=severities[0],
+            ch_missed_severity=severities[1],
+            ch_default_severity=severities[2],
+            **kw,
         ),
         severities=st.lists(st.floats(0, 5), min_size=3, max_size=3).map(sorted),
         ch_half_life_days=_positive(),

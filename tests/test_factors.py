@@ -380,8 +380,10 @@ def _positive() -> st.SearchStrategy[float]:
 
 params_strategy = st.builds(
     lambda severities, **kw: FactorParams(
-        ch_late_severity=severities[0], ch_missed_severity=severities[1],
-        ch_default_severity=severities[2], **kw
+        ch_late_severity=severities[0],
+        ch_missed_severity=severities[1],
+        ch_default_severity=severities[2],
+        **kw,
     ),
     ch_half_life_days=_positive(),
     ch_prior_on_time=st.floats(0.01, 100),

@@ -107,7 +107,11 @@ def test_align_groups_inputs() -> None:
 
     ids = ["u1", "u2", "u3"]
     assert align_groups(ids, pd.Series({"u3": "B", "u1": "A"})).tolist() == ["A", None, "B"]
-    assert align_groups(ids, pd.DataFrame({"id": ["u2"], "g": ["X"]}), column="g").tolist() == [None, "X", None]
+    assert align_groups(ids, pd.DataFrame({"id": ["u2"], "g": ["X"]}), column="g").tolist() == [
+        None,
+        "X",
+        None,
+    ]
     with pytest.raises(ParameterError):
         align_groups(ids, ["A", "B", "C"])
     with pytest.raises(ParameterError):
@@ -142,7 +146,8 @@ def test_fairness_report_end_to_end(population_engine: Any) -> None:
             chosen = scores["score"].to_numpy()[groups == g] >= minimum
             assert impact.rate_of(g) == pytest.approx(chosen.mean())
         assert report.network_gap("bonus_only", tier) == pytest.approx(
-            impact.gap - report.impact(NO_NETWORK, tier).gap)
+            impact.gap - report.impact(NO_NETWORK, tier).gap
+        )
     # the generator plants group-correlated communities: the graph is homophilous
     assert report.homophily.within > report.homophily.expected
     assert 0 < report.homophily.assortativity <= 1
@@ -190,8 +195,21 @@ def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) 
     population.labels.to_csv(labels, index=False)
     now = str(population.now)
     runner = CliRunner()
-    result = runner.invoke(fairness, ["--groups", str(labels), "--db", str(db), "--now", now,
-                                      "--policies", "bonus_only", "--out", str(tmp_path / "fair.csv")])
+    result = runner.invoke(
+        fairness,
+        [
+            "--groups",
+            str(labels),
+            "--db",
+            str(db),
+            "--now",
+            now,
+            "--policies",
+            "bonus_only",
+            "--out",
+            str(tmp_path / "fair.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "no_network" in result.output and (tmp_path / "fair.csv").exists()
     result = runner.invoke(plot, ["network", str(tmp_path / "n.png"), "--db", str(db), "--now", now])
@@ -199,8 +217,14 @@ def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) 
     assert (tmp_path / "n.png").stat().st_size > 0
     result = runner.invoke(plot, ["ego", str(tmp_path / "e.png"), "--db", str(db)])
     assert result.exit_code == 2  # --user missing
-    result = runner.invoke(export, [str(tmp_path / "tables"), "--format", "csv", "--db", str(db), "--now", now,
-                                    "--quiet"])
+    result = runner.invoke(
+        export, [str(tmp_path / "tables"), "--format", "csv", "--db", str(db), "--now", now, "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
-        "links.csv", "repayments.csv", "scores.csv", "spending.csv", "users.csv"]
+        "links.csv",
+        "repayments.csv",
+        "scores.csv",
+        "spending.csv",
+        "users.csv",
+    ]

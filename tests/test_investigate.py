@@ -29,7 +29,7 @@ def _ring_with_target() -> tuple[SQLiteStore, list[str]]:
     a separate chain of ordinary users x0 - x1 - ... - x5."""
     ring = [f"r{i}" for i in range(5)]
     chain = [f"x{i}" for i in range(6)]
-    links = [(a, b, 5.0) for i, a in enumerate(ring) for b in ring[i + 1:]]
+    links = [(a, b, 5.0) for i, a in enumerate(ring) for b in ring[i + 1 :]]
     links += [(r, "t", 1.0) for r in ring[:2]]
     links += [(chain[i], chain[i + 1], 1.0) for i in range(5)]
     return _store(links, set(ring), [*ring, "t", *chain]), ring
@@ -65,7 +65,12 @@ def test_suspicious_clusters_find_the_ring_with_its_evidence() -> None:
     found = suspicious_clusters(engine, k=2)
     assert found[0].rank == 1 and set(found[0].users) == set(ring)
     evidence = found[0].evidence
-    assert (evidence.size, evidence.internal_links, evidence.attack_links, evidence.outside_neighbours) == (5, 10, 2, 1)
+    assert (evidence.size, evidence.internal_links, evidence.attack_links, evidence.outside_neighbours) == (
+        5,
+        10,
+        2,
+        1,
+    )
     assert evidence.thin_fraction == 1.0  # no repayments on record at all
     assert found[0].inflation is not None and found[0].inflation.outsider_points > 0
     assert found[0].as_dict()["inflation"]["top_outsiders"][0]["user"] == "t"

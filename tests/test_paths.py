@@ -43,8 +43,9 @@ def dense_walk_mass(transition: np.ndarray, damping: float) -> np.ndarray:
     return np.linalg.inv(np.eye(n) - damping * transition) - np.eye(n)
 
 
-def simple_paths(transition: np.ndarray, damping: float, source: int, target: int,
-                 max_hops: int) -> list[tuple[float, tuple[int, ...]]]:
+def simple_paths(
+    transition: np.ndarray, damping: float, source: int, target: int, max_hops: int
+) -> list[tuple[float, tuple[int, ...]]]:
     """Every simple path (or simple cycle for source == target) by DFS, with its probability, best first."""
     out: list[tuple[float, tuple[int, ...]]] = []
 
@@ -218,8 +219,12 @@ def test_no_path() -> None:
     ],
 )
 def test_bad_parameters_raise(kwargs: dict[str, object], name: str) -> None:
-    args: dict[str, object] = {"adjacency": np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float),
-                               "source": 0, "target": 2, "damping": 0.5}
+    args: dict[str, object] = {
+        "adjacency": np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float),
+        "source": 0,
+        "target": 2,
+        "damping": 0.5,
+    }
     args.update(kwargs)
     with pytest.raises(ParameterError) as info:
         influence_paths(**args)  # type: ignore[arg-type]
@@ -255,7 +260,9 @@ def test_cli_paths(store_path: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
     with SQLiteStore(str(path)) as store:
         snapshot = store.export_snapshot()
         users = snapshot.users
-        participating = users["consent_network"].to_numpy(dtype=bool) & ~np.asarray(snapshot.quarantined, bool)
+        participating = users["consent_network"].to_numpy(dtype=bool) & ~np.asarray(
+            snapshot.quarantined, bool
+        )
         ids = [str(u) for u in snapshot.ids]
         adjacency = sp.csr_matrix(snapshot.adjacency)
     # a participant two hops from another participant
@@ -266,8 +273,11 @@ def test_cli_paths(store_path: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
     a, b = ids[source], ids[target]
 
     runner = CliRunner()
-    result = runner.invoke(group, ["paths", a, b, "--db", str(path), "--now", str(now), "--json", "--k", "3"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        group,
+        ["paths", a, b, "--db", str(path), "--now", str(now), "--json", "--k", "3"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["participating"] is True
@@ -277,7 +287,9 @@ def test_cli_paths(store_path: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
         assert all(participating[ids.index(u)] for u in p["users"])
         assert 0 < p["share"] <= 1
     assert payload["covered_share"] <= 1 + 1e-12
-    pushed = influence(adjacency, target, damping=payload["damping"], threshold=1e-12, participating=participating)
+    pushed = influence(
+        adjacency, target, damping=payload["damping"], threshold=1e-12, participating=participating
+    )
     expected = dict(zip(pushed.indices.tolist(), pushed.weights.tolist(), strict=True))[source]
     assert payload["influence"] == pytest.approx(expected, rel=1e-4)  # the engine keeps float32 weights
 

@@ -38,8 +38,18 @@ def test_default_policy_matches_design_weights() -> None:
 
 @pytest.mark.parametrize(
     ("score", "band"),
-    [(350, "poor"), (549, "poor"), (550, "fair"), (599, "fair"), (600, "good"),
-     (649, "good"), (650, "very good"), (699, "very good"), (700, "excellent"), (950, "excellent")],
+    [
+        (350, "poor"),
+        (549, "poor"),
+        (550, "fair"),
+        (599, "fair"),
+        (600, "good"),
+        (649, "good"),
+        (650, "very good"),
+        (699, "very good"),
+        (700, "excellent"),
+        (950, "excellent"),
+    ],
 )
 def test_band_edges(score: int, band: str) -> None:
     assert read_policy(DEFAULT_POLICY_PATH).band_names(np.array([score])).tolist() == [band]

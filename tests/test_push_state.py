@@ -87,8 +87,9 @@ def test_non_participant_neither_gives_nor_receives() -> None:
     np.testing.assert_array_equal(state.network(), before)
     members = np.ones(30, dtype=bool)
     members[7] = False
-    expected = network_component(adjacency, state.base, damping=0.5, prior=0.5, participating=members,
-                                 tol=1e-14)
+    expected = network_component(
+        adjacency, state.base, damping=0.5, prior=0.5, participating=members, tol=1e-14
+    )
     np.testing.assert_allclose(state.network(), expected.n, atol=1e-11)
 
 

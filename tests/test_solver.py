@@ -43,7 +43,9 @@ def random_graph(
     Weights rounded to two decimals are not representable in float32, so the
     float32 rounding of the walk matrix is really there to be accounted for.
     """
-    upper = sp.triu(sp.random(n, n, density=p, random_state=rng, data_rvs=lambda k: rng.uniform(0.1, 5.0, k)), k=1)
+    upper = sp.triu(
+        sp.random(n, n, density=p, random_state=rng, data_rvs=lambda k: rng.uniform(0.1, 5.0, k)), k=1
+    )
     matrix = sp.csr_matrix(upper + upper.T)
     if decimals is not None:
         matrix.data = np.round(matrix.data, decimals)
@@ -267,7 +269,9 @@ def test_walk_product_is_float64_accurate(graph: tuple[sp.csr_matrix, np.ndarray
     linked = degree > 0
     expected = np.where(linked, (adjacency @ base) / np.where(linked, degree, 1.0), 0.0)
     for dtype in DTYPES:
-        np.testing.assert_allclose(walk_product(prepare_walk(adjacency, dtype=dtype), base), expected, atol=1e-14)
+        np.testing.assert_allclose(
+            walk_product(prepare_walk(adjacency, dtype=dtype), base), expected, atol=1e-14
+        )
 
 
 def test_sor_needs_fewer_passes_than_chebyshev(graph: tuple[sp.csr_matrix, np.ndarray]) -> None:
@@ -282,7 +286,9 @@ def test_sor_needs_fewer_passes_than_chebyshev(graph: tuple[sp.csr_matrix, np.nd
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_warm_start_from_the_solution(graph: tuple[sp.csr_matrix, np.ndarray], method: str, dtype: Any) -> None:
+def test_warm_start_from_the_solution(
+    graph: tuple[sp.csr_matrix, np.ndarray], method: str, dtype: Any
+) -> None:
     adjacency, base = graph
     walk = prepare_walk(adjacency, dtype=dtype, method=method)
     cold = solve(walk, base, damping=0.85, tol=1e-8)

@@ -124,12 +124,26 @@ def test_command(tmp_path: Path) -> None:
     group.add_command(sybil_resistance)
     runner = CliRunner()
     png = tmp_path / "s.png"
-    result = runner.invoke(group, ["sybil-resistance", "--sizes", "10,100,1000,3000", "--attack-links", "3",
-                                   "--honest-users", "500", "--out", str(png)])
+    result = runner.invoke(
+        group,
+        [
+            "sybil-resistance",
+            "--sizes",
+            "10,100,1000,3000",
+            "--attack-links",
+            "3",
+            "--honest-users",
+            "500",
+            "--out",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "honest gain" in result.output and "gain(3000) / gain(1000)" in result.output and png.exists()
-    result = runner.invoke(group, ["sybil-resistance", "--sizes", "10,30", "--honest-users", "300",
-                                   "--attack-links", "2", "--json"])
+    result = runner.invoke(
+        group,
+        ["sybil-resistance", "--sizes", "10,30", "--honest-users", "300", "--attack-links", "2", "--json"],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [p["region_size"] for p in data["points"]] == [10, 30]
