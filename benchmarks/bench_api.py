@@ -54,9 +54,9 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from graph.sqlite import SQLiteStore
-from scoring.policy import DEFAULT_POLICY_PATH, read_policy
-from seeds.synthetic import generate_population
+from credence.graph.sqlite import SQLiteStore
+from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
+from credence.seeds.synthetic import generate_population
 
 CLI = [sys.executable, "-m", "credence.cli"]
 QUERY = "query($id: String!) { user(id: $id) { score band components { name points } reasons { code } } }"

@@ -1,10 +1,10 @@
 """Benchmark community detection: Credence's Louvain against igraph and networkx on the same graph.
 
-A population is drawn with :func:`seeds.synthetic.generate_population` and its
+A population is drawn with :func:`credence.seeds.synthetic.generate_population` and its
 friend graph (symmetric weighted CSR, as in ``bench_fraud.py``) is handed, in
 one process, to:
 
-* **credence louvain**: :func:`scoring.communities.louvain` (numba, one core; the
+* **credence louvain**: :func:`credence.scoring.communities.louvain` (numba, one core; the
   time includes validating the adjacency);
 * **igraph multilevel**: ``Graph.community_multilevel`` (Louvain, C);
 * **igraph leiden**: ``Graph.community_leiden(objective_function="modularity")``
@@ -14,7 +14,7 @@ one process, to:
 
 Every method uses the link weights, resolution 1 and ``--seed``. Reported per
 method: the median wall time over ``--repeats`` runs, the peer's time over
-Credence's, the modularity (all computed by :func:`scoring.communities.modularity`),
+Credence's, the modularity (all computed by :func:`credence.scoring.communities.modularity`),
 the number of communities and the NMI (arithmetic normalisation) against the
 planted communities of the real users (sybils, planted community -1, are left
 out of the NMI but not of the graph). Building a peer's graph object from the
@@ -38,8 +38,8 @@ import pandas as pd
 import scipy.sparse as sp
 from bench_fraud import adjacency_of
 
-from scoring.communities import louvain, modularity
-from seeds.synthetic import PopulationConfig, generate_population
+from credence.scoring.communities import louvain, modularity
+from credence.seeds.synthetic import PopulationConfig, generate_population
 
 
 def nmi(a: np.ndarray, b: np.ndarray) -> float:

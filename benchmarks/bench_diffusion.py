@@ -1,7 +1,7 @@
 """Benchmark the diffusion y = (1 - a) b + a P y: Credence's solver against its peers.
 
 Every method solves the same seeded graph in one process and is held to the same
-guaranteed max-abs error; see credence/benchmark.py for the method.
+guaranteed max-abs error; see benchmarks/diffusion_peers.py for the method.
 
     .venv/bin/python benchmarks/bench_diffusion.py --sizes 100k,1m,4m --damping 0.85 --tol 1e-6
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from credence.benchmark import PEERS, run_diffusion_benchmark
+from diffusion_peers import PEERS, run_diffusion_benchmark
 
 
 def main() -> None:
@@ -32,12 +32,16 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of %(default)s")
     parser.add_argument("--seed", type=int, default=0, help="graph seed (default: %(default)s)")
     args = parser.parse_args()
+    peers = [peer for peer in args.peers.split(",") if peer]
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        parser.error(f"--peers: unknown peers {unknown}; choose from {', '.join(PEERS)}")
     run_diffusion_benchmark(
         sizes=[size for size in args.sizes.split(",") if size],
         damping=args.damping,
         tol=args.tol,
         repeats=args.repeats,
-        peers=[peer for peer in args.peers.split(",") if peer],
+        peers=peers,
         seed=args.seed,
     )
 

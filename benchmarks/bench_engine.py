@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from credence.engine import ScoringEngine
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import generate_population
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import generate_population
 
 DAY = 86_400
 

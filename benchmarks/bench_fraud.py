@@ -1,17 +1,17 @@
 """Benchmark fraud detection on synthetic populations with planted rings and sybil regions.
 
 For each scenario (attack links per sybil region, number of collusion rings, sybil
-attack model) a population is drawn with :func:`seeds.synthetic.generate_population`
+attack model) a population is drawn with :func:`credence.seeds.synthetic.generate_population`
 (``--attack-models``: ``random``, ``hubs``, ``mimic``, ``seeded``; see
 ``PopulationConfig.attack_model``) and:
 
-* **rings**: :func:`scoring.fraud.dense_subgraphs` for each ``--weightings``
-  (``k`` = planted rings + 5, members removed after each block) then :func:`scoring.fraud.rank_clusters`
+* **rings**: :func:`credence.scoring.fraud.dense_subgraphs` for each ``--weightings``
+  (``k`` = planted rings + 5, members removed after each block) then :func:`credence.scoring.fraud.rank_clusters`
   (history length = repayment records); the top ``R`` ranked blocks, ``R`` the
   number of planted rings, are the reported rings. *Precision* is the share of
   reported members that are planted ring members, *recall* the share of planted
   ring members reported, *exact* the number of planted rings reported exactly.
-* **sybils**: :func:`scoring.trust.sybil_trust` from ``--seeds`` random verified
+* **sybils**: :func:`credence.scoring.trust.sybil_trust` from ``--seeds`` random verified
   (``id_verified``) users, default iterations, once per ``--seed-groups`` value
   ``G`` (``seed_groups=G``: the seeds in ``G`` disjoint groups, ranked by the
   median over the groups; 1 is plain SybilRank); *AUC g=G* is the probability
@@ -38,9 +38,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from scoring.fraud import dense_subgraphs, rank_clusters
-from scoring.trust import sybil_trust
-from seeds.synthetic import ATTACK_MODELS, Population, generate_population
+from credence.scoring.fraud import dense_subgraphs, rank_clusters
+from credence.scoring.trust import sybil_trust
+from credence.seeds.synthetic import ATTACK_MODELS, Population, generate_population
 
 
 def adjacency_of(pop: Population) -> sp.csr_matrix:

@@ -51,7 +51,7 @@ def _read_frames(work: Path) -> dict[str, Any]:
 
 
 def phase_generate(work: Path, users: int, seed: int) -> dict[str, Any]:
-    from seeds.synthetic import generate_population
+    from credence.seeds.synthetic import generate_population
 
     started = time.perf_counter()
     population = generate_population(n_users=users, seed=seed)
@@ -66,7 +66,7 @@ def phase_generate(work: Path, users: int, seed: int) -> dict[str, Any]:
 
 
 def _validate(work: Path) -> tuple[Any, float]:
-    from graph.model import parse_dataset
+    from credence.graph.model import parse_dataset
 
     frames = _read_frames(work)
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def _validate(work: Path) -> tuple[Any, float]:
 
 
 def phase_sqlite_load(work: Path) -> dict[str, Any]:
-    from graph.sqlite import SQLiteStore
+    from credence.graph.sqlite import SQLiteStore
 
     dataset, validate_s = _validate(work)
     path = work / "bench.db"
@@ -94,7 +94,7 @@ def phase_sqlite_load(work: Path) -> dict[str, Any]:
 
 
 def phase_sqlite_export(work: Path) -> dict[str, Any]:
-    from graph.sqlite import SQLiteStore
+    from credence.graph.sqlite import SQLiteStore
 
     with SQLiteStore(work / "bench.db") as store:
         started = time.perf_counter()
@@ -109,7 +109,7 @@ def phase_sqlite_export(work: Path) -> dict[str, Any]:
 
 
 def phase_neo4j_load(work: Path, uri: str) -> dict[str, Any]:
-    from graph.neo4j_store import Neo4jStore
+    from credence.graph.neo4j_store import Neo4jStore
 
     dataset, validate_s = _validate(work)
     with Neo4jStore(uri) as store:
@@ -121,7 +121,7 @@ def phase_neo4j_load(work: Path, uri: str) -> dict[str, Any]:
 
 
 def phase_neo4j_export(work: Path, uri: str) -> dict[str, Any]:
-    from graph.neo4j_store import Neo4jStore
+    from credence.graph.neo4j_store import Neo4jStore
 
     with Neo4jStore(uri) as store:
         started = time.perf_counter()
@@ -190,7 +190,7 @@ def main() -> None:
     results["sqlite_load"] = _run_phase("sqlite_load", work)
     results["sqlite_export"] = _run_phase("sqlite_export", work)
     if not args.skip_neo4j:
-        from graph.neo4j_server import start_neo4j, stop_neo4j
+        from credence.graph.neo4j_server import start_neo4j, stop_neo4j
 
         started = time.perf_counter()
         proc = start_neo4j(home=work / "neo4j", heap=args.neo4j_heap, page_cache=args.neo4j_page_cache)

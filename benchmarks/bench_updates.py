@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from graph.store import build_adjacency
-from scoring import DiffusionState, diffuse
-from seeds.synthetic import generate_population
+from credence.graph.store import build_adjacency
+from credence.scoring import DiffusionState, diffuse
+from credence.seeds.synthetic import generate_population
 
 
 def percentiles(samples: list[float]) -> str:

@@ -20,9 +20,9 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXTransport
 
-from api.app import create_app
-from api.config import ApiConfig, Limits, generate_api_key, read_api_keys
-from api.service import CredenceService
+from credence.api.app import create_app
+from credence.api.config import ApiConfig, Limits, generate_api_key, read_api_keys
+from credence.api.service import CredenceService
 from credence.engine import ScoringEngine
 
 ROLES = ("app", "analyst", "admin")

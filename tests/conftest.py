@@ -30,7 +30,7 @@ def neo4j_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     try:
-        from graph.neo4j_server import start_neo4j, stop_neo4j
+        from credence.graph.neo4j_server import start_neo4j, stop_neo4j
 
         proc = start_neo4j(home=tmp_path_factory.mktemp("neo4j-home"))
     except Exception as exc:  # any failure to start is reported the same way
@@ -46,14 +46,14 @@ def neo4j_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A fresh, empty store of each backend."""
     if request.param == "sqlite":
-        from graph.sqlite import SQLiteStore
+        from credence.graph.sqlite import SQLiteStore
 
         sqlite_store = SQLiteStore(tmp_path / "credence.db")
         yield sqlite_store
         sqlite_store.close()
         return
     uri = request.getfixturevalue("neo4j_uri")
-    from graph.neo4j_store import Neo4jStore
+    from credence.graph.neo4j_store import Neo4jStore
 
     neo = Neo4jStore(uri)
     neo.clear()

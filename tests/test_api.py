@@ -16,10 +16,10 @@ import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
-from api.app import SDL_PATH, schema_sdl
-from api.config import Limits
-from api.schema import PERMISSIONS, from_global_id, to_global_id
-from seeds.synthetic import generate_population
+from credence.api.app import SDL_PATH, schema_sdl
+from credence.api.config import Limits
+from credence.api.schema import PERMISSIONS, from_global_id, to_global_id
+from credence.seeds.synthetic import generate_population
 from tests.api_server import ROLES, LiveApi, live_api
 
 DAY = 86_400
@@ -32,11 +32,11 @@ NOW = POPULATION.now
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
     if request.param == "sqlite":
-        from graph.sqlite import SQLiteStore
+        from credence.graph.sqlite import SQLiteStore
 
         store: Any = SQLiteStore(tmp / "credence.db")
     else:
-        from graph.neo4j_store import Neo4jStore
+        from credence.graph.neo4j_store import Neo4jStore
 
         store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
         store.clear()
@@ -461,7 +461,7 @@ def test_bad_input_changes_nothing(api: LiveApi, name: str, document: str, varia
 
 
 def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
-    from scoring.paths import influence_paths
+    from credence.scoring.paths import influence_paths
 
     source = _user_with_links(api, 200)
     engine = api.engine
@@ -504,7 +504,7 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
 
 
 def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> None:
-    from scoring.fraud import dense_subgraphs, rank_clusters
+    from credence.scoring.fraud import dense_subgraphs, rank_clusters
 
     snap = api.engine._snap
     assert snap is not None
@@ -572,7 +572,7 @@ def test_suspicious_cluster_inflation_is_what_quarantine_takes(api: LiveApi) -> 
 
 
 def test_sybil_suspects_are_the_planted_sybils_and_audited(api: LiveApi) -> None:
-    from credence.investigate import sybil_suspects
+    from credence.analysis.investigate import sybil_suspects
 
     sybils = set(POPULATION.labels.loc[POPULATION.labels["is_sybil"], "user"].astype(str))
     got = api.run("analyst", """{ sybilSuspects(first: 20, seedGroups: 5) { seeds seedGroups iterations
@@ -595,7 +595,7 @@ def test_sybil_suspects_are_the_planted_sybils_and_audited(api: LiveApi) -> None
 
 
 def test_communities_match_the_report_and_are_audited(api: LiveApi) -> None:
-    from credence.investigate import community_report
+    from credence.analysis.investigate import community_report
 
     got = api.run("analyst", """{ communities(first: 3, members: 4) { count modularity resolution largest {
         community size internalLinks density conductance meanScore minScore maxScore userIds } } }""")[
@@ -625,7 +625,7 @@ def test_communities_match_the_report_and_are_audited(api: LiveApi) -> None:
 
 
 def test_if_defaulted_matches_a_what_if_and_stores_nothing(api: LiveApi) -> None:
-    from credence.investigate import default_impact
+    from credence.analysis.investigate import default_impact
 
     user = _user_with_links(api, 240)
     before = _store_state(api, [user])
@@ -780,6 +780,7 @@ def test_unknown_key_is_unauthenticated(api: LiveApi) -> None:
 # --------------------------------------------------------------------------- subscription
 
 
+@pytest.mark.slow
 def test_score_changed_subscription(api: LiveApi) -> None:
     user = _user_with_links(api, 200)
     ws_url = api.url.replace("http://", "ws://")
@@ -834,5 +835,5 @@ def test_subscription_needs_a_key(api: LiveApi) -> None:
 
 def test_checked_in_sdl_matches_the_schema() -> None:
     assert Path(SDL_PATH).read_text(encoding="utf-8") == schema_sdl(), (
-        "api/schema.graphql drifted: run `credence schema --out api/schema.graphql` and review the diff"
+        "credence/api/schema.graphql drifted: run `credence schema --out credence/api/schema.graphql` and review the diff"
     )

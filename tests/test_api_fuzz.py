@@ -47,12 +47,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.result import Err
 
-from api.app import schema_sdl
-from api.config import Limits
-from api.schema import to_global_id
-from graph.model import REPAYMENT_STATUSES, SPENDING_CATEGORIES
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import generate_population
+from credence.api.app import schema_sdl
+from credence.api.config import Limits
+from credence.api.schema import to_global_id
+from credence.graph.model import REPAYMENT_STATUSES, SPENDING_CATEGORIES
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import generate_population
 from tests.api_server import LiveApi, live_api
 
 #: Generated requests per operation: positive (valid arguments) and a quarter as many negative

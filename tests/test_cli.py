@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from credence.cli import main
-from graph.snapshot_io import read_snapshot
-from graph.sqlite import SQLiteStore
+from credence.graph.snapshot_io import read_snapshot
+from credence.graph.sqlite import SQLiteStore
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_demo(runner: CliRunner, tmp_path: Path) -> None:
 
 @pytest.mark.neo4j
 def test_load_and_stats_on_neo4j(runner: CliRunner, tmp_path: Path, neo4j_uri: str) -> None:
-    from graph.neo4j_store import Neo4jStore
+    from credence.graph.neo4j_store import Neo4jStore
 
     with Neo4jStore(neo4j_uri) as store:
         store.clear()

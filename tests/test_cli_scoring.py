@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from credence.cli import main
-from graph.neo4j_store import Neo4jStore
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import PopulationConfig
+from credence.graph.neo4j_store import Neo4jStore
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import PopulationConfig
 
 NOW = PopulationConfig().now
 
@@ -185,13 +185,3 @@ def test_scoring_errors_are_clear(backend: list[str], tmp_path: Path) -> None:
     with open_backend(backend) as store:
         assert len(store.repayments()) == before
     run(runner, "update", "unlink", "u001", "u001", *backend, code=3)
-
-
-def test_bench_runs_the_peers_on_one_graph(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("CREDENCE_HOME", str(tmp_path / "home"))
-    out = run(CliRunner(), "bench", "--sizes", "2k", "--peers", "scipy,networkx", "--repeats", "1")
-    assert "credence solve" in out
-    assert "scipy" in out and "networkx" in out
-    bad = CliRunner().invoke(main, ["bench", "--peers", "julia"])
-    assert bad.exit_code == 2
-    assert "unknown peers" in bad.output

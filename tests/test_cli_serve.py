@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import generate_population
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import generate_population
 
 CLI = [sys.executable, "-m", "credence.cli"]
 QUERY = "query($id: String!) { user(id: $id) { score band reasons { code } } }"
@@ -99,6 +99,7 @@ def test_serve_scores_the_store_and_answers_with_keys(
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+@pytest.mark.slow
 def test_restart_serves_the_stored_scores_without_rewriting(
     scored_db: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
@@ -115,6 +116,7 @@ def test_restart_serves_the_stored_scores_without_rewriting(
         assert reply["data"]["user"]["score"] == int(store.score_history(ids[5])["score"].iloc[-1])
 
 
+@pytest.mark.slow
 def test_several_workers_serve_read_only(scored_db: tuple[Path, list[str]], tmp_path: Path) -> None:
     db, ids = scored_db
     env = _env(tmp_path)

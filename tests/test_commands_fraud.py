@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from credence.cli import CredenceGroup
-from credence.commands_fraud import rings
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import Population, generate_population
+from credence.cli.main import CredenceGroup
+from credence.cli.commands_fraud import rings
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import Population, generate_population
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Community detection (scoring/communities.py): Louvain, modularity and per-community statistics.
+"""Community detection (credence/scoring/communities.py): Louvain, modularity and per-community statistics.
 
 Known answers are worked out by hand in the comments; :func:`modularity` is
 checked against networkx and a dense brute-force formula, :func:`louvain`
@@ -18,8 +18,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.errors import ParameterError
-from scoring.communities import CommunityStats, community_table, louvain, modularity
+from credence.core.errors import ParameterError
+from credence.scoring.communities import CommunityStats, community_table, louvain, modularity
 from tests.strategies import weighted_graphs
 
 PROPERTY = settings(max_examples=60, deadline=None)

@@ -10,11 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credence.data import arrays, components_frame, export_tables, load_network, read_tables, scores_frame
+from credence.analysis.data import (
+    arrays,
+    components_frame,
+    export_tables,
+    load_network,
+    read_tables,
+    scores_frame,
+)
+from credence.core.errors import ParameterError
 from credence.engine import ScoringEngine
-from credence.errors import ParameterError
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import generate_population
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import generate_population
 
 WALKTHROUGH = Path(__file__).resolve().parent.parent / "docs" / "walkthrough.md"
 

@@ -1,4 +1,4 @@
-"""The diffusion kernel, the network component and its exact explanations (scoring.diffusion, scoring.push).
+"""The diffusion kernel, the network component and its exact explanations (credence.scoring.diffusion, credence.scoring.push).
 
 Oracles: a direct sparse solve, networkx PageRank through the identity in DESIGN.md,
 dense matrix inverses, closed forms worked out by hand, and finite differences.
@@ -17,8 +17,8 @@ import scipy.sparse.linalg as spla
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.errors import ConvergenceError, ParameterError
-from scoring import (
+from credence.core.errors import ConvergenceError, ParameterError
+from credence.scoring import (
     DiffusionState,
     check_adjacency,
     contributors,

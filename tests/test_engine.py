@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credence.core.errors import InputError, NotFoundError
 from credence.engine import ScoringEngine
-from credence.errors import InputError, NotFoundError
-from scoring import network_component
-from scoring.policy import COMPONENT_NAMES, assemble_scores
-from seeds.synthetic import generate_population
+from credence.scoring import network_component
+from credence.scoring.policy import COMPONENT_NAMES, assemble_scores
+from credence.seeds.synthetic import generate_population
 
 DAY = 86_400
 POPULATION = generate_population(n_users=800, seed=11, sybils_per_region=40, rings=2)

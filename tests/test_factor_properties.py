@@ -11,7 +11,7 @@ The product requirements checked here, on arbitrary valid inputs:
 5. ``adverse_reasons`` names at most ``top`` (default 4) reasons, the largest
    losses, sorted, each costing points.
 
-Scores use the default policy (``scoring/policies/default.toml``). Examples are
+Scores use the default policy (``credence/scoring/policies/default.toml``). Examples are
 generated independently of ``tests/test_factors.py``, over a wider range: events
 decades old and in the future, zero and huge amounts, many events per user, an
 explicit capacity reference, arbitrary formula constants.
@@ -27,9 +27,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.errors import ParameterError
-from scoring.diffusion import network_component
-from scoring.factors import (
+from credence.core.errors import ParameterError
+from credence.scoring.diffusion import network_component
+from credence.scoring.factors import (
     COMPONENTS,
     SUB_FACTORS,
     CapacityReference,
@@ -41,7 +41,7 @@ from scoring.factors import (
     adverse_reasons,
     compute_factors,
 )
-from scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, assemble_scores, read_policy
+from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, assemble_scores, read_policy
 
 DAY = 86_400
 NOW = 1_700_000_000

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from credence.engine import ScoringEngine
-from credence.errors import ParameterError
-from credence.fairness import (
+from credence.analysis.fairness import (
     NO_NETWORK,
     align_groups,
     fairness_report,
@@ -22,8 +20,10 @@ from credence.fairness import (
     selection_rates,
     tier_impacts,
 )
-from graph.sqlite import SQLiteStore
-from seeds.synthetic import generate_population
+from credence.core.errors import ParameterError
+from credence.engine import ScoringEngine
+from credence.graph.sqlite import SQLiteStore
+from credence.seeds.synthetic import generate_population
 
 
 def test_disparate_impact_known_answer() -> None:
@@ -168,7 +168,7 @@ def test_fairness_report_rejects_bad_input(population_engine: Any) -> None:
 
 
 def test_plots_write_non_empty_pngs(population_engine: Any, tmp_path: Path) -> None:
-    from credence.plots import plot_ego_network, plot_network_vs_degree, plot_score_distribution
+    from credence.analysis.plots import plot_ego_network, plot_network_vs_degree, plot_score_distribution
 
     _, _, engine, _ = population_engine
     user = str(engine.scores().sort_values("connections")["user"].iloc[-1])
@@ -187,8 +187,8 @@ def test_plots_write_non_empty_pngs(population_engine: Any, tmp_path: Path) -> N
 def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from credence.cli import export
-    from credence.commands_ds import fairness, plot
+    from credence.cli.main import export
+    from credence.cli.commands_ds import fairness, plot
 
     population, _, _, db = population_engine
     labels = tmp_path / "labels.csv"

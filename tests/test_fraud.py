@@ -1,4 +1,4 @@
-"""Ring detection (scoring/fraud.py): Fraudar-style peeling and the evidence on blocks.
+"""Ring detection (credence/scoring/fraud.py): Fraudar-style peeling and the evidence on blocks.
 
 Known answers are worked out by hand in the comments; properties are checked on
 seeded random graphs and, for tiny graphs, against every subset.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from credence.errors import ParameterError
-from scoring.fraud import (
+from credence.core.errors import ParameterError
+from credence.scoring.fraud import (
     ClusterEvidence,
     DenseBlock,
     block_density,
@@ -22,7 +22,7 @@ from scoring.fraud import (
     peeling_weights,
     rank_clusters,
 )
-from seeds.synthetic import generate_population
+from credence.seeds.synthetic import generate_population
 
 
 def _graph(

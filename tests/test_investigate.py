@@ -1,14 +1,14 @@
-"""credence.investigate on hand-made graphs whose answers are known without the engine's push."""
+"""credence.analysis.investigate on hand-made graphs whose answers are known without the engine's push."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from credence.analysis.investigate import cluster_inflation, default_impact, suspicious_clusters
+from credence.core.errors import NotFoundError, ParameterError
 from credence.engine import ScoringEngine
-from credence.errors import NotFoundError, ParameterError
-from credence.investigate import cluster_inflation, default_impact, suspicious_clusters
-from graph.sqlite import SQLiteStore
+from credence.graph.sqlite import SQLiteStore
 
 YEAR = 365 * 86_400
 NOW = 10 * YEAR
@@ -106,7 +106,7 @@ def test_analyses_run_beside_the_worker_thread() -> None:
     import asyncio
     import threading
 
-    from api.service import CredenceService
+    from credence.api.service import CredenceService
 
     store, _ = _ring_with_target()
     service = CredenceService(store=store, engine=_engine(store))

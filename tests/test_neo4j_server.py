@@ -1,4 +1,4 @@
-"""A real Neo4j 5.26 server started through graph.neo4j_server (no Docker, no mocks).
+"""A real Neo4j 5.26 server started through credence.graph.neo4j_server (no Docker, no mocks).
 
 The first run builds the launcher with Maven (downloads into ~/.m2); each server start
 then takes about 10 s.
@@ -14,8 +14,8 @@ from pathlib import Path
 import neo4j
 import pytest
 
-from credence.errors import Neo4jUnavailableError, ParameterError
-from graph.neo4j_server import (
+from credence.core.errors import Neo4jUnavailableError, ParameterError
+from credence.graph.neo4j_server import (
     Neo4jProcess,
     build_launcher,
     default_state_path,

@@ -1,4 +1,4 @@
-"""Influence paths (scoring/paths.py) against brute-force enumeration, and `credence paths`."""
+"""Influence paths (credence/scoring/paths.py) against brute-force enumeration, and `credence paths`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
 
-from credence.cli import CredenceGroup
-from credence.commands_paths import paths as paths_command
-from credence.errors import ParameterError
-from graph.sqlite import SQLiteStore
-from scoring import DiffusionState, influence
-from scoring.paths import InfluencePath, influence_paths, walk_mass
-from seeds.synthetic import generate_population
+from credence.cli.main import CredenceGroup
+from credence.cli.commands_paths import paths as paths_command
+from credence.core.errors import ParameterError
+from credence.graph.sqlite import SQLiteStore
+from credence.scoring import DiffusionState, influence
+from credence.scoring.paths import InfluencePath, influence_paths, walk_mass
+from credence.seeds.synthetic import generate_population
 
 # --------------------------------------------------------------------------- independent oracles
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from credence.errors import ParameterError
-from scoring.policy import (
+from credence.core.errors import ParameterError
+from credence.scoring.policy import (
     DEFAULT_POLICY_PATH,
     SCORE_MAX,
     SCORE_MIN,

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.errors import ParameterError
-from scoring import DiffusionState, component_value, diffuse, network_component
+from credence.core.errors import ParameterError
+from credence.scoring import DiffusionState, component_value, diffuse, network_component
 
 
 def random_graph(rng: np.random.Generator, n: int, p: float) -> sp.csr_matrix:

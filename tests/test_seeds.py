@@ -12,10 +12,10 @@ import pytest
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
-from credence.errors import ParameterError, ValidationError
-from graph.model import parse_links, parse_repayments, parse_spending, parse_users
-from seeds.snap import SignedGraph, parse_signed_edges, read_signed_edges
-from seeds.synthetic import Population, PopulationConfig, generate_population
+from credence.core.errors import ParameterError, ValidationError
+from credence.graph.model import parse_links, parse_repayments, parse_spending, parse_users
+from credence.seeds.snap import SignedGraph, parse_signed_edges, read_signed_edges
+from credence.seeds.synthetic import Population, PopulationConfig, generate_population
 
 DAY = 86_400
 STRING = pd.StringDtype()

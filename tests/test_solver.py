@@ -1,4 +1,4 @@
-"""The certified diffusion solver (scoring.solver): accuracy contract, precision, orders, warm starts.
+"""The certified diffusion solver (credence.scoring.solver): accuracy contract, precision, orders, warm starts.
 
 Oracle: a direct sparse solve ``(1 - a) spsolve(I - aP, b)`` with the rows of isolated
 nodes replaced by ``e_u`` (so ``y_u = b_u`` there), in float64 on the exact weights.
@@ -16,9 +16,9 @@ import scipy.sparse.linalg as spla
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.errors import ConvergenceError, ParameterError
-from scoring.diffusion import check_adjacency
-from scoring.solver import (
+from credence.core.errors import ConvergenceError, ParameterError
+from credence.scoring.diffusion import check_adjacency
+from credence.scoring.solver import (
     FLOAT32_MIN_TOL,
     Solution,
     WalkGraph,

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credence.errors import (
+from credence.core.errors import (
     ConflictError,
     NotFoundError,
     ParameterError,
     UnknownReferenceError,
     ValidationError,
 )
-from graph.model import COMPONENTS, epoch_now, parse_dataset
-from graph.store import AuditDraft, AuditEntry, GraphStore
+from credence.graph.model import COMPONENTS, epoch_now, parse_dataset
+from credence.graph.store import AuditDraft, AuditEntry, GraphStore
 
 NOW = 1_760_000_000  # 2025-10-09
 
@@ -330,7 +330,7 @@ def test_clear(populated: GraphStore) -> None:
 
 
 def test_generated_population_round_trip(store: GraphStore) -> None:
-    from seeds.synthetic import generate_population
+    from credence.seeds.synthetic import generate_population
 
     pop = generate_population(n_users=600, sybils_per_region=60, rings=3, seed=7)
     report = store.load(
@@ -364,8 +364,8 @@ def test_bulk_reads(populated: GraphStore) -> None:
 def test_bulk_paths_give_the_same_store(store: GraphStore, tmp_path: Any) -> None:
     """The bulk fast paths (index rebuilds, node-id addressing, CREATE into empty
     labels) and the incremental upsert path must leave identical stores."""
-    from graph.sqlite import SQLiteStore
-    from seeds.synthetic import generate_population
+    from credence.graph.sqlite import SQLiteStore
+    from credence.seeds.synthetic import generate_population
 
     pop = generate_population(n_users=500, sybils_per_region=40, rings=2, seed=3)
     frames = dict(users=pop.users, links=pop.links, repayments=pop.repayments, spending=pop.spending)
@@ -414,8 +414,8 @@ def whole_log(store: GraphStore) -> list[AuditEntry]:
 
 def reopen(store: GraphStore) -> GraphStore:
     """A second, independent connection to the same store (another writer)."""
-    from graph.neo4j_store import Neo4jStore
-    from graph.sqlite import SQLiteStore
+    from credence.graph.neo4j_store import Neo4jStore
+    from credence.graph.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         return SQLiteStore(store.path)

@@ -1,4 +1,4 @@
-"""Tests of credence.sybil_report: known answers by dense solves, the flattening bound, I/O."""
+"""Tests of credence.analysis.sybil_report: known answers by dense solves, the flattening bound, I/O."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
 
-from credence.errors import ParameterError
-from credence.sybil_report import (
+from credence.analysis.sybil_report import (
     attach_region,
     crossing_bound,
     measure_region,
@@ -21,6 +20,7 @@ from credence.sybil_report import (
     sybil_curve,
     sybil_resistance,
 )
+from credence.core.errors import ParameterError
 
 
 def _dense_pi(adj: np.ndarray, a: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""SybilRank-style trust mode (scoring/trust.py).
+"""SybilRank-style trust mode (credence/scoring/trust.py).
 
 Known answers are worked out by hand in the comments: one step is
 ``T <- A (T / d)`` on linked nodes (isolated nodes keep their trust), and the
@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import rankdata
 
-from credence.errors import ParameterError
-from scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
-from seeds.synthetic import PopulationConfig, generate_population
+from credence.core.errors import ParameterError
+from credence.scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
+from credence.seeds.synthetic import PopulationConfig, generate_population
 
 PATH3 = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float)
 

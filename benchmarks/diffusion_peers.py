@@ -1,0 +1,911 @@
+"""The diffusion benchmark: Credence's solver against networkx, igraph (PRPACK), python-graphblas and scipy.
+
+Every method solves the same diffusion ``y = (1 - a) b + a P y`` (``y_u = b_u`` for
+isolated ``u``) on the same seeded graph, in one process, and is held to the same
+guaranteed accuracy ``max_u |y_u - y*_u| <= tol``:
+
+* **Power iterations** (scipy CSR, python-graphblas) stop at the first step with
+  ``max_u |y_k+1 - y_k| <= tol (1 - a)``: that step is the residual of ``y_k``, so
+  ``y_k`` is within ``tol`` and the returned ``y_k+1`` within ``a * tol``. They run in
+  float32 (matrix and vectors) as the fastest plain variant, and fall back to
+  float64 (and say so) if float32 misses ``tol``.
+* **PageRank solvers** (networkx, igraph's PRPACK) compute the forward PageRank ``x``
+  with personalization ``D b``; on an undirected graph ``y_u = x_u S / d_u`` with
+  ``S = sum_v d_v b_v`` (isolated nodes have ``x_u = 0`` and ``y_u = b_u``). networkx
+  stops on an L1 change ``< N tol_nx``; ``tol_nx = tol (1 - a) d_min / (a N S)`` makes
+  that guarantee ``max |y - y*| <= tol``. PRPACK has a fixed tolerance (1e-10 on the
+  L1 residual of ``x``), so it is held to its own accuracy,
+  ``1e-10 S / ((1 - a) d_u)`` per user.
+* **Credence**: :func:`credence.scoring.solver.prepare_walk` (timed separately),
+  :func:`credence.scoring.solver.solve` (its certified stopping rule is the same
+  ``tol (1 - a)`` on the residual), and :func:`credence.scoring.diffuse` end to end
+  (validation + preparation + solve).
+
+Each result is compared with a reference -- Credence's solver in float64 at
+``tol = 1e-10``, itself checked against PRPACK within PRPACK's accuracy -- and the
+benchmark raises :class:`BenchmarkError` if any result is off by more than its
+guarantee. Reported per method: median seconds over the repeats, passes over the
+matrix, max-abs error, peak resident memory of the process during the method (the
+peak is reset before each method by writing ``5`` to ``/proc/self/clear_refs``) and
+how much it grew over the resident size before the method, and the speed relative
+to the fastest peer.
+
+The graph (:func:`synthetic_graph`) is a degree-corrected stochastic block model:
+power-law community sizes, Pareto degree propensities, a fraction ``homophily`` of
+the links inside the community, weights ``1 + lognormal(0, 0.75)`` rounded to
+cents (as in :mod:`credence.seeds.synthetic`, which has no cheap links-only path), user ids
+in random order; the base is homophilous (community mean plus individual noise).
+
+Examples
+--------
+>>> rows = run_diffusion_benchmark(sizes=["2k"], damping=0.85, tol=1e-6, repeats=1, peers=["scipy"],
+...                                seed=1, out=lambda line: None, measure_jit=False)
+>>> [row.method for row in rows]  # doctest: +NORMALIZE_WHITESPACE
+['scipy power (float32)', 'credence prepare', 'credence solve', 'credence prepare+solve',
+ 'credence diffuse (end to end)']
+>>> all(row.max_error is None or row.max_error <= 1e-6 for row in rows)
+True
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from credence.core.errors import CredenceError, ParameterError
+
+__all__ = [
+    "NETWORKX_MAX_USERS",
+    "PEERS",
+    "BenchRow",
+    "BenchmarkError",
+    "format_table",
+    "measure_compile_time",
+    "parse_size",
+    "run_diffusion_benchmark",
+    "synthetic_graph",
+]
+
+#: Peers the benchmark knows.
+PEERS: tuple[str, ...] = ("networkx", "igraph", "graphblas", "scipy")
+
+#: networkx is pure Python: it only runs up to this many users.
+NETWORKX_MAX_USERS = 100_000
+
+#: The reference solution's guaranteed accuracy.
+REFERENCE_TOL = 1e-10
+
+#: PRPACK's fixed tolerance (L1 residual of the PageRank vector).
+PRPACK_TOL = 1e-10
+
+_MIB = 1024.0 * 1024.0
+
+
+class BenchmarkError(CredenceError):
+    """A method's result is further from the reference than its guarantee allows."""
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One measured method on one graph.
+
+    Attributes
+    ----------
+    size : str
+        The size label asked for (e.g. ``"1m"``).
+    users, links : int
+        Nodes and undirected links of the graph.
+    damping, tol : float
+        The diffusion's ``a`` and the guaranteed accuracy asked for.
+    method : str
+        What was timed.
+    seconds : float
+        Median wall time over the repeats.
+    iterations : int or None
+        Passes over the matrix (None when the library does not say).
+    max_error : float or None
+        ``max_u |y_u - y_ref_u|`` (None for rows that produce no solution).
+    peak_mib : float or None
+        Peak resident memory of the process while the method ran (MiB).
+    extra_mib : float or None
+        How far that peak rose above the resident size before the method (MiB).
+    speedup : float or None
+        Fastest peer's seconds divided by this row's seconds.
+    bytes_per_link : float or None
+        Resident bytes of Credence's prepared walk per undirected link.
+    end_to_end : float or None
+        Setup plus solve: for a peer the time to build its graph or matrix from the CSR
+        (once) plus ``seconds``; for Credence, preparation plus solve.
+    speedup_end_to_end : float or None
+        The fastest peer's ``end_to_end`` divided by this row's.
+    note : str
+        Anything worth knowing (dtype, fallbacks, accuracy bound used).
+    """
+
+    size: str
+    users: int
+    links: int
+    damping: float
+    tol: float
+    method: str
+    seconds: float
+    iterations: int | None = None
+    max_error: float | None = None
+    peak_mib: float | None = None
+    extra_mib: float | None = None
+    speedup: float | None = None
+    bytes_per_link: float | None = None
+    end_to_end: float | None = None
+    speedup_end_to_end: float | None = None
+    note: str = ""
+    peer: bool = False
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def parse_size(size: Any) -> int:
+    """A user count from ``100k``, ``1m``, ``2.5M``, ``"4000"`` or an int.
+
+    Examples
+    --------
+    >>> parse_size("100k"), parse_size("1m"), parse_size("2.5M"), parse_size(4000)
+    (100000, 1000000, 2500000, 4000)
+    """
+    if isinstance(size, int | np.integer) and not isinstance(size, bool):
+        value = int(size)
+    else:
+        text = str(size).strip().lower().replace("_", "")
+        factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+        number = text[:-1] if factor > 1 else text
+        try:
+            value = round(float(number) * factor)
+        except ValueError:
+            raise ParameterError("sizes", size, "must be a number of users like 100k, 1m or 4000") from None
+    if value < 100:
+        raise ParameterError("sizes", size, "must be at least 100 users")
+    return value
+
+
+# --------------------------------------------------------------------------- the graph
+
+
+@numba.njit(cache=True, parallel=True)
+def _link_keys(
+    source: np.ndarray,
+    inside: np.ndarray,
+    outside: np.ndarray,
+    homophilous: np.ndarray,
+    community: np.ndarray,
+    first: np.ndarray,
+    cum0: np.ndarray,
+    relabel: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Pair keys ``min * n + max`` of user ids (``-1`` for self-links).
+
+    A homophilous link's target is drawn by propensity inside the source's community
+    (``inside`` is a uniform draw), the others take ``outside``.
+    """
+    n = relabel.size
+    keys = np.empty(source.size, dtype=np.int64)
+    for i in numba.prange(source.size):
+        s = source[i]
+        if homophilous[i]:
+            c = community[s]
+            lo, hi = first[c], first[c + 1]
+            q = cum0[lo] + inside[i] * (cum0[hi] - cum0[lo])
+            left, right = lo, hi - 1
+            while left < right:  # first position t in [lo, hi) with cum0[t + 1] > q
+                mid = (left + right) // 2
+                if cum0[mid + 1] > q:
+                    right = mid
+                else:
+                    left = mid + 1
+            t = left
+        else:
+            t = outside[i]
+        if t == s:
+            keys[i] = -1
+        else:
+            a, b = relabel[s], relabel[t]
+            keys[i] = min(a, b) * n + max(a, b)
+    return keys
+
+
+@numba.njit(cache=True)
+def _fill(
+    keys: np.ndarray, n: int, weights: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """CSR of the symmetric graph from sorted pair keys: rows come out sorted."""
+    cursor = indptr[:-1].copy()
+    for t in range(keys.size):
+        a = keys[t] // n
+        b = keys[t] % n
+        indices[cursor[a]] = b
+        data[cursor[a]] = weights[t]
+        cursor[a] += 1
+        indices[cursor[b]] = a
+        data[cursor[b]] = weights[t]
+        cursor[b] += 1
+
+
+def _unique_sorted(keys: np.ndarray) -> np.ndarray:
+    keys = np.sort(keys)
+    keep = np.empty(keys.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
+    keep &= keys >= 0
+    return keys[keep]
+
+
+def synthetic_graph(
+    users: int,
+    *,
+    links_per_user: float = 10.0,
+    homophily: float = 0.85,
+    degree_exponent: float = 2.5,
+    community_size: int = 200,
+    seed: int = 0,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A seeded power-law graph with communities, and a homophilous base in (0, 1).
+
+    Parameters
+    ----------
+    users : int
+        Number of users (nodes).
+    links_per_user : float
+        Undirected links per user (the average degree is twice that).
+    homophily : float
+        Fraction of links drawn inside the source's community.
+    degree_exponent : float
+        Density exponent of the Pareto degree propensities (> 2); the largest
+        expected degree is capped at ``20 sqrt(users)``.
+    community_size : int
+        Mean community size; sizes are power-law distributed (exponent 2.5).
+    seed : int
+        Same seed, same graph and base.
+
+    Returns
+    -------
+    (scipy.sparse.csr_matrix, ndarray)
+        Canonical symmetric float64 adjacency (sorted indices, no self-links, no
+        duplicates) with exactly ``round(users * links_per_user)`` links unless the
+        draws saturate, and the base vector.
+
+    Examples
+    --------
+    >>> A, b = synthetic_graph(1_000, seed=3)
+    >>> A.shape, A.nnz // 2, A.has_canonical_format, bool((A != A.T).nnz == 0)
+    ((1000, 1000), 10000, True, True)
+    >>> bool(((b > 0) & (b < 1)).all())
+    True
+    """
+    rng = np.random.default_rng(seed)
+    n = int(users)
+    m = round(n * links_per_user)
+    # communities of power-law sizes over positions 0..n-1 (users are relabelled at random)
+    k = max(1, n // community_size)
+    quantiles = (np.arange(k) + 0.5) / k
+    shares = np.minimum((1.0 - quantiles) ** (-1.0 / 1.5), max(1.0, k / 4.0))
+    sizes = 1 + rng.multinomial(n - k, shares / shares.sum())
+    first = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(sizes, out=first[1:])
+    community = np.repeat(np.arange(k, dtype=np.int64), sizes)
+    theta = (1.0 - rng.random(n)) ** (-1.0 / (degree_exponent - 1.0))
+    np.minimum(theta, 20.0 * math.sqrt(n) / (2.0 * links_per_user), out=theta)
+    cum0 = np.zeros(n + 1)
+    np.cumsum(theta, out=cum0[1:])
+    total = float(cum0[-1])
+    relabel = rng.permutation(n).astype(np.int64)
+
+    def draw(count: int) -> np.ndarray:
+        source = np.searchsorted(cum0, np.sort(rng.random(count)) * total, side="right") - 1
+        outside = np.searchsorted(cum0, np.sort(rng.random(count)) * total, side="right") - 1
+        outside = outside[rng.permutation(count)]
+        np.clip(source, 0, n - 1, out=source)
+        np.clip(outside, 0, n - 1, out=outside)
+        homophilous = rng.random(count) < homophily
+        return _link_keys(source, rng.random(count), outside, homophilous, community, first, cum0, relabel)
+
+    keys = _unique_sorted(draw(int(m * 1.25) + 16))
+    for _ in range(4):
+        if keys.size >= m:
+            break
+        keys = _unique_sorted(np.concatenate([keys, draw(2 * (m - keys.size) + 16)]))
+    if keys.size > m:
+        keep = np.ones(keys.size, dtype=bool)
+        keep[rng.choice(keys.size, keys.size - m, replace=False)] = False
+        keys = keys[keep]
+    weights = np.round(1.0 + rng.lognormal(0.0, 0.75, keys.size), 2)
+    counts = np.bincount(keys // n, minlength=n) + np.bincount(keys % n, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]), dtype=np.float64)
+    _fill(keys, n, weights, indptr, indices, data)
+    adjacency = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+    adjacency.has_sorted_indices = True
+    # homophilous base: a Beta community mean plus individual noise on the logit scale
+    mean = rng.beta(4.0, 2.5, k)
+    logit = np.log(mean / (1.0 - mean))[community] + 0.8 * rng.standard_normal(n)
+    base = np.empty(n)
+    base[relabel] = 1.0 / (1.0 + np.exp(-logit))
+    return adjacency, base
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _status(field: str) -> int | None:
+    """A ``/proc/self/status`` field in bytes (None off Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+@dataclass
+class _Timing:
+    seconds: float
+    result: Any
+    peak: int | None
+    extra: int | None
+
+
+def _measure(run: Callable[[], Any], repeats: int) -> _Timing:
+    """Median seconds over ``repeats`` runs, the last result, and the largest memory peak."""
+    times = []
+    peak: int | None = None
+    extra: int | None = None
+    result = None
+    for _ in range(repeats):
+        result = None
+        gc.collect()
+        before = _status("VmRSS")
+        _reset_peak()
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+        high = _status("VmHWM")
+        if high is not None and before is not None:
+            peak = max(peak or 0, high)
+            extra = max(extra or 0, high - before)
+    return _Timing(statistics.median(times), result, peak, extra)
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else value / _MIB
+
+
+# --------------------------------------------------------------------------- the peers
+
+
+def _power_iteration(
+    multiply: Callable[[Any], Any],
+    distance: Callable[[Any, Any], float],
+    start: Any,
+    target: float,
+    limit: int,
+) -> tuple[Any, int, bool]:
+    """``y <- multiply(y)`` until ``distance(y_new, y) <= target``.
+
+    Returns ``(y_new, passes, reached)``; gives up (``reached`` False) when the step has
+    not reached a new low for 30 passes (float32 round-off) or after ``limit`` passes.
+    """
+    current = start
+    best, since = math.inf, 0
+    passes = 0
+    while passes < limit:
+        passes += 1
+        following = multiply(current)
+        step = distance(following, current)
+        if step <= target:
+            return following, passes, True
+        best, since = (step, 0) if step < best else (best, since + 1)
+        current = following
+        if since >= 30:
+            break
+    return current, passes, False
+
+
+def _scaled_walk(adjacency: sp.csr_matrix, degree: np.ndarray, damping: float, dtype: Any) -> sp.csr_matrix:
+    """``a D^-1 A`` (empty rows for isolated nodes) in ``dtype``."""
+    counts = np.diff(adjacency.indptr)
+    safe = np.where(degree > 0, degree, 1.0)
+    data = (adjacency.data * (damping / np.repeat(safe, counts))).astype(dtype)
+    return sp.csr_matrix((data, adjacency.indices, adjacency.indptr), shape=adjacency.shape)
+
+
+def _restart(base: np.ndarray, degree: np.ndarray, damping: float) -> np.ndarray:
+    return np.where(degree > 0, (1.0 - damping) * base, base)
+
+
+def _scipy_peer(
+    adjacency: sp.csr_matrix, base: np.ndarray, degree: np.ndarray, damping: float, tol: float, dtype: Any
+) -> Callable[[], tuple[np.ndarray, int, bool]]:
+    walk = _scaled_walk(adjacency, degree, damping, dtype)
+    restart = _restart(base, degree, damping).astype(dtype)
+    start = base.astype(dtype)
+
+    def multiply(y: np.ndarray) -> np.ndarray:
+        following = walk @ y
+        following += restart
+        return following
+
+    def distance(new: np.ndarray, old: np.ndarray) -> float:
+        return float(np.abs(new - old).max())
+
+    def run() -> tuple[np.ndarray, int, bool]:
+        y, passes, reached = _power_iteration(multiply, distance, start, tol * (1.0 - damping), 100_000)
+        return y.astype(np.float64), passes, reached
+
+    return run
+
+
+def _graphblas_peer(
+    adjacency: sp.csr_matrix, base: np.ndarray, degree: np.ndarray, damping: float, tol: float, dtype: Any
+) -> Callable[[], tuple[np.ndarray, int, bool]]:
+    import graphblas as gb
+
+    gb.ss.config["nthreads"] = numba.get_num_threads()
+    walk = gb.io.from_scipy_sparse(_scaled_walk(adjacency, degree, damping, dtype))
+    restart = gb.Vector.from_dense(_restart(base, degree, damping).astype(dtype))
+    start = gb.Vector.from_dense(base.astype(dtype))
+
+    def multiply(y: Any) -> Any:
+        following = walk.mxv(y).new()
+        following(accum=gb.binary.plus) << restart
+        return following
+
+    def distance(new: Any, old: Any) -> float:
+        gap = new.ewise_mult(old, gb.binary.minus).new().apply(gb.unary.abs).new()
+        return float(gap.reduce(gb.monoid.max).new().value)
+
+    def run() -> tuple[np.ndarray, int, bool]:
+        y, passes, reached = _power_iteration(multiply, distance, start, tol * (1.0 - damping), 100_000)
+        return np.asarray(y.to_dense(fill_value=0), dtype=np.float64), passes, reached
+
+    return run
+
+
+def _from_pagerank(x: np.ndarray, base: np.ndarray, degree: np.ndarray) -> np.ndarray:
+    """``y = x S / d`` on linked users, ``b`` on isolated ones."""
+    linked = degree > 0
+    mass = float(degree @ base)
+    return np.where(linked, np.asarray(x, dtype=np.float64) * mass / np.where(linked, degree, 1.0), base)
+
+
+def _networkx_peer(
+    adjacency: sp.csr_matrix, base: np.ndarray, degree: np.ndarray, damping: float, tol: float
+) -> tuple[Callable[[], tuple[np.ndarray, None]], float, str]:
+    import networkx as nx
+
+    start = time.perf_counter()
+    graph = nx.from_scipy_sparse_array(adjacency)
+    built = time.perf_counter() - start
+    n = adjacency.shape[0]
+    linked = degree > 0
+    mass = float(degree @ base)
+    nx_tol = tol * (1.0 - damping) * float(degree[linked].min()) / (damping * n * mass)
+    personalization = dict(enumerate((degree * base).tolist()))
+
+    def run() -> tuple[np.ndarray, None]:
+        ranks = nx.pagerank(
+            graph,
+            alpha=damping,
+            personalization=personalization,
+            tol=nx_tol,
+            max_iter=1_000_000,
+            weight="weight",
+        )
+        x = np.fromiter((ranks[v] for v in range(n)), dtype=np.float64, count=n)
+        return _from_pagerank(x, base, degree), None
+
+    return run, built, f"tol_nx {nx_tol:.1e}; graph built in {built:.1f} s (not timed)"
+
+
+def _igraph_peer(
+    adjacency: sp.csr_matrix, base: np.ndarray, degree: np.ndarray, damping: float
+) -> tuple[Callable[[], tuple[np.ndarray, None]], float]:
+    import igraph
+
+    start = time.perf_counter()
+    upper = sp.triu(adjacency, k=1).tocoo()
+    graph = igraph.Graph(n=adjacency.shape[0], edges=np.column_stack([upper.row, upper.col]), directed=False)
+    graph.es["weight"] = upper.data
+    built = time.perf_counter() - start
+    reset = (degree * base).tolist()
+
+    def run() -> tuple[np.ndarray, None]:
+        x = graph.personalized_pagerank(
+            damping=damping, reset=reset, weights="weight", directed=False, implementation="prpack"
+        )
+        return _from_pagerank(np.asarray(x), base, degree), None
+
+    return run, built
+
+
+def _prpack_bound(base: np.ndarray, degree: np.ndarray, damping: float) -> np.ndarray:
+    """PRPACK's own accuracy in terms of ``y``: ``1e-10 S / ((1 - a) d_u)`` (0 for isolated users)."""
+    linked = degree > 0
+    mass = float(degree @ base)
+    return np.where(linked, PRPACK_TOL * mass / ((1.0 - damping) * np.where(linked, degree, 1.0)), 0.0)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def measure_compile_time() -> float | None:
+    """Seconds the first calls of the solver's kernels take with an empty numba cache.
+
+    Runs in a fresh interpreter with ``NUMBA_CACHE_DIR`` pointed at an empty folder,
+    so the kernels are really compiled (``cache=True`` keeps this out of later runs).
+    """
+    code = (
+        "import time, numpy as np, scipy.sparse as sp\n"
+        "from credence.scoring.solver import prepare_walk, solve, walk_product\n"
+        "A = sp.csr_matrix(np.array([[0, 1.5, 0], [1.5, 0, 2.5], [0, 2.5, 0]]))\n"
+        "t = time.perf_counter()\n"
+        "for dtype in (np.float32, np.float64):\n"
+        "    for method in ('sor', 'chebyshev'):\n"
+        "        w = prepare_walk(A, dtype=dtype, method=method)\n"
+        "        solve(w, [1.0, 0.0, 0.5], damping=0.85, tol=1e-11)\n"
+        "        walk_product(w, [1.0, 0.0, 0.5])\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+        )
+    try:
+        return float(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def _warm_up() -> float:
+    """First calls of the kernels in this process (numba cache load), in seconds."""
+    from credence.scoring.solver import prepare_walk, solve, walk_product
+
+    adjacency = sp.csr_matrix(np.array([[0, 1.5, 0], [1.5, 0, 2.5], [0, 2.5, 0]]))
+    start = time.perf_counter()
+    for dtype in (np.float32, np.float64):
+        for method in ("sor", "chebyshev"):
+            walk = prepare_walk(adjacency, dtype=dtype, method=method)
+            solve(walk, [1.0, 0.0, 0.5], damping=0.85, tol=1e-11)
+            walk_product(walk, [1.0, 0.0, 0.5])
+    return time.perf_counter() - start
+
+
+def _bench_size(
+    label: str,
+    n: int,
+    a: float,
+    eps: float,
+    repeats: int,
+    chosen: Sequence[str],
+    seed: int,
+    out: Callable[[str], Any],
+) -> list[BenchRow]:
+    """All methods on one seeded graph of ``n`` users (see :func:`run_diffusion_benchmark`)."""
+    from credence.scoring import diffuse
+    from credence.scoring.solver import prepare_walk, solve
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    start = time.perf_counter()
+    adjacency, base = synthetic_graph(n, seed=seed)
+    generated = time.perf_counter() - start
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    links = adjacency.nnz // 2
+    out(
+        f"[{label}] {n:,} users, {links:,} links, {int((degree == 0).sum()):,} isolated; "
+        f"generated in {generated:.1f} s; load average {load:.2f}"
+    )
+
+    def row(method: str, timing: _Timing, **extra: Any) -> BenchRow:
+        return BenchRow(
+            size=label, users=n, links=links, damping=a, tol=eps, method=method, seconds=timing.seconds,
+            peak_mib=_mib(timing.peak), extra_mib=_mib(timing.extra), **extra,
+        )  # fmt: skip
+
+    # the reference: float64, tol 1e-10
+    reference_walk = prepare_walk(adjacency, dtype=np.float64)
+    reference = solve(reference_walk, base, damping=a, tol=REFERENCE_TOL).y
+    del reference_walk
+    out(f"[{label}] reference: Credence float64 at tol {REFERENCE_TOL:g}")
+
+    def error(y: np.ndarray) -> float:
+        return float(np.abs(y - reference).max())
+
+    def check(method: str, y: np.ndarray, allowed: float) -> float:
+        gap = error(y)
+        if not gap <= allowed:
+            raise BenchmarkError(f"[{label}] {method}: max error {gap:.3g} > allowed {allowed:.3g}")
+        return gap
+
+    size_rows: list[BenchRow] = []
+    guaranteed = eps + REFERENCE_TOL
+    if "networkx" in chosen:
+        if n > NETWORKX_MAX_USERS:
+            out(f"[{label}] networkx skipped (more than {NETWORKX_MAX_USERS:,} users)")
+        else:
+            run, built_nx, note = _networkx_peer(adjacency, base, degree, a, eps)
+            timing = _measure(run, repeats)
+            gap = check("networkx", timing.result[0], guaranteed)
+            size_rows.append(
+                row(
+                    "networkx pagerank",
+                    timing,
+                    max_error=gap,
+                    note=note,
+                    peer=True,
+                    end_to_end=built_nx + timing.seconds,
+                )
+            )
+            out(f"[{label}] networkx {timing.seconds:.3f} s")
+    if "igraph" in chosen:
+        run, built = _igraph_peer(adjacency, base, degree, a)
+        timing = _measure(run, repeats)
+        y = timing.result[0]
+        bound = _prpack_bound(base, degree, a)
+        gap = error(y)
+        worst = float((np.abs(y - reference) / (bound + REFERENCE_TOL)).max())
+        if worst > 1.0:
+            raise BenchmarkError(
+                f"[{label}] reference and PRPACK disagree beyond PRPACK's accuracy ({worst:.3g} x its bound)"
+            )
+        note = f"own accuracy; within {worst:.2g} x its bound; graph built in {built:.1f} s"
+        size_rows.append(
+            row(
+                "igraph PRPACK",
+                timing,
+                max_error=gap,
+                note=note,
+                peer=True,
+                end_to_end=built + timing.seconds,
+            )
+        )
+        out(f"[{label}] igraph PRPACK {timing.seconds:.3f} s; reference agrees with it")
+    for peer, title, make in (
+        ("graphblas", "graphblas power", _graphblas_peer),
+        ("scipy", "scipy power", _scipy_peer),
+    ):
+        if peer not in chosen:
+            continue
+        for dtype in (np.float32, np.float64):
+            clock = time.perf_counter()
+            power = make(adjacency, base, degree, a, eps, dtype)
+            setup = time.perf_counter() - clock
+            timing = _measure(power, 1)
+            y, passes, reached = timing.result
+            if reached and error(y) <= guaranteed and repeats > 1:  # a valid peer: time it properly
+                timing = _measure(power, repeats)
+                y, passes, reached = timing.result
+            threads = f", {numba.get_num_threads()} threads" if peer == "graphblas" else ""
+            name = f"{title} ({np.dtype(dtype).name}{threads})"
+            gap = error(y)
+            if reached and gap <= guaranteed:
+                size_rows.append(
+                    row(
+                        name,
+                        timing,
+                        iterations=passes,
+                        max_error=gap,
+                        peer=True,
+                        end_to_end=setup + timing.seconds,
+                        note=f"setup {setup:.3f} s",
+                    )
+                )
+                out(f"[{label}] {name} {timing.seconds:.3f} s, {passes} passes")
+                break
+            if dtype == np.float64:
+                check(name, y, guaranteed if reached else -1.0)  # raises
+            # float32 cannot deliver tol here: shown for information, not counted as a peer
+            why = f"stalled at the step {passes} (round-off)" if not reached else f"off by {gap:.1e} > tol"
+            size_rows.append(
+                row(f"{name} [misses tol]", timing, iterations=passes, max_error=gap,
+                    note=f"float32 {why}; run once, not counted; rerun in float64")
+            )  # fmt: skip
+            out(f"[{label}] {name}: {why}; rerunning in float64")
+        del timing, y
+
+    prepared = _measure(partial(prepare_walk, adjacency), repeats)
+    walk = prepared.result
+    per_link = walk.nbytes / max(links, 1)
+    size_rows.append(
+        row(
+            "credence prepare", prepared, bytes_per_link=per_link,
+            note=f"{walk.method}, {walk.dtype.name}, {walk.colours.size - 1 if walk.colours is not None else 0} colours",
+        )
+    )  # fmt: skip
+    solved = _measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
+    solution = solved.result
+    gap = check("credence solve", solution.y, guaranteed)
+    size_rows.append(
+        row(
+            "credence solve", solved, iterations=solution.iterations, max_error=gap, bytes_per_link=per_link,
+            note=f"certified error bound {solution.error_bound:.2g}",
+        )
+    )  # fmt: skip
+    both = _Timing(prepared.seconds + solved.seconds, None, None, None)
+    size_rows.append(
+        row(
+            "credence prepare+solve",
+            both,
+            iterations=solution.iterations,
+            max_error=gap,
+            end_to_end=both.seconds,
+        )
+    )
+    out(f"[{label}] credence prepare {prepared.seconds:.3f} s, solve {solved.seconds:.3f} s")
+    del walk, prepared, solved, solution
+    whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
+    gap = check("credence diffuse", whole.result, guaranteed)
+    size_rows.append(
+        row(
+            "credence diffuse (end to end)",
+            whole,
+            max_error=gap,
+            note="check_adjacency + prepare + solve",
+            end_to_end=whole.seconds,
+        )
+    )
+    out(f"[{label}] credence diffuse {whole.seconds:.3f} s")
+    del whole
+
+    fastest = min((r.seconds for r in size_rows if r.peer), default=None)
+    if fastest is not None:
+        size_rows = [replace(r, speedup=fastest / r.seconds) for r in size_rows]
+    fastest_whole = min(
+        (r.end_to_end for r in size_rows if r.peer and r.end_to_end is not None), default=None
+    )
+    if fastest_whole is not None:
+        size_rows = [r if r.end_to_end is None else replace(r, speedup_end_to_end=fastest_whole / r.end_to_end)
+                     for r in size_rows]  # fmt: skip
+    return size_rows
+
+
+def run_diffusion_benchmark(
+    *,
+    sizes: Iterable[Any] = ("100k", "1m", "4m"),
+    damping: float = 0.85,
+    tol: float = 1e-6,
+    repeats: int = 3,
+    peers: Sequence[str] = PEERS,
+    seed: int = 0,
+    out: Callable[[str], Any] = print,
+    measure_jit: bool = True,
+) -> list[BenchRow]:
+    """Time the diffusion on seeded graphs of the given sizes; see the module notes.
+
+    Parameters
+    ----------
+    sizes : iterable of str or int
+        User counts (``"100k"``, ``"1m"``, ``4000``); ~10 links per user.
+    damping : float
+        The diffusion's ``a`` in (0, 1).
+    tol : float
+        The guaranteed max-abs error every method is held to.
+    repeats : int
+        Runs per method; the median is reported.
+    peers : sequence of str
+        Any of :data:`PEERS`. networkx only runs up to :data:`NETWORKX_MAX_USERS` users.
+    seed : int
+        Seed of the graphs and bases.
+    out : callable
+        Receives progress lines and, per size, the finished table.
+    measure_jit : bool
+        Also time the solver kernels' first calls with an empty numba cache (a fresh
+        interpreter compiles them; see :func:`measure_compile_time`).
+
+    Returns
+    -------
+    list of BenchRow
+
+    Raises
+    ------
+    ParameterError
+        Bad sizes, damping, tol, repeats or peers.
+    BenchmarkError
+        A method's result is off by more than its guarantee.
+    """
+    from credence.scoring.diffusion import check_damping, check_tol
+
+    a = check_damping(damping)
+    eps = check_tol(tol)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ParameterError("repeats", repeats, "must be an integer >= 1")
+    chosen = [peer.strip().lower() for peer in peers]
+    for peer in chosen:
+        if peer not in PEERS:
+            raise ParameterError("peers", peer, f"must be among {', '.join(PEERS)}")
+    users = [(str(size), parse_size(size)) for size in sizes]
+
+    cache_load = _warm_up()
+    out(
+        f"numba {numba.__version__}: {numba.get_num_threads()} threads ({numba.threading_layer()}); "
+        f"kernel first calls with a warm cache {cache_load:.2f} s"
+    )
+    if measure_jit:
+        compiled = measure_compile_time()
+        shown = "failed" if compiled is None else f"{compiled:.1f} s"
+        out(f"JIT compile of the solver kernels (first calls, empty numba cache, fresh interpreter): {shown}")
+    rows: list[BenchRow] = []
+    for label, n in users:
+        size_rows = _bench_size(label, n, a, eps, repeats, chosen, seed, out)
+        rows.extend(size_rows)
+        out(format_table(size_rows))
+        gc.collect()
+    return rows
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def format_table(rows: Sequence[BenchRow]) -> str:
+    """The rows as plain-text tables, one per graph and damping.
+
+    Examples
+    --------
+    >>> print(format_table([BenchRow("1k", 1000, 10000, 0.85, 1e-6, "scipy power (float32)", 0.01,
+    ...                              iterations=40, max_error=1e-7, speedup=1.0, peer=True)]))  # doctest: +NORMALIZE_WHITESPACE
+    1k: 1,000 users, 10,000 links, damping 0.85, tol 1e-06
+    method                          seconds  passes   max error  peak MiB   +MiB  vs fastest peer  setup+solve  vs fastest  B/link  note
+    scipy power (float32)             0.010      40     1.0e-07         -      -            1.00x            -           -       -
+    """
+    lines: list[str] = []
+    groups: dict[tuple[str, float, float], list[BenchRow]] = {}
+    for item in rows:
+        groups.setdefault((item.size, item.damping, item.tol), []).append(item)
+    for (size, damping, tol), items in groups.items():
+        first = items[0]
+        if lines:
+            lines.append("")
+        lines.append(
+            f"{size}: {first.users:,} users, {first.links:,} links, damping {damping:g}, tol {tol:g}"
+        )
+        lines.append(
+            f"{'method':<46} {'seconds':>9} {'passes':>7} {'max error':>11} {'peak MiB':>9} {'+MiB':>6}"
+            f" {'vs fastest peer':>16} {'setup+solve':>11} {'vs fastest':>10} {'B/link':>7}  note"
+        )
+        for item in items:
+            speed = "-" if item.speedup is None else f"{item.speedup:.2f}x"
+            whole = "-" if item.speedup_end_to_end is None else f"{item.speedup_end_to_end:.2f}x"
+            lines.append(
+                f"{item.method:<46} {item.seconds:>9.3f} {_cell(item.iterations, 'd'):>7}"
+                f" {_cell(item.max_error, '.1e'):>11} {_cell(item.peak_mib, '.0f'):>9}"
+                f" {_cell(item.extra_mib, '.0f'):>6} {speed:>16} {_cell(item.end_to_end, '.3f'):>11} {whole:>10}"
+                f" {_cell(item.bytes_per_link, '.1f'):>7}  {item.note}".rstrip()
+            )
+    return "\n".join(lines)

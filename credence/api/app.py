@@ -1,0 +1,212 @@
+"""The ASGI app and the server: GraphQL at ``/graphql``, health at ``/healthz``.
+
+:func:`create_app` wires a :class:`~credence.api.service.CredenceService` and an
+:class:`~credence.api.config.ApiConfig` into a Starlette app; :func:`open_service` opens the
+store and brings the engine up to date (recomputing only when the store holds no
+scores of the current model); :func:`serve` runs it all under uvicorn. With several
+workers each process opens its own service (uvicorn's factory mode reads the
+settings from ``CREDENCE_SERVE``) and the server is read-only, because each worker
+holds its own in-memory scores.
+
+Callers authenticate with ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``),
+on HTTP and on the websocket handshake of subscriptions (graphql-transport-ws).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from credence.api.config import ApiConfig, Limits, read_api_keys
+from credence.api.schema import Context, build_schema
+from credence.api.service import CredenceService
+from credence.core.errors import ParameterError
+from credence.engine import ScoringEngine
+from credence.graph.config import StoreConfig, open_store
+from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
+
+__all__ = ["ServeSettings", "create_app", "open_service", "serve"]
+
+log = logging.getLogger("credence.api")
+SERVE_ENV = "CREDENCE_SERVE"
+
+
+def _secret(headers: Any) -> str | None:
+    auth = headers.get("authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return str(value.strip())
+    key = headers.get("x-api-key")
+    return str(key).strip() if key else None
+
+
+class _CredenceGraphQL(GraphQL[Context, None]):
+    def __init__(self, service: CredenceService, config: ApiConfig) -> None:
+        super().__init__(
+            build_schema(config), graphql_ide="graphiql" if config.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )  # fmt: skip
+        self.service = service
+        self.config = config
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        key = self.config.keys.authenticate(_secret(request.headers))
+        return Context(service=self.service, config=self.config, key=key)
+
+
+def create_app(
+    service: CredenceService, config: ApiConfig, *, on_shutdown: Callable[[], None] | None = None
+) -> Starlette:
+    """The ASGI app serving ``service`` with ``config``."""
+    graphql = _CredenceGraphQL(service, config)
+
+    async def health(_: Request) -> Response:
+        engine = service.engine
+        return JSONResponse({
+            "status": "ok" if engine.ready else "starting", "model": engine.model_version,
+            "generation": engine.generation, "computed_at": engine.computed_at, "read_only": config.read_only,
+        })  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if on_shutdown is not None:
+                on_shutdown()
+
+    return Starlette(
+        routes=[
+            Route("/healthz", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def open_service(store_config: StoreConfig, *, policy_path: Path | None = None, now: int | None = None,
+                 progress: Any = None) -> CredenceService:  # fmt: skip
+    """Open the store and bring its scores into memory.
+
+    When the store holds snapshots of the current model version, the engine is
+    rebuilt at their evaluation time without writing (the served scores equal the
+    stored ones); otherwise everyone is scored at ``now`` and the snapshots written.
+    """
+    store = open_store(store_config)
+    try:
+        policy = read_policy(policy_path or DEFAULT_POLICY_PATH)
+        engine = ScoringEngine(store, policy=policy)
+        stamp = store.latest_score_time()
+        if stamp is not None and stamp[1] == policy.version and now is None:
+            engine.recompute(write=False, now=stamp[0], progress=progress)
+        else:
+            engine.recompute(write=True, now=now, progress=progress)
+    except BaseException:
+        store.close()
+        raise
+    return CredenceService(store=store, engine=engine)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeSettings:
+    """What ``credence serve`` was asked for (passed to worker processes as JSON)."""
+
+    store: StoreConfig
+    keys_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    graphiql: bool = True
+    policy_path: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ParameterError("workers", self.workers, "must be an integer >= 1")
+        if not (isinstance(self.port, int) and 0 <= self.port <= 65535):
+            raise ParameterError("port", self.port, "must be in 0..65535")
+
+    def config(self) -> ApiConfig:
+        return ApiConfig(keys=read_api_keys(self.keys_path), limits=self.limits, graphiql=self.graphiql,
+                         read_only=self.workers > 1)  # fmt: skip
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "store": {"kind": self.store.kind, "sqlite_path": str(self.store.sqlite_path or ""),
+                      "neo4j_uri": self.store.neo4j_uri, "neo4j_database": self.store.neo4j_database},
+            "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
+            "policy_path": str(self.policy_path) if self.policy_path else None,
+            "limits": vars(self.limits),
+        })  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSettings:
+        data = json.loads(text)
+        store = data["store"]
+        config = StoreConfig(
+            kind=store["kind"], sqlite_path=Path(store["sqlite_path"]) if store["sqlite_path"] else None,
+            neo4j_uri=store["neo4j_uri"], neo4j_user=os.environ.get("CREDENCE_NEO4J_USER"),
+            neo4j_password=os.environ.get("CREDENCE_NEO4J_PASSWORD"), neo4j_database=store["neo4j_database"],
+        )  # fmt: skip
+        return cls(store=config, keys_path=Path(data["keys_path"]), workers=int(data["workers"]),
+                   graphiql=bool(data["graphiql"]),
+                   policy_path=Path(data["policy_path"]) if data["policy_path"] else None,
+                   limits=Limits(**data["limits"]))  # fmt: skip
+
+
+def worker_app() -> Starlette:
+    """uvicorn factory for worker processes: settings from ``$CREDENCE_SERVE``."""
+    settings = ServeSettings.from_json(os.environ[SERVE_ENV])
+    service = open_service(settings.store, policy_path=settings.policy_path)
+    return create_app(service, settings.config(), on_shutdown=service.close)
+
+
+def serve(settings: ServeSettings, *, service: CredenceService | None = None,
+          ready: Callable[[str], None] | None = None) -> None:  # fmt: skip
+    """Run the server until interrupted (one process, or ``settings.workers`` processes)."""
+    import uvicorn
+
+    config = settings.config()  # fail early on a bad key file
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    if settings.workers > 1:
+        if service is not None:
+            service.close()
+        os.environ[SERVE_ENV] = settings.to_json()
+        if ready is not None:
+            ready(url)
+        uvicorn.run("credence.api.app:worker_app", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, log_level="warning", ws="websockets-sansio")  # fmt: skip
+        return
+    if service is None:
+        service = open_service(settings.store, policy_path=settings.policy_path)
+    app = create_app(service, config, on_shutdown=service.close)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio",
+                                           lifespan="on"))  # fmt: skip
+    if ready is not None:
+        ready(url)
+    server.run()
+
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+
+def schema_sdl() -> str:
+    """The schema's SDL as checked in at ``credence/api/schema.graphql``."""
+    from credence.api.config import ApiKeys
+
+    return build_schema(ApiConfig(keys=ApiKeys())).as_str() + "\n"

@@ -1,0 +1,432 @@
+"""The service behind the GraphQL API: one store, one scoring engine, one worker thread.
+
+:class:`CredenceService` owns the store and the :class:`~credence.engine.ScoringEngine`
+and is the only way the API touches them:
+
+* Everything that reads the store or takes the engine's lock runs on one worker
+  thread (``run``), never on the event loop: the store connections are not shared
+  between threads, and a recompute or a push never stalls other requests' I/O.
+* A score summary (score, band, components, reasons) is answered from the engine's
+  memory without the lock (:meth:`summaries`): it is a few array reads.
+* Listings and statistics work on :class:`~credence.engine.ScoreTable` columns with
+  numpy; pages are keyset pages (:func:`users_page`), so a cursor taken before a
+  recompute still works after it.
+* Score changes are published to subscribers (:class:`ScoreBroker`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from credence.engine import ScoreTable
+>>> table = ScoreTable(ids=np.array(["a", "b", "c", "d"], dtype=object), scores=np.array([700, 650, 700, 500]),
+...                    degree=np.zeros(4), consent=np.ones(4, bool), quarantined=np.zeros(4, bool), generation=3)
+>>> page = users_page(table, UserQuery(), first=2)
+>>> page.ids, page.has_next
+(['a', 'c'], True)
+>>> users_page(table, UserQuery(), first=2, after=page.end_cursor).ids
+['b', 'd']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+
+from credence.core.errors import CredenceError, ValidationError
+from credence.engine import ScoreChange, ScoreTable, ScoringEngine
+from credence.graph.store import GraphStore
+from credence.scoring.policy import SCORE_MAX, SCORE_MIN, Policy
+
+__all__ = [
+    "SORTS",
+    "CredenceService",
+    "NumberRange",
+    "ScoreBroker",
+    "UserPage",
+    "UserQuery",
+    "decode_cursor",
+    "encode_cursor",
+    "histogram",
+    "score_stats",
+    "users_page",
+]
+
+T = TypeVar("T")
+log = logging.getLogger("credence.api")
+SORTS = ("SCORE_DESC", "SCORE_ASC", "USER_ID_ASC")
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def encode_cursor(kind: str, payload: dict[str, Any]) -> str:
+    """An opaque cursor: url-safe base64 of a small JSON object.
+
+    Examples
+    --------
+    >>> decode_cursor(encode_cursor("users", {"k": [700, "a"]}), "users")
+    {'k': [700, 'a']}
+    """
+    raw = json.dumps({"t": kind, **payload}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
+    """The payload of a cursor from :func:`encode_cursor`; ValidationError if it is not one of ``kind``."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError(
+            "not a cursor this API issued", entity="cursor", column="after", value=cursor
+        ) from None
+    if not isinstance(data, dict) or data.pop("t", None) != kind:
+        raise ValidationError(f"not a {kind} cursor", entity="cursor", column="after", value=cursor)
+    return data
+
+
+# --------------------------------------------------------------------------- listings
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberRange:
+    """An explicit-operator numeric filter (every given bound must hold)."""
+
+    eq: float | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    any_of: tuple[float, ...] | None = None
+
+    def mask(self, values: np.ndarray) -> np.ndarray:
+        keep = np.ones(values.shape[0], dtype=bool)
+        for bound, test in ((self.eq, np.equal), (self.gt, np.greater), (self.gte, np.greater_equal),
+                            (self.lt, np.less), (self.lte, np.less_equal)):  # fmt: skip
+            if bound is not None:
+                keep &= test(values, bound)
+        if self.any_of is not None:
+            keep &= np.isin(values, np.asarray(self.any_of, dtype=np.float64))
+        return keep
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserQuery:
+    """Which users a listing or a statistic covers, and in what order."""
+
+    score: NumberRange | None = None
+    degree: NumberRange | None = None
+    bands: tuple[str, ...] | None = None
+    consent: bool | None = None
+    quarantined: bool | None = None
+    sort: str = "SCORE_DESC"
+
+    def mask(self, table: ScoreTable, policy: Policy | None = None) -> np.ndarray:
+        keep = np.ones(table.ids.shape[0], dtype=bool)
+        if self.score is not None:
+            keep &= self.score.mask(table.scores)
+        if self.degree is not None:
+            keep &= self.degree.mask(table.degree)
+        if self.bands is not None:
+            if policy is None:
+                raise ValidationError("a band filter needs the policy", entity="filter", column="band")
+            known = {band.name for band in policy.bands}
+            unknown = sorted(set(self.bands) - known)
+            if unknown:
+                raise ValidationError(
+                    f"unknown band; the bands are {', '.join(sorted(known))}",
+                    entity="filter",
+                    column="band",
+                    value=unknown[0],
+                )
+            keep &= np.isin(policy.band_names(table.scores), np.array(self.bands, dtype=object))
+        if self.consent is not None:
+            keep &= table.consent == self.consent
+        if self.quarantined is not None:
+            keep &= table.quarantined == self.quarantined
+        return keep
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of a listing."""
+
+    ids: list[str]
+    cursors: list[str]
+    has_next: bool
+    total: int
+    generation: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def _take_ordered(candidates: np.ndarray, key: np.ndarray, ids: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` candidates with the smallest (key, id), in that order."""
+    if count <= 0 or candidates.size <= count:
+        chosen = candidates
+    else:
+        threshold = np.partition(key[candidates], count - 1)[count - 1]
+        below = candidates[key[candidates] < threshold]
+        ties = candidates[key[candidates] == threshold]
+        ties = ties[np.argsort(ids[ties].astype(str), kind="stable")][: count - below.size]
+        chosen = np.concatenate([below, ties])
+    order = np.lexsort((ids[chosen].astype(str), key[chosen]))
+    return chosen[order]
+
+
+def users_page(
+    table: ScoreTable,
+    query: UserQuery,
+    *,
+    first: int,
+    after: str | None = None,
+    policy: Policy | None = None,
+    id_order: np.ndarray | None = None,
+) -> UserPage:
+    """A keyset page of users in ``query.sort`` order (ties by user id).
+
+    The cursor holds the last row's sort key and id, not an offset, so it stays
+    valid across recomputes: the next page starts after that key in the current
+    order (a user whose score moved across the cursor may be seen twice or not at all,
+    as with any keyset page over changing data). ``id_order`` (rows sorted by id) saves
+    a sort of every id for ``USER_ID_ASC``.
+    """
+    if query.sort not in SORTS:
+        raise ValidationError(
+            f"must be one of {', '.join(SORTS)}", entity="users", column="sort", value=query.sort
+        )
+    keep = query.mask(table, policy)
+    total = int(np.count_nonzero(keep))
+    ids = table.ids
+    last: Any = None
+    if after is not None:
+        data = decode_cursor(after, "users")
+        last = data.get("k")
+        if data.get("s") != query.sort or not (isinstance(last, list) and len(last) == 2):
+            raise ValidationError(
+                "cursor of a listing in another order", entity="cursor", column="after", value=after
+            )
+        if not isinstance(last[1], str) or isinstance(last[0], bool) or not isinstance(last[0], int):
+            raise ValidationError("malformed cursor", entity="cursor", column="after", value=after)
+    if query.sort == "USER_ID_ASC":
+        order = id_order if id_order is not None else np.argsort(ids.astype(str), kind="stable")
+        start = 0 if last is None else int(np.searchsorted(ids[order].astype(str), last[1], side="right"))
+        picked: list[np.ndarray] = []
+        found = 0
+        chunk = max(4 * (first + 1), 1024)
+        while start < order.size and found <= first:
+            block = order[start : start + chunk]
+            hit = block[keep[block]]
+            picked.append(hit)
+            found += hit.size
+            start += chunk
+        rows = np.concatenate(picked)[: first + 1] if picked else np.zeros(0, dtype=np.int64)
+    else:
+        key = -table.scores if query.sort == "SCORE_DESC" else table.scores.copy()
+        if last is not None:
+            sort_key = -last[0] if query.sort == "SCORE_DESC" else last[0]
+            later = key > sort_key
+            tie = np.flatnonzero(keep & (key == sort_key))
+            later[tie[ids[tie].astype(str) > last[1]]] = True
+            keep &= later
+        rows = _take_ordered(np.flatnonzero(keep), key, ids, first + 1)
+    has_next = rows.size > first
+    rows = rows[:first]
+    out_ids = [str(u) for u in ids[rows].tolist()]
+    cursors = []
+    for row, user in zip(rows.tolist(), out_ids, strict=True):
+        value = 0 if query.sort == "USER_ID_ASC" else int(table.scores[row])
+        cursors.append(encode_cursor("users", {"s": query.sort, "k": [value, user], "g": table.generation}))
+    return UserPage(out_ids, cursors, has_next, total, table.generation)
+
+
+def score_stats(scores: np.ndarray, policy: Policy) -> dict[str, Any]:
+    """Count, mean, spread, percentiles and band counts of some scores.
+
+    Examples
+    --------
+    >>> from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
+    >>> stats = score_stats(np.array([400, 600, 800]), read_policy(DEFAULT_POLICY_PATH))
+    >>> stats["count"], stats["mean"], stats["median"]
+    (3, 600.0, 600.0)
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    names = policy.band_names(scores) if scores.size else np.array([], dtype=object)
+    bands = [{"name": band.name, "min": band.min, "count": int(np.count_nonzero(names == band.name))}
+             for band in policy.bands]  # fmt: skip
+    if scores.size == 0:
+        return {"count": 0, "mean": None, "stddev": None, "min": None, "max": None, "median": None,
+                "percentiles": [], "bands": bands}  # fmt: skip
+    levels = (1, 5, 10, 25, 50, 75, 90, 95, 99)
+    values = np.percentile(scores, levels)
+    return {
+        "count": int(scores.size), "mean": float(scores.mean()), "stddev": float(scores.std()),
+        "min": int(scores.min()), "max": int(scores.max()), "median": float(np.median(scores)),
+        "percentiles": [{"level": level, "value": float(v)} for level, v in zip(levels, values, strict=True)],
+        "bands": bands,
+    }  # fmt: skip
+
+
+def histogram(scores: np.ndarray, bins: int) -> list[dict[str, Any]]:
+    """Counts of scores in ``bins`` equal bins over [350, 950] (the last bin includes 950).
+
+    Examples
+    --------
+    >>> [b["count"] for b in histogram(np.array([350, 649, 650, 950]), 2)]
+    [2, 2]
+    """
+    counts, edges = np.histogram(
+        np.asarray(scores, dtype=np.float64), bins=bins, range=(SCORE_MIN, SCORE_MAX)
+    )
+    return [{"lower": float(edges[i]), "upper": float(edges[i + 1]), "count": int(c)}
+            for i, c in enumerate(counts.tolist())]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+class ScoreBroker:
+    """Fans score changes out to subscribers' asyncio queues (thread-safe publish)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[
+            int, tuple[asyncio.AbstractEventLoop, asyncio.Queue[ScoreChange], str | None]
+        ] = {}
+        self._next = 0
+
+    def subscribe(self, user_id: str | None) -> tuple[int, asyncio.Queue[ScoreChange]]:
+        """A queue receiving the changes of ``user_id`` (every user when None); call from the loop."""
+        queue: asyncio.Queue[ScoreChange] = asyncio.Queue(maxsize=1_000)
+        with self._lock:
+            self._next += 1
+            self._subscribers[self._next] = (asyncio.get_running_loop(), queue, user_id)
+            return self._next, queue
+
+    def unsubscribe(self, token: int) -> None:
+        with self._lock:
+            self._subscribers.pop(token, None)
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def publish(self, changes: Sequence[ScoreChange]) -> None:
+        """Deliver changes to the matching subscribers (from any thread); a full queue drops."""
+        with self._lock:
+            targets = list(self._subscribers.values())
+        for loop, queue, user_id in targets:
+            for change in changes:
+                if user_id is None or change.user == user_id:
+                    loop.call_soon_threadsafe(_offer, queue, change)
+
+
+def _offer(queue: asyncio.Queue[ScoreChange], change: ScoreChange) -> None:
+    if not queue.full():
+        queue.put_nowait(change)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@dataclass
+class CredenceService:
+    """The store, the engine, the worker thread and the broker of one API process.
+
+    Parameters
+    ----------
+    store : GraphStore
+        Where the data lives.
+    engine : ScoringEngine
+        The engine scoring that store (recomputed before serving).
+    """
+
+    store: GraphStore
+    engine: ScoringEngine
+    broker: ScoreBroker = field(default_factory=ScoreBroker)
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-engine")
+    )
+    #: Long graph analyses (ring peeling, Louvain, SybilRank) run here, on snapshots taken under
+    #: the engine lock, so that they never hold up the worker thread's writes and reads.
+    analysis_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-analysis")
+    )
+    _id_order: tuple[int, np.ndarray] | None = None
+
+    async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``function`` on the worker thread (store and engine work)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, partial(function, *args, **kwargs))
+
+    async def analyze(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a pure graph analysis on the analysis thread (no store access allowed there)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.analysis_executor, partial(function, *args, **kwargs))
+
+    async def mutate(
+        self, function: Callable[..., list[ScoreChange]], *args: Any, **kwargs: Any
+    ) -> list[ScoreChange]:
+        """Run an engine change on the worker thread and publish its score changes.
+
+        Credence errors are rejections (nothing was written). Anything else may have
+        struck after the store write, between store and memory: the engine is then
+        rebuilt from the store (at the same evaluation time, without writing) before the
+        error propagates, so memory never drifts from the store.
+        """
+
+        def guarded() -> list[ScoreChange]:
+            try:
+                return function(*args, **kwargs)
+            except CredenceError:
+                raise
+            except Exception:
+                log.exception("unexpected error in a change; rebuilding the scores from the store")
+                self.engine.recompute(write=False, now=self.engine.computed_at)
+                raise
+
+        changes = await self.run(guarded)
+        self.publish(changes)
+        return changes
+
+    def publish(self, changes: Sequence[ScoreChange]) -> Sequence[ScoreChange]:
+        if changes:
+            self.broker.publish(changes)
+        return changes
+
+    @property
+    def policy(self) -> Policy:
+        return self.engine.policy
+
+    def id_order(self) -> np.ndarray:
+        """Rows sorted by user id (cached: ids only ever grow, so the count identifies the order)."""
+        ids = self.engine.table().ids
+        if self._id_order is None or self._id_order[0] != ids.size:
+            self._id_order = (ids.size, np.argsort(ids.astype(str), kind="stable"))
+        return self._id_order[1]
+
+    def stats(self, query: UserQuery) -> dict[str, Any]:
+        table = self.engine.table()
+        return score_stats(table.scores[query.mask(table, self.policy)], self.policy)
+
+    def histogram(self, query: UserQuery, bins: int) -> list[dict[str, Any]]:
+        table = self.engine.table()
+        return histogram(table.scores[query.mask(table, self.policy)], bins)
+
+    def close(self) -> None:
+        self.analysis_executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
+        self.store.close()

@@ -1,0 +1,974 @@
+"""The ``credence`` command line.
+
+Exit codes: 0 success, 2 usage error, 3 bad input (nothing was written),
+4 not found, 5 store or Neo4j unavailable, 6 conflict, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from credence.cli.options import engine_options, make_engine, store_config, store_options
+from credence.core.errors import (
+    ConflictError,
+    CredenceError,
+    InputError,
+    NotFoundError,
+    StoreError,
+)
+from credence.graph.config import credence_home, open_store
+
+EXIT_CODES: dict[type[CredenceError], int] = {
+    InputError: 3,
+    NotFoundError: 4,
+    StoreError: 5,
+    ConflictError: 6,
+}
+
+
+def exit_code_for(error: CredenceError) -> int:
+    """The process exit code for a Credence error (most specific class wins).
+
+    Examples
+    --------
+    >>> from credence.core.errors import ValidationError
+    >>> exit_code_for(ValidationError("bad", entity="user"))
+    3
+    """
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
+
+
+class _Bars:
+    """A :data:`credence.graph.store.ProgressFn` drawing one tqdm bar per stage on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(
+                total=total,
+                desc=f"{stage:>12}",
+                unit=" rows",
+                unit_scale=True,
+                leave=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[_Bars]:
+    bars = _Bars(enabled=not quiet)
+    try:
+        yield bars
+    finally:
+        bars.close()
+
+
+class CredenceGroup(click.Group):
+    """Turns Credence errors into one clear line and a meaningful exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CredenceError as exc:
+            click.echo(f"error [{exc.code}]: {exc}", err=True)
+            ctx.exit(exit_code_for(exc))
+
+
+@click.group(cls=CredenceGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="credence")
+def main() -> None:
+    """Credence: open, explainable graph-based credit scores (350-950)."""
+
+
+# --------------------------------------------------------------------------- seed
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--users", "n_users", default=10_000, show_default=True, help="Population size.")
+@click.option("--avg-degree", default=20.0, show_default=True, help="Mean links per user x 2.")
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same data).")
+@click.option("--sybil-regions", default=1, show_default=True)
+@click.option("--sybils-per-region", default=200, show_default=True)
+@click.option("--attack-links", default=10, show_default=True, help="Attack links per region.")
+@click.option("--rings", default=5, show_default=True, help="Planted collusion rings.")
+@click.option(
+    "--attack-model",
+    type=click.Choice(["random", "hubs", "mimic", "seeded"]),
+    default="random",
+    show_default=True,
+    help="How sybil regions attack (see credence.seeds.synthetic and docs/fraud.md).",
+)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def seed(
+    out: Path,
+    n_users: int,
+    avg_degree: float,
+    seed: int,
+    sybil_regions: int,
+    sybils_per_region: int,
+    attack_links: int,
+    rings: int,
+    attack_model: str,
+    quiet: bool,
+) -> None:
+    """Generate a synthetic population with planted fraud into folder OUT.
+
+    Writes users.csv, links.csv, repayments.csv, spending.csv and the ground
+    truth labels.csv (never loaded into a store).
+    """
+    from credence.graph.io import write_dataset, write_table
+    from credence.graph.model import Dataset
+    from credence.seeds.synthetic import PopulationConfig, generate_population
+
+    config = PopulationConfig(
+        n_users=n_users,
+        avg_degree=avg_degree,
+        seed=seed,
+        sybil_regions=sybil_regions,
+        sybils_per_region=sybils_per_region,
+        attack_links_per_region=attack_links,
+        rings=rings,
+        attack_model=attack_model,
+    )
+    started = time.perf_counter()
+    with _progress(quiet) as bars:
+        bars("generate", 0, 1)
+        population = generate_population(config)
+        bars("generate", 1, 1)
+        dataset = Dataset(
+            users=population.users,
+            links=population.links,
+            repayments=population.repayments,
+            spending=population.spending,
+        )
+        bars("write", 0, 1)
+        paths = write_dataset(dataset, out)
+        paths.append(write_table(population.labels, out / "labels.csv"))
+        bars("write", 1, 1)
+    counts = ", ".join(f"{v:,} {k}" for k, v in dataset.counts().items())
+    click.echo(f"wrote {counts} to {out} in {time.perf_counter() - started:.1f} s")
+
+
+# --------------------------------------------------------------------------- load
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["dataset", "signed"]),
+    default="dataset",
+    show_default=True,
+    help="dataset: a folder of users/links/repayments/spending CSVs; "
+    "signed: a SNAP signed trust CSV (source,target,weight,timestamp).",
+)
+@click.option("--replace", is_flag=True, help="Delete everything stored before loading.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@store_options
+def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, neo4j_uri: str | None) -> None:
+    """Validate SOURCE and load it into the store, all or nothing.
+
+    A bad row stops the load before anything is written, naming the file, row,
+    column and problem (exit code 3).
+    """
+    from credence.graph.io import read_dataset
+    from credence.graph.model import Dataset
+
+    if fmt == "signed":
+        from credence.seeds.snap import read_signed_edges
+
+        signed = read_signed_edges(source)
+        dataset = Dataset(users=signed.users, links=signed.links)
+    else:
+        dataset = read_dataset(source)
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store, _progress(quiet) as bars:
+        if replace:
+            store.clear()
+        report = store.load(dataset, progress=bars)
+    counts = ", ".join(f"{v:,} {k}" for k, v in report.written.items())
+    click.echo(f"loaded {counts} into {config.describe()} in {report.seconds:.1f} s")
+
+
+# --------------------------------------------------------------------------- export
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "npz"]),
+    default="parquet",
+    show_default=True,
+    help="parquet or csv: the users, links, repayments, spending and scores (with components) tables, "
+    "loadable into any store with `credence load` (times as epoch seconds); npz: the CSR snapshot (scipy) "
+    "+ users.csv.",
+)
+@click.option("--no-scores", is_flag=True, help="parquet/csv: skip scoring (the stored data only).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@engine_options
+def export(
+    out: Path,
+    fmt: str,
+    no_scores: bool,
+    quiet: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Export the stored graph (and, for parquet/csv, freshly computed scores) to folder OUT.
+
+    Scores are recomputed in memory, so they match the data exactly (nothing is written).
+    """
+    config = store_config(db, neo4j_uri)
+    started = time.perf_counter()
+    with open_store(config) as store, _progress(quiet) as bars:
+        if fmt == "npz":
+            from credence.graph.snapshot_io import write_snapshot
+
+            snapshot = store.export_snapshot(progress=bars)
+            paths = write_snapshot(snapshot, out)
+            what = f"{snapshot.n_users:,} users and {snapshot.n_links:,} links"
+        else:
+            from credence.analysis.data import export_tables
+
+            engine = None
+            if not no_scores:
+                engine = make_engine(store, policy_path, now)
+                engine.recompute(write=False)
+            written = export_tables(store, engine, out, fmt=fmt)
+            paths = list(written.values())
+            what = ", ".join(written)
+    names = ", ".join(p.name for p in paths)
+    click.echo(f"exported {what} to {out} ({names}) in {time.perf_counter() - started:.1f} s")
+
+
+# --------------------------------------------------------------------------- stats
+
+
+@main.command()
+@click.option("--graph", "with_graph", is_flag=True, help="Also degree statistics (exports the CSR).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@store_options
+def stats(with_graph: bool, as_json: bool, db: Path | None, neo4j_uri: str | None) -> None:
+    """Counts of what the store holds."""
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        result: dict[str, Any] = {"store": config.describe(), **store.stats().as_dict()}
+        if with_graph:
+            from credence.graph.snapshot_io import degree_summary
+
+            result.update(degree_summary(store.export_snapshot()))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        shown = (
+            f"{value:,}"
+            if isinstance(value, int)
+            else (f"{value:.3f}" if isinstance(value, float) else str(value))
+        )
+        click.echo(f"{key:<{width}}  {shown}")
+
+
+# --------------------------------------------------------------------------- neo4j
+
+
+@main.group()
+def neo4j() -> None:
+    """Run a local Neo4j 5.26 (no Docker needed: Java 17 + Maven Central jars)."""
+
+
+@neo4j.command("start")
+@click.option("--port", type=int, default=None, help="Bolt port (default: a free one).")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data folder (default $CREDENCE_HOME/neo4j).",
+)
+@click.option("--heap", default="2g", show_default=True, help="Java heap size.")
+def neo4j_start(port: int | None, home: Path | None, heap: str) -> None:
+    """Build the launcher if needed and start Neo4j in the background."""
+    from credence.graph.neo4j_server import (
+        default_state_path,
+        is_running,
+        load_state,
+        save_state,
+        start_neo4j,
+    )
+
+    state = default_state_path()
+    running = load_state(state)
+    if running is not None and is_running(running):
+        click.echo(f"already running: {running.bolt_uri} (pid {running.pid})")
+        return
+    proc = start_neo4j(home=home or credence_home() / "neo4j", port=port, heap=heap)
+    save_state(proc, state)
+    click.echo(f"Neo4j running at {proc.bolt_uri} (pid {proc.pid}, data {proc.home})")
+    click.echo(f"use it with: export CREDENCE_NEO4J_URI={proc.bolt_uri}")
+
+
+@neo4j.command("stop")
+def neo4j_stop() -> None:
+    """Stop the Neo4j started by `credence neo4j start`."""
+    from credence.graph.neo4j_server import default_state_path, is_running, load_state, stop_neo4j
+
+    state = default_state_path()
+    running = load_state(state)
+    if running is None or not is_running(running):
+        click.echo("not running")
+        state.unlink(missing_ok=True)
+        return
+    stop_neo4j(running)
+    state.unlink(missing_ok=True)
+    click.echo(f"stopped (pid {running.pid})")
+
+
+@neo4j.command("status")
+def neo4j_status() -> None:
+    """Say whether the local Neo4j runs, and where (exit 1 if not)."""
+    from credence.graph.neo4j_server import default_state_path, is_running, load_state
+
+    running = load_state(default_state_path())
+    if running is None or not is_running(running):
+        click.echo("not running")
+        sys.exit(1)
+    click.echo(f"running: {running.bolt_uri} (pid {running.pid}, data {running.home})")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--users", "n_users", default=10_000, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--quiet", is_flag=True)
+@click.option(
+    "--serve/--no-serve",
+    default=False,
+    show_default=True,
+    help="Then serve the scored data over GraphQL (demo API keys are issued on first use).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface to listen on.")
+@click.option("--port", default=8000, show_default=True, help="With --serve: TCP port.")
+@store_options
+def demo(
+    n_users: int,
+    seed: int,
+    quiet: bool,
+    serve: bool,
+    host: str,
+    port: int,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """The main job: generate a demo population, load it (replacing), score it, explain one score
+    and (with --serve) serve it over GraphQL."""
+    from credence.graph.model import Dataset
+    from credence.graph.snapshot_io import degree_summary
+    from credence.seeds.synthetic import generate_population
+
+    config = store_config(db, neo4j_uri)
+    population = generate_population(n_users=n_users, seed=seed)
+    dataset = Dataset(
+        users=population.users,
+        links=population.links,
+        repayments=population.repayments,
+        spending=population.spending,
+    )
+    store = open_store(config)
+    try:
+        with _progress(quiet) as bars:
+            store.clear()
+            report = store.load(dataset, progress=bars)
+            summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
+            engine = make_engine(store, None, population.now)
+            stages = _Stages(enabled=not quiet)
+            try:
+                scored = engine.recompute(progress=stages)
+            finally:
+                stages.close()
+            example = engine.explain(str(population.users["id"].iloc[0]), contributors=5)
+        click.echo(f"demo population loaded into {config.describe()} in {report.seconds:.1f} s")
+        for key, value in summary.items():
+            click.echo(f"  {key:<16} {value:,.3f}" if isinstance(value, float) else f"  {key:<16} {value:,}")
+        for line in _score_summary(scored, engine.policy):
+            click.echo(line)
+        click.echo("")
+        _print_explanation(example)
+    except BaseException:
+        store.close()
+        raise
+    if not serve:
+        store.close()
+        return
+    from credence.api.app import ServeSettings
+    from credence.api.app import serve as run_server
+    from credence.api.service import CredenceService
+
+    keys_path, secrets_shown = _demo_keys()
+    settings = ServeSettings(store=config, keys_path=keys_path, host=host, port=port)
+    service = CredenceService(store=store, engine=engine)
+    example_user = str(population.users["id"].iloc[0])
+
+    def ready(url: str) -> None:
+        click.echo("")
+        click.echo(f"GraphQL API on {url} (GraphiQL: open it in a browser; send the key as a header)")
+        click.echo(f"API keys ({keys_path}; secrets in {secrets_shown}):")
+        for line in secrets_shown.read_text(encoding="utf-8").splitlines():
+            click.echo(f"  {line}")
+        app_key = _demo_secret(secrets_shown, "demo-app")
+        click.echo("try:")
+        click.echo(
+            f"  curl -s {url} -H 'Authorization: Bearer {app_key}' -H 'Content-Type: application/json' \\"
+        )
+        click.echo(
+            f'    -d \'{{"query": "{{ user(id: \\"{example_user}\\") {{ score band reasons {{ code }} }} }}"}}\''
+        )
+        click.echo("stop with Ctrl-C")
+
+    run_server(settings, service=service, ready=ready)
+
+
+def _demo_keys() -> tuple[Path, Path]:
+    """The demo's key file and secrets file under $CREDENCE_HOME, issued on first use."""
+    from credence.api.config import generate_api_key
+
+    home = credence_home()
+    keys_path = home / "api-keys.toml"
+    secrets_path = home / "demo-api-keys.txt"
+    if not (keys_path.exists() and secrets_path.exists()):
+        home.mkdir(parents=True, exist_ok=True)
+        keys_path.unlink(missing_ok=True)
+        lines = []
+        for name, role in (("demo-app", "app"), ("demo-analyst", "analyst"), ("demo-admin", "admin")):
+            lines.append(f"{name} ({role}): {generate_api_key(keys_path, name=name, role=role)}")
+        secrets_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        secrets_path.chmod(0o600)
+    return keys_path, secrets_path
+
+
+def _demo_secret(secrets_path: Path, name: str) -> str:
+    for line in secrets_path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{name} "):
+            return line.rsplit(" ", 1)[-1]
+    return "<key>"
+
+
+# --------------------------------------------------------------------------- serving
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, help="TCP port.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Worker processes; more than 1 serves read-only (each worker holds its own scores).",
+)
+@click.option(
+    "--keys",
+    "keys_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).",
+)
+@click.option("--graphiql/--no-graphiql", default=True, show_default=True, help="Serve the GraphiQL IDE.")
+@click.option(
+    "--policy",
+    "policy_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scoring policy TOML (default: the bundled one).",
+)
+@store_options
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    keys_path: Path | None,
+    graphiql: bool,
+    policy_path: Path | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Serve scores, components and network evidence over GraphQL (uvicorn)."""
+    import os
+
+    from credence.api.app import ServeSettings
+    from credence.api.app import serve as run_server
+
+    path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
+    if not path.exists():
+        raise click.UsageError(
+            f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'"
+        )
+    settings = ServeSettings(
+        store=store_config(db, neo4j_uri),
+        keys_path=path,
+        host=host,
+        port=port,
+        workers=workers,
+        graphiql=graphiql,
+        policy_path=policy_path,
+    )
+    settings.config()  # a bad key file fails here, before the engine loads
+
+    def ready(url: str) -> None:
+        click.echo(f"GraphQL API on {url}" + (" (read-only: several workers)" if workers > 1 else ""))
+
+    if workers == 1:
+        click.echo("loading scores into memory ...", err=True)
+    run_server(settings, ready=ready)
+
+
+@main.group(name="api-key")
+def api_key() -> None:
+    """Issue API keys (the key file stores only their SHA-256)."""
+
+
+@api_key.command(name="new")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["app", "analyst", "admin"]), required=True)
+@click.option(
+    "--keys",
+    "keys_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).",
+)
+def api_key_new(name: str, role: str, keys_path: Path | None) -> None:
+    """Issue a key for NAME with ROLE; prints the secret once."""
+    import os
+
+    from credence.api.config import generate_api_key
+
+    path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
+    secret = generate_api_key(path, name=name, role=role)
+    click.echo(secret)
+    click.echo(f"issued {name} ({role}) in {path}; the secret is shown only now", err=True)
+
+
+@main.command(name="schema")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the SDL here (default: print it).",
+)
+def schema_command(out: Path | None) -> None:
+    """Print (or write) the GraphQL schema SDL."""
+    from credence.api.app import schema_sdl
+
+    text = schema_sdl()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class _Stages:
+    """Progress of the recompute stages as one tqdm bar."""
+
+    STAGES = ("export", "factors", "diffusion", "scores", "write")
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=len(self.STAGES),
+                desc="     scoring",
+                unit=" stages",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+            )
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None:
+            return
+        self.bar.set_postfix_str(stage)
+        if done >= total:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _score_summary(report: Any, policy: Any) -> list[str]:
+    import numpy as np
+
+    scores = report.scores
+    lines = [
+        f"scored {report.users:,} users ({report.participants:,} in the network, {report.links:,} links) "
+        f"with model {report.model_version}",
+        "  timings   " + "  ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items()),
+        f"  warm start {'yes' if report.warm_start else 'no'}; snapshots written {report.written:,}",
+    ]
+    if scores.size:
+        q = np.percentile(scores, [0, 10, 50, 90, 100]).round().astype(int).tolist()
+        lines.append(
+            f"  score     min {q[0]}  p10 {q[1]}  median {q[2]}  p90 {q[3]}  max {q[4]}  "
+            f"mean {scores.mean():.1f}"
+        )
+    lines.append(f"  {'band':<12}{'users':>10}{'share':>9}")
+    for name, count in report.band_counts(policy).items():
+        share = count / max(report.users, 1)
+        lines.append(f"  {name:<12}{count:>10,}{share:>9.1%}")
+    return lines
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@engine_options
+def score(
+    as_json: bool,
+    quiet: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Score every user (full recompute) and append a score snapshot per user to the store."""
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = make_engine(store, policy_path, now)
+        stages = _Stages(enabled=not quiet and not as_json)
+        try:
+            report = engine.recompute(progress=stages)
+        finally:
+            stages.close()
+    if as_json:
+        payload = {
+            "users": report.users,
+            "links": report.links,
+            "participants": report.participants,
+            "model_version": report.model_version,
+            "computed_at": report.computed_at,
+            "written": report.written,
+            "seconds": report.seconds,
+            "bands": report.band_counts(engine.policy),
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    for line in _score_summary(report, engine.policy):
+        click.echo(line)
+
+
+def _print_explanation(explanation: Any) -> None:
+    e = explanation
+    click.echo(f"{e.user}: {e.score} ({e.band})  model {e.model_version}")
+    click.echo(f"  benefits: {', '.join(e.benefits) if e.benefits else 'none'}")
+    click.echo(f"  {'component':<22}{'value':>8}{'weight':>8}{'points':>9}")
+    for c in e.components:
+        click.echo(f"  {c.name:<22}{c.value:>8.3f}{c.weight:>8.2f}{c.points:>9.1f}")
+    click.echo(f"  {'350 + sum':<38}{350 + sum(c.points for c in e.components):>9.1f}  (score rounds this)")
+    click.echo("  top reasons (points lost):")
+    for r in e.reasons:
+        click.echo(f"    {r.code:<26}{r.points:>6.1f}  {r.text}")
+    if not e.participating:
+        click.echo("  network: not taking part (no consent or quarantined): the neutral prior applies")
+        return
+    click.echo(
+        f"  network: n = {e.network_value:.4f}, prior = {e.prior:.4f}, weighted degree {e.degree:.2f}, "
+        f"shrink x{e.shrink:.3f}{' , floored at the prior (bonus_only)' if e.floored else ''}"
+    )
+    click.echo(
+        f"  contributors add up to n - prior = {e.contributors_total:+.5f} "
+        f"(exact within {e.network_bound:.0e}); largest:"
+    )
+    click.echo(f"    {'user':<16}{'share':>10}{'base':>8}{'points':>9}")
+    for c in e.contributors:
+        click.echo(f"    {c.user:<16}{c.contribution:>+10.5f}{c.base:>8.3f}{c.points:>+9.2f}")
+
+
+@main.command()
+@click.argument("user")
+@click.option("--contributors", "n_contributors", default=10, show_default=True, help="How many to list.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@engine_options
+def explain(
+    user: str,
+    n_contributors: int,
+    as_json: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Explain USER's score: components, top reasons, and who in the network moved it.
+
+    Scores are recomputed in memory (nothing is written) so the explanation matches
+    the current data exactly.
+    """
+    import dataclasses
+
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = make_engine(store, policy_path, now)
+        engine.recompute(write=False)
+        explanation = engine.explain(user, contributors=n_contributors)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(explanation), indent=2))
+    else:
+        _print_explanation(explanation)
+
+
+def _print_changes(changes: list[Any], what: str) -> None:
+    moved = [c for c in changes if c.before != c.after]
+    click.echo(f"{what}: {len(changes):,} users rescored, {len(moved):,} scores changed")
+    for c in sorted(moved, key=lambda c: -abs(c.after - c.before))[:20]:
+        click.echo(f"  {c.user:<16}{c.before:>5} -> {c.after:<5}({c.after - c.before:+d})")
+
+
+@main.group()
+def update() -> None:
+    """Record events and changes, updating only the affected scores (local push)."""
+
+
+def _run_update(
+    db: Path | None,
+    neo4j_uri: str | None,
+    policy_path: Path | None,
+    now: int | None,
+    action: Callable[[Any], list[Any]],
+    what: str,
+) -> None:
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = make_engine(store, policy_path, now)
+        engine.recompute(write=False)
+        started = time.perf_counter()
+        changes = action(engine)
+        elapsed = time.perf_counter() - started
+    _print_changes(changes, what)
+    click.echo(f"  update took {elapsed * 1000:.1f} ms (store writes included)")
+
+
+@update.command("repayments")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@engine_options
+def update_repayments(
+    path: Path, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """Record repayment events from a CSV/Parquet file (the repayments schema)."""
+    from credence.graph.io import read_table
+
+    frame = read_table(path)
+    _run_update(
+        db, neo4j_uri, policy_path, now, lambda e: e.record_repayments(frame), f"{len(frame):,} repayments"
+    )
+
+
+@update.command("spending")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@engine_options
+def update_spending(
+    path: Path, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """Record spending and bill events from a CSV/Parquet file (the spending schema)."""
+    from credence.graph.io import read_table
+
+    frame = read_table(path)
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.record_spending(frame), f"{len(frame):,} events")
+
+
+@update.command("link")
+@click.argument("a")
+@click.argument("b")
+@click.option("--weight", default=1.0, show_default=True, help="Interaction strength (> 0).")
+@engine_options
+def update_link(
+    a: str,
+    b: str,
+    weight: float,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Add the friend link A - B (or change its weight)."""
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.add_link(a, b, weight=weight), f"link {a} - {b}")
+
+
+@update.command("unlink")
+@click.argument("a")
+@click.argument("b")
+@engine_options
+def update_unlink(
+    a: str, b: str, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """Remove the friend link A - B."""
+    _run_update(db, neo4j_uri, policy_path, now, lambda e: e.remove_link(a, b), f"unlink {a} - {b}")
+
+
+@update.command("consent")
+@click.argument("user")
+@click.argument("value", type=click.Choice(["yes", "no"]))
+@engine_options
+def update_consent(
+    user: str, value: str, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """Give (yes) or withdraw (no) USER's consent to network scoring."""
+    _run_update(
+        db,
+        neo4j_uri,
+        policy_path,
+        now,
+        lambda e: e.set_consent(user, value == "yes"),
+        f"consent {user} = {value}",
+    )
+
+
+@update.command("flag")
+@click.argument("users", nargs=-1, required=True)
+@click.option("--analyst", required=True)
+@click.option("--reason", required=True)
+@click.option("--clear", is_flag=True, help="Clear the active flags instead.")
+@engine_options
+def update_flag(
+    users: tuple[str, ...],
+    analyst: str,
+    reason: str,
+    clear: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Quarantine USERS (e.g. a whole ring from `credence rings`; or --clear their flags).
+
+    Every id is checked before the first flag is written; the scores they propped up are
+    updated incrementally and listed.
+    """
+    what = f"{'unflag' if clear else 'flag'} {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}"
+    _run_update(
+        db,
+        neo4j_uri,
+        policy_path,
+        now,
+        lambda e: e.flag_users(list(users), analyst=analyst, reason=reason, clear=clear),
+        what,
+    )
+
+
+@main.command("what-if")
+@click.option(
+    "--add-link",
+    "add_links",
+    nargs=3,
+    multiple=True,
+    metavar="A B WEIGHT",
+    type=(str, str, float),
+    help="A hypothetical link (repeatable).",
+)
+@click.option(
+    "--remove-link",
+    "remove_links",
+    nargs=2,
+    multiple=True,
+    metavar="A B",
+    type=(str, str),
+    help="A link to remove (repeatable).",
+)
+@click.option(
+    "--remove-user",
+    "remove_users",
+    multiple=True,
+    metavar="USER",
+    help="An account to take out of everyone's network, as if quarantined (repeatable).",
+)
+@click.option(
+    "--repayments",
+    "repayments_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Hypothetical repayment events.",
+)
+@engine_options
+def what_if(
+    add_links: tuple[tuple[str, str, float], ...],
+    remove_links: tuple[tuple[str, str], ...],
+    remove_users: tuple[str, ...],
+    repayments_path: Path | None,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Scores after hypothetical links, events or account removals; nothing is stored."""
+    from credence.graph.io import read_table
+
+    repayments = read_table(repayments_path) if repayments_path is not None else None
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = make_engine(store, policy_path, now)
+        engine.recompute(write=False)
+        result = engine.what_if(
+            add_links=list(add_links),
+            remove_links=list(remove_links),
+            remove_users=list(remove_users),
+            repayments=repayments,
+        )
+    _print_changes(list(result.changes), "what-if (nothing stored)")
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules (imported here, after main exists)."""
+    from credence.analysis.sybil_report import sybil_resistance
+    from credence.cli.commands_ds import COMMANDS as data_science_commands
+    from credence.cli.commands_fraud import COMMANDS as fraud_commands
+    from credence.cli.commands_paths import paths
+
+    main.add_command(paths)
+    for command in fraud_commands:
+        main.add_command(command)
+    main.add_command(sybil_resistance)
+    for command in data_science_commands:
+        main.add_command(command)
+
+
+_register_commands()

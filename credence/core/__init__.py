@@ -1,0 +1,5 @@
+"""The leaf of the house: what every layer may import, importing nothing of Credence.
+
+``errors`` (the one exception hierarchy), ``checks`` (parameter validation),
+``scale`` (the 350-950 score scale) and ``types`` (numpy array aliases).
+"""

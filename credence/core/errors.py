@@ -1,0 +1,265 @@
+"""The one exception hierarchy of Credence.
+
+Every error Credence raises on purpose derives from :class:`CredenceError` and
+carries its facts as attributes, so callers (the CLI, the GraphQL layer) can
+render them without parsing messages. Each class maps to one GraphQL
+``extensions.code`` through its ``code`` attribute::
+
+    CredenceError                      INTERNAL
+    ├── InputError                     BAD_USER_INPUT
+    │   ├── ValidationError            BAD_USER_INPUT   a row/field is wrong
+    │   ├── UnknownReferenceError      BAD_USER_INPUT   a row names a missing user
+    │   └── ParameterError             BAD_USER_INPUT   a bad function/config parameter
+    ├── NotFoundError                  NOT_FOUND
+    ├── ConflictError                  CONFLICT
+    ├── StoreError                     STORE_UNAVAILABLE
+    │   └── Neo4jUnavailableError      STORE_UNAVAILABLE
+    ├── ConvergenceError               NOT_CONVERGED
+    ├── AuthenticationError            UNAUTHENTICATED  no or unknown API key
+    ├── PermissionDeniedError          FORBIDDEN        the key's role may not do this
+    └── LimitExceededError             LIMIT_EXCEEDED   a request is too deep/long/costly
+
+This module imports nothing of Credence, so every layer (``credence.graph``,
+``credence.scoring``, ``credence.api``, ``credence.seeds``) may import it without breaking the one-way
+arrows of the design.
+
+Examples
+--------
+>>> err = ValidationError("must be >= 0", entity="repayment", row=3,
+...                       column="amount", value=-5, source="repayments.csv")
+>>> print(err)
+repayments.csv, repayment row 3, column 'amount' (value -5): must be >= 0
+>>> err.code
+'BAD_USER_INPUT'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "ConvergenceError",
+    "CredenceError",
+    "InputError",
+    "LimitExceededError",
+    "Neo4jUnavailableError",
+    "NotFoundError",
+    "ParameterError",
+    "PermissionDeniedError",
+    "StoreError",
+    "UnknownReferenceError",
+    "ValidationError",
+]
+
+
+class CredenceError(Exception):
+    """Base class of every deliberate Credence error."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    #: Attributes copied into GraphQL ``extensions`` when an error carries them.
+    EXTENSION_FIELDS = ("entity", "row", "column", "value", "source", "name", "limit", "maximum", "role",
+                        "allowed", "key")  # fmt: skip
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """GraphQL ``extensions``: the code and the facts the error carries (graphql-core reads this).
+
+        Examples
+        --------
+        >>> NotFoundError("user", "u1").extensions
+        {'code': 'NOT_FOUND', 'entity': 'user', 'key': 'u1'}
+        """
+        out: dict[str, Any] = {"code": self.code}
+        for name in self.EXTENSION_FIELDS:
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value if isinstance(value, str | int | float | bool) else str(value)
+        return out
+
+
+class InputError(CredenceError):
+    """Something the caller supplied is wrong; nothing was written."""
+
+    code = "BAD_USER_INPUT"
+
+
+class ValidationError(InputError):
+    """A row or field of input data is invalid.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong, in plain words.
+    entity : str
+        The kind of record ("user", "link", "repayment", "spending", ...).
+    row : int or None
+        Row number in the input: 1-based data row (the header is not counted),
+        so ``row=1`` is the first line after a CSV header.
+    column : str or None
+        The offending column, if one.
+    value : object
+        The offending value, if one.
+    source : str or None
+        Where the data came from (a file name), if known.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        entity: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: Any = None,
+        source: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.entity = entity
+        self.row = row
+        self.column = column
+        self.value = value
+        self.source = source
+        where = []
+        if source:
+            where.append(source)
+        where.append(f"{entity} row {row}" if row is not None else entity)
+        if column is not None:
+            col = f"column {column!r}"
+            if value is not None:
+                col += f" (value {value!r})"
+            where.append(col)
+        super().__init__(f"{', '.join(where)}: {problem}")
+
+    def with_source(self, source: str) -> ValidationError:
+        """Return a copy of this error that names ``source``."""
+        return type(self)(
+            self.problem,
+            entity=self.entity,
+            row=self.row,
+            column=self.column,
+            value=self.value,
+            source=source,
+        )
+
+
+class UnknownReferenceError(ValidationError):
+    """A row refers to a user that is neither in the input nor in the store."""
+
+
+class ParameterError(InputError):
+    """A function or configuration parameter is out of its domain.
+
+    Examples
+    --------
+    >>> print(ParameterError("damping", 1.5, "must be in (0, 1)"))
+    parameter 'damping' = 1.5: must be in (0, 1)
+    """
+
+    def __init__(self, name: str, value: Any, problem: str) -> None:
+        self.name = name
+        self.value = value
+        self.problem = problem
+        super().__init__(f"parameter {name!r} = {value!r}: {problem}")
+
+
+class NotFoundError(CredenceError):
+    """A requested record does not exist."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, entity: str, key: Any) -> None:
+        self.entity = entity
+        self.key = key
+        super().__init__(f"{entity} {key!r} not found")
+
+
+class ConflictError(CredenceError):
+    """The request conflicts with the stored state (e.g. unflagging an unflagged user)."""
+
+    code = "CONFLICT"
+
+
+class StoreError(CredenceError):
+    """The store could not be reached or failed; the operation was rolled back."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+class Neo4jUnavailableError(StoreError):
+    """A Neo4j server could not be started, reached or built."""
+
+
+class ConvergenceError(CredenceError):
+    """An iterative solver stopped before reaching its tolerance.
+
+    Parameters
+    ----------
+    iterations : int
+        Iterations performed.
+    residual : float
+        Last residual (same norm as the tolerance).
+    tol : float
+        The tolerance that was asked for.
+    """
+
+    code = "NOT_CONVERGED"
+
+    def __init__(self, iterations: int, residual: float, tol: float) -> None:
+        self.iterations = iterations
+        self.residual = residual
+        self.tol = tol
+        super().__init__(
+            f"did not converge in {iterations} iterations: residual {residual:.3g} > tol {tol:.3g}"
+        )
+
+
+class AuthenticationError(CredenceError):
+    """A request came without an API key, or with one nobody issued."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(CredenceError):
+    """The caller's role may not read this field or run this operation.
+
+    Examples
+    --------
+    >>> print(PermissionDeniedError("flagUser", role="app", allowed=("analyst", "admin")))
+    role 'app' may not use flagUser (allowed: analyst, admin)
+    """
+
+    code = "FORBIDDEN"
+
+    def __init__(self, what: str, *, role: str, allowed: tuple[str, ...]) -> None:
+        self.what = what
+        self.role = role
+        self.allowed = allowed
+        super().__init__(f"role {role!r} may not use {what} (allowed: {', '.join(allowed)})")
+
+
+class LimitExceededError(CredenceError):
+    """A request exceeds one of the server's limits (depth, tokens, aliases, page size, cost).
+
+    Examples
+    --------
+    >>> print(LimitExceededError("first", 500, 100))
+    first is 500, above the limit of 100
+    """
+
+    code = "LIMIT_EXCEEDED"
+
+    def __init__(self, limit: str, value: int | float, maximum: int | float) -> None:
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        super().__init__(f"{limit} is {value}, above the limit of {maximum}")

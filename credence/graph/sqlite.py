@@ -1,0 +1,649 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Users get a dense integer key ``uid`` (their row id) on insert; links, events
+and snapshots refer to it, so a link costs two integers and a float on disk and
+the CSR export needs no string work. Each undirected link is stored once with
+``u < v`` in a clustered ``WITHOUT ROWID`` table; an index on ``(v, u)`` serves
+the other direction.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction: a load either lands
+whole or not at all. Bulk reads for the engine go through the ADBC SQLite
+driver, which hands whole columns to Arrow without building a Python object per
+row.
+
+Examples
+--------
+>>> import pandas as pd
+>>> store = SQLiteStore(":memory:")
+>>> _ = store.upsert_users(pd.DataFrame({"id": ["a", "b"], "created": [0, 0]}))
+>>> _ = store.upsert_links(pd.DataFrame({"source": ["a"], "target": ["b"], "weight": [2.0]}))
+>>> store.neighbors("a")[["user", "weight"]].to_dict("records")
+[{'user': 'b', 'weight': 2.0}]
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from credence.core.errors import ConflictError, NotFoundError, StoreError
+from credence.graph.model import (
+    COMPONENTS,
+    IDENTITY_LEVELS,
+    LINK_COLUMNS,
+    REPAYMENT_COLUMNS,
+    SCORE_COLUMNS,
+    SPENDING_COLUMNS,
+    USER_COLUMNS,
+    Dataset,
+    check_text,
+    empty_frame,
+    epoch_now,
+)
+from credence.graph.store import (
+    AUDIT_FILTERS,
+    AuditEntry,
+    AuditRow,
+    Flag,
+    GraphSnapshot,
+    ProgressFn,
+    StoreBase,
+    StoreStats,
+    User,
+    assemble_snapshot,
+    canonical_links,
+    check_consent,
+    coerce_users_frame,
+    python_columns,
+)
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+SCHEMA_VERSION = 1
+#: Rows per executemany call: bounds memory and paces the progress bar.
+_BATCH = 200_000
+_USER_FIELDS = list(USER_COLUMNS)
+#: Indexes dropped during a big load and rebuilt after it (name -> definition).
+_SECONDARY_INDEXES: dict[str, dict[str, str]] = {
+    "links": {"links_v": "links (v, u)"},
+    "repayments": {"repayments_uid": "repayments (uid)"},
+    "spending": {"spending_uid": "spending (uid)"},
+}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS users (
+    uid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    {", ".join(f"{level} INTEGER NOT NULL" for level in IDENTITY_LEVELS)},
+    declared_income REAL,
+    verified_income REAL,
+    verified_assets REAL,
+    consent_network INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links (
+    u INTEGER NOT NULL,
+    v INTEGER NOT NULL,
+    weight REAL NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (u, v)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_v ON links (v, u);
+CREATE TABLE IF NOT EXISTS repayments (
+    id TEXT PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    paid INTEGER,
+    amount REAL NOT NULL,
+    status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repayments_uid ON repayments (uid);
+CREATE TABLE IF NOT EXISTS spending (
+    id TEXT PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    category TEXT NOT NULL,
+    on_time INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spending_uid ON spending (uid);
+CREATE TABLE IF NOT EXISTS flags (
+    fid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    analyst TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    flagged_at INTEGER NOT NULL,
+    cleared_at INTEGER,
+    cleared_by TEXT,
+    clear_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS flags_uid ON flags (uid);
+CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS scores (
+    sid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    model_version TEXT NOT NULL,
+    computed_at INTEGER NOT NULL,
+    score INTEGER NOT NULL,
+    {", ".join(f"{c} REAL NOT NULL" for c in COMPONENTS)}
+);
+CREATE INDEX IF NOT EXISTS scores_uid ON scores (uid, computed_at);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject, id);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
+"""
+#: Columns of ``audit_log`` in :class:`~credence.graph.store.AuditEntry` field order.
+_AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
+
+
+class SQLiteStore(StoreBase):
+    """A :class:`~credence.graph.store.GraphStore` on a SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created with its folder if absent), or ``":memory:"``.
+    cache_mib : int
+        SQLite page cache of this connection, MiB.
+    """
+
+    #: From this many rows on, a table's secondary indexes are rebuilt after the insert.
+    reindex_threshold = 200_000
+    #: Stores with at least this many users are exported through ADBC in a child process.
+    bulk_read_threshold = 100_000
+
+    def __init__(self, path: str | Path, *, cache_mib: int = 1024) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            # Bigger pages: fewer B-tree levels and splits for 10M-row tables (new files only).
+            self._db.execute("PRAGMA page_size = 16384")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            # A bulk load's dirty pages stay in memory until commit instead of spilling.
+            self._db.execute(f"PRAGMA cache_size = {-int(cache_mib) * 1024}")
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            self._db.execute("PRAGMA threads = 2")  # parallel sorts for index builds
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path}: schema version {version}, this Credence reads {SCHEMA_VERSION}"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+
+    # -- id mapping -------------------------------------------------------------
+
+    def _uids(self, user_ids: np.ndarray, db: sqlite3.Connection) -> np.ndarray:
+        """uid of each external id, -1 where absent."""
+        user_ids = np.asarray(user_ids, dtype=object)
+        if not len(user_ids):
+            return np.empty(0, np.int64)
+        unique = pd.unique(user_ids)
+        n_users = db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
+        if len(unique) > max(5_000, n_users // 20):
+            # Same connection (the write may not be committed yet), Arrow hashing.
+            rows = db.execute("SELECT id, uid FROM users").fetchall()
+            stored_ids = pa.array([r[0] for r in rows], type=pa.large_string())
+            stored_uids = np.array([r[1] for r in rows], dtype=np.int64)
+            wanted = pa.array(user_ids, type=pa.large_string())
+            found = pc.index_in(wanted, value_set=stored_ids)
+            positions = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False))
+            return np.append(stored_uids, -1)[positions]
+        found_rows: list[tuple[str, int]] = []
+        for start in range(0, len(unique), 500):
+            chunk = list(unique[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found_rows += db.execute(f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk).fetchall()
+        known = pd.Series([r[1] for r in found_rows], index=[r[0] for r in found_rows], dtype=np.int64)
+        positions = known.index.get_indexer(pd.Index(user_ids))
+        values = np.append(known.to_numpy(dtype=np.int64), -1)  # position -1 -> -1
+        return values[positions]
+
+    def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:
+        return self._uids(user_ids, tx) >= 0
+
+    def has_users(self, user_ids: Any) -> np.ndarray:
+        return self._has_users(np.asarray(list(user_ids), dtype=object), self._db)
+
+    def _uid(self, user_id: str, db: sqlite3.Connection | None = None) -> int:
+        row = (
+            (db or self._db)
+            .execute("SELECT uid FROM users WHERE id = ?", (self._user_id(user_id),))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFoundError("user", user_id)
+        return int(row[0])
+
+    # -- writes -----------------------------------------------------------------
+
+    def _write_dataset(self, dataset: Dataset, tx: Any, progress: ProgressFn) -> dict[str, int]:
+        db: sqlite3.Connection = tx
+        users = dataset.users
+        fresh = db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
+        self._upsert(db, "users", users, _USER_FIELDS, "id", progress)
+
+        links = dataset.links
+        _, codes = dataset.reference_codes()
+        uid_of = None
+        if sum(dataset.counts().values()) > len(users):
+            index, _ = dataset.reference_codes()
+            # count(*) scans the table: only ask when the table was empty before this load.
+            fresh_span = fresh and len(index) == index.n_defined == len(users)
+            if fresh_span:
+                span = db.execute("SELECT min(uid), max(uid), count(*) FROM users").fetchone()
+                fresh_span = span == (1, len(users), len(users))
+            if fresh_span:
+                # Into an empty table, rows get uid 1..n in insertion (= index) order.
+                uid_of = np.arange(1, len(users) + 1, dtype=np.int64)
+            else:
+                uid_of = self._uids_by_code(dataset, db)
+        if len(links):
+            assert uid_of is not None
+            a, b = uid_of[codes["links.source"]], uid_of[codes["links.target"]]
+            u, v = np.minimum(a, b), np.maximum(a, b)
+            # Clustered-key order, so the B-tree appends instead of splitting pages.
+            order = np.argsort(u * (int(v.max()) + 1) + v, kind="stable")
+            frame = pd.DataFrame(
+                {
+                    "u": u[order],
+                    "v": v[order],
+                    "weight": links["weight"].to_numpy()[order],
+                    "created": links["created"].to_numpy()[order],
+                }
+            )
+            self._upsert(
+                db,
+                "links",
+                frame,
+                ["u", "v", "weight", "created"],
+                "u, v",
+                progress,
+                update="weight = excluded.weight, created = min(created, excluded.created)",
+            )
+
+        for kind, fields in (
+            ("repayments", ["due", "paid", "amount", "status"]),
+            ("spending", ["at", "amount", "category", "on_time"]),
+        ):
+            events: pd.DataFrame = getattr(dataset, kind)
+            if len(events):
+                assert uid_of is not None
+                uid = uid_of[codes[f"{kind}.user"]]
+                frame = events[["id", *fields]].assign(uid=uid).sort_values("id")
+                self._upsert(db, kind, frame, ["id", "uid", *fields], "id", progress)
+        return dataset.counts()
+
+    def _upsert(
+        self,
+        db: sqlite3.Connection,
+        table: str,
+        frame: pd.DataFrame,
+        columns: list[str],
+        key: str,
+        progress: ProgressFn,
+        *,
+        update: str | None = None,
+    ) -> None:
+        """Insert-or-update rows; bulk loads into empty tables take the fast path.
+
+        Validated input has unique keys, so into an empty table a plain INSERT
+        is exact and skips the conflict check; and a big load drops the table's
+        secondary indexes and rebuilds them once, by sorting, afterwards.
+        """
+        if not len(frame):
+            return
+        empty = db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        if not empty:
+            keys = {k.strip() for k in key.split(",")}
+            sets = update or ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+            sql += f" ON CONFLICT({key}) DO UPDATE SET {sets}"
+        indexes = _SECONDARY_INDEXES.get(table, {}) if len(frame) >= self.reindex_threshold else {}
+        for name in indexes:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
+        self._executemany(db, sql, _rows(frame, columns), len(frame), table, progress)
+        for name, definition in indexes.items():
+            progress(f"{table} index", 0, 1)
+            db.execute(f"CREATE INDEX {name} ON {definition}")
+            progress(f"{table} index", 1, 1)
+
+    @staticmethod
+    def _executemany(
+        db: sqlite3.Connection,
+        sql: str,
+        rows: Iterator[tuple[Any, ...]],
+        total: int,
+        stage: str,
+        progress: ProgressFn,
+    ) -> None:
+        done = 0
+        progress(stage, 0, total)
+        while done < total:
+            batch = list(itertools.islice(rows, _BATCH))
+            if not batch:
+                break
+            db.executemany(sql, batch)
+            done += len(batch)
+            progress(stage, done, total)
+
+    def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:
+        db: sqlite3.Connection = tx
+        uid = self._uids(scores["user"].to_numpy(dtype=object), db)
+        cols = ["uid", "model_version", "computed_at", "score", *COMPONENTS]
+        frame = scores.drop(columns="user").assign(uid=uid)
+        db.executemany(
+            f"INSERT INTO scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            _rows(frame, cols),
+        )
+        return len(frame)
+
+    def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:
+        db: sqlite3.Connection = tx
+        # AUTOINCREMENT: ids only grow and are never reused, not even after clear().
+        sql = "INSERT INTO audit_log (at, actor, role, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)"
+        return [int(db.execute(sql, row).lastrowid or 0) for row in rows]
+
+    def remove_link(self, a: str, b: str) -> bool:
+        with self._write_transaction() as db:
+            ua, ub = self._uid(a, db), self._uid(b, db)
+            cursor = db.execute("DELETE FROM links WHERE u = ? AND v = ?", (min(ua, ub), max(ua, ub)))
+            return cursor.rowcount > 0
+
+    def set_consent(self, user_id: str, consent: bool) -> None:
+        consent = check_consent(consent)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            db.execute("UPDATE users SET consent_network = ? WHERE uid = ?", (int(consent), uid))
+
+    def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
+        analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            if db.execute("SELECT 1 FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)).fetchone():
+                raise ConflictError(f"user {user_id!r} is already flagged")
+            cursor = db.execute(
+                "INSERT INTO flags (uid, analyst, reason, flagged_at) VALUES (?, ?, ?, ?)",
+                (uid, analyst, reason, at),
+            )
+            fid = int(cursor.lastrowid or 0)
+        return Flag(id=fid, user=user_id, analyst=analyst, reason=reason, flagged_at=at)
+
+    def unflag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
+        analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            row = db.execute("SELECT fid FROM flags WHERE uid = ? AND cleared_at IS NULL", (uid,)).fetchone()
+            if row is None:
+                raise ConflictError(f"user {user_id!r} is not flagged")
+            db.execute(
+                "UPDATE flags SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE fid = ?",
+                (at, analyst, reason, row[0]),
+            )
+        return next(f for f in self.flags(user_id) if f.id == row[0])
+
+    def clear(self) -> None:
+        with self._write_transaction() as db:
+            for table in ("audit_log", "scores", "flags", "spending", "repayments", "links", "users"):
+                db.execute(f"DELETE FROM {table}")
+
+    # -- reads ------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> User:
+        frame = self.get_users([user_id])
+        return User.from_mapping(frame.iloc[0])
+
+    def get_users(self, user_ids: Any) -> pd.DataFrame:
+        ids = [self._user_id(i) for i in user_ids]
+        if not ids:
+            return empty_frame(USER_COLUMNS)
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found += self._db.execute(
+                f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        frame = pd.DataFrame.from_records(found, columns=_USER_FIELDS)
+        positions = pd.Index(frame["id"]).get_indexer(pd.Index(ids))
+        if (positions < 0).any():
+            raise NotFoundError("user", ids[int(np.argmin(positions))])
+        return coerce_users_frame(frame.iloc[positions])
+
+    def get_all_users(self) -> pd.DataFrame:
+        (users,) = self._bulk_read([f"SELECT {', '.join(_USER_FIELDS)} FROM users ORDER BY id"])
+        return coerce_users_frame(users) if len(users) else empty_frame(USER_COLUMNS)
+
+    def links(self) -> pd.DataFrame:
+        (frame,) = self._bulk_read(
+            [
+                "SELECT a.id AS source, b.id AS target, l.weight, l.created FROM links l "
+                "JOIN users a ON a.uid = l.u JOIN users b ON b.uid = l.v"
+            ]
+        )
+        if not len(frame):
+            return empty_frame(LINK_COLUMNS)
+        return canonical_links(frame)
+
+    def neighbors(self, user_id: str) -> pd.DataFrame:
+        uid = self._uid(user_id)
+        rows = self._db.execute(
+            "SELECT users.id, l.weight, l.created FROM "
+            "(SELECT v AS other, weight, created FROM links WHERE u = ?1 "
+            " UNION ALL SELECT u, weight, created FROM links WHERE v = ?1) AS l "
+            "JOIN users ON users.uid = l.other ORDER BY users.id",
+            (uid,),
+        ).fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=["user", "weight", "created"])
+        return frame.astype({"user": pd.StringDtype(), "weight": np.float64, "created": np.int64})
+
+    def _events(
+        self, table: str, schema: dict[str, Any], fields: list[str], order: str, user_id: str | None
+    ) -> pd.DataFrame:
+        select = (
+            f"SELECT e.id, users.id, {', '.join('e.' + f for f in fields)} FROM {table} e "
+            "JOIN users ON users.uid = e.uid"
+        )
+        if user_id is None:
+            (frame,) = self._bulk_read([f"{select} ORDER BY e.{order}, e.id"])
+            if not len(frame):
+                return empty_frame(schema)
+            frame.columns = list(schema)
+            return frame.astype(schema)
+        else:
+            uid = self._uid(user_id)
+            rows = self._db.execute(f"{select} WHERE e.uid = ? ORDER BY e.{order}, e.id", (uid,)).fetchall()
+        if not rows:
+            return empty_frame(schema)
+        frame = pd.DataFrame.from_records(rows, columns=list(schema))
+        return frame.astype(schema)
+
+    def repayments(self, user_id: str | None = None) -> pd.DataFrame:
+        return self._events(
+            "repayments", REPAYMENT_COLUMNS, ["due", "paid", "amount", "status"], "due", user_id
+        )
+
+    def spending(self, user_id: str | None = None) -> pd.DataFrame:
+        frame = self._events(
+            "spending", SPENDING_COLUMNS, ["at", "amount", "category", "on_time"], "at", user_id
+        )
+        return frame
+
+    def flags(self, user_id: str) -> list[Flag]:
+        uid = self._uid(user_id)
+        rows = self._db.execute(
+            "SELECT fid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason "
+            "FROM flags WHERE uid = ? ORDER BY flagged_at, fid",
+            (uid,),
+        ).fetchall()
+        return [
+            Flag(
+                id=r[0],
+                user=user_id,
+                analyst=r[1],
+                reason=r[2],
+                flagged_at=r[3],
+                cleared_at=r[4],
+                cleared_by=r[5],
+                clear_reason=r[6],
+            )
+            for r in rows
+        ]
+
+    def quarantined(self) -> np.ndarray:
+        rows = self._db.execute(
+            "SELECT users.id FROM flags JOIN users ON users.uid = flags.uid "
+            "WHERE flags.cleared_at IS NULL ORDER BY users.id"
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=object)
+
+    def _audit_page(self, first: int, after: int, filters: dict[str, str]) -> list[AuditEntry]:
+        # Column names only from the fixed AUDIT_FILTERS; every value is bound.
+        columns = [c for c in AUDIT_FILTERS if c in filters]
+        where = "".join(f" AND {column} = ?" for column in columns)
+        rows = self._db.execute(
+            f"SELECT {', '.join(_AUDIT_FIELDS)} FROM audit_log WHERE id > ?{where} ORDER BY id LIMIT ?",
+            (after, *(filters[c] for c in columns), first),
+        ).fetchall()
+        return [AuditEntry(*row) for row in rows]
+
+    def _scores(self, where: str, params: tuple[Any, ...]) -> pd.DataFrame:
+        cols = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
+        rows = self._db.execute(
+            f"SELECT users.id, {cols} FROM scores s JOIN users ON users.uid = s.uid {where}",
+            params,
+        ).fetchall()
+        if not rows:
+            return empty_frame(SCORE_COLUMNS)
+        return pd.DataFrame.from_records(rows, columns=list(SCORE_COLUMNS)).astype(SCORE_COLUMNS)
+
+    def score_history(self, user_id: str) -> pd.DataFrame:
+        uid = self._uid(user_id)
+        return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,))
+
+    def latest_score_time(self) -> tuple[int, str] | None:
+        row = self._db.execute(
+            "SELECT s.computed_at, s.model_version FROM scores s ORDER BY s.sid DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def latest_scores(self) -> pd.DataFrame:
+        return self._scores(
+            "WHERE s.sid = (SELECT s2.sid FROM scores s2 WHERE s2.uid = s.uid "
+            "ORDER BY s2.computed_at DESC, s2.sid DESC LIMIT 1) ORDER BY users.id",
+            (),
+        )
+
+    def stats(self) -> StoreStats:
+        db = self._db
+
+        def count(sql: str) -> int:
+            return int(db.execute(sql).fetchone()[0])
+
+        return StoreStats(
+            users=count("SELECT count(*) FROM users"),
+            links=count("SELECT count(*) FROM links"),
+            repayments=count("SELECT count(*) FROM repayments"),
+            spending=count("SELECT count(*) FROM spending"),
+            consenting=count("SELECT count(*) FROM users WHERE consent_network"),
+            quarantined=count("SELECT count(*) FROM flags WHERE cleared_at IS NULL"),
+            flags=count("SELECT count(*) FROM flags"),
+            score_snapshots=count("SELECT count(*) FROM scores"),
+        )
+
+    # -- export -----------------------------------------------------------------
+
+    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+        report = progress or (lambda stage, done, total: None)
+        report("users", 0, 1)
+        users, links, flagged = self._bulk_read(
+            [
+                f"SELECT uid, {', '.join(_USER_FIELDS)} FROM users ORDER BY uid",
+                "SELECT u, v, weight FROM links",
+                "SELECT DISTINCT uid FROM flags WHERE cleared_at IS NULL",
+            ]
+        )
+        uids = users.pop("uid").to_numpy(dtype=np.int64)
+        report("users", 1, 1)
+        report("links", 1, 1)
+        return assemble_snapshot(
+            users,
+            uids,
+            links["u"].to_numpy(dtype=np.int64),
+            links["v"].to_numpy(dtype=np.int64),
+            links["weight"].to_numpy(dtype=np.float64),
+            flagged["uid"].to_numpy(dtype=np.int64),
+        )
+
+    def _bulk_read(self, queries: list[str]) -> list[pd.DataFrame]:
+        """Read-only queries as frames: in-process for small stores, Arrow in a child for big ones."""
+        n_users = self._db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
+        if self.path == ":memory:" or n_users < self.bulk_read_threshold:
+            frames = []
+            for sql in queries:
+                cursor = self._db.execute(sql)
+                names = [d[0] for d in cursor.description]
+                frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=names))
+            return frames
+        from credence.graph.adbc_export import read_arrow
+
+        return [table.to_pandas() for table in read_arrow(self.path, queries)]
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Rows of plain Python values (None for missing) in bounded-memory chunks."""
+    for start in range(0, len(frame), _BATCH):
+        yield from zip(*python_columns(frame[columns].iloc[start : start + _BATCH]), strict=True)

@@ -1,0 +1,764 @@
+"""The ``GraphStore`` protocol, the records it returns, and the shared load logic.
+
+Two backends implement it: :class:`credence.graph.sqlite.SQLiteStore` (the embedded
+default) and :class:`credence.graph.neo4j_store.Neo4jStore`. One contract test suite
+(``tests/test_store_contract.py``) runs against both.
+
+Loading always follows the same path, written once in :class:`StoreBase`:
+
+1. ``parse_*`` validation of every frame (pure, in :mod:`credence.graph.model`);
+2. references to users outside the input are looked up in the store, and an
+   unknown one is rejected naming its row;
+3. only then is anything written, in one transaction where the backend allows.
+
+A rejected load therefore leaves the store exactly as it was.
+
+The store also keeps an append-only *audit log* (:class:`AuditEntry`): who read
+whose data, when. :meth:`StoreBase.record_audit` validates a batch of
+:class:`AuditDraft` and writes it in one transaction; :meth:`StoreBase.audit_log`
+pages through it by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from credence.core.errors import ParameterError, UnknownReferenceError, ValidationError
+from credence.graph.model import (
+    IDENTITY_LEVELS,
+    USER_COLUMNS,
+    Dataset,
+    check_text,
+    check_user_id,
+    empty_frame,
+    epoch_now,
+    parse_dataset,
+    parse_scores,
+)
+
+__all__ = [
+    "AUDIT_FILTERS",
+    "AUDIT_MAX_LENGTHS",
+    "AUDIT_PAGE_MAX",
+    "AuditDraft",
+    "AuditEntry",
+    "AuditRow",
+    "Flag",
+    "GraphSnapshot",
+    "GraphStore",
+    "LoadReport",
+    "ProgressFn",
+    "StoreBase",
+    "StoreStats",
+    "User",
+    "assemble_snapshot",
+    "build_adjacency",
+    "canonical_links",
+    "check_audit_drafts",
+    "check_consent",
+    "python_columns",
+]
+
+_ENTITY = {"links": "link", "repayments": "repayment", "spending": "spending"}
+
+#: ``progress(stage, done, total)``: called as a long operation advances.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    """One stored user (the users frame schema as a record)."""
+
+    id: str
+    created: int
+    phone_verified: bool
+    id_verified: bool
+    face_verified: bool
+    education_verified: bool
+    employer_verified: bool
+    declared_income: float | None
+    verified_income: float | None
+    verified_assets: float | None
+    consent_network: bool
+
+    @classmethod
+    def from_mapping(cls, row: Any) -> User:
+        """Build from a mapping with the schema's keys (NaN/None capacity -> None)."""
+
+        def amount(value: Any) -> float | None:
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                return None
+            return float(value)
+
+        return cls(
+            id=str(row["id"]),
+            created=int(row["created"]),
+            **{level: bool(row[level]) for level in IDENTITY_LEVELS},
+            declared_income=amount(row["declared_income"]),
+            verified_income=amount(row["verified_income"]),
+            verified_assets=amount(row["verified_assets"]),
+            consent_network=bool(row["consent_network"]),
+        )
+
+    @property
+    def verification_level(self) -> int:
+        """How many of the identity checks passed (0-5)."""
+        return sum(bool(getattr(self, level)) for level in IDENTITY_LEVELS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flag:
+    """An analyst flag. Active (the user is quarantined) until cleared."""
+
+    id: int
+    user: str
+    analyst: str
+    reason: str
+    flagged_at: int
+    cleared_at: int | None = None
+    cleared_by: str | None = None
+    clear_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while the flag has not been cleared."""
+        return self.cleared_at is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditDraft:
+    """An audit entry to record: the store assigns its id (and ``at`` if None).
+
+    ``subject`` is the user whose data was read (a valid user id, not
+    necessarily a stored user: the log outlives user changes), or None.
+    """
+
+    actor: str
+    role: str
+    action: str
+    subject: str | None = None
+    detail: str = ""
+    at: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded audit entry. ``id`` is store-assigned, increasing, never reused."""
+
+    id: int
+    at: int
+    actor: str
+    role: str
+    action: str
+    subject: str | None
+    detail: str
+
+
+#: Longest accepted audit text fields, characters (after stripping).
+AUDIT_MAX_LENGTHS: dict[str, int] = {"actor": 200, "role": 100, "action": 200, "detail": 4_000}
+#: Largest page :meth:`GraphStore.audit_log` returns.
+AUDIT_PAGE_MAX = 10_000
+#: The columns :meth:`GraphStore.audit_log` can filter on (exact match).
+AUDIT_FILTERS: tuple[str, ...] = ("actor", "subject", "action")
+#: A validated audit entry without its id: ``(at, actor, role, action, subject, detail)``.
+AuditRow = tuple[int, str, str, str, str | None, str]
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load wrote: rows per kind and wall-clock seconds."""
+
+    written: dict[str, int]
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreStats:
+    """Counts of what a store holds."""
+
+    users: int
+    links: int
+    repayments: int
+    spending: int
+    consenting: int
+    quarantined: int
+    flags: int
+    score_snapshots: int
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a plain mapping (for printing)."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    """The graph as arrays for the engine.
+
+    Attributes
+    ----------
+    ids : ndarray of object
+        External user id of each index ``0..n-1``.
+    adjacency : scipy.sparse.csr_matrix
+        Symmetric ``n x n`` weighted adjacency (every link stored both ways),
+        sorted indices, no explicit zeros.
+    users : DataFrame
+        User attributes aligned with ``ids`` (the users frame schema).
+    quarantined : ndarray of bool
+        True for users with an active analyst flag.
+    """
+
+    ids: np.ndarray
+    adjacency: sp.csr_matrix
+    users: pd.DataFrame
+    quarantined: np.ndarray
+    _positions: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users (nodes)."""
+        return len(self.ids)
+
+    @property
+    def n_links(self) -> int:
+        """Number of undirected links."""
+        return int(self.adjacency.nnz // 2)
+
+    def index_of(self, user_ids: Any) -> np.ndarray:
+        """Indices of the given external ids (-1 where unknown).
+
+        Examples
+        --------
+        >>> snap = GraphSnapshot(np.array(["a", "b"], dtype=object),
+        ...                      build_adjacency(np.array([0]), np.array([1]), np.array([2.0]), 2),
+        ...                      pd.DataFrame(), np.zeros(2, bool))
+        >>> snap.index_of(["b", "zz"]).tolist()
+        [1, -1]
+        """
+        # Arrow's hash lookup: several times faster than a pandas object index on millions of ids.
+        found = pc.index_in(
+            pa.array(np.asarray(user_ids, dtype=object), type=pa.string()),
+            value_set=pa.array(np.asarray(self.ids, dtype=object), type=pa.string()),
+        )
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def build_adjacency(
+    u: np.ndarray, v: np.ndarray, weight: np.ndarray, n: int, *, dtype: Any = np.float64
+) -> sp.csr_matrix:
+    """Symmetric CSR adjacency from undirected links given once each.
+
+    Parameters
+    ----------
+    u, v : ndarray of int
+        Endpoint indices of each link (any orientation, no duplicates).
+    weight : ndarray of float
+        Link weights.
+    n : int
+        Number of nodes.
+    dtype : numpy dtype
+        Value dtype of the result.
+
+    Examples
+    --------
+    >>> build_adjacency(np.array([0, 2]), np.array([1, 1]), np.array([1.0, 3.0]), 3).toarray()
+    array([[0., 1., 0.],
+           [1., 0., 3.],
+           [0., 3., 0.]])
+    """
+    index_dtype: type[np.integer[Any]] = np.int32 if n < 2**31 and 2 * len(u) < 2**31 else np.int64
+    rows: np.ndarray[Any, np.dtype[np.integer[Any]]] = np.concatenate([u, v]).astype(index_dtype)
+    cols: np.ndarray[Any, np.dtype[np.integer[Any]]] = np.concatenate([v, u]).astype(index_dtype)
+    data = np.concatenate([weight, weight]).astype(dtype, copy=False)
+    # scipy's COO->CSR is a counting sort in C++ (O(nnz)); a global lexsort was 10x slower.
+    matrix = sp.coo_matrix((data, (rows, cols)), shape=(n, n)).tocsr()
+    matrix.sort_indices()
+    return matrix
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """What every store offers. Ids are external user ids (strings)."""
+
+    def __enter__(self) -> GraphStore: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
+        """Upsert a validated dataset; all or nothing."""
+        ...
+
+    def upsert_users(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert users."""
+        ...
+
+    def upsert_links(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert undirected links."""
+        ...
+
+    def add_repayments(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert repayment events (by event id)."""
+        ...
+
+    def add_spending(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert spending/bill events (by event id)."""
+        ...
+
+    def remove_link(self, a: str, b: str) -> bool:
+        """Remove the link between two users; False if there was none."""
+        ...
+
+    def get_user(self, user_id: str) -> User:
+        """One user; NotFoundError if absent."""
+        ...
+
+    def get_users(self, user_ids: Any) -> pd.DataFrame:
+        """Users in the given order (users frame schema); NotFoundError if any is absent."""
+        ...
+
+    def has_users(self, user_ids: Any) -> np.ndarray:
+        """Boolean mask: which of the ids are stored."""
+        ...
+
+    def get_all_users(self) -> pd.DataFrame:
+        """Every user (users frame schema), sorted by id."""
+        ...
+
+    def links(self) -> pd.DataFrame:
+        """Every link once (links frame schema, ``source < target``), sorted."""
+        ...
+
+    def neighbors(self, user_id: str) -> pd.DataFrame:
+        """Links of a user: columns ``user``, ``weight``, ``created``, sorted by ``user``."""
+        ...
+
+    def repayments(self, user_id: str | None = None) -> pd.DataFrame:
+        """Repayment events of one user (or all), sorted by ``due``, ``id``."""
+        ...
+
+    def spending(self, user_id: str | None = None) -> pd.DataFrame:
+        """Spending events of one user (or all), sorted by ``at``, ``id``."""
+        ...
+
+    def set_consent(self, user_id: str, consent: bool) -> None:
+        """Record a user's consent to network scoring."""
+        ...
+
+    def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
+        """Flag (quarantine) a user; ConflictError if already flagged."""
+        ...
+
+    def unflag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
+        """Clear a user's active flag; ConflictError if none."""
+        ...
+
+    def flags(self, user_id: str) -> list[Flag]:
+        """Every flag of a user, oldest first."""
+        ...
+
+    def quarantined(self) -> np.ndarray:
+        """Ids of users with an active flag, sorted."""
+        ...
+
+    def record_audit(self, entries: Sequence[AuditDraft]) -> list[AuditEntry]:
+        """Append audit entries, all in one transaction; returns them with their ids.
+
+        ValidationError (naming the entry's 1-based row, the field and the value)
+        if any entry is invalid; then nothing is written.
+        """
+        ...
+
+    def audit_log(
+        self,
+        *,
+        first: int = 100,
+        after: int | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        action: str | None = None,
+    ) -> list[AuditEntry]:
+        """Up to ``first`` entries with ``id > after``, ascending by id (keyset paging).
+
+        ``actor``, ``subject`` and ``action`` filter by exact (stripped) value.
+        ParameterError if ``first`` is not in ``1..AUDIT_PAGE_MAX`` or a filter is bad.
+        """
+        ...
+
+    def write_scores(self, frame: pd.DataFrame) -> int:
+        """Append score snapshots (score frame schema); returns rows written."""
+        ...
+
+    def score_history(self, user_id: str) -> pd.DataFrame:
+        """A user's snapshots, oldest first."""
+        ...
+
+    def latest_scores(self) -> pd.DataFrame:
+        """The newest snapshot of every scored user, sorted by user."""
+        ...
+
+    def latest_score_time(self) -> tuple[int, str] | None:
+        """Evaluation time and model version of the newest snapshot (None without any)."""
+        ...
+
+    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+        """The whole graph as CSR + aligned attribute arrays."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Counts of everything stored."""
+        ...
+
+    def clear(self) -> None:
+        """Delete everything, the audit log included (for tests and ``credence load --replace``).
+
+        Audit ids are not reused afterwards: new entries get ids above every old one.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class StoreBase:
+    """Shared logic of the backends: validation, reference checks, conveniences.
+
+    Subclasses implement ``_write_dataset`` (one transaction) and the reads.
+    """
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- loading -------------------------------------------------------------
+
+    def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
+        import time
+
+        started = time.perf_counter()
+        with self._write_transaction() as tx:
+            self._check_references(dataset, tx)
+            written = self._write_dataset(dataset, tx, progress or _no_progress)
+        return LoadReport(written=written, seconds=time.perf_counter() - started)
+
+    def upsert_users(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(users=frame))
+
+    def upsert_links(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(links=frame))
+
+    def add_repayments(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(repayments=frame))
+
+    def add_spending(self, frame: pd.DataFrame) -> LoadReport:
+        return self.load(parse_dataset(spending=frame))
+
+    def write_scores(self, frame: pd.DataFrame) -> int:
+        scores = parse_scores(frame)
+        with self._write_transaction() as tx:
+            known = self._has_users(scores["user"].to_numpy(dtype=object), tx)
+            _fail_unknown(known, scores["user"], "score", "user")
+            return self._write_scores(scores, tx)
+
+    # -- audit log -------------------------------------------------------------
+
+    def record_audit(self, entries: Sequence[AuditDraft]) -> list[AuditEntry]:
+        rows = check_audit_drafts(entries)
+        if not rows:
+            return []
+        with self._write_transaction() as tx:
+            ids = self._write_audit(rows, tx)
+        return [AuditEntry(i, *row) for i, row in zip(ids, rows, strict=True)]
+
+    def audit_log(
+        self,
+        *,
+        first: int = 100,
+        after: int | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        action: str | None = None,
+    ) -> list[AuditEntry]:
+        if (
+            isinstance(first, bool)
+            or not isinstance(first, int | np.integer)
+            or not 1 <= first <= AUDIT_PAGE_MAX
+        ):
+            raise ParameterError("first", first, f"must be an integer in [1, {AUDIT_PAGE_MAX}]")
+        if after is not None and (
+            isinstance(after, bool) or not isinstance(after, int | np.integer) or not 0 <= after <= _INT64_MAX
+        ):
+            raise ParameterError("after", after, "must be None or an entry id (an integer >= 0)")
+        filters: dict[str, str] = {}
+        given = {"actor": actor, "subject": subject, "action": action}
+        for name in AUDIT_FILTERS:
+            value = given[name]
+            if value is None:
+                continue
+            try:
+                if name == "subject":
+                    filters[name] = check_user_id(value)
+                else:
+                    filters[name] = check_text("audit", name, value, max_length=AUDIT_MAX_LENGTHS[name])
+            except ValidationError as exc:
+                raise ParameterError(name, value, exc.problem) from None
+        return self._audit_page(int(first), 0 if after is None else int(after), filters)
+
+    def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:  # pragma: no cover - overridden
+        """Insert validated rows in the open transaction; their new ids, in order."""
+        raise NotImplementedError
+
+    def _audit_page(
+        self, first: int, after: int, filters: dict[str, str]
+    ) -> list[AuditEntry]:  # pragma: no cover - overridden
+        """Up to ``first`` entries with id > ``after`` matching every ``column: value``.
+
+        ``filters`` holds validated values keyed by names from :data:`AUDIT_FILTERS`.
+        """
+        raise NotImplementedError
+
+    def _check_references(self, dataset: Dataset, tx: Any) -> None:
+        index, codes = dataset.reference_codes()
+        outside = index.ids[index.n_defined :]
+        if not len(outside):
+            return
+        valid = np.ones(len(index), dtype=bool)
+        valid[index.n_defined :] = self._has_users(outside, tx)
+        for kind, column in Dataset.REFERENCES:
+            ok = valid[codes[f"{kind}.{column}"]]
+            _fail_unknown(ok, getattr(dataset, kind)[column], _ENTITY[kind], column)
+
+    def _uids_by_code(self, dataset: Dataset, tx: Any) -> np.ndarray:
+        """Store key of every id in the dataset's index (after its users are written)."""
+        index, _ = dataset.reference_codes()
+        return self._uids(index.ids, tx)
+
+    def _uids(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- helpers for subclasses ---------------------------------------------
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+        yield
+
+    def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _write_dataset(
+        self, dataset: Dataset, tx: Any, progress: ProgressFn
+    ) -> dict[str, int]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _user_id(user_id: Any) -> str:
+        return check_user_id(user_id)
+
+
+def check_audit_drafts(entries: Sequence[AuditDraft], *, now: int | None = None) -> list[AuditRow]:
+    """Validate audit drafts into rows ``(at, actor, role, action, subject, detail)``.
+
+    Text is stripped; ``at`` None becomes ``now`` (default: the clock). The first
+    bad field raises :class:`ValidationError` naming the entry (1-based row).
+
+    Examples
+    --------
+    >>> check_audit_drafts([AuditDraft(actor=" ana ", role="analyst", action="read:x", at=5)])
+    [(5, 'ana', 'analyst', 'read:x', None, '')]
+    >>> check_audit_drafts([AuditDraft(actor="ana", role="analyst", action="read:x", at=-1)])
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ValidationError: audit row 1, column 'at' (value -1): must be >= 0
+    """
+    if isinstance(entries, AuditDraft | str | bytes) or not isinstance(entries, Iterable):
+        raise ParameterError("entries", entries, "must be a sequence of AuditDraft")
+    now_s = epoch_now() if now is None else int(now)
+    rows: list[AuditRow] = []
+    for row, draft in enumerate(entries, start=1):
+        if not isinstance(draft, AuditDraft):
+            raise ValidationError(
+                "must be an AuditDraft", entity="audit", row=row, value=type(draft).__name__
+            )
+        text: dict[str, str] = {}
+        for name in ("actor", "role", "action"):
+            try:
+                text[name] = check_text(
+                    "audit", name, getattr(draft, name), max_length=AUDIT_MAX_LENGTHS[name]
+                )
+            except ValidationError as exc:
+                raise _audit_error(row, name, exc.value, exc.problem) from None
+        subject = draft.subject
+        if subject is not None:
+            try:
+                subject = check_user_id(subject)
+            except ValidationError as exc:
+                raise _audit_error(row, "subject", exc.value, exc.problem) from None
+        detail = draft.detail
+        if not isinstance(detail, str):
+            raise _audit_error(row, "detail", detail, "must be a string (may be empty)")
+        detail = detail.strip()
+        if len(detail) > AUDIT_MAX_LENGTHS["detail"]:
+            raise _audit_error(
+                row, "detail", detail[:40], f"longer than {AUDIT_MAX_LENGTHS['detail']} characters"
+            )
+        at = now_s if draft.at is None else draft.at
+        if isinstance(at, bool) or not isinstance(at, int | np.integer):
+            raise _audit_error(row, "at", at, "must be an integer (epoch seconds)")
+        if at < 0:
+            raise _audit_error(row, "at", at, "must be >= 0")
+        if at > _INT64_MAX:
+            raise _audit_error(row, "at", at, "is too large")
+        rows.append((int(at), text["actor"], text["role"], text["action"], subject, detail))
+    return rows
+
+
+def _audit_error(row: int, column: str, value: Any, problem: str) -> ValidationError:
+    return ValidationError(problem, entity="audit", row=row, column=column, value=value)
+
+
+def _fail_unknown(ok: np.ndarray, column_values: pd.Series, entity: str, column: str) -> None:
+    if not ok.all():
+        pos = int(np.argmin(ok))
+        raise UnknownReferenceError(
+            "no such user in the input or the store",
+            entity=entity,
+            row=pos + 1,
+            column=column,
+            value=str(column_values.iloc[pos]),
+        )
+
+
+def users_frame_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A users frame (exact schema) from row mappings read back from a store."""
+    frame = pd.DataFrame.from_records(records, columns=list(USER_COLUMNS))
+    return coerce_users_frame(frame)
+
+
+def coerce_users_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast stored user columns back to the frame schema (NULL capacity -> NaN)."""
+    out = {}
+    for name, dtype in USER_COLUMNS.items():
+        column = frame[name]
+        if dtype == np.dtype("float64"):
+            out[name] = pd.to_numeric(column).astype(np.float64)
+        else:
+            out[name] = column.astype(dtype)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def canonical_links(frame: pd.DataFrame) -> pd.DataFrame:
+    """Links with ``source < target``, sorted, in the links frame schema.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"source": ["b", "a"], "target": ["a", "c"],
+    ...                     "weight": [1.0, 2.0], "created": [0, 0]})
+    >>> canonical_links(raw)[["source", "target"]].values.tolist()
+    [['a', 'b'], ['a', 'c']]
+    """
+    src = frame["source"].astype(pd.StringDtype())
+    dst = frame["target"].astype(pd.StringDtype())
+    swap = (src > dst).to_numpy(bool)
+    out = pd.DataFrame(
+        {
+            "source": src.where(~swap, dst),
+            "target": dst.where(~swap, src),
+            "weight": frame["weight"].to_numpy(dtype=np.float64),
+            "created": frame["created"].to_numpy(dtype=np.int64),
+        }
+    )
+    return out.sort_values(["source", "target"], ignore_index=True)
+
+
+def python_columns(frame: pd.DataFrame) -> list[list[Any]]:
+    """Each column as a list of plain Python values, None for every missing value.
+
+    This is what database drivers bind; numpy's ``tolist`` does it in C for the
+    columns that have no missing values.
+
+    Examples
+    --------
+    >>> python_columns(pd.DataFrame({"a": [1, 2], "b": [0.5, None]}))
+    [[1, 2], [0.5, None]]
+    """
+    columns: list[list[Any]] = []
+    for name in frame.columns:
+        series = frame[name]
+        if isinstance(series.dtype, np.dtype) and not (series.dtype.kind == "f" and series.isna().any()):
+            columns.append(series.to_numpy().tolist())
+        else:
+            values = np.asarray(series.astype(object).where(series.notna(), None))
+            columns.append(values.tolist())
+    return columns
+
+
+def assemble_snapshot(
+    users: pd.DataFrame,
+    uids: np.ndarray,
+    link_u: np.ndarray,
+    link_v: np.ndarray,
+    link_weight: np.ndarray,
+    flagged_uids: np.ndarray,
+) -> GraphSnapshot:
+    """A :class:`GraphSnapshot` from store keys: users sorted by ``uids``, links by key.
+
+    Store keys become row indices: ``uid - 1`` when the keys are dense ``1..n``
+    (the usual case), a binary search otherwise.
+
+    Examples
+    --------
+    >>> users = pd.DataFrame({"id": ["a", "b", "c"], "created": [0, 0, 0]})
+    >>> snap = assemble_snapshot(users, np.array([2, 5, 9]), np.array([2]), np.array([9]),
+    ...                          np.array([1.5]), flagged_uids=np.array([5]))
+    >>> snap.adjacency.toarray()[0].tolist(), snap.quarantined.tolist()
+    ([0.0, 0.0, 1.5], [False, True, False])
+    """
+    n = len(uids)
+    u = np.asarray(link_u, dtype=np.int64)
+    v = np.asarray(link_v, dtype=np.int64)
+    if n and uids[0] == 1 and uids[-1] == n:
+        u, v = u - 1, v - 1
+    else:
+        u, v = np.searchsorted(uids, u), np.searchsorted(uids, v)
+    adjacency = build_adjacency(u, v, np.asarray(link_weight, dtype=np.float64), n)
+    quarantined = np.zeros(n, dtype=bool)
+    quarantined[np.searchsorted(uids, np.asarray(flagged_uids, dtype=np.int64))] = True
+    if n and set(USER_COLUMNS) <= set(users.columns):
+        users = coerce_users_frame(users)
+    elif not n:
+        users = empty_frame(USER_COLUMNS)
+    return GraphSnapshot(
+        ids=users["id"].to_numpy(dtype=object),
+        adjacency=adjacency,
+        users=users.reset_index(drop=True),
+        quarantined=quarantined,
+    )
+
+
+def check_consent(consent: Any) -> bool:
+    """Validate a consent flag (a real boolean, not a truthy value)."""
+    if not isinstance(consent, bool | np.bool_):
+        raise ValidationError("must be true or false", entity="user", column="consent_network", value=consent)
+    return bool(consent)

@@ -1,0 +1,77 @@
+"""Pure numerics of Credence: arrays in, arrays out (imports numpy, scipy, numba and credence.core.errors only).
+
+Examples
+--------
+>>> import numpy as np
+>>> from credence.scoring import diffuse
+>>> diffuse(np.array([[0.0, 1.0], [1.0, 0.0]]), [1.0, 0.0], damping=0.5).round(4).tolist()
+[0.6667, 0.3333]
+"""
+
+from __future__ import annotations
+
+from credence.scoring.communities import CommunityStats, community_table, louvain, modularity
+from credence.scoring.diffusion import (
+    POLICIES,
+    NetworkComponent,
+    check_adjacency,
+    check_damping,
+    check_int,
+    check_max_iter,
+    check_node,
+    check_participating,
+    check_policy,
+    check_prior,
+    check_shrinkage,
+    check_tol,
+    check_vector,
+    diffuse,
+    network_component,
+)
+from credence.scoring.fraud import ClusterEvidence, DenseBlock, block_density, dense_subgraphs, rank_clusters
+from credence.scoring.push import (
+    Contributions,
+    DiffusionState,
+    Influence,
+    component_value,
+    contributors,
+    influence,
+)
+from credence.scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
+
+__all__ = [
+    "POLICIES",
+    "ClusterEvidence",
+    "CommunityStats",
+    "Contributions",
+    "DenseBlock",
+    "DiffusionState",
+    "Influence",
+    "NetworkComponent",
+    "TrustResult",
+    "block_density",
+    "check_adjacency",
+    "check_damping",
+    "check_int",
+    "check_max_iter",
+    "check_node",
+    "check_participating",
+    "check_policy",
+    "check_prior",
+    "check_seeds",
+    "check_shrinkage",
+    "check_tol",
+    "check_vector",
+    "community_table",
+    "component_value",
+    "contributors",
+    "default_iterations",
+    "dense_subgraphs",
+    "diffuse",
+    "influence",
+    "louvain",
+    "modularity",
+    "network_component",
+    "rank_clusters",
+    "sybil_trust",
+]

@@ -1,0 +1,202 @@
+"""The versioned scoring policy: weights, bands, benefit tiers, diffusion parameters.
+
+A policy is a small strict object parsed from TOML (``credence/scoring/policies/default.toml``).
+``parse_policy`` is pure (a mapping in, a :class:`Policy` out);
+``read_policy`` is its thin file wrapper.
+
+Examples
+--------
+>>> policy = read_policy(DEFAULT_POLICY_PATH)
+>>> policy.version, policy.weights["credit_history"]
+('credence-2026.11-1', 0.35)
+>>> policy.band_names(np.array([350, 599, 600, 720])).tolist()
+['poor', 'fair', 'good', 'excellent']
+>>> policy.benefits_for(655)
+('credit_line', 'deposit_free_rental')
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from credence.core.errors import ParameterError
+
+__all__ = [
+    "COMPONENT_NAMES",
+    "DEFAULT_POLICY_PATH",
+    "SCORE_MIN",
+    "SCORE_MAX",
+    "Band",
+    "Benefit",
+    "DiffusionParams",
+    "Policy",
+    "parse_policy",
+    "read_policy",
+    "assemble_scores",
+]
+
+SCORE_MIN = 350
+SCORE_MAX = 950
+COMPONENT_NAMES: tuple[str, ...] = (
+    "credit_history",
+    "fulfilment_capacity",
+    "behaviour",
+    "identity",
+    "connections",
+)
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent / "policies" / "default.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Band:
+    """A named score band starting at ``min``."""
+
+    name: str
+    min: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Benefit:
+    """A benefit tier granted from ``min`` upwards."""
+
+    name: str
+    min: int
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffusionParams:
+    """Parameters of the network component (see DESIGN.md)."""
+
+    damping: float = 0.5
+    shrinkage: float = 2.0
+    policy: str = "bonus_only"
+    tol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.damping, float | int) and 0 < self.damping < 1):
+            raise ParameterError("diffusion.damping", self.damping, "must be in (0, 1)")
+        if not (isinstance(self.shrinkage, float | int) and self.shrinkage >= 0):
+            raise ParameterError("diffusion.shrinkage", self.shrinkage, "must be >= 0")
+        if self.policy not in ("bonus_only", "symmetric"):
+            raise ParameterError("diffusion.policy", self.policy, "must be 'bonus_only' or 'symmetric'")
+        if not (isinstance(self.tol, float | int) and 0 < self.tol < 1):
+            raise ParameterError("diffusion.tol", self.tol, "must be in (0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """Everything that turns components into a score, with its version."""
+
+    version: str
+    weights: Mapping[str, float]
+    bands: tuple[Band, ...]
+    benefits: tuple[Benefit, ...]
+    diffusion: DiffusionParams
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.version, str) or not self.version.strip():
+            raise ParameterError("version", self.version, "must be a non-empty string")
+        if set(self.weights) != set(COMPONENT_NAMES):
+            raise ParameterError(
+                "weights", sorted(self.weights), f"must name exactly {list(COMPONENT_NAMES)}"
+            )
+        for name, weight in self.weights.items():
+            if not (isinstance(weight, float | int) and weight >= 0 and math.isfinite(weight)):
+                raise ParameterError(f"weights.{name}", weight, "must be a finite number >= 0")
+        if not math.isclose(sum(self.weights.values()), 1.0, abs_tol=1e-9):
+            raise ParameterError("weights", dict(self.weights), "must add up to 1")
+        if not self.bands or self.bands[0].min != SCORE_MIN:
+            raise ParameterError("bands", self.bands, f"the first band must start at {SCORE_MIN}")
+        starts = [band.min for band in self.bands]
+        if starts != sorted(set(starts)) or starts[-1] > SCORE_MAX:
+            raise ParameterError("bands", starts, f"band minimums must increase, up to {SCORE_MAX}")
+        for benefit in self.benefits:
+            if not SCORE_MIN <= benefit.min <= SCORE_MAX:
+                raise ParameterError(
+                    f"benefits.{benefit.name}.min", benefit.min, f"must be in [{SCORE_MIN}, {SCORE_MAX}]"
+                )
+
+    def weight_vector(self) -> np.ndarray:
+        """Weights in :data:`COMPONENT_NAMES` order."""
+        return np.array([self.weights[name] for name in COMPONENT_NAMES], dtype=np.float64)
+
+    def band_names(self, scores: np.ndarray) -> np.ndarray:
+        """Band name of each score."""
+        starts = np.array([band.min for band in self.bands])
+        names = np.array([band.name for band in self.bands], dtype=object)
+        return names[np.searchsorted(starts, np.asarray(scores), side="right") - 1]
+
+    def benefits_for(self, score: int) -> tuple[str, ...]:
+        """Names of the benefits a score reaches, lowest tier first."""
+        return tuple(b.name for b in sorted(self.benefits, key=lambda b: b.min) if score >= b.min)
+
+
+def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise ParameterError(f"{where}{key}", None, "is required")
+    return table[key]
+
+
+def parse_policy(data: Mapping[str, Any]) -> Policy:
+    """Build a :class:`Policy` from a parsed TOML mapping, validating everything."""
+    unknown = set(data) - {"version", "weights", "bands", "benefits", "diffusion"}
+    if unknown:
+        raise ParameterError(sorted(unknown)[0], None, "unknown policy key")
+    bands = tuple(
+        Band(name=str(_require(b, "name", "bands.")), min=int(_require(b, "min", "bands.")))
+        for b in _require(data, "bands", "")
+    )
+    benefits = tuple(
+        Benefit(
+            name=str(_require(b, "name", "benefits.")),
+            min=int(_require(b, "min", "benefits.")),
+            description=str(b.get("description", "")),
+        )
+        for b in data.get("benefits", [])
+    )
+    diffusion = data.get("diffusion", {})
+    unknown = set(diffusion) - {"damping", "shrinkage", "policy", "tol"}
+    if unknown:
+        raise ParameterError(f"diffusion.{sorted(unknown)[0]}", None, "unknown diffusion key")
+    return Policy(
+        version=_require(data, "version", ""),
+        weights=dict(_require(data, "weights", "")),
+        bands=bands,
+        benefits=benefits,
+        diffusion=DiffusionParams(**diffusion),
+    )
+
+
+def read_policy(path: str | Path) -> Policy:
+    """Read and validate a policy TOML file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ParameterError("policy", str(path), f"cannot be read: {exc}") from exc
+    return parse_policy(data)
+
+
+def assemble_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``round(350 + 600 * sum_k w_k c_k)`` per row, as int64 in [350, 950].
+
+    Examples
+    --------
+    >>> assemble_scores(np.array([[1.0] * 5, [0.0] * 5, [0.5] * 5]), np.full(5, 0.2)).tolist()
+    [950, 350, 650]
+    """
+    components = np.asarray(components, dtype=np.float64)
+    if components.ndim != 2 or components.shape[1] != len(weights):
+        raise ParameterError("components", components.shape, f"must be (n, {len(weights)})")
+    if not np.all((components >= 0) & (components <= 1)):
+        raise ParameterError("components", "out of range", "every component must be in [0, 1]")
+    raw = SCORE_MIN + (SCORE_MAX - SCORE_MIN) * (components @ np.asarray(weights, dtype=np.float64))
+    return np.clip(np.rint(raw), SCORE_MIN, SCORE_MAX).astype(np.int64)
