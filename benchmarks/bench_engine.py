@@ -53,26 +53,16 @@ def main() -> None:
             report = engine.recompute()
             stages = "  ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
             print(f"recompute ({run}) {time.perf_counter() - started:.1f} s: {stages}", flush=True)
-        snap = engine._require()
-        arrays = [
-            snap.sub_values,
-            snap.components,
-            snap.written,
-            snap.base,
-            snap.scores,
-            snap.consent,
-            snap.quarantined,
-            *(getattr(snap.users, f) for f in snap.users.__dataclass_fields__),
-        ]
-        extra = sum(a.nbytes for a in arrays)
+        memory = engine.memory()
         links = report.links
+        state, extra = memory["diffusion"], memory["per_user"]
         print(
-            f"diffusion state {snap.state.nbytes / links:.1f} B/link; per-user factor arrays "
-            f"{extra / links:.1f} B/link; together {(snap.state.nbytes + extra) / links:.1f} B/link "
+            f"diffusion state {state / links:.1f} B/link; per-user factor arrays "
+            f"{extra / links:.1f} B/link; together {(state + extra) / links:.1f} B/link "
             f"(ids and the id->row dict not counted)"
         )
         rng = np.random.default_rng(args.seed)
-        ids = snap.ids
+        ids = engine.view().ids
         latency = []
         for _ in range(args.calls):
             user = str(ids[rng.integers(len(ids))])

@@ -53,7 +53,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 def _user_with_links(api: LiveApi, start: int) -> str:
     """A consenting, unflagged user with links, not used by earlier tests (by position)."""
-    table = api.engine.table()
+    table = api.engine.view()
     for i in range(start, len(IDS)):
         user = IDS[i]
         row = int(np.flatnonzero(table.ids == user)[0])
@@ -464,18 +464,15 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
     from credence.scoring.paths import influence_paths
 
     source = _user_with_links(api, 200)
-    engine = api.engine
-    snap = engine._snap
-    assert snap is not None
-    state = snap.state
-    adjacency = state.adjacency()
-    s = engine._index(source)
+    view = api.engine.view(adjacency="all")
+    adjacency = view.graph()
+    s = view.row(source)
     row = adjacency.getrow(s)
     first_hop = int(row.indices[0])
     target_index = next((int(t) for t in adjacency.getrow(first_hop).indices if t != s), first_hop)
-    target = str(snap.ids[target_index])
-    expected = influence_paths(adjacency, s, target_index, damping=state.damping, k=3, max_hops=4,
-                               participating=state.participating)  # fmt: skip
+    target = str(view.ids[target_index])
+    expected = influence_paths(adjacency, s, target_index, damping=view.damping, k=3, max_hops=4,
+                               participating=view.participating)  # fmt: skip
     before = len(api.store.audit_log(first=10_000, subject=source))
     got = api.run(
         "analyst",
@@ -486,7 +483,7 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
     )["influencePaths"]
     assert expected and len(got) == len(expected)
     for path, want in zip(got, expected, strict=True):
-        assert path["userIds"] == [str(snap.ids[x]) for x in want.nodes]
+        assert path["userIds"] == [str(view.ids[x]) for x in want.nodes]
         assert path["transitions"] == pytest.approx(list(want.transitions))
         assert path["probability"] == pytest.approx(want.probability)
         assert path["share"] == pytest.approx(want.share)
@@ -506,17 +503,16 @@ def test_influence_paths_match_the_kernel_and_are_audited(api: LiveApi) -> None:
 def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> None:
     from credence.scoring.fraud import dense_subgraphs, rank_clusters
 
-    snap = api.engine._snap
-    assert snap is not None
-    adjacency = snap.state.adjacency()
-    blocks = dense_subgraphs(adjacency, k=5, participating=snap.state.participating)
+    view = api.engine.view(adjacency="all")
+    adjacency = view.graph()
+    blocks = dense_subgraphs(adjacency, k=5, participating=view.participating)
     # Thin histories from the whole repayments table (the service reads members one by one).
     repayments = api.store.repayments()
     resolved = (
         repayments.loc[repayments["status"].astype(str) != "pending", "user"].astype(str).value_counts()
     )
-    history = resolved.reindex([str(u) for u in snap.ids.tolist()], fill_value=0).to_numpy(dtype=float)
-    expected = rank_clusters(adjacency, blocks, base=snap.base, history_length=history, thin_history=3.0)[:5]
+    history = resolved.reindex([str(u) for u in view.ids.tolist()], fill_value=0).to_numpy(dtype=float)
+    expected = rank_clusters(adjacency, blocks, base=view.base, history_length=history, thin_history=3.0)[:5]
     before = len(api.store.audit_log(first=10_000, actor="test-analyst"))
     got = api.run("analyst", """{ suspiciousClusters(first: 5) { rank userIds size density relativeDensity
         internalLinks attackLinks outsideNeighbours insideShare thinFraction meanBase suspicion } }""")[
@@ -524,7 +520,7 @@ def test_suspicious_clusters_match_the_kernels_and_are_audited(api: LiveApi) -> 
     assert expected and len(got) == len(expected)
     for rank, (cluster, want) in enumerate(zip(got, expected, strict=True), 1):
         assert cluster["rank"] == rank
-        assert cluster["userIds"] == [str(snap.ids[x]) for x in want.members]
+        assert cluster["userIds"] == [str(view.ids[x]) for x in want.members]
         assert cluster["size"] == want.size == len(cluster["userIds"])
         assert (cluster["attackLinks"], cluster["internalLinks"], cluster["outsideNeighbours"]) == (
             want.attack_links,
@@ -697,7 +693,7 @@ def test_flag_users_quarantines_a_cluster(api: LiveApi) -> None:
             assert api.store.flags(user)[-1].active and api.store.flags(user)[-1].reason == "ring quarantine"
             log = api.store.audit_log(first=10_000, subject=user, actor="test-analyst")
             assert log[-1].action == "flag" and log[-1].detail == "ring quarantine"
-        table = api.engine.table()
+        table = api.engine.view()
         assert all(table.quarantined[table.ids == user][0] for user in ring)
         again = api.error("analyst", 'mutation($u: [String!]!) { flagUsers(users: $u, reason: "x") { changes { userId } } }',
                           u=[IDS[0], ring[0]])  # fmt: skip

@@ -63,20 +63,40 @@ def test_a_wrong_arrow_breaks_a_contract(
     assert any(line.startswith(contract) for line in broken), done.stdout
 
 
+def defined_names(tree: ast.AST) -> set[str]:
+    """Every name a module defines itself: functions, classes, assignments, ``self.x = ...``."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.id if isinstance(node, ast.Name) else node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
+
+
 def private_reaches(source: str) -> list[str]:
-    """``obj._name`` on anything but ``self``/``cls``, and ``from credence... import _name``.
+    r"""Reaches into another module's private state: ``obj._name`` where this module does not
+    define ``_name`` itself (on ``self``/``cls`` always allowed), and ``from credence... import _name``.
 
     Examples
     --------
-    >>> private_reaches("engine._lock\\nself._lock\\ncls._x\\nobj.__class__")
+    >>> private_reaches("engine._lock\nself._lock\ncls._x\nobj.__class__")
     ['line 1: engine._lock']
+    >>> private_reaches("class A:\n    def _own(self): ...\nA()._own()")
+    []
     >>> private_reaches("from credence.scoring.diffusion import _solve")
     ['line 1: from credence.scoring.diffusion import _solve']
     """
+    tree = ast.parse(source)
+    own = defined_names(tree)
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
-            if not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}):
+            if node.attr not in own and not (
+                isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}
+            ):
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("credence"):
             found += [

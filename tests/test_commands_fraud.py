@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from credence.cli.main import CredenceGroup
 from credence.cli.commands_fraud import rings
+from credence.cli.main import CredenceGroup
 from credence.graph.sqlite import SQLiteStore
 from credence.seeds.synthetic import Population, generate_population
 

@@ -187,8 +187,8 @@ def test_plots_write_non_empty_pngs(population_engine: Any, tmp_path: Path) -> N
 def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from credence.cli.main import export
     from credence.cli.commands_ds import fairness, plot
+    from credence.cli.main import export
 
     population, _, _, db = population_engine
     labels = tmp_path / "labels.csv"

@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
 
-from credence.cli.main import CredenceGroup
 from credence.cli.commands_paths import paths as paths_command
+from credence.cli.main import CredenceGroup
 from credence.core.errors import ParameterError
 from credence.graph.sqlite import SQLiteStore
 from credence.scoring import DiffusionState, influence

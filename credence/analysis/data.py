@@ -232,7 +232,7 @@ def scores_frame(engine: ScoringEngine) -> pd.DataFrame:
     >>> scores_frame(engine)[["user", "score", "band", "participating"]].to_dict("records")[0]
     {'user': 'a', 'score': 521, 'band': 'poor', 'participating': True}
     """
-    table = engine.table()
+    table = engine.view()
     frame = pd.DataFrame({
         "user": pd.array(table.ids, dtype="string"),
         "score": table.scores.astype(np.int64),
@@ -301,7 +301,7 @@ def arrays(engine: ScoringEngine) -> dict[str, np.ndarray]:
     >>> data["ids"].tolist(), data["components"].shape, str(data["component_names"][-1])
     (['a', 'b'], (2, 5), 'connections')
     """
-    table = engine.table()
+    table = engine.view()
     frame = engine.scores()
     consent = np.array(table.consent, dtype=bool)
     quarantined = np.array(table.quarantined, dtype=bool)

@@ -457,14 +457,14 @@ def _ratio(value: float) -> str:
 def _scores_under(engine: ScoringEngine, policy_name: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of every user under a diffusion policy, from a second engine if needed."""
     if policy_name == engine.policy.diffusion.policy:
-        table = engine.table()
+        table = engine.view()
         return np.asarray(table.ids, dtype=object), np.asarray(table.scores, dtype=np.int64)
     from credence.engine import ScoringEngine
 
     policy = replace(engine.policy, diffusion=replace(engine.policy.diffusion, policy=policy_name))
     other = ScoringEngine(engine.store, policy=policy, now=engine.computed_at, params=engine.params)
     other.recompute(write=False)
-    table = other.table()
+    table = other.view()
     return np.asarray(table.ids, dtype=object), np.asarray(table.scores, dtype=np.int64)
 
 
@@ -502,7 +502,7 @@ def fairness_report(
     for name in names:
         if name not in _POLICIES:
             raise ParameterError("policies", name, f"must be among {list(_POLICIES)}")
-    table = engine.table()
+    table = engine.view()
     ids = np.asarray(table.ids, dtype=object)
     aligned = align_groups(ids, groups, column=column)
     known = pd.notna(aligned)

@@ -15,11 +15,14 @@
 * :func:`community_report`: the community structure of the current graph
   (Louvain, :func:`credence.scoring.communities.louvain`) with each community's size,
   density, conductance and scores.
+* :func:`influence_path_report`: the strongest friend chains through which one
+  user's base reaches another's network value
+  (:func:`credence.scoring.paths.influence_paths`, with user ids and the totals).
 * :func:`sybil_suspects`: SybilRank trust (:func:`credence.scoring.trust.sybil_trust`)
   from verified seed users on the current graph, least trusted first.
 
-``credence rings``, ``credence influence``, ``credence trust``, ``credence
-communities`` and the GraphQL fields ``suspiciousClusters``, ``Influence.ifDefaulted``,
+``credence rings``, ``credence influence``, ``credence paths``, ``credence trust``, ``credence
+communities`` and the GraphQL fields ``suspiciousClusters``, ``influencePaths``, ``Influence.ifDefaulted``,
 ``sybilSuspects`` and ``communities`` all
 call these, so the CLI and the API report the same figures.
 """
@@ -37,6 +40,7 @@ from credence.core.errors import ParameterError
 from credence.engine import ScoreChange, ScoringEngine
 from credence.scoring.diffusion import check_int
 from credence.scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
+from credence.scoring.paths import influence_paths
 
 __all__ = [
     "SEED_LEVEL",
@@ -49,7 +53,10 @@ __all__ = [
     "cluster_inflation",
     "community_report",
     "default_impact",
+    "PathReport",
+    "UserPath",
     "find_dense_blocks",
+    "influence_path_report",
     "rank_suspects",
     "suspicious_clusters",
     "sybil_suspects",
@@ -130,33 +137,6 @@ class SuspectCluster:
                 "top_outsiders": [{"user": c.user, "before": c.before, "after": c.after} for c in i.top_outsiders],
             }  # fmt: skip
         return out
-
-
-@dataclass(frozen=True)
-class _GraphCopy:
-    """What an analysis needs of the engine, copied under its lock (then used without it)."""
-
-    ids: np.ndarray
-    adjacency: Any
-    participating: np.ndarray
-    base: np.ndarray
-    scores: np.ndarray
-    flags: dict[str, np.ndarray]
-
-
-def _copy_graph(
-    engine: ScoringEngine, *, participating_only: bool = False, levels: Sequence[str] = ()
-) -> _GraphCopy:
-    with engine._lock:
-        snap = engine._require()
-        state = snap.state
-        return _GraphCopy(
-            ids=snap.ids.copy(), adjacency=state.adjacency(participating_only=participating_only),
-            participating=np.asarray(state.participating, dtype=bool).copy(),
-            base=np.asarray(snap.base, dtype=np.float64).copy(),
-            scores=np.asarray(snap.scores, dtype=np.float64).copy(),
-            flags={level: np.asarray(getattr(snap.users, level), dtype=bool).copy() for level in levels},
-        )  # fmt: skip
 
 
 def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int = 5) -> Inflation:
@@ -289,9 +269,9 @@ def find_dense_blocks(engine: ScoringEngine, *, k: int = 10) -> BlockSearch:
     no store, so a server can run it on a thread of its own.
     """
     k = check_int(k, "k", 1)
-    graph = _copy_graph(engine)
-    blocks = dense_subgraphs(graph.adjacency, k=k, participating=graph.participating)
-    return BlockSearch(k=k, ids=graph.ids, adjacency=graph.adjacency, base=graph.base, blocks=tuple(blocks))
+    view = engine.view(adjacency="all")
+    blocks = dense_subgraphs(view.graph(), k=k, participating=view.participating)
+    return BlockSearch(k=k, ids=view.ids, adjacency=view.graph(), base=view.base, blocks=tuple(blocks))
 
 
 def rank_suspects(
@@ -344,7 +324,7 @@ def default_impact(engine: ScoringEngine, user: str, *, amount: float | None = N
         Every user whose score moved, the user first, then by largest drop.
     """
     key = str(user)
-    engine._index(key)  # NotFoundError before any work
+    engine.view().row(key)  # NotFoundError before any work
     if amount is None:
         recorded = engine.store.repayments(key)
         amount = float(recorded["amount"].median()) if len(recorded) else 1_000.0
@@ -429,22 +409,22 @@ def sybil_suspects(
     random_state = check_int(random_state, "random_state", 0)
     if level not in IDENTITY_LEVELS:
         raise ParameterError("level", level, f"must be one of {', '.join(IDENTITY_LEVELS)}")
-    graph = _copy_graph(engine, levels=(level,))
-    ids, participating = graph.ids, graph.participating
+    view = engine.view(adjacency="all", verified=(level,))
+    ids, participating = view.ids, view.participating
     if seeds is None:
-        eligible = np.flatnonzero(graph.flags[level] & participating)
+        eligible = np.flatnonzero(view.verified[level] & participating)
         if eligible.size == 0:
             raise ParameterError("seeds", None, f"no participant passed {level}: give seeds explicitly")
         rng = np.random.default_rng(random_state)
         chosen = np.sort(rng.choice(eligible, min(max_seeds, eligible.size), replace=False))
     else:
-        chosen = engine._rows_of(seeds)  # rows never move: new users are appended
+        chosen = view.rows(seeds)
         silent = chosen[~participating[chosen]]
         if silent.size:
             raise ParameterError("seeds", str(ids[silent[0]]), "is not taking part in the network (no consent "
                                  "or quarantined); seeds must")  # fmt: skip
     result = sybil_trust(
-        graph.adjacency, chosen, participating=participating, seed_groups=min(seed_groups, chosen.size)
+        view.graph(), chosen, participating=participating, seed_groups=min(seed_groups, chosen.size)
     )  # chosen holds distinct rows
     n_part = int(participating.sum())
     order = result.suspicious(first)
@@ -538,8 +518,9 @@ def community_report(engine: ScoringEngine, *, resolution: float = 1.0, seed: in
     """
     from credence.scoring.communities import community_table, louvain, modularity
 
-    graph = _copy_graph(engine, participating_only=True)
-    ids, adjacency, participating, scores = graph.ids, graph.adjacency, graph.participating, graph.scores
+    view = engine.view(adjacency="participating")
+    ids, adjacency, participating = view.ids, view.graph(), view.participating
+    scores = view.scores.astype(np.float64)
     labels = louvain(adjacency, resolution=resolution, participating=participating, seed=seed)
     stats = community_table(adjacency, labels)
     inside = labels >= 0
@@ -552,3 +533,98 @@ def community_report(engine: ScoringEngine, *, resolution: float = 1.0, seed: in
     return CommunityReport(ids=ids, labels=labels, stats=stats, mean_score=mean, min_score=low, max_score=high,
                            modularity=float(modularity(adjacency, labels, resolution=resolution)),
                            resolution=float(resolution))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UserPath:
+    """One friend chain ``source -> ... -> target`` (see :class:`credence.scoring.paths.InfluencePath`)."""
+
+    users: tuple[str, ...]
+    transitions: tuple[float, ...]
+    probability: float
+    share: float
+    influence: float
+
+
+@dataclass(frozen=True)
+class PathReport:
+    """How ``target``'s base reaches ``source``'s network value, chain by chain.
+
+    ``influence`` is ``d n_source / d b_target`` over all walks, ``walk_mass`` the walk
+    mass behind it, ``contribution`` the target's part of ``n_source - prior``;
+    ``silent`` names whichever of the two does not take part in the network (then
+    there are no paths).
+    """
+
+    source: str
+    target: str
+    damping: float
+    silent: str | None
+    walk_mass: float
+    influence: float
+    target_base: float
+    prior: float
+    paths: tuple[UserPath, ...]
+
+    @property
+    def participating(self) -> bool:
+        """Whether both users take part in the network."""
+        return self.silent is None
+
+    @property
+    def contribution(self) -> float:
+        """The target's part of ``n_source - prior``: ``influence * (b_target - prior)``."""
+        return self.influence * (self.target_base - self.prior)
+
+    @property
+    def covered_share(self) -> float:
+        """The listed chains' part of all walk mass from source to target."""
+        return sum(path.share for path in self.paths)
+
+
+def influence_path_report(
+    engine: ScoringEngine, source: str, target: str, *, k: int = 5, max_hops: int = 6
+) -> PathReport:
+    """The ``k`` strongest friend chains from ``source`` to ``target``, with user ids and totals.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from credence.graph.sqlite import SQLiteStore
+    >>> store = SQLiteStore(":memory:")
+    >>> _ = store.upsert_users(pd.DataFrame({"id": list("abc"), "created": 0}))
+    >>> _ = store.upsert_links(pd.DataFrame({"source": ["a", "b"], "target": ["b", "c"], "weight": 1.0}))
+    >>> engine = ScoringEngine(store, now=86_400)
+    >>> _ = engine.recompute(write=False)
+    >>> report = influence_path_report(engine, "a", "c", k=2)
+    >>> [path.users for path in report.paths], round(report.covered_share, 6)  # walks may bounce: a b a b c
+    ([('a', 'b', 'c')], 0.75)
+    """
+    view = engine.view(adjacency="all")
+    s, t = view.row(source), view.row(target)
+    found = influence_paths(
+        view.graph(), s, t, damping=view.damping, k=k, max_hops=max_hops, participating=view.participating
+    )
+    silent = next((str(view.ids[row]) for row in (s, t) if not view.participating[row]), None)
+    total = found[0].total if found else 0.0
+    ids = view.ids
+    return PathReport(
+        source=str(ids[s]),
+        target=str(ids[t]),
+        damping=view.damping,
+        silent=silent,
+        walk_mass=total,
+        influence=(1.0 - view.damping) / view.damping * total,
+        target_base=float(view.base[t]),
+        prior=view.prior,
+        paths=tuple(
+            UserPath(
+                users=tuple(str(ids[x]) for x in path.nodes),
+                transitions=tuple(float(x) for x in path.transitions),
+                probability=float(path.probability),
+                share=float(path.share),
+                influence=float(path.influence),
+            )
+            for path in found
+        ),
+    )

@@ -89,7 +89,7 @@ def plot_score_distribution(engine: ScoringEngine, path: str | Path, *, bin_widt
     """
     if bin_width <= 0:
         raise ParameterError("bin_width", bin_width, "must be > 0")
-    table = engine.table()
+    table = engine.view()
     scores = np.asarray(table.scores)
     policy = engine.policy
     names = policy.band_names(scores)
@@ -132,7 +132,7 @@ def plot_network_vs_degree(engine: ScoringEngine, path: str | Path) -> Path:
     scatter; their count is in the title. Users not taking part in the network
     (no consent, or quarantined) are drawn in grey.
     """
-    table = engine.table()
+    table = engine.view()
     frame = engine.scores()
     degree = np.asarray(table.degree, dtype=np.float64)
     value = frame["connections"].to_numpy(dtype=np.float64)

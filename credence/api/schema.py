@@ -48,7 +48,13 @@ from strawberry.extensions import (
 )
 
 from credence import engine as eng
-from credence.analysis.investigate import THIN_HISTORY, SuspectCluster, find_dense_blocks, rank_suspects
+from credence.analysis.investigate import (
+    THIN_HISTORY,
+    SuspectCluster,
+    find_dense_blocks,
+    influence_path_report,
+    rank_suspects,
+)
 from credence.api.config import ApiConfig, ApiKey
 from credence.api.limits import RequestLimitsRule, check_first
 from credence.api.service import (
@@ -892,26 +898,17 @@ MAX_HOPS = 10
 def _influence_paths(
     engine: eng.ScoringEngine, source: str, target: str, k: int, max_hops: int
 ) -> list[InfluencePathType]:
-    from credence.scoring.paths import influence_paths
-
-    with engine._lock:
-        s, t = engine._index(source), engine._index(target)
-        snap = engine._snap
-        assert snap is not None
-        state = snap.state
-        ids = [str(user) for user in snap.ids.tolist()]
-        found = influence_paths(
-            state.adjacency(),
-            s,
-            t,
-            damping=state.damping,
-            k=k,
-            max_hops=max_hops,
-            participating=state.participating,
+    report = influence_path_report(engine, source, target, k=k, max_hops=max_hops)
+    return [
+        InfluencePathType(
+            user_ids=list(path.users),
+            transitions=list(path.transitions),
+            probability=path.probability,
+            share=path.share,
+            influence=path.influence,
         )
-    return [InfluencePathType(user_ids=[ids[x] for x in p.nodes], transitions=[float(x) for x in p.transitions],
-                              probability=float(p.probability), share=float(p.share), influence=float(p.influence))
-            for p in found]  # fmt: skip
+        for path in report.paths
+    ]
 
 
 def _cluster_types(found: list[SuspectCluster]) -> list[SuspiciousCluster]:
@@ -959,7 +956,7 @@ class Query:
         first = ctx.first(first)
         query = _user_query(filter, sort)
         service = ctx.service
-        page = await service.run(lambda: users_page(service.engine.table(), query, first=first, after=after,
+        page = await service.run(lambda: users_page(service.engine.view(), query, first=first, after=after,
                                                     policy=service.policy, id_order=service.id_order()))  # fmt: skip
         nodes = await _user_nodes(info, page.ids)
         return UserConnection(

@@ -8,7 +8,7 @@ and is the only way the API touches them:
   between threads, and a recompute or a push never stalls other requests' I/O.
 * A score summary (score, band, components, reasons) is answered from the engine's
   memory without the lock (:meth:`summaries`): it is a few array reads.
-* Listings and statistics work on :class:`~credence.engine.ScoreTable` columns with
+* Listings and statistics work on :class:`~credence.engine.EngineView` columns with
   numpy; pages are keyset pages (:func:`users_page`), so a cursor taken before a
   recompute still works after it.
 * Score changes are published to subscribers (:class:`ScoreBroker`).
@@ -16,9 +16,12 @@ and is the only way the API touches them:
 Examples
 --------
 >>> import numpy as np
->>> from credence.engine import ScoreTable
->>> table = ScoreTable(ids=np.array(["a", "b", "c", "d"], dtype=object), scores=np.array([700, 650, 700, 500]),
-...                    degree=np.zeros(4), consent=np.ones(4, bool), quarantined=np.zeros(4, bool), generation=3)
+>>> from credence.engine import EngineView
+>>> ids = np.array(["a", "b", "c", "d"], dtype=object)
+>>> table = EngineView(ids=ids, scores=np.array([700, 650, 700, 500]), base=np.zeros(4), degree=np.zeros(4),
+...                    consent=np.ones(4, bool), quarantined=np.zeros(4, bool), participating=np.ones(4, bool),
+...                    prior=0.5, damping=0.5, computed_at=0, generation=3,
+...                    positions={user: row for row, user in enumerate(ids)})
 >>> page = users_page(table, UserQuery(), first=2)
 >>> page.ids, page.has_next
 (['a', 'c'], True)
@@ -43,7 +46,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from credence.core.errors import CredenceError, ValidationError
-from credence.engine import ScoreChange, ScoreTable, ScoringEngine
+from credence.engine import EngineView, ScoreChange, ScoringEngine
 from credence.graph.store import GraphStore
 from credence.scoring.policy import SCORE_MAX, SCORE_MIN, Policy
 
@@ -131,7 +134,7 @@ class UserQuery:
     quarantined: bool | None = None
     sort: str = "SCORE_DESC"
 
-    def mask(self, table: ScoreTable, policy: Policy | None = None) -> np.ndarray:
+    def mask(self, table: EngineView, policy: Policy | None = None) -> np.ndarray:
         keep = np.ones(table.ids.shape[0], dtype=bool)
         if self.score is not None:
             keep &= self.score.mask(table.scores)
@@ -187,7 +190,7 @@ def _take_ordered(candidates: np.ndarray, key: np.ndarray, ids: np.ndarray, coun
 
 
 def users_page(
-    table: ScoreTable,
+    table: EngineView,
     query: UserQuery,
     *,
     first: int,
@@ -413,17 +416,17 @@ class CredenceService:
 
     def id_order(self) -> np.ndarray:
         """Rows sorted by user id (cached: ids only ever grow, so the count identifies the order)."""
-        ids = self.engine.table().ids
+        ids = self.engine.view().ids
         if self._id_order is None or self._id_order[0] != ids.size:
             self._id_order = (ids.size, np.argsort(ids.astype(str), kind="stable"))
         return self._id_order[1]
 
     def stats(self, query: UserQuery) -> dict[str, Any]:
-        table = self.engine.table()
+        table = self.engine.view()
         return score_stats(table.scores[query.mask(table, self.policy)], self.policy)
 
     def histogram(self, query: UserQuery, bins: int) -> list[dict[str, Any]]:
-        table = self.engine.table()
+        table = self.engine.view()
         return histogram(table.scores[query.mask(table, self.policy)], bins)
 
     def close(self) -> None:

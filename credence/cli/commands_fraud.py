@@ -61,7 +61,7 @@ def rings(
     if k < 1:
         raise click.BadParameter("must be >= 1", param_hint="--k")
     with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
-        participants = int(engine._require().state.participating.sum())
+        participants = int(engine.view().participating.sum())
         labels = community_report(engine).labels if with_communities else None
         found = suspicious_clusters(engine, k=k, inflation=not skip_inflation, communities=labels)
     clusters = [c.as_dict() for c in found]

@@ -1,8 +1,7 @@
 """`credence paths A B`: the strongest friend chains through which B's base reaches A's network value.
 
-The command recomputes the scores in memory (nothing is written), takes the engine's
-diffusion graph (participants only) and lists :func:`credence.scoring.paths.influence_paths` with
-user ids. Register it on the main group with ``main.add_command(paths)``.
+The command recomputes the scores in memory (nothing is written) and prints
+:func:`credence.analysis.investigate.influence_path_report`.
 """
 
 from __future__ import annotations
@@ -42,67 +41,52 @@ def paths(
     the chain's part of d n_A / d b_B, and its share is its fraction of all walks from A
     to B. Scores are recomputed in memory (nothing is written).
     """
-    from credence.scoring.paths import influence_paths
+    from credence.analysis.investigate import influence_path_report
 
     with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
-        source, target = engine._index(a), engine._index(b)
-        snap = engine._snap
-        state = snap.state
-        ids = [str(user) for user in snap.ids.tolist()]
-        found = influence_paths(
-            state.adjacency(),
-            source,
-            target,
-            damping=state.damping,
-            k=k,
-            max_hops=max_hops,
-            participating=state.participating,
-        )
-        participating = bool(state.participating[source] and state.participating[target])
-        base, mu = float(state.base[target]), float(state.mu)
-    total = found[0].total if found else 0.0
-    weight = (1.0 - state.damping) / state.damping * total
+        report = influence_path_report(engine, a, b, k=k, max_hops=max_hops)
     payload: dict[str, Any] = {
-        "source": a,
-        "target": b,
-        "damping": state.damping,
-        "participating": participating,
-        "walk_mass": total,
-        "influence": weight,
-        "target_base": base,
-        "prior": mu,
-        "contribution": weight * (base - mu),
-        "covered_share": sum(p.share for p in found),
+        "source": report.source,
+        "target": report.target,
+        "damping": report.damping,
+        "participating": report.participating,
+        "walk_mass": report.walk_mass,
+        "influence": report.influence,
+        "target_base": report.target_base,
+        "prior": report.prior,
+        "contribution": report.contribution,
+        "covered_share": report.covered_share,
         "paths": [
             {
-                "users": [ids[x] for x in p.nodes],
-                "transitions": list(p.transitions),
-                "probability": p.probability,
-                "share": p.share,
-                "influence": p.influence,
+                "users": list(path.users),
+                "transitions": list(path.transitions),
+                "probability": path.probability,
+                "share": path.share,
+                "influence": path.influence,
             }
-            for p in found
+            for path in report.paths
         ],
     }
     if as_json:
         click.echo(json.dumps(payload, indent=2))
         return
-    if not participating:
+    if not report.participating:
         click.echo(
-            f"{a} -> {b}: no paths ({a if not state.participating[source] else b} is not taking part "
-            "in the network: no consent or quarantined)"
+            f"{a} -> {b}: no paths ({report.silent} is not taking part in the network: no consent or quarantined)"
         )
         return
-    if not found:
+    if not report.paths:
         click.echo(f"{a} -> {b}: no path of at most {max_hops} hops through participants")
         return
     click.echo(
-        f"{a} -> {b}: d n_{a} / d b_{b} = {weight:.6f}; contribution to n - prior = "
-        f"{weight * (base - mu):+.6f} (base {base:.3f}, prior {mu:.3f})"
+        f"{a} -> {b}: d n_{a} / d b_{b} = {report.influence:.6f}; contribution to n - prior = "
+        f"{report.contribution:+.6f} (base {report.target_base:.3f}, prior {report.prior:.3f})"
     )
-    click.echo(f"  {len(found)} strongest simple paths cover {payload['covered_share']:.1%} of the walk mass")
-    for rank, p in enumerate(found, 1):
-        chain = ids[p.nodes[0]] + "".join(
-            f" -({t:.2f})-> {ids[x]}" for t, x in zip(p.transitions, p.nodes[1:], strict=True)
+    click.echo(
+        f"  {len(report.paths)} strongest simple paths cover {report.covered_share:.1%} of the walk mass"
+    )
+    for rank, path in enumerate(report.paths, 1):
+        chain = path.users[0] + "".join(
+            f" -({t:.2f})-> {user}" for t, user in zip(path.transitions, path.users[1:], strict=True)
         )
-        click.echo(f"  {rank:>2}. share {p.share:7.2%}  influence {p.influence:.6f}  {chain}")
+        click.echo(f"  {rank:>2}. share {path.share:7.2%}  influence {path.influence:.6f}  {chain}")

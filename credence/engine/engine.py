@@ -53,12 +53,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from credence.core.errors import ConflictError, NotFoundError, ParameterError, ValidationError
 from credence.graph.model import IDENTITY_LEVELS, SCORE_COLUMNS, check_text, check_user_id, epoch_now
@@ -94,9 +96,9 @@ __all__ = [
     "NetworkSummary",
     "Reason",
     "RecomputeReport",
+    "EngineView",
     "ScoreChange",
     "ScoringEngine",
-    "ScoreTable",
     "UserSummary",
     "WhatIf",
 ]
@@ -203,19 +205,55 @@ class NetworkSummary:
     participating: bool
 
 
-@dataclass(frozen=True)
-class ScoreTable:
-    """Read-only columns of every user's current standing (for listings and statistics).
+@dataclass(frozen=True, kw_only=True)
+class EngineView:
+    """A read-only, consistent copy of every user's standing, taken under the engine lock.
 
-    The arrays are copies taken under the engine lock: later changes do not alter them.
+    What listings, statistics, analyses and the CLI read of the engine: they never
+    touch its private state. The arrays are aligned with ``ids`` (row ``i`` is user
+    ``ids[i]``) and are copies: later changes to the engine do not alter them. Rows
+    never move between full recomputes (new users are appended), so a row found in
+    one view names the same user in later views until the next recompute.
+
+    ``adjacency`` (the symmetric friend graph, as a CSR matrix) and ``verified``
+    (identity verification flags by level) are filled only when
+    :meth:`ScoringEngine.view` is asked for them.
     """
 
     ids: np.ndarray  # object array of user ids
     scores: np.ndarray  # int64
-    degree: np.ndarray
+    base: np.ndarray  # the base each user shares with the network
+    degree: np.ndarray  # weighted degree in the friend graph
     consent: np.ndarray
     quarantined: np.ndarray
+    participating: np.ndarray  # consent and not quarantined
+    prior: float  # the neutral prior mu
+    damping: float
+    computed_at: int
     generation: int
+    positions: Mapping[str, int] = field(repr=False)  # user id -> row (may list users added later)
+    adjacency: sp.csr_matrix | None = field(default=None, repr=False)
+    verified: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def row(self, user_id: Any) -> int:
+        """The row of ``user_id``; NotFoundError if the view does not hold that user."""
+        key = check_user_id(user_id)
+        position = self.positions.get(key)
+        if position is None or position >= self.ids.size:
+            raise NotFoundError("user", key)
+        return position
+
+    def graph(self) -> sp.csr_matrix:
+        """The friend graph this view was taken with (``view(adjacency=...)``), as CSR."""
+        if self.adjacency is None:
+            raise ParameterError(
+                "adjacency", None, "this view was taken without the graph: view(adjacency='all')"
+            )
+        return self.adjacency
+
+    def rows(self, user_ids: Iterable[Any]) -> np.ndarray:
+        """Distinct rows of some users, sorted (NotFoundError for any unknown id)."""
+        return np.unique(np.array([self.row(user) for user in user_ids], dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -383,7 +421,7 @@ class ScoringEngine:
         self._snap: _Snapshot | None = None
         self._published: _Snapshot | None = None  # what lock-free readers see (never a what-if)
         self._generation = 0
-        self._table: ScoreTable | None = None
+        self._view: EngineView | None = None
 
     # ---------------------------------------------------------------- state
 
@@ -422,22 +460,68 @@ class ScoringEngine:
 
     def _changed(self) -> None:
         self._generation += 1
-        self._table = None
+        self._view = None
 
-    def table(self) -> ScoreTable:
-        """Columns of every user's current standing; cached until the next change."""
+    def view(
+        self, *, adjacency: Literal["none", "all", "participating"] = "none", verified: Sequence[str] = ()
+    ) -> EngineView:
+        """A consistent read-only copy of every user's standing (see :class:`EngineView`).
+
+        The plain view is cached until the next change. ``adjacency="all"`` adds the
+        friend graph, ``"participating"`` only the links between users who take part
+        in the network; ``verified`` adds those identity levels' flags.
+        """
+        if adjacency not in ("none", "all", "participating"):
+            raise ParameterError("adjacency", adjacency, "must be 'none', 'all' or 'participating'")
+        unknown = [level for level in verified if level not in IDENTITY_LEVELS]
+        if unknown:
+            raise ParameterError("verified", unknown[0], f"must be among {', '.join(IDENTITY_LEVELS)}")
         with self._lock:
-            if self._table is None:
-                snap = self._require()
-                self._table = ScoreTable(
+            snap = self._require()
+            if self._view is None:
+                state = snap.state
+                self._view = EngineView(
                     ids=snap.ids.copy(),
                     scores=snap.scores.copy(),
-                    degree=np.array(snap.state.degree, copy=True),
+                    base=np.array(snap.base, dtype=np.float64, copy=True),
+                    degree=np.array(state.degree, copy=True),
                     consent=snap.consent.copy(),
                     quarantined=snap.quarantined.copy(),
+                    participating=np.array(state.participating, dtype=bool, copy=True),
+                    prior=float(state.mu),
+                    damping=float(state.damping),
+                    computed_at=snap.computed_at,
                     generation=self._generation,
+                    positions=MappingProxyType(snap.positions),
                 )
-            return self._table
+            view = self._view
+            if adjacency != "none" or verified:
+                view = replace(
+                    view,
+                    adjacency=(
+                        snap.state.adjacency(participating_only=adjacency == "participating")
+                        if adjacency != "none"
+                        else None
+                    ),
+                    verified={
+                        level: np.array(getattr(snap.users, level), dtype=bool, copy=True)
+                        for level in verified
+                    },
+                )
+            return view
+
+    def memory(self) -> dict[str, int]:
+        """Resident bytes of the engine's arrays: ``diffusion`` (the state) and ``per_user`` (the rest).
+
+        User ids and the id -> row dictionary are not counted.
+        """
+        with self._lock:
+            snap = self._require()
+            arrays = [
+                snap.sub_values, snap.components, snap.written, snap.base, snap.scores, snap.consent,
+                snap.quarantined, *(getattr(snap.users, name) for name in _USER_FIELDS),
+            ]  # fmt: skip
+            return {"diffusion": int(snap.state.nbytes), "per_user": int(sum(a.nbytes for a in arrays))}
 
     def summaries(self, user_ids: Sequence[str]) -> list[UserSummary | None]:
         """Summaries of some users (None for unknown ids), read without taking the engine lock.
@@ -1143,4 +1227,4 @@ def _assign_users(target: UserArrays, rows: np.ndarray, source: UserArrays) -> N
         getattr(target, name)[rows] = getattr(source, name)
 
 
-_USER_FIELDS = ("created", *UserArrays._FLAGS, *UserArrays._AMOUNTS)
+_USER_FIELDS = UserArrays.FIELDS

@@ -52,6 +52,7 @@ __all__ = [
     "check_vector",
     "diffuse",
     "network_component",
+    "solve_validated",
 ]
 
 Policy = Literal["bonus_only", "symmetric"]
@@ -371,7 +372,7 @@ def _restrict(matrix: sp.csr_matrix, members: np.ndarray) -> tuple[np.ndarray, s
     return index, sub
 
 
-def _solve(
+def solve_validated(
     matrix: sp.csr_matrix,
     base: np.ndarray,
     damping: float,
@@ -379,7 +380,10 @@ def _solve(
     max_iter: int,
     x0: np.ndarray | None,
 ) -> tuple[Solution, WalkGraph]:
-    """Solve the diffusion on a validated adjacency with :mod:`credence.scoring.solver`.
+    """Solve the diffusion on an adjacency already checked by :func:`check_adjacency` (no second check).
+
+    For callers that build a symmetric, canonical, non-negative CSR themselves and would
+    pay ``diffuse``'s O(nnz) validation for nothing; the solver is :mod:`credence.scoring.solver`.
 
     float32 storage whenever it can certify ``tol`` (see
     :func:`~credence.scoring.solver.float32_suffices`), float64 otherwise.
@@ -454,7 +458,7 @@ def diffuse(
     eps = check_tol(tol)
     limit = check_max_iter(max_iter)
     start = None if x0 is None else check_vector(x0, n, "x0")
-    solution, _ = _solve(matrix, b, a, eps, limit, start)
+    solution, _ = solve_validated(matrix, b, a, eps, limit, start)
     return solution.y
 
 
@@ -589,7 +593,7 @@ def network_component(
         mu = check_prior(prior)
 
     index, sub = _restrict(matrix, members)
-    solution, walk = _solve(sub, b[index], a, eps, limit, None if start is None else start[index])
+    solution, walk = solve_validated(sub, b[index], a, eps, limit, None if start is None else start[index])
     y_sub = solution.y
     d = walk.to_original(walk.degree)
     linked = d > 0.0

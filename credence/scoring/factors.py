@@ -46,7 +46,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -496,14 +496,18 @@ class UserArrays:
     verified_income: np.ndarray
     verified_assets: np.ndarray
 
-    _FLAGS = ("phone_verified", "id_verified", "face_verified", "education_verified", "employer_verified")
-    _AMOUNTS = ("declared_income", "verified_income", "verified_assets")
+    #: The identity flags, the money amounts, and every column in field order.
+    FLAG_FIELDS: ClassVar[tuple[str, ...]] = (
+        "phone_verified", "id_verified", "face_verified", "education_verified", "employer_verified",
+    )  # fmt: skip
+    AMOUNT_FIELDS: ClassVar[tuple[str, ...]] = ("declared_income", "verified_income", "verified_assets")
+    FIELDS: ClassVar[tuple[str, ...]] = ("created", *FLAG_FIELDS, *AMOUNT_FIELDS)
 
     def __post_init__(self) -> None:
         cols = {"created": _int_column("users.created", self.created)}
-        for name in self._FLAGS:
+        for name in self.FLAG_FIELDS:
             cols[name] = _bool_column(f"users.{name}", getattr(self, name))
-        for name in self._AMOUNTS:
+        for name in self.AMOUNT_FIELDS:
             cols[name] = _float_column(f"users.{name}", getattr(self, name), nan_ok=True)
         _check_lengths("users", cols)
         for name, arr in cols.items():
@@ -524,12 +528,14 @@ class UserArrays:
         """
         created_arr = _int_column("users.created", created)
         n = created_arr.size
-        known = set(cls._FLAGS) | set(cls._AMOUNTS)
+        known = set(cls.FLAG_FIELDS) | set(cls.AMOUNT_FIELDS)
         for key in columns:
             if key not in known:
                 raise ParameterError(key, type(columns[key]).__name__, "is not a user column")
-        kwargs: dict[str, Any] = {name: columns.get(name, np.zeros(n, dtype=np.bool_)) for name in cls._FLAGS}
-        kwargs.update({name: columns.get(name, np.full(n, np.nan)) for name in cls._AMOUNTS})
+        kwargs: dict[str, Any] = {
+            name: columns.get(name, np.zeros(n, dtype=np.bool_)) for name in cls.FLAG_FIELDS
+        }
+        kwargs.update({name: columns.get(name, np.full(n, np.nan)) for name in cls.AMOUNT_FIELDS})
         return cls(created=created_arr, **kwargs)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from credence.core.errors import ParameterError
+from credence.core.scale import SCORE_MAX, SCORE_MIN, SCORE_RANGE
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -42,8 +43,6 @@ __all__ = [
     "assemble_scores",
 ]
 
-SCORE_MIN = 350
-SCORE_MAX = 950
 COMPONENT_NAMES: tuple[str, ...] = (
     "credit_history",
     "fulfilment_capacity",
@@ -198,5 +197,5 @@ def assemble_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
         raise ParameterError("components", components.shape, f"must be (n, {len(weights)})")
     if not np.all((components >= 0) & (components <= 1)):
         raise ParameterError("components", "out of range", "every component must be in [0, 1]")
-    raw = SCORE_MIN + (SCORE_MAX - SCORE_MIN) * (components @ np.asarray(weights, dtype=np.float64))
+    raw = SCORE_MIN + SCORE_RANGE * (components @ np.asarray(weights, dtype=np.float64))
     return np.clip(np.rint(raw), SCORE_MIN, SCORE_MAX).astype(np.int64)

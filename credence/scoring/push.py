@@ -58,7 +58,6 @@ import scipy.sparse as sp
 from numba import njit
 
 from credence.core.errors import ConvergenceError, ParameterError
-from credence.scoring.diffusion import _solve as _solve_validated
 from credence.scoring.diffusion import (
     check_adjacency,
     check_damping,
@@ -69,6 +68,7 @@ from credence.scoring.diffusion import (
     check_shrinkage,
     check_tol,
     check_vector,
+    solve_validated,
 )
 
 __all__ = ["Contributions", "DiffusionState", "Influence", "component_value", "contributors", "influence"]
@@ -670,7 +670,7 @@ class DiffusionState:
     def _solve(self, x0: np.ndarray | None) -> np.ndarray:
         # The effective adjacency is symmetric, canonical and non-negative by construction:
         # solve it without diffuse()'s O(nnz) re-validation (a transpose).
-        solution, _ = _solve_validated(
+        solution, _ = solve_validated(
             self.adjacency(participating_only=True), self.base, self.damping, self.tol, 1000, x0
         )
         return solution.y
