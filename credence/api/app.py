@@ -36,7 +36,7 @@ from credence.api.schema import Context, build_schema
 from credence.api.service import CredenceService
 from credence.core.errors import ParameterError
 from credence.engine import ScoringEngine
-from credence.graph.config import StoreConfig, open_store
+from credence.graph.config import StoreConfig, open_store, store_config_from_dict
 from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
 
 __all__ = ["ServeSettings", "create_app", "open_service", "serve"]
@@ -147,8 +147,7 @@ class ServeSettings:
 
     def to_json(self) -> str:
         return json.dumps({
-            "store": {"kind": self.store.kind, "sqlite_path": str(self.store.sqlite_path or ""),
-                      "neo4j_uri": self.store.neo4j_uri, "neo4j_database": self.store.neo4j_database},
+            "store": self.store.as_dict(),
             "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
             "policy_path": str(self.policy_path) if self.policy_path else None,
             "limits": vars(self.limits),
@@ -157,13 +156,7 @@ class ServeSettings:
     @classmethod
     def from_json(cls, text: str) -> ServeSettings:
         data = json.loads(text)
-        store = data["store"]
-        config = StoreConfig(
-            kind=store["kind"], sqlite_path=Path(store["sqlite_path"]) if store["sqlite_path"] else None,
-            neo4j_uri=store["neo4j_uri"], neo4j_user=os.environ.get("CREDENCE_NEO4J_USER"),
-            neo4j_password=os.environ.get("CREDENCE_NEO4J_PASSWORD"), neo4j_database=store["neo4j_database"],
-        )  # fmt: skip
-        return cls(store=config, keys_path=Path(data["keys_path"]), workers=int(data["workers"]),
+        return cls(store=store_config_from_dict(data["store"]), keys_path=Path(data["keys_path"]), workers=int(data["workers"]),
                    graphiql=bool(data["graphiql"]),
                    policy_path=Path(data["policy_path"]) if data["policy_path"] else None,
                    limits=Limits(**data["limits"]))  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from credence.graph.config import StoreConfig, open_store
+from credence.graph.config import StoreConfig, open_store, resolve_store
 
 __all__ = ["engine_options", "make_engine", "recomputed", "store_config", "store_options"]
 
@@ -57,7 +57,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def store_config(db: Path | None, neo4j_uri: str | None) -> StoreConfig:
     """The store the options name (environment and defaults applied)."""
-    return StoreConfig.resolve(db=db, neo4j_uri=neo4j_uri)
+    return resolve_store(db=db, neo4j_uri=neo4j_uri)
 
 
 def make_engine(store: Any, policy_path: Path | None, now: int | None) -> Any:
