@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from credence.cli.options import engine_options, make_engine, store_config, store_options
+from credence.cli.progress import Progress, StageProgress
 from credence.core.errors import (
     ConflictError,
     CredenceError,
@@ -49,46 +50,10 @@ def exit_code_for(error: CredenceError) -> int:
     return 1
 
 
-class _Bars:
-    """A :data:`credence.graph.store.ProgressFn` drawing one tqdm bar per stage on stderr."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bars: dict[str, Any] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            bar = self.bars[stage] = tqdm(
-                total=total,
-                desc=f"{stage:>12}",
-                unit=" rows",
-                unit_scale=True,
-                leave=True,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        bar.total = total
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-
 @contextmanager
-def _progress(quiet: bool) -> Iterator[_Bars]:
-    bars = _Bars(enabled=not quiet)
-    try:
+def _progress(quiet: bool) -> Iterator[Progress]:
+    with Progress(enabled=not quiet) as bars:
         yield bars
-    finally:
-        bars.close()
 
 
 class CredenceGroup(click.Group):
@@ -417,7 +382,7 @@ def demo(
             report = store.load(dataset, progress=bars)
             summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
             engine = make_engine(store, None, population.now)
-            stages = _Stages(enabled=not quiet)
+            stages = StageProgress(enabled=not quiet)
             try:
                 scored = engine.recompute(progress=stages)
             finally:
@@ -606,37 +571,6 @@ def schema_command(out: Path | None) -> None:
 # --------------------------------------------------------------------------- scoring
 
 
-class _Stages:
-    """Progress of the recompute stages as one tqdm bar."""
-
-    STAGES = ("export", "factors", "diffusion", "scores", "write")
-
-    def __init__(self, enabled: bool) -> None:
-        self.bar: Any = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=len(self.STAGES),
-                desc="     scoring",
-                unit=" stages",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                leave=True,
-            )
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.bar is None:
-            return
-        self.bar.set_postfix_str(stage)
-        if done >= total:
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _score_summary(report: Any, policy: Any) -> list[str]:
     import numpy as np
 
@@ -676,7 +610,7 @@ def score(
     config = store_config(db, neo4j_uri)
     with open_store(config) as store:
         engine = make_engine(store, policy_path, now)
-        stages = _Stages(enabled=not quiet and not as_json)
+        stages = StageProgress(enabled=not quiet and not as_json)
         try:
             report = engine.recompute(progress=stages)
         finally:
