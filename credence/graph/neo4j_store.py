@@ -134,15 +134,22 @@ class Neo4jStore(StoreBase):
         self.batch_rows = batch_rows
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        except (neo4j.exceptions.DriverError, ValueError) as exc:
+            raise StoreError(f"cannot reach Neo4j at {uri}: {exc}") from exc
+        try:
             self._driver.verify_connectivity()
             with self._session() as session:
                 for statement in _SCHEMA:
                     session.run(statement).consume()
                 session.run("CALL db.awaitIndexes(300)").consume()
-        except neo4j.exceptions.Neo4jError as exc:
-            raise StoreError(f"Neo4j at {uri}: {exc}") from exc
-        except (neo4j.exceptions.DriverError, OSError) as exc:
-            raise StoreError(f"cannot reach Neo4j at {uri}: {exc}") from exc
+        except BaseException as exc:
+            # A store that failed to open owns no connection: close the driver's pool now.
+            self._driver.close()
+            if isinstance(exc, neo4j.exceptions.Neo4jError):
+                raise StoreError(f"Neo4j at {uri}: {exc}") from exc
+            if isinstance(exc, neo4j.exceptions.DriverError | OSError):
+                raise StoreError(f"cannot reach Neo4j at {uri}: {exc}") from exc
+            raise
 
     def __repr__(self) -> str:
         return f"Neo4jStore({self.uri!r}, database={self.database!r})"
@@ -170,7 +177,10 @@ class Neo4jStore(StoreBase):
     def _write_transaction(self) -> Iterator[_Writer]:
         import neo4j
 
-        writer = _Writer(self)
+        try:
+            writer = _Writer(self)
+        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
+            raise StoreError(f"Neo4j write could not start, nothing was written: {exc}") from exc
         try:
             yield writer
             writer.commit()
@@ -647,7 +657,11 @@ class _Writer:
     def __init__(self, store: Neo4jStore) -> None:
         self.store = store
         self.session = store._session()
-        self.tx = self.session.begin_transaction()
+        try:
+            self.tx = self.session.begin_transaction()
+        except BaseException:
+            self.session.close()  # the connection goes back to the pool, not to the garbage collector
+            raise
         self.batched = False
 
     def run(self, query: str, **params: Any) -> list[Any]:
