@@ -35,12 +35,12 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _digest(snapshot: Any) -> str:
-    adj = snapshot.adjacency
+def _digest(exported: Any) -> str:
+    adj = exported.adjacency
     h = hashlib.sha256()
     for array in (adj.indptr.astype("int64"), adj.indices.astype("int64"), adj.data.astype("float64")):
         h.update(array.tobytes())
-    h.update("\n".join(snapshot.ids.tolist()).encode())
+    h.update("\n".join(exported.ids.tolist()).encode())
     return h.hexdigest()[:16]
 
 
@@ -98,13 +98,13 @@ def phase_sqlite_export(work: Path) -> dict[str, Any]:
 
     with SQLiteStore(work / "bench.db") as store:
         started = time.perf_counter()
-        snapshot = store.export_snapshot()
+        exported = store.export_graph()
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
         "peak_rss_mib": _peak_rss_mib(),
-        "digest": _digest(snapshot),
-        "links": snapshot.n_links,
+        "digest": _digest(exported),
+        "links": exported.n_links,
     }
 
 
@@ -125,13 +125,13 @@ def phase_neo4j_export(work: Path, uri: str) -> dict[str, Any]:
 
     with Neo4jStore(uri) as store:
         started = time.perf_counter()
-        snapshot = store.export_snapshot()
+        exported = store.export_graph()
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
         "peak_rss_mib": _peak_rss_mib(),
-        "digest": _digest(snapshot),
-        "links": snapshot.n_links,
+        "digest": _digest(exported),
+        "links": exported.n_links,
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from credence.cli import main
-from credence.graph.snapshot_io import read_snapshot
+from credence.graph.graph_npz import read_graph_npz
 from credence.graph.sqlite import SQLiteStore
 
 
@@ -55,7 +55,7 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
     assert stats["max_degree"] > stats["mean_degree"]
 
     run(runner, "export", str(tmp_path / "npz"), "--format", "npz", "--db", str(db), "--quiet")
-    snap = read_snapshot(tmp_path / "npz")
+    snap = read_graph_npz(tmp_path / "npz")
     assert snap.n_users == 800
     assert snap.n_links == stats["links"]
 
@@ -66,7 +66,7 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
         run(runner, "load", str(tmp_path / fmt), "--db", str(tmp_path / f"{fmt}.db"), "--quiet")
         with SQLiteStore(db) as a, SQLiteStore(tmp_path / f"{fmt}.db") as b:
             assert a.stats() == b.stats()
-            sa, sb = a.export_snapshot(), b.export_snapshot()
+            sa, sb = a.export_graph(), b.export_graph()
             order = sb.index_of(sa.ids)
             assert np.allclose(sa.adjacency.toarray(), sb.adjacency.toarray()[np.ix_(order, order)])
             assert a.repayments().equals(b.repayments())
@@ -143,7 +143,7 @@ def test_load_and_stats_on_neo4j(runner: CliRunner, tmp_path: Path, neo4j_uri: s
     # The same files into SQLite give the same graph.
     run(runner, "load", str(data), "--db", str(tmp_path / "same.db"), "--quiet")
     with Neo4jStore(neo4j_uri) as neo, SQLiteStore(tmp_path / "same.db") as lite:
-        a, b = neo.export_snapshot(), lite.export_snapshot()
+        a, b = neo.export_graph(), lite.export_graph()
         assert a.ids.tolist() == b.ids.tolist()
         assert (a.adjacency != b.adjacency).nnz == 0
         neo.clear()

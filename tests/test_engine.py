@@ -47,13 +47,13 @@ def repayment(user: str, status: str, event: str, *, days_ago: int = 3) -> pd.Da
 
 
 def test_full_recompute_matches_an_independent_pipeline(engine: ScoringEngine, store: Any) -> None:
-    snapshot = store.export_snapshot()
+    exported = store.export_graph()
     view = engine.view()
-    assert view.ids.tolist() == snapshot.ids.tolist()
+    assert view.ids.tolist() == exported.ids.tolist()
     policy = engine.policy
     participating = view.consent & ~view.quarantined
     reference = network_component(
-        snapshot.adjacency,
+        exported.adjacency,
         view.base,
         damping=policy.diffusion.damping,
         prior=view.prior,
@@ -62,7 +62,7 @@ def test_full_recompute_matches_an_independent_pipeline(engine: ScoringEngine, s
         participating=participating,
         tol=1e-13,
     )
-    frame = components_of(engine).loc[snapshot.ids.tolist()]
+    frame = components_of(engine).loc[exported.ids.tolist()]
     np.testing.assert_allclose(
         frame["connections"].to_numpy(), reference.value, atol=2 * policy.diffusion.tol
     )
@@ -71,7 +71,7 @@ def test_full_recompute_matches_an_independent_pipeline(engine: ScoringEngine, s
         frame["score"].to_numpy(), assemble_scores(components, policy.weight_vector())
     )
     assert frame["score"].between(350, 950).all()
-    latest = store.latest_scores().set_index("user").loc[snapshot.ids.tolist()]
+    latest = store.latest_scores().set_index("user").loc[exported.ids.tolist()]
     np.testing.assert_array_equal(latest["score"].to_numpy(), frame["score"].to_numpy())
     assert set(latest["model_version"]) == {policy.version}
 

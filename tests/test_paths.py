@@ -258,13 +258,13 @@ def test_cli_paths(store_path: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
     group = CredenceGroup()
     group.add_command(paths_command)
     with SQLiteStore(str(path)) as store:
-        snapshot = store.export_snapshot()
-        users = snapshot.users
+        exported = store.export_graph()
+        users = exported.users
         participating = users["consent_network"].to_numpy(dtype=bool) & ~np.asarray(
-            snapshot.quarantined, bool
+            exported.quarantined, bool
         )
-        ids = [str(u) for u in snapshot.ids]
-        adjacency = sp.csr_matrix(snapshot.adjacency)
+        ids = [str(u) for u in exported.ids]
+        adjacency = sp.csr_matrix(exported.adjacency)
     # a participant two hops from another participant
     hops = sp.csr_matrix(adjacency.multiply(np.outer(participating, participating)))
     two = hops @ hops

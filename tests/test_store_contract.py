@@ -44,7 +44,7 @@ def plain(frame: pd.DataFrame) -> dict[str, list[Any]]:
 
 def dump(store: GraphStore) -> dict[str, Any]:
     """Everything observable in a store, for exact before/after comparisons."""
-    snap = store.export_snapshot()
+    snap = store.export_graph()
     return {
         "stats": store.stats().as_dict(),
         "ids": snap.ids.tolist(),
@@ -257,9 +257,9 @@ def test_score_history(populated: GraphStore) -> None:
     assert dump(populated) == before
 
 
-def test_export_snapshot(populated: GraphStore) -> None:
+def test_export_graph(populated: GraphStore) -> None:
     populated.flag_user("cy", analyst="ana", reason="x", at=NOW)
-    snap = populated.export_snapshot()
+    snap = populated.export_graph()
     assert snap.n_users == 4 and snap.n_links == 3
     idx = dict(zip(snap.ids.tolist(), range(4), strict=True))
     dense = snap.adjacency.toarray()
@@ -337,7 +337,7 @@ def test_generated_population_round_trip(store: GraphStore) -> None:
         parse_dataset(users=pop.users, links=pop.links, repayments=pop.repayments, spending=pop.spending)
     )
     assert report.written["links"] == len(pop.links)
-    snap = store.export_snapshot()
+    snap = store.export_graph()
     assert snap.n_users == 600 and snap.n_links == len(pop.links)
     # Independent check: degree sums from the generator's frame.
     idx = pd.Series(np.arange(600), index=snap.ids)
@@ -395,12 +395,12 @@ def test_writes_after_a_bulk_export_are_seen_by_the_next_export(store: GraphStor
     if hasattr(store, "bulk_read_threshold"):
         store.bulk_read_threshold = 1
     store.load(parse_dataset(users=pd.DataFrame({"id": ["ann", "bob"], "created": [NOW, NOW]})))
-    assert store.export_snapshot().n_users == 2
+    assert store.export_graph().n_users == 2
     store.upsert_users(pd.DataFrame({"id": ["cy"], "created": [NOW]}))
     store.upsert_links(pd.DataFrame({"source": ["ann"], "target": ["cy"], "weight": [1.0], "created": [NOW]}))
-    snapshot = store.export_snapshot()
-    assert snapshot.ids.tolist() == ["ann", "bob", "cy"]
-    assert snapshot.n_links == 1
+    exported = store.export_graph()
+    assert exported.ids.tolist() == ["ann", "bob", "cy"]
+    assert exported.n_links == 1
     assert store.get_all_users()["id"].tolist() == ["ann", "bob", "cy"]
     assert len(store.links()) == 1
 

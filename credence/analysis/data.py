@@ -170,11 +170,11 @@ def load_network(store: GraphStore, *, as_: str = "csr") -> Network | Any:
     """
     if as_ not in ("csr", "networkx"):
         raise ParameterError("as_", as_, "must be 'csr' or 'networkx'")
-    snapshot = store.export_snapshot()
+    exported = store.export_graph()
     network = Network(
-        ids=np.asarray(snapshot.ids, dtype=object),
-        adjacency=sp.csr_matrix(snapshot.adjacency),
-        quarantined=np.asarray(snapshot.quarantined, dtype=bool),
+        ids=np.asarray(exported.ids, dtype=object),
+        adjacency=sp.csr_matrix(exported.adjacency),
+        quarantined=np.asarray(exported.quarantined, dtype=bool),
     )
     if as_ == "csr":
         return network

@@ -253,7 +253,7 @@ def suspicious_clusters(
 
 @dataclass(frozen=True)
 class BlockSearch:
-    """Dense blocks found on a snapshot of the engine's graph (:func:`find_dense_blocks`)."""
+    """Dense blocks found on a copy of the engine's graph (:func:`find_dense_blocks`)."""
 
     k: int
     ids: np.ndarray
@@ -263,7 +263,7 @@ class BlockSearch:
 
 
 def find_dense_blocks(engine: ScoringEngine, *, k: int = 10) -> BlockSearch:
-    """The peeling part of :func:`suspicious_clusters`: pure computation on a snapshot.
+    """The peeling part of :func:`suspicious_clusters`: pure computation on a copy of the graph.
 
     The engine's graph is copied under its lock; the peeling runs without it and reads
     no store, so a server can run it on a thread of its own.

@@ -197,7 +197,7 @@ def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, ne
     default="parquet",
     show_default=True,
     help="parquet or csv: the users, links, repayments, spending and scores (with components) tables, "
-    "loadable into any store with `credence load` (times as epoch seconds); npz: the CSR snapshot (scipy) "
+    "loadable into any store with `credence load` (times as epoch seconds); npz: the friend graph as a scipy CSR matrix "
     "+ users.csv.",
 )
 @click.option("--no-scores", is_flag=True, help="parquet/csv: skip scoring (the stored data only).")
@@ -221,11 +221,11 @@ def export(
     started = time.perf_counter()
     with open_store(config) as store, _progress(quiet) as bars:
         if fmt == "npz":
-            from credence.graph.snapshot_io import write_snapshot
+            from credence.graph.graph_npz import write_graph_npz
 
-            snapshot = store.export_snapshot(progress=bars)
-            paths = write_snapshot(snapshot, out)
-            what = f"{snapshot.n_users:,} users and {snapshot.n_links:,} links"
+            exported = store.export_graph(progress=bars)
+            paths = write_graph_npz(exported, out)
+            what = f"{exported.n_users:,} users and {exported.n_links:,} links"
         else:
             from credence.analysis.data import export_tables
 
@@ -253,9 +253,9 @@ def stats(with_graph: bool, as_json: bool, db: Path | None, neo4j_uri: str | Non
     with open_store(config) as store:
         result: dict[str, Any] = {"store": config.describe(), **store.stats().as_dict()}
         if with_graph:
-            from credence.graph.snapshot_io import degree_summary
+            from credence.graph.graph_npz import degree_summary
 
-            result.update(degree_summary(store.export_snapshot()))
+            result.update(degree_summary(store.export_graph()))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -363,8 +363,8 @@ def demo(
 ) -> None:
     """The main job: generate a demo population, load it (replacing), score it, explain one score
     and (with --serve) serve it over GraphQL."""
+    from credence.graph.graph_npz import degree_summary
     from credence.graph.model import Dataset
-    from credence.graph.snapshot_io import degree_summary
     from credence.seeds.synthetic import generate_population
 
     config = store_config(db, neo4j_uri)
@@ -380,7 +380,7 @@ def demo(
         with _progress(quiet) as bars:
             store.clear()
             report = store.load(dataset, progress=bars)
-            summary = {**store.stats().as_dict(), **degree_summary(store.export_snapshot())}
+            summary = {**store.stats().as_dict(), **degree_summary(store.export_graph())}
             engine = make_engine(store, None, population.now)
             stages = StageProgress(enabled=not quiet)
             try:

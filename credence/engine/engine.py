@@ -631,7 +631,7 @@ class ScoringEngine:
         with self._lock:
             now = self._now if self._now is not None else epoch_now()
             step("export", 0)
-            snapshot = self.store.export_snapshot()
+            snapshot = self.store.export_graph()
             users_frame = snapshot.users
             repayments = self.store.repayments()
             spending = self.store.spending()

@@ -57,12 +57,12 @@ from credence.graph.store import (
     AuditEntry,
     AuditRow,
     Flag,
-    GraphSnapshot,
+    GraphExport,
     ProgressFn,
     StoreBase,
     StoreStats,
     User,
-    assemble_snapshot,
+    assemble_graph_export,
     canonical_links,
     check_consent,
     coerce_users_frame,
@@ -617,7 +617,7 @@ class Neo4jStore(StoreBase):
 
     # -- export -----------------------------------------------------------------
 
-    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+    def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         report = progress or (lambda stage, done, total: None)
         report("users", 0, 1)
         users, uids = self._users_columns()
@@ -648,7 +648,7 @@ class Neo4jStore(StoreBase):
         flagged = self._read(
             "MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN collect(DISTINCT f.uid) AS uids"
         )
-        return assemble_snapshot(users, uids, u, v, w, np.asarray(flagged[0]["uids"], np.int64))
+        return assemble_graph_export(users, uids, u, v, w, np.asarray(flagged[0]["uids"], np.int64))
 
 
 class _Writer:

@@ -55,12 +55,12 @@ from credence.graph.store import (
     AuditEntry,
     AuditRow,
     Flag,
-    GraphSnapshot,
+    GraphExport,
     ProgressFn,
     StoreBase,
     StoreStats,
     User,
-    assemble_snapshot,
+    assemble_graph_export,
     canonical_links,
     check_consent,
     coerce_users_frame,
@@ -606,7 +606,7 @@ class SQLiteStore(StoreBase):
 
     # -- export -----------------------------------------------------------------
 
-    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+    def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         report = progress or (lambda stage, done, total: None)
         report("users", 0, 1)
         users, links, flagged = self._bulk_read(
@@ -619,7 +619,7 @@ class SQLiteStore(StoreBase):
         uids = users.pop("uid").to_numpy(dtype=np.int64)
         report("users", 1, 1)
         report("links", 1, 1)
-        return assemble_snapshot(
+        return assemble_graph_export(
             users,
             uids,
             links["u"].to_numpy(dtype=np.int64),

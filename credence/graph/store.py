@@ -53,14 +53,14 @@ __all__ = [
     "AuditEntry",
     "AuditRow",
     "Flag",
-    "GraphSnapshot",
+    "GraphExport",
     "GraphStore",
     "LoadReport",
     "ProgressFn",
     "StoreBase",
     "StoreStats",
     "User",
-    "assemble_snapshot",
+    "assemble_graph_export",
     "build_adjacency",
     "canonical_links",
     "check_audit_drafts",
@@ -205,8 +205,10 @@ class StoreStats:
 
 
 @dataclass(frozen=True)
-class GraphSnapshot:
-    """The graph as arrays for the engine.
+class GraphExport:
+    """A store's users and friend links exported as arrays (``GraphStore.export_graph``).
+
+    Not to be confused with score snapshots, the stored rows of a score history.
 
     Attributes
     ----------
@@ -242,7 +244,7 @@ class GraphSnapshot:
 
         Examples
         --------
-        >>> snap = GraphSnapshot(np.array(["a", "b"], dtype=object),
+        >>> snap = GraphExport(np.array(["a", "b"], dtype=object),
         ...                      build_adjacency(np.array([0]), np.array([1]), np.array([2.0]), 2),
         ...                      pd.DataFrame(), np.zeros(2, bool))
         >>> snap.index_of(["b", "zz"]).tolist()
@@ -413,7 +415,7 @@ class GraphStore(Protocol):
         """Evaluation time and model version of the newest snapshot (None without any)."""
         ...
 
-    def export_snapshot(self, *, progress: ProgressFn | None = None) -> GraphSnapshot:
+    def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         """The whole graph as CSR + aligned attribute arrays."""
         ...
 
@@ -714,15 +716,15 @@ def python_columns(frame: pd.DataFrame) -> list[list[Any]]:
     return columns
 
 
-def assemble_snapshot(
+def assemble_graph_export(
     users: pd.DataFrame,
     uids: np.ndarray,
     link_u: np.ndarray,
     link_v: np.ndarray,
     link_weight: np.ndarray,
     flagged_uids: np.ndarray,
-) -> GraphSnapshot:
-    """A :class:`GraphSnapshot` from store keys: users sorted by ``uids``, links by key.
+) -> GraphExport:
+    """A :class:`GraphExport` from store keys: users sorted by ``uids``, links by key.
 
     Store keys become row indices: ``uid - 1`` when the keys are dense ``1..n``
     (the usual case), a binary search otherwise.
@@ -730,7 +732,7 @@ def assemble_snapshot(
     Examples
     --------
     >>> users = pd.DataFrame({"id": ["a", "b", "c"], "created": [0, 0, 0]})
-    >>> snap = assemble_snapshot(users, np.array([2, 5, 9]), np.array([2]), np.array([9]),
+    >>> snap = assemble_graph_export(users, np.array([2, 5, 9]), np.array([2]), np.array([9]),
     ...                          np.array([1.5]), flagged_uids=np.array([5]))
     >>> snap.adjacency.toarray()[0].tolist(), snap.quarantined.tolist()
     ([0.0, 0.0, 1.5], [False, True, False])
@@ -749,7 +751,7 @@ def assemble_snapshot(
         users = coerce_users_frame(users)
     elif not n:
         users = empty_frame(USER_COLUMNS)
-    return GraphSnapshot(
+    return GraphExport(
         ids=users["id"].to_numpy(dtype=object),
         adjacency=adjacency,
         users=users.reset_index(drop=True),

@@ -1,22 +1,22 @@
-"""Graph snapshots to and from files, and summaries of them.
+"""A store's friend graph (:class:`~credence.graph.store.GraphExport`) to and from files, and its summary.
 
-``write_snapshot`` stores the CSR arrays in ``graph.npz`` (uncompressed, so a
+``write_graph_npz`` stores the CSR arrays in ``graph.npz`` (uncompressed, so a
 reader can memory-map it) and the aligned user attributes in ``users.csv``.
 
 Examples
 --------
 >>> import tempfile
 >>> import numpy as np, pandas as pd
->>> from credence.graph.store import GraphSnapshot, build_adjacency
+>>> from credence.graph.store import GraphExport, build_adjacency
 >>> adj = build_adjacency(np.array([0, 1]), np.array([1, 2]), np.array([1.0, 2.0]), 3)
->>> snap = GraphSnapshot(np.array(["a", "b", "c"], dtype=object), adj,
-...                      pd.DataFrame({"id": ["a", "b", "c"]}), np.array([False, True, False]))
+>>> exported = GraphExport(np.array(["a", "b", "c"], dtype=object), adj,
+...                        pd.DataFrame({"id": ["a", "b", "c"]}), np.array([False, True, False]))
 >>> folder = tempfile.mkdtemp()
->>> _ = write_snapshot(snap, folder)
->>> back = read_snapshot(folder)
+>>> _ = write_graph_npz(exported, folder)
+>>> back = read_graph_npz(folder)
 >>> (back.adjacency != adj).nnz, back.ids.tolist(), back.quarantined.tolist()
 (0, ['a', 'b', 'c'], [False, True, False])
->>> degree_summary(snap)["max_degree"]
+>>> degree_summary(exported)["max_degree"]
 2
 """
 
@@ -30,32 +30,32 @@ import pandas as pd
 import scipy.sparse as sp
 
 from credence.core.errors import InputError
-from credence.graph.store import GraphSnapshot
+from credence.graph.store import GraphExport
 
-__all__ = ["degree_summary", "read_snapshot", "write_snapshot"]
+__all__ = ["degree_summary", "read_graph_npz", "write_graph_npz"]
 
 
-def write_snapshot(snapshot: GraphSnapshot, folder: str | Path) -> list[Path]:
+def write_graph_npz(exported: GraphExport, folder: str | Path) -> list[Path]:
     """Write ``graph.npz`` (indptr, indices, data, ids, quarantined) and ``users.csv``."""
     from credence.graph.io import write_table
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    adjacency = snapshot.adjacency
+    adjacency = exported.adjacency
     npz = folder / "graph.npz"
     np.savez(
         npz,
         indptr=adjacency.indptr,
         indices=adjacency.indices,
         data=adjacency.data,
-        ids=snapshot.ids.astype(str),
-        quarantined=snapshot.quarantined,
+        ids=exported.ids.astype(str),
+        quarantined=exported.quarantined,
     )
-    return [npz, write_table(snapshot.users, folder / "users.csv")]
+    return [npz, write_table(exported.users, folder / "users.csv")]
 
 
-def read_snapshot(folder: str | Path) -> GraphSnapshot:
-    """Read what :func:`write_snapshot` wrote."""
+def read_graph_npz(folder: str | Path) -> GraphExport:
+    """Read what :func:`write_graph_npz` wrote."""
     from credence.graph.io import read_table
 
     folder = Path(folder)
@@ -68,19 +68,19 @@ def read_snapshot(folder: str | Path) -> GraphSnapshot:
     adjacency = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
     users_path = folder / "users.csv"
     users = read_table(users_path) if users_path.exists() else pd.DataFrame({"id": ids})
-    return GraphSnapshot(ids, adjacency, users, arrays["quarantined"].astype(bool))
+    return GraphExport(ids, adjacency, users, arrays["quarantined"].astype(bool))
 
 
-def degree_summary(snapshot: GraphSnapshot) -> dict[str, Any]:
+def degree_summary(exported: GraphExport) -> dict[str, Any]:
     """Degree statistics: mean, median, max, isolated users, components.
 
     The number of connected components comes from scipy's BFS on the CSR.
     """
-    degree = np.diff(snapshot.adjacency.indptr)
-    n = snapshot.n_users
+    degree = np.diff(exported.adjacency.indptr)
+    n = exported.n_users
     if n == 0:
         return {"mean_degree": 0.0, "median_degree": 0.0, "max_degree": 0, "isolated": 0, "components": 0}
-    components, _ = sp.csgraph.connected_components(snapshot.adjacency, directed=False)
+    components, _ = sp.csgraph.connected_components(exported.adjacency, directed=False)
     return {
         "mean_degree": float(degree.mean()),
         "median_degree": float(np.median(degree)),
