@@ -214,3 +214,46 @@ def test_influence_predicts_the_change(engine: ScoringEngine) -> None:
     for other, weight, _ in report.affected:
         moved = after[view.row(other)] - before[view.row(other)]
         assert moved == pytest.approx(-weight * view.base[row], abs=4 * state.tol + report.bound)
+
+
+def bill(user: str, on_time: bool, event: str, *, days_ago: int = 2) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [event],
+            "user": [user],
+            "at": [POPULATION.now - days_ago * DAY],
+            "amount": [80.0],
+            "category": ["bill"],
+            "on_time": pd.array([on_time], dtype="boolean"),
+        }
+    )
+
+
+def test_spending_updates_like_repayments(engine: ScoringEngine, store: Any) -> None:
+    # One implementation records both kinds of event: a late bill, like a default, moves
+    # only the payer under bonus_only; an on-time bill lowers nobody.
+    late, prompt = IDS[70], IDS[71]
+    before = components_of(engine)
+    changes = engine.record_spending(bill(late, False, "bill-late"))
+    after = components_of(engine)
+    assert {c.user for c in changes} == {late}
+    assert after.loc[late, "behaviour"] < before.loc[late, "behaviour"]
+    others = after.index != late
+    np.testing.assert_array_equal(after.loc[others, "connections"], before.loc[others, "connections"])
+    changes = engine.record_spending(bill(prompt, True, "bill-on-time"))
+    assert prompt in {c.user for c in changes}
+    assert all(c.after >= c.before for c in changes)
+    stored = store.latest_scores().set_index("user").loc[after.index]
+    np.testing.assert_array_equal(stored["score"].to_numpy(), components_of(engine)["score"].to_numpy())
+
+
+def test_generation_counts_changes_and_a_what_if_is_not_one(engine: ScoringEngine) -> None:
+    generation = engine.generation
+    view = engine.view()
+    engine.what_if(add_links=[(IDS[2], IDS[600], 6.0)], remove_users=[IDS[3]])
+    assert engine.generation == generation
+    assert engine.view() is view
+    engine.add_link(IDS[2], IDS[600], weight=6.0)
+    assert engine.generation == generation + 1
+    assert engine.view() is not view
+    assert engine.view().generation == generation + 1

@@ -1,9 +1,20 @@
 """The scoring engine: the one place where a store and the numerics meet.
 
-See :mod:`credence.engine.engine` for what a :class:`ScoringEngine` keeps and why.
+:class:`ScoringEngine` (:mod:`credence.engine.engine`) is the public face; behind it,
+one job per module:
+
+* :mod:`~credence.engine.results`: the frozen results and :class:`EngineView`;
+* :mod:`~credence.engine.state`: every user's arrays (:class:`~credence.engine.state.EngineState`)
+  and the frames -> arrays helpers;
+* :mod:`~credence.engine.model`: the policy's weights applied to events, components and
+  the diffusion (:class:`~credence.engine.model.ScoringModel`);
+* :mod:`~credence.engine.recompute`: the full recompute;
+* :mod:`~credence.engine.events`: the incremental updates;
+* :mod:`~credence.engine.explain`: explanations, influence, what-ifs and summaries.
 """
 
-from credence.engine.engine import (
+from credence.engine.engine import ScoringEngine
+from credence.engine.results import (
     ComponentPoints,
     Contributor,
     EngineView,
@@ -13,7 +24,6 @@ from credence.engine.engine import (
     Reason,
     RecomputeReport,
     ScoreChange,
-    ScoringEngine,
     UserSummary,
     WhatIf,
 )

@@ -1,0 +1,361 @@
+"""Incremental updates: write an event through the store, then repair the scores it moves.
+
+Every update writes to the store first, so a rejected write changes nothing, in the
+store or in the engine. It then recomputes the individual parts of the users the
+event names, moves their shared base in the diffusion (a local push repairs the
+network values around them), rescores every user whose network value moved, and
+appends a score snapshot for the users whose score or components moved
+(:func:`rescore`). The evaluation time and the neutral prior stay those of the last
+full recompute (see :mod:`credence.engine.recompute`).
+
+Each function takes the model, the state it updates, the store and ``on_change``,
+called once the state is about to change (the engine counts generations with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from credence.core.errors import ConflictError, NotFoundError, ValidationError
+from credence.core.types import IntArray
+from credence.engine.model import Individual, ScoringModel
+from credence.engine.results import ScoreChange
+from credence.engine.state import (
+    EngineState,
+    assign_users,
+    repayment_arrays,
+    spending_arrays,
+    take_users,
+    user_arrays,
+)
+from credence.graph.model import check_user_id
+from credence.graph.store import GraphStore
+from credence.scoring.factors import UserArrays
+
+__all__ = [
+    "add_link",
+    "individual",
+    "rebase",
+    "record_events",
+    "remove_link",
+    "rescore",
+    "set_consent",
+    "set_flag",
+    "set_flags",
+    "upsert_users",
+]
+
+#: Called when an update is about to change the state.
+ChangeFn = Callable[[], None]
+
+_NO_ROWS: IntArray = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+
+
+def record_events(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    frame: pd.DataFrame,
+    *,
+    add: Callable[[pd.DataFrame], object],
+    on_change: ChangeFn,
+) -> list[ScoreChange]:
+    """Store events with ``add`` (repayments or spending), then update the affected scores.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The events, with a ``user`` column; ``add`` validates the rest.
+    add : callable
+        The store's writer of these events (``store.add_repayments`` or ``store.add_spending``).
+
+    Returns
+    -------
+    list of ScoreChange
+        The users whose score or components moved: the event's users and their network.
+    """
+    add(frame)
+    rows = state.rows(frame["user"].astype(str).str.strip())
+    parts, moved = rebase(model, state, store, rows)
+    return rescore(model, state, store, rows, parts, moved, on_change=on_change)
+
+
+def upsert_users(
+    model: ScoringModel, state: EngineState, store: GraphStore, frame: pd.DataFrame, *, on_change: ChangeFn
+) -> list[ScoreChange]:
+    """Create or update users, then score them (new users start without links)."""
+    store.upsert_users(frame)
+    ids = [check_user_id(user) for user in frame["id"].tolist()]
+    stored = store.get_users(ids).set_index("id")
+    new = [user for user in dict.fromkeys(ids) if user not in state.positions]
+    if new:
+        state.append_users(new, user_arrays(stored.loc[new].reset_index()))
+    rows = state.rows(ids)
+    aligned = stored.loc[state.ids[rows].tolist()].reset_index()
+    users = user_arrays(aligned)
+    assign_users(state.users, rows, users)
+    parts, moved = rebase(model, state, store, rows, users=users)
+    consent = aligned["consent_network"].to_numpy(dtype=bool)
+    for row, flag in zip(rows.tolist(), consent.tolist(), strict=True):
+        state.consent[row] = flag
+        desired = bool(flag and not state.quarantined[row])
+        if (state.diffusion.mask[row] > 0.0) != desired:
+            moved.append(state.diffusion.set_participating(row, desired))
+    return rescore(model, state, store, rows, parts, moved, on_change=on_change)
+
+
+def add_link(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    a: str,
+    b: str,
+    *,
+    weight: float,
+    created: int | None,
+    on_change: ChangeFn,
+) -> list[ScoreChange]:
+    """Create or re-weight a friend link (dated ``created``, default the evaluation time)."""
+    frame = pd.DataFrame(
+        {
+            "source": [a],
+            "target": [b],
+            "weight": [weight],
+            "created": [state.computed_at if created is None else created],
+        }
+    )
+    store.upsert_links(frame)
+    u, v = state.row(a), state.row(b)
+    moved = state.diffusion.set_link(u, v, float(weight))
+    return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)
+
+
+def remove_link(
+    model: ScoringModel, state: EngineState, store: GraphStore, a: str, b: str, *, on_change: ChangeFn
+) -> list[ScoreChange]:
+    """Remove a friend link (NotFoundError if there is none)."""
+    u, v = state.row(a), state.row(b)
+    if u == v:
+        raise ValidationError("a link joins two different users", entity="link", column="target", value=b)
+    if not store.remove_link(a, b):
+        raise NotFoundError("link", f"{a} - {b}")
+    moved = state.diffusion.set_link(u, v, 0.0)
+    return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)
+
+
+def set_consent(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    user_id: str,
+    consent: bool,
+    *,
+    on_change: ChangeFn,
+) -> list[ScoreChange]:
+    """Record consent to network scoring; without it a user neither gives nor receives."""
+    store.set_consent(user_id, consent)
+    row = state.row(user_id)
+    state.consent[row] = bool(consent)
+    return _participation(model, state, store, row, on_change=on_change)
+
+
+def set_flag(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    user_id: str,
+    *,
+    flagged: bool,
+    analyst: str,
+    reason: str,
+    on_change: ChangeFn,
+) -> list[ScoreChange]:
+    """Quarantine a user (``flagged``) or clear their flag, audited in the store."""
+    if flagged:
+        store.flag_user(user_id, analyst=analyst, reason=reason)
+    else:
+        store.unflag_user(user_id, analyst=analyst, reason=reason)
+    row = state.row(user_id)
+    state.quarantined[row] = flagged
+    return _participation(model, state, store, row, on_change=on_change)
+
+
+def set_flags(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    user_ids: Sequence[str],
+    *,
+    flagged: bool,
+    analyst: str,
+    reason: str,
+    on_change: ChangeFn,
+) -> list[ScoreChange]:
+    """:func:`set_flag` for distinct, checked ids, after checking that every one can change.
+
+    Raises
+    ------
+    ConflictError
+        Before anything changes, if a user is already flagged (or, clearing, not flagged).
+
+    Returns
+    -------
+    list of ScoreChange
+        One change per user, from the first ``before`` to the last ``after``.
+    """
+    rows = [state.row(user) for user in user_ids]
+    wrong = [
+        user for user, row in zip(user_ids, rows, strict=True) if bool(state.quarantined[row]) == flagged
+    ]
+    if wrong:
+        raise ConflictError(f"user {wrong[0]!r} is {'already' if flagged else 'not'} flagged")
+    merged: dict[str, ScoreChange] = {}
+    for user in user_ids:
+        for change in set_flag(
+            model, state, store, user, flagged=flagged, analyst=analyst, reason=reason, on_change=on_change
+        ):
+            first = merged.get(change.user)
+            merged[change.user] = (
+                change if first is None else ScoreChange(change.user, first.before, change.after)
+            )
+    return list(merged.values())
+
+
+def _participation(
+    model: ScoringModel, state: EngineState, store: GraphStore, row: int, *, on_change: ChangeFn
+) -> list[ScoreChange]:
+    """Bring the diffusion's participation of ``row`` in line with its consent and flag."""
+    moved = state.diffusion.set_participating(row, bool(state.consent[row] and not state.quarantined[row]))
+    # The user's own component moves to or from the prior even when nobody else's does.
+    return rescore(model, state, store, _NO_ROWS, None, [moved, np.array([row])], on_change=on_change)
+
+
+# --------------------------------------------------------------------------- the repair
+
+
+def individual(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    rows: IntArray,
+    *,
+    users: UserArrays | None = None,
+    extra_repayments: pd.DataFrame | None = None,
+    extra_spending: pd.DataFrame | None = None,
+) -> Individual:
+    """The individual parts of ``rows`` from their stored events, plus any extra events.
+
+    ``users`` replaces their stored attributes (aligned with ``rows``); the extras are
+    events not in the store (a what-if).
+    """
+    ids = state.ids[rows].tolist()
+    local = {user: i for i, user in enumerate(ids)}
+    repayment_frames = [store.repayments(user) for user in ids]
+    spending_frames = [store.spending(user) for user in ids]
+    if extra_repayments is not None:
+        repayment_frames.append(extra_repayments)
+    if extra_spending is not None:
+        spending_frames.append(extra_spending)
+    repayments = pd.concat(repayment_frames, ignore_index=True) if repayment_frames else pd.DataFrame()
+    spending = pd.concat(spending_frames, ignore_index=True) if spending_frames else pd.DataFrame()
+
+    def rows_of(frame: pd.DataFrame) -> IntArray:
+        return np.array([local[str(user)] for user in frame["user"].tolist()], dtype=np.int64)
+
+    return model.individual(
+        take_users(state.users, rows) if users is None else users,
+        repayment_arrays(repayments, rows_of(repayments)),
+        spending_arrays(spending, rows_of(spending)),
+        now=state.computed_at,
+        reference=state.reference,
+    )
+
+
+def rebase(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    rows: IntArray,
+    *,
+    users: UserArrays | None = None,
+    extra_repayments: pd.DataFrame | None = None,
+    extra_spending: pd.DataFrame | None = None,
+) -> tuple[Individual, list[IntArray]]:
+    """:func:`individual` of ``rows``, and their new shared base moved into the diffusion.
+
+    Returns the parts and, for each base that changed, the rows whose network value moved.
+    """
+    parts = individual(
+        model,
+        state,
+        store,
+        rows,
+        users=users,
+        extra_repayments=extra_repayments,
+        extra_spending=extra_spending,
+    )
+    moved: list[IntArray] = []
+    for i, row in enumerate(rows.tolist()):
+        if parts.base[i] != state.base[row]:
+            state.base[row] = parts.base[i]
+            moved.append(state.diffusion.set_base(row, float(parts.base[i])))
+    return parts, moved
+
+
+def rescore(
+    model: ScoringModel,
+    state: EngineState,
+    store: GraphStore,
+    rows: IntArray,
+    parts: Individual | None,
+    moved: Iterable[IntArray],
+    *,
+    write: bool = True,
+    on_change: ChangeFn | None = None,
+) -> list[ScoreChange]:
+    """Store new individual ``parts`` of ``rows``, rescore every touched user, write snapshots.
+
+    Parameters
+    ----------
+    rows : ndarray of int64
+        Users whose individual parts are ``parts`` (None when ``rows`` is empty).
+    moved : iterable of ndarray of int64
+        Further users whose network value may have moved.
+    write : bool
+        Append score snapshots to the store and call ``on_change``; False for a what-if.
+
+    Returns
+    -------
+    list of ScoreChange
+        The users whose score moved, or whose components drifted from their last
+        written value by more than the diffusion's tolerance (and all of ``rows``).
+    """
+    touched = np.unique(np.concatenate([rows, *[np.asarray(m, dtype=np.int64) for m in moved]]))
+    if parts is not None and rows.size:
+        state.sub_values[rows] = parts.sub_values
+        state.components[rows, : parts.components.shape[1]] = parts.components
+    if touched.size == 0:
+        return []
+    if write and on_change is not None:
+        on_change()
+    before = state.scores[touched].copy()
+    state.components[touched, -1] = model.network_component(state.diffusion, touched)
+    state.scores[touched] = model.scores(state.components[touched])
+    # A snapshot is written when the score moved, or a component drifted from its last
+    # written value by more than the diffusion's tolerance (solver noise is not news).
+    drift = np.abs(state.components[touched] - state.written[touched]).max(axis=1)
+    changed = (
+        (drift > model.policy.diffusion.tol) | (before != state.scores[touched]) | np.isin(touched, rows)
+    )
+    out = touched[changed]
+    if write and out.size:
+        store.write_scores(state.score_frame(out, model.policy.version))
+        state.written[out] = state.components[out]
+    return [
+        ScoreChange(str(state.ids[i]), int(b), int(a))
+        for i, b, a in zip(out.tolist(), before[changed].tolist(), state.scores[out].tolist(), strict=True)
+    ]
