@@ -222,15 +222,17 @@ def keys_to_adjacency(keys: np.ndarray, n: int, weights: Any = None) -> sp.csr_m
     >>> keys_to_adjacency(np.array([1, 5]), 3, [2.0, 0.5]).toarray().tolist()
     [[0.0, 2.0, 0.0], [2.0, 0.0, 0.5], [0.0, 0.5, 0.0]]
     """
-    lo, hi = keys // n, keys % n
     w = np.ones(keys.size) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != keys.shape:
         raise ParameterError("weights", f"shape {w.shape}", f"must have one weight per link ({keys.size})")
+    # int32 indices when they fit: a graph of millions of links then takes half the memory
+    index = np.int32 if max(n, 2 * keys.size) < 2**31 else np.int64
+    lo, hi = (keys // n).astype(index), (keys % n).astype(index)
     # (hi, lo) entries first: with keys sorted, every row then lists its columns in
     # increasing order, so the (stable, linear) COO-to-CSR pass leaves them sorted
-    matrix = sp.csr_matrix(
-        (np.concatenate([w, w]), (np.concatenate([hi, lo]), np.concatenate([lo, hi]))), shape=(n, n)
-    )
+    rows, cols = np.concatenate([hi, lo]), np.concatenate([lo, hi])
+    del lo, hi
+    matrix = sp.csr_matrix((np.concatenate([w, w]), (rows, cols)), shape=(n, n))
     matrix.sum_duplicates()  # no duplicates: this only checks and records the canonical format
     return matrix
 
