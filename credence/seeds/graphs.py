@@ -376,7 +376,8 @@ def block_model_nodes(
     # hubs: a sane largest degree, whose within-community share fits in the largest community
     cap = min(max_degree, (n - 1) / 2.0)
     if communities > 1 and homophily > 0:
-        cap = min(cap, INTRA_ROOM * (sizes.max() - 1) / homophily)
+        with np.errstate(over="ignore"):  # a tiny homophily leaves room for any degree (inf)
+            cap = min(cap, INTRA_ROOM * (sizes.max() - 1) / homophily)
     theta = cap_propensities(pareto_propensities(rng, n, degree_exponent), max(cap / avg_degree, 1.0))
     expected_intra = homophily * avg_degree * theta / theta.mean()
     return _assign_communities(rng, sizes, 1 + expected_intra / INTRA_ROOM), theta
