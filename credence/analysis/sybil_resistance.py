@@ -210,26 +210,46 @@ class SybilCurve:
     policy: str
 
     def point(self, size: int) -> SybilPoint:
-        """The point measured at region size ``size`` (ParameterError if not measured)."""
+        """The point measured at region size ``size``.
+
+        Raises
+        ------
+        ParameterError
+            No point was measured at that size.
+        """
         for p in self.points:
             if p.region_size == size:
                 return p
         raise ParameterError("size", size, f"not measured (sizes: {[p.region_size for p in self.points]})")
 
     def flattening(self, large: int | None = None, reference: int = 1000) -> float:
-        """``honest_gain(large) / honest_gain(reference)``; ``large`` defaults to the largest size."""
+        """``honest_gain(large) / honest_gain(reference)``: how much the honest gain still grows.
+
+        Parameters
+        ----------
+        large : int, optional
+            A measured size; default the largest.
+        reference : int
+            A measured size.
+
+        Returns
+        -------
+        float
+            ``nan`` if the reference gain is 0. It is at most
+            ``1 / (1 - rho(reference))`` (:mod:`credence.scoring.sybil_bounds`).
+        """
         top = self.point(large if large is not None else max(p.region_size for p in self.points))
         ref = self.point(reference)
         return top.honest_gain / ref.honest_gain if ref.honest_gain else math.nan
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
+        """The curve as a JSON-ready dict (the points as a list of dicts)."""
         out = asdict(self)
         out["points"] = [asdict(p) for p in self.points]
         return out
 
     def text(self) -> str:
-        """A fixed-width table."""
+        """The curve as a fixed-width table (what ``credence sybil-resistance`` prints)."""
         head = (
             f"honest users {self.honest_users}, attack links {self.attack_links}, a={self.damping}, "
             f"k={self.shrinkage}, policy {self.policy}, mu={self.prior:.4f}, w={self.weight}\n"
