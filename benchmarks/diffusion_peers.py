@@ -30,11 +30,12 @@ peak is reset before each method by writing ``5`` to ``/proc/self/clear_refs``) 
 how much it grew over the resident size before the method, and the speed relative
 to the fastest peer.
 
-The graph (:func:`synthetic_graph`) is a degree-corrected stochastic block model:
-power-law community sizes, Pareto degree propensities, a fraction ``homophily`` of
-the links inside the community, weights ``1 + lognormal(0, 0.75)`` rounded to
-cents (as in :mod:`credence.seeds.synthetic`, which has no cheap links-only path), user ids
-in random order; the base is homophilous (community mean plus individual noise).
+The graph (:func:`synthetic_graph`) is the degree-corrected stochastic block model
+of :func:`credence.seeds.graphs.block_model`, the link generator of the synthetic
+populations: power-law community sizes, Pareto degree propensities, a fraction
+``homophily`` of the links inside the community, weights ``1 + lognormal(0, 0.75)``
+rounded to cents, communities in random order; the base is homophilous (community
+mean plus individual noise).
 
 Examples
 --------
@@ -66,7 +67,9 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from credence.core.checks import check_int
 from credence.core.errors import CredenceError, ParameterError
+from credence.seeds.graphs import block_model, friend_weights
 
 __all__ = [
     "NETWORKX_MAX_USERS",
@@ -184,74 +187,6 @@ def parse_size(size: Any) -> int:
 # --------------------------------------------------------------------------- the graph
 
 
-@numba.njit(cache=True, parallel=True)
-def _link_keys(
-    source: np.ndarray,
-    inside: np.ndarray,
-    outside: np.ndarray,
-    homophilous: np.ndarray,
-    community: np.ndarray,
-    first: np.ndarray,
-    cum0: np.ndarray,
-    relabel: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
-    """Pair keys ``min * n + max`` of user ids (``-1`` for self-links).
-
-    A homophilous link's target is drawn by propensity inside the source's community
-    (``inside`` is a uniform draw), the others take ``outside``.
-    """
-    n = relabel.size
-    keys = np.empty(source.size, dtype=np.int64)
-    for i in numba.prange(source.size):
-        s = source[i]
-        if homophilous[i]:
-            c = community[s]
-            lo, hi = first[c], first[c + 1]
-            q = cum0[lo] + inside[i] * (cum0[hi] - cum0[lo])
-            left, right = lo, hi - 1
-            while left < right:  # first position t in [lo, hi) with cum0[t + 1] > q
-                mid = (left + right) // 2
-                if cum0[mid + 1] > q:
-                    right = mid
-                else:
-                    left = mid + 1
-            t = left
-        else:
-            t = outside[i]
-        if t == s:
-            keys[i] = -1
-        else:
-            a, b = relabel[s], relabel[t]
-            keys[i] = min(a, b) * n + max(a, b)
-    return keys
-
-
-@numba.njit(cache=True)
-def _fill(
-    keys: np.ndarray, n: int, weights: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """CSR of the symmetric graph from sorted pair keys: rows come out sorted."""
-    cursor = indptr[:-1].copy()
-    for t in range(keys.size):
-        a = keys[t] // n
-        b = keys[t] % n
-        indices[cursor[a]] = b
-        data[cursor[a]] = weights[t]
-        cursor[a] += 1
-        indices[cursor[b]] = a
-        data[cursor[b]] = weights[t]
-        cursor[b] += 1
-
-
-def _unique_sorted(keys: np.ndarray) -> np.ndarray:
-    keys = np.sort(keys)
-    keep = np.empty(keys.size, dtype=bool)
-    keep[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-    keep &= keys >= 0
-    return keys[keep]
-
-
 def synthetic_graph(
     users: int,
     *,
@@ -273,7 +208,8 @@ def synthetic_graph(
         Fraction of links drawn inside the source's community.
     degree_exponent : float
         Density exponent of the Pareto degree propensities (> 2); the largest
-        expected degree is capped at ``20 sqrt(users)``.
+        expected degree is capped at ``20 sqrt(users)`` (and at what the largest
+        community has room for).
     community_size : int
         Mean community size; sizes are power-law distributed (exponent 2.5).
     seed : int
@@ -296,54 +232,20 @@ def synthetic_graph(
     """
     rng = np.random.default_rng(seed)
     n = int(users)
-    m = round(n * links_per_user)
-    # communities of power-law sizes over positions 0..n-1 (users are relabelled at random)
     k = max(1, n // community_size)
-    quantiles = (np.arange(k) + 0.5) / k
-    shares = np.minimum((1.0 - quantiles) ** (-1.0 / 1.5), max(1.0, k / 4.0))
-    sizes = 1 + rng.multinomial(n - k, shares / shares.sum())
-    first = np.zeros(k + 1, dtype=np.int64)
-    np.cumsum(sizes, out=first[1:])
-    community = np.repeat(np.arange(k, dtype=np.int64), sizes)
-    theta = (1.0 - rng.random(n)) ** (-1.0 / (degree_exponent - 1.0))
-    np.minimum(theta, 20.0 * math.sqrt(n) / (2.0 * links_per_user), out=theta)
-    cum0 = np.zeros(n + 1)
-    np.cumsum(theta, out=cum0[1:])
-    total = float(cum0[-1])
-    relabel = rng.permutation(n).astype(np.int64)
-
-    def draw(count: int) -> np.ndarray:
-        source = np.searchsorted(cum0, np.sort(rng.random(count)) * total, side="right") - 1
-        outside = np.searchsorted(cum0, np.sort(rng.random(count)) * total, side="right") - 1
-        outside = outside[rng.permutation(count)]
-        np.clip(source, 0, n - 1, out=source)
-        np.clip(outside, 0, n - 1, out=outside)
-        homophilous = rng.random(count) < homophily
-        return _link_keys(source, rng.random(count), outside, homophilous, community, first, cum0, relabel)
-
-    keys = _unique_sorted(draw(int(m * 1.25) + 16))
-    for _ in range(4):
-        if keys.size >= m:
-            break
-        keys = _unique_sorted(np.concatenate([keys, draw(2 * (m - keys.size) + 16)]))
-    if keys.size > m:
-        keep = np.ones(keys.size, dtype=bool)
-        keep[rng.choice(keys.size, keys.size - m, replace=False)] = False
-        keys = keys[keep]
-    weights = np.round(1.0 + rng.lognormal(0.0, 0.75, keys.size), 2)
-    counts = np.bincount(keys // n, minlength=n) + np.bincount(keys % n, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    data = np.empty(int(indptr[-1]), dtype=np.float64)
-    _fill(keys, n, weights, indptr, indices, data)
-    adjacency = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-    adjacency.has_sorted_indices = True
+    graph = block_model(
+        n,
+        avg_degree=2.0 * links_per_user,
+        homophily=homophily,
+        degree_exponent=degree_exponent,
+        communities=k,
+        seed=rng,
+    )
+    adjacency = graph.adjacency(np.round(friend_weights(rng, graph.links), 2))
     # homophilous base: a Beta community mean plus individual noise on the logit scale
     mean = rng.beta(4.0, 2.5, k)
-    logit = np.log(mean / (1.0 - mean))[community] + 0.8 * rng.standard_normal(n)
-    base = np.empty(n)
-    base[relabel] = 1.0 / (1.0 + np.exp(-logit))
+    logit = np.log(mean / (1.0 - mean))[graph.community] + 0.8 * rng.standard_normal(n)
+    base = 1.0 / (1.0 + np.exp(-logit))
     return adjacency, base
 
 
@@ -840,8 +742,7 @@ def run_diffusion_benchmark(
 
     a = check_damping(damping)
     eps = check_tol(tol)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ParameterError("repeats", repeats, "must be an integer >= 1")
+    repeats = check_int(repeats, "repeats", 1)
     chosen = [peer.strip().lower() for peer in peers]
     for peer in chosen:
         if peer not in PEERS:

@@ -10,6 +10,9 @@ backend or figure registry: the functions are safe in servers and threads.
   degree (log x), with the neutral prior;
 * :func:`plot_ego_network` -- one user, their friends and their top network
   contributors, coloured by how much each raised or lowered the user's network value.
+* :func:`plot_sybil_curve` -- a sybil-resistance curve
+  (:mod:`credence.analysis.sybil_resistance`): region size against the honest-side
+  gain, its bound and the points per sybil.
 
 Examples
 --------
@@ -46,9 +49,10 @@ from credence.scoring.policy import SCORE_MAX, SCORE_MIN
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from credence.analysis.sybil_resistance import SybilCurve
     from credence.engine import ScoringEngine
 
-__all__ = ["plot_ego_network", "plot_network_vs_degree", "plot_score_distribution"]
+__all__ = ["plot_ego_network", "plot_network_vs_degree", "plot_score_distribution", "plot_sybil_curve"]
 
 _BAND_COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850", "#006837", "#00441b")
 
@@ -256,4 +260,50 @@ def plot_ego_network(engine: ScoringEngine, user: str, path: str | Path, *, cont
     )
     ax.set_aspect("equal")
     ax.set_axis_off()
+    return _save(figure, path)
+
+
+def plot_sybil_curve(curve: SybilCurve, path: str | Path) -> Path:
+    """Draw a sybil-resistance curve: region size (log) against honest gain and per-sybil points.
+
+    Parameters
+    ----------
+    curve : credence.analysis.sybil_resistance.SybilCurve
+        The measured curve.
+    path : str or Path
+        Where to write the PNG (must end in ``.png``).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ParameterError
+        ``path`` does not end in ``.png``.
+    InputError
+        The file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from credence.analysis.sybil_resistance import sybil_curve
+    >>> c = sybil_curve(honest_users=300, region_sizes=(10, 30), attack_links=2)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     plot_sybil_curve(c, Path(tmp) / "s.png").stat().st_size > 1000
+    True
+    """
+    sizes = [p.region_size for p in curve.points]
+    figure = _figure()
+    ax = figure.add_subplot()
+    ax.plot(sizes, [p.honest_gain for p in curve.points], "o-", label="honest-side gain (total points)")
+    ax.plot(sizes, [p.endpoint_gain for p in curve.points], "s--", label="gain of attack-link ends")
+    ax.plot(sizes, [p.per_sybil for p in curve.points], "^-", label="points per sybil")
+    ax.axhline(curve.bound, color="grey", linestyle=":", label="bound on honest gain (any size)")
+    ax.set_xscale("log")
+    ax.set_xlabel("sybil region size (accounts)")
+    ax.set_ylabel("score points")
+    ax.set_title(f"Sybil resistance: {curve.attack_links} attack links, {curve.honest_users} honest users")
+    ax.legend()
     return _save(figure, path)

@@ -892,10 +892,10 @@ def what_if(
 
 def _register_commands() -> None:
     """Commands that live in their own modules (imported here, after main exists)."""
-    from credence.analysis.sybil_report import sybil_resistance
     from credence.cli.commands_ds import COMMANDS as data_science_commands
     from credence.cli.commands_fraud import COMMANDS as fraud_commands
     from credence.cli.commands_paths import paths
+    from credence.cli.commands_sybil import sybil_resistance
 
     main.add_command(paths)
     for command in fraud_commands:

@@ -37,6 +37,7 @@ from credence.scoring.push import (
     contributors,
     influence,
 )
+from credence.scoring.sybil_bounds import crossing_bound, escape_bound, region_contribution
 from credence.scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
 
 __all__ = [
@@ -65,13 +66,16 @@ __all__ = [
     "community_table",
     "component_value",
     "contributors",
+    "crossing_bound",
     "default_iterations",
     "dense_subgraphs",
     "diffuse",
+    "escape_bound",
     "influence",
     "louvain",
     "modularity",
     "network_component",
     "rank_clusters",
+    "region_contribution",
     "sybil_trust",
 ]

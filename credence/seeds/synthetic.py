@@ -10,7 +10,9 @@ The model
 ---------
 * **Communities** of power-law sizes (density exponent 2.5, the largest capped at
   a quarter of the population) partition the real (non-sybil) users.
-* **Links** follow a degree-corrected stochastic block model: every real user has
+* **Links** follow the degree-corrected stochastic block model of
+  :mod:`credence.seeds.graphs` (the one link generator, shared with the diffusion
+  benchmark and the sybil-resistance experiment): every real user has
   a propensity drawn from a Pareto law with density exponent ``degree_exponent``;
   each link picks its source by propensity and a target by propensity, in the
   source's community for a fraction ``homophily`` of the links, in another
@@ -21,7 +23,7 @@ The model
   within-community links equal to ``homophily`` (to about 0.01).
 * **Hubs and communities** (as in the LFR benchmark): the largest expected degree
   is capped at ``20 * sqrt(n_users)`` and so that its within-community links fit
-  in the largest community (at most ``INTRA_ROOM`` of its members); users are
+  in the largest community (at most ``graphs.INTRA_ROOM`` of its members); users are
   placed in communities big enough for their within-community links. Because
   repeated within-community pairs of hubs are redrawn elsewhere, the realised
   degree tail is a little steeper than ``degree_exponent`` (at 1M users and the
@@ -95,9 +97,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -105,8 +105,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from credence.core.checks import check_choice, check_int, check_real
 from credence.core.errors import ParameterError
 from credence.graph.model import Dataset
+from credence.seeds.graphs import (
+    block_model_links,
+    block_model_nodes,
+    cap_propensities,
+    distinct_pairs,
+    friend_weights,
+    pair_keys,
+    pareto_propensities,
+    sorted_unique,
+    uniform_pairs,
+)
 
 __all__ = ["ATTACK_MODELS", "Population", "PopulationConfig", "generate_population"]
 
@@ -123,13 +135,6 @@ SYBIL_INTERNAL_DEGREE = 8.0
 #: The values of ``PopulationConfig.attack_model`` (see the module notes).
 ATTACK_MODELS = ("random", "hubs", "mimic", "seeded")
 
-#: At most this fraction of a community is expected among one member's links inside it.
-INTRA_ROOM = 0.3
-
-#: Density exponent of the power law of community sizes (the largest holds at most a
-#: quarter of the real users).
-COMMUNITY_EXPONENT = 2.5
-
 #: Repayments and spending events per user, on average.
 REPAYMENTS_PER_USER = 4.0
 BILLS_PER_USER = 2.0
@@ -144,23 +149,6 @@ _GROUPS = pa.array(["A", "B"])
 
 
 # --------------------------------------------------------------------------- config
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ParameterError(name, value, "must be an integer")
-    if int(value) < lo or (hi is not None and int(value) > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ParameterError(name, value, f"must be {rng}")
-
-
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ParameterError(name, value, "must be a real number")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ParameterError(name, value, "must be finite")
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,27 +230,22 @@ class PopulationConfig:
     now: int = 1_767_225_600
 
     def __post_init__(self) -> None:
-        _check_int("n_users", self.n_users, 20)
-        avg = _check_real("avg_degree", self.avg_degree)
+        check_int(self.n_users, "n_users", 20)
+        avg = check_real(self.avg_degree, "avg_degree")
         if avg <= 0 or avg > self.n_users / 10:
             raise ParameterError(
                 "avg_degree", self.avg_degree, f"must be in (0, n_users / 10 = {self.n_users / 10}]"
             )
-        h = _check_real("homophily", self.homophily)
-        if not 0.0 <= h <= 1.0:
-            raise ParameterError("homophily", self.homophily, "must be in [0, 1]")
-        g = _check_real("degree_exponent", self.degree_exponent)
+        check_real(self.homophily, "homophily", lo=0.0, hi=1.0)
+        g = check_real(self.degree_exponent, "degree_exponent")
         if g <= 2.0:
             raise ParameterError("degree_exponent", self.degree_exponent, "must be > 2 (finite mean degree)")
-        _check_int("sybil_regions", self.sybil_regions, 0)
-        _check_int("rings", self.rings, 0)
-        _check_int("sybils_per_region", self.sybils_per_region, 10 if self.sybil_regions else 0)
-        _check_int("ring_size", self.ring_size, 3 if self.rings else 0)
-        _check_int("attack_links_per_region", self.attack_links_per_region, 0)
-        if not isinstance(self.attack_model, str) or self.attack_model not in ATTACK_MODELS:
-            raise ParameterError(
-                "attack_model", self.attack_model, "must be one of " + ", ".join(map(repr, ATTACK_MODELS))
-            )
+        check_int(self.sybil_regions, "sybil_regions", 0)
+        check_int(self.rings, "rings", 0)
+        check_int(self.sybils_per_region, "sybils_per_region", 10 if self.sybil_regions else 0)
+        check_int(self.ring_size, "ring_size", 3 if self.rings else 0)
+        check_int(self.attack_links_per_region, "attack_links_per_region", 0)
+        check_choice(self.attack_model, "attack_model", ATTACK_MODELS)
         planted = self.sybil_regions * self.sybils_per_region + self.rings * self.ring_size
         if planted > self.n_users // 2:
             raise ParameterError(
@@ -280,9 +263,9 @@ class PopulationConfig:
                 f"must be at most half of the {self.sybils_per_region * n_free} possible sybil-to-real pairs",
             )
         if self.n_communities is not None:
-            _check_int("n_communities", self.n_communities, 1, n_real)
-        _check_int("seed", self.seed, 0)
-        _check_int("now", self.now, MAX_ACCOUNT_AGE + YEAR, 2**40)
+            check_int(self.n_communities, "n_communities", 1, n_real)
+        check_int(self.seed, "seed", 0)
+        check_int(self.now, "now", MAX_ACCOUNT_AGE + YEAR, 2**40)
 
     @property
     def communities(self) -> int:
@@ -336,89 +319,6 @@ def _strings(values: pa.Array, index: np.ndarray | None = None) -> pd.arrays.Arr
     if index is not None:
         values = pc.take(values, pa.array(index))
     return pd.arrays.ArrowStringArray(values)
-
-
-def _sorted_unique(keys: np.ndarray) -> np.ndarray:
-    keys = np.sort(keys)
-    if keys.size:
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    return keys
-
-
-def _in_sorted(keys: np.ndarray, sorted_pool: np.ndarray) -> np.ndarray:
-    if not sorted_pool.size:
-        return np.zeros(keys.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_pool, keys), sorted_pool.size - 1)
-    return sorted_pool[pos] == keys
-
-
-def _distinct_pairs(
-    rng: np.random.Generator,
-    m: int,
-    draw: Callable[[int], tuple[np.ndarray, np.ndarray]],
-    n: int,
-    initial: np.ndarray | None = None,
-    max_rounds: int = 60,
-) -> np.ndarray:
-    """Sorted keys ``lo * n + hi`` of up to ``m`` distinct unordered pairs.
-
-    ``draw(k)`` returns ``k`` candidate pairs; self-pairs and repeats are dropped and
-    the shortfall is redrawn, inflated by the observed yield. ``initial`` (sorted,
-    distinct keys) are included and count towards ``m``.
-    """
-    chunks: list[np.ndarray] = [] if initial is None else [initial]
-    have = sum(c.size for c in chunks)
-    batch = m - have
-    empty_rounds = 0
-    for _ in range(max_rounds):
-        need = m - have
-        if need <= 0 or empty_rounds >= 3:  # done, or (nearly) infeasible
-            break
-        a, b = draw(batch)
-        keep = a != b
-        a, b = a[keep], b[keep]
-        keys = _sorted_unique(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
-        for chunk in chunks:
-            keys = keys[~_in_sorted(keys, chunk)]
-        empty_rounds = 0 if keys.size else empty_rounds + 1
-        yield_ = max(keys.size / batch, 0.02)
-        if keys.size > need:
-            keys = np.sort(rng.choice(keys, need, replace=False))
-        chunks.append(keys)
-        have += keys.size
-        batch = min(math.ceil((m - have) / yield_ * 1.1) + 8, 4 * m + 1024)
-    if not chunks:
-        return np.empty(0, dtype=np.int64)
-    return np.sort(np.concatenate(chunks))
-
-
-def _pair_drawer(
-    rng: np.random.Generator, left: np.ndarray, right: np.ndarray
-) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
-    """Draws of ``k`` pairs, uniform in ``left`` x ``right``."""
-
-    def draw(k: int) -> tuple[np.ndarray, np.ndarray]:
-        return rng.choice(left, k), rng.choice(right, k)
-
-    return draw
-
-
-def _propensities(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
-    """Pareto propensities >= 1 with density ~ x**-exponent."""
-    return (1.0 - rng.random(n)) ** (-1.0 / (exponent - 1.0))
-
-
-def _cap(theta: np.ndarray, max_ratio: float) -> np.ndarray:
-    """Cap ``theta`` so that ``max(theta) <= max_ratio * mean(theta)``."""
-    if theta.size == 0:
-        return theta
-    cap = float(theta.max())
-    for _ in range(50):
-        new = max_ratio * float(np.minimum(theta, cap).mean())
-        if new >= cap * (1 - 1e-9):
-            break
-        cap = new
-    return np.minimum(theta, cap)
 
 
 def _round2(x: np.ndarray) -> np.ndarray:
@@ -479,26 +379,20 @@ def _people(cfg: PopulationConfig, rng: np.random.Generator, attack_rng: np.rand
     order = rng.permutation(n)
     sybils, real = order[:n_sybil], order[n_sybil:]
 
-    # communities of power-law sizes among real users (Pareto quantiles, so the
-    # shape does not hang on the luck of the largest draw)
-    n_comm = cfg.communities
-    quantiles = (np.arange(n_comm) + 0.5) / n_comm
-    weights = _cap((1.0 - quantiles) ** (-1.0 / (COMMUNITY_EXPONENT - 1.0)), max(1.0, n_comm / 4))
-    sizes = 1 + rng.multinomial(n_real - n_comm, weights / weights.sum())
-
-    # degree propensities, capped so the largest expected degree stays sane and
-    # its within-community share fits in the largest community
-    max_degree = min(20.0 * math.sqrt(n), (n_real - 1) / 2.0)
-    if n_comm > 1 and cfg.homophily > 0:
-        max_degree = min(max_degree, INTRA_ROOM * (sizes.max() - 1) / cfg.homophily)
-    theta = np.zeros(n, dtype=np.float64)
-    theta[real] = _cap(_propensities(rng, n_real, cfg.degree_exponent), max(max_degree / cfg.avg_degree, 1.0))
-
-    # members in random order, in communities big enough for their within-community
-    # links (as in the LFR benchmark)
-    expected_intra = cfg.homophily * cfg.avg_degree * theta[real] / theta[real].mean()
+    # real users: communities and degree propensities of the block model, the largest
+    # expected degree capped at 20 sqrt(n) (see credence.seeds.graphs)
     community = np.full(n, -1, dtype=np.int64)
-    community[real] = _assign_communities(rng, sizes, 1 + expected_intra / INTRA_ROOM)
+    theta = np.zeros(n, dtype=np.float64)
+    community[real], theta[real] = block_model_nodes(
+        rng,
+        n_real,
+        communities=cfg.communities,
+        avg_degree=cfg.avg_degree,
+        homophily=cfg.homophily,
+        degree_exponent=cfg.degree_exponent,
+        max_degree=20.0 * math.sqrt(n),
+    )
+    n_comm = cfg.communities
 
     # protected group: a community share of B, so the network carries it
     share_b = rng.beta(0.6, 0.9, n_comm)
@@ -543,144 +437,6 @@ def _people(cfg: PopulationConfig, rng: np.random.Generator, attack_rng: np.rand
     return _People(community, group_b, latent, is_sybil, ring, created, income, theta)
 
 
-def _assign_communities(
-    rng: np.random.Generator, sizes: np.ndarray, need: np.ndarray, rounds: int = 20
-) -> np.ndarray:
-    """Random community of each user, with ``sizes[c]`` members in community ``c``.
-
-    Users are placed at random, then users in a community smaller than their
-    ``need`` swap places with random users of a big enough community who fit
-    where they came from. Users who need more than the largest community get it.
-    """
-    assign = rng.permutation(np.repeat(np.arange(sizes.size, dtype=np.int64), sizes))
-    need = np.minimum(need, sizes.max())
-    by_size = np.argsort(-sizes, kind="stable")  # communities, largest first
-    rank = np.empty_like(by_size)
-    rank[by_size] = np.arange(by_size.size)
-    sorted_sizes = sizes[by_size]
-    members_before = np.cumsum(sorted_sizes)
-    for _ in range(rounds):
-        misplaced = np.flatnonzero(sizes[assign] < need)
-        if not misplaced.size:
-            break
-        # partners: random users of a community among the largest ones that fit
-        eligible = np.searchsorted(-sorted_sizes, -need[misplaced], side="right")
-        pool = np.argsort(rank[assign], kind="stable")  # users, largest community first
-        upto = members_before[eligible - 1]
-        partner = pool[np.floor(rng.random(misplaced.size) * upto).astype(np.int64)]
-        ok = (need[partner] <= sizes[assign[misplaced]]) & (sizes[assign[partner]] >= need[partner])
-        # each user swaps at most once per round
-        _, first = np.unique(partner, return_index=True)
-        once = np.zeros(misplaced.size, dtype=bool)
-        once[first] = True
-        ok &= once & ~np.isin(partner, misplaced)
-        a, b = misplaced[ok], partner[ok]
-        assign[a], assign[b] = assign[b], assign[a].copy()
-    return assign
-
-
-def _intra_shares(theta: np.ndarray, room: np.ndarray, h: float) -> np.ndarray:
-    """Per-user shares of within-community links, averaging ``h`` weighted by ``theta``.
-
-    A user's share is ``min(t, room)``: ``t = h`` when everyone has room, else the
-    smallest ``t`` that restores the mean, up to ``h + (1 - h) / 2`` (beyond that the
-    few users left with links outside their community would have to link mostly
-    among themselves). ``h = 1`` keeps every link inside, room or not.
-    """
-    if h <= 0.0 or h >= 1.0:
-        return np.full_like(theta, h)
-    target = h * float(theta.sum())
-    lo, hi = h, h + (1.0 - h) / 2.0
-    if float(theta @ np.minimum(hi, room)) <= target:
-        return np.minimum(hi, room)
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if float(theta @ np.minimum(mid, room)) < target else (lo, mid)
-    return np.minimum(hi, room)
-
-
-class _Sampler:
-    """Draws indices with probability proportional to weights, overall or in a group.
-
-    ``group`` must be sorted; ``n_groups`` bounds its values.
-    """
-
-    def __init__(
-        self, rng: np.random.Generator, weights: np.ndarray, group: np.ndarray, n_groups: int
-    ) -> None:
-        self.rng = rng
-        self.cum = np.cumsum(weights)
-        self.total = float(self.cum[-1]) if weights.size else 0.0
-        self.last = weights.size - 1
-        self.lo = np.searchsorted(group, np.arange(n_groups), side="left")
-        self.hi = np.searchsorted(group, np.arange(n_groups), side="right")
-        cum0 = np.concatenate(([0.0], self.cum))
-        self.start = cum0[self.lo]
-        self.mass = cum0[self.hi] - self.start
-
-    def overall(self, k: int) -> np.ndarray:
-        """``k`` draws, sorted (sorted queries keep searchsorted cache-friendly)."""
-        u = np.sort(self.rng.random(k)) * self.total
-        return np.minimum(np.searchsorted(self.cum, u, "right"), self.last)
-
-    def within(self, groups: np.ndarray) -> np.ndarray:
-        """One draw inside each of ``groups`` (which must have positive mass)."""
-        q = self.start[groups] + self.rng.random(groups.size) * self.mass[groups]
-        idx = np.searchsorted(self.cum, q, "right")
-        return np.clip(idx, self.lo[groups], self.hi[groups] - 1)
-
-
-def _background_links(cfg: PopulationConfig, rng: np.random.Generator, p: _People, m: int) -> np.ndarray:
-    """Sorted keys of ``m`` distinct links among real users outside rings.
-
-    A fraction ``homophily`` of them joins two users of the same community, the rest
-    two users of different communities. Expected degrees are proportional to the
-    propensities. A user's share of within-community links is ``homophily`` unless
-    their community is too small to hold that many of their links (hubs of small
-    communities): then it is lower, and the others' a little higher.
-    """
-    bg = np.flatnonzero(~p.is_sybil & (p.ring < 0))
-    if m <= 0 or bg.size < 2:
-        return np.empty(0, dtype=np.int64)
-    n = cfg.n_users
-    bg = bg[np.argsort(p.community[bg], kind="stable")]  # grouped by community
-    comm = p.community[bg]
-    n_comm = cfg.communities
-    theta = p.theta[bg]
-    avg = 2.0 * m / bg.size
-
-    if n_comm == 1:
-        share = np.ones_like(theta)
-    else:
-        expected_degree = avg * theta / theta.mean()
-        size = np.bincount(comm, minlength=n_comm)[comm]
-        room = INTRA_ROOM * (size - 1) / expected_degree
-        share = _intra_shares(theta, room, cfg.homophily)
-    intra_sampler = _Sampler(rng, theta * share, comm, n_comm)
-    inter_sampler = _Sampler(rng, theta * (1.0 - share), comm, n_comm)
-
-    def draw_intra(k: int) -> tuple[np.ndarray, np.ndarray]:
-        src = intra_sampler.overall(k)
-        return bg[src], bg[intra_sampler.within(comm[src])]
-
-    def draw_inter(k: int) -> tuple[np.ndarray, np.ndarray]:
-        src = inter_sampler.overall(k)
-        tgt = rng.permutation(inter_sampler.overall(k))  # independent of src
-        tgt = np.where(comm[src] == comm[tgt], src, tgt)  # same community: rejected
-        return bg[src], bg[tgt]
-
-    m_intra = round(m * float(theta @ share) / float(theta.sum()))
-    intra = _distinct_pairs(rng, m_intra, draw_intra, n) if m_intra else np.empty(0, dtype=np.int64)
-    # intra pairs that could not be placed (saturated communities) become inter pairs
-    m_inter = m - intra.size
-    inter = (
-        _distinct_pairs(rng, m_inter, draw_inter, n)
-        if m_inter and inter_sampler.total > 0
-        else np.empty(0, dtype=np.int64)
-    )
-    return np.sort(np.concatenate([intra, inter]))  # disjoint by construction
-
-
 def _planted_links(
     cfg: PopulationConfig, rng: np.random.Generator, p: _People, attack_rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -697,9 +453,6 @@ def _planted_links(
         keys.append(k)
         kinds.append(np.full(k.size, kind, dtype=np.int8))
 
-    def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
-
     free = np.flatnonzero(~p.is_sybil & (p.ring < 0))
     sybil_members = np.flatnonzero(p.is_sybil)
     # sybils were drawn in random order: cut them into regions
@@ -712,29 +465,18 @@ def _planted_links(
             s = members.size
             m = round(s * min(SYBIL_INTERNAL_DEGREE, (s - 1) / 2.0) / 2.0)
             cycle = rng.permutation(members)
-            cycle_keys = _sorted_unique(pair_keys(cycle, np.roll(cycle, 1)))
-            inside = _distinct_pairs(
-                rng,
-                m,
-                _pair_drawer(rng, members, members),
-                n,
-                initial=cycle_keys,
-            )
+            cycle_keys = sorted_unique(pair_keys(cycle, np.roll(cycle, 1), n))
+            inside = distinct_pairs(rng, m, uniform_pairs(rng, members, members), n, initial=cycle_keys)
             add(inside, _LINK_SYBIL)
-        attack = _distinct_pairs(
-            rng,
-            cfg.attack_links_per_region,
-            _pair_drawer(rng, members, free),
-            n,
-        )
+        attack = distinct_pairs(rng, cfg.attack_links_per_region, uniform_pairs(rng, members, free), n)
         add(attack, _LINK_ATTACK)
     for r in range(cfg.rings):
         members = np.flatnonzero(p.ring == r)
         i, j = np.triu_indices(members.size, 1)
-        add(pair_keys(members[i], members[j]), _LINK_RING)
+        add(pair_keys(members[i], members[j], n), _LINK_RING)
         n_out = rng.integers(1, 4, members.size)
         outsiders = rng.choice(free, int(n_out.sum()))
-        add(_sorted_unique(pair_keys(np.repeat(members, n_out), outsiders)), _LINK_OUTSIDER)
+        add(sorted_unique(pair_keys(np.repeat(members, n_out), outsiders, n)), _LINK_OUTSIDER)
     if not keys:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), regions
     all_keys = np.concatenate(keys)
@@ -754,7 +496,7 @@ def _mimic_region(cfg: PopulationConfig, rng: np.random.Generator, members: np.n
     n = cfg.n_users
     s = members.size
     avg = min(cfg.avg_degree, (s - 1) / 2.0)
-    theta = _cap(_propensities(rng, s, cfg.degree_exponent), max((s - 1) / 2.0 / avg, 1.0))
+    theta = cap_propensities(pareto_propensities(rng, s, cfg.degree_exponent), max((s - 1) / 2.0 / avg, 1.0))
     cum = np.cumsum(theta)
 
     def draw(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -763,10 +505,8 @@ def _mimic_region(cfg: PopulationConfig, rng: np.random.Generator, members: np.n
         return members[a], members[b]
 
     cycle = rng.permutation(members)
-    cycle_keys = _sorted_unique(
-        np.minimum(cycle, np.roll(cycle, 1)).astype(np.int64) * n + np.maximum(cycle, np.roll(cycle, 1))
-    )
-    return _distinct_pairs(rng, round(s * avg / 2.0), draw, n, initial=cycle_keys)
+    cycle_keys = sorted_unique(pair_keys(cycle, np.roll(cycle, 1), n))
+    return distinct_pairs(rng, round(s * avg / 2.0), draw, n, initial=cycle_keys)
 
 
 def _retarget_attacks(
@@ -819,7 +559,7 @@ def _retarget_attacks(
         def draw(k: int, members: np.ndarray = members) -> tuple[np.ndarray, np.ndarray]:
             return rng.choice(members, k), targets(k)
 
-        fresh.append(_distinct_pairs(rng, cfg.attack_links_per_region, draw, n))
+        fresh.append(distinct_pairs(rng, cfg.attack_links_per_region, draw, n))
     return np.sort(np.concatenate([np.empty(0, dtype=np.int64), *fresh]))
 
 
@@ -836,13 +576,23 @@ def _links_frame(
     n = cfg.n_users
     planted, planted_kind, regions = _planted_links(cfg, rng, p, attack_rng)
     target = round(n * cfg.avg_degree / 2)
-    background = _background_links(cfg, rng, p, target - planted.size)
+    # the honest links: the block model among real users outside rings
+    free = np.flatnonzero(~p.is_sybil & (p.ring < 0))
+    background = block_model_links(
+        rng,
+        free,
+        p.community,
+        p.theta,
+        target - planted.size,
+        homophily=cfg.homophily,
+        communities=cfg.communities,
+    )
     pos = np.searchsorted(background, planted)
     keys = np.insert(background, pos, planted)
     kind = np.insert(np.zeros(background.size, dtype=np.int8), pos, planted_kind)
     src, dst = keys // n, keys % n
 
-    weight = 1.0 + rng.lognormal(0.0, 0.75, keys.size)
+    weight = friend_weights(rng, keys.size)
     ring_links = kind == _LINK_RING
     weight[ring_links] = 1.0 + rng.lognormal(2.0, 0.25, int(ring_links.sum()))
     attack_links = kind == _LINK_ATTACK

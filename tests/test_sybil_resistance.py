@@ -1,4 +1,6 @@
-"""Tests of credence.analysis.sybil_report: known answers by dense solves, the flattening bound, I/O."""
+"""Tests of the sybil-resistance experiment: the bounds (credence.scoring.sybil_bounds) and the
+region's part against dense solves, the planted region (credence.seeds.sybil), the flattening
+bound of the curve (credence.analysis.sybil_resistance), the chart and the command."""
 
 from __future__ import annotations
 
@@ -11,16 +13,12 @@ import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
 
-from credence.analysis.sybil_report import (
-    attach_region,
-    crossing_bound,
-    measure_region,
-    plot_sybil_curve,
-    region_contribution,
-    sybil_curve,
-    sybil_resistance,
-)
+from credence.analysis.plots import plot_sybil_curve
+from credence.analysis.sybil_resistance import measure_region, sybil_curve
+from credence.cli.commands_sybil import sybil_resistance
 from credence.core.errors import ParameterError
+from credence.scoring.sybil_bounds import crossing_bound, region_contribution
+from credence.seeds.sybil import attach_region
 
 
 def _dense_pi(adj: np.ndarray, a: float) -> np.ndarray:
