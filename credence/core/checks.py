@@ -126,7 +126,9 @@ def check_int(value: Any, name: str, lo: int = 0, hi: int | None = None) -> int:
     ...
     credence.core.errors.ParameterError: parameter 'bins' = 5: must be an integer in [1, 4]
     """
-    out = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_) else None
+    out = (
+        int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_) else None
+    )
     if out is None or out < lo or (hi is not None and out > hi):
         rule = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise ParameterError(name, value, f"must be an integer {rule}")
