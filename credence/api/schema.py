@@ -1,21 +1,13 @@
 """The GraphQL schema, assembled from the modules of :mod:`credence.api`.
 
-=====================  =========================================================
-``context``            per-request state, roles and permissions, audit entries
-``ids``                global ids and cursors (the id rule: see there)
-``loaders``            per-request DataLoaders
-``inputs``             input types and filters
-``types/``             the object types, one module per area
-``resolvers/``         the root queries by area, mutations, subscription
-``extensions``         error codes and masking, the audit write, parse cache
-=====================  =========================================================
-
 Resolvers are thin: they check the caller's role (:data:`~credence.api.context.PERMISSIONS`),
 hand store and engine work to the service's worker thread, batch lookups through
-per-request DataLoaders, and turn results into GraphQL types.
+per-request DataLoaders (:mod:`~credence.api.loaders`), and turn results into the
+GraphQL types of :mod:`credence.api.types`.
 
-``Query`` merges the area classes (strawberry's ``merge_types``), in the order their
-fields appear in the SDL; the SDL is checked in at ``credence/api/schema.graphql``.
+``Query`` merges the area classes of :mod:`credence.api.resolvers` with strawberry's
+``merge_types``, in the order their fields appear in the SDL, which is checked in at
+``credence/api/schema.graphql`` (``credence schema --out credence/api/schema.graphql``).
 """
 
 from __future__ import annotations
