@@ -28,7 +28,7 @@ from credence.api.resolvers.subscription import Subscription
 from credence.api.resolvers.users import UsersQuery
 from credence.api.types.users import User
 
-__all__ = ["Mutation", "Query", "Subscription", "build_schema"]
+__all__ = ["Query", "build_schema"]
 
 #: The root query type: users and scores, then the analyst's tools, then the audit log.
 Query = merge_types("Query", (UsersQuery, AnalystQuery, AuditQuery))
