@@ -18,7 +18,8 @@ from gql.transport.websockets import WebsocketsTransport
 
 from credence.api.app import SDL_PATH, schema_sdl
 from credence.api.config import Limits
-from credence.api.schema import PERMISSIONS, from_global_id, to_global_id
+from credence.api.context import PERMISSIONS
+from credence.api.ids import from_global_id, to_global_id
 from credence.seeds.synthetic import generate_population
 from tests.api_server import ROLES, LiveApi, live_api
 
@@ -110,15 +111,19 @@ def test_user_matches_the_engine(api: LiveApi) -> None:
     assert len(data["reasons"]) <= 4
 
 
-def test_user_by_global_id_and_node(api: LiveApi) -> None:
+def test_user_takes_the_user_id_and_node_the_global_id(api: LiveApi) -> None:
     user = IDS[4]
-    by_global = api.run(
-        "app", "query($id: String!) { user(id: $id) { userId score } }", id=to_global_id(user)
-    )
+    by_id = api.run("app", "query($id: String!) { user(id: $id) { id userId score } }", id=user)["user"]
     node = api.run("app", "query($id: ID!) { node(id: $id) { id ... on User { userId score } } }",
-                   id=to_global_id(user))  # fmt: skip
-    assert by_global["user"]["userId"] == user == node["node"]["userId"]
-    assert node["node"]["score"] == api.engine.score_of(user)
+                   id=by_id["id"])["node"]  # fmt: skip
+    assert by_id["userId"] == user == node["userId"]
+    assert node["id"] == by_id["id"] == to_global_id(user)
+    assert node["score"] == api.engine.score_of(user)
+    # Neither argument guesses the kind of id: a global id is no user id, a user id no global id.
+    error = api.error("app", "query($id: String!) { user(id: $id) { userId } }", id=to_global_id(user))
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    error = api.error("app", "query($id: ID!) { node(id: $id) { id } }", id=user)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 def test_unknown_user_is_not_found(api: LiveApi) -> None:
@@ -340,6 +345,27 @@ def test_upsert_user_and_spending(api: LiveApi) -> None:
                            "category": "bill", "onTime": True})["recordSpending"]  # fmt: skip
     assert spent["users"][0]["score"] == api.engine.score_of("api-new-user")
     assert len(api.store.spending("api-new-user")) == 1
+
+
+def test_a_user_id_shaped_like_a_global_id_names_its_own_user(api: LiveApi) -> None:
+    other = IDS[5]
+    lookalike = to_global_id(other)  # a valid user id, and the global id of another user
+    created = api.run("app", """mutation($input: UserInput!) { upsertUser(input: $input) { users { userId } } }""",
+                      input={"id": lookalike, "created": NOW - 400 * DAY})["upsertUser"]  # fmt: skip
+    assert created["users"] == [{"userId": lookalike}]
+    assert api.run("app", "query($id: String!) { user(id: $id) { userId } }", id=lookalike)["user"] == {
+        "userId": lookalike
+    }
+    node = api.run(
+        "app", "query($id: ID!) { node(id: $id) { ... on User { userId } } }", id=to_global_id(lookalike)
+    )
+    assert node["node"] == {"userId": lookalike}
+    consent = api.store.get_user(other).consent_network
+    changed = api.run("app", """mutation($u: String!) { setConsent(user: $u, consent: false) {
+        users { userId consentNetwork } } }""", u=lookalike)["setConsent"]  # fmt: skip
+    assert changed["users"] == [{"userId": lookalike, "consentNetwork": False}]
+    assert api.store.get_user(lookalike).consent_network is False
+    assert api.store.get_user(other).consent_network is consent
 
 
 def test_flag_unflag_and_audit(api: LiveApi) -> None:

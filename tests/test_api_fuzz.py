@@ -49,7 +49,7 @@ from schemathesis.core.result import Err
 
 from credence.api.app import schema_sdl
 from credence.api.config import Limits
-from credence.api.schema import to_global_id
+from credence.api.ids import to_global_id
 from credence.graph.model import REPAYMENT_STATUSES, SPENDING_CATEGORIES
 from credence.graph.sqlite import SQLiteStore
 from credence.seeds.synthetic import generate_population
@@ -181,7 +181,6 @@ def _config(population: Any, bands: list[str], key_names: list[str]) -> schemath
     dictionaries = {
         "users": {"values": sample},
         "node-ids": {"values": [to_global_id(user) for user in sample[:20]]},
-        "user-refs": {"values": sample[:20] + [to_global_id(user) for user in sample[:10]]},
         "times": {"values": times},
         "statuses": {"values": list(REPAYMENT_STATUSES)},
         "categories": {"values": list(SPENDING_CATEGORIES)},
@@ -195,7 +194,7 @@ def _config(population: Any, bands: list[str], key_names: list[str]) -> schemath
         return {"dictionary": name, "probability": probability}
 
     parameters = {
-        "Query.user.id": bind("user-refs"),
+        "Query.user.id": bind("users"),  # user ids as stored; global ids go to node(id:)
         "Query.node.id": bind("node-ids"),
         "Query.auditLog.actor": bind("actors"),
         "Query.auditLog.subject": bind("users"),

@@ -32,7 +32,8 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from credence.api.config import ApiConfig, Limits, read_api_keys
-from credence.api.schema import Context, build_schema
+from credence.api.context import Context
+from credence.api.schema import build_schema
 from credence.api.service import CredenceService
 from credence.core.errors import ParameterError
 from credence.engine import ScoringEngine

@@ -32,9 +32,6 @@ Examples
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -45,10 +42,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from credence.api.ids import decode_cursor, encode_cursor
 from credence.core.errors import CredenceError, ValidationError
+from credence.core.scale import SCORE_MAX, SCORE_MIN
 from credence.engine import EngineView, ScoreChange, ScoringEngine
 from credence.graph.store import GraphStore
-from credence.scoring.policy import SCORE_MAX, SCORE_MIN, Policy
+from credence.scoring.policy import Policy
 
 __all__ = [
     "SORTS",
@@ -57,8 +56,6 @@ __all__ = [
     "ScoreBroker",
     "UserPage",
     "UserQuery",
-    "decode_cursor",
-    "encode_cursor",
     "histogram",
     "score_stats",
     "users_page",
@@ -67,35 +64,6 @@ __all__ = [
 T = TypeVar("T")
 log = logging.getLogger("credence.api")
 SORTS = ("SCORE_DESC", "SCORE_ASC", "USER_ID_ASC")
-
-
-# --------------------------------------------------------------------------- cursors
-
-
-def encode_cursor(kind: str, payload: dict[str, Any]) -> str:
-    """An opaque cursor: url-safe base64 of a small JSON object.
-
-    Examples
-    --------
-    >>> decode_cursor(encode_cursor("users", {"k": [700, "a"]}), "users")
-    {'k': [700, 'a']}
-    """
-    raw = json.dumps({"t": kind, **payload}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
-    """The payload of a cursor from :func:`encode_cursor`; ValidationError if it is not one of ``kind``."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError(
-            "not a cursor this API issued", entity="cursor", column="after", value=cursor
-        ) from None
-    if not isinstance(data, dict) or data.pop("t", None) != kind:
-        raise ValidationError(f"not a {kind} cursor", entity="cursor", column="after", value=cursor)
-    return data
 
 
 # --------------------------------------------------------------------------- listings

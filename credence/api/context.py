@@ -1,0 +1,165 @@
+"""Per-request state: the caller's key, what their role may do, loaders and the audit trail.
+
+Who may do what (a role not listed gets FORBIDDEN; no key gets UNAUTHENTICATED)::
+
+    permission  roles                 fields
+    read        app, analyst, admin   user, users, node, scoreStats, scoreHistogram, model,
+                                      User.score/band/components/reasons/history,
+                                      User.network{value, prior, degree}, scoreChanged
+    evidence    analyst, admin        Network.contributors, Network.influenced, User.friends,
+                                      User.flags, influencePaths, suspiciousClusters, whatIf,
+                                      sybilSuspects, communities, Influence.ifDefaulted
+                                      (audited for the roles in ApiConfig.audit_roles)
+    write       app, admin            upsertUser, addLink, removeLink, recordRepayment,
+                                      recordSpending, setConsent
+    flag        analyst, admin        flagUser, flagUsers, unflagUser
+    admin       admin                 recompute, auditLog
+
+Every resolver starts with :meth:`Context.require`; reads of evidence add an entry
+with :meth:`Context.audit_read`, flags and recomputes with :meth:`Context.audit_action`.
+:class:`~credence.api.extensions.CredenceErrors` writes the entries a request gathered
+before its response leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from credence.api.config import ApiConfig, ApiKey
+from credence.api.limits import check_first
+from credence.api.service import CredenceService
+from credence.core.errors import AuthenticationError, CredenceError, PermissionDeniedError
+from credence.graph.store import AuditDraft
+
+__all__ = ["PERMISSIONS", "Context", "ReadOnlyError", "context_of"]
+
+#: Permission -> the roles that have it.
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "read": ("app", "analyst", "admin"),
+    "evidence": ("analyst", "admin"),
+    "write": ("app", "admin"),
+    "flag": ("analyst", "admin"),
+    "admin": ("admin",),
+}
+
+
+@dataclass
+class Context:
+    """Per-request state: the caller, the service, loaders and pending audit entries.
+
+    Attributes
+    ----------
+    service
+        The process's service (store, engine, worker threads, broker).
+    config
+        The server's configuration (keys, limits, audited roles, read-only).
+    key
+        The caller's key, or None when the request carried no valid key.
+    audit
+        Audit entries gathered by this request, written before the response leaves.
+    loaders
+        This request's DataLoaders by name (see :meth:`loader`).
+    """
+
+    service: CredenceService
+    config: ApiConfig
+    key: ApiKey | None
+    audit: list[AuditDraft] = field(default_factory=list)
+    loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def require(self, permission: str, what: str) -> ApiKey:
+        """The caller's key if its role has ``permission``.
+
+        Parameters
+        ----------
+        permission
+            A key of :data:`PERMISSIONS`.
+        what
+            The field asked for, named in the error.
+
+        Returns
+        -------
+        ApiKey
+            The caller's key.
+
+        Raises
+        ------
+        AuthenticationError
+            If the request carried no valid key.
+        PermissionDeniedError
+            If the key's role lacks ``permission``.
+        """
+        if self.key is None:
+            raise AuthenticationError("no valid API key: send 'Authorization: Bearer <key>'")
+        allowed = PERMISSIONS[permission]
+        if self.key.role not in allowed:
+            raise PermissionDeniedError(what, role=self.key.role, allowed=allowed)
+        return self.key
+
+    def audit_read(self, action: str, subject: str | None, detail: str = "") -> None:
+        """Record a read of evidence about ``subject``, if the caller's role is audited.
+
+        Only the roles in ``ApiConfig.audit_roles`` are recorded (analysts by default):
+        the log answers who looked at whose network, not every app read.
+        """
+        key = self.key
+        if key is not None and key.role in self.config.audit_roles:
+            self.audit.append(AuditDraft(actor=key.name, role=key.role, action=action, subject=subject,
+                                         detail=detail))  # fmt: skip
+
+    def audit_action(self, key: ApiKey, action: str, subject: str | None = None, detail: str = "") -> None:
+        """Record a change ``key`` made (flag, unflag, recompute), whatever its role.
+
+        Parameters
+        ----------
+        key
+            The caller's key, as :meth:`require` returned it.
+        action
+            What was done (``"flag"``, ``"unflag"``, ``"recompute"``).
+        subject
+            The user it was done to, if any.
+        detail
+            Free text (the analyst's reason, the recompute's size).
+        """
+        self.audit.append(AuditDraft(actor=key.name, role=key.role, action=action, subject=subject,
+                                     detail=detail))  # fmt: skip
+
+    def loader(self, name: str, batch: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+        """This request's DataLoader ``name``, created on first use with ``batch``.
+
+        Loaders live as long as the request, so a cached value is never served to
+        another request or after a mutation of a later request.
+        """
+        if name not in self.loaders:
+            self.loaders[name] = DataLoader(load_fn=batch)
+        return self.loaders[name]
+
+    def first(self, first: int, where: str = "first") -> int:
+        """A page size checked against the limits (run time: variables are known here)."""
+        return check_first(first, self.config.limits, where)
+
+    def writable(self) -> None:
+        """Refuse a mutation on a read-only server (:class:`ReadOnlyError`)."""
+        if self.config.read_only:
+            raise ReadOnlyError()
+
+
+class ReadOnlyError(CredenceError):
+    """The server was started read-only (several workers); mutations are refused."""
+
+    code = "READ_ONLY"
+
+    def __init__(self) -> None:
+        super().__init__("this server is read-only (started with several workers); send writes to a single-worker "
+                         "server")  # fmt: skip
+
+
+def context_of(info: strawberry.Info) -> Context:
+    """The :class:`Context` of the request ``info`` belongs to (``info.context``, typed)."""
+    context: Context = info.context
+    return context

@@ -1,0 +1,117 @@
+"""Schema extensions: error codes and masking, the audit write, and a parse cache.
+
+Errors are Credence's own exceptions; :class:`CredenceErrors` gives each its
+``extensions.code`` (and its facts), masks anything else as INTERNAL_SERVER_ERROR,
+and writes the audit entries the request gathered before the response leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterator
+
+from graphql import DocumentNode, GraphQLError, parse
+from strawberry.extensions import SchemaExtension
+
+from credence.api.context import Context
+from credence.core.errors import CredenceError
+
+__all__ = ["ALLOWED_CODES", "CachedParser", "CredenceErrors"]
+
+log = logging.getLogger("credence.api")
+
+#: Codes that reach clients with their message; anything else is masked.
+ALLOWED_CODES = frozenset({
+    "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT", "FORBIDDEN", "UNAUTHENTICATED", "LIMIT_EXCEEDED",
+    "STORE_UNAVAILABLE", "NOT_CONVERGED", "READ_ONLY", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
+})  # fmt: skip
+
+
+def _code_of(error: GraphQLError) -> str | None:
+    original = error.original_error
+    if isinstance(original, CredenceError):
+        return original.code
+    if isinstance(original, GraphQLError):
+        return _code_of(original)
+    return None
+
+
+class CredenceErrors(SchemaExtension):
+    """Gives every error its ``extensions.code``, masks unexpected ones, writes the audit log.
+
+    The audit entries a request gathered are written in one transaction before its
+    response leaves; if that write fails the response carries no data, only the error,
+    so no evidence is ever served unaudited.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        context = self.execution_context.context
+        if result is None:
+            return
+        if isinstance(context, Context) and context.audit:
+            try:
+                context.service.store.record_audit(context.audit)
+                context.audit.clear()
+            except Exception as error:  # audit failure: withhold the data
+                log.exception("audit write failed")
+                result.data = None
+                result.errors = [*(result.errors or []),
+                                 GraphQLError("the audit log could not be written; no data returned",
+                                              original_error=error if isinstance(error, CredenceError) else None,
+                                              extensions={"code": "STORE_UNAVAILABLE"})]  # fmt: skip
+        if result.errors:
+            result.errors = [self._present(error) for error in result.errors]
+
+    @staticmethod
+    def _present(error: GraphQLError) -> GraphQLError:
+        extensions = dict(error.extensions or {})
+        code = extensions.get("code") or _code_of(error)
+        message = error.message
+        original = error.original_error
+        if code is None and original is None:
+            # Parse and validation errors come without an original error.
+            if message.startswith("Syntax Error") or "Parsing aborted" in message:
+                code = (
+                    "LIMIT_EXCEEDED"
+                    if "tokens" in message and "Parsing aborted" in message
+                    else ("GRAPHQL_PARSE_FAILED")
+                )
+            else:
+                code = "GRAPHQL_VALIDATION_FAILED"
+        if code not in ALLOWED_CODES or code is None:
+            log.error("internal error masked: %r", original or error, exc_info=original)
+            return GraphQLError("internal server error", error.nodes, error.source, error.positions, error.path,
+                                extensions={"code": "INTERNAL_SERVER_ERROR"})  # fmt: skip
+        extensions["code"] = code
+        if isinstance(original, CredenceError):
+            extensions = {**original.extensions, **extensions}
+        return GraphQLError(
+            message, error.nodes, error.source, error.positions, error.path, extensions=extensions
+        )
+
+
+@functools.lru_cache(maxsize=1_024)
+def _parse_cached(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParser(SchemaExtension):
+    """Parse each distinct document once (parsing was a quarter of a typical request's CPU).
+
+    Only successful parses are cached and reused; a document that fails to parse is left
+    to strawberry, which parses it again and reports the error the usual way (with its
+    code), which strawberry's own ParserCache would not.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = _parse_cached(
+                    context.query, context.parse_options.get("max_tokens")
+                )
+        yield

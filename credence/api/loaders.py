@@ -1,0 +1,91 @@
+"""Per-request DataLoaders: one batch per field, not one call per user.
+
+A page of 100 users asking for ``network { value }`` costs one trip to the worker
+thread, not 100. Summaries are read from the engine's memory without the lock
+(so on the event loop); network summaries, histories and friend lists take the
+engine lock or read the store, so their batches run on the service's worker
+thread. A lookup that fails (an unknown user) fails only its own key: the batch
+returns the error in that key's place and the DataLoader raises it for that key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+import pandas as pd
+
+from credence.api.context import Context
+from credence.core.errors import CredenceError, NotFoundError
+from credence.engine import NetworkSummary, UserSummary
+
+__all__ = ["load_friends", "load_history", "load_network", "load_summaries", "load_summary"]
+
+T = TypeVar("T")
+
+
+async def _summaries(ctx: Context, keys: list[str]) -> list[UserSummary | None]:
+    return ctx.service.engine.summaries(keys)
+
+
+async def _each(ctx: Context, keys: list[str], one: Callable[[str], T]) -> list[T | Exception]:
+    def work() -> list[T | Exception]:
+        out: list[T | Exception] = []
+        for key in keys:
+            try:
+                out.append(one(key))
+            except CredenceError as error:
+                out.append(error)
+        return out
+
+    return await ctx.service.run(work)
+
+
+async def _networks(ctx: Context, keys: list[str]) -> list[NetworkSummary | Exception]:
+    return await _each(ctx, keys, ctx.service.engine.network)
+
+
+async def _histories(ctx: Context, keys: list[str]) -> list[pd.DataFrame | Exception]:
+    return await _each(ctx, keys, ctx.service.store.score_history)
+
+
+async def _friends(ctx: Context, keys: list[str]) -> list[list[tuple[str, float]] | Exception]:
+    return await _each(ctx, keys, ctx.service.engine.friends)
+
+
+async def load_summaries(ctx: Context, user_ids: list[str]) -> list[UserSummary | None]:
+    """The score summaries of ``user_ids`` (None for an unknown user), batched per request."""
+    return await ctx.loader("summary", partial(_summaries, ctx)).load_many(user_ids)
+
+
+async def load_summary(ctx: Context, user_id: str) -> UserSummary:
+    """The score summary of one user, batched with the request's other summaries.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such user.
+    """
+    found = await ctx.loader("summary", partial(_summaries, ctx)).load(user_id)
+    if found is None:
+        raise NotFoundError("user", user_id)
+    return found
+
+
+async def load_network(ctx: Context, user_id: str) -> NetworkSummary:
+    """A user's network summary (value, prior, degree, shrink, ...), batched per request."""
+    found: NetworkSummary = await ctx.loader("network", partial(_networks, ctx)).load(user_id)
+    return found
+
+
+async def load_history(ctx: Context, user_id: str) -> pd.DataFrame:
+    """A user's stored score snapshots, oldest first (the store's order), batched per request."""
+    found: pd.DataFrame = await ctx.loader("history", partial(_histories, ctx)).load(user_id)
+    return found
+
+
+async def load_friends(ctx: Context, user_id: str) -> list[tuple[str, float]]:
+    """A user's ``(friend, weight)`` pairs by friend id, batched per request."""
+    found: list[tuple[str, float]] = await ctx.loader("friends", partial(_friends, ctx)).load(user_id)
+    return found

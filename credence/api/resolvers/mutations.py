@@ -1,0 +1,139 @@
+"""Every mutation: records and links (app, admin), flags (analyst, admin), recompute (admin).
+
+Each checks the caller's role and that the server is writable, then hands the change
+to the engine on the worker thread (:meth:`~credence.api.service.CredenceService.mutate`,
+which publishes the score changes to subscribers). Users are named by their stored
+ids. Flags, unflags and recomputes are audited whatever the caller's role.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from credence.api.context import context_of
+from credence.api.inputs import (
+    MAX_LISTED_USERS,
+    RepaymentInput,
+    SpendingInput,
+    UserInput,
+    repayments_frame,
+    spending_frame,
+    users_frame,
+)
+from credence.api.types.payloads import ChangePayload, RecomputePayload, change_payload, recompute_payload
+from credence.core.errors import LimitExceededError
+from credence.graph.model import check_text, check_user_id
+
+__all__ = ["Mutation"]
+
+
+@strawberry.type
+class Mutation:
+    """The root mutation type."""
+
+    @strawberry.mutation(description="Create or update a user (app, admin).")
+    async def upsert_user(self, info: strawberry.Info, input: UserInput) -> ChangePayload:
+        ctx = context_of(info)
+        ctx.require("write", "upsertUser")
+        ctx.writable()
+        changes = await ctx.service.mutate(ctx.service.engine.upsert_users, users_frame(input))
+        return await change_payload(info, changes, [check_user_id(input.id)])
+
+    @strawberry.mutation(description="Create or re-weight a link between two users (app, admin).")
+    async def add_link(self, info: strawberry.Info, a: str, b: str, weight: float = 1.0) -> ChangePayload:
+        ctx = context_of(info)
+        ctx.require("write", "addLink")
+        ctx.writable()
+        a, b = check_user_id(a), check_user_id(b)
+        changes = await ctx.service.mutate(ctx.service.engine.add_link, a, b, weight=weight)
+        return await change_payload(info, changes, [a, b])
+
+    @strawberry.mutation(description="Remove the link between two users (app, admin; NOT_FOUND if none).")
+    async def remove_link(self, info: strawberry.Info, a: str, b: str) -> ChangePayload:
+        ctx = context_of(info)
+        ctx.require("write", "removeLink")
+        ctx.writable()
+        a, b = check_user_id(a), check_user_id(b)
+        changes = await ctx.service.mutate(ctx.service.engine.remove_link, a, b)
+        return await change_payload(info, changes, [a, b])
+
+    @strawberry.mutation(description="Record a repayment event (app, admin).")
+    async def record_repayment(self, info: strawberry.Info, input: RepaymentInput) -> ChangePayload:
+        ctx = context_of(info)
+        ctx.require("write", "recordRepayment")
+        ctx.writable()
+        changes = await ctx.service.mutate(ctx.service.engine.record_repayments, repayments_frame(input))
+        return await change_payload(info, changes, [check_user_id(input.user)])
+
+    @strawberry.mutation(description="Record a purchase or bill payment (app, admin).")
+    async def record_spending(self, info: strawberry.Info, input: SpendingInput) -> ChangePayload:
+        ctx = context_of(info)
+        ctx.require("write", "recordSpending")
+        ctx.writable()
+        changes = await ctx.service.mutate(ctx.service.engine.record_spending, spending_frame(input))
+        return await change_payload(info, changes, [check_user_id(input.user)])
+
+    @strawberry.mutation(description="Give or withdraw consent to network scoring (app, admin).")
+    async def set_consent(self, info: strawberry.Info, user: str, consent: bool) -> ChangePayload:
+        ctx = context_of(info)
+        ctx.require("write", "setConsent")
+        ctx.writable()
+        user = check_user_id(user)
+        changes = await ctx.service.mutate(ctx.service.engine.set_consent, user, consent)
+        return await change_payload(info, changes, [user])
+
+    @strawberry.mutation(description="Quarantine a user (analyst, admin; audited with the reason).")
+    async def flag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:
+        ctx = context_of(info)
+        key = ctx.require("flag", "flagUser")
+        ctx.writable()
+        user = check_user_id(user)
+        changes = await ctx.service.mutate(
+            ctx.service.engine.flag_user, user, analyst=key.name, reason=reason
+        )
+        ctx.audit_action(key, "flag", user, reason)
+        return await change_payload(info, changes, [user])
+
+    @strawberry.mutation(
+        description=(
+            "Quarantine several users, e.g. a suspicious cluster (analyst, admin; audited per user with the reason; "
+            "at most 100). Every id is checked before anything is written; each flag is then its own store "
+            "transaction, so a crash part-way may leave a prefix of the list flagged."
+        )
+    )
+    async def flag_users(self, info: strawberry.Info, users: list[str], reason: str) -> ChangePayload:
+        ctx = context_of(info)
+        key = ctx.require("flag", "flagUsers")
+        ctx.writable()
+        if len(users) > MAX_LISTED_USERS:
+            raise LimitExceededError("users", len(users), MAX_LISTED_USERS)
+        keys = list(dict.fromkeys(check_user_id(user) for user in users))
+        check_text("flag", "reason", reason)
+        changes = await ctx.service.mutate(
+            ctx.service.engine.flag_users, keys, analyst=key.name, reason=reason
+        )
+        for user in keys:
+            ctx.audit_action(key, "flag", user, reason)
+        return await change_payload(info, changes, keys)
+
+    @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
+    async def unflag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:
+        ctx = context_of(info)
+        key = ctx.require("flag", "unflagUser")
+        ctx.writable()
+        user = check_user_id(user)
+        changes = await ctx.service.mutate(
+            ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason
+        )
+        ctx.audit_action(key, "unflag", user, reason)
+        return await change_payload(info, changes, [user])
+
+    @strawberry.mutation(description="Full recompute of every score, warm-started (admin).")
+    async def recompute(self, info: strawberry.Info, now: int | None = None) -> RecomputePayload:
+        ctx = context_of(info)
+        key = ctx.require("admin", "recompute")
+        ctx.writable()
+        engine = ctx.service.engine
+        report = await ctx.service.run(engine.recompute, now=now)
+        ctx.audit_action(key, "recompute", detail=f"users={report.users} now={report.computed_at}")
+        return recompute_payload(report, engine.generation)

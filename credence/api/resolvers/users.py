@@ -1,0 +1,92 @@
+"""Root queries about users and their scores: node, user, users, statistics, histogram, model.
+
+Users are named by the user id as stored (``user(id:)``); only ``node(id:)``, whose
+argument is an ``ID``, takes a global id (see :mod:`credence.api.ids`).
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from credence.api.context import context_of
+from credence.api.ids import from_global_id
+from credence.api.inputs import UserFilter, UserSort, user_query
+from credence.api.service import users_page
+from credence.api.types.model import Model, model_from
+from credence.api.types.pages import PageInfo
+from credence.api.types.stats import HistogramBin, ScoreStats, score_stats_from
+from credence.api.types.users import Node, User, UserConnection, UserEdge, user_from, user_node, user_nodes
+from credence.core.errors import ValidationError
+from credence.core.scale import SCORE_RANGE
+from credence.graph.model import check_user_id
+
+__all__ = ["UsersQuery"]
+
+
+@strawberry.type
+class UsersQuery:
+    """Root fields for reading scores (the ``read`` permission)."""
+
+    @strawberry.field(description="Any object by its opaque global id.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        ctx = context_of(info)
+        ctx.require("read", "node")
+        summary = ctx.service.engine.summaries([from_global_id(str(id))])[0]
+        return None if summary is None else user_from(summary)
+
+    @strawberry.field(
+        description="One user by its user id as stored (NOT_FOUND if unknown; a global id goes to node)."
+    )
+    async def user(self, info: strawberry.Info, id: str) -> User:
+        context_of(info).require("read", "user")
+        return await user_node(info, check_user_id(id))
+
+    @strawberry.field(description="Users as a keyset-paged connection.")
+    async def users(
+        self,
+        info: strawberry.Info,
+        filter: UserFilter | None = None,
+        sort: UserSort = UserSort.SCORE_DESC,
+        first: int = 20,
+        after: str | None = None,
+    ) -> UserConnection:
+        ctx = context_of(info)
+        ctx.require("read", "users")
+        first = ctx.first(first)
+        query = user_query(filter, sort)
+        service = ctx.service
+        page = await service.run(lambda: users_page(service.engine.view(), query, first=first, after=after,
+                                                    policy=service.policy, id_order=service.id_order()))  # fmt: skip
+        nodes = await user_nodes(info, page.ids)
+        return UserConnection(
+            edges=[UserEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            total_count=page.total,
+            generation=page.generation,
+        )
+
+    @strawberry.field(description="Summary statistics of the scores (optionally filtered).")
+    async def score_stats(self, info: strawberry.Info, filter: UserFilter | None = None) -> ScoreStats:
+        ctx = context_of(info)
+        ctx.require("read", "scoreStats")
+        stats = await ctx.service.run(ctx.service.stats, user_query(filter))
+        return score_stats_from(stats)
+
+    @strawberry.field(description="Counts of scores in equal bins over [350, 950].")
+    async def score_histogram(
+        self, info: strawberry.Info, bins: int = 20, filter: UserFilter | None = None
+    ) -> list[HistogramBin]:
+        ctx = context_of(info)
+        ctx.require("read", "scoreHistogram")
+        if not 1 <= bins <= SCORE_RANGE:  # at most one bin per point of the scale
+            raise ValidationError(f"must be between 1 and {SCORE_RANGE}", entity="argument", column="bins",
+                                  value=bins)  # fmt: skip
+        result = await ctx.service.run(ctx.service.histogram, user_query(filter), bins)
+        return [HistogramBin(**b) for b in result]
+
+    @strawberry.field(description="The scoring model in force.")
+    def model(self, info: strawberry.Info) -> Model:
+        ctx = context_of(info)
+        ctx.require("read", "model")
+        engine = ctx.service.engine
+        return model_from(ctx.service.policy, engine.computed_at, engine.generation)

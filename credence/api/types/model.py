@@ -1,0 +1,71 @@
+"""The scoring model in force: policy version, weights, bands, benefit tiers, diffusion."""
+
+from __future__ import annotations
+
+import strawberry
+
+from credence.scoring.policy import COMPONENT_NAMES, Policy
+
+__all__ = ["BandDefinition", "BenefitTier", "DiffusionParameters", "Model", "WeightEntry", "model_from"]
+
+
+@strawberry.type
+class WeightEntry:
+    name: str
+    weight: float
+
+
+@strawberry.type
+class BandDefinition:
+    name: str
+    min: int
+
+
+@strawberry.type
+class BenefitTier:
+    name: str
+    min: int
+    description: str
+
+
+@strawberry.type
+class DiffusionParameters:
+    damping: float
+    shrinkage: float
+    policy: str
+    tol: float
+
+
+@strawberry.type(description="The scoring model: policy version, weights, bands, benefit tiers, diffusion.")
+class Model:
+    version: str
+    weights: list[WeightEntry]
+    bands: list[BandDefinition]
+    benefit_tiers: list[BenefitTier]
+    diffusion: DiffusionParameters
+    computed_at: int | None
+    generation: int
+
+
+def model_from(policy: Policy, computed_at: int | None, generation: int) -> Model:
+    """The model of ``policy`` as served: weights in component order, and the scores' version.
+
+    Parameters
+    ----------
+    policy
+        The policy the engine scores with.
+    computed_at
+        Evaluation time of the scores in memory (None before the first recompute).
+    generation
+        Version of the scores in memory.
+    """
+    d = policy.diffusion
+    return Model(
+        version=policy.version,
+        weights=[WeightEntry(name=n, weight=float(policy.weights[n])) for n in COMPONENT_NAMES],
+        bands=[BandDefinition(name=b.name, min=b.min) for b in policy.bands],
+        benefit_tiers=[BenefitTier(name=b.name, min=b.min, description=b.description) for b in policy.benefits],
+        diffusion=DiffusionParameters(damping=float(d.damping), shrinkage=float(d.shrinkage), policy=d.policy,
+                                      tol=float(d.tol)),
+        computed_at=computed_at, generation=generation,
+    )  # fmt: skip

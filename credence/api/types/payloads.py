@@ -1,0 +1,66 @@
+"""What mutations and the score subscription return."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import strawberry
+
+from credence.api.types.scores import ScoreChangeType, score_changes
+from credence.api.types.users import User, user_nodes
+from credence.engine import RecomputeReport, ScoreChange
+
+__all__ = ["ChangePayload", "RecomputePayload", "ScoreChangedEvent", "change_payload", "recompute_payload"]
+
+
+@strawberry.type
+class ChangePayload:
+    changes: list[ScoreChangeType] = strawberry.field(description="Every score the change moved.")
+    users: list[User] = strawberry.field(description="The users the change was about, as they are now.")
+
+
+@strawberry.type
+class RecomputePayload:
+    users: int
+    links: int
+    participants: int
+    model_version: str
+    computed_at: int
+    written: int
+    seconds: float
+    generation: int
+
+
+@strawberry.type(description="A score change pushed to subscribers.")
+class ScoreChangedEvent:
+    user_id: str
+    before: int
+    after: int
+
+
+async def change_payload(
+    info: strawberry.Info, changes: Sequence[ScoreChange], users: Sequence[str]
+) -> ChangePayload:
+    """A mutation's answer: the score changes it caused and its users as they are now.
+
+    Parameters
+    ----------
+    info
+        The mutation's resolver info (users are loaded through the request's loaders).
+    changes
+        Every score the change moved, as the engine reported them.
+    users
+        The stored ids the change was about; repeats are listed once, in first order.
+    """
+    return ChangePayload(
+        changes=score_changes(changes), users=await user_nodes(info, list(dict.fromkeys(users)))
+    )
+
+
+def recompute_payload(report: RecomputeReport, generation: int) -> RecomputePayload:
+    """A full recompute's report; ``seconds`` is the wall time of all its phases."""
+    return RecomputePayload(
+        users=report.users, links=report.links, participants=report.participants,
+        model_version=report.model_version, computed_at=report.computed_at, written=report.written,
+        seconds=float(sum(report.seconds.values())), generation=generation,
+    )  # fmt: skip

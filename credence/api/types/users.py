@@ -1,0 +1,170 @@
+"""The ``Node`` interface, ``User`` and the connections of users and of a user's friends.
+
+A ``User`` is built from the engine's in-memory score summary (:func:`user_from`);
+its evidence fields (network, history, friends, flags) are resolved on demand, each
+batched per request through :mod:`credence.api.loaders`.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from credence.api.context import context_of
+from credence.api.ids import encode_cursor, friends_position, to_global_id
+from credence.api.loaders import load_friends, load_history, load_summaries, load_summary
+from credence.api.types.fraud import Flag, flags_from
+from credence.api.types.history import ScoreSnapshotConnection, history_page
+from credence.api.types.network import Network
+from credence.api.types.pages import PageInfo
+from credence.api.types.scores import Component, Reason
+from credence.core.errors import NotFoundError
+from credence.engine import UserSummary
+
+__all__ = [
+    "FriendConnection",
+    "FriendEdge",
+    "Node",
+    "User",
+    "UserConnection",
+    "UserEdge",
+    "user_from",
+    "user_node",
+    "user_nodes",
+]
+
+
+@strawberry.type
+class FriendEdge:
+    cursor: str
+    weight: float
+    node: User
+
+
+@strawberry.type
+class FriendConnection:
+    edges: list[FriendEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.interface(description="An object with an opaque global id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="A person with a Credence score.")
+class User(Node):
+    user_id: str = strawberry.field(description="The external user id.")
+    score: int
+    band: str
+    benefits: list[str]
+    model_version: str
+    computed_at: int = strawberry.field(description="Evaluation time of the score, epoch seconds.")
+    components: list[Component]
+    reasons: list[Reason] = strawberry.field(description="Top adverse-action reasons (at most 4).")
+    consent_network: bool
+
+    @strawberry.field(description="Network component and its evidence.")
+    def network(self) -> Network:
+        return Network(user_id=self.user_id, user_node=user_node)
+
+    @strawberry.field(description="Active analyst quarantine (analyst).")
+    def quarantined(self, info: strawberry.Info) -> bool:
+        ctx = context_of(info)
+        ctx.require("evidence", "User.quarantined")
+        summary = ctx.service.engine.summaries([self.user_id])[0]
+        return bool(summary is not None and summary.quarantined)
+
+    @strawberry.field(description="Score history, newest first.")
+    async def history(
+        self, info: strawberry.Info, first: int = 10, after: str | None = None
+    ) -> ScoreSnapshotConnection:
+        ctx = context_of(info)
+        ctx.require("read", "User.history")
+        first = ctx.first(first)
+        frame = await load_history(ctx, self.user_id)
+        # Priced with the weights in force, also for snapshots of an older model version.
+        return history_page(frame, ctx.service.policy.weights, first, after)
+
+    @strawberry.field(description="Linked users by id (analyst; audited).")
+    async def friends(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None
+    ) -> FriendConnection:
+        ctx = context_of(info)
+        ctx.require("evidence", "User.friends")
+        first = ctx.first(first)
+        pairs = await load_friends(ctx, self.user_id)
+        start = 0
+        if after is not None:
+            # Keyset: resume after the last friend's id, so a link added meanwhile shifts nothing.
+            last = friends_position(after)
+            start = next((i for i, (friend, _) in enumerate(pairs) if friend > last), len(pairs))
+        chosen = pairs[start : start + first]
+        ctx.audit_read("read:friends", self.user_id, f"first={first}")
+        nodes = await user_nodes(info, [friend for friend, _ in chosen])
+        edges = [FriendEdge(cursor=encode_cursor("friends", {"k": friend}), weight=weight, node=node)
+                 for (friend, weight), node in zip(chosen, nodes, strict=True)]  # fmt: skip
+        return FriendConnection(edges=edges, page_info=PageInfo(has_next_page=start + first < len(pairs),
+                                end_cursor=edges[-1].cursor if edges else None), total_count=len(pairs))  # fmt: skip
+
+    @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
+    async def flags(self, info: strawberry.Info) -> list[Flag]:
+        ctx = context_of(info)
+        ctx.require("evidence", "User.flags")
+        flags = await ctx.service.run(ctx.service.store.flags, self.user_id)
+        ctx.audit_read("read:flags", self.user_id)
+        return flags_from(flags)
+
+
+@strawberry.type
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type(description="A keyset page of users; cursors stay valid across recomputes.")
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Users matching the filter.")
+    generation: int = strawberry.field(description="Version of the scores the page was read from.")
+
+
+def user_from(summary: UserSummary) -> User:
+    """The ``User`` of an engine score summary (its global id from :func:`~credence.api.ids.to_global_id`)."""
+    return User(
+        id=strawberry.ID(to_global_id(summary.user)), user_id=summary.user, score=summary.score, band=summary.band,
+        benefits=list(summary.benefits), model_version=summary.model_version, computed_at=summary.computed_at,
+        components=[Component(name=c.name, value=c.value, weight=c.weight, points=c.points)
+                    for c in summary.components],
+        reasons=[Reason(code=r.code, text=r.text, points=r.points) for r in summary.reasons],
+        consent_network=summary.consent,
+    )  # fmt: skip
+
+
+async def user_node(info: strawberry.Info, user_id: str) -> User:
+    """The ``User`` with the stored id ``user_id``, batched with the request's other users.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such user.
+    """
+    return user_from(await load_summary(context_of(info), user_id))
+
+
+async def user_nodes(info: strawberry.Info, user_ids: list[str]) -> list[User]:
+    """The ``User`` of each stored id, in order, in one batch.
+
+    Raises
+    ------
+    NotFoundError
+        Naming the first id that is not a user.
+    """
+    found = await load_summaries(context_of(info), user_ids)
+    out = []
+    for user_id, summary in zip(user_ids, found, strict=True):
+        if summary is None:
+            raise NotFoundError("user", user_id)
+        out.append(user_from(summary))
+    return out
