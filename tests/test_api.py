@@ -7,6 +7,7 @@ or pandas/numpy over the engine's scores.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -801,8 +802,19 @@ def test_unknown_key_is_unauthenticated(api: LiveApi) -> None:
 
 # --------------------------------------------------------------------------- subscription
 
+# gql's websockets transport now and then leaves its client socket to the garbage collector
+# after the server closes a subscription (seen under load on the Neo4j variant, never alone):
+# the client's leak, not the server's (the socket is the one on the ephemeral port). Each
+# subscription test collects it itself, so it can neither fail nor spill into a later test.
+client_socket_leaks = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
 
 @pytest.mark.slow
+@client_socket_leaks[0]
+@client_socket_leaks[1]
 def test_score_changed_subscription(api: LiveApi) -> None:
     user = _user_with_links(api, 200)
     ws_url = api.url.replace("http://", "ws://")
@@ -832,10 +844,13 @@ def test_score_changed_subscription(api: LiveApi) -> None:
             return await asyncio.wait_for(waiter, timeout=30)
 
     event = asyncio.run(scenario())["scoreChanged"]
+    gc.collect()  # the client's leaked socket, if any, is closed here under this test's filters
     assert event["userId"] == user
     assert event["after"] == api.engine.score_of(user) and event["after"] < event["before"]
 
 
+@client_socket_leaks[0]
+@client_socket_leaks[1]
 def test_subscription_needs_a_key(api: LiveApi) -> None:
     ws_url = api.url.replace("http://", "ws://")
 
@@ -849,6 +864,7 @@ def test_subscription_needs_a_key(api: LiveApi) -> None:
 
     with pytest.raises(TransportQueryError) as failure:
         asyncio.run(scenario())
+    gc.collect()  # the client's leaked socket, if any, is closed here under this test's filters
     assert failure.value.errors and failure.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
