@@ -54,6 +54,7 @@ def dump(store: GraphStore) -> dict[str, Any]:
         "repayments": plain(store.repayments()),
         "spending": plain(store.spending()),
         "scores": plain(store.latest_scores()),
+        "models": store.model_weights(),
     }
 
 
@@ -255,6 +256,48 @@ def test_score_history(populated: GraphStore) -> None:
     with pytest.raises(ValidationError):
         populated.write_scores(score_rows("cy", NOW, 100))
     assert dump(populated) == before
+
+
+MODEL_A = {
+    "credit_history": 0.35,
+    "fulfilment_capacity": 0.25,
+    "behaviour": 0.2,
+    "identity": 0.15,
+    "connections": 0.05,
+}
+MODEL_B = {
+    "credit_history": 0.4,
+    "fulfilment_capacity": 0.2,
+    "behaviour": 0.2,
+    "identity": 0.1,
+    "connections": 0.1,
+}
+
+
+def test_model_weights_are_recorded_with_the_scores_they_price(populated: GraphStore) -> None:
+    assert populated.model_weights() == {}
+    populated.write_scores(score_rows("ann", NOW, 600, "m1"))  # no weights given: nothing recorded
+    assert populated.model_weights() == {}
+    populated.write_scores(score_rows("ann", NOW + 1, 610, "m1"), model_weights=MODEL_A)
+    populated.write_scores(score_rows("bob", NOW + 2, 620, "m1"), model_weights=dict(MODEL_A))  # same again
+    populated.write_scores(score_rows("cy", NOW + 3, 630, "m2"), model_weights=MODEL_B)
+    assert populated.model_weights() == {"m1": MODEL_A, "m2": MODEL_B}
+    before = dump(populated)
+    # A changed model under an old version is refused, and the snapshots with it.
+    with pytest.raises(ConflictError) as info:
+        populated.write_scores(score_rows("ann", NOW + 4, 640, "m1"), model_weights=MODEL_B)
+    assert "'m1'" in str(info.value)
+    for bad in (
+        {"credit_history": 1.0},
+        {**MODEL_A, "identity": -0.1},
+        {**MODEL_A, "identity": float("nan")},
+    ):
+        with pytest.raises(ParameterError):
+            populated.write_scores(score_rows("ann", NOW + 5, 650, "m3"), model_weights=bad)
+    assert dump(populated) == before
+    assert populated.model_weights() == {"m1": MODEL_A, "m2": MODEL_B}
+    populated.clear()
+    assert populated.model_weights() == {}
 
 
 def test_export_graph(populated: GraphStore) -> None:

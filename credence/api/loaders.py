@@ -20,7 +20,14 @@ from credence.api.context import Context
 from credence.core.errors import CredenceError, NotFoundError
 from credence.engine import NetworkSummary, UserSummary
 
-__all__ = ["load_friends", "load_history", "load_network", "load_summaries", "load_summary"]
+__all__ = [
+    "load_friends",
+    "load_history",
+    "load_model_weights",
+    "load_network",
+    "load_summaries",
+    "load_summary",
+]
 
 T = TypeVar("T")
 
@@ -48,6 +55,11 @@ async def _networks(ctx: Context, keys: list[str]) -> list[NetworkSummary | Exce
 
 async def _histories(ctx: Context, keys: list[str]) -> list[pd.DataFrame | Exception]:
     return await _each(ctx, keys, ctx.service.store.score_history)
+
+
+async def _models(ctx: Context, keys: list[str]) -> list[dict[str, dict[str, float]]]:
+    weights = await ctx.service.run(ctx.service.store.model_weights)
+    return [weights for _ in keys]
 
 
 async def _friends(ctx: Context, keys: list[str]) -> list[list[tuple[str, float]] | Exception]:
@@ -82,6 +94,12 @@ async def load_network(ctx: Context, user_id: str) -> NetworkSummary:
 async def load_history(ctx: Context, user_id: str) -> pd.DataFrame:
     """A user's stored score snapshots, oldest first (the store's order), batched per request."""
     found: pd.DataFrame = await ctx.loader("history", partial(_histories, ctx)).load(user_id)
+    return found
+
+
+async def load_model_weights(ctx: Context) -> dict[str, dict[str, float]]:
+    """The weights of every model version the store has recorded, read once per request."""
+    found: dict[str, dict[str, float]] = await ctx.loader("models", partial(_models, ctx)).load("all")
     return found
 
 

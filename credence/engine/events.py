@@ -353,7 +353,7 @@ def rescore(
     )
     out = touched[changed]
     if write and out.size:
-        store.write_scores(state.score_frame(out, model.policy.version))
+        store.write_scores(state.score_frame(out, model.policy.version), model_weights=model.policy.weights)
         state.written[out] = state.components[out]
     return [
         ScoreChange(str(state.ids[i]), int(b), int(a))

@@ -148,7 +148,9 @@ def recompute(
     written = 0
     if write:
         step("write", 0)
-        written = store.write_scores(state.score_frame(np.arange(ids.size), model.policy.version))
+        written = store.write_scores(
+            state.score_frame(np.arange(ids.size), model.policy.version), model_weights=model.policy.weights
+        )
         step("write", 1)
     seconds["write"] = time.perf_counter() - clock
     return RecomputeReport(

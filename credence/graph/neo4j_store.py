@@ -9,6 +9,7 @@ Graph model::
     (:Flag {fid, uid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason})
     (:ScoreSnapshot {seq, uid, model_version, computed_at, score, <components>})
     (:AuditEntry {id, at, actor, role, action, subject, detail})   audit log, linked to nothing
+    (:Model {version, weights})                       a model's weights (JSON) by version
     (:Counter {name, value})                          dense id allocation
 
 ``uid`` is a dense integer key (1, 2, ...) allocated from a counter, exactly as
@@ -32,6 +33,7 @@ keeps that one counter, so audit ids are never reused.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -85,6 +87,7 @@ _SCHEMA = [
     "CREATE INDEX credence_flag_uid IF NOT EXISTS FOR (f:Flag) ON (f.uid)",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
     "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
+    "CREATE CONSTRAINT credence_model_version IF NOT EXISTS FOR (m:Model) REQUIRE m.version IS UNIQUE",
     "CREATE INDEX credence_audit_subject IF NOT EXISTS FOR (e:AuditEntry) ON (e.subject)",
     "CREATE INDEX credence_audit_actor IF NOT EXISTS FOR (e:AuditEntry) ON (e.actor)",
 ]
@@ -328,6 +331,22 @@ class Neo4jStore(StoreBase):
             )[0]
             node_ids[np.asarray(pairs["uid"], dtype=np.int64)] = pairs["node"]
         return node_ids
+
+    def _recorded_model(self, version: str, tx: Any) -> dict[str, float] | None:
+        writer: _Writer = tx
+        rows = writer.run("MATCH (m:Model {version: $version}) RETURN m.weights AS weights", version=version)
+        return None if not rows else dict(json.loads(rows[0]["weights"]))
+
+    def _record_model(self, version: str, weights: dict[str, float], tx: Any) -> None:
+        writer: _Writer = tx
+        writer.run("CREATE (:Model {version: $version, weights: $weights})", version=version,
+                   weights=json.dumps(weights))  # fmt: skip
+
+    def model_weights(self) -> dict[str, dict[str, float]]:
+        rows = self._read(
+            "MATCH (m:Model) RETURN m.version AS version, m.weights AS weights ORDER BY version"
+        )
+        return {str(r["version"]): dict(json.loads(r["weights"])) for r in rows}
 
     def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:
         writer: _Writer = tx

@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,6 +147,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
     action TEXT NOT NULL,
     subject TEXT,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    version TEXT PRIMARY KEY,
+    weights TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject, id);
 CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
@@ -389,6 +394,17 @@ class SQLiteStore(StoreBase):
         )
         return len(frame)
 
+    def _recorded_model(self, version: str, tx: Any) -> dict[str, float] | None:
+        row = tx.execute("SELECT weights FROM models WHERE version = ?", (version,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def _record_model(self, version: str, weights: dict[str, float], tx: Any) -> None:
+        tx.execute("INSERT INTO models (version, weights) VALUES (?, ?)", (version, json.dumps(weights)))
+
+    def model_weights(self) -> dict[str, dict[str, float]]:
+        rows = self._db.execute("SELECT version, weights FROM models ORDER BY version").fetchall()
+        return {str(version): dict(json.loads(weights)) for version, weights in rows}
+
     def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:
         db: sqlite3.Connection = tx
         # AUTOINCREMENT: ids only grow and are never reused, not even after clear().
@@ -437,7 +453,16 @@ class SQLiteStore(StoreBase):
 
     def clear(self) -> None:
         with self._write_transaction() as db:
-            for table in ("audit_log", "scores", "flags", "spending", "repayments", "links", "users"):
+            for table in (
+                "audit_log",
+                "models",
+                "scores",
+                "flags",
+                "spending",
+                "repayments",
+                "links",
+                "users",
+            ):
                 db.execute(f"DELETE FROM {table}")
 
     # -- reads ------------------------------------------------------------------

@@ -21,7 +21,7 @@ pages through it by id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
@@ -32,8 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from credence.core.errors import ParameterError, UnknownReferenceError, ValidationError
+from credence.core.checks import check_real
+from credence.core.errors import ConflictError, ParameterError, UnknownReferenceError, ValidationError
 from credence.graph.model import (
+    COMPONENTS,
     IDENTITY_LEVELS,
     USER_COLUMNS,
     Dataset,
@@ -65,6 +67,7 @@ __all__ = [
     "canonical_links",
     "check_audit_drafts",
     "check_consent",
+    "check_model_weights",
     "python_columns",
 ]
 
@@ -399,8 +402,19 @@ class GraphStore(Protocol):
         """
         ...
 
-    def write_scores(self, frame: pd.DataFrame) -> int:
-        """Append score snapshots (score frame schema); returns rows written."""
+    def write_scores(self, frame: pd.DataFrame, *, model_weights: Mapping[str, float] | None = None) -> int:
+        """Append score snapshots (score frame schema); returns rows written.
+
+        With ``model_weights`` (component -> weight of the model that produced the
+        scores) the store also records those weights under each ``model_version`` of the
+        frame, in the same transaction, so that an old snapshot is later priced with its
+        own model's weights. ConflictError (nothing written) if a version is already
+        recorded with other weights: a changed model needs a new version.
+        """
+        ...
+
+    def model_weights(self) -> dict[str, dict[str, float]]:
+        """The recorded weights of every model version (see :meth:`write_scores`)."""
         ...
 
     def score_history(self, user_id: str) -> pd.DataFrame:
@@ -473,12 +487,29 @@ class StoreBase:
     def add_spending(self, frame: pd.DataFrame) -> LoadReport:
         return self.load(parse_dataset(spending=frame))
 
-    def write_scores(self, frame: pd.DataFrame) -> int:
+    def write_scores(self, frame: pd.DataFrame, *, model_weights: Mapping[str, float] | None = None) -> int:
         scores = parse_scores(frame)
+        weights = None if model_weights is None else check_model_weights(model_weights)
         with self._write_transaction() as tx:
             known = self._has_users(scores["user"].to_numpy(dtype=object), tx)
             _fail_unknown(known, scores["user"], "score", "user")
+            if weights is not None:
+                for version in sorted(set(scores["model_version"].astype(str).tolist())):
+                    recorded = self._recorded_model(version, tx)
+                    if recorded is None:
+                        self._record_model(version, weights, tx)
+                    elif recorded != weights:
+                        raise ConflictError(
+                            f"model version {version!r} is recorded with other weights ({recorded}); "
+                            "a changed model needs a new version"
+                        )
             return self._write_scores(scores, tx)
+
+    def _recorded_model(self, version: str, tx: Any) -> dict[str, float] | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _record_model(self, version: str, weights: dict[str, float], tx: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
 
     # -- audit log -------------------------------------------------------------
 
@@ -757,6 +788,28 @@ def assemble_graph_export(
         users=users.reset_index(drop=True),
         quarantined=quarantined,
     )
+
+
+def check_model_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """A model's weights as a plain dict in component order: every component, finite and >= 0.
+
+    Examples
+    --------
+    >>> w = check_model_weights({"credit_history": 0.35, "fulfilment_capacity": 0.25, "behaviour": 0.2,
+    ...                          "identity": 0.15, "connections": 0.05})
+    >>> list(w) == list(COMPONENTS)
+    True
+    >>> check_model_weights({"credit_history": 1.0})
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'model_weights' = ['credit_history']: must name exactly the components credit_history, fulfilment_capacity, behaviour, identity, connections
+    """
+    if not isinstance(weights, Mapping) or set(weights) != set(COMPONENTS):
+        names = sorted(weights) if isinstance(weights, Mapping) else weights
+        raise ParameterError(
+            "model_weights", names, "must name exactly the components " + ", ".join(COMPONENTS)
+        )
+    return {name: check_real(weights[name], f"model_weights.{name}", lo=0.0) for name in COMPONENTS}
 
 
 def check_consent(consent: Any) -> bool:

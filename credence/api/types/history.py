@@ -11,7 +11,7 @@ from credence.api.ids import encode_cursor, history_position
 from credence.api.types.pages import PageInfo
 from credence.api.types.scores import Component
 from credence.core.scale import points
-from credence.scoring.policy import COMPONENT_NAMES
+from credence.scoring.policy import COMPONENT_NAMES, Policy
 
 __all__ = ["ScoreSnapshot", "ScoreSnapshotConnection", "ScoreSnapshotEdge", "history_page"]
 
@@ -38,7 +38,11 @@ class ScoreSnapshotConnection:
 
 
 def history_page(
-    frame: pd.DataFrame, weights: Mapping[str, float], first: int, after: str | None
+    frame: pd.DataFrame,
+    recorded: Mapping[str, Mapping[str, float]],
+    policy: Policy,
+    first: int,
+    after: str | None,
 ) -> ScoreSnapshotConnection:
     """One page of a user's snapshots, newest first.
 
@@ -47,8 +51,13 @@ def history_page(
     frame
         The user's snapshots as the store returns them (ordered by time, then sequence:
         oldest first), with a column per component.
-    weights
-        Component weights that price the stored component values in points.
+    recorded
+        The weights of each model version the store has recorded
+        (:meth:`~credence.graph.store.GraphStore.model_weights`): each snapshot is
+        priced in points with the weights of the model that produced it.
+    policy
+        The policy in force: its weights price snapshots of its own version, and of
+        versions the store has no record of (written before versions were recorded).
     first
         Page size (already checked against the limits).
     after
@@ -72,12 +81,14 @@ def history_page(
     edges = []
     for i in rows[start : start + first]:
         row = frame.iloc[i]
+        version = str(row["model_version"])
+        weights = recorded.get(version) or policy.weights
         components = [
             Component(name=name, value=float(row[name]), weight=float(weights[name]),
                       points=points(float(weights[name]), float(row[name])))
             for name in COMPONENT_NAMES
         ]  # fmt: skip
-        node = ScoreSnapshot(model_version=str(row["model_version"]), computed_at=int(row["computed_at"]),
+        node = ScoreSnapshot(model_version=version, computed_at=int(row["computed_at"]),
                              score=int(row["score"]), components=components)  # fmt: skip
         edges.append(ScoreSnapshotEdge(cursor=encode_cursor("history", {"p": i}), node=node))
     has_next = start + first < len(rows)

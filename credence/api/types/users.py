@@ -11,7 +11,7 @@ import strawberry
 
 from credence.api.context import context_of
 from credence.api.ids import encode_cursor, friends_position, to_global_id
-from credence.api.loaders import load_friends, load_history, load_summaries, load_summary
+from credence.api.loaders import load_friends, load_history, load_model_weights, load_summaries, load_summary
 from credence.api.types.fraud import Flag, flags_from
 from credence.api.types.history import ScoreSnapshotConnection, history_page
 from credence.api.types.network import Network
@@ -83,8 +83,8 @@ class User(Node):
         ctx.require("read", "User.history")
         first = ctx.first(first)
         frame = await load_history(ctx, self.user_id)
-        # Priced with the weights in force, also for snapshots of an older model version.
-        return history_page(frame, ctx.service.policy.weights, first, after)
+        recorded = await load_model_weights(ctx)
+        return history_page(frame, recorded, ctx.service.policy, first, after)
 
     @strawberry.field(description="Linked users by id (analyst; audited).")
     async def friends(
