@@ -70,14 +70,15 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from credence.core.checks import check_int
 from credence.core.errors import ParameterError
 from credence.scoring.diffusion import (
     check_adjacency,
-    check_int,
     check_max_iter,
     check_participating,
     check_shrinkage,
     check_tol,
+    restrict,
 )
 
 __all__ = [
@@ -351,15 +352,6 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return rank[labels]
 
 
-def _restrict(matrix: sp.csr_matrix, index: np.ndarray) -> sp.csr_matrix:
-    """The adjacency among the nodes ``index`` (rows and columns dropped)."""
-    if index.size == matrix.shape[0]:
-        return matrix
-    sub = sp.csr_matrix(matrix[index][:, index])
-    sub.sort_indices()
-    return sub
-
-
 def _participating_links(
     matrix: sp.csr_matrix, loops: np.ndarray, comm: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -520,10 +512,10 @@ def louvain(
     levels = check_max_iter(max_levels, "max_levels")
     threshold = check_shrinkage(tol, "tol")
     mask = check_participating(participating, n)
-    index = np.flatnonzero(mask)
+    index, sub = restrict(matrix, mask)
     labels = np.full(n, -1, dtype=np.int64)
     if index.size:
-        found = _louvain(_restrict(matrix, index), loops[index], gamma, rng_seed, levels, threshold)
+        found = _louvain(sub, loops[index], gamma, rng_seed, levels, threshold)
         labels[index] = _by_size(found)
     return labels
 

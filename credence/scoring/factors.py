@@ -9,10 +9,10 @@ that add up to one within the component::
     c_k = sum_j s_kj * f_kj
 
 so the distance of a score from the maximum splits exactly into reasons: with the
-component weights ``w_k`` of the policy and the 600-point range of the score, the
-points lost to sub-factor ``j`` of component ``k`` are
-``600 * w_k * s_kj * (1 - f_kj)``, and :func:`adverse_reasons` ranks them (the
-principal reasons of an adverse-action notice).
+component weights ``w_k`` of the policy and the score's range of
+:data:`~credence.core.scale.SCORE_RANGE` = 600 points, the points lost to sub-factor
+``j`` of component ``k`` are ``600 * w_k * s_kj * (1 - f_kj)``, and
+:func:`adverse_reasons` ranks them (the principal reasons of an adverse-action notice).
 
 The formulas, their constants (:class:`FactorParams`) and the reasoning behind them
 are documented in ``docs/factors.md``. This module is pure numerics: it takes
@@ -45,12 +45,14 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 
+from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
+from credence.core.scale import SCORE_RANGE
 
 __all__ = [
     "COMPONENTS",
@@ -218,20 +220,12 @@ def component_slice(name: str) -> slice:
 # --------------------------------------------------------------------------- parameters
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ParameterError(name, value, "must be a real number")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ParameterError(name, value, "must be finite")
-    return out
-
-
-# name -> (low, high, low_open, high_open); every field is checked against its row.
-_PARAM_RANGES: dict[str, tuple[float, float, bool, bool]] = {}
-_POSITIVE = (0.0, math.inf, True, True)
-_NON_NEGATIVE = (0.0, math.inf, False, True)
-_UNIT = (0.0, 1.0, False, False)
+# name -> (low, high or None for no upper bound, low excluded); every float field is checked
+# against its row by check_real (finite, then the range).
+_PARAM_RANGES: dict[str, tuple[float, float | None, bool]] = {}
+_POSITIVE = (0.0, None, True)
+_NON_NEGATIVE = (0.0, None, False)
+_UNIT = (0.0, 1.0, False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -338,21 +332,10 @@ class FactorParams:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "bh_months":
-                if isinstance(value, bool) or not isinstance(value, Integral):
-                    raise ParameterError(f.name, value, "must be an integer")
-                if int(value) < 2:
-                    raise ParameterError(f.name, value, "must be >= 2")
-                object.__setattr__(self, f.name, int(value))
+                object.__setattr__(self, f.name, check_int(value, f.name, 2))
                 continue
-            x = _real(f.name, value)
-            lo, hi, lo_open, hi_open = _PARAM_RANGES[f.name]
-            if (x < lo or (lo_open and x == lo)) or (x > hi or (hi_open and x == hi)):
-                if hi == math.inf:
-                    rule = f"must be {'>' if lo_open else '>='} {lo:g}"
-                else:
-                    rule = f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-                raise ParameterError(f.name, value, rule)
-            object.__setattr__(self, f.name, x)
+            lo, hi, lo_open = _PARAM_RANGES[f.name]
+            object.__setattr__(self, f.name, check_real(value, f.name, lo=lo, hi=hi, lo_open=lo_open))
         for full, unit in (
             ("ch_length_full_days", "ch_length_unit_days"),
             ("bh_age_full_days", "bh_age_unit_days"),
@@ -1054,10 +1037,7 @@ def _component_weight_vector(component_weights: Mapping[str, float]) -> np.ndarr
     for k, name in enumerate(COMPONENTS):
         if name not in component_weights:
             raise ParameterError("component_weights", dict(component_weights), f"has no weight for {name!r}")
-        w = _real(f"component_weights[{name!r}]", component_weights[name])
-        if w < 0:
-            raise ParameterError(f"component_weights[{name!r}]", w, "must be >= 0")
-        out[k] = w
+        out[k] = check_real(component_weights[name], f"component_weights[{name!r}]", lo=0.0)
     return out
 
 
@@ -1066,7 +1046,7 @@ def adverse_reasons(
     component_weights: Mapping[str, float],
     *,
     top: int = 4,
-    scale: float = 600.0,
+    scale: float = SCORE_RANGE,
 ) -> Reasons:
     """The ``top`` sub-factors that cost each user the most points.
 
@@ -1086,7 +1066,8 @@ def adverse_reasons(
     top : int
         Reasons per user (>= 1); rows are padded with index -1 and 0 points.
     scale : float
-        Points of the full score range (> 0; 600 for 350..950).
+        Points of the full score range (> 0; default
+        :data:`~credence.core.scale.SCORE_RANGE`, 600 for 350..950).
 
     Returns
     -------
@@ -1124,12 +1105,8 @@ def adverse_reasons(
             "sub_values", values[i, j].item(), f"must be in [0, 1]; row {i}, {SUB_FACTORS[j].code}"
         )
     w = _component_weight_vector(component_weights)
-    if isinstance(top, bool) or not isinstance(top, Integral) or top < 1:
-        raise ParameterError("top", top, "must be an integer >= 1")
-    top = int(top)
-    scale_f = _real("scale", scale)
-    if scale_f <= 0:
-        raise ParameterError("scale", scale, "must be > 0")
+    top = check_int(top, "top", 1)
+    scale_f = check_real(scale, "scale", lo=0.0, lo_open=True)
 
     per_point = scale_f * w[_SUB_COMPONENT] * _SUB_WEIGHTS
     lost = per_point * (1.0 - values)

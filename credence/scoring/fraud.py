@@ -69,7 +69,6 @@ the link 2 - 3:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +77,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from credence.core.checks import check_bool, check_choice, check_int, check_real
 from credence.core.errors import ParameterError
-from credence.scoring.diffusion import check_adjacency, check_int, check_participating, check_vector
+from credence.scoring.diffusion import check_adjacency, check_participating, check_vector
 
 __all__ = [
     "ClusterEvidence",
@@ -103,18 +103,6 @@ SQRT_OFFSET = 1.0
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ParameterError(name, value, "must be one of " + ", ".join(repr(c) for c in choices))
-    return value
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ParameterError(name, value, "must be True or False")
-    return bool(value)
 
 
 def _check_nonnegative(vector: Any, n: int, name: str) -> np.ndarray:
@@ -415,8 +403,8 @@ def peeling_weights(adjacency: Any, *, weighting: str = "sqrt", weighted: bool =
     [0.0, 1.0, 1.0, 1.0]
     """
     matrix = check_adjacency(adjacency)
-    how = _check_choice(weighting, WEIGHTINGS, "weighting")
-    use_weights = _check_bool(weighted, "weighted")
+    how = check_choice(weighting, "weighting", WEIGHTINGS)
+    use_weights = check_bool(weighted, "weighted")
     return _peeling_weights(matrix, how, use_weights)
 
 
@@ -471,8 +459,8 @@ def block_density(
     """
     matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
-    how = _check_choice(weighting, WEIGHTINGS, "weighting")
-    use_weights = _check_bool(weighted, "weighted")
+    how = check_choice(weighting, "weighting", WEIGHTINGS)
+    use_weights = check_bool(weighted, "weighted")
     node_prior = np.zeros(n) if prior is None else _check_nonnegative(prior, n, "prior")
     index = _check_members(members, n, "members")
     c = _peeling_weights(matrix, how, use_weights)
@@ -586,11 +574,11 @@ def dense_subgraphs(
     matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
     n_blocks = check_int(k, "k", 1)
-    how = _check_choice(weighting, WEIGHTINGS, "weighting")
-    use_weights = _check_bool(weighted, "weighted")
+    how = check_choice(weighting, "weighting", WEIGHTINGS)
+    use_weights = check_bool(weighted, "weighted")
     smallest = check_int(min_size, "min_size", 1)
-    removal = _check_choice(remove, REMOVALS, "remove")
-    split = _check_bool(split, "split")
+    removal = check_choice(remove, "remove", REMOVALS)
+    split = check_bool(split, "split")
     node_prior = np.zeros(n) if prior is None else _check_nonnegative(prior, n, "prior")
     alive = check_participating(participating, n)
 
@@ -725,11 +713,7 @@ def rank_clusters(
     n = matrix.shape[0]
     base_vec = None if base is None else check_vector(base, n, "base", unit_interval=True)
     history = None if history_length is None else check_vector(history_length, n, "history_length")
-    if isinstance(thin_history, bool | np.bool_) or not isinstance(thin_history, numbers.Real):
-        raise ParameterError("thin_history", thin_history, "must be a real number")
-    threshold = float(thin_history)
-    if not math.isfinite(threshold):
-        raise ParameterError("thin_history", thin_history, "must be finite")
+    threshold = check_real(thin_history, "thin_history")
     if isinstance(blocks, DenseBlock | str | bytes) or not hasattr(blocks, "__iter__"):
         raise ParameterError(
             "blocks", type(blocks).__name__, "must be a sequence of DenseBlock or node-index arrays"

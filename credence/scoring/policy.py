@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from credence.core.checks import check_real
 from credence.core.errors import ParameterError
 from credence.core.scale import SCORE_MAX, SCORE_MIN, SCORE_RANGE
+from credence.scoring.validation import check_damping, check_policy, check_shrinkage
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -80,14 +82,12 @@ class DiffusionParams:
     tol: float = 1e-5
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.damping, float | int) and 0 < self.damping < 1):
-            raise ParameterError("diffusion.damping", self.damping, "must be in (0, 1)")
-        if not (isinstance(self.shrinkage, float | int) and self.shrinkage >= 0):
-            raise ParameterError("diffusion.shrinkage", self.shrinkage, "must be >= 0")
-        if self.policy not in ("bonus_only", "symmetric"):
-            raise ParameterError("diffusion.policy", self.policy, "must be 'bonus_only' or 'symmetric'")
-        if not (isinstance(self.tol, float | int) and 0 < self.tol < 1):
-            raise ParameterError("diffusion.tol", self.tol, "must be in (0, 1)")
+        # The diffusion's own rules, so that a policy file cannot hold what diffuse() refuses;
+        # the values are kept as written (an integer stays an integer).
+        check_damping(self.damping, "diffusion.damping")
+        check_shrinkage(self.shrinkage, "diffusion.shrinkage")
+        check_policy(self.policy, "diffusion.policy")
+        check_real(self.tol, "diffusion.tol", lo=0.0, hi=1.0, lo_open=True, hi_open=True, finite=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,8 +108,7 @@ class Policy:
                 "weights", sorted(self.weights), f"must name exactly {list(COMPONENT_NAMES)}"
             )
         for name, weight in self.weights.items():
-            if not (isinstance(weight, float | int) and weight >= 0 and math.isfinite(weight)):
-                raise ParameterError(f"weights.{name}", weight, "must be a finite number >= 0")
+            check_real(weight, f"weights.{name}", lo=0.0)
         if not math.isclose(sum(self.weights.values()), 1.0, abs_tol=1e-9):
             raise ParameterError("weights", dict(self.weights), "must add up to 1")
         if not self.bands or self.bands[0].min != SCORE_MIN:

@@ -1,6 +1,6 @@
 """A fast, certified solver for the diffusion ``y = (1 - a) b + a P y``.
 
-Pure numerics (numpy, scipy, numba and :mod:`credence.core.errors` only). With ``A`` the
+Pure numerics (numpy, scipy, numba and :mod:`credence.core` only). With ``A`` the
 symmetric weighted adjacency, ``d`` its row sums and ``P = D^-1 A``::
 
     y_u = c_u + a (P y)_u,    c_u = (1 - a) b_u     for d_u > 0
@@ -83,7 +83,6 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +92,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from credence.core.errors import ConvergenceError, ParameterError
+from credence.scoring.validation import check_damping, check_max_iter, check_tol, check_vector
 
 __all__ = [
     "FLOAT32_MIN_TOL",
@@ -761,21 +761,6 @@ def float32_suffices(tol: float, damping: float, scale: float = 1.0, weight_erro
     return 4.0 * damping * weight_error * scale <= tol * (1.0 - damping)
 
 
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ParameterError(name, value, "must be a real number")
-    return float(value)
-
-
-def _vector(name: str, values: Any, n: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (n,):
-        raise ParameterError(name, f"shape {array.shape}", f"must be a 1-D array of length {n}")
-    if not np.isfinite(array).all():
-        raise ParameterError(name, "non-finite entries", "must be finite")
-    return array
-
-
 def _chebyshev_omega(step: int, rho2: float, previous: float) -> float:
     """Chebyshev weight of step ``step`` (0-based) for the spectral interval ``[-rho, rho]``."""
     if step == 0:
@@ -826,7 +811,7 @@ def walk_product(walk: WalkGraph, x: Any) -> np.ndarray:
     >>> walk_product(prepare_walk(A, reorder="rcm"), [1.0, 2.0, 4.0]).tolist()
     [3.5, 1.0, 1.0]
     """
-    values = _vector("x", x, walk.n)
+    values = check_vector(x, walk.n, "x")
     out = np.zeros(walk.n, dtype=np.float64)
     if walk.n == 0:
         return out
@@ -899,17 +884,12 @@ def solve(
     >>> solve(walk, [1.0, 0.0, 0.0, 0.5], damping=0.5, tol=1e-12, x0=s.y).iterations
     1
     """
-    a = _check_real("damping", damping)
-    if not 0.0 < a < 1.0:
-        raise ParameterError("damping", damping, "must be in the open interval (0, 1)")
-    eps = _check_real("tol", tol)
-    if not (math.isfinite(eps) and eps > 0.0):
-        raise ParameterError("tol", tol, "must be finite and > 0")
-    if isinstance(max_iter, bool | np.bool_) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ParameterError("max_iter", max_iter, "must be an integer >= 1")
+    a = check_damping(damping)
+    eps = check_tol(tol)
+    limit = check_max_iter(max_iter)
     n = walk.n
-    b = _vector("base", base, n)
-    start = None if x0 is None else _vector("x0", x0, n)
+    b = check_vector(base, n, "base")
+    start = None if x0 is None else check_vector(x0, n, "x0")
     if not (~walk.isolated).any():
         return Solution(b.copy(), 0, 0.0, 0.0)
     single = walk.dtype == np.float32
@@ -917,7 +897,7 @@ def solve(
         raise ParameterError(
             "tol", tol, "is below what a float32 walk can certify here; prepare it with dtype=numpy.float64"
         )
-    iterate = _Iteration(walk, b, a, eps, int(max_iter))
+    iterate = _Iteration(walk, b, a, eps, limit)
     y, passes, certificate = iterate.run(None if start is None else walk.to_internal(start))
     return Solution(y, passes, certificate, certificate / (1.0 - a))
 

@@ -92,16 +92,14 @@ sybils early, the median discards it, and both sybils rank last.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
-from credence.scoring.diffusion import check_adjacency, check_int, check_participating
+from credence.scoring.diffusion import check_adjacency, check_participating, restrict
 
 __all__ = ["TrustResult", "check_seeds", "default_iterations", "sybil_trust"]
 
@@ -185,15 +183,6 @@ def check_seeds(
                 "is not participating (no consent or quarantined); seeds must participate",
             )
     return index
-
-
-def _check_total(total: Any, name: str = "total_trust") -> float:
-    if isinstance(total, bool | np.bool_) or not isinstance(total, numbers.Real):
-        raise ParameterError(name, total, "must be a real number")
-    value = float(total)
-    if not (math.isfinite(value) and value > 0.0):
-        raise ParameterError(name, total, "must be finite and > 0")
-    return value
 
 
 def _check_seed_groups(seed_groups: Any, n_seeds: int, name: str = "seed_groups") -> int:
@@ -381,15 +370,10 @@ def sybil_trust(
     members = check_participating(participating, n)
     seed_index = check_seeds(seeds, n, members)
     steps = None if iterations is None else check_int(iterations, "iterations")
-    total = _check_total(total_trust)
+    total = check_real(total_trust, "total_trust", lo=0.0, lo_open=True, joint=True)
     groups = _check_seed_groups(seed_groups, seed_index.size)
 
-    index = np.flatnonzero(members)
-    if index.size == n:
-        sub = matrix
-    else:
-        sub = sp.csr_matrix(matrix[index][:, index])
-        sub.sort_indices()
+    index, sub = restrict(matrix, members)
     if steps is None:
         steps = default_iterations(index.size)
     position = np.full(n, -1, dtype=np.int64)
