@@ -58,16 +58,16 @@ import scipy.sparse as sp
 from numba import njit
 
 from credence.core.errors import ConvergenceError, ParameterError
+from credence.core.types import IntArray
 from credence.scoring.diffusion import (
     check_adjacency,
     check_damping,
     check_node,
     check_participating,
-    check_policy,
-    check_prior,
-    check_shrinkage,
     check_tol,
     check_vector,
+    component_value,
+    neutral_prior,
     solve_validated,
 )
 
@@ -77,8 +77,8 @@ __all__ = ["Contributions", "DiffusionState", "Influence", "component_value", "c
 
 
 @njit(cache=True)
-def _row_refresh(
-    u: int,
+def _refresh(
+    rows: np.ndarray,
     start: np.ndarray,
     length: np.ndarray,
     cols: np.ndarray,
@@ -91,22 +91,23 @@ def _row_refresh(
     residual: np.ndarray,
     damping: float,
 ) -> None:
-    """Recompute degree, (P y)_u and r_u of one row from scratch (after its row of P changed)."""
-    total = 0.0
-    acc = 0.0
-    if mask[u] > 0.0:
-        for j in range(start[u], start[u] + length[u]):
-            x = cols[j]
-            wx = weights[j] * mask[x]
-            total += wx
-            acc += wx * y[x]
-    degree[u] = total
-    if total > 0.0:
-        py[u] = acc / total
-        residual[u] = (1.0 - damping) * base[u] + damping * py[u] - y[u]
-    else:
-        py[u] = 0.0
-        residual[u] = base[u] - y[u]
+    """Recompute degree, ``(P y)_u`` and ``r_u`` of the given rows from scratch (their rows of P changed)."""
+    for u in rows:
+        total = 0.0
+        acc = 0.0
+        if mask[u] > 0.0:
+            for j in range(start[u], start[u] + length[u]):
+                x = cols[j]
+                wx = weights[j] * mask[x]
+                total += wx
+                acc += wx * y[x]
+        degree[u] = total
+        if total > 0.0:
+            py[u] = acc / total
+            residual[u] = (1.0 - damping) * base[u] + damping * py[u] - y[u]
+        else:
+            py[u] = 0.0
+            residual[u] = base[u] - y[u]
 
 
 @njit(cache=True)
@@ -129,7 +130,7 @@ def _repair(
     moved: np.ndarray,
     moved_list: np.ndarray,
 ) -> tuple[int, int]:
-    """Push residuals above ``threshold`` (FIFO) starting from ``credence.seeds``.
+    """Push residuals above ``threshold`` (FIFO) starting from ``seeds``.
 
     Returns ``(number of users whose P y moved, pushes)``; ``pushes > max_pushes``
     means the budget ran out (the caller raises).
@@ -183,8 +184,9 @@ def _repair(
 
 
 @njit(cache=True)
-def _forward_push(
-    u: int,
+def _push(
+    source: int,
+    backward: bool,
     start: np.ndarray,
     length: np.ndarray,
     cols: np.ndarray,
@@ -201,20 +203,27 @@ def _forward_push(
     touched: np.ndarray,
     touched_list: np.ndarray,
 ) -> tuple[int, int]:
-    """Forward push of the walk that leaves ``u`` (row ``P[u, :]``) until residuals <= threshold.
+    """Push walk probability from ``source`` (FIFO) until every residual is <= ``threshold``.
 
-    Returns ``(touched count, pushes)``; ``settled`` and ``residual`` hold ``p`` and ``r``.
+    Forward (``backward=False``): the row ``P[source, :]``, the walk that leaves
+    ``source``. Backward: the column ``P[:, source]``. The links are symmetric, so both
+    read the same rows and differ only in the degree that normalises a link: the
+    sender's (``P[w, x] = w_wx / d_w``) forward, the receiver's (``P[x, w] = w_xw / d_x``)
+    backward. ``settled`` and ``residual`` receive ``p`` and ``r``.
+
+    Returns ``(touched count, pushes)``; ``pushes > max_pushes`` means the budget ran out
+    (the residuals then bound what is missing).
     """
     n = degree.shape[0]
     head = 0
     size = 0
     n_touched = 0
-    for j in range(start[u], start[u] + length[u]):
+    for j in range(start[source], start[source] + length[source]):
         x = cols[j]
         wx = weights[j] * mask[x]
         if wx <= 0.0:
             continue
-        residual[x] += wx / degree[u]
+        residual[x] += wx / degree[x if backward else source]
         if not touched[x]:
             touched[x] = True
             touched_list[n_touched] = x
@@ -237,82 +246,14 @@ def _forward_push(
             break
         settled[w] += (1.0 - damping) * mass
         residual[w] = 0.0
-        spread = damping * mass / degree[w]
+        # forward divides by the sender's degree once per push, backward by each receiver's
+        spread = damping * mass if backward else damping * mass / degree[w]
         for j in range(start[w], start[w] + length[w]):
             x = cols[j]
             wx = weights[j] * mask[x]
             if wx <= 0.0:
                 continue
-            residual[x] += wx * spread
-            if not touched[x]:
-                touched[x] = True
-                touched_list[n_touched] = x
-                n_touched += 1
-            if residual[x] > threshold and not queued[x]:
-                queued[x] = True
-                queue[(head + size) % n] = x
-                size += 1
-    return n_touched, pushes
-
-
-@njit(cache=True)
-def _backward_push(
-    v: int,
-    start: np.ndarray,
-    length: np.ndarray,
-    cols: np.ndarray,
-    weights: np.ndarray,
-    mask: np.ndarray,
-    degree: np.ndarray,
-    damping: float,
-    threshold: float,
-    max_pushes: int,
-    settled: np.ndarray,
-    residual: np.ndarray,
-    queue: np.ndarray,
-    queued: np.ndarray,
-    touched: np.ndarray,
-    touched_list: np.ndarray,
-) -> tuple[int, int]:
-    """Backward push of the column ``P[:, v]`` until residuals <= threshold."""
-    n = degree.shape[0]
-    head = 0
-    size = 0
-    n_touched = 0
-    for j in range(start[v], start[v] + length[v]):
-        x = cols[j]
-        wx = weights[j] * mask[x]
-        if wx <= 0.0:
-            continue
-        residual[x] += wx / degree[x]
-        if not touched[x]:
-            touched[x] = True
-            touched_list[n_touched] = x
-            n_touched += 1
-        if not queued[x]:
-            queued[x] = True
-            queue[(head + size) % n] = x
-            size += 1
-    pushes = 0
-    while size > 0:
-        w = queue[head]
-        head = (head + 1) % n
-        size -= 1
-        queued[w] = False
-        mass = residual[w]
-        if mass <= threshold:
-            continue
-        pushes += 1
-        if pushes > max_pushes:
-            break
-        settled[w] += (1.0 - damping) * mass
-        residual[w] = 0.0
-        for j in range(start[w], start[w] + length[w]):
-            x = cols[j]
-            wx = weights[j] * mask[x]
-            if wx <= 0.0:
-                continue
-            residual[x] += damping * mass * wx / degree[x]
+            residual[x] += spread * wx / degree[x] if backward else wx * spread
             if not touched[x]:
                 touched[x] = True
                 touched_list[n_touched] = x
@@ -332,18 +273,24 @@ def _collect(
     base: np.ndarray,
     y: np.ndarray,
     mu: float,
-    touched: np.ndarray,
-    queued: np.ndarray,
     direct: np.ndarray,
     onward: np.ndarray,
     parts: np.ndarray,
 ) -> None:
-    """Read a forward push's result out and reset its work arrays."""
+    """Read a forward push's result out: ``p_v``, ``r_v`` and each user's share."""
     for i in range(nodes.shape[0]):
         x = nodes[i]
         direct[i] = settled[x]
         onward[i] = rest[x]
         parts[i] = settled[x] * (base[x] - mu) + rest[x] * (y[x] - mu)
+
+
+@njit(cache=True)
+def _clear(
+    nodes: np.ndarray, settled: np.ndarray, rest: np.ndarray, touched: np.ndarray, queued: np.ndarray
+) -> None:
+    """Reset a push's work arrays where it touched them (O(touched), not O(n))."""
+    for x in nodes:
         settled[x] = 0.0
         rest[x] = 0.0
         touched[x] = False
@@ -357,31 +304,6 @@ def _find(u: int, v: int, start: np.ndarray, length: np.ndarray, cols: np.ndarra
         if cols[j] == v:
             return j
     return -1
-
-
-@njit(cache=True)
-def _all_py(
-    start: np.ndarray,
-    length: np.ndarray,
-    cols: np.ndarray,
-    weights: np.ndarray,
-    mask: np.ndarray,
-    y: np.ndarray,
-    degree: np.ndarray,
-    py: np.ndarray,
-) -> None:
-    """Degree and P y of every row."""
-    for u in range(y.shape[0]):
-        total = 0.0
-        acc = 0.0
-        if mask[u] > 0.0:
-            for j in range(start[u], start[u] + length[u]):
-                x = cols[j]
-                wx = weights[j] * mask[x]
-                total += wx
-                acc += wx * y[x]
-        degree[u] = total
-        py[u] = acc / total if total > 0.0 else 0.0
 
 
 # --------------------------------------------------------------------------- results
@@ -461,32 +383,6 @@ class Influence:
             array.flags.writeable = False
 
 
-def component_value(
-    n: np.ndarray, degree: np.ndarray, *, mu: float, shrinkage: float, policy: str
-) -> np.ndarray:
-    """The network component from ``n`` and the weighted degree: shrinkage, then the policy.
-
-    ``c_u = (d_u n_u + k mu) / (d_u + k)`` (``mu`` for ``d_u = 0``), then
-    ``max(c_u, mu)`` under ``bonus_only``; clipped to [0, 1] against round-off.
-
-    Examples
-    --------
-    >>> component_value(np.array([0.9, 0.1, 0.3]), np.array([2.0, 2.0, 0.0]), mu=0.5,
-    ...                 shrinkage=2.0, policy="bonus_only").tolist()
-    [0.7, 0.5, 0.5]
-    """
-    k = check_shrinkage(shrinkage)
-    rule = check_policy(policy)
-    n = np.asarray(n, dtype=np.float64)
-    degree = np.asarray(degree, dtype=np.float64)
-    value = np.full(n.shape, mu, dtype=np.float64)
-    linked = degree > 0.0
-    value[linked] = (degree[linked] * n[linked] + k * mu) / (degree[linked] + k)
-    if rule == "bonus_only":
-        np.maximum(value, mu, out=value)
-    return np.clip(value, 0.0, 1.0)
-
-
 # --------------------------------------------------------------------------- the state
 
 
@@ -548,15 +444,7 @@ class DiffusionState:
         self.max_pushes = int(max_pushes)
         self.base = check_vector(base, n, "base", unit_interval=True)
         self.mask = check_participating(participating, n).astype(np.float64)
-        if prior is None:
-            members = self.mask > 0
-            if not members.any():
-                raise ParameterError(
-                    "prior", None, "cannot default to the participants' mean: nobody participates"
-                )
-            self.mu = float(self.base[members].mean())
-        else:
-            self.mu = check_prior(prior)
+        self.mu = neutral_prior(prior, self.base, self.mask > 0)
         counts = np.diff(matrix.indptr).astype(np.int64)
         self.start = matrix.indptr[:-1].astype(np.int64)
         self.length = counts.copy()
@@ -676,28 +564,23 @@ class DiffusionState:
         return solution.y
 
     def _refresh_all(self) -> None:
-        _all_py(self.start, self.length, self.cols, self.weights, self.mask, self.y, self.degree, self.py)
-        linked = self.degree > 0.0
-        self.residual = np.where(
-            linked, (1.0 - self.damping) * self.base + self.damping * self.py - self.y, self.base - self.y
-        )
+        self._refresh_rows(np.arange(self.n, dtype=np.int64))
 
-    def _refresh_rows(self, rows: np.ndarray) -> None:
-        for u in rows:
-            _row_refresh(
-                int(u),
-                self.start,
-                self.length,
-                self.cols,
-                self.weights,
-                self.mask,
-                self.base,
-                self.degree,
-                self.y,
-                self.py,
-                self.residual,
-                self.damping,
-            )
+    def _refresh_rows(self, rows: IntArray) -> None:
+        _refresh(
+            np.asarray(rows, dtype=np.int64),
+            self.start,
+            self.length,
+            self.cols,
+            self.weights,
+            self.mask,
+            self.base,
+            self.degree,
+            self.y,
+            self.py,
+            self.residual,
+            self.damping,
+        )
 
     def _repair(self, seeds: np.ndarray) -> np.ndarray:
         """Push until the invariant holds; the users whose ``P y`` or row changed."""
@@ -864,8 +747,9 @@ class DiffusionState:
             return Contributions(
                 u, np.zeros(0, np.int64), empty, empty.copy(), empty.copy(), 0.0, mu, mu, 0.0
             )
-        count, _ = _forward_push(
+        count, _ = _push(
             u,
+            False,
             self.start,
             self.length,
             self.cols,
@@ -886,19 +770,8 @@ class DiffusionState:
         direct = np.empty(count)
         onward = np.empty(count)
         parts = np.empty(count)
-        _collect(
-            nodes,
-            self._settled,
-            self._rest,
-            self.base,
-            self.y,
-            mu,
-            self._flag,
-            self._queued,
-            direct,
-            onward,
-            parts,
-        )
+        _collect(nodes, self._settled, self._rest, self.base, self.y, mu, direct, onward, parts)
+        _clear(nodes, self._settled, self._rest, self._flag, self._queued)
         total = float(parts.sum())
         magnitude = np.abs(parts)
         if first is not None and first < count:
@@ -926,8 +799,9 @@ class DiffusionState:
         eps = check_tol(threshold, "threshold")
         if self.mask[v] == 0.0 or self.degree[v] <= 0.0:
             return Influence(v, np.zeros(0, np.int64), np.zeros(0), 0.0)
-        count, _ = _backward_push(
+        count, _ = _push(
             v,
+            True,
             self.start,
             self.length,
             self.cols,
@@ -947,10 +821,7 @@ class DiffusionState:
         nodes = self._list[:count].copy()
         weights = self._settled[nodes].copy()
         bound = float(self._rest[nodes].max()) if count else 0.0
-        self._settled[nodes] = 0.0
-        self._rest[nodes] = 0.0
-        self._flag[nodes] = False
-        self._queued[nodes] = False
+        _clear(nodes, self._settled, self._rest, self._flag, self._queued)
         keep = weights > 0.0
         nodes, weights = nodes[keep], weights[keep]
         order = np.lexsort((nodes, -weights))

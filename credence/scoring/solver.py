@@ -92,6 +92,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from credence.core.errors import ConvergenceError, ParameterError
+from credence.core.types import IntArray
 from credence.scoring.validation import check_damping, check_max_iter, check_tol, check_vector
 
 __all__ = [
@@ -310,39 +311,56 @@ def _colouring(indptr: np.ndarray, indices: np.ndarray, colour: np.ndarray) -> i
 
 
 @numba.njit(cache=True)
-def _by_degree(indptr: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """Nodes by decreasing number of links, ties by index (a counting sort)."""
-    n = indptr.size - 1
-    widest = 0
-    for u in range(n):
-        widest = max(widest, indptr[u + 1] - indptr[u])
-    start = np.zeros(widest + 2, dtype=np.int64)
-    for u in range(n):
-        start[widest - (indptr[u + 1] - indptr[u]) + 1] += 1
-    for k in range(widest + 1):
+def _counting_sort(visit: np.ndarray, key: np.ndarray, keys: int) -> np.ndarray:  # pragma: no cover
+    """``visit`` stably sorted by ``key[u]``, an integer in ``[0, keys)`` (a counting sort)."""
+    start = np.zeros(keys + 1, dtype=np.int64)
+    for u in visit:
+        start[key[u] + 1] += 1
+    for k in range(keys):
         start[k + 1] += start[k]
-    order = np.empty(n, dtype=np.int64)
-    for u in range(n):
-        k = widest - (indptr[u + 1] - indptr[u])
+    order = np.empty(visit.size, dtype=np.int64)
+    for u in visit:
+        k = key[u]
         order[start[k]] = u
         start[k] += 1
     return order
 
 
-@numba.njit(cache=True)
-def _colour_major(visit: np.ndarray, colour: np.ndarray, colours: int) -> np.ndarray:  # pragma: no cover
-    """``visit`` stably regrouped by colour (a counting sort)."""
-    start = np.zeros(colours + 1, dtype=np.int64)
-    for u in visit:
-        start[colour[u] + 1] += 1
-    for c in range(colours):
-        start[c + 1] += start[c]
-    order = np.empty(visit.size, dtype=np.int64)
-    for u in visit:
-        c = colour[u]
-        order[start[c]] = u
-        start[c] += 1
-    return order
+def _by_degree(indptr: IntArray) -> IntArray:
+    """Nodes by decreasing number of links, ties by index."""
+    links = np.diff(indptr)
+    widest = int(links.max()) if links.size else 0
+    return _counting_sort(np.arange(links.size, dtype=np.int64), widest - links, widest + 1)
+
+
+@numba.njit(cache=True, inline="always")
+def _row_dot(
+    indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, x: np.ndarray, u: int
+) -> float:  # pragma: no cover - compiled
+    """``sum_v w_uv x_v`` over row ``u``, accumulated in float64 whatever the storage."""
+    acc = 0.0
+    for j in range(indptr[u], indptr[u + _ONE]):
+        acc += np.float64(weights[j]) * np.float64(x[indices[j]])
+    return acc
+
+
+@numba.njit(cache=True, inline="always")
+def _row_dot_exact(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    has_lo: bool,
+    x: np.ndarray,
+    u: int,
+) -> float:  # pragma: no cover - compiled
+    """:func:`_row_dot` with the weights as ``hi + lo`` pairs (~48 bits) when ``has_lo``."""
+    if not has_lo:
+        return _row_dot(indptr, indices, hi, x, u)
+    acc = 0.0
+    for j in range(indptr[u], indptr[u + _ONE]):
+        acc += (np.float64(hi[j]) + np.float64(lo[j])) * np.float64(x[indices[j]])
+    return acc
 
 
 @numba.njit(cache=True, inline="always")
@@ -366,10 +384,7 @@ def _sor_block(
     worst_d = 0.0
     largest = 0.0
     for u in range(bounds[block], bounds[block + 1]):
-        acc = 0.0
-        for j in range(indptr[u], indptr[u + _ONE]):
-            acc += np.float64(weights[j]) * np.float64(v[indices[j]])
-        s = g[u] + scale[u] * acc
+        s = g[u] + scale[u] * _row_dot(indptr, indices, weights, v, u)
         old = np.float64(v[u])
         v[u] = old + omega * (s - old)
         new = np.float64(v[u])
@@ -434,10 +449,7 @@ def _chebyshev_pass(
         worst = 0.0
         largest = 0.0
         for u in range(bounds[block], bounds[block + 1]):
-            acc = 0.0
-            for j in range(indptr[u], indptr[u + _ONE]):
-                acc += np.float64(weights[j]) * np.float64(v[indices[j]])
-            s = g[u] + scale[u] * acc
+            s = g[u] + scale[u] * _row_dot(indptr, indices, weights, v, u)
             x = np.float64(v[u])
             worst = max(worst, abs(s - x))
             largest = max(largest, abs(x))
@@ -468,14 +480,7 @@ def _residual_pass(
         worst = 0.0
         largest = 0.0
         for u in range(bounds[block], bounds[block + 1]):
-            acc = 0.0
-            if has_lo:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += (np.float64(hi[j]) + np.float64(lo[j])) * x[indices[j]]
-            else:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += np.float64(hi[j]) * x[indices[j]]
-            r = c[u] + scale[u] * acc - x[u]
+            r = c[u] + scale[u] * _row_dot_exact(indptr, indices, hi, lo, has_lo, x, u) - x[u]
             g[u] = r
             worst = max(worst, abs(r))
             largest = max(largest, abs(x[u]))
@@ -498,13 +503,7 @@ def _product(
     """``out = D^-1 W x`` in float64 (0 on isolated rows)."""
     for block in numba.prange(bounds.size - 1):
         for u in range(bounds[block], bounds[block + 1]):
-            acc = 0.0
-            if has_lo:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += (np.float64(hi[j]) + np.float64(lo[j])) * x[indices[j]]
-            else:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += np.float64(hi[j]) * x[indices[j]]
+            acc = _row_dot_exact(indptr, indices, hi, lo, has_lo, x, u)
             out[u] = acc / degree[u] if degree[u] > 0.0 else 0.0
 
 
@@ -623,7 +622,8 @@ def _order(
         raise ParameterError(
             "reorder", reorder, f"must be a bool or one of {', '.join(map(repr, REORDERINGS))}"
         )
-    order = within if colour is None else _colour_major(within.astype(np.int64), colour, colours)
+    # colour-major, keeping the chosen order within each colour
+    order = within if colour is None else _counting_sort(within.astype(np.int64), colour, colours)
     if np.array_equal(order, np.arange(n)):
         return None
     return order.astype(np.int64)
