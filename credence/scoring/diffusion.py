@@ -64,6 +64,7 @@ __all__ = [
     "check_vector",
     "component_value",
     "diffuse",
+    "mask_links",
     "network_component",
     "neutral_prior",
     "restrict",
@@ -103,6 +104,27 @@ def restrict(matrix: sp.csr_matrix, members: BoolArray) -> tuple[IntArray, sp.cs
     sub = sp.csr_matrix(matrix[index][:, index])
     sub.sort_indices()
     return index, sub
+
+
+def mask_links(matrix: sp.csr_matrix, members: BoolArray) -> sp.csr_matrix:
+    """The adjacency without the links of non-members: same shape, their rows and columns empty.
+
+    For walks that keep every user's index (unlike :func:`restrict`). Canonical CSR
+    (zeros dropped, indices sorted); ``matrix`` itself when everyone is a member.
+
+    Examples
+    --------
+    >>> A = check_adjacency(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]]))
+    >>> mask_links(A, np.array([True, False, True])).toarray().tolist()
+    [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    if members.all():
+        return matrix
+    keep = sp.diags(members.astype(np.float64))
+    out = sp.csr_matrix(keep @ matrix @ keep)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
 
 
 def neutral_prior(prior: Any, base: FloatArray, members: BoolArray) -> float:

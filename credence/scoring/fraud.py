@@ -79,7 +79,7 @@ from scipy.sparse.csgraph import connected_components
 
 from credence.core.checks import check_bool, check_choice, check_int, check_real
 from credence.core.errors import ParameterError
-from credence.scoring.diffusion import check_adjacency, check_participating, check_vector
+from credence.scoring.diffusion import check_adjacency, check_participating, check_vector, mask_links
 
 __all__ = [
     "ClusterEvidence",
@@ -582,11 +582,7 @@ def dense_subgraphs(
     node_prior = np.zeros(n) if prior is None else _check_nonnegative(prior, n, "prior")
     alive = check_participating(participating, n)
 
-    if not alive.all():
-        keep = sp.diags(alive.astype(np.float64))
-        matrix = sp.csr_matrix(keep @ matrix @ keep)
-        matrix.eliminate_zeros()
-        matrix.sort_indices()
+    matrix = mask_links(matrix, alive)
     peel_weights = _peeling_weights(matrix, how, use_weights)
     indptr = peel_weights.indptr.astype(np.int64)
     indices = peel_weights.indices.astype(np.int64)

@@ -63,6 +63,7 @@ from credence.scoring.diffusion import (
     check_max_iter,
     check_node,
     check_participating,
+    mask_links,
 )
 
 __all__ = ["InfluencePath", "influence_paths", "walk_mass"]
@@ -108,9 +109,7 @@ class InfluencePath:
 
 def _transition_matrix(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
     """``P = D^-1 A`` over participants (non-participants get empty rows and columns)."""
-    keep = sp.diags(mask.astype(np.float64))
-    effective = sp.csr_matrix(keep @ matrix @ keep)
-    effective.eliminate_zeros()
+    effective = mask_links(matrix, mask)
     degree = np.asarray(effective.sum(axis=1)).ravel()
     inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0.0)
     transition = sp.csr_matrix(sp.diags(inverse) @ effective)
