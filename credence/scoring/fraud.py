@@ -79,6 +79,7 @@ from scipy.sparse.csgraph import connected_components
 
 from credence.core.checks import check_bool, check_choice, check_int, check_real
 from credence.core.errors import ParameterError
+from credence.core.types import FloatArray, IntArray
 from credence.scoring.diffusion import check_adjacency, check_participating, check_vector, mask_links
 
 __all__ = [
@@ -105,7 +106,7 @@ SQRT_OFFSET = 1.0
 # --------------------------------------------------------------------------- validation
 
 
-def _check_nonnegative(vector: Any, n: int, name: str) -> np.ndarray:
+def _check_nonnegative(vector: Any, n: int, name: str) -> FloatArray:
     arr = check_vector(vector, n, name)
     negative = arr < 0.0
     if negative.any():
@@ -140,7 +141,7 @@ class DenseBlock:
         weights and priors: ``density / graph_density`` says how unusual the block is.
     """
 
-    members: np.ndarray
+    members: IntArray
     density: float
     links: int
     weight: float
@@ -202,7 +203,7 @@ class ClusterEvidence:
         Position of the block in the list given to :func:`rank_clusters`.
     """
 
-    members: np.ndarray
+    members: IntArray
     size: int
     density: float
     internal_links: int
@@ -210,7 +211,7 @@ class ClusterEvidence:
     relative_density: float
     attack_links: int
     attack_weight: float
-    attack_pairs: np.ndarray
+    attack_pairs: IntArray
     outside_neighbours: int
     inside_share: float
     thin_fraction: float | None
@@ -468,7 +469,7 @@ def block_density(
     return float((sub.sum() / 2.0 + node_prior[index].sum()) / index.size)
 
 
-def _check_members(members: Any, n: int, name: str) -> np.ndarray:
+def _check_members(members: Any, n: int, name: str) -> IntArray:
     arr = np.asarray(members)
     if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
         raise ParameterError(

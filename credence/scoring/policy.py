@@ -29,6 +29,7 @@ import numpy as np
 from credence.core.checks import check_real
 from credence.core.errors import ParameterError
 from credence.core.scale import SCORE_MAX, SCORE_MIN, SCORE_RANGE
+from credence.core.types import FloatArray, IntArray, ObjectArray
 from credence.scoring.validation import check_damping, check_policy, check_shrinkage
 
 __all__ = [
@@ -122,15 +123,15 @@ class Policy:
                     f"benefits.{benefit.name}.min", benefit.min, f"must be in [{SCORE_MIN}, {SCORE_MAX}]"
                 )
 
-    def weight_vector(self) -> np.ndarray:
+    def weight_vector(self) -> FloatArray:
         """Weights in :data:`COMPONENT_NAMES` order."""
         return np.array([self.weights[name] for name in COMPONENT_NAMES], dtype=np.float64)
 
-    def band_names(self, scores: np.ndarray) -> np.ndarray:
-        """Band name of each score."""
+    def band_names(self, scores: IntArray) -> ObjectArray:
+        """Band name (a ``str``) of each score."""
         starts = np.array([band.min for band in self.bands])
         names = np.array([band.name for band in self.bands], dtype=object)
-        return names[np.searchsorted(starts, np.asarray(scores), side="right") - 1]
+        return np.asarray(names[np.searchsorted(starts, np.asarray(scores), side="right") - 1], dtype=object)
 
     def benefits_for(self, score: int) -> tuple[str, ...]:
         """Names of the benefits a score reaches, lowest tier first."""
@@ -183,7 +184,7 @@ def read_policy(path: str | Path) -> Policy:
     return parse_policy(data)
 
 
-def assemble_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def assemble_scores(components: FloatArray, weights: FloatArray) -> IntArray:
     """``round(350 + 600 * sum_k w_k c_k)`` per row, as int64 in [350, 950].
 
     Examples
@@ -197,4 +198,5 @@ def assemble_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
     if not np.all((components >= 0) & (components <= 1)):
         raise ParameterError("components", "out of range", "every component must be in [0, 1]")
     raw = SCORE_MIN + SCORE_RANGE * (components @ np.asarray(weights, dtype=np.float64))
-    return np.clip(np.rint(raw), SCORE_MIN, SCORE_MAX).astype(np.int64)
+    scores: IntArray = np.clip(np.rint(raw), SCORE_MIN, SCORE_MAX).astype(np.int64)
+    return scores

@@ -49,7 +49,6 @@ Two friends at a = 0.5: ``y_0 = (b_0 + b_1) / 2 + ...``; raising ``b_1`` moves b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +56,9 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from credence.core.checks import check_int, check_real
 from credence.core.errors import ConvergenceError, ParameterError
-from credence.core.types import IntArray
+from credence.core.types import BoolArray, Float32Array, FloatArray, IndexArray, IntArray
 from credence.scoring.diffusion import (
     check_adjacency,
     check_damping,
@@ -341,10 +341,10 @@ class Contributions:
     """
 
     node: int
-    indices: np.ndarray
-    direct: np.ndarray
-    onward: np.ndarray
-    contributions: np.ndarray
+    indices: IntArray
+    direct: FloatArray
+    onward: FloatArray
+    contributions: FloatArray
     total: float
     n: float
     mu: float
@@ -374,8 +374,8 @@ class Influence:
     """
 
     node: int
-    indices: np.ndarray
-    weights: np.ndarray
+    indices: IntArray
+    weights: FloatArray
     bound: float
 
     def __post_init__(self) -> None:
@@ -424,6 +424,20 @@ class DiffusionState:
     stay within ``tol``.
     """
 
+    # per user (length n)
+    base: FloatArray
+    mask: FloatArray  # 1.0 participating, 0.0 not: a factor in every link's weight
+    y: FloatArray
+    py: FloatArray
+    degree: FloatArray
+    residual: FloatArray
+    start: IntArray  # row u is pool[start[u] : start[u] + length[u]], room for capacity[u]
+    length: IntArray
+    capacity: IntArray
+    # the row pool
+    cols: IndexArray
+    weights: Float32Array | FloatArray
+
     def __init__(
         self,
         adjacency: Any,
@@ -452,7 +466,8 @@ class DiffusionState:
         self.cols = matrix.indices.astype(np.int32)
         # float32 link strengths halve the pool; the rounding (~6e-8 relative) is far below any
         # tol >= 1e-7. Tighter tolerances keep float64. Every sum over weights is float64.
-        self.weights = matrix.data.astype(np.float32 if self.tol >= 1e-7 else np.float64)
+        data = np.asarray(matrix.data)
+        self.weights = data.astype(np.float32) if self.tol >= 1e-7 else data.astype(np.float64)
         self.pool_size = int(matrix.nnz)
         self.degree = np.zeros(n)
         self.py = np.zeros(n)
@@ -478,7 +493,7 @@ class DiffusionState:
         return self.tol * (1.0 - self.damping)
 
     @property
-    def participating(self) -> np.ndarray:
+    def participating(self) -> BoolArray:
         """Participation mask (a copy)."""
         return self.mask > 0.0
 
@@ -506,7 +521,7 @@ class DiffusionState:
         )
         return int(sum(a.nbytes for a in arrays))
 
-    def network(self) -> np.ndarray:
+    def network(self) -> FloatArray:
         """``n_u = (P y)_u`` for users with links among participants, ``mu`` otherwise."""
         return np.where(self.degree > 0.0, self.py, self.mu)
 
@@ -555,7 +570,7 @@ class DiffusionState:
         matrix.sum_duplicates()
         return matrix
 
-    def _solve(self, x0: np.ndarray | None) -> np.ndarray:
+    def _solve(self, x0: FloatArray | None) -> FloatArray:
         # The effective adjacency is symmetric, canonical and non-negative by construction:
         # solve it without diffuse()'s O(nnz) re-validation (a transpose).
         solution, _ = solve_validated(
@@ -582,7 +597,7 @@ class DiffusionState:
             self.damping,
         )
 
-    def _repair(self, seeds: np.ndarray) -> np.ndarray:
+    def _repair(self, seeds: IntArray) -> IntArray:
         """Push until the invariant holds; the users whose ``P y`` or row changed."""
         seeds = np.asarray(seeds, dtype=np.int64)
         n_moved, pushes = _repair(
@@ -618,7 +633,7 @@ class DiffusionState:
         self.y = self._solve(self.y)
         self._refresh_all()
 
-    def set_base(self, node: int, value: float) -> np.ndarray:
+    def set_base(self, node: int, value: float) -> IntArray:
         """Change ``b_v``; returns the users whose ``P y`` moved (and ``v``)."""
         v = check_node(node, self.n)
         new = check_vector([value], 1, "value", unit_interval=True)[0]
@@ -633,22 +648,20 @@ class DiffusionState:
         j = _find(u, v, self.start, self.length, self.cols)
         return 0.0 if j < 0 else float(self.weights[j])
 
-    def neighbors(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+    def neighbors(self, node: int) -> tuple[IntArray, FloatArray]:
         """Columns and weights of the node's stored links (copies), whatever the participation."""
         node = check_node(node, self.n, "node")
         lo = int(self.start[node])
         hi = lo + int(self.length[node])
         return self.cols[lo:hi].astype(np.int64), self.weights[lo:hi].astype(np.float64)
 
-    def set_link(self, u: int, v: int, weight: float) -> np.ndarray:
+    def set_link(self, u: int, v: int, weight: float) -> IntArray:
         """Add, re-weight (``weight > 0``) or remove (``weight = 0``) the link u - v."""
         u = check_node(u, self.n, "u")
         v = check_node(v, self.n, "v")
         if u == v:
             raise ParameterError("v", v, "a link must join two different users")
-        w = float(weight)
-        if not (math.isfinite(w) and w >= 0.0):
-            raise ParameterError("weight", weight, "must be finite and >= 0")
+        w = check_real(weight, "weight", lo=0.0, joint=True)
         if self.weights.dtype == np.float32 and w > float(np.finfo(np.float32).max):
             raise ParameterError("weight", weight, f"must fit the state's {self.weights.dtype.name} weights")
         for x, z in ((u, v), (v, u)):
@@ -663,7 +676,7 @@ class DiffusionState:
         self._refresh_rows(rows)
         return self._repair(rows)
 
-    def set_participating(self, node: int, participating: bool) -> np.ndarray:
+    def set_participating(self, node: int, participating: bool) -> IntArray:
         """Let a user take part in the network, or take them out (consent, quarantine)."""
         v = check_node(node, self.n)
         self.mask[v] = 1.0 if participating else 0.0
@@ -672,7 +685,7 @@ class DiffusionState:
         self._refresh_rows(rows)
         return self._repair(rows)
 
-    def add_users(self, base: Any, participating: Any = None) -> np.ndarray:
+    def add_users(self, base: Any, participating: Any = None) -> IntArray:
         """Append users without links; returns their indices."""
         extra = check_vector(base, len(np.atleast_1d(base)), "base", unit_interval=True)
         count = extra.size
@@ -737,10 +750,8 @@ class DiffusionState:
         """
         u = check_node(node, self.n)
         eps = check_tol(threshold, "threshold")
-        if first is not None and (
-            isinstance(first, bool) or not isinstance(first, int | np.integer) or first < 0
-        ):
-            raise ParameterError("first", first, "must be an integer >= 0")
+        if first is not None:
+            first = check_int(first, "first")
         mu = self.mu
         if self.mask[u] == 0.0 or self.degree[u] <= 0.0:
             empty = np.zeros(0)

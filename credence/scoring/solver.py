@@ -88,11 +88,13 @@ from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from credence.core.checks import check_choice
 from credence.core.errors import ConvergenceError, ParameterError
-from credence.core.types import IntArray
+from credence.core.types import BoolArray, Float32Array, FloatArray, IntArray
 from credence.scoring.validation import check_damping, check_max_iter, check_tol, check_vector
 
 __all__ = [
@@ -174,14 +176,14 @@ class WalkGraph:
     """
 
     n: int
-    indptr: np.ndarray
-    indices: np.ndarray
-    weights: np.ndarray
-    degree: np.ndarray
-    isolated: np.ndarray
-    order: np.ndarray | None
-    colours: np.ndarray | None = None
-    weights_lo: np.ndarray | None = None
+    indptr: IntArray
+    indices: npt.NDArray[np.int32]
+    weights: Float32Array | FloatArray
+    degree: FloatArray
+    isolated: BoolArray
+    order: IntArray | None
+    colours: IntArray | None = None
+    weights_lo: Float32Array | None = None
     weight_error: float = 0.0
     weight_error_lo: float = 0.0
 
@@ -196,7 +198,7 @@ class WalkGraph:
         return self.nnz // 2
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[np.float32] | np.dtype[np.float64]:
         """Storage type of the weights and of the iterates (float32 or float64)."""
         return self.weights.dtype
 
@@ -220,11 +222,11 @@ class WalkGraph:
         )
         return sum(int(array.nbytes) for array in arrays if array is not None)
 
-    def to_internal(self, values: np.ndarray) -> np.ndarray:
+    def to_internal(self, values: FloatArray) -> FloatArray:
         """A per-node array in the internal order (a copy when reordered, else ``values``)."""
         return values if self.order is None else values[self.order]
 
-    def to_original(self, values: np.ndarray) -> np.ndarray:
+    def to_original(self, values: FloatArray) -> FloatArray:
         """A per-node array from the internal back to the original order (always a new array)."""
         if self.order is None:
             return values.copy()
@@ -250,7 +252,7 @@ class Solution:
         ``residual / (1 - a)``, a bound on ``max_u |y_u - y*_u|`` (at most ``tol``).
     """
 
-    y: np.ndarray
+    y: FloatArray
     iterations: int
     residual: float
     error_bound: float
@@ -605,8 +607,11 @@ def _outputs(
 
 
 def _order(
-    adjacency: sp.csr_matrix, reorder: Any, colour: np.ndarray | None, colours: int
-) -> np.ndarray | None:
+    adjacency: sp.csr_matrix,
+    reorder: Any,
+    colour: npt.NDArray[np.int16] | npt.NDArray[np.int32] | None,
+    colours: int,
+) -> IntArray | None:
     """The internal order (internal node i is original node order[i]), or None for the identity."""
     if reorder is True:
         reorder = "degree"
@@ -688,8 +693,7 @@ def prepare_walk(
     kind = np.dtype(dtype)
     if kind not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ParameterError("dtype", dtype, "must be numpy.float32 or numpy.float64")
-    if method not in METHODS:
-        raise ParameterError("method", method, f"must be one of {', '.join(map(repr, METHODS))}")
+    check_choice(method, "method", METHODS)
     n = int(rows)
     indptr = np.asarray(adjacency.indptr, dtype=np.int64)
     indices = np.asarray(adjacency.indices)
@@ -698,7 +702,7 @@ def prepare_walk(
     colours = 0
     if method == "sor":
         narrow = n == 0 or int(np.diff(indptr).max()) < np.iinfo(np.int16).max
-        colour = np.full(n, -1, dtype=np.int16 if narrow else np.int32)
+        colour = np.full(n, -1, dtype=np.int16) if narrow else np.full(n, -1, dtype=np.int32)
         colours = _colouring(indptr, indices, colour) if n else 0
     order = _order(adjacency, reorder, colour, colours)
     if order is None:
@@ -770,12 +774,12 @@ def _chebyshev_omega(step: int, rho2: float, previous: float) -> float:
     return 1.0 / (1.0 - 0.25 * rho2 * previous)
 
 
-def _blocks(indptr: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def _blocks(indptr: IntArray, lo: int, hi: int) -> IntArray:
     parts = max(1, min(hi - lo, _BLOCKS_PER_THREAD * numba.get_num_threads()))
     return _partition(indptr, lo, hi, parts)
 
 
-def _colour_blocks(walk: WalkGraph) -> tuple[np.ndarray, np.ndarray, int]:
+def _colour_blocks(walk: WalkGraph) -> tuple[npt.NDArray[np.uint64], IntArray, int]:
     """Row bounds of the blocks of every colour, the first block of each group, and the
     first serial group (the last colours, holding at most ``_SERIAL_SHARE`` of the entries,
     are merged into one group swept by one thread)."""
@@ -798,7 +802,7 @@ def _colour_blocks(walk: WalkGraph) -> tuple[np.ndarray, np.ndarray, int]:
     return np.concatenate(pieces).view(np.uint64), np.array(firsts, dtype=np.int64), parallel
 
 
-def walk_product(walk: WalkGraph, x: Any) -> np.ndarray:
+def walk_product(walk: WalkGraph, x: Any) -> FloatArray:
     """``P x`` in float64 (original order in and out; 0 for isolated nodes).
 
     Uses the weights to ~48 bits (``weights + weights_lo``): float64 accuracy for
@@ -910,7 +914,7 @@ class _Iteration:
     then ``g`` = the exact residual of ``x_base``. Isolated rows stay 0 (``scale = c = 0``).
     """
 
-    def __init__(self, walk: WalkGraph, b: np.ndarray, a: float, tol: float, limit: int) -> None:
+    def __init__(self, walk: WalkGraph, b: FloatArray, a: float, tol: float, limit: int) -> None:
         self.walk = walk
         self.a = a
         self.tol = tol
@@ -943,7 +947,7 @@ class _Iteration:
             self.d_blocks = np.zeros(blocks)
             self.v_blocks = np.zeros(blocks)
 
-    def residual(self, x: np.ndarray, use_lo: bool) -> tuple[np.ndarray, float, float]:
+    def residual(self, x: Float32Array | FloatArray, use_lo: bool) -> tuple[FloatArray, float, float]:
         """Float64 residual of ``x`` (float32 or float64), its max-abs, and max |x|."""
         g = np.empty(self.walk.n)
         _residual_pass(
@@ -952,11 +956,11 @@ class _Iteration:
         )  # fmt: skip
         return g, float(self.r_blocks.max()), float(self.x_blocks.max())
 
-    def run(self, start: np.ndarray | None) -> tuple[np.ndarray, int, float]:
+    def run(self, start: FloatArray | None) -> tuple[FloatArray, int, float]:
         """Iterate until certified; return (y in the original order, passes, certified residual)."""
         a, n, kind, target = self.a, self.walk.n, self.kind, self.target
         sor = self.walk.colours is not None
-        x_base: np.ndarray | None = None
+        x_base: FloatArray | None = None
         base_max = 0.0
         eps_base = 0.0  # weight rounding in the residual of x_base (hi, or hi + lo)
         v_size = float(np.abs(self.b).max())

@@ -99,6 +99,7 @@ import numpy as np
 
 from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
+from credence.core.types import BoolArray, FloatArray, IntArray
 from credence.scoring.diffusion import check_adjacency, check_participating, restrict
 
 __all__ = ["TrustResult", "check_seeds", "default_iterations", "sybil_trust"]
@@ -107,9 +108,7 @@ __all__ = ["TrustResult", "check_seeds", "default_iterations", "sybil_trust"]
 # --------------------------------------------------------------------------- validation
 
 
-def check_seeds(
-    seeds: Any, n: int, participating: np.ndarray | None = None, name: str = "seeds"
-) -> np.ndarray:
+def check_seeds(seeds: Any, n: int, participating: BoolArray | None = None, name: str = "seeds") -> IntArray:
     """Validate seed users: integer indices in ``[0, n)`` or a boolean mask of length ``n``.
 
     Parameters
@@ -131,7 +130,7 @@ def check_seeds(
     Raises
     ------
     ParameterError
-        If ``credence.seeds`` is empty, of another dtype or shape, out of range, or names a
+        If ``seeds`` is empty, of another dtype or shape, out of range, or names a
         non-participant.
 
     Examples
@@ -234,20 +233,20 @@ class TrustResult:
         Number of disjoint seed groups walked separately (1: the plain walk).
     """
 
-    trust: np.ndarray
-    normalized: np.ndarray
-    ranking: np.ndarray
+    trust: FloatArray
+    normalized: FloatArray
+    ranking: IntArray
     iterations: int
-    degree: np.ndarray
-    participating: np.ndarray
-    seeds: np.ndarray
+    degree: FloatArray
+    participating: BoolArray
+    seeds: IntArray
     seed_groups: int = 1
 
     def __post_init__(self) -> None:
         for array in (self.trust, self.normalized, self.ranking, self.degree, self.participating, self.seeds):
             array.flags.writeable = False
 
-    def suspicious(self, k: int) -> np.ndarray:
+    def suspicious(self, k: int) -> IntArray:
         """The ``k`` lowest-ranked participants, least trusted first.
 
         Parameters
@@ -386,7 +385,7 @@ def sybil_trust(
 
     # one column per seed group (a plain vector for one group): seed j of the sorted
     # seeds is in group j mod G, and every group starts with the whole total
-    current: np.ndarray
+    current: FloatArray  # (n,) for one group, (n, groups) for several
     if groups == 1:
         current = np.zeros(index.size)
         current[position[seed_index]] = total / seed_index.size
