@@ -157,6 +157,24 @@ def component_value(
     ``c_u = (d_u n_u + k mu) / (d_u + k)`` (``mu`` for ``d_u = 0``), then
     ``max(c_u, mu)`` under ``bonus_only``; clipped to [0, 1] against round-off.
 
+    Parameters
+    ----------
+    n : ndarray of float64
+        Network values ``(P y)_u`` (any value where ``degree`` is 0: it is not used).
+    degree : ndarray of float64
+        Weighted degrees among participants, same shape.
+    mu : float
+        The neutral prior.
+    shrinkage : float
+        ``k >= 0``, checked by :func:`check_shrinkage`.
+    policy : {"bonus_only", "symmetric"}
+        Checked by :func:`check_policy`.
+
+    Returns
+    -------
+    ndarray of float64
+        ``c_u`` in [0, 1], a new array.
+
     Examples
     --------
     >>> component_value(np.array([0.9, 0.1, 0.3]), np.array([2.0, 2.0, 0.0]), mu=0.5,

@@ -24,7 +24,7 @@ from credence.core.types import BoolArray, FloatArray
 
 __all__ = [
     "POLICIES",
-    "Policy",
+    "SignPolicy",
     "check_adjacency",
     "check_damping",
     "check_max_iter",
@@ -37,8 +37,9 @@ __all__ = [
     "check_vector",
 ]
 
-#: The sign policies of the network component.
-Policy = Literal["bonus_only", "symmetric"]
+#: The sign policy of the network component, as a type (what :func:`check_policy` returns).
+SignPolicy = Literal["bonus_only", "symmetric"]
+#: Its values.
 POLICIES: tuple[str, ...] = ("bonus_only", "symmetric")
 
 
@@ -121,7 +122,7 @@ def check_prior(prior: Any, name: str = "prior") -> float:
     return check_real(prior, name, lo=0.0, hi=1.0, finite=False)
 
 
-def check_policy(policy: Any, name: str = "policy") -> Policy:
+def check_policy(policy: Any, name: str = "policy") -> SignPolicy:
     """Validate the sign policy: ``"bonus_only"`` or ``"symmetric"``.
 
     Examples
@@ -133,7 +134,7 @@ def check_policy(policy: Any, name: str = "policy") -> Policy:
     ...
     credence.core.errors.ParameterError: parameter 'policy' = 'malus': must be one of 'bonus_only', 'symmetric'
     """
-    return cast(Policy, check_choice(policy, name, POLICIES))
+    return cast(SignPolicy, check_choice(policy, name, POLICIES))
 
 
 # --------------------------------------------------------------------------- arrays
