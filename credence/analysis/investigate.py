@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from credence.core.checks import check_int
 from credence.core.errors import ParameterError
 from credence.engine import ScoreChange, ScoringEngine
-from credence.scoring.diffusion import check_int
 from credence.scoring.fraud import ClusterEvidence, dense_subgraphs, rank_clusters
 from credence.scoring.paths import influence_paths
 

@@ -36,8 +36,8 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from credence.core.checks import check_choice, check_int
 from credence.core.errors import ParameterError, ValidationError
 
 __all__ = [
@@ -79,8 +79,7 @@ class ApiKey:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ParameterError("name", self.name, "must be 1-64 letters, digits or _.@- (no spaces)")
-        if self.role not in ROLES:
-            raise ParameterError("role", self.role, f"must be one of {', '.join(ROLES)}")
+        check_choice(self.role, "role", ROLES)
         if not isinstance(self.sha256, str) or not _HEX.match(self.sha256):
             raise ParameterError("sha256", self.sha256, "must be 64 lowercase hex digits")
 
@@ -173,12 +172,6 @@ def generate_api_key(path: str | Path, *, name: str, role: str) -> str:
     return secret
 
 
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(name, value, "must be an integer >= 1")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     """What one request may ask for.
@@ -207,7 +200,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_depth", "max_tokens", "max_aliases", "max_first", "max_cost"):
-            _positive(name, getattr(self, name))
+            # stored as a plain int, so that a numpy integer compares and prints like one
+            object.__setattr__(self, name, check_int(getattr(self, name), name, 1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,5 +233,4 @@ class ApiConfig:
         if not isinstance(self.keys, ApiKeys):
             raise ParameterError("keys", self.keys, "must be ApiKeys")
         for role in self.audit_roles:
-            if role not in ROLES:
-                raise ParameterError("audit_roles", role, f"must be among {', '.join(ROLES)}")
+            check_choice(role, "audit_roles", ROLES)

@@ -51,6 +51,7 @@ def check_real(
     lo_open: bool = False,
     hi_open: bool = False,
     finite: bool = True,
+    joint: bool = False,
 ) -> float:
     """Validate a real number, optionally finite and inside a range; return it as a float.
 
@@ -67,6 +68,10 @@ def check_real(
     finite : bool
         Refuse NaN and infinities (default); with ``False`` only the range applies
         (and NaN still fails any range).
+    joint : bool
+        State both rules at once, "must be finite and <range>", for a value that breaks
+        either (the wording of tolerances and other strictly bounded settings). Needs a
+        range; implies ``finite``.
 
     Returns
     -------
@@ -75,7 +80,8 @@ def check_real(
     Raises
     ------
     ParameterError
-        "must be a real number", "must be finite", or "must be <range>".
+        "must be a real number", "must be finite", or "must be <range>" (with ``joint``:
+        "must be finite and <range>").
 
     Examples
     --------
@@ -97,15 +103,25 @@ def check_real(
     Traceback (most recent call last):
     ...
     credence.core.errors.ParameterError: parameter 'share' = 1.5: must be in [0, 1]
+    >>> check_real(float("nan"), "tol", lo=0.0, lo_open=True, joint=True)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'tol' = nan: must be finite and > 0
     """
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise ParameterError(name, value, "must be a real number")
     out = float(value)
-    if finite and not math.isfinite(out):
+    if finite and not joint and not math.isfinite(out):
         raise ParameterError(name, value, "must be finite")
     below = lo is not None and not (out > lo if lo_open else out >= lo)
     above = hi is not None and not (out < hi if hi_open else out <= hi)
-    if below or above or (math.isnan(out) and (lo is not None or hi is not None)):
+    bad = below or above or (math.isnan(out) and (lo is not None or hi is not None))
+    if joint:
+        if lo is None and hi is None:
+            raise ValueError("check_real: joint needs a range (lo or hi)")
+        if bad or not math.isfinite(out):
+            raise ParameterError(name, value, "must be finite and " + _range_text(lo, hi, lo_open, hi_open))
+    if bad:
         raise ParameterError(name, value, "must be " + _range_text(lo, hi, lo_open, hi_open))
     return out
 

@@ -1,4 +1,4 @@
-"""Pure numerics of Credence: arrays in, arrays out (imports numpy, scipy, numba and credence.core.errors only).
+"""Pure numerics of Credence: arrays in, arrays out (imports numpy, scipy, numba and credence.core only).
 
 Examples
 --------
@@ -16,7 +16,6 @@ from credence.scoring.diffusion import (
     NetworkComponent,
     check_adjacency,
     check_damping,
-    check_int,
     check_max_iter,
     check_node,
     check_participating,
@@ -53,7 +52,6 @@ __all__ = [
     "block_density",
     "check_adjacency",
     "check_damping",
-    "check_int",
     "check_max_iter",
     "check_node",
     "check_participating",

@@ -70,14 +70,16 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from credence.core.checks import check_int
 from credence.core.errors import ParameterError
+from credence.core.types import FloatArray, IntArray
 from credence.scoring.diffusion import (
     check_adjacency,
-    check_int,
     check_max_iter,
     check_participating,
     check_shrinkage,
     check_tol,
+    restrict,
 )
 
 __all__ = [
@@ -96,13 +98,13 @@ MAX_PASSES = 10_000
 # --------------------------------------------------------------------------- validation
 
 
-def _check_graph(adjacency: Any, name: str = "adjacency") -> tuple[sp.csr_matrix, np.ndarray]:
+def _check_graph(adjacency: Any, name: str = "adjacency") -> tuple[sp.csr_matrix, FloatArray]:
     """:func:`~credence.scoring.diffusion.check_adjacency` with self loops allowed.
 
     Returns the adjacency without its diagonal (canonical float64 CSR, exactly
     symmetric) and the diagonal (the self-loop weights, finite and >= 0).
     """
-    diagonal: np.ndarray | None = None
+    diagonal: FloatArray | None = None
     stripped = adjacency
     is_matrix = sp.issparse(adjacency) or isinstance(adjacency, np.ndarray)
     if is_matrix and adjacency.ndim == 2 and adjacency.shape[0] == adjacency.shape[1]:
@@ -130,7 +132,7 @@ def _check_graph(adjacency: Any, name: str = "adjacency") -> tuple[sp.csr_matrix
     return matrix, loops
 
 
-def _check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
+def _check_labels(labels: Any, n: int, name: str = "labels") -> IntArray:
     """Community labels: a 1-D integer array of length ``n`` with values >= -1, as int64."""
     arr = np.asarray(labels)
     if arr.ndim == 1 and arr.size == 0:
@@ -148,7 +150,7 @@ def _check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _compress(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _compress(labels: IntArray) -> tuple[IntArray, IntArray]:
     """Labels renumbered 0..C-1 in increasing order of value (-1 kept), and the values."""
     inside = labels >= 0
     values, inverse = np.unique(labels[inside], return_inverse=True)
@@ -314,8 +316,8 @@ def _aggregate(
 
 
 def _louvain(
-    matrix: sp.csr_matrix, loops: np.ndarray, resolution: float, seed: int, max_levels: int, tol: float
-) -> np.ndarray:
+    matrix: sp.csr_matrix, loops: FloatArray, resolution: float, seed: int, max_levels: int, tol: float
+) -> IntArray:
     """Louvain on a validated loop-free CSR and its diagonal; communities 0..C-1 by first node."""
     n = matrix.shape[0]
     index_type = np.int32 if n < np.iinfo(np.int32).max else np.int64
@@ -338,7 +340,7 @@ def _louvain(
     return assign
 
 
-def _by_size(labels: np.ndarray) -> np.ndarray:
+def _by_size(labels: IntArray) -> IntArray:
     """Labels 0..C-1 renumbered by decreasing community size, ties by smallest member."""
     if labels.size == 0:
         return labels.astype(np.int64)
@@ -348,21 +350,13 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     order = np.lexsort((first, -size))
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size, dtype=np.int64)
-    return rank[labels]
-
-
-def _restrict(matrix: sp.csr_matrix, index: np.ndarray) -> sp.csr_matrix:
-    """The adjacency among the nodes ``index`` (rows and columns dropped)."""
-    if index.size == matrix.shape[0]:
-        return matrix
-    sub = sp.csr_matrix(matrix[index][:, index])
-    sub.sort_indices()
-    return sub
+    out: IntArray = rank[labels]
+    return out
 
 
 def _participating_links(
-    matrix: sp.csr_matrix, loops: np.ndarray, comm: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    matrix: sp.csr_matrix, loops: FloatArray, comm: IntArray
+) -> tuple[IntArray, IntArray, FloatArray, IntArray, FloatArray]:
     """Stored entries between participating nodes (row community, column community,
     weight) and the participating self loops (community, weight)."""
     rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
@@ -371,6 +365,11 @@ def _participating_links(
     keep = (row_comm >= 0) & (col_comm >= 0)
     inside = (comm >= 0) & (loops > 0.0)
     return row_comm[keep], col_comm[keep], matrix.data[keep], comm[inside], loops[inside]
+
+
+def _sums(groups: IntArray, weights: FloatArray, count: int) -> FloatArray:
+    """Total weight per group ``0 .. count - 1`` (a weighted bincount, float64)."""
+    return cast(FloatArray, np.bincount(groups, weights=weights, minlength=count))
 
 
 # --------------------------------------------------------------------------- results
@@ -406,14 +405,14 @@ class CommunityStats:
         Sum of all participating weighted degrees (``W``, twice the total link weight).
     """
 
-    label: np.ndarray
-    size: np.ndarray
-    internal_links: np.ndarray
-    internal_weight: np.ndarray
-    cut_weight: np.ndarray
-    volume: np.ndarray
-    conductance: np.ndarray
-    density: np.ndarray
+    label: IntArray
+    size: IntArray
+    internal_links: IntArray
+    internal_weight: FloatArray
+    cut_weight: FloatArray
+    volume: FloatArray
+    conductance: FloatArray
+    density: FloatArray
     total_volume: float
 
     def __post_init__(self) -> None:
@@ -446,7 +445,7 @@ def louvain(
     seed: int = 0,
     max_levels: int = 20,
     tol: float = 1e-7,
-) -> np.ndarray:
+) -> IntArray:
     """Communities maximising the modularity, by the Louvain method.
 
     Parameters
@@ -520,10 +519,10 @@ def louvain(
     levels = check_max_iter(max_levels, "max_levels")
     threshold = check_shrinkage(tol, "tol")
     mask = check_participating(participating, n)
-    index = np.flatnonzero(mask)
+    index, sub = restrict(matrix, mask)
     labels = np.full(n, -1, dtype=np.int64)
     if index.size:
-        found = _louvain(_restrict(matrix, index), loops[index], gamma, rng_seed, levels, threshold)
+        found = _louvain(sub, loops[index], gamma, rng_seed, levels, threshold)
         labels[index] = _by_size(found)
     return labels
 
@@ -573,9 +572,7 @@ def modularity(adjacency: Any, labels: Any, *, resolution: float = 1.0) -> float
     if not total > 0.0:
         return float("nan")
     internal = float(weight[rows == cols].sum() + loop_weight.sum())
-    volume = np.bincount(rows, weights=weight, minlength=values.size) + np.bincount(
-        loop_comm, weights=loop_weight, minlength=values.size
-    )
+    volume = _sums(rows, weight, values.size) + _sums(loop_comm, loop_weight, values.size)
     return internal / total - gamma * float(np.sum((volume / total) ** 2))
 
 
@@ -622,10 +619,10 @@ def community_table(adjacency: Any, labels: Any) -> CommunityStats:
     same = rows == cols
     size = np.bincount(comm[comm >= 0], minlength=c).astype(np.int64)
     internal_links = np.bincount(rows[same], minlength=c).astype(np.int64) // 2
-    loop_sum = np.bincount(loop_comm, weights=loop_weight, minlength=c)
-    internal_weight = (np.bincount(rows[same], weights=weight[same], minlength=c) + loop_sum) / 2.0
-    cut_weight = np.bincount(rows[~same], weights=weight[~same], minlength=c)
-    volume = np.bincount(rows, weights=weight, minlength=c) + loop_sum
+    loop_sum = _sums(loop_comm, loop_weight, c)
+    internal_weight = (_sums(rows[same], weight[same], c) + loop_sum) / 2.0
+    cut_weight = _sums(rows[~same], weight[~same], c)
+    volume = _sums(rows, weight, c) + loop_sum
     total = float(weight.sum() + loop_weight.sum())
     # the rest of the graph has no volume exactly when no other community has any
     # (total - volume may be off by rounding)

@@ -13,8 +13,8 @@ The diffusion is solved by :mod:`credence.scoring.solver` (multicolour SOR on fl
 storage with float64 accumulation, on all cores) to a *guaranteed* accuracy: the
 returned ``y`` is within ``tol`` of the exact solution in every entry.
 
-The ``check_*`` helpers validate parameters and raise
-:class:`~credence.core.errors.ParameterError` naming the parameter and its value.
+The ``check_*`` helpers that validate its parameters live in
+:mod:`credence.scoring.validation` and are re-exported here.
 
 Examples
 --------
@@ -26,16 +26,28 @@ Examples
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from credence.core.errors import ParameterError
+from credence.core.types import BoolArray, FloatArray, IntArray
 from credence.scoring.solver import Solution, WalkGraph, float32_suffices, prepare_walk, solve, walk_product
+from credence.scoring.validation import (
+    POLICIES,
+    check_adjacency,
+    check_damping,
+    check_max_iter,
+    check_node,
+    check_participating,
+    check_policy,
+    check_prior,
+    check_shrinkage,
+    check_tol,
+    check_vector,
+)
 
 __all__ = [
     "POLICIES",
@@ -50,321 +62,43 @@ __all__ = [
     "check_shrinkage",
     "check_tol",
     "check_vector",
+    "component_value",
     "diffuse",
+    "mask_links",
     "network_component",
+    "neutral_prior",
+    "restrict",
     "solve_validated",
 ]
 
-Policy = Literal["bonus_only", "symmetric"]
-POLICIES: tuple[str, ...] = ("bonus_only", "symmetric")
-
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- participants
 
 
-def _real(name: str, value: Any) -> float:
-    """``value`` as a float, or ParameterError if it is not a real number (bools refused)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ParameterError(name, value, "must be a real number")
-    return float(value)
-
-
-def check_damping(damping: Any, name: str = "damping") -> float:
-    """Validate the continue probability ``a`` of the walk: a float in the open interval (0, 1).
-
-    Examples
-    --------
-    >>> check_damping(0.85)
-    0.85
-    >>> check_damping(1.0)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'damping' = 1.0: must be in the open interval (0, 1)
-    """
-    value = _real(name, damping)
-    if not 0.0 < value < 1.0:  # also refuses NaN
-        raise ParameterError(name, damping, "must be in the open interval (0, 1)")
-    return value
-
-
-def check_tol(tol: Any, name: str = "tol") -> float:
-    """Validate a tolerance: a finite float > 0.
-
-    Examples
-    --------
-    >>> check_tol(1e-8)
-    1e-08
-    >>> check_tol(0)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'tol' = 0: must be finite and > 0
-    """
-    value = _real(name, tol)
-    if not (math.isfinite(value) and value > 0.0):
-        raise ParameterError(name, tol, "must be finite and > 0")
-    return value
-
-
-def check_int(value: Any, name: str, lo: int = 0) -> int:
-    """Validate an integer parameter that must be at least ``lo`` (bools refused).
-
-    Examples
-    --------
-    >>> check_int(3, "k", 1)
-    3
-    >>> check_int(True, "seed")
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'seed' = True: must be an integer >= 0
-    """
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ParameterError(name, value, f"must be an integer >= {lo}")
-    return int(value)
-
-
-def check_max_iter(max_iter: Any, name: str = "max_iter") -> int:
-    """Validate an iteration limit: an integer >= 1.
-
-    Examples
-    --------
-    >>> check_max_iter(10)
-    10
-    >>> check_max_iter(0)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'max_iter' = 0: must be an integer >= 1
-    """
-    return check_int(max_iter, name, 1)
-
-
-def check_shrinkage(shrinkage: Any, name: str = "shrinkage") -> float:
-    """Validate the shrinkage strength ``k`` (pseudo-degree of the prior): finite and >= 0.
-
-    Examples
-    --------
-    >>> check_shrinkage(2)
-    2.0
-    >>> check_shrinkage(-1.0)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'shrinkage' = -1.0: must be finite and >= 0
-    """
-    value = _real(name, shrinkage)
-    if not (math.isfinite(value) and value >= 0.0):
-        raise ParameterError(name, shrinkage, "must be finite and >= 0")
-    return value
-
-
-def check_prior(prior: Any, name: str = "prior") -> float:
-    """Validate the neutral prior ``mu``: a float in [0, 1].
-
-    Examples
-    --------
-    >>> check_prior(0.5)
-    0.5
-    >>> check_prior(float("nan"))
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'prior' = nan: must be in [0, 1]
-    """
-    value = _real(name, prior)
-    if not 0.0 <= value <= 1.0:
-        raise ParameterError(name, prior, "must be in [0, 1]")
-    return value
-
-
-def check_policy(policy: Any, name: str = "policy") -> Policy:
-    """Validate the sign policy: ``"bonus_only"`` or ``"symmetric"``.
-
-    Examples
-    --------
-    >>> check_policy("symmetric")
-    'symmetric'
-    >>> check_policy("malus")
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'policy' = 'malus': must be one of 'bonus_only', 'symmetric'
-    """
-    if policy == "bonus_only":
-        return "bonus_only"
-    if policy == "symmetric":
-        return "symmetric"
-    raise ParameterError(name, policy, "must be one of 'bonus_only', 'symmetric'")
-
-
-def check_vector(vector: Any, n: int, name: str = "base", *, unit_interval: bool = False) -> np.ndarray:
-    """Validate a per-node vector: 1-D, length ``n``, finite (and in [0, 1] if asked).
-
-    Returns a new C-contiguous float64 array (the input is never aliased).
-
-    Examples
-    --------
-    >>> check_vector([0.25, 1], 2).tolist()
-    [0.25, 1.0]
-    >>> check_vector([0.5, float("nan")], 2)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'base' = 'element 1 = nan': must be finite
-    """
-    try:
-        arr = np.array(vector, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(name, type(vector).__name__, f"must be numeric: {exc}") from None
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ParameterError(name, f"shape {arr.shape}", f"must be a 1-D array of length {n}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ParameterError(name, f"element {i} = {arr[i]}", "must be finite")
-    if unit_interval:
-        out = (arr < 0.0) | (arr > 1.0)
-        if out.any():
-            i = int(np.flatnonzero(out)[0])
-            raise ParameterError(name, f"element {i} = {arr[i]}", "must be in [0, 1]")
-    return arr
-
-
-def check_participating(participating: Any, n: int, name: str = "participating") -> np.ndarray:
-    """Validate a participation mask: a boolean array of length ``n`` (``None`` -> all True).
-
-    Integer arrays are refused, so an index list is never mistaken for a mask.
-
-    Examples
-    --------
-    >>> check_participating(None, 2).tolist()
-    [True, True]
-    >>> check_participating([0, 1], 2)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'participating' = 'dtype int64': must be a boolean mask
-    """
-    if participating is None:
-        return np.ones(n, dtype=bool)
-    arr = np.asarray(participating)
-    if arr.dtype != np.bool_:
-        raise ParameterError(name, f"dtype {arr.dtype}", "must be a boolean mask")
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ParameterError(name, f"shape {arr.shape}", f"must be a 1-D array of length {n}")
-    return arr.copy()
-
-
-def check_node(node: Any, n: int, name: str = "node") -> int:
-    """Validate a node index: an integer in ``[0, n)``.
-
-    Examples
-    --------
-    >>> check_node(1, 3)
-    1
-    >>> check_node(3, 3)
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'node' = 3: must be an integer in [0, 3)
-    """
-    if isinstance(node, bool | np.bool_) or not isinstance(node, numbers.Integral) or not 0 <= int(node) < n:
-        raise ParameterError(name, node, f"must be an integer in [0, {n})")
-    return int(node)
-
-
-def check_adjacency(adjacency: Any, *, sym_tol: float = 1e-10, name: str = "adjacency") -> sp.csr_matrix:
-    """Validate a weighted adjacency and return it as canonical CSR float64.
+def restrict(matrix: sp.csr_matrix, members: BoolArray) -> tuple[IntArray, sp.csr_matrix]:
+    """The members' indices and the adjacency among them (other rows and columns dropped).
 
     Parameters
     ----------
-    adjacency : scipy sparse matrix/array or 2-D ndarray
-        Square, symmetric (every link stored both ways), finite non-negative
-        weights, no self loops (zero diagonal).
-    sym_tol : float
-        Relative symmetry tolerance: ``max |A - A^T| <= sym_tol * max |A|``.
-        A matrix symmetric only within the tolerance is symmetrised as ``(A + A^T) / 2``.
-    name : str
-        Parameter name used in errors.
+    matrix : scipy.sparse.csr_matrix, shape (n, n)
+        A canonical adjacency (from :func:`check_adjacency`).
+    members : ndarray of bool, shape (n,)
+        Who stays (from :func:`check_participating`).
 
     Returns
     -------
-    scipy.sparse.csr_matrix
-        A new float64 CSR matrix (the input is never modified): duplicates
-        summed, explicit zeros removed, indices sorted, exactly symmetric.
-
-    Raises
-    ------
-    ParameterError
-        If any of the conditions above fails; the value names the offending entry.
+    index : ndarray of int64
+        The members, ascending: row ``i`` of ``sub`` is user ``index[i]``.
+    sub : scipy.sparse.csr_matrix
+        Sorted indices; ``matrix`` itself when everyone is a member (not a copy).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> A = check_adjacency(np.array([[0, 2], [2, 0]]))
-    >>> A.dtype, A.nnz, A.has_canonical_format
-    (dtype('float64'), 2, True)
-    >>> check_adjacency(np.array([[0.0, 1.0], [0.0, 0.0]]))
-    Traceback (most recent call last):
-    ...
-    credence.core.errors.ParameterError: parameter 'adjacency' = 'entry (0, 1) = 1.0 but (1, 0) = 0.0': must be symmetric
+    >>> A = check_adjacency(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]]))
+    >>> index, sub = restrict(A, np.array([True, False, True]))
+    >>> index.tolist(), sub.toarray().tolist()
+    ([0, 2], [[0.0, 1.0], [1.0, 0.0]])
     """
-    if sp.issparse(adjacency):
-        matrix = sp.csr_matrix(cast(Any, adjacency), dtype=np.float64, copy=True)
-    elif isinstance(adjacency, np.ndarray):
-        if adjacency.ndim != 2:
-            raise ParameterError(name, f"shape {adjacency.shape}", "must be a square matrix")
-        try:
-            matrix = sp.csr_matrix(adjacency.astype(np.float64))
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(name, f"dtype {adjacency.dtype}", f"must be numeric: {exc}") from None
-    else:
-        raise ParameterError(name, type(adjacency).__name__, "must be a scipy sparse matrix or a 2-D ndarray")
-    rows, cols = matrix.shape
-    if rows != cols:
-        raise ParameterError(name, f"shape {matrix.shape}", "must be a square matrix")
-    matrix.sum_duplicates()  # also sorts indices
-    data = matrix.data
-    bad = ~np.isfinite(data) | (data < 0.0)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        i, j = _entry_at(matrix, k)
-        raise ParameterError(name, f"entry ({i}, {j}) = {data[k]}", "weights must be finite and >= 0")
-    matrix.eliminate_zeros()
-    diagonal = matrix.diagonal()
-    if diagonal.any():
-        i = int(np.flatnonzero(diagonal)[0])
-        raise ParameterError(name, f"entry ({i}, {i}) = {diagonal[i]}", "must have no self loops")
-    return _symmetric(matrix, sym_tol, name)
-
-
-def _entry_at(matrix: sp.csr_matrix, k: int) -> tuple[int, int]:
-    """(row, column) of the k-th stored entry of a CSR matrix."""
-    row = int(np.searchsorted(matrix.indptr, k, side="right") - 1)
-    return row, int(matrix.indices[k])
-
-
-def _symmetric(matrix: sp.csr_matrix, sym_tol: float, name: str) -> sp.csr_matrix:
-    """Check symmetry of a canonical CSR matrix; symmetrise it if only nearly symmetric."""
-    transpose = matrix.transpose().tocsr()
-    transpose.sort_indices()
-    same_pattern = np.array_equal(matrix.indptr, transpose.indptr) and np.array_equal(
-        matrix.indices, transpose.indices
-    )
-    if same_pattern and np.array_equal(matrix.data, transpose.data):
-        return matrix
-    scale = float(np.abs(matrix.data).max()) if matrix.nnz else 0.0
-    difference = (matrix - transpose).tocoo()
-    gap = np.abs(difference.data)
-    if gap.size and gap.max() > sym_tol * scale:
-        k = int(np.argmax(gap))
-        i, j = int(difference.row[k]), int(difference.col[k])
-        raise ParameterError(
-            name, f"entry ({i}, {j}) = {matrix[i, j]} but ({j}, {i}) = {matrix[j, i]}", "must be symmetric"
-        )
-    symmetric = ((matrix + transpose) * 0.5).tocsr()
-    symmetric.eliminate_zeros()
-    symmetric.sort_indices()
-    return sp.csr_matrix(symmetric)
-
-
-# --------------------------------------------------------------------------- the kernel
-
-
-def _restrict(matrix: sp.csr_matrix, members: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Indices of the members and the adjacency among them (rows and columns dropped)."""
-    index = np.flatnonzero(members)
+    index = np.flatnonzero(members).astype(np.int64, copy=False)
     if index.size == matrix.shape[0]:
         return index, matrix
     sub = sp.csr_matrix(matrix[index][:, index])
@@ -372,13 +106,104 @@ def _restrict(matrix: sp.csr_matrix, members: np.ndarray) -> tuple[np.ndarray, s
     return index, sub
 
 
+def mask_links(matrix: sp.csr_matrix, members: BoolArray) -> sp.csr_matrix:
+    """The adjacency without the links of non-members: same shape, their rows and columns empty.
+
+    For walks that keep every user's index (unlike :func:`restrict`). Canonical CSR
+    (zeros dropped, indices sorted); ``matrix`` itself when everyone is a member.
+
+    Examples
+    --------
+    >>> A = check_adjacency(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]]))
+    >>> mask_links(A, np.array([True, False, True])).toarray().tolist()
+    [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    if members.all():
+        return matrix
+    keep = sp.diags(members.astype(np.float64))
+    out = sp.csr_matrix(keep @ matrix @ keep)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
+def neutral_prior(prior: Any, base: FloatArray, members: BoolArray) -> float:
+    """The neutral prior ``mu``: ``prior`` checked, or by default the members' mean base.
+
+    Raises
+    ------
+    ParameterError
+        A bad ``prior``; or no ``prior`` and no member to average over.
+
+    Examples
+    --------
+    >>> neutral_prior(None, np.array([0.2, 0.4, 0.9]), np.array([True, True, False]))
+    0.30000000000000004
+    >>> neutral_prior(0.5, np.zeros(1), np.zeros(1, dtype=bool))
+    0.5
+    """
+    if prior is not None:
+        return check_prior(prior)
+    if not members.any():
+        raise ParameterError("prior", None, "cannot default to the participants' mean: nobody participates")
+    return float(np.mean(base[members]))
+
+
+def component_value(
+    n: FloatArray, degree: FloatArray, *, mu: float, shrinkage: float, policy: str
+) -> FloatArray:
+    """The network component from ``n`` and the weighted degree: shrinkage, then the policy.
+
+    ``c_u = (d_u n_u + k mu) / (d_u + k)`` (``mu`` for ``d_u = 0``), then
+    ``max(c_u, mu)`` under ``bonus_only``; clipped to [0, 1] against round-off.
+
+    Parameters
+    ----------
+    n : ndarray of float64
+        Network values ``(P y)_u`` (any value where ``degree`` is 0: it is not used).
+    degree : ndarray of float64
+        Weighted degrees among participants, same shape.
+    mu : float
+        The neutral prior.
+    shrinkage : float
+        ``k >= 0``, checked by :func:`check_shrinkage`.
+    policy : {"bonus_only", "symmetric"}
+        Checked by :func:`check_policy`.
+
+    Returns
+    -------
+    ndarray of float64
+        ``c_u`` in [0, 1], a new array.
+
+    Examples
+    --------
+    >>> component_value(np.array([0.9, 0.1, 0.3]), np.array([2.0, 2.0, 0.0]), mu=0.5,
+    ...                 shrinkage=2.0, policy="bonus_only").tolist()
+    [0.7, 0.5, 0.5]
+    """
+    k = check_shrinkage(shrinkage)
+    rule = check_policy(policy)
+    n = np.asarray(n, dtype=np.float64)
+    degree = np.asarray(degree, dtype=np.float64)
+    value = np.full(n.shape, mu, dtype=np.float64)
+    linked = degree > 0.0
+    value[linked] = (degree[linked] * n[linked] + k * mu) / (degree[linked] + k)
+    if rule == "bonus_only":
+        np.maximum(value, mu, out=value)
+    # Guard against round-off pushing a value a hair outside [0, 1].
+    return np.clip(value, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- the kernel
+
+
 def solve_validated(
     matrix: sp.csr_matrix,
-    base: np.ndarray,
+    base: FloatArray,
     damping: float,
     tol: float,
     max_iter: int,
-    x0: np.ndarray | None,
+    x0: FloatArray | None,
 ) -> tuple[Solution, WalkGraph]:
     """Solve the diffusion on an adjacency already checked by :func:`check_adjacency` (no second check).
 
@@ -404,7 +229,7 @@ def diffuse(
     tol: float = 1e-10,
     max_iter: int = 1000,
     x0: Any = None,
-) -> np.ndarray:
+) -> FloatArray:
     """Personalized-PageRank diffusion ``y = (1 - a) b + a P y``, to a guaranteed accuracy.
 
     ``y_u = sum_v PPR_u(v) b_v`` where the walk starts at ``u``, continues with
@@ -487,12 +312,12 @@ class NetworkComponent:
         Who took part in the diffusion.
     """
 
-    y: np.ndarray
-    n: np.ndarray
-    value: np.ndarray
-    degree: np.ndarray
+    y: FloatArray
+    n: FloatArray
+    value: FloatArray
+    degree: FloatArray
     mu: float
-    participating: np.ndarray
+    participating: BoolArray
 
     def __post_init__(self) -> None:
         for array in (self.y, self.n, self.value, self.degree, self.participating):
@@ -583,28 +408,16 @@ def network_component(
     eps = check_tol(tol)
     limit = check_max_iter(max_iter)
     start = None if x0 is None else check_vector(x0, size, "x0")
-    if prior is None:
-        if not members.any():
-            raise ParameterError(
-                "prior", None, "cannot default to the participants' mean: nobody participates"
-            )
-        mu = float(np.mean(b[members]))
-    else:
-        mu = check_prior(prior)
+    mu = neutral_prior(prior, b, members)
 
-    index, sub = _restrict(matrix, members)
+    index, sub = restrict(matrix, members)
     solution, walk = solve_validated(sub, b[index], a, eps, limit, None if start is None else start[index])
     y_sub = solution.y
     d = walk.to_original(walk.degree)
     linked = d > 0.0
     n_sub = np.full(index.size, mu)
     n_sub[linked] = walk_product(walk, y_sub)[linked]
-    c_sub = np.full(index.size, mu)
-    c_sub[linked] = (d[linked] * n_sub[linked] + k * mu) / (d[linked] + k)
-    if rule == "bonus_only":
-        np.maximum(c_sub, mu, out=c_sub)
-    # Guard against round-off pushing a value a hair outside [0, 1].
-    np.clip(c_sub, 0.0, 1.0, out=c_sub)
+    c_sub = component_value(n_sub, d, mu=mu, shrinkage=k, policy=rule)
 
     y = b.copy()
     y[index] = y_sub

@@ -9,10 +9,10 @@ that add up to one within the component::
     c_k = sum_j s_kj * f_kj
 
 so the distance of a score from the maximum splits exactly into reasons: with the
-component weights ``w_k`` of the policy and the 600-point range of the score, the
-points lost to sub-factor ``j`` of component ``k`` are
-``600 * w_k * s_kj * (1 - f_kj)``, and :func:`adverse_reasons` ranks them (the
-principal reasons of an adverse-action notice).
+component weights ``w_k`` of the policy and the score's range of
+:data:`~credence.core.scale.SCORE_RANGE` = 600 points, the points lost to sub-factor
+``j`` of component ``k`` are ``600 * w_k * s_kj * (1 - f_kj)``, and
+:func:`adverse_reasons` ranks them (the principal reasons of an adverse-action notice).
 
 The formulas, their constants (:class:`FactorParams`) and the reasoning behind them
 are documented in ``docs/factors.md``. This module is pure numerics: it takes
@@ -45,12 +45,16 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
+from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
+from credence.core.scale import SCORE_RANGE
+from credence.core.types import BoolArray, FloatArray, IntArray
 
 __all__ = [
     "COMPONENTS",
@@ -156,7 +160,7 @@ SUB_FACTORS: tuple[SubFactor, ...] = (
 order of :attr:`FactorResult.sub_values` and the indices of :class:`Reasons`."""
 
 
-def _component_layout() -> tuple[dict[str, slice], np.ndarray, dict[str, int]]:
+def _component_layout() -> tuple[dict[str, slice], FloatArray, dict[str, int]]:
     slices: dict[str, slice] = {}
     start = 0
     for name in COMPONENTS:
@@ -218,20 +222,12 @@ def component_slice(name: str) -> slice:
 # --------------------------------------------------------------------------- parameters
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ParameterError(name, value, "must be a real number")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ParameterError(name, value, "must be finite")
-    return out
-
-
-# name -> (low, high, low_open, high_open); every field is checked against its row.
-_PARAM_RANGES: dict[str, tuple[float, float, bool, bool]] = {}
-_POSITIVE = (0.0, math.inf, True, True)
-_NON_NEGATIVE = (0.0, math.inf, False, True)
-_UNIT = (0.0, 1.0, False, False)
+# name -> (low, high or None for no upper bound, low excluded); every float field is checked
+# against its row by check_real (finite, then the range).
+_PARAM_RANGES: dict[str, tuple[float, float | None, bool]] = {}
+_POSITIVE = (0.0, None, True)
+_NON_NEGATIVE = (0.0, None, False)
+_UNIT = (0.0, 1.0, False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -338,21 +334,10 @@ class FactorParams:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "bh_months":
-                if isinstance(value, bool) or not isinstance(value, Integral):
-                    raise ParameterError(f.name, value, "must be an integer")
-                if int(value) < 2:
-                    raise ParameterError(f.name, value, "must be >= 2")
-                object.__setattr__(self, f.name, int(value))
+                object.__setattr__(self, f.name, check_int(value, f.name, 2))
                 continue
-            x = _real(f.name, value)
-            lo, hi, lo_open, hi_open = _PARAM_RANGES[f.name]
-            if (x < lo or (lo_open and x == lo)) or (x > hi or (hi_open and x == hi)):
-                if hi == math.inf:
-                    rule = f"must be {'>' if lo_open else '>='} {lo:g}"
-                else:
-                    rule = f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-                raise ParameterError(f.name, value, rule)
-            object.__setattr__(self, f.name, x)
+            lo, hi, lo_open = _PARAM_RANGES[f.name]
+            object.__setattr__(self, f.name, check_real(value, f.name, lo=lo, hi=hi, lo_open=lo_open))
         for full, unit in (
             ("ch_length_full_days", "ch_length_unit_days"),
             ("bh_age_full_days", "bh_age_unit_days"),
@@ -400,18 +385,18 @@ for _f in dataclasses.fields(FactorParams):
 # --------------------------------------------------------------------------- input arrays
 
 
-def _where(bad: np.ndarray) -> int:
+def _where(bad: BoolArray) -> int:
     return int(np.flatnonzero(bad)[0])
 
 
-def _vector(name: str, value: Any) -> np.ndarray:
+def _vector(name: str, value: Any) -> npt.NDArray[Any]:
     arr = np.asarray(value)
     if arr.ndim != 1:
         raise ParameterError(name, f"array of shape {arr.shape}", "must be one-dimensional")
     return arr
 
 
-def _int_column(name: str, value: Any) -> np.ndarray:
+def _int_column(name: str, value: Any) -> IntArray:
     arr = _vector(name, value)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -420,7 +405,7 @@ def _int_column(name: str, value: Any) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _bool_column(name: str, value: Any) -> np.ndarray:
+def _bool_column(name: str, value: Any) -> BoolArray:
     arr = _vector(name, value)
     if arr.dtype == np.bool_:
         return arr
@@ -435,7 +420,7 @@ def _bool_column(name: str, value: Any) -> np.ndarray:
     raise ParameterError(name, f"array of dtype {arr.dtype}", "must be a boolean array")
 
 
-def _float_column(name: str, value: Any, *, nan_ok: bool, positive: bool = False) -> np.ndarray:
+def _float_column(name: str, value: Any, *, nan_ok: bool, positive: bool = False) -> FloatArray:
     arr = _vector(name, value)
     if arr.size == 0:
         return np.zeros(0)
@@ -453,7 +438,7 @@ def _float_column(name: str, value: Any, *, nan_ok: bool, positive: bool = False
     return out
 
 
-def _check_lengths(kind: str, columns: dict[str, np.ndarray]) -> int:
+def _check_lengths(kind: str, columns: Mapping[str, npt.NDArray[Any]]) -> int:
     sizes = {name: arr.size for name, arr in columns.items()}
     first = next(iter(sizes.values()))
     for name, size in sizes.items():
@@ -486,15 +471,15 @@ class UserArrays:
         On a column of the wrong shape or dtype, an invalid value, or unequal lengths.
     """
 
-    created: np.ndarray
-    phone_verified: np.ndarray
-    id_verified: np.ndarray
-    face_verified: np.ndarray
-    education_verified: np.ndarray
-    employer_verified: np.ndarray
-    declared_income: np.ndarray
-    verified_income: np.ndarray
-    verified_assets: np.ndarray
+    created: IntArray
+    phone_verified: BoolArray
+    id_verified: BoolArray
+    face_verified: BoolArray
+    education_verified: BoolArray
+    employer_verified: BoolArray
+    declared_income: FloatArray
+    verified_income: FloatArray
+    verified_assets: FloatArray
 
     #: The identity flags, the money amounts, and every column in field order.
     FLAG_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -504,7 +489,7 @@ class UserArrays:
     FIELDS: ClassVar[tuple[str, ...]] = ("created", *FLAG_FIELDS, *AMOUNT_FIELDS)
 
     def __post_init__(self) -> None:
-        cols = {"created": _int_column("users.created", self.created)}
+        cols: dict[str, npt.NDArray[Any]] = {"created": _int_column("users.created", self.created)}
         for name in self.FLAG_FIELDS:
             cols[name] = _bool_column(f"users.{name}", getattr(self, name))
         for name in self.AMOUNT_FIELDS:
@@ -539,7 +524,7 @@ class UserArrays:
         return cls(created=created_arr, **kwargs)
 
 
-def _status_column(value: Any) -> np.ndarray:
+def _status_column(value: Any) -> npt.NDArray[np.int8]:
     arr = _vector("repayments.status", value)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int8)
@@ -591,11 +576,11 @@ class RepaymentArrays:
         On a column of the wrong shape or dtype, an invalid value, or unequal lengths.
     """
 
-    user: np.ndarray
-    due: np.ndarray
-    paid: np.ndarray
-    amount: np.ndarray
-    status: np.ndarray
+    user: IntArray
+    due: IntArray
+    paid: FloatArray
+    amount: FloatArray
+    status: npt.NDArray[np.int8]
 
     def __post_init__(self) -> None:
         paid = _vector("repayments.paid", self.paid)
@@ -674,11 +659,11 @@ class SpendingArrays:
         ``on_time`` is not 0 or 1 included), or unequal lengths.
     """
 
-    user: np.ndarray
-    at: np.ndarray
-    amount: np.ndarray
-    is_bill: np.ndarray
-    on_time: np.ndarray
+    user: IntArray
+    at: IntArray
+    amount: FloatArray
+    is_bill: BoolArray
+    on_time: FloatArray
 
     def __post_init__(self) -> None:
         on_time = _vector("spending.on_time", self.on_time)
@@ -763,9 +748,9 @@ class CapacityReference:
     ([100.0, 300.0], [50.0, 100.0, 300.0])
     """
 
-    verified_income: np.ndarray
-    income: np.ndarray
-    verified_assets: np.ndarray
+    verified_income: FloatArray
+    income: FloatArray
+    verified_assets: FloatArray
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -780,13 +765,13 @@ class CapacityReference:
         vi = users.verified_income
         best = np.where(np.isnan(vi), users.declared_income, vi)
 
-        def known(x: np.ndarray) -> np.ndarray:
+        def known(x: FloatArray) -> FloatArray:
             return np.sort(x[~np.isnan(x)])
 
         return cls(known(vi), known(best), known(users.verified_assets))
 
 
-def _percentile_value(x: np.ndarray, reference: np.ndarray, floor: float) -> np.ndarray:
+def _percentile_value(x: FloatArray, reference: FloatArray, floor: float) -> FloatArray:
     """``floor + (1 - floor) * F(x)`` with F the mid-rank empirical CDF; 0 where x is NaN."""
     out = np.zeros(x.size)
     known = ~np.isnan(x)
@@ -808,12 +793,12 @@ def _percentile_value(x: np.ndarray, reference: np.ndarray, floor: float) -> np.
 # --------------------------------------------------------------------------- formulas
 
 
-def _log_saturating(t_days: np.ndarray, full_days: float, unit_days: float) -> np.ndarray:
+def _log_saturating(t_days: FloatArray, full_days: float, unit_days: float) -> FloatArray:
     """``min(1, log(1 + t/u) / log(1 + T/u))``: 0 at t = 0, 1 from t = T on."""
     return np.minimum(1.0, np.log1p(t_days / unit_days) / math.log1p(full_days / unit_days))
 
 
-def _credit_history(rep: RepaymentArrays, n: int, now: int, p: FactorParams) -> list[np.ndarray]:
+def _credit_history(rep: RepaymentArrays, n: int, now: int, p: FactorParams) -> list[FloatArray]:
     user, status = rep.user, rep.status
     age = np.maximum(now - rep.due, 0).astype(np.float64) / DAY
     resolved = status != PENDING
@@ -846,7 +831,7 @@ def _credit_history(rep: RepaymentArrays, n: int, now: int, p: FactorParams) -> 
     return [on_time_rate, no_defaults, no_recent, length, on_time_count]
 
 
-def _fulfilment_capacity(users: UserArrays, ref: CapacityReference, p: FactorParams) -> list[np.ndarray]:
+def _fulfilment_capacity(users: UserArrays, ref: CapacityReference, p: FactorParams) -> list[FloatArray]:
     vi = users.verified_income
     best = np.where(np.isnan(vi), users.declared_income, vi)
     return [
@@ -856,7 +841,7 @@ def _fulfilment_capacity(users: UserArrays, ref: CapacityReference, p: FactorPar
     ]
 
 
-def _behaviour(users: UserArrays, sp: SpendingArrays, n: int, now: int, p: FactorParams) -> list[np.ndarray]:
+def _behaviour(users: UserArrays, sp: SpendingArrays, n: int, now: int, p: FactorParams) -> list[FloatArray]:
     user = sp.user
     age = np.maximum(now - sp.at, 0).astype(np.float64) / DAY
     bill = sp.is_bill
@@ -884,7 +869,7 @@ def _behaviour(users: UserArrays, sp: SpendingArrays, n: int, now: int, p: Facto
     return [bill_rate, regularity, account_age, activity]
 
 
-def _identity(users: UserArrays) -> list[np.ndarray]:
+def _identity(users: UserArrays) -> list[FloatArray]:
     return [
         users.id_verified.astype(np.float64),
         users.face_verified.astype(np.float64),
@@ -907,16 +892,16 @@ class FactorResult:
         the weighted sum of the sub-values of component ``k``.
     """
 
-    sub_values: np.ndarray
-    components: np.ndarray
+    sub_values: FloatArray
+    components: FloatArray
 
-    def component(self, name: str) -> np.ndarray:
+    def component(self, name: str) -> FloatArray:
         """The column of component ``name``."""
         if name not in COMPONENTS:
             raise ParameterError("component", name, f"must be one of {list(COMPONENTS)}")
         return self.components[:, COMPONENTS.index(name)]
 
-    def sub_factor(self, code: str) -> np.ndarray:
+    def sub_factor(self, code: str) -> FloatArray:
         """The column of sub-factor ``code``."""
         return self.sub_values[:, sub_factor_index(code)]
 
@@ -1024,8 +1009,8 @@ class Reasons:
         Points lost to each reason, non-increasing along a row; 0 where index is -1.
     """
 
-    index: np.ndarray
-    points: np.ndarray
+    index: IntArray
+    points: FloatArray
 
     def codes(self, row: int) -> list[str]:
         """Reason codes of user ``row``, largest loss first."""
@@ -1040,7 +1025,7 @@ class Reasons:
         ]
 
 
-def _component_weight_vector(component_weights: Mapping[str, float]) -> np.ndarray:
+def _component_weight_vector(component_weights: Mapping[str, float]) -> FloatArray:
     if not isinstance(component_weights, Mapping):
         raise ParameterError(
             "component_weights", type(component_weights).__name__, "must be a mapping of component -> weight"
@@ -1054,19 +1039,16 @@ def _component_weight_vector(component_weights: Mapping[str, float]) -> np.ndarr
     for k, name in enumerate(COMPONENTS):
         if name not in component_weights:
             raise ParameterError("component_weights", dict(component_weights), f"has no weight for {name!r}")
-        w = _real(f"component_weights[{name!r}]", component_weights[name])
-        if w < 0:
-            raise ParameterError(f"component_weights[{name!r}]", w, "must be >= 0")
-        out[k] = w
+        out[k] = check_real(component_weights[name], f"component_weights[{name!r}]", lo=0.0)
     return out
 
 
 def adverse_reasons(
-    sub_values: np.ndarray,
+    sub_values: FloatArray,
     component_weights: Mapping[str, float],
     *,
     top: int = 4,
-    scale: float = 600.0,
+    scale: float = SCORE_RANGE,
 ) -> Reasons:
     """The ``top`` sub-factors that cost each user the most points.
 
@@ -1086,7 +1068,8 @@ def adverse_reasons(
     top : int
         Reasons per user (>= 1); rows are padded with index -1 and 0 points.
     scale : float
-        Points of the full score range (> 0; 600 for 350..950).
+        Points of the full score range (> 0; default
+        :data:`~credence.core.scale.SCORE_RANGE`, 600 for 350..950).
 
     Returns
     -------
@@ -1124,12 +1107,8 @@ def adverse_reasons(
             "sub_values", values[i, j].item(), f"must be in [0, 1]; row {i}, {SUB_FACTORS[j].code}"
         )
     w = _component_weight_vector(component_weights)
-    if isinstance(top, bool) or not isinstance(top, Integral) or top < 1:
-        raise ParameterError("top", top, "must be an integer >= 1")
-    top = int(top)
-    scale_f = _real("scale", scale)
-    if scale_f <= 0:
-        raise ParameterError("scale", scale, "must be > 0")
+    top = check_int(top, "top", 1)
+    scale_f = check_real(scale, "scale", lo=0.0, lo_open=True)
 
     per_point = scale_f * w[_SUB_COMPONENT] * _SUB_WEIGHTS
     lost = per_point * (1.0 - values)

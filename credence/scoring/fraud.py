@@ -69,7 +69,6 @@ the link 2 - 3:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +77,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from credence.core.checks import check_bool, check_choice, check_int, check_real
 from credence.core.errors import ParameterError
-from credence.scoring.diffusion import check_adjacency, check_int, check_participating, check_vector
+from credence.core.types import FloatArray, IntArray
+from credence.scoring.diffusion import check_adjacency, check_participating, check_vector, mask_links
 
 __all__ = [
     "ClusterEvidence",
@@ -105,19 +106,7 @@ SQRT_OFFSET = 1.0
 # --------------------------------------------------------------------------- validation
 
 
-def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ParameterError(name, value, "must be one of " + ", ".join(repr(c) for c in choices))
-    return value
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ParameterError(name, value, "must be True or False")
-    return bool(value)
-
-
-def _check_nonnegative(vector: Any, n: int, name: str) -> np.ndarray:
+def _check_nonnegative(vector: Any, n: int, name: str) -> FloatArray:
     arr = check_vector(vector, n, name)
     negative = arr < 0.0
     if negative.any():
@@ -152,7 +141,7 @@ class DenseBlock:
         weights and priors: ``density / graph_density`` says how unusual the block is.
     """
 
-    members: np.ndarray
+    members: IntArray
     density: float
     links: int
     weight: float
@@ -214,7 +203,7 @@ class ClusterEvidence:
         Position of the block in the list given to :func:`rank_clusters`.
     """
 
-    members: np.ndarray
+    members: IntArray
     size: int
     density: float
     internal_links: int
@@ -222,7 +211,7 @@ class ClusterEvidence:
     relative_density: float
     attack_links: int
     attack_weight: float
-    attack_pairs: np.ndarray
+    attack_pairs: IntArray
     outside_neighbours: int
     inside_share: float
     thin_fraction: float | None
@@ -415,8 +404,8 @@ def peeling_weights(adjacency: Any, *, weighting: str = "sqrt", weighted: bool =
     [0.0, 1.0, 1.0, 1.0]
     """
     matrix = check_adjacency(adjacency)
-    how = _check_choice(weighting, WEIGHTINGS, "weighting")
-    use_weights = _check_bool(weighted, "weighted")
+    how = check_choice(weighting, "weighting", WEIGHTINGS)
+    use_weights = check_bool(weighted, "weighted")
     return _peeling_weights(matrix, how, use_weights)
 
 
@@ -471,8 +460,8 @@ def block_density(
     """
     matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
-    how = _check_choice(weighting, WEIGHTINGS, "weighting")
-    use_weights = _check_bool(weighted, "weighted")
+    how = check_choice(weighting, "weighting", WEIGHTINGS)
+    use_weights = check_bool(weighted, "weighted")
     node_prior = np.zeros(n) if prior is None else _check_nonnegative(prior, n, "prior")
     index = _check_members(members, n, "members")
     c = _peeling_weights(matrix, how, use_weights)
@@ -480,7 +469,7 @@ def block_density(
     return float((sub.sum() / 2.0 + node_prior[index].sum()) / index.size)
 
 
-def _check_members(members: Any, n: int, name: str) -> np.ndarray:
+def _check_members(members: Any, n: int, name: str) -> IntArray:
     arr = np.asarray(members)
     if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
         raise ParameterError(
@@ -586,19 +575,15 @@ def dense_subgraphs(
     matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
     n_blocks = check_int(k, "k", 1)
-    how = _check_choice(weighting, WEIGHTINGS, "weighting")
-    use_weights = _check_bool(weighted, "weighted")
+    how = check_choice(weighting, "weighting", WEIGHTINGS)
+    use_weights = check_bool(weighted, "weighted")
     smallest = check_int(min_size, "min_size", 1)
-    removal = _check_choice(remove, REMOVALS, "remove")
-    split = _check_bool(split, "split")
+    removal = check_choice(remove, "remove", REMOVALS)
+    split = check_bool(split, "split")
     node_prior = np.zeros(n) if prior is None else _check_nonnegative(prior, n, "prior")
     alive = check_participating(participating, n)
 
-    if not alive.all():
-        keep = sp.diags(alive.astype(np.float64))
-        matrix = sp.csr_matrix(keep @ matrix @ keep)
-        matrix.eliminate_zeros()
-        matrix.sort_indices()
+    matrix = mask_links(matrix, alive)
     peel_weights = _peeling_weights(matrix, how, use_weights)
     indptr = peel_weights.indptr.astype(np.int64)
     indices = peel_weights.indices.astype(np.int64)
@@ -725,11 +710,7 @@ def rank_clusters(
     n = matrix.shape[0]
     base_vec = None if base is None else check_vector(base, n, "base", unit_interval=True)
     history = None if history_length is None else check_vector(history_length, n, "history_length")
-    if isinstance(thin_history, bool | np.bool_) or not isinstance(thin_history, numbers.Real):
-        raise ParameterError("thin_history", thin_history, "must be a real number")
-    threshold = float(thin_history)
-    if not math.isfinite(threshold):
-        raise ParameterError("thin_history", thin_history, "must be finite")
+    threshold = check_real(thin_history, "thin_history")
     if isinstance(blocks, DenseBlock | str | bytes) or not hasattr(blocks, "__iter__"):
         raise ParameterError(
             "blocks", type(blocks).__name__, "must be a sequence of DenseBlock or node-index arrays"

@@ -57,12 +57,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from credence.core.types import BoolArray, IntArray
 from credence.scoring.diffusion import (
     check_adjacency,
     check_damping,
     check_max_iter,
     check_node,
     check_participating,
+    mask_links,
 )
 
 __all__ = ["InfluencePath", "influence_paths", "walk_mass"]
@@ -106,11 +108,9 @@ class InfluencePath:
         return len(self.nodes) - 1
 
 
-def _transition_matrix(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+def _transition_matrix(matrix: sp.csr_matrix, mask: BoolArray) -> sp.csr_matrix:
     """``P = D^-1 A`` over participants (non-participants get empty rows and columns)."""
-    keep = sp.diags(mask.astype(np.float64))
-    effective = sp.csr_matrix(keep @ matrix @ keep)
-    effective.eliminate_zeros()
+    effective = mask_links(matrix, mask)
     degree = np.asarray(effective.sum(axis=1)).ravel()
     inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0.0)
     transition = sp.csr_matrix(sp.diags(inverse) @ effective)
@@ -222,7 +222,7 @@ class _LocalGraph:
         return lo + int(np.searchsorted(self.indices[lo:hi], z))
 
     def shortest(
-        self, start: int, hops: int, blocked_nodes: np.ndarray, blocked_edges: np.ndarray
+        self, start: int, hops: int, blocked_nodes: BoolArray, blocked_edges: BoolArray
     ) -> list[int] | None:
         """Cheapest path ``start -> target`` of <= ``hops`` hops avoiding the blocked nodes/edges.
 
@@ -233,7 +233,7 @@ class _LocalGraph:
         dist[self.target] = 0.0
         off = blocked_edges | blocked_nodes[self.row_of] | blocked_nodes[self.indices]
         nonempty = np.flatnonzero(np.diff(self.indptr) > 0)
-        choices: list[np.ndarray] = []
+        choices: list[IntArray] = []
         for _ in range(hops):
             candidate = self.cost + dist[self.indices]
             candidate[off] = np.inf

@@ -26,8 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from credence.core.checks import check_real
 from credence.core.errors import ParameterError
 from credence.core.scale import SCORE_MAX, SCORE_MIN, SCORE_RANGE
+from credence.core.types import FloatArray, IntArray, ObjectArray
+from credence.scoring.validation import check_damping, check_policy, check_shrinkage
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -80,14 +83,12 @@ class DiffusionParams:
     tol: float = 1e-5
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.damping, float | int) and 0 < self.damping < 1):
-            raise ParameterError("diffusion.damping", self.damping, "must be in (0, 1)")
-        if not (isinstance(self.shrinkage, float | int) and self.shrinkage >= 0):
-            raise ParameterError("diffusion.shrinkage", self.shrinkage, "must be >= 0")
-        if self.policy not in ("bonus_only", "symmetric"):
-            raise ParameterError("diffusion.policy", self.policy, "must be 'bonus_only' or 'symmetric'")
-        if not (isinstance(self.tol, float | int) and 0 < self.tol < 1):
-            raise ParameterError("diffusion.tol", self.tol, "must be in (0, 1)")
+        # The diffusion's own rules, so that a policy file cannot hold what diffuse() refuses;
+        # the values are kept as written (an integer stays an integer).
+        check_damping(self.damping, "diffusion.damping")
+        check_shrinkage(self.shrinkage, "diffusion.shrinkage")
+        check_policy(self.policy, "diffusion.policy")
+        check_real(self.tol, "diffusion.tol", lo=0.0, hi=1.0, lo_open=True, hi_open=True, finite=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,8 +109,7 @@ class Policy:
                 "weights", sorted(self.weights), f"must name exactly {list(COMPONENT_NAMES)}"
             )
         for name, weight in self.weights.items():
-            if not (isinstance(weight, float | int) and weight >= 0 and math.isfinite(weight)):
-                raise ParameterError(f"weights.{name}", weight, "must be a finite number >= 0")
+            check_real(weight, f"weights.{name}", lo=0.0)
         if not math.isclose(sum(self.weights.values()), 1.0, abs_tol=1e-9):
             raise ParameterError("weights", dict(self.weights), "must add up to 1")
         if not self.bands or self.bands[0].min != SCORE_MIN:
@@ -123,15 +123,15 @@ class Policy:
                     f"benefits.{benefit.name}.min", benefit.min, f"must be in [{SCORE_MIN}, {SCORE_MAX}]"
                 )
 
-    def weight_vector(self) -> np.ndarray:
+    def weight_vector(self) -> FloatArray:
         """Weights in :data:`COMPONENT_NAMES` order."""
         return np.array([self.weights[name] for name in COMPONENT_NAMES], dtype=np.float64)
 
-    def band_names(self, scores: np.ndarray) -> np.ndarray:
-        """Band name of each score."""
+    def band_names(self, scores: IntArray) -> ObjectArray:
+        """Band name (a ``str``) of each score."""
         starts = np.array([band.min for band in self.bands])
         names = np.array([band.name for band in self.bands], dtype=object)
-        return names[np.searchsorted(starts, np.asarray(scores), side="right") - 1]
+        return np.asarray(names[np.searchsorted(starts, np.asarray(scores), side="right") - 1], dtype=object)
 
     def benefits_for(self, score: int) -> tuple[str, ...]:
         """Names of the benefits a score reaches, lowest tier first."""
@@ -184,7 +184,7 @@ def read_policy(path: str | Path) -> Policy:
     return parse_policy(data)
 
 
-def assemble_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def assemble_scores(components: FloatArray, weights: FloatArray) -> IntArray:
     """``round(350 + 600 * sum_k w_k c_k)`` per row, as int64 in [350, 950].
 
     Examples
@@ -198,4 +198,5 @@ def assemble_scores(components: np.ndarray, weights: np.ndarray) -> np.ndarray:
     if not np.all((components >= 0) & (components <= 1)):
         raise ParameterError("components", "out of range", "every component must be in [0, 1]")
     raw = SCORE_MIN + SCORE_RANGE * (components @ np.asarray(weights, dtype=np.float64))
-    return np.clip(np.rint(raw), SCORE_MIN, SCORE_MAX).astype(np.int64)
+    scores: IntArray = np.clip(np.rint(raw), SCORE_MIN, SCORE_MAX).astype(np.int64)
+    return scores

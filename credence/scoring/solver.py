@@ -1,6 +1,6 @@
 """A fast, certified solver for the diffusion ``y = (1 - a) b + a P y``.
 
-Pure numerics (numpy, scipy, numba and :mod:`credence.core.errors` only). With ``A`` the
+Pure numerics (numpy, scipy, numba and :mod:`credence.core` only). With ``A`` the
 symmetric weighted adjacency, ``d`` its row sums and ``P = D^-1 A``::
 
     y_u = c_u + a (P y)_u,    c_u = (1 - a) b_u     for d_u > 0
@@ -83,16 +83,19 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from credence.core.checks import check_choice
 from credence.core.errors import ConvergenceError, ParameterError
+from credence.core.types import BoolArray, Float32Array, FloatArray, IntArray
+from credence.scoring.validation import check_damping, check_max_iter, check_tol, check_vector
 
 __all__ = [
     "FLOAT32_MIN_TOL",
@@ -173,14 +176,14 @@ class WalkGraph:
     """
 
     n: int
-    indptr: np.ndarray
-    indices: np.ndarray
-    weights: np.ndarray
-    degree: np.ndarray
-    isolated: np.ndarray
-    order: np.ndarray | None
-    colours: np.ndarray | None = None
-    weights_lo: np.ndarray | None = None
+    indptr: IntArray
+    indices: npt.NDArray[np.int32]
+    weights: Float32Array | FloatArray
+    degree: FloatArray
+    isolated: BoolArray
+    order: IntArray | None
+    colours: IntArray | None = None
+    weights_lo: Float32Array | None = None
     weight_error: float = 0.0
     weight_error_lo: float = 0.0
 
@@ -195,7 +198,7 @@ class WalkGraph:
         return self.nnz // 2
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[np.float32] | np.dtype[np.float64]:
         """Storage type of the weights and of the iterates (float32 or float64)."""
         return self.weights.dtype
 
@@ -219,11 +222,11 @@ class WalkGraph:
         )
         return sum(int(array.nbytes) for array in arrays if array is not None)
 
-    def to_internal(self, values: np.ndarray) -> np.ndarray:
+    def to_internal(self, values: FloatArray) -> FloatArray:
         """A per-node array in the internal order (a copy when reordered, else ``values``)."""
         return values if self.order is None else values[self.order]
 
-    def to_original(self, values: np.ndarray) -> np.ndarray:
+    def to_original(self, values: FloatArray) -> FloatArray:
         """A per-node array from the internal back to the original order (always a new array)."""
         if self.order is None:
             return values.copy()
@@ -249,7 +252,7 @@ class Solution:
         ``residual / (1 - a)``, a bound on ``max_u |y_u - y*_u|`` (at most ``tol``).
     """
 
-    y: np.ndarray
+    y: FloatArray
     iterations: int
     residual: float
     error_bound: float
@@ -310,39 +313,56 @@ def _colouring(indptr: np.ndarray, indices: np.ndarray, colour: np.ndarray) -> i
 
 
 @numba.njit(cache=True)
-def _by_degree(indptr: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """Nodes by decreasing number of links, ties by index (a counting sort)."""
-    n = indptr.size - 1
-    widest = 0
-    for u in range(n):
-        widest = max(widest, indptr[u + 1] - indptr[u])
-    start = np.zeros(widest + 2, dtype=np.int64)
-    for u in range(n):
-        start[widest - (indptr[u + 1] - indptr[u]) + 1] += 1
-    for k in range(widest + 1):
+def _counting_sort(visit: np.ndarray, key: np.ndarray, keys: int) -> np.ndarray:  # pragma: no cover
+    """``visit`` stably sorted by ``key[u]``, an integer in ``[0, keys)`` (a counting sort)."""
+    start = np.zeros(keys + 1, dtype=np.int64)
+    for u in visit:
+        start[key[u] + 1] += 1
+    for k in range(keys):
         start[k + 1] += start[k]
-    order = np.empty(n, dtype=np.int64)
-    for u in range(n):
-        k = widest - (indptr[u + 1] - indptr[u])
+    order = np.empty(visit.size, dtype=np.int64)
+    for u in visit:
+        k = key[u]
         order[start[k]] = u
         start[k] += 1
     return order
 
 
-@numba.njit(cache=True)
-def _colour_major(visit: np.ndarray, colour: np.ndarray, colours: int) -> np.ndarray:  # pragma: no cover
-    """``visit`` stably regrouped by colour (a counting sort)."""
-    start = np.zeros(colours + 1, dtype=np.int64)
-    for u in visit:
-        start[colour[u] + 1] += 1
-    for c in range(colours):
-        start[c + 1] += start[c]
-    order = np.empty(visit.size, dtype=np.int64)
-    for u in visit:
-        c = colour[u]
-        order[start[c]] = u
-        start[c] += 1
-    return order
+def _by_degree(indptr: IntArray) -> IntArray:
+    """Nodes by decreasing number of links, ties by index."""
+    links = np.diff(indptr)
+    widest = int(links.max()) if links.size else 0
+    return _counting_sort(np.arange(links.size, dtype=np.int64), widest - links, widest + 1)
+
+
+@numba.njit(cache=True, inline="always")
+def _row_dot(
+    indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, x: np.ndarray, u: int
+) -> float:  # pragma: no cover - compiled
+    """``sum_v w_uv x_v`` over row ``u``, accumulated in float64 whatever the storage."""
+    acc = 0.0
+    for j in range(indptr[u], indptr[u + _ONE]):
+        acc += np.float64(weights[j]) * np.float64(x[indices[j]])
+    return acc
+
+
+@numba.njit(cache=True, inline="always")
+def _row_dot_exact(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    has_lo: bool,
+    x: np.ndarray,
+    u: int,
+) -> float:  # pragma: no cover - compiled
+    """:func:`_row_dot` with the weights as ``hi + lo`` pairs (~48 bits) when ``has_lo``."""
+    if not has_lo:
+        return _row_dot(indptr, indices, hi, x, u)
+    acc = 0.0
+    for j in range(indptr[u], indptr[u + _ONE]):
+        acc += (np.float64(hi[j]) + np.float64(lo[j])) * np.float64(x[indices[j]])
+    return acc
 
 
 @numba.njit(cache=True, inline="always")
@@ -366,10 +386,7 @@ def _sor_block(
     worst_d = 0.0
     largest = 0.0
     for u in range(bounds[block], bounds[block + 1]):
-        acc = 0.0
-        for j in range(indptr[u], indptr[u + _ONE]):
-            acc += np.float64(weights[j]) * np.float64(v[indices[j]])
-        s = g[u] + scale[u] * acc
+        s = g[u] + scale[u] * _row_dot(indptr, indices, weights, v, u)
         old = np.float64(v[u])
         v[u] = old + omega * (s - old)
         new = np.float64(v[u])
@@ -434,10 +451,7 @@ def _chebyshev_pass(
         worst = 0.0
         largest = 0.0
         for u in range(bounds[block], bounds[block + 1]):
-            acc = 0.0
-            for j in range(indptr[u], indptr[u + _ONE]):
-                acc += np.float64(weights[j]) * np.float64(v[indices[j]])
-            s = g[u] + scale[u] * acc
+            s = g[u] + scale[u] * _row_dot(indptr, indices, weights, v, u)
             x = np.float64(v[u])
             worst = max(worst, abs(s - x))
             largest = max(largest, abs(x))
@@ -468,14 +482,7 @@ def _residual_pass(
         worst = 0.0
         largest = 0.0
         for u in range(bounds[block], bounds[block + 1]):
-            acc = 0.0
-            if has_lo:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += (np.float64(hi[j]) + np.float64(lo[j])) * x[indices[j]]
-            else:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += np.float64(hi[j]) * x[indices[j]]
-            r = c[u] + scale[u] * acc - x[u]
+            r = c[u] + scale[u] * _row_dot_exact(indptr, indices, hi, lo, has_lo, x, u) - x[u]
             g[u] = r
             worst = max(worst, abs(r))
             largest = max(largest, abs(x[u]))
@@ -498,13 +505,7 @@ def _product(
     """``out = D^-1 W x`` in float64 (0 on isolated rows)."""
     for block in numba.prange(bounds.size - 1):
         for u in range(bounds[block], bounds[block + 1]):
-            acc = 0.0
-            if has_lo:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += (np.float64(hi[j]) + np.float64(lo[j])) * x[indices[j]]
-            else:
-                for j in range(indptr[u], indptr[u + _ONE]):
-                    acc += np.float64(hi[j]) * x[indices[j]]
+            acc = _row_dot_exact(indptr, indices, hi, lo, has_lo, x, u)
             out[u] = acc / degree[u] if degree[u] > 0.0 else 0.0
 
 
@@ -606,8 +607,11 @@ def _outputs(
 
 
 def _order(
-    adjacency: sp.csr_matrix, reorder: Any, colour: np.ndarray | None, colours: int
-) -> np.ndarray | None:
+    adjacency: sp.csr_matrix,
+    reorder: Any,
+    colour: npt.NDArray[np.int16] | npt.NDArray[np.int32] | None,
+    colours: int,
+) -> IntArray | None:
     """The internal order (internal node i is original node order[i]), or None for the identity."""
     if reorder is True:
         reorder = "degree"
@@ -623,7 +627,8 @@ def _order(
         raise ParameterError(
             "reorder", reorder, f"must be a bool or one of {', '.join(map(repr, REORDERINGS))}"
         )
-    order = within if colour is None else _colour_major(within.astype(np.int64), colour, colours)
+    # colour-major, keeping the chosen order within each colour
+    order = within if colour is None else _counting_sort(within.astype(np.int64), colour, colours)
     if np.array_equal(order, np.arange(n)):
         return None
     return order.astype(np.int64)
@@ -688,8 +693,7 @@ def prepare_walk(
     kind = np.dtype(dtype)
     if kind not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ParameterError("dtype", dtype, "must be numpy.float32 or numpy.float64")
-    if method not in METHODS:
-        raise ParameterError("method", method, f"must be one of {', '.join(map(repr, METHODS))}")
+    check_choice(method, "method", METHODS)
     n = int(rows)
     indptr = np.asarray(adjacency.indptr, dtype=np.int64)
     indices = np.asarray(adjacency.indices)
@@ -698,7 +702,7 @@ def prepare_walk(
     colours = 0
     if method == "sor":
         narrow = n == 0 or int(np.diff(indptr).max()) < np.iinfo(np.int16).max
-        colour = np.full(n, -1, dtype=np.int16 if narrow else np.int32)
+        colour = np.full(n, -1, dtype=np.int16) if narrow else np.full(n, -1, dtype=np.int32)
         colours = _colouring(indptr, indices, colour) if n else 0
     order = _order(adjacency, reorder, colour, colours)
     if order is None:
@@ -761,21 +765,6 @@ def float32_suffices(tol: float, damping: float, scale: float = 1.0, weight_erro
     return 4.0 * damping * weight_error * scale <= tol * (1.0 - damping)
 
 
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ParameterError(name, value, "must be a real number")
-    return float(value)
-
-
-def _vector(name: str, values: Any, n: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (n,):
-        raise ParameterError(name, f"shape {array.shape}", f"must be a 1-D array of length {n}")
-    if not np.isfinite(array).all():
-        raise ParameterError(name, "non-finite entries", "must be finite")
-    return array
-
-
 def _chebyshev_omega(step: int, rho2: float, previous: float) -> float:
     """Chebyshev weight of step ``step`` (0-based) for the spectral interval ``[-rho, rho]``."""
     if step == 0:
@@ -785,12 +774,12 @@ def _chebyshev_omega(step: int, rho2: float, previous: float) -> float:
     return 1.0 / (1.0 - 0.25 * rho2 * previous)
 
 
-def _blocks(indptr: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def _blocks(indptr: IntArray, lo: int, hi: int) -> IntArray:
     parts = max(1, min(hi - lo, _BLOCKS_PER_THREAD * numba.get_num_threads()))
     return _partition(indptr, lo, hi, parts)
 
 
-def _colour_blocks(walk: WalkGraph) -> tuple[np.ndarray, np.ndarray, int]:
+def _colour_blocks(walk: WalkGraph) -> tuple[npt.NDArray[np.uint64], IntArray, int]:
     """Row bounds of the blocks of every colour, the first block of each group, and the
     first serial group (the last colours, holding at most ``_SERIAL_SHARE`` of the entries,
     are merged into one group swept by one thread)."""
@@ -813,7 +802,7 @@ def _colour_blocks(walk: WalkGraph) -> tuple[np.ndarray, np.ndarray, int]:
     return np.concatenate(pieces).view(np.uint64), np.array(firsts, dtype=np.int64), parallel
 
 
-def walk_product(walk: WalkGraph, x: Any) -> np.ndarray:
+def walk_product(walk: WalkGraph, x: Any) -> FloatArray:
     """``P x`` in float64 (original order in and out; 0 for isolated nodes).
 
     Uses the weights to ~48 bits (``weights + weights_lo``): float64 accuracy for
@@ -826,7 +815,7 @@ def walk_product(walk: WalkGraph, x: Any) -> np.ndarray:
     >>> walk_product(prepare_walk(A, reorder="rcm"), [1.0, 2.0, 4.0]).tolist()
     [3.5, 1.0, 1.0]
     """
-    values = _vector("x", x, walk.n)
+    values = check_vector(x, walk.n, "x")
     out = np.zeros(walk.n, dtype=np.float64)
     if walk.n == 0:
         return out
@@ -899,17 +888,12 @@ def solve(
     >>> solve(walk, [1.0, 0.0, 0.0, 0.5], damping=0.5, tol=1e-12, x0=s.y).iterations
     1
     """
-    a = _check_real("damping", damping)
-    if not 0.0 < a < 1.0:
-        raise ParameterError("damping", damping, "must be in the open interval (0, 1)")
-    eps = _check_real("tol", tol)
-    if not (math.isfinite(eps) and eps > 0.0):
-        raise ParameterError("tol", tol, "must be finite and > 0")
-    if isinstance(max_iter, bool | np.bool_) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ParameterError("max_iter", max_iter, "must be an integer >= 1")
+    a = check_damping(damping)
+    eps = check_tol(tol)
+    limit = check_max_iter(max_iter)
     n = walk.n
-    b = _vector("base", base, n)
-    start = None if x0 is None else _vector("x0", x0, n)
+    b = check_vector(base, n, "base")
+    start = None if x0 is None else check_vector(x0, n, "x0")
     if not (~walk.isolated).any():
         return Solution(b.copy(), 0, 0.0, 0.0)
     single = walk.dtype == np.float32
@@ -917,7 +901,7 @@ def solve(
         raise ParameterError(
             "tol", tol, "is below what a float32 walk can certify here; prepare it with dtype=numpy.float64"
         )
-    iterate = _Iteration(walk, b, a, eps, int(max_iter))
+    iterate = _Iteration(walk, b, a, eps, limit)
     y, passes, certificate = iterate.run(None if start is None else walk.to_internal(start))
     return Solution(y, passes, certificate, certificate / (1.0 - a))
 
@@ -930,7 +914,7 @@ class _Iteration:
     then ``g`` = the exact residual of ``x_base``. Isolated rows stay 0 (``scale = c = 0``).
     """
 
-    def __init__(self, walk: WalkGraph, b: np.ndarray, a: float, tol: float, limit: int) -> None:
+    def __init__(self, walk: WalkGraph, b: FloatArray, a: float, tol: float, limit: int) -> None:
         self.walk = walk
         self.a = a
         self.tol = tol
@@ -963,7 +947,7 @@ class _Iteration:
             self.d_blocks = np.zeros(blocks)
             self.v_blocks = np.zeros(blocks)
 
-    def residual(self, x: np.ndarray, use_lo: bool) -> tuple[np.ndarray, float, float]:
+    def residual(self, x: Float32Array | FloatArray, use_lo: bool) -> tuple[FloatArray, float, float]:
         """Float64 residual of ``x`` (float32 or float64), its max-abs, and max |x|."""
         g = np.empty(self.walk.n)
         _residual_pass(
@@ -972,11 +956,11 @@ class _Iteration:
         )  # fmt: skip
         return g, float(self.r_blocks.max()), float(self.x_blocks.max())
 
-    def run(self, start: np.ndarray | None) -> tuple[np.ndarray, int, float]:
+    def run(self, start: FloatArray | None) -> tuple[FloatArray, int, float]:
         """Iterate until certified; return (y in the original order, passes, certified residual)."""
         a, n, kind, target = self.a, self.walk.n, self.kind, self.target
         sor = self.walk.colours is not None
-        x_base: np.ndarray | None = None
+        x_base: FloatArray | None = None
         base_max = 0.0
         eps_base = 0.0  # weight rounding in the residual of x_base (hi, or hi + lo)
         v_size = float(np.abs(self.b).max())

@@ -92,16 +92,15 @@ sybils early, the median discards it, and both sybils rank last.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
-from credence.scoring.diffusion import check_adjacency, check_int, check_participating
+from credence.core.types import BoolArray, FloatArray, IntArray
+from credence.scoring.diffusion import check_adjacency, check_participating, restrict
 
 __all__ = ["TrustResult", "check_seeds", "default_iterations", "sybil_trust"]
 
@@ -109,9 +108,7 @@ __all__ = ["TrustResult", "check_seeds", "default_iterations", "sybil_trust"]
 # --------------------------------------------------------------------------- validation
 
 
-def check_seeds(
-    seeds: Any, n: int, participating: np.ndarray | None = None, name: str = "seeds"
-) -> np.ndarray:
+def check_seeds(seeds: Any, n: int, participating: BoolArray | None = None, name: str = "seeds") -> IntArray:
     """Validate seed users: integer indices in ``[0, n)`` or a boolean mask of length ``n``.
 
     Parameters
@@ -133,7 +130,7 @@ def check_seeds(
     Raises
     ------
     ParameterError
-        If ``credence.seeds`` is empty, of another dtype or shape, out of range, or names a
+        If ``seeds`` is empty, of another dtype or shape, out of range, or names a
         non-participant.
 
     Examples
@@ -187,15 +184,6 @@ def check_seeds(
     return index
 
 
-def _check_total(total: Any, name: str = "total_trust") -> float:
-    if isinstance(total, bool | np.bool_) or not isinstance(total, numbers.Real):
-        raise ParameterError(name, total, "must be a real number")
-    value = float(total)
-    if not (math.isfinite(value) and value > 0.0):
-        raise ParameterError(name, total, "must be finite and > 0")
-    return value
-
-
 def _check_seed_groups(seed_groups: Any, n_seeds: int, name: str = "seed_groups") -> int:
     groups = check_int(seed_groups, name, 1)
     if groups > n_seeds:
@@ -245,20 +233,20 @@ class TrustResult:
         Number of disjoint seed groups walked separately (1: the plain walk).
     """
 
-    trust: np.ndarray
-    normalized: np.ndarray
-    ranking: np.ndarray
+    trust: FloatArray
+    normalized: FloatArray
+    ranking: IntArray
     iterations: int
-    degree: np.ndarray
-    participating: np.ndarray
-    seeds: np.ndarray
+    degree: FloatArray
+    participating: BoolArray
+    seeds: IntArray
     seed_groups: int = 1
 
     def __post_init__(self) -> None:
         for array in (self.trust, self.normalized, self.ranking, self.degree, self.participating, self.seeds):
             array.flags.writeable = False
 
-    def suspicious(self, k: int) -> np.ndarray:
+    def suspicious(self, k: int) -> IntArray:
         """The ``k`` lowest-ranked participants, least trusted first.
 
         Parameters
@@ -381,15 +369,10 @@ def sybil_trust(
     members = check_participating(participating, n)
     seed_index = check_seeds(seeds, n, members)
     steps = None if iterations is None else check_int(iterations, "iterations")
-    total = _check_total(total_trust)
+    total = check_real(total_trust, "total_trust", lo=0.0, lo_open=True, joint=True)
     groups = _check_seed_groups(seed_groups, seed_index.size)
 
-    index = np.flatnonzero(members)
-    if index.size == n:
-        sub = matrix
-    else:
-        sub = sp.csr_matrix(matrix[index][:, index])
-        sub.sort_indices()
+    index, sub = restrict(matrix, members)
     if steps is None:
         steps = default_iterations(index.size)
     position = np.full(n, -1, dtype=np.int64)
@@ -402,7 +385,7 @@ def sybil_trust(
 
     # one column per seed group (a plain vector for one group): seed j of the sorted
     # seeds is in group j mod G, and every group starts with the whole total
-    current: np.ndarray
+    current: FloatArray  # (n,) for one group, (n, groups) for several
     if groups == 1:
         current = np.zeros(index.size)
         current[position[seed_index]] = total / seed_index.size

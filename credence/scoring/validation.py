@@ -1,0 +1,311 @@
+"""Validation of the scoring layer's parameters, on top of :mod:`credence.core.checks`.
+
+Every ``check_*`` returns the value in its canonical type (a new array for arrays) or
+raises :class:`~credence.core.errors.ParameterError` naming the parameter, its value
+and the rule. :mod:`credence.scoring.diffusion` re-exports them all.
+
+Examples
+--------
+>>> check_damping(0.5), check_policy("symmetric"), check_node(2, 3)
+(0.5, 'symmetric', 2)
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Literal, cast
+
+import numpy as np
+import scipy.sparse as sp
+
+from credence.core.checks import check_choice, check_int, check_real
+from credence.core.errors import ParameterError
+from credence.core.types import BoolArray, FloatArray
+
+__all__ = [
+    "POLICIES",
+    "SignPolicy",
+    "check_adjacency",
+    "check_damping",
+    "check_max_iter",
+    "check_node",
+    "check_participating",
+    "check_policy",
+    "check_prior",
+    "check_shrinkage",
+    "check_tol",
+    "check_vector",
+]
+
+#: The sign policy of the network component, as a type (what :func:`check_policy` returns).
+SignPolicy = Literal["bonus_only", "symmetric"]
+#: Its values.
+POLICIES: tuple[str, ...] = ("bonus_only", "symmetric")
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def check_damping(damping: Any, name: str = "damping") -> float:
+    """Validate the continue probability ``a`` of the walk: a float in the open interval (0, 1).
+
+    Examples
+    --------
+    >>> check_damping(0.85)
+    0.85
+    >>> check_damping(1.0)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'damping' = 1.0: must be in the open interval (0, 1)
+    """
+    # NaN and infinities fail the range itself, so they get the range's wording
+    return check_real(damping, name, lo=0.0, hi=1.0, lo_open=True, hi_open=True, finite=False)
+
+
+def check_tol(tol: Any, name: str = "tol") -> float:
+    """Validate a tolerance: a finite float > 0.
+
+    Examples
+    --------
+    >>> check_tol(1e-8)
+    1e-08
+    >>> check_tol(0)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'tol' = 0: must be finite and > 0
+    """
+    return check_real(tol, name, lo=0.0, lo_open=True, joint=True)
+
+
+def check_max_iter(max_iter: Any, name: str = "max_iter") -> int:
+    """Validate an iteration limit: an integer >= 1.
+
+    Examples
+    --------
+    >>> check_max_iter(10)
+    10
+    >>> check_max_iter(0)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'max_iter' = 0: must be an integer >= 1
+    """
+    return check_int(max_iter, name, 1)
+
+
+def check_shrinkage(shrinkage: Any, name: str = "shrinkage") -> float:
+    """Validate the shrinkage strength ``k`` (pseudo-degree of the prior): finite and >= 0.
+
+    Examples
+    --------
+    >>> check_shrinkage(2)
+    2.0
+    >>> check_shrinkage(-1.0)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'shrinkage' = -1.0: must be finite and >= 0
+    """
+    return check_real(shrinkage, name, lo=0.0, joint=True)
+
+
+def check_prior(prior: Any, name: str = "prior") -> float:
+    """Validate the neutral prior ``mu``: a float in [0, 1].
+
+    Examples
+    --------
+    >>> check_prior(0.5)
+    0.5
+    >>> check_prior(float("nan"))
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'prior' = nan: must be in [0, 1]
+    """
+    return check_real(prior, name, lo=0.0, hi=1.0, finite=False)
+
+
+def check_policy(policy: Any, name: str = "policy") -> SignPolicy:
+    """Validate the sign policy: ``"bonus_only"`` or ``"symmetric"``.
+
+    Examples
+    --------
+    >>> check_policy("symmetric")
+    'symmetric'
+    >>> check_policy("malus")
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'policy' = 'malus': must be one of 'bonus_only', 'symmetric'
+    """
+    return cast(SignPolicy, check_choice(policy, name, POLICIES))
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def check_vector(vector: Any, n: int, name: str = "base", *, unit_interval: bool = False) -> FloatArray:
+    """Validate a per-node vector: 1-D, length ``n``, finite (and in [0, 1] if asked).
+
+    Returns a new C-contiguous float64 array (the input is never aliased).
+
+    Examples
+    --------
+    >>> check_vector([0.25, 1], 2).tolist()
+    [0.25, 1.0]
+    >>> check_vector([0.5, float("nan")], 2)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'base' = 'element 1 = nan': must be finite
+    """
+    try:
+        arr = np.array(vector, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(name, type(vector).__name__, f"must be numeric: {exc}") from None
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ParameterError(name, f"shape {arr.shape}", f"must be a 1-D array of length {n}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ParameterError(name, f"element {i} = {arr[i]}", "must be finite")
+    if unit_interval:
+        out = (arr < 0.0) | (arr > 1.0)
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise ParameterError(name, f"element {i} = {arr[i]}", "must be in [0, 1]")
+    return arr
+
+
+def check_participating(participating: Any, n: int, name: str = "participating") -> BoolArray:
+    """Validate a participation mask: a boolean array of length ``n`` (``None`` -> all True).
+
+    Integer arrays are refused, so an index list is never mistaken for a mask.
+
+    Examples
+    --------
+    >>> check_participating(None, 2).tolist()
+    [True, True]
+    >>> check_participating([0, 1], 2)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'participating' = 'dtype int64': must be a boolean mask
+    """
+    if participating is None:
+        return np.ones(n, dtype=bool)
+    arr = np.asarray(participating)
+    if arr.dtype != np.bool_:
+        raise ParameterError(name, f"dtype {arr.dtype}", "must be a boolean mask")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ParameterError(name, f"shape {arr.shape}", f"must be a 1-D array of length {n}")
+    return arr.copy()
+
+
+def check_node(node: Any, n: int, name: str = "node") -> int:
+    """Validate a node index: an integer in ``[0, n)``.
+
+    Examples
+    --------
+    >>> check_node(1, 3)
+    1
+    >>> check_node(3, 3)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'node' = 3: must be an integer in [0, 3)
+    """
+    if isinstance(node, bool | np.bool_) or not isinstance(node, numbers.Integral) or not 0 <= int(node) < n:
+        raise ParameterError(name, node, f"must be an integer in [0, {n})")
+    return int(node)
+
+
+# --------------------------------------------------------------------------- the graph
+
+
+def check_adjacency(adjacency: Any, *, sym_tol: float = 1e-10, name: str = "adjacency") -> sp.csr_matrix:
+    """Validate a weighted adjacency and return it as canonical CSR float64.
+
+    Parameters
+    ----------
+    adjacency : scipy sparse matrix/array or 2-D ndarray
+        Square, symmetric (every link stored both ways), finite non-negative
+        weights, no self loops (zero diagonal).
+    sym_tol : float
+        Relative symmetry tolerance: ``max |A - A^T| <= sym_tol * max |A|``.
+        A matrix symmetric only within the tolerance is symmetrised as ``(A + A^T) / 2``.
+    name : str
+        Parameter name used in errors.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        A new float64 CSR matrix (the input is never modified): duplicates
+        summed, explicit zeros removed, indices sorted, exactly symmetric.
+
+    Raises
+    ------
+    ParameterError
+        If any of the conditions above fails; the value names the offending entry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = check_adjacency(np.array([[0, 2], [2, 0]]))
+    >>> A.dtype, A.nnz, A.has_canonical_format
+    (dtype('float64'), 2, True)
+    >>> check_adjacency(np.array([[0.0, 1.0], [0.0, 0.0]]))
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'adjacency' = 'entry (0, 1) = 1.0 but (1, 0) = 0.0': must be symmetric
+    """
+    if sp.issparse(adjacency):
+        matrix = sp.csr_matrix(cast(Any, adjacency), dtype=np.float64, copy=True)
+    elif isinstance(adjacency, np.ndarray):
+        if adjacency.ndim != 2:
+            raise ParameterError(name, f"shape {adjacency.shape}", "must be a square matrix")
+        try:
+            matrix = sp.csr_matrix(adjacency.astype(np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(name, f"dtype {adjacency.dtype}", f"must be numeric: {exc}") from None
+    else:
+        raise ParameterError(name, type(adjacency).__name__, "must be a scipy sparse matrix or a 2-D ndarray")
+    rows, cols = matrix.shape
+    if rows != cols:
+        raise ParameterError(name, f"shape {matrix.shape}", "must be a square matrix")
+    matrix.sum_duplicates()  # also sorts indices
+    data = matrix.data
+    bad = ~np.isfinite(data) | (data < 0.0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        i, j = _entry_at(matrix, k)
+        raise ParameterError(name, f"entry ({i}, {j}) = {data[k]}", "weights must be finite and >= 0")
+    matrix.eliminate_zeros()
+    diagonal = matrix.diagonal()
+    if diagonal.any():
+        i = int(np.flatnonzero(diagonal)[0])
+        raise ParameterError(name, f"entry ({i}, {i}) = {diagonal[i]}", "must have no self loops")
+    return _symmetric(matrix, sym_tol, name)
+
+
+def _entry_at(matrix: sp.csr_matrix, k: int) -> tuple[int, int]:
+    """(row, column) of the k-th stored entry of a CSR matrix."""
+    row = int(np.searchsorted(matrix.indptr, k, side="right") - 1)
+    return row, int(matrix.indices[k])
+
+
+def _symmetric(matrix: sp.csr_matrix, sym_tol: float, name: str) -> sp.csr_matrix:
+    """Check symmetry of a canonical CSR matrix; symmetrise it if only nearly symmetric."""
+    transpose = matrix.transpose().tocsr()
+    transpose.sort_indices()
+    same_pattern = np.array_equal(matrix.indptr, transpose.indptr) and np.array_equal(
+        matrix.indices, transpose.indices
+    )
+    if same_pattern and np.array_equal(matrix.data, transpose.data):
+        return matrix
+    scale = float(np.abs(matrix.data).max()) if matrix.nnz else 0.0
+    difference = (matrix - transpose).tocoo()
+    gap = np.abs(difference.data)
+    if gap.size and gap.max() > sym_tol * scale:
+        k = int(np.argmax(gap))
+        i, j = int(difference.row[k]), int(difference.col[k])
+        raise ParameterError(
+            name, f"entry ({i}, {j}) = {matrix[i, j]} but ({j}, {i}) = {matrix[j, i]}", "must be symmetric"
+        )
+    symmetric = ((matrix + transpose) * 0.5).tocsr()
+    symmetric.eliminate_zeros()
+    symmetric.sort_indices()
+    return sp.csr_matrix(symmetric)
