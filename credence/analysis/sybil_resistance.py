@@ -44,6 +44,7 @@ import scipy.sparse as sp
 
 from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
+from credence.core.scale import SCORE_RANGE
 from credence.scoring.diffusion import check_damping, check_policy, check_shrinkage, network_component
 from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
 from credence.scoring.sybil_bounds import crossing_bound, escape_bound, region_contribution
@@ -51,16 +52,12 @@ from credence.seeds.sybil import attach_region, honest_graph
 
 __all__ = [
     "DEFAULT_SIZES",
-    "POINTS_SCALE",
     "SybilCurve",
     "SybilPoint",
     "connections_weight",
     "measure_region",
     "sybil_curve",
 ]
-
-#: Score points per unit of weighted component (``score = 350 + 600 * sum w_k c_k``).
-POINTS_SCALE = 600.0
 
 #: Region sizes of the default curve (and of ``credence sybil-resistance``).
 DEFAULT_SIZES: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000, 10000)
@@ -161,7 +158,7 @@ def measure_region(
     b = np.asarray(base, dtype=np.float64)
     mask = np.asarray(sybil, dtype=bool)
     k = check_shrinkage(shrinkage)
-    scale = POINTS_SCALE * float(weight)
+    scale = SCORE_RANGE * float(weight)
     nc = network_component(matrix, b, damping=damping, shrinkage=k, policy=policy, prior=prior, tol=1e-12)
     d = nc.degree
     part = region_contribution(matrix, b, mask, damping=damping, prior=prior)
@@ -359,7 +356,7 @@ def sybil_curve(
         if math.isnan(bound):  # the same for every size: depends on the honest side only
             x = crossing_bound(matrix, mask, damping=a)
             d = _degree(matrix)[~mask]
-            bound = float(POINTS_SCALE * w * (value - mu) * (d / (d + k) * x[~mask]).sum())
+            bound = float(SCORE_RANGE * w * (value - mu) * (d / (d + k) * x[~mask]).sum())
     return SybilCurve(
         points=tuple(points),
         bound=bound,

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from credence.core.types import FloatArray
 from credence.scoring.diffusion import check_damping, check_prior, diffuse
 
 __all__ = ["crossing_bound", "escape_bound", "region_contribution"]
@@ -106,7 +107,8 @@ def region_contribution(
     e = np.where(mask, b - mu, 0.0)
     y = diffuse(matrix, e, damping=damping, tol=tol)
     d = _degree(matrix)
-    return np.divide(matrix @ y, d, out=np.zeros_like(d), where=d > 0)
+    contribution: FloatArray = np.divide(matrix @ y, d, out=np.zeros_like(d), where=d > 0)
+    return contribution
 
 
 def crossing_bound(adjacency: Any, sybil: Any, *, damping: float) -> np.ndarray:
