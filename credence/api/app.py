@@ -164,7 +164,7 @@ class ServeSettings:
 
 
 def worker_app() -> Starlette:
-    """uvicorn factory for worker processes: settings from ``$CREDENCE_SERVE``."""
+    """The app of one uvicorn worker process (a factory), with settings from ``$CREDENCE_SERVE``."""
     settings = ServeSettings.from_json(os.environ[SERVE_ENV])
     service = open_service(settings.store, policy_path=settings.policy_path)
     return create_app(service, settings.config(), on_shutdown=service.close)

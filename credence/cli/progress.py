@@ -1,4 +1,4 @@
-"""Progress of long commands: bars on a terminal, one line per finished stage otherwise.
+r"""Progress of long commands: bars on a terminal, one line per finished stage otherwise.
 
 A log file or a CI console is not a terminal: redrawn bars would write hundreds of
 carriage-return frames into it. There each stage prints one summary line when it
@@ -15,7 +15,7 @@ Examples
 ...     progress("links", 0, 10_000)
 ...     progress("links", 10_000, 10_000)
 >>> out.getvalue()
-'       links  10,000 rows  0.5 s\\n'
+'       links  10,000 rows  0.5 s\n'
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Progress(_Reporter):
 
 
 class StageProgress(_Reporter):
-    """The stages of a recompute: one bar on a terminal, one summary line at the end otherwise.
+    r"""The stages of a recompute: one bar on a terminal, one summary line at the end otherwise.
 
     Examples
     --------
@@ -114,7 +114,7 @@ class StageProgress(_Reporter):
     ...         stages(stage, 0, 1)
     ...         stages(stage, 1, 1)
     >>> out.getvalue()
-    '     scoring  export 0.1 s, factors 0.7 s\\n'
+    '     scoring  export 0.1 s, factors 0.7 s\n'
     """
 
     STAGES = ("export", "factors", "diffusion", "scores", "write")
