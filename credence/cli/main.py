@@ -60,6 +60,7 @@ class CredenceGroup(click.Group):
     """Turns Credence errors into one clear line and a meaningful exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a Credence error becomes ``error [CODE]: message`` and its exit code."""
         try:
             return super().invoke(ctx)
         except CredenceError as exc:

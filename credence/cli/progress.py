@@ -72,6 +72,7 @@ class Progress(_Reporter):
         self.started: dict[str, float] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` rows of ``stage``: move its bar, or print its line once done."""
         if not self.enabled:
             return
         if stage not in self.started:
@@ -97,6 +98,7 @@ class Progress(_Reporter):
             bar.close()
 
     def close(self) -> None:
+        """Close every bar still open (a stage that never finished keeps what it reached)."""
         for bar in self.bars.values():
             bar.close()
 
@@ -126,6 +128,7 @@ class StageProgress(_Reporter):
         self.mark: float | None = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        """Report ``stage``: named on the bar while it runs, timed and counted once ``done >= total``."""
         if not self.enabled:
             return
         if self.mark is None:
@@ -145,6 +148,7 @@ class StageProgress(_Reporter):
                 self.bar.update(1)
 
     def close(self) -> None:
+        """Close the bar, or print the one summary line of the finished stages' times."""
         if self.bar is not None:
             self.bar.close()
         elif self.enabled and self.seconds:
