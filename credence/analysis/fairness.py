@@ -159,7 +159,7 @@ class TierImpact:
 
     @property
     def min_ratio(self) -> float:
-        """The least favoured group's impact ratio (NaN when nobody reaches the tier): below 0.8 fails.
+        """The least favoured group's impact ratio, NaN when nobody reaches the tier (see :attr:`passes`).
 
         Examples
         --------

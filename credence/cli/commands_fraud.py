@@ -1,9 +1,10 @@
 """The fraud commands: ``credence rings``, ``influence``, ``trust`` and ``communities``.
 
 ``rings`` lists suspicious clusters, ``influence`` a user's blast radius, ``trust``
-the SybilRank suspects and ``communities`` the Louvain communities. Each recomputes the scores in memory (nothing is written) and report through
-:mod:`credence.analysis.investigate`, as the GraphQL API does. ``credence.cli`` registers
-:data:`COMMANDS` on its group.
+the SybilRank suspects and ``communities`` the Louvain communities. Each recomputes
+the scores in memory (nothing is written) and reports through
+:mod:`credence.analysis.investigate`, as the GraphQL API does. ``credence.cli``
+registers :data:`COMMANDS` on its group.
 """
 
 from __future__ import annotations
