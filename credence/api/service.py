@@ -7,7 +7,8 @@ and is the only way the API touches them:
   thread (``run``), never on the event loop: the store connections are not shared
   between threads, and a recompute or a push never stalls other requests' I/O.
 * A score summary (score, band, components, reasons) is answered from the engine's
-  memory without the lock (:meth:`summaries`): it is a few array reads.
+  memory without the lock (:meth:`~credence.engine.ScoringEngine.summaries`): it is a
+  few array reads.
 * Listings and statistics work on :class:`~credence.engine.EngineView` columns with
   numpy; pages are keyset pages (:func:`users_page`), so a cursor taken before a
   recompute still works after it.
