@@ -95,6 +95,7 @@ def prepare_store(db: Path, *, users: int, seed: int, env: dict[str, str]) -> li
 
 
 def stored_scores(db: Path, users: list[str]) -> dict[str, int]:
+    """The latest stored score of each user, to compare with what the server answered."""
     with SQLiteStore(db) as store:
         return {user: int(store.score_history(user)["score"].iloc[-1]) for user in users}
 
@@ -109,6 +110,7 @@ def _free_port() -> int:
 
 
 def issue_key(keys: Path, env: dict[str, str]) -> str:
+    """The secret of a new ``app`` key in ``keys``, issued by ``credence api-key new`` as a client would."""
     out = subprocess.run([*CLI, "api-key", "new", "bench-app", "--role", "app", "--keys", str(keys)], env=env,
                          check=True, capture_output=True, text=True)  # fmt: skip
     return out.stdout.strip().splitlines()[0]
@@ -151,21 +153,26 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def client_cpu_seconds() -> float:
+    """User + system CPU time this client process has spent so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
 class Server:
+    """A running ``credence serve`` process: where it answers, and the log it writes."""
+
     proc: subprocess.Popen[bytes]
     base: str
     log: Path
 
     @property
     def url(self) -> str:
+        """The GraphQL endpoint."""
         return f"{self.base}/graphql"
 
     def pids(self) -> list[int]:
+        """The server process and its workers, now (a worker that restarted has a new pid)."""
         return process_tree(self.proc.pid)
 
 
@@ -251,6 +258,13 @@ class RawConnection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
+        """POST ``body`` on the connection (opened first if needed); the HTTP status and the response body.
+
+        Raises
+        ------
+        ValueError
+            If the response has no ``Content-Length`` (chunked bodies are not supported).
+        """
         if self.reader is None or self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         try:
@@ -272,6 +286,7 @@ class RawConnection:
             raise
 
     async def close(self) -> None:
+        """Close the connection if open; the next :meth:`post` opens a new one."""
         writer, self.reader, self.writer = self.writer, None, None
         if writer is not None:
             writer.close()
@@ -304,6 +319,11 @@ async def connections(client: str, url: str, secret: str, concurrency: int) -> A
 
 @dataclass
 class Level:
+    """The results of one concurrency level: every latency, the errors, the CPU time spent.
+
+    ``served`` keeps the score answered for each user, to check against the store.
+    """
+
     concurrency: int
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
@@ -315,6 +335,7 @@ class Level:
 
     @property
     def requests(self) -> int:
+        """Requests completed in the timed part, failed or not."""
         return len(self.latencies) + self.errors
 
 
@@ -398,6 +419,7 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 def main() -> None:
+    """Parse the arguments, prepare the store, serve it and drive each concurrency level; print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -78,6 +78,7 @@ def membership(groups: Any, n: int) -> np.ndarray:
 
 
 def main() -> None:
+    """Time each method on a drawn population's friend graph and print one row per method."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

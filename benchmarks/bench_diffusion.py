@@ -14,6 +14,7 @@ from diffusion_peers import PEERS, run_diffusion_benchmark
 
 
 def main() -> None:
+    """Parse the arguments and run :func:`diffusion_peers.run_diffusion_benchmark` on the chosen peers."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

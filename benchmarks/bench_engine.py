@@ -27,6 +27,7 @@ DAY = 86_400
 
 
 def main() -> None:
+    """Generate and load a population, then time recomputes, explanations and updates; print them."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

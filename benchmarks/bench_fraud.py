@@ -106,6 +106,27 @@ def run(
     attack_model: str = "random",
     seed_groups: tuple[int, ...] = (1,),
 ) -> dict:
+    """One scenario: draw its population, find its rings and rank its sybils; the table row.
+
+    Parameters
+    ----------
+    users, rings, ring_size, sybils, regions, attack, attack_model, seed
+        The population: size, planted rings and their size, sybils per region,
+        sybil regions, attack links per region, the attack model and the seed.
+    n_seeds : int
+        Trust seeds, drawn among the honest ``id_verified`` users (the same for
+        every attack model).
+    weightings : list of str
+        Link weightings of the ring search, one set of ring columns each.
+    seed_groups : tuple of int
+        SybilRank is run once per value, with the seeds in that many groups.
+
+    Returns
+    -------
+    dict
+        The scenario, then precision, recall, exact hits and seconds per weighting,
+        then AUC and seconds per seed-group count (NaN without sybil regions).
+    """
     pop = generate_population(
         n_users=users,
         sybil_regions=regions,
@@ -145,6 +166,7 @@ def run(
 
 
 def main() -> None:
+    """Parse the arguments and run every scenario (attack links x rings x attack model); print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -51,6 +51,7 @@ def _read_frames(work: Path) -> dict[str, Any]:
 
 
 def phase_generate(work: Path, users: int, seed: int) -> dict[str, Any]:
+    """Draw a population and write its four frames to ``work`` as Parquet; seconds, peak RSS, row counts."""
     from credence.seeds.synthetic import generate_population
 
     started = time.perf_counter()
@@ -75,6 +76,11 @@ def _validate(work: Path) -> tuple[Any, float]:
 
 
 def phase_sqlite_load(work: Path) -> dict[str, Any]:
+    """Validate the frames in ``work`` and load them into a fresh ``bench.db``.
+
+    Returns the validation and load seconds (timed apart), the peak RSS and the size
+    of the database file.
+    """
     from credence.graph.sqlite import SQLiteStore
 
     dataset, validate_s = _validate(work)
@@ -94,6 +100,7 @@ def phase_sqlite_load(work: Path) -> dict[str, Any]:
 
 
 def phase_sqlite_export(work: Path) -> dict[str, Any]:
+    """Export ``bench.db`` to CSR; the seconds, peak RSS, links and a digest to compare with Neo4j's."""
     from credence.graph.sqlite import SQLiteStore
 
     with SQLiteStore(work / "bench.db") as store:
@@ -109,6 +116,7 @@ def phase_sqlite_export(work: Path) -> dict[str, Any]:
 
 
 def phase_neo4j_load(work: Path, uri: str) -> dict[str, Any]:
+    """Validate the frames in ``work``, load them into the emptied Neo4j at ``uri``; seconds, peak RSS."""
     from credence.graph.neo4j_store import Neo4jStore
 
     dataset, validate_s = _validate(work)
@@ -121,6 +129,7 @@ def phase_neo4j_load(work: Path, uri: str) -> dict[str, Any]:
 
 
 def phase_neo4j_export(work: Path, uri: str) -> dict[str, Any]:
+    """Export the Neo4j graph at ``uri`` to CSR; the seconds, peak RSS, links and the CSR's digest."""
     from credence.graph.neo4j_store import Neo4jStore
 
     with Neo4jStore(uri) as store:
@@ -156,6 +165,12 @@ def _java_peak_rss_mib(pid: int) -> float | None:
 
 
 def main() -> None:
+    """Run every phase in a child process of its own and print the table against the targets.
+
+    With ``--phase`` (how the children are started) run that one phase and write its
+    result as JSON to ``--out``. Exits with an error if the two stores exported
+    different graphs.
+    """
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

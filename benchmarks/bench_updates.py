@@ -22,11 +22,19 @@ from credence.seeds.synthetic import generate_population
 
 
 def percentiles(samples: list[float]) -> str:
+    """The median, 99th percentile and maximum of some durations in seconds, as one line in ms.
+
+    Examples
+    --------
+    >>> percentiles([0.001, 0.002, 0.003])
+    'p50   2.000 ms  p99   2.980 ms  max    3.000 ms'
+    """
     ms = np.array(samples) * 1e3
     return f"p50 {np.percentile(ms, 50):7.3f} ms  p99 {np.percentile(ms, 99):7.3f} ms  max {ms.max():8.3f} ms"
 
 
 def main() -> None:
+    """Build the diffusion state of a population's graph, time each kind of update and print them."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -159,11 +159,20 @@ class TierImpact:
 
     @property
     def min_ratio(self) -> float:
+        """The least favoured group's impact ratio, NaN when nobody reaches the tier (see :attr:`passes`).
+
+        Examples
+        --------
+        >>> gold = tier_impacts([700, 650, 600, 550, 700, 500], list("AAABBB"), {"gold": 650})[0]
+        >>> gold.min_ratio, gold.ratio_of("B"), round(gold.rate_of("A"), 3)
+        (0.5, 0.5, 0.667)
+        """
         values = [r for r in self.ratios if not math.isnan(r)]
         return min(values) if values else math.nan
 
     @property
     def gap(self) -> float:
+        """The largest minus the smallest selection rate among the groups (NaN without any rate)."""
         values = [r for r in self.rates if not math.isnan(r)]
         return max(values) - min(values) if values else math.nan
 
@@ -173,9 +182,11 @@ class TierImpact:
         return not self.min_ratio < FOUR_FIFTHS
 
     def rate_of(self, group: str) -> float:
+        """The share of ``group`` that reaches the tier (ValueError for a group not in the tier)."""
         return self.rates[self.groups.index(group)]
 
     def ratio_of(self, group: str) -> float:
+        """The impact ratio of ``group``: its rate over the highest (ValueError for a group not in the tier)."""
         return self.ratios[self.groups.index(group)]
 
 
@@ -362,6 +373,7 @@ class FairnessReport:
 
     @property
     def tiers(self) -> tuple[str, ...]:
+        """The tiers of the report, in the order they were assessed."""
         return tuple(dict.fromkeys(item.tier for item in self.impacts))
 
     def network_gap(self, scenario: str, tier: str) -> float:

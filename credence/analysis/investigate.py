@@ -283,8 +283,12 @@ def rank_suspects(
     thin_history: int = THIN_HISTORY,
     communities: np.ndarray | None = None,
 ) -> list[SuspectCluster]:
-    """The ranking part of :func:`suspicious_clusters`: members' records from the store, evidence,
-    inflation (one what-if per cluster) and communities."""
+    """The ranking part of :func:`suspicious_clusters`, on the blocks :func:`find_dense_blocks` found.
+
+    It reads the members' repayment records from the store, ranks the clusters by
+    their evidence, and adds each one's inflation (one what-if per cluster) and,
+    given ``communities``, the communities its members belong to.
+    """
     top = check_int(top, "top", 0)
     thin_history = check_int(thin_history, "thin_history", 0)
     ids, blocks = search.ids, list(search.blocks)
@@ -476,8 +480,11 @@ class CommunityReport:
         return [str(u) for u in self.ids[self.labels == community].tolist()]
 
     def frame(self) -> pd.DataFrame:
-        """One row per community: ``community, size, internal_links, density, conductance, cut_weight,
-        mean_score, min_score, max_score``."""
+        """One row per community, as a frame.
+
+        Its columns: ``community, size, internal_links, density, conductance,
+        cut_weight, mean_score, min_score, max_score``.
+        """
         s = self.stats
         return pd.DataFrame({
             "community": s.label, "size": s.size, "internal_links": s.internal_links, "density": s.density,

@@ -143,10 +143,33 @@ class ServeSettings:
             raise ParameterError("port", self.port, "must be in 0..65535")
 
     def config(self) -> ApiConfig:
+        """The API configuration of one server process: the keys read now, the limits, GraphiQL.
+
+        With several workers every process is read-only: each holds its own engine, and
+        a write through one would leave the others' scores stale.
+
+        Raises
+        ------
+        ValidationError
+            If the key file cannot be read or an entry in it is invalid.
+        """
         return ApiConfig(keys=read_api_keys(self.keys_path), limits=self.limits, graphiql=self.graphiql,
                          read_only=self.workers > 1)  # fmt: skip
 
     def to_json(self) -> str:
+        """What a worker process needs, as JSON (read back by :meth:`from_json`).
+
+        Host and port are left out (the parent binds them), and so are Neo4j
+        credentials: workers read those from the environment.
+
+        Examples
+        --------
+        >>> from credence.graph.config import SQLiteConfig
+        >>> store = SQLiteConfig(path=Path("credence.db"))
+        >>> settings = ServeSettings(store=store, keys_path=Path("keys.json"), workers=2)
+        >>> ServeSettings.from_json(settings.to_json()) == settings
+        True
+        """
         return json.dumps({
             "store": self.store.as_dict(),
             "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
@@ -156,6 +179,7 @@ class ServeSettings:
 
     @classmethod
     def from_json(cls, text: str) -> ServeSettings:
+        """The settings :meth:`to_json` wrote (default host and port), validated again."""
         data = json.loads(text)
         return cls(store=store_config_from_dict(data["store"]), keys_path=Path(data["keys_path"]), workers=int(data["workers"]),
                    graphiql=bool(data["graphiql"]),
@@ -164,7 +188,7 @@ class ServeSettings:
 
 
 def worker_app() -> Starlette:
-    """uvicorn factory for worker processes: settings from ``$CREDENCE_SERVE``."""
+    """The app of one uvicorn worker process (a factory), with settings from ``$CREDENCE_SERVE``."""
     settings = ServeSettings.from_json(os.environ[SERVE_ENV])
     service = open_service(settings.store, policy_path=settings.policy_path)
     return create_app(service, settings.config(), on_shutdown=service.close)

@@ -130,7 +130,7 @@ class Context:
                                      detail=detail))  # fmt: skip
 
     def loader(self, name: str, batch: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
-        """This request's DataLoader ``name``, created on first use with ``batch``.
+        """The request's DataLoader ``name``, created on first use with ``batch``.
 
         Loaders live as long as the request, so a cached value is never served to
         another request or after a mutation of a later request.

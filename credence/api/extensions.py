@@ -47,6 +47,12 @@ class CredenceErrors(SchemaExtension):
     """
 
     def on_operation(self) -> Iterator[None]:
+        """After the operation ran: write its audit entries, then give each error its code.
+
+        Strawberry resumes this generator once the result exists. A failed audit write
+        replaces the data with a ``STORE_UNAVAILABLE`` error; every error is then
+        presented with its code and facts, or masked as ``INTERNAL_SERVER_ERROR``.
+        """
         yield
         result = self.execution_context.result
         context = self.execution_context.context
@@ -108,6 +114,7 @@ class CachedParser(SchemaExtension):
     """
 
     def on_parse(self) -> Iterator[None]:
+        """Before strawberry parses: hand it the cached document of this query, if it parses."""
         context = self.execution_context
         if context.graphql_document is None and context.query:
             with contextlib.suppress(GraphQLError):

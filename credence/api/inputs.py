@@ -41,6 +41,8 @@ MAX_LISTED_USERS = 100
 
 @strawberry.input(description="Numeric filter with explicit operators; every given bound must hold.")
 class IntFilter:
+    """Bounds on an integer column (the score), made into a :class:`~credence.api.service.NumberRange`."""
+
     eq: int | None = None
     gt: int | None = None
     gte: int | None = None
@@ -51,6 +53,8 @@ class IntFilter:
 
 @strawberry.input
 class FloatFilter:
+    """Bounds on a float column (the weighted degree): :class:`IntFilter` without ``eq`` and ``in``."""
+
     gt: float | None = None
     gte: float | None = None
     lt: float | None = None
@@ -59,12 +63,16 @@ class FloatFilter:
 
 @strawberry.input
 class StringFilter:
+    """Which bands to keep: ``eq`` and ``in`` are merged into one set of bands by :func:`user_query`."""
+
     eq: str | None = None
     in_: list[str] | None = strawberry.field(default=None, name="in")
 
 
 @strawberry.input
 class UserFilter:
+    """The ``filter`` of ``users``, ``scoreStats`` and ``scoreHistogram``: every field given must hold."""
+
     score: IntFilter | None = None
     degree: FloatFilter | None = None
     band: StringFilter | None = None
@@ -74,6 +82,8 @@ class UserFilter:
 
 @strawberry.enum
 class UserSort(Enum):
+    """The orders of the ``users`` listing, ties broken by user id (:data:`~credence.api.service.SORTS`)."""
+
     SCORE_DESC = "SCORE_DESC"
     SCORE_ASC = "SCORE_ASC"
     USER_ID_ASC = "USER_ID_ASC"
@@ -125,6 +135,8 @@ def user_query(filter: UserFilter | None, sort: UserSort = UserSort.SCORE_DESC) 
 
 @strawberry.input(description="A user to create or update (missing optional fields keep their defaults).")
 class UserInput:
+    """The ``upsertUser`` input; :func:`users_frame` makes it a one-row users frame."""
+
     id: str
     created: int
     phone_verified: bool = False
@@ -142,6 +154,8 @@ class UserInput:
     description="A loan instalment: due/paid times in epoch seconds; status pending|on_time|late|missed|defaulted."
 )
 class RepaymentInput:
+    """The ``recordRepayment`` input; :func:`repayments_frame` makes it a one-row repayments frame."""
+
     id: str
     user: str
     due: int
@@ -152,6 +166,8 @@ class RepaymentInput:
 
 @strawberry.input(description="A purchase or a bill payment (bills say whether they were paid on time).")
 class SpendingInput:
+    """The ``recordSpending`` input; :func:`spending_frame` makes it a one-row spending frame."""
+
     id: str
     user: str
     at: int

@@ -58,6 +58,18 @@ PUSH_COST = 10
 
 
 class Measure(NamedTuple):
+    """What :func:`measure_operation` found in one operation, to compare with the limits.
+
+    Attributes
+    ----------
+    depth : int
+        Nesting depth of the deepest field (fragments expanded).
+    aliases : int
+        Aliased fields selected (a fragment's count again at each spread).
+    cost : int
+        The estimated cost, by the cost model of this module.
+    """
+
     depth: int
     aliases: int
     cost: int

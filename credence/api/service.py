@@ -7,7 +7,8 @@ and is the only way the API touches them:
   thread (``run``), never on the event loop: the store connections are not shared
   between threads, and a recompute or a push never stalls other requests' I/O.
 * A score summary (score, band, components, reasons) is answered from the engine's
-  memory without the lock (:meth:`summaries`): it is a few array reads.
+  memory without the lock (:meth:`~credence.engine.ScoringEngine.summaries`): it is a
+  few array reads.
 * Listings and statistics work on :class:`~credence.engine.EngineView` columns with
   numpy; pages are keyset pages (:func:`users_page`), so a cursor taken before a
   recompute still works after it.
@@ -81,6 +82,15 @@ class NumberRange:
     any_of: tuple[float, ...] | None = None
 
     def mask(self, values: np.ndarray) -> np.ndarray:
+        """Which of ``values`` satisfy every given bound (and, given ``any_of``, equal one of it).
+
+        Examples
+        --------
+        >>> NumberRange(gte=600, lt=700).mask(np.array([550, 600, 650, 700])).tolist()
+        [False, True, True, False]
+        >>> NumberRange(any_of=(1.0, 3.0)).mask(np.array([1.0, 2.0, 3.0])).tolist()
+        [True, False, True]
+        """
         keep = np.ones(values.shape[0], dtype=bool)
         for bound, test in ((self.eq, np.equal), (self.gt, np.greater), (self.gte, np.greater_equal),
                             (self.lt, np.less), (self.lte, np.less_equal)):  # fmt: skip
@@ -103,6 +113,25 @@ class UserQuery:
     sort: str = "SCORE_DESC"
 
     def mask(self, table: EngineView, policy: Policy | None = None) -> np.ndarray:
+        """Which rows of ``table`` the query covers: every filter given must hold.
+
+        Parameters
+        ----------
+        table : EngineView
+            The engine's columns (scores, degrees, consent, quarantine).
+        policy : Policy, optional
+            The policy whose bands a band filter names; needed only with ``bands``.
+
+        Returns
+        -------
+        ndarray of bool
+            One entry per row of ``table``.
+
+        Raises
+        ------
+        ValidationError
+            If ``bands`` is given without a policy, or names a band the policy lacks.
+        """
         keep = np.ones(table.ids.shape[0], dtype=bool)
         if self.score is not None:
             keep &= self.score.mask(table.scores)
@@ -140,6 +169,7 @@ class UserPage:
 
     @property
     def end_cursor(self) -> str | None:
+        """The cursor of the page's last user (``after`` for the next page), None for an empty page."""
         return self.cursors[-1] if self.cursors else None
 
 
@@ -287,11 +317,13 @@ class ScoreBroker:
             return self._next, queue
 
     def unsubscribe(self, token: int) -> None:
+        """Stop delivering to the queue of ``token`` (from :meth:`subscribe`); an unknown token is ignored."""
         with self._lock:
             self._subscribers.pop(token, None)
 
     @property
     def subscribers(self) -> int:
+        """How many queues are subscribed now."""
         with self._lock:
             return len(self._subscribers)
 
@@ -374,12 +406,14 @@ class CredenceService:
         return changes
 
     def publish(self, changes: Sequence[ScoreChange]) -> Sequence[ScoreChange]:
+        """Hand score changes to the broker's subscribers (none for no changes); returns ``changes``."""
         if changes:
             self.broker.publish(changes)
         return changes
 
     @property
     def policy(self) -> Policy:
+        """The policy the engine scores with (its bands serve filters and statistics)."""
         return self.engine.policy
 
     def id_order(self) -> np.ndarray:
@@ -390,14 +424,17 @@ class CredenceService:
         return self._id_order[1]
 
     def stats(self, query: UserQuery) -> dict[str, Any]:
+        """The :func:`score_stats` of the scores in memory that ``query`` covers (its sort is ignored)."""
         table = self.engine.view()
         return score_stats(table.scores[query.mask(table, self.policy)], self.policy)
 
     def histogram(self, query: UserQuery, bins: int) -> list[dict[str, Any]]:
+        """The :func:`histogram` of the scores in memory that ``query`` covers, in ``bins`` bins."""
         table = self.engine.view()
         return histogram(table.scores[query.mask(table, self.policy)], bins)
 
     def close(self) -> None:
+        """Wait for the analysis and worker threads to finish their work, then close the store."""
         self.analysis_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         self.store.close()

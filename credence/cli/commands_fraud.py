@@ -1,9 +1,10 @@
-"""Fraud commands: ``credence rings`` (suspicious clusters), ``credence influence`` (blast radius),
-``credence trust`` (SybilRank suspects) and ``credence communities`` (Louvain).
+"""The fraud commands: ``credence rings``, ``influence``, ``trust`` and ``communities``.
 
-Both recompute the scores in memory (nothing is written) and report through
-:mod:`credence.analysis.investigate`, as the GraphQL API does. ``credence.cli`` registers
-:data:`COMMANDS` on its group.
+``rings`` lists suspicious clusters, ``influence`` a user's blast radius, ``trust``
+the SybilRank suspects and ``communities`` the Louvain communities. Each recomputes
+the scores in memory (nothing is written) and reports through
+:mod:`credence.analysis.investigate`, as the GraphQL API does. ``credence.cli``
+registers :data:`COMMANDS` on its group.
 """
 
 from __future__ import annotations
@@ -201,8 +202,10 @@ def trust(
     db: Path | None,
     neo4j_uri: str | None,
 ) -> None:
-    """SybilRank: trust spread from verified seed users for log2(n) steps; the least trusted per unit of
-    degree are the likeliest sybils. Keep the seed file secret. Nothing is written.
+    """SybilRank: trust spread from verified seed users; the least trusted are the likeliest sybils.
+
+    Trust spreads for log2(n) steps and users are ranked by their trust per unit of
+    degree. Keep the seed file secret. Nothing is written.
     """
     from credence.analysis.investigate import sybil_suspects
     from credence.core.errors import InputError

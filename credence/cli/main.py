@@ -60,6 +60,7 @@ class CredenceGroup(click.Group):
     """Turns Credence errors into one clear line and a meaningful exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a Credence error becomes ``error [CODE]: message`` and its exit code."""
         try:
             return super().invoke(ctx)
         except CredenceError as exc:
@@ -361,8 +362,10 @@ def demo(
     db: Path | None,
     neo4j_uri: str | None,
 ) -> None:
-    """The main job: generate a demo population, load it (replacing), score it, explain one score
-    and (with --serve) serve it over GraphQL."""
+    """The main job: generate a demo population, load it (replacing), score it and explain one score.
+
+    With --serve the scored data is then served over GraphQL.
+    """
     from credence.graph.graph_npz import degree_summary
     from credence.graph.model import Dataset
     from credence.seeds.synthetic import generate_population

@@ -1,4 +1,4 @@
-"""Progress of long commands: bars on a terminal, one line per finished stage otherwise.
+r"""Progress of long commands: bars on a terminal, one line per finished stage otherwise.
 
 A log file or a CI console is not a terminal: redrawn bars would write hundreds of
 carriage-return frames into it. There each stage prints one summary line when it
@@ -15,7 +15,7 @@ Examples
 ...     progress("links", 0, 10_000)
 ...     progress("links", 10_000, 10_000)
 >>> out.getvalue()
-'       links  10,000 rows  0.5 s\\n'
+'       links  10,000 rows  0.5 s\n'
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Progress(_Reporter):
         self.started: dict[str, float] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` rows of ``stage``: move its bar, or print its line once done."""
         if not self.enabled:
             return
         if stage not in self.started:
@@ -97,12 +98,13 @@ class Progress(_Reporter):
             bar.close()
 
     def close(self) -> None:
+        """Close every bar still open (a stage that never finished keeps what it reached)."""
         for bar in self.bars.values():
             bar.close()
 
 
 class StageProgress(_Reporter):
-    """The stages of a recompute: one bar on a terminal, one summary line at the end otherwise.
+    r"""The stages of a recompute: one bar on a terminal, one summary line at the end otherwise.
 
     Examples
     --------
@@ -114,7 +116,7 @@ class StageProgress(_Reporter):
     ...         stages(stage, 0, 1)
     ...         stages(stage, 1, 1)
     >>> out.getvalue()
-    '     scoring  export 0.1 s, factors 0.7 s\\n'
+    '     scoring  export 0.1 s, factors 0.7 s\n'
     """
 
     STAGES = ("export", "factors", "diffusion", "scores", "write")
@@ -126,6 +128,7 @@ class StageProgress(_Reporter):
         self.mark: float | None = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        """Report ``stage``: named on the bar while it runs, timed and counted once ``done >= total``."""
         if not self.enabled:
             return
         if self.mark is None:
@@ -145,6 +148,7 @@ class StageProgress(_Reporter):
                 self.bar.update(1)
 
     def close(self) -> None:
+        """Close the bar, or print the one summary line of the finished stages' times."""
         if self.bar is not None:
             self.bar.close()
         elif self.enabled and self.seconds:

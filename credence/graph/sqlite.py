@@ -230,7 +230,7 @@ class SQLiteStore(StoreBase):
     # -- id mapping -------------------------------------------------------------
 
     def _uids(self, user_ids: np.ndarray, db: sqlite3.Connection) -> np.ndarray:
-        """uid of each external id, -1 where absent."""
+        """The ``uid`` of each external id, -1 where absent."""
         user_ids = np.asarray(user_ids, dtype=object)
         if not len(user_ids):
             return np.empty(0, np.int64)

@@ -298,9 +298,13 @@ def build_adjacency(
 class GraphStore(Protocol):
     """What every store offers. Ids are external user ids (strings)."""
 
-    def __enter__(self) -> GraphStore: ...
+    def __enter__(self) -> GraphStore:
+        """The store itself, so that ``with`` closes it at the end."""
+        ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, *exc: object) -> None:
+        """Close the store (:meth:`close`), whether or not the block raised."""
+        ...
 
     def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
         """Upsert a validated dataset; all or nothing."""
@@ -462,11 +466,32 @@ class StoreBase:
         self.close()
 
     def close(self) -> None:  # pragma: no cover - overridden
+        """Release the backend's connections (every backend overrides it; ``with`` calls it)."""
         raise NotImplementedError
 
     # -- loading -------------------------------------------------------------
 
     def load(self, dataset: Dataset, *, progress: ProgressFn | None = None) -> LoadReport:
+        """Upsert a validated dataset in one write transaction, after checking its references.
+
+        Parameters
+        ----------
+        dataset : Dataset
+            Frames already validated by :func:`~credence.graph.model.parse_dataset`.
+        progress : ProgressFn, optional
+            Called as the backend writes (``progress(stage, done, total)``).
+
+        Returns
+        -------
+        LoadReport
+            Rows written per kind, and the wall-clock seconds of the load.
+
+        Raises
+        ------
+        UnknownReferenceError
+            If a row names a user that is neither in ``dataset`` nor stored; nothing
+            is written then.
+        """
         import time
 
         started = time.perf_counter()
@@ -476,18 +501,80 @@ class StoreBase:
         return LoadReport(written=written, seconds=time.perf_counter() - started)
 
     def upsert_users(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate a raw users frame and :meth:`load` it (users are matched by id).
+
+        Raises
+        ------
+        ValidationError
+            Naming the first invalid row, column and value; nothing is written then.
+        """
         return self.load(parse_dataset(users=frame))
 
     def upsert_links(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate a raw links frame and :meth:`load` it (a link is matched by its two users).
+
+        Raises
+        ------
+        ValidationError
+            Naming the first invalid row, column and value.
+        UnknownReferenceError
+            If a link names a user that is not stored; nothing is written then.
+
+        Examples
+        --------
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> store.upsert_users(pd.DataFrame({"id": ["a", "b"], "created": [0, 0]})).written["users"]
+        2
+        >>> store.upsert_links(pd.DataFrame({"source": ["a"], "target": ["c"]}))
+        Traceback (most recent call last):
+        ...
+        credence.core.errors.UnknownReferenceError: link row 1, column 'target' (value 'c'): no such user in the input or the store
+        >>> store.stats().links
+        0
+        >>> store.close()
+        """
         return self.load(parse_dataset(links=frame))
 
     def add_repayments(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate a raw repayments frame and :meth:`load` it (events are matched by id).
+
+        Raises
+        ------
+        ValidationError
+            Naming the first invalid row, column and value.
+        UnknownReferenceError
+            If an event names a user that is not stored; nothing is written then.
+        """
         return self.load(parse_dataset(repayments=frame))
 
     def add_spending(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate a raw spending frame and :meth:`load` it (events are matched by id).
+
+        Raises
+        ------
+        ValidationError
+            Naming the first invalid row, column and value.
+        UnknownReferenceError
+            If an event names a user that is not stored; nothing is written then.
+        """
         return self.load(parse_dataset(spending=frame))
 
     def write_scores(self, frame: pd.DataFrame, *, model_weights: Mapping[str, float] | None = None) -> int:
+        """Validate score snapshots and append them in one transaction; the number of rows written.
+
+        With ``model_weights`` the model's weights are recorded under each version of
+        the frame in the same transaction (see :meth:`GraphStore.write_scores`).
+
+        Raises
+        ------
+        ValidationError
+            Naming the first invalid row, column and value.
+        UnknownReferenceError
+            If a snapshot is of a user that is not stored; nothing is written then.
+        ConflictError
+            If a version is recorded with other weights; nothing is written then.
+        """
         scores = parse_scores(frame)
         weights = None if model_weights is None else check_model_weights(model_weights)
         with self._write_transaction() as tx:
@@ -514,6 +601,18 @@ class StoreBase:
     # -- audit log -------------------------------------------------------------
 
     def record_audit(self, entries: Sequence[AuditDraft]) -> list[AuditEntry]:
+        """Validate audit drafts (:func:`check_audit_drafts`) and append them in one transaction.
+
+        Returns
+        -------
+        list of AuditEntry
+            The entries as recorded, in order, with their new ids (none for no drafts).
+
+        Raises
+        ------
+        ValidationError
+            Naming the first bad entry (1-based row) and field; nothing is written then.
+        """
         rows = check_audit_drafts(entries)
         if not rows:
             return []
@@ -530,6 +629,37 @@ class StoreBase:
         subject: str | None = None,
         action: str | None = None,
     ) -> list[AuditEntry]:
+        """Check the paging arguments and filters, then read one page of the audit log.
+
+        Parameters
+        ----------
+        first : int
+            Most entries returned, in ``1..AUDIT_PAGE_MAX``.
+        after : int, optional
+            Only entries with a larger id (the last id of the previous page).
+        actor, subject, action : str, optional
+            Exact values to match, stripped (``subject`` checked as a user id).
+
+        Returns
+        -------
+        list of AuditEntry
+            Ascending by id.
+
+        Raises
+        ------
+        ParameterError
+            If ``first`` or ``after`` is out of range or a filter is not a valid value.
+
+        Examples
+        --------
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> [e.id for e in store.record_audit([AuditDraft(actor="ana", role="analyst", action="read:x")] * 3)]
+        [1, 2, 3]
+        >>> [e.id for e in store.audit_log(first=2, after=1)]
+        [2, 3]
+        >>> store.close()
+        """
         if (
             isinstance(first, bool)
             or not isinstance(first, int | np.integer)

@@ -371,8 +371,11 @@ class _People:
 
 
 def _people(cfg: PopulationConfig, rng: np.random.Generator, attack_rng: np.random.Generator) -> _People:
-    """The people; ``attack_rng`` draws what the ``"mimic"`` attack model changes, so
-    that ``rng`` draws the same for every model."""
+    """The people's per-user arrays: community, group, sybil or ring membership, age, income.
+
+    ``attack_rng`` draws what the ``"mimic"`` attack model changes, so that ``rng``
+    draws the same for every model.
+    """
     n = cfg.n_users
     n_sybil = cfg.sybil_regions * cfg.sybils_per_region
     n_real = n - n_sybil
@@ -571,8 +574,11 @@ def _links_frame(
     attack_rng: np.random.Generator,
     id_verified: np.ndarray,
 ) -> pd.DataFrame:
-    """The links; ``attack_rng`` draws what the attack model changes (``rng`` draws
-    the same as for ``"random"`` up to the sybil regions' links)."""
+    """The links frame: the planted ring and attack links among the honest block-model links.
+
+    ``attack_rng`` draws what the attack model changes (``rng`` draws the same as
+    for ``"random"`` up to the sybil regions' links).
+    """
     n = cfg.n_users
     planted, planted_kind, regions = _planted_links(cfg, rng, p, attack_rng)
     target = round(n * cfg.avg_degree / 2)

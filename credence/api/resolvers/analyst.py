@@ -49,6 +49,15 @@ class AnalystQuery:
     async def influence_paths(
         self, info: strawberry.Info, source: str, target: str, k: int = 5, max_hops: int = 6
     ) -> list[InfluencePathType]:
+        """The ``k`` strongest friend chains from ``source`` to ``target``, on the worker thread.
+
+        Raises
+        ------
+        ValidationError
+            If ``k`` < 1, ``max_hops`` is outside ``1..MAX_HOPS`` or an id is invalid.
+        NotFoundError
+            If either user is unknown.
+        """
         ctx = context_of(info)
         ctx.require("evidence", "influencePaths")
         k = ctx.first(k, "k")
@@ -65,6 +74,11 @@ class AnalystQuery:
 
     @strawberry.field(description="The most suspicious dense groups of the current graph (analyst; audited).")
     async def suspicious_clusters(self, info: strawberry.Info, first: int = 10) -> list[SuspiciousCluster]:
+        """The ``first`` most suspect dense groups, ranked without their inflation (a field of each).
+
+        The peeling runs on the analysis thread on a copy of the graph; the ranking reads
+        the members' records on the worker thread. ``first = 0`` returns nothing at once.
+        """
         ctx = context_of(info)
         ctx.require("evidence", "suspiciousClusters")
         first = ctx.first(first)
@@ -84,6 +98,11 @@ class AnalystQuery:
     async def sybil_suspects(
         self, info: strawberry.Info, first: int = 20, seed_groups: int = 10, random_state: int = 0
     ) -> SybilSuspects:
+        """The ``first`` least trusted participants by SybilRank, run on the analysis thread.
+
+        The seeds are a draw of face-verified participants fixed by ``random_state``,
+        split into ``seed_groups`` disjoint groups (users are ranked by the median).
+        """
         ctx = context_of(info)
         ctx.require("evidence", "sybilSuspects")
         first = ctx.first(first)
@@ -99,6 +118,10 @@ class AnalystQuery:
     async def communities(
         self, info: strawberry.Info, first: int = 10, resolution: float = 1.0, members: int = 10
     ) -> Communities:
+        """The ``first`` largest Louvain communities at ``resolution``, each with ``members`` member ids.
+
+        Louvain runs on the analysis thread, on a copy of the graph.
+        """
         ctx = context_of(info)
         ctx.require("evidence", "communities")
         first = ctx.first(first)
@@ -119,6 +142,18 @@ class AnalystQuery:
         remove_links: list[list[str]] | None = None,
         remove_users: list[str] | None = None,
     ) -> list[ScoreChangeType]:
+        """Every score that would move without the given links and accounts, computed in memory.
+
+        Each removed link and account is audited under its user; a call that removes
+        nothing still leaves one entry.
+
+        Raises
+        ------
+        ValidationError
+            If a link is not a pair of ids, or an id is invalid.
+        LimitExceededError
+            If more than :data:`~credence.api.inputs.MAX_LISTED_USERS` links or accounts are named.
+        """
         ctx = context_of(info)
         ctx.require("evidence", "whatIf")
         pairs: list[tuple[str, str]] = []

@@ -24,6 +24,15 @@ class AuditQuery:
         actor: str | None = None,
         subject: str | None = None,
     ) -> AuditPage:
+        """A page of the audit log after the cursor ``after``, filtered by exact actor and subject.
+
+        Raises
+        ------
+        ValidationError
+            If ``after`` is not an audit cursor.
+        ParameterError
+            If a filter is not a valid value.
+        """
         ctx = context_of(info)
         ctx.require("admin", "auditLog")
         first = ctx.first(first)

@@ -29,10 +29,20 @@ __all__ = ["Mutation"]
 
 @strawberry.type
 class Mutation:
-    """The root mutation type."""
+    """The root mutation type.
+
+    Every mutation checks the caller's permission (``write``, ``flag`` or ``admin``)
+    and that the server is writable (:class:`~credence.api.context.ReadOnlyError`
+    otherwise). The changes run through
+    :meth:`~credence.api.service.CredenceService.mutate`, which publishes the score
+    changes to subscribers and answers with a ``ChangePayload``; ``recompute`` runs on
+    the worker thread and publishes nothing. Invalid input raises
+    :class:`~credence.core.errors.ValidationError` and changes nothing.
+    """
 
     @strawberry.mutation(description="Create or update a user (app, admin).")
     async def upsert_user(self, info: strawberry.Info, input: UserInput) -> ChangePayload:
+        """Create or update the user of ``input`` (matched by id) and score them (``write``)."""
         ctx = context_of(info)
         ctx.require("write", "upsertUser")
         ctx.writable()
@@ -41,6 +51,7 @@ class Mutation:
 
     @strawberry.mutation(description="Create or re-weight a link between two users (app, admin).")
     async def add_link(self, info: strawberry.Info, a: str, b: str, weight: float = 1.0) -> ChangePayload:
+        """Create the link between ``a`` and ``b`` or re-weight it, then rescore what it moves (``write``)."""
         ctx = context_of(info)
         ctx.require("write", "addLink")
         ctx.writable()
@@ -50,6 +61,13 @@ class Mutation:
 
     @strawberry.mutation(description="Remove the link between two users (app, admin; NOT_FOUND if none).")
     async def remove_link(self, info: strawberry.Info, a: str, b: str) -> ChangePayload:
+        """Remove the link between ``a`` and ``b``, then rescore what it moves (``write``).
+
+        Raises
+        ------
+        NotFoundError
+            If the two users are not linked.
+        """
         ctx = context_of(info)
         ctx.require("write", "removeLink")
         ctx.writable()
@@ -59,6 +77,7 @@ class Mutation:
 
     @strawberry.mutation(description="Record a repayment event (app, admin).")
     async def record_repayment(self, info: strawberry.Info, input: RepaymentInput) -> ChangePayload:
+        """Record one repayment (matched by event id), rescoring the payer and their network (``write``)."""
         ctx = context_of(info)
         ctx.require("write", "recordRepayment")
         ctx.writable()
@@ -67,6 +86,7 @@ class Mutation:
 
     @strawberry.mutation(description="Record a purchase or bill payment (app, admin).")
     async def record_spending(self, info: strawberry.Info, input: SpendingInput) -> ChangePayload:
+        """Record one purchase or bill payment (matched by event id) and rescore what it moves (``write``)."""
         ctx = context_of(info)
         ctx.require("write", "recordSpending")
         ctx.writable()
@@ -75,6 +95,10 @@ class Mutation:
 
     @strawberry.mutation(description="Give or withdraw consent to network scoring (app, admin).")
     async def set_consent(self, info: strawberry.Info, user: str, consent: bool) -> ChangePayload:
+        """Give or withdraw ``user``'s consent to network scoring (``write``).
+
+        Without consent a user neither gives to nor receives from anyone's network value.
+        """
         ctx = context_of(info)
         ctx.require("write", "setConsent")
         ctx.writable()
@@ -84,6 +108,13 @@ class Mutation:
 
     @strawberry.mutation(description="Quarantine a user (analyst, admin; audited with the reason).")
     async def flag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:
+        """Quarantine ``user``: they stop taking part in anyone's network (``flag``; audited with the reason).
+
+        Raises
+        ------
+        ConflictError
+            If the user is already flagged.
+        """
         ctx = context_of(info)
         key = ctx.require("flag", "flagUser")
         ctx.writable()
@@ -102,6 +133,18 @@ class Mutation:
         )
     )
     async def flag_users(self, info: strawberry.Info, users: list[str], reason: str) -> ChangePayload:
+        """Quarantine several users, every id checked before anything is written (``flag``; audited).
+
+        Repeated ids count once and each user gets an audit entry. Each flag is its own
+        store transaction, so a crash part-way may leave a prefix of the list flagged.
+
+        Raises
+        ------
+        LimitExceededError
+            If more than :data:`~credence.api.inputs.MAX_LISTED_USERS` users are named.
+        ConflictError
+            If one of them is already flagged (then none is).
+        """
         ctx = context_of(info)
         key = ctx.require("flag", "flagUsers")
         ctx.writable()
@@ -118,6 +161,13 @@ class Mutation:
 
     @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
     async def unflag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:
+        """Clear ``user``'s active flag, restoring their part in the network (``flag``; audited).
+
+        Raises
+        ------
+        ConflictError
+            If the user has no active flag.
+        """
         ctx = context_of(info)
         key = ctx.require("flag", "unflagUser")
         ctx.writable()
@@ -130,6 +180,11 @@ class Mutation:
 
     @strawberry.mutation(description="Full recompute of every score, warm-started (admin).")
     async def recompute(self, info: strawberry.Info, now: int | None = None) -> RecomputePayload:
+        """Score everyone again from the store, warm-started, and append the snapshots (``admin``; audited).
+
+        ``now`` sets the evaluation time (epoch seconds) of this and later recomputes. The
+        recompute holds the engine's lock: other changes wait for it.
+        """
         ctx = context_of(info)
         key = ctx.require("admin", "recompute")
         ctx.writable()

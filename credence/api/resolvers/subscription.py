@@ -22,6 +22,16 @@ class Subscription:
     async def score_changed(
         self, info: strawberry.Info, user_id: str | None = None
     ) -> AsyncGenerator[ScoreChangedEvent, None]:
+        """Each score change of ``user_id`` (of every user when None) as it is published (``read``).
+
+        The queue is the broker's; it is unsubscribed when the client goes away. A slow
+        client misses changes rather than holding up the publisher (its queue is bounded).
+
+        Raises
+        ------
+        NotFoundError
+            If ``user_id`` names no user.
+        """
         ctx = context_of(info)
         ctx.require("read", "scoreChanged")
         key = None if user_id is None else check_user_id(user_id)

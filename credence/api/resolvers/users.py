@@ -29,6 +29,13 @@ class UsersQuery:
 
     @strawberry.field(description="Any object by its opaque global id.")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        """The user of a global id, answered from the engine's memory; None for no such user.
+
+        Raises
+        ------
+        ValidationError
+            If ``id`` is not a global id.
+        """
         ctx = context_of(info)
         ctx.require("read", "node")
         summary = ctx.service.engine.summaries([from_global_id(str(id))])[0]
@@ -38,6 +45,13 @@ class UsersQuery:
         description="One user by its user id as stored (NOT_FOUND if unknown; a global id goes to node)."
     )
     async def user(self, info: strawberry.Info, id: str) -> User:
+        """The user of a stored user id.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such user.
+        """
         context_of(info).require("read", "user")
         return await user_node(info, check_user_id(id))
 
@@ -50,6 +64,16 @@ class UsersQuery:
         first: int = 20,
         after: str | None = None,
     ) -> UserConnection:
+        """A keyset page of the users ``filter`` keeps, in ``sort`` order (ties by user id).
+
+        The page is cut on the worker thread from a view of the engine's scores; its
+        cursors stay valid across recomputes (see :func:`~credence.api.service.users_page`).
+
+        Raises
+        ------
+        ValidationError
+            If ``after`` is not a cursor of a listing in this order, or a filter is invalid.
+        """
         ctx = context_of(info)
         ctx.require("read", "users")
         first = ctx.first(first)
@@ -67,6 +91,7 @@ class UsersQuery:
 
     @strawberry.field(description="Summary statistics of the scores (optionally filtered).")
     async def score_stats(self, info: strawberry.Info, filter: UserFilter | None = None) -> ScoreStats:
+        """Count, moments, percentiles and band counts of the scores ``filter`` keeps, from memory."""
         ctx = context_of(info)
         ctx.require("read", "scoreStats")
         stats = await ctx.service.run(ctx.service.stats, user_query(filter))
@@ -76,6 +101,13 @@ class UsersQuery:
     async def score_histogram(
         self, info: strawberry.Info, bins: int = 20, filter: UserFilter | None = None
     ) -> list[HistogramBin]:
+        """Counts of the scores ``filter`` keeps in ``bins`` equal bins over [350, 950].
+
+        Raises
+        ------
+        ValidationError
+            If ``bins`` is outside 1..600 (one bin per point of the scale at most).
+        """
         ctx = context_of(info)
         ctx.require("read", "scoreHistogram")
         if not 1 <= bins <= SCORE_RANGE:  # at most one bin per point of the scale
@@ -86,6 +118,7 @@ class UsersQuery:
 
     @strawberry.field(description="The scoring model in force.")
     def model(self, info: strawberry.Info) -> Model:
+        """The policy in force and which scores are in memory (their evaluation time and version)."""
         ctx = context_of(info)
         ctx.require("read", "model")
         engine = ctx.service.engine

@@ -14,6 +14,8 @@ __all__ = ["AuditEntryType", "AuditPage", "audit_page"]
 
 @strawberry.type
 class AuditEntryType:
+    """One recorded audit entry (:class:`credence.graph.store.AuditEntry`) as served, field for field."""
+
     id: int
     at: int
     actor: str
@@ -25,6 +27,12 @@ class AuditEntryType:
 
 @strawberry.type
 class AuditPage:
+    """A keyset page of the audit log, oldest first.
+
+    ``end_cursor`` holds the last entry's id, so entries appended meanwhile never shift
+    a page; there is no total count (the log only grows and counting it is a scan).
+    """
+
     entries: list[AuditEntryType]
     end_cursor: str | None
     has_next_page: bool

@@ -42,6 +42,8 @@ __all__ = [
 
 @strawberry.type(description="An analyst flag (active while not cleared).")
 class Flag:
+    """A stored analyst flag (:class:`credence.graph.store.Flag`) as served; :func:`flags_from` builds it."""
+
     analyst: str
     reason: str
     flagged_at: int
@@ -61,6 +63,8 @@ def flags_from(flags: Iterable[StoredFlag]) -> list[Flag]:
     description="One friend chain source -> ... -> target through which target's base reaches source's network value."
 )
 class InfluencePathType:
+    """One chain of an influence-path report, as :func:`influence_paths_from` lists them (strongest first)."""
+
     user_ids: list[str] = strawberry.field(description="source, ..., target.")
     transitions: list[float] = strawberry.field(description="Walk probability w / d of each hop.")
     probability: float = strawberry.field(description="Product of damping x transition over the hops.")
@@ -89,6 +93,12 @@ def influence_paths_from(report: PathReport) -> list[InfluencePathType]:
     "(computed in memory; nothing is stored)."
 )
 class ClusterInflation:
+    """What quarantining a suspect cluster would take away: one in-memory what-if, never stored.
+
+    Built by ``SuspiciousCluster.inflation`` from
+    :func:`~credence.analysis.investigate.cluster_inflation`.
+    """
+
     points: int = strawberry.field(description="Points all users would lose (members and outsiders).")
     member_points: int = strawberry.field(description="Points the members would lose.")
     outsider_points: int = strawberry.field(description="Points everyone else would lose.")
@@ -100,6 +110,11 @@ class ClusterInflation:
 
 @strawberry.type(description="A dense, closed group of accounts (possible fraud ring or sybil region).")
 class SuspiciousCluster:
+    """One ranked cluster of :func:`~credence.analysis.investigate.rank_suspects`, with its evidence.
+
+    Its inflation, a what-if per cluster, is a field of its own, computed only when asked for.
+    """
+
     rank: int
     user_ids: list[str]
     size: int
@@ -119,6 +134,7 @@ class SuspiciousCluster:
 
     @strawberry.field(description="The score inflation the group produced (one in-memory what-if; analyst).")
     async def inflation(self, info: strawberry.Info, top: int = 5) -> ClusterInflation:
+        """The points the cluster props up, with the ``top`` outsiders who would lose most (``evidence``)."""
         ctx = context_of(info)
         ctx.require("evidence", "SuspiciousCluster.inflation")
         top = ctx.first(top, "top")
@@ -148,6 +164,8 @@ def clusters_from(found: Iterable[SuspectCluster]) -> list[SuspiciousCluster]:
 
 @strawberry.type(description="A participant ranked low by SybilRank trust.")
 class SybilSuspect:
+    """One participant of a SybilRank report, with the trust per degree it is ranked by."""
+
     user_id: str
     trust_per_degree: float = strawberry.field(description="The ranking score (median over seed groups).")
     degree: float
@@ -158,6 +176,12 @@ class SybilSuspect:
 
 @strawberry.type(description="SybilRank from verified seed users: the least trusted participants.")
 class SybilSuspects:
+    """A SybilRank report (:func:`~credence.analysis.investigate.sybil_suspects`), least trusted first.
+
+    ``seeds`` users in ``seed_groups`` disjoint groups started the walk, which took
+    ``iterations`` steps; ``participants`` users take part in the network.
+    """
+
     seeds: int
     seed_groups: int
     iterations: int
@@ -175,6 +199,8 @@ def sybil_suspects_from(report: TrustReport) -> SybilSuspects:
 
 @strawberry.type(description="One community of the friend graph (Louvain).")
 class CommunityType:
+    """One Louvain community of a :class:`~credence.analysis.investigate.CommunityReport`, with its scores."""
+
     community: int = strawberry.field(description="Label; 0 is the largest community.")
     size: int
     internal_links: int
@@ -190,6 +216,12 @@ class CommunityType:
 
 @strawberry.type(description="The community structure of the participants' graph.")
 class Communities:
+    """The Louvain communities of the participants' graph, largest first, with the partition's modularity.
+
+    ``resolution`` is the Louvain resolution the partition was found with; ``count``
+    counts every community, listed or not.
+    """
+
     count: int
     modularity: float
     resolution: float

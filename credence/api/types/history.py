@@ -18,6 +18,8 @@ __all__ = ["ScoreSnapshot", "ScoreSnapshotConnection", "ScoreSnapshotEdge", "his
 
 @strawberry.type(description="A stored score snapshot.")
 class ScoreSnapshot:
+    """One stored score snapshot, its components priced with the weights in force (:func:`history_page`)."""
+
     model_version: str
     computed_at: int
     score: int
@@ -26,12 +28,16 @@ class ScoreSnapshot:
 
 @strawberry.type
 class ScoreSnapshotEdge:
+    """One snapshot of a ``User.history`` page; the cursor holds its position from the oldest."""
+
     cursor: str
     node: ScoreSnapshot
 
 
 @strawberry.type
 class ScoreSnapshotConnection:
+    """A page of a user's score history, newest first; ``total_count`` counts every snapshot."""
+
     edges: list[ScoreSnapshotEdge]
     page_info: PageInfo
     total_count: int

@@ -11,18 +11,24 @@ __all__ = ["BandDefinition", "BenefitTier", "DiffusionParameters", "Model", "Wei
 
 @strawberry.type
 class WeightEntry:
+    """The policy weight of one score component (``Model.weights`` lists them in component order)."""
+
     name: str
     weight: float
 
 
 @strawberry.type
 class BandDefinition:
+    """A score band of the policy: scores from ``min`` up to the next band's ``min`` get ``name``."""
+
     name: str
     min: int
 
 
 @strawberry.type
 class BenefitTier:
+    """A benefit tier of the policy, granted to scores from ``min`` upwards."""
+
     name: str
     min: int
     description: str
@@ -30,6 +36,13 @@ class BenefitTier:
 
 @strawberry.type
 class DiffusionParameters:
+    """The policy's parameters of the network component (:class:`~credence.scoring.policy.DiffusionParams`).
+
+    ``damping`` is the walk's continuation probability, ``shrinkage`` the k of
+    d / (d + k), ``policy`` whether the network may lower a score, ``tol`` the
+    diffusion's precision.
+    """
+
     damping: float
     shrinkage: float
     policy: str
@@ -38,6 +51,12 @@ class DiffusionParameters:
 
 @strawberry.type(description="The scoring model: policy version, weights, bands, benefit tiers, diffusion.")
 class Model:
+    """The scoring model in force, as :func:`model_from` serves it.
+
+    ``version`` is the policy version; ``computed_at`` (the evaluation time) and
+    ``generation`` (the version) say which scores are in memory.
+    """
+
     version: str
     weights: list[WeightEntry]
     bands: list[BandDefinition]

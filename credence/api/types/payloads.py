@@ -15,12 +15,23 @@ __all__ = ["ChangePayload", "RecomputePayload", "ScoreChangedEvent", "change_pay
 
 @strawberry.type
 class ChangePayload:
+    """What every mutation but ``recompute`` returns: the score changes and the users it was about.
+
+    Built by :func:`change_payload`; the users are as they are after the change.
+    """
+
     changes: list[ScoreChangeType] = strawberry.field(description="Every score the change moved.")
     users: list[User] = strawberry.field(description="The users the change was about, as they are now.")
 
 
 @strawberry.type
 class RecomputePayload:
+    """What the ``recompute`` mutation returns: the engine's recompute report (:func:`recompute_payload`).
+
+    ``written`` counts the score snapshots appended, ``seconds`` the wall time of all
+    phases, ``generation`` the version of the scores now in memory.
+    """
+
     users: int
     links: int
     participants: int
@@ -33,6 +44,8 @@ class RecomputePayload:
 
 @strawberry.type(description="A score change pushed to subscribers.")
 class ScoreChangedEvent:
+    """One score change, as ``scoreChanged`` pushes it to a subscriber."""
+
     user_id: str
     before: int
     after: int

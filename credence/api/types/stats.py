@@ -11,12 +11,16 @@ __all__ = ["BandCount", "HistogramBin", "Percentile", "ScoreStats", "score_stats
 
 @strawberry.type
 class Percentile:
+    """One percentile of the scores: ``level`` in 1..99, ``value`` the score at it."""
+
     level: int
     value: float
 
 
 @strawberry.type
 class BandCount:
+    """How many of the scores fall in one policy band (starting at ``min``)."""
+
     name: str
     min: int
     count: int
@@ -24,6 +28,12 @@ class BandCount:
 
 @strawberry.type
 class ScoreStats:
+    """Summary statistics of some scores (:func:`score_stats_from`), for ``scoreStats``.
+
+    When no score matches the filter, the moments, extremes and median are null, the
+    percentiles empty and every band count 0.
+    """
+
     count: int
     mean: float | None
     stddev: float | None
@@ -36,6 +46,8 @@ class ScoreStats:
 
 @strawberry.type
 class HistogramBin:
+    """One bin of ``scoreHistogram``: the scores in ``[lower, upper)`` (the last bin includes 950)."""
+
     lower: float
     upper: float
     count: int

@@ -35,6 +35,8 @@ __all__ = [
 
 @strawberry.type
 class FriendEdge:
+    """One friend in ``User.friends``: the link's weight and the friend, whose id is in the cursor."""
+
     cursor: str
     weight: float
     node: User
@@ -42,6 +44,12 @@ class FriendEdge:
 
 @strawberry.type
 class FriendConnection:
+    """A page of a user's friends, ordered by friend id.
+
+    The cursors are keysets (the last friend's id), so a link added between two pages
+    shifts nothing; ``total_count`` counts every friend.
+    """
+
     edges: list[FriendEdge]
     page_info: PageInfo
     total_count: int
@@ -49,11 +57,20 @@ class FriendConnection:
 
 @strawberry.interface(description="An object with an opaque global id.")
 class Node:
+    """The Relay ``Node`` interface: ``node(id:)`` resolves its global ids, all of which are users'."""
+
     id: strawberry.ID
 
 
 @strawberry.type(description="A person with a Credence score.")
 class User(Node):
+    """A user's score as served: the engine's score summary, built by :func:`user_from`.
+
+    The scalar fields come with the summary; the evidence fields (``network``,
+    ``quarantined``, ``history``, ``friends``, ``flags``) are resolved only when asked
+    for, each loaded in one batch per request through :mod:`credence.api.loaders`.
+    """
+
     user_id: str = strawberry.field(description="The external user id.")
     score: int
     band: str
@@ -66,10 +83,12 @@ class User(Node):
 
     @strawberry.field(description="Network component and its evidence.")
     def network(self) -> Network:
+        """The user's ``Network``; its fields load what they need, naming users with :func:`user_node`."""
         return Network(user_id=self.user_id, user_node=user_node)
 
     @strawberry.field(description="Active analyst quarantine (analyst).")
     def quarantined(self, info: strawberry.Info) -> bool:
+        """Whether the user has an active analyst flag, from the engine's memory (``evidence``)."""
         ctx = context_of(info)
         ctx.require("evidence", "User.quarantined")
         summary = ctx.service.engine.summaries([self.user_id])[0]
@@ -79,6 +98,13 @@ class User(Node):
     async def history(
         self, info: strawberry.Info, first: int = 10, after: str | None = None
     ) -> ScoreSnapshotConnection:
+        """A page of the user's stored score snapshots, newest first (``read``).
+
+        Raises
+        ------
+        ValidationError
+            If ``after`` is not a history cursor.
+        """
         ctx = context_of(info)
         ctx.require("read", "User.history")
         first = ctx.first(first)
@@ -90,6 +116,13 @@ class User(Node):
     async def friends(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> FriendConnection:
+        """A keyset page of the user's friends by id, with each link's weight (``evidence``; audited).
+
+        Raises
+        ------
+        ValidationError
+            If ``after`` is not a friends cursor.
+        """
         ctx = context_of(info)
         ctx.require("evidence", "User.friends")
         first = ctx.first(first)
@@ -109,6 +142,7 @@ class User(Node):
 
     @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
     async def flags(self, info: strawberry.Info) -> list[Flag]:
+        """The user's analyst flags, oldest first, read from the store (``evidence``; audited)."""
         ctx = context_of(info)
         ctx.require("evidence", "User.flags")
         flags = await ctx.service.run(ctx.service.store.flags, self.user_id)
@@ -118,12 +152,20 @@ class User(Node):
 
 @strawberry.type
 class UserEdge:
+    """One user of a ``users`` page, with the cursor that resumes the listing after them."""
+
     cursor: str
     node: User
 
 
 @strawberry.type(description="A keyset page of users; cursors stay valid across recomputes.")
 class UserConnection:
+    """A keyset page of ``users``, as :func:`~credence.api.service.users_page` found it.
+
+    ``generation`` tells which version of the scores the page was read from; cursors
+    stay valid across versions.
+    """
+
     edges: list[UserEdge]
     page_info: PageInfo
     total_count: int = strawberry.field(description="Users matching the filter.")
