@@ -357,8 +357,11 @@ def _by_size(labels: IntArray) -> IntArray:
 def _participating_links(
     matrix: sp.csr_matrix, loops: FloatArray, comm: IntArray
 ) -> tuple[IntArray, IntArray, FloatArray, IntArray, FloatArray]:
-    """Stored entries between participating nodes (row community, column community,
-    weight) and the participating self loops (community, weight)."""
+    """Stored entries between participating nodes, and the participating self loops.
+
+    The entries as (row community, column community, weight), the loops as
+    (community, weight).
+    """
     rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
     row_comm = comm[rows]
     col_comm = comm[matrix.indices]

@@ -286,9 +286,11 @@ def _partition(indptr: np.ndarray, lo: int, hi: int, parts: int) -> np.ndarray: 
 
 @numba.njit(cache=True)
 def _colouring(indptr: np.ndarray, indices: np.ndarray, colour: np.ndarray) -> int:  # pragma: no cover
-    """Greedy colouring in index order into ``colour`` (filled with -1; int16 when the degrees
-    allow, for a cache-friendly lookup): each node takes the smallest colour none of its
-    already coloured neighbours has. Returns the number of colours.
+    """Greedy colouring in index order into ``colour``; returns the number of colours.
+
+    ``colour`` is filled with -1 (int16 when the degrees allow, for a cache-friendly
+    lookup); each node takes the smallest colour none of its already coloured
+    neighbours has.
 
     Index order streams the rows; largest-degree-first gives fewer colours (27 instead of
     41 on the 4M-user benchmark graph) but costs five times as long and sweeps no faster.
@@ -380,8 +382,10 @@ def _sor_block(
     d_max: np.ndarray,
     v_max: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """SOR updates of the rows of one block, in order; its max ``|s_u - v'_u|``,
-    max ``|v'_u - v_u|`` and max ``|v'_u|``."""
+    """SOR updates of the rows of one block, in order.
+
+    Returns the block's max ``|s_u - v'_u|``, max ``|v'_u - v_u|`` and max ``|v'_u|``.
+    """
     worst_e = 0.0
     worst_d = 0.0
     largest = 0.0
@@ -444,8 +448,9 @@ def _chebyshev_pass(
     r_max: np.ndarray,
     v_max: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """One Chebyshev step on ``v = g + aP v``: ``s = g + scale * (W v)``, residual ``s - v``,
-    ``v_next = v_prev + omega (s - v_prev)``; per block max |residual| and max |v|.
+    """One Chebyshev step on ``v = g + aP v``, with per-block max |residual| and max |v|.
+
+    ``s = g + scale * (W v)``, residual ``s - v``, ``v_next = v_prev + omega (s - v_prev)``.
     """
     for block in numba.prange(bounds.size - 1):
         worst = 0.0
@@ -476,8 +481,10 @@ def _residual_pass(
     r_max: np.ndarray,
     x_max: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Float64 residual ``g = c + scale * (W x) - x`` with ``hi + lo`` weights; per block
-    max |g| and max |x|."""
+    """Float64 residual ``g = c + scale * (W x) - x`` with ``hi + lo`` weights.
+
+    Per block: max |g| and max |x|.
+    """
     for block in numba.prange(bounds.size - 1):
         worst = 0.0
         largest = 0.0
@@ -523,9 +530,10 @@ def _build(
     error: np.ndarray,
     error_lo: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Permute (new row rank[u] = old row u, columns through rank; a row keeps its
-    entries in their input order), round the weights to ``hi`` (+ ``lo``), and measure
-    degrees and rounding errors.
+    """Permute the rows, round the weights to ``hi`` (+ ``lo``), measure degrees and rounding errors.
+
+    New row ``rank[u]`` is old row ``u``, columns go through ``rank``, and a row keeps
+    its entries in their input order.
 
     Rows are read in their old order and written to their new place: sequential reads
     and row-contiguous writes measured twice as fast as gathering rows in the new order.
@@ -567,8 +575,10 @@ def _inputs(
     c: np.ndarray,
     v: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Internal ``scale = a / d``, ``c = (1 - a) b`` and start ``v = b`` (0 on isolated rows);
-    ``order`` empty means the identity."""
+    """Internal ``scale = a / d``, ``c = (1 - a) b`` and start ``v = b`` (0 on isolated rows).
+
+    An empty ``order`` means the identity.
+    """
     mapped = order.size > 0
     for i in numba.prange(degree.size):
         if degree[i] > 0.0:
@@ -780,9 +790,11 @@ def _blocks(indptr: IntArray, lo: int, hi: int) -> IntArray:
 
 
 def _colour_blocks(walk: WalkGraph) -> tuple[npt.NDArray[np.uint64], IntArray, int]:
-    """Row bounds of the blocks of every colour, the first block of each group, and the
-    first serial group (the last colours, holding at most ``_SERIAL_SHARE`` of the entries,
-    are merged into one group swept by one thread)."""
+    """Row bounds of the blocks of every colour, the first block of each group, the first serial group.
+
+    The last colours, holding at most ``_SERIAL_SHARE`` of the entries, are merged into
+    one group swept by one thread.
+    """
     assert walk.colours is not None
     starts = walk.indptr[walk.colours]
     tail = starts[-1] - starts  # entries in colours k and later
