@@ -77,6 +77,7 @@ def _issue(env: dict[str, str], name: str, role: str) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 def test_serve_scores_the_store_and_answers_with_keys(
     scored_db: tuple[Path, list[str]], tmp_path: Path
 ) -> None:

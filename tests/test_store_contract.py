@@ -432,6 +432,7 @@ def test_bulk_paths_give_the_same_store(store: GraphStore, tmp_path: Any) -> Non
         assert dump(store) == dump(reference)
 
 
+@pytest.mark.slow
 def test_writes_after_a_bulk_export_are_seen_by_the_next_export(store: GraphStore) -> None:
     """Regression: the Arrow export once ran ADBC's own SQLite copy in-process, which broke
     the store's locks (later reads were stale or failed with 'disk I/O error')."""
