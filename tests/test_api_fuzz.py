@@ -391,3 +391,19 @@ def test_an_astronomical_amount_is_bad_input_and_harms_no_score(
     assert "1e+12" in payload["message"]
     assert api.outcome("admin", "mutation { recompute { users } }")[0] == "ok"
     _all_scores_readable(api)
+
+
+def test_a_failing_field_does_not_cancel_its_siblings_shared_loads(fresh_api: tuple[LiveApi, Any]) -> None:
+    """One field's error made graphql-core cancel its siblings, and with them a DataLoader future
+    another field was awaiting: an HTTP 500 (CancelledError). Found by the fuzzer; the error
+    must stay the client's (BAD_USER_INPUT for ``first: -23697``) and the rest of the answer must come.
+    """
+    api, population = fresh_api
+    user = "u113"  # the fuzzer's user
+    assert user in set(population.users["id"].astype(str))
+    query = """query($id: ID!) { node(id: $id) { ... on User { benefits modelVersion network { prior
+        contributors(first: 46) { items { user { network { participating contributors(first: -23697) { shrink } }
+        flags { analyst flaggedAt } } } total } } } } }"""
+    for _ in range(5):
+        code, payload = api.outcome("analyst", query, id=to_global_id(user))
+        assert code == "BAD_USER_INPUT", payload
