@@ -197,7 +197,7 @@ def test_model(api: LiveApi) -> None:
     assert {w["name"]: w["weight"] for w in model["weights"]} == pytest.approx(dict(policy.weights))
     assert [(b["name"], b["min"]) for b in model["bands"]] == [(b.name, b.min) for b in policy.bands]
     assert model["diffusion"]["damping"] == policy.diffusion.damping
-    assert model["diffusion"]["policy"] == policy.diffusion.policy
+    assert model["diffusion"]["policy"] == policy.diffusion.sharing
 
 
 def test_network_evidence_is_exact_and_audited(api: LiveApi) -> None:

@@ -1,6 +1,6 @@
 """The diffusion kernel, the network component and its exact explanations (credence.scoring.diffusion, credence.scoring.push).
 
-Oracles: a direct sparse solve, networkx PageRank through the identity in DESIGN.md,
+Oracles: a direct sparse solve, networkx PageRank through the identity in docs/design.md,
 dense matrix inverses, closed forms worked out by hand, and finite differences.
 """
 
@@ -86,16 +86,16 @@ def dense_component(
     mu: float,
     k: float,
     members: np.ndarray,
-    policy: str,
+    sharing: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, value) by the DESIGN.md formulas with dense linear algebra."""
+    """(n, value) by the formulas of docs/design.md with dense linear algebra."""
     index = np.flatnonzero(members)
     sub = dense[np.ix_(index, index)]
     degree = sub.sum(axis=1)
     explainer = dense_explainer(sub, a)
     n_sub = np.where(degree > 0, explainer @ base[index], mu)
     c_sub = np.where(degree > 0, (degree * n_sub + k * mu) / (degree + k), mu)
-    if policy == "bonus_only":
+    if sharing == "bonus_only":
         c_sub = np.maximum(c_sub, mu)
     n = np.full(dense.shape[0], mu)
     value = np.full(dense.shape[0], mu)
@@ -125,7 +125,7 @@ def test_diffuse_matches_direct_solve(seed: int, damping: float) -> None:
 
 
 def test_direct_solve_with_literal_zero_rows_agrees_away_from_isolated_nodes() -> None:
-    # DESIGN.md's oracle (1 - a) spsolve(I - aP, b) with P = D^-1 A literally (zero rows for
+    # docs/design.md's oracle (1 - a) spsolve(I - aP, b) with P = D^-1 A literally (zero rows for
     # isolated nodes) differs from diffuse only at isolated nodes, where it gives (1 - a) b_u.
     rng = np.random.default_rng(11)
     adjacency = random_graph(rng, 40, 0.1, isolated=4)
@@ -175,7 +175,7 @@ def test_two_nodes_closed_form(damping: float, weight: float) -> None:
     y = diffuse(adjacency, [b1, b2], damping=a, tol=1e-15)
     np.testing.assert_allclose(y, [(b1 + a * b2) / (1 + a), (b2 + a * b1) / (1 + a)], atol=1e-14)
     nc = network_component(
-        adjacency, [b1, b2], damping=a, prior=0.5, shrinkage=2.0, policy="symmetric", tol=1e-15
+        adjacency, [b1, b2], damping=a, prior=0.5, shrinkage=2.0, sharing="symmetric", tol=1e-15
     )
     n = np.array([(b2 + a * b1) / (1 + a), (b1 + a * b2) / (1 + a)])
     np.testing.assert_allclose(nc.n, n, atol=1e-14)
@@ -226,7 +226,7 @@ def test_isolated_nodes_get_base_and_prior_exactly() -> None:
     base = rng.random(20)
     y = diffuse(adjacency, base, damping=0.85, tol=1e-12)
     assert np.array_equal(y[-5:], base[-5:])
-    nc = network_component(adjacency, base, damping=0.85, prior=0.37, policy="symmetric")
+    nc = network_component(adjacency, base, damping=0.85, prior=0.37, sharing="symmetric")
     assert np.array_equal(nc.y[-5:], base[-5:])
     assert np.all(nc.n[-5:] == 0.37)
     assert np.all(nc.value[-5:] == 0.37)
@@ -242,19 +242,19 @@ def test_empty_graph() -> None:
 # ----------------------------------------------------------------------------- network component
 
 
-@pytest.mark.parametrize("policy", ["bonus_only", "symmetric"])
+@pytest.mark.parametrize("sharing", ["bonus_only", "symmetric"])
 @pytest.mark.parametrize("seed", range(4))
-def test_network_component_matches_dense_formulas(policy: str, seed: int) -> None:
+def test_network_component_matches_dense_formulas(sharing: str, seed: int) -> None:
     rng = np.random.default_rng(200 + seed)
     adjacency = random_graph(rng, 40, 0.1, isolated=2)
     base = rng.random(40)
     members = rng.random(40) < 0.8
     nc = network_component(
-        adjacency, base, damping=0.7, shrinkage=3.0, policy=policy, participating=members, tol=1e-14
+        adjacency, base, damping=0.7, shrinkage=3.0, sharing=sharing, participating=members, tol=1e-14
     )
     mu = float(base[members].mean())
     assert nc.mu == pytest.approx(mu, abs=1e-15)
-    n, value = dense_component(adjacency.toarray(), base, 0.7, mu, 3.0, members, policy)
+    n, value = dense_component(adjacency.toarray(), base, 0.7, mu, 3.0, members, sharing)
     np.testing.assert_allclose(nc.n, n, atol=1e-12)
     np.testing.assert_allclose(nc.value, value, atol=1e-12)
     np.testing.assert_allclose(nc.degree, np.where(members, adjacency.toarray() @ members, 0.0))
@@ -300,7 +300,7 @@ def test_bonus_only_never_below_prior() -> None:
     rng = np.random.default_rng(8)
     adjacency = random_graph(rng, 50, 0.1)
     base = rng.random(50) ** 3  # mostly low: many symmetric values fall below mu
-    symmetric = network_component(adjacency, base, policy="symmetric", prior=0.6)
+    symmetric = network_component(adjacency, base, sharing="symmetric", prior=0.6)
     bonus = network_component(adjacency, base, prior=0.6)
     assert (symmetric.value < 0.6).any()
     assert np.all(bonus.value >= 0.6)
@@ -311,11 +311,11 @@ def test_shrinkage_zero_and_large() -> None:
     rng = np.random.default_rng(9)
     adjacency = random_graph(rng, 20, 0.3, isolated=1)
     base = rng.random(20)
-    raw = network_component(adjacency, base, shrinkage=0.0, policy="symmetric", prior=0.5)
+    raw = network_component(adjacency, base, shrinkage=0.0, sharing="symmetric", prior=0.5)
     linked = raw.degree > 0
     np.testing.assert_allclose(raw.value[linked], raw.n[linked], rtol=1e-15)
     assert raw.value[~linked].tolist() == [0.5]
-    shrunk = network_component(adjacency, base, shrinkage=1e12, policy="symmetric", prior=0.5)
+    shrunk = network_component(adjacency, base, shrinkage=1e12, sharing="symmetric", prior=0.5)
     np.testing.assert_allclose(shrunk.value, 0.5, atol=1e-9)
 
 
@@ -370,7 +370,7 @@ def test_tolerance_is_a_bound_on_the_error() -> None:
     small_graphs(), dampings, st.floats(0.0, 20.0), st.sampled_from(["bonus_only", "symmetric"]), st.data()
 )
 def test_value_in_unit_interval(
-    graph: tuple[sp.csr_matrix, np.ndarray], damping: float, shrinkage: float, policy: str, data: Any
+    graph: tuple[sp.csr_matrix, np.ndarray], damping: float, shrinkage: float, sharing: str, data: Any
 ) -> None:
     adjacency, base = graph
     members = np.array(data.draw(st.lists(st.booleans(), min_size=len(base), max_size=len(base))))
@@ -380,7 +380,7 @@ def test_value_in_unit_interval(
         base,
         damping=damping,
         shrinkage=shrinkage,
-        policy=policy,
+        sharing=sharing,
         participating=members,
         prior=prior,
     )
@@ -479,7 +479,7 @@ def test_bad_base(base: Any, fragment: str) -> None:
         ({"prior": math.nan}, "prior"),
         ({"shrinkage": -1.0}, "shrinkage"),
         ({"shrinkage": math.inf}, "shrinkage"),
-        ({"policy": "punitive"}, "policy"),
+        ({"sharing": "punitive"}, "sharing"),
         ({"participating": [1, 0]}, "participating"),
         ({"participating": np.array([True])}, "participating"),
         ({"participating": np.array([False, False])}, "prior"),

@@ -58,7 +58,7 @@ def test_full_recompute_matches_an_independent_pipeline(engine: ScoringEngine, s
         damping=policy.diffusion.damping,
         prior=view.prior,
         shrinkage=policy.diffusion.shrinkage,
-        policy=policy.diffusion.policy,
+        sharing=policy.diffusion.sharing,
         participating=participating,
         tol=1e-13,
     )
@@ -113,7 +113,7 @@ def test_on_time_repayment_never_lowers_anyone(engine: ScoringEngine) -> None:
 
 
 def test_under_bonus_only_a_default_moves_only_the_defaulter(engine: ScoringEngine) -> None:
-    assert engine.policy.diffusion.policy == "bonus_only"
+    assert engine.policy.diffusion.sharing == "bonus_only"
     for k, user in enumerate(IDS[40:60]):
         before = components_of(engine)
         engine.record_repayments(repayment(user, "defaulted", f"bad-{k}"))
@@ -147,7 +147,7 @@ def test_explanation_adds_up(engine: ScoringEngine) -> None:
         if e.participating and e.degree > 0:
             assert abs(e.contributors_total - (e.network_value - e.prior)) <= e.network_bound
             value = e.prior + e.shrink * (e.network_value - e.prior)
-            expected = max(value, e.prior) if engine.policy.diffusion.policy == "bonus_only" else value
+            expected = max(value, e.prior) if engine.policy.diffusion.sharing == "bonus_only" else value
             assert e.components[-1].value == pytest.approx(expected, abs=1e-9)
 
 

@@ -26,8 +26,8 @@ NOW = 1_700_000_000
 POLICY = read_policy(DEFAULT_POLICY_PATH)
 
 
-def with_diffusion_policy(name: str) -> ScoringModel:
-    return ScoringModel.from_policy(replace(POLICY, diffusion=replace(POLICY.diffusion, policy=name)))
+def with_sharing(name: str) -> ScoringModel:
+    return ScoringModel.from_policy(replace(POLICY, diffusion=replace(POLICY.diffusion, sharing=name)))
 
 
 USERS = UserArrays.build(created=[NOW - 900 * DAY] * 3, id_verified=[True, True, False])
@@ -58,11 +58,11 @@ def test_bonus_only_shares_the_base_without_adverse_events() -> None:
     paid_on_time = SpendingArrays.build(
         user=[0, 1], at=[NOW - 5 * DAY] * 2, is_bill=[True, True], on_time=[1.0, 1.0]
     )
-    bonus_only = with_diffusion_policy("bonus_only")
+    bonus_only = with_sharing("bonus_only")
     np.testing.assert_array_equal(
         shared_base(bonus_only, REPAYMENTS, SPENDING), shared_base(bonus_only, clean, paid_on_time)
     )
-    symmetric = with_diffusion_policy("symmetric")
+    symmetric = with_sharing("symmetric")
     shared = shared_base(symmetric, REPAYMENTS, SPENDING)
     assert shared[1] < shared_base(symmetric, clean, paid_on_time)[1]
     parts = symmetric.individual(

@@ -209,7 +209,7 @@ def _network(individual: np.ndarray, adjacency: np.ndarray, participating: np.nd
         base,
         damping=d.damping,
         shrinkage=d.shrinkage,
-        policy=d.policy,
+        sharing=d.sharing,
         participating=participating,
         tol=d.tol,
     ).value

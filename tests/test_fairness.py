@@ -161,7 +161,7 @@ def test_fairness_report_end_to_end(population_engine: Any) -> None:
 def test_fairness_report_rejects_bad_input(population_engine: Any) -> None:
     population, _, engine, _ = population_engine
     with pytest.raises(ParameterError):
-        fairness_report(engine, population.labels, policies=("nope",))
+        fairness_report(engine, population.labels, sharing=("nope",))
     one_group = population.labels.assign(group="A")
     with pytest.raises(ParameterError):
         fairness_report(engine, one_group)
@@ -204,7 +204,7 @@ def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) 
             str(db),
             "--now",
             now,
-            "--policies",
+            "--sharing",
             "bonus_only",
             "--out",
             str(tmp_path / "fair.csv"),

@@ -33,7 +33,7 @@ def test_default_policy_matches_design_weights() -> None:
         "identity": 0.15,
         "connections": 0.05,
     }
-    assert policy.diffusion.policy == "bonus_only"
+    assert policy.diffusion.sharing == "bonus_only"
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,8 @@ def test_assemble_rejects_out_of_range() -> None:
         (lambda d: d["weights"].pop("identity"), "weights"),
         (lambda d: d["weights"].update(identity=-0.1, connections=0.3), "weights.identity"),
         (lambda d: d["diffusion"].update(damping=1.0), "diffusion.damping"),
-        (lambda d: d["diffusion"].update(policy="punitive"), "diffusion.policy"),
+        (lambda d: d["diffusion"].update(sharing="punitive"), "diffusion.sharing"),
+        (lambda d: d["diffusion"].update(policy="symmetric"), "diffusion.policy"),  # both spellings at once
         (lambda d: d["diffusion"].update(alpha=0.3), "diffusion.alpha"),
         (lambda d: d["bands"][0].update(min=300), "bands"),
         (lambda d: d["bands"].reverse(), "bands"),
@@ -107,3 +108,11 @@ def test_unreadable_policy_file(tmp_path: Path) -> None:
     path.write_text("version = [unclosed")
     with pytest.raises(ParameterError, match="cannot be read"):
         read_policy(path)
+
+
+def test_a_policy_file_of_credence_0_1_still_reads() -> None:
+    """Credence 0.1 spelled the sharing rule ``[diffusion] policy``; such files read unchanged."""
+    data = tomllib.loads(DEFAULT_POLICY_PATH.read_text())
+    data["diffusion"]["policy"] = "symmetric"
+    del data["diffusion"]["sharing"]
+    assert parse_policy(data).diffusion.sharing == "symmetric"

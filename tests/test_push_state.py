@@ -119,13 +119,13 @@ def test_recompute_is_a_warm_full_solve() -> None:
     np.testing.assert_allclose(state.y, y, atol=1e-10)
 
 
-def test_component_value_policies() -> None:
+def test_component_value_sharing_rules() -> None:
     n = np.array([0.9, 0.1, 0.3])
     degree = np.array([2.0, 2.0, 0.0])
-    symmetric = component_value(n, degree, mu=0.5, shrinkage=2.0, policy="symmetric")
+    symmetric = component_value(n, degree, mu=0.5, shrinkage=2.0, sharing="symmetric")
     np.testing.assert_allclose(symmetric, [0.7, 0.3, 0.5])
-    with pytest.raises(ParameterError, match="'policy'"):
-        component_value(n, degree, mu=0.5, shrinkage=2.0, policy="both")
+    with pytest.raises(ParameterError, match="'sharing'"):
+        component_value(n, degree, mu=0.5, shrinkage=2.0, sharing="both")
 
 
 def test_bad_changes_are_refused() -> None:

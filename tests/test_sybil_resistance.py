@@ -45,7 +45,7 @@ def test_known_answer_dense_solve() -> None:
     d = adj.sum(axis=1)
     n = pi @ base
     c = np.maximum((d * n + k * mu) / (d + k), mu)
-    point = measure_region(adj, base, sybil, damping=a, shrinkage=k, policy="bonus_only", prior=mu, weight=w)
+    point = measure_region(adj, base, sybil, damping=a, shrinkage=k, sharing="bonus_only", prior=mu, weight=w)
     assert point.honest_gain == pytest.approx(float((600 * w * d / (d + k) * part)[~sybil].sum()), abs=1e-8)
     assert point.endpoint_gain == pytest.approx(float(600 * w * d[3] / (d[3] + k) * part[3]), abs=1e-8)
     assert point.sybil_points == pytest.approx(float(600 * w * (c[sybil] - mu).sum()), abs=1e-8)
@@ -96,7 +96,7 @@ def test_flattening_within_derived_bound() -> None:
         ({"attack_links": 50, "region_sizes": (10,)}, "attack_links"),
         ({"damping": 1.0}, "damping"),
         ({"shrinkage": -1.0}, "shrinkage"),
-        ({"policy": "malus"}, "policy"),
+        ({"sharing": "malus"}, "sharing"),
         ({"sybil_base": 1.5}, "sybil_base"),
         ({"honest_users": 1}, "honest_users"),
     ],

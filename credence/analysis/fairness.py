@@ -11,8 +11,8 @@ no protected attribute; the synthetic populations keep it in ``labels["group"]``
   rate of the most favoured group. A ratio below 0.8 is the conventional red flag.
 * **The network's part**: the same rates with the ``connections`` component set to
   the neutral prior for everyone (scenario ``no_network``: the scores the
-  individual components alone would give), and under each diffusion policy
-  (``bonus_only``, ``symmetric``). The difference between a policy's gap and the
+  individual components alone would give), and under each sharing rule
+  (``bonus_only``, ``symmetric``). The difference between a sharing rule's gap and the
   ``no_network`` gap is the part of the gap the network component causes.
 * **Homophily** of the friend graph: the fraction of link weight joining two users
   of the same group, against the fraction expected if links ignored groups (given
@@ -80,7 +80,7 @@ FOUR_FIFTHS = 0.8
 #: Scenario name: the network component at the neutral prior for everyone.
 NO_NETWORK = "no_network"
 
-_POLICIES = ("bonus_only", "symmetric")
+SHARING_MODES = ("bonus_only", "symmetric")
 
 
 # --------------------------------------------------------------------------- pure maths
@@ -348,15 +348,15 @@ def align_groups(ids: Any, groups: Any, *, column: str = "group") -> np.ndarray:
 class FairnessReport:
     """Disparate impact per tier and scenario, the network's part in it, and homophily.
 
-    ``scenarios`` are the diffusion policies asked for, then :data:`NO_NETWORK`;
-    ``policy`` is the engine's own diffusion policy. ``mean_scores[scenario]`` holds
+    ``scenarios`` are the sharing rules asked for, then :data:`NO_NETWORK`;
+    ``sharing`` is the engine's own sharing rule. ``mean_scores[scenario]`` holds
     each group's mean score in that scenario.
     """
 
     groups: tuple[str, ...]
     group_sizes: tuple[int, ...]
     unassigned: int
-    policy: str
+    sharing: str
     model_version: str
     prior: float
     scenarios: tuple[str, ...]
@@ -394,7 +394,7 @@ class FairnessReport:
         """Plain data (for JSON)."""
         return {
             "groups": dict(zip(self.groups, self.group_sizes, strict=True)),
-            "unassigned": self.unassigned, "policy": self.policy, "model_version": self.model_version,
+            "unassigned": self.unassigned, "sharing": self.sharing, "model_version": self.model_version,
             "prior": self.prior, "scenarios": list(self.scenarios),
             "homophily": self.homophily.__dict__.copy(),
             "mean_scores": {k: dict(zip(self.groups, v, strict=True)) for k, v in self.mean_scores.items()},
@@ -414,7 +414,7 @@ class FairnessReport:
         h = self.homophily
         lines = [
             f"Fairness across groups ({sizes} users; {self.unassigned:,} without a group left out)",
-            f"Model {self.model_version}, diffusion policy {self.policy}, neutral prior {self.prior:.4f}",
+            f"Model {self.model_version}, sharing rule {self.sharing}, neutral prior {self.prior:.4f}",
             f"Homophily: {_pct(h.within)} of link weight within groups, {_pct(h.expected)} expected "
             f"under random mixing (assortativity {h.assortativity:.3f}, {h.links:,} links)",
             "",
@@ -445,7 +445,7 @@ class FairnessReport:
                 )
         lines += [
             "",
-            f"'network pp': the policy's gap minus the {NO_NETWORK} gap (connections component at the "
+            f"'network pp': the sharing rule's gap minus the {NO_NETWORK} gap (connections component at the "
             "neutral prior for everyone), in percentage points: the part of the gap the network causes.",
         ]
         return "\n".join(lines)
@@ -466,14 +466,14 @@ def _ratio(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f}"
 
 
-def _scores_under(engine: ScoringEngine, policy_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of every user under a diffusion policy, from a second engine if needed."""
-    if policy_name == engine.policy.diffusion.policy:
+def _scores_under(engine: ScoringEngine, sharing: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of every user under a sharing rule, from a second engine if needed."""
+    if sharing == engine.policy.diffusion.sharing:
         table = engine.view()
         return np.asarray(table.ids, dtype=object), np.asarray(table.scores, dtype=np.int64)
     from credence.engine import ScoringEngine
 
-    policy = replace(engine.policy, diffusion=replace(engine.policy.diffusion, policy=policy_name))
+    policy = replace(engine.policy, diffusion=replace(engine.policy.diffusion, sharing=sharing))
     other = ScoringEngine(engine.store, policy=policy, now=engine.computed_at, params=engine.params)
     other.recompute(write=False)
     table = other.view()
@@ -484,7 +484,7 @@ def fairness_report(
     engine: ScoringEngine,
     groups: Any,
     *,
-    policies: Sequence[str] = _POLICIES,
+    sharing: Sequence[str] = SHARING_MODES,
     column: str = "group",
 ) -> FairnessReport:
     """Disparate impact of every benefit tier across ``groups``, and the network's part in it.
@@ -493,13 +493,13 @@ def fairness_report(
     ----------
     engine : ScoringEngine
         A recomputed engine; its policy gives the benefit tiers, its store the graph.
-        A policy other than the engine's own is scored by a second engine on the same
+        A sharing rule other than the engine's own is scored by a second engine on the same
         store and evaluation time (nothing is written).
     groups : mapping, Series or DataFrame
         The protected attribute of each user (see :func:`align_groups`); users
         without one are left out and counted in ``unassigned``.
-    policies : sequence of {"bonus_only", "symmetric"}
-        Diffusion policies to compare; :data:`NO_NETWORK` is always added.
+    sharing : sequence of {"bonus_only", "symmetric"}
+        Sharing rules to compare; :data:`NO_NETWORK` is always added.
     column : str
         The group column when ``groups`` is a frame.
 
@@ -508,12 +508,12 @@ def fairness_report(
     NotFoundError
         If the engine has not recomputed yet.
     ParameterError
-        For an unknown policy, or when fewer than two groups have users.
+        For an unknown sharing rule, or when fewer than two groups have users.
     """
-    names = tuple(dict.fromkeys(policies))
+    names = tuple(dict.fromkeys(sharing))
     for name in names:
-        if name not in _POLICIES:
-            raise ParameterError("policies", name, f"must be among {list(_POLICIES)}")
+        if name not in SHARING_MODES:
+            raise ParameterError("sharing", name, f"must be among {list(SHARING_MODES)}")
     table = engine.view()
     ids = np.asarray(table.ids, dtype=object)
     aligned = align_groups(ids, groups, column=column)
@@ -555,7 +555,7 @@ def fairness_report(
         groups=tuple(str(g) for g in labels.tolist()),
         group_sizes=tuple(int(c) for c in counts.tolist()),
         unassigned=int((~known).sum()),
-        policy=engine.policy.diffusion.policy,
+        sharing=engine.policy.diffusion.sharing,
         model_version=engine.model_version,
         prior=float(prior),
         scenarios=(*names, NO_NETWORK),

@@ -3,7 +3,7 @@
 An attacker creates ``m`` fake accounts (a *sybil region*), gives them the best
 records they can fabricate (base ``b = 1``), links them densely among themselves
 and persuades ``g`` real users to befriend them (the *attack links*). Two
-questions (DESIGN.md, "The network component"):
+questions (docs/design.md, "The network component"):
 
 * **what the sybils gain**: the network points of the sybil accounts themselves.
   They vouch for each other, so each sybil's component is high whatever ``m`` is;
@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
 from credence.core.scale import SCORE_RANGE
-from credence.scoring.diffusion import check_damping, check_policy, check_shrinkage, network_component
+from credence.scoring.diffusion import check_damping, check_sharing, check_shrinkage, network_component
 from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
 from credence.scoring.sybil_bounds import crossing_bound, escape_bound, region_contribution
 from credence.seeds.sybil import attach_region, honest_graph
@@ -91,11 +91,11 @@ class SybilPoint:
         ``sybil_points / region_size``.
     honest_gain : float
         Sum over honest users of ``600 w d_u / (d_u + k) * (region's part of n_u - mu)``:
-        the points the region adds to the honest side (before the policy's clipping).
+        the points the region adds to the honest side (before the sharing rule's clipping).
     endpoint_gain : float
         The same, over the honest ends of the attack links only.
     honest_change : float
-        Sum over honest users of the actual change of their points (policy applied)
+        Sum over honest users of the actual change of their points (sharing rule applied)
         against the honest graph without the region and its attack links.
     escape : float
         ``rho`` of :func:`escape_bound`.
@@ -117,7 +117,7 @@ def measure_region(
     *,
     damping: float,
     shrinkage: float,
-    policy: str,
+    sharing: str,
     prior: float,
     weight: float,
     baseline: np.ndarray | None = None,
@@ -134,7 +134,7 @@ def measure_region(
         The sybil mask.
     damping, shrinkage, prior : float
         The diffusion's ``a``, the degree shrinkage ``k`` and the neutral prior ``mu``.
-    policy : str
+    sharing : str
         How the component treats users below the prior.
     weight : float
         Weight of the ``connections`` component (points are ``600 * weight`` per unit).
@@ -150,7 +150,7 @@ def measure_region(
     --------
     >>> A = np.array([[0.0, 1.0], [1.0, 0.0]])
     >>> p = measure_region(A, [0.5, 1.0], [False, True], damping=0.5, shrinkage=0.0,
-    ...                    policy="bonus_only", prior=0.5, weight=0.05)
+    ...                    sharing="bonus_only", prior=0.5, weight=0.05)
     >>> round(p.honest_gain, 9), round(p.sybil_points, 9)  # 30 * (n_0 - mu) = 30/3, 30 * (2/3 - 1/2)
     (10.0, 5.0)
     """
@@ -159,7 +159,7 @@ def measure_region(
     mask = np.asarray(sybil, dtype=bool)
     k = check_shrinkage(shrinkage)
     scale = SCORE_RANGE * float(weight)
-    nc = network_component(matrix, b, damping=damping, shrinkage=k, policy=policy, prior=prior, tol=1e-12)
+    nc = network_component(matrix, b, damping=damping, shrinkage=k, sharing=sharing, prior=prior, tol=1e-12)
     d = nc.degree
     part = region_contribution(matrix, b, mask, damping=damping, prior=prior)
     shrink = np.divide(d, d + k, out=np.zeros_like(d), where=d + k > 0)
@@ -192,7 +192,7 @@ class SybilCurve:
         ``B`` of the module docstring: ``honest_gain <= B`` for every region size.
     honest_users, attack_links : int
     damping, shrinkage, prior, weight, sybil_base : float
-    policy : str
+    sharing : str
     """
 
     points: tuple[SybilPoint, ...]
@@ -204,7 +204,7 @@ class SybilCurve:
     prior: float
     weight: float
     sybil_base: float
-    policy: str
+    sharing: str
 
     def point(self, size: int) -> SybilPoint:
         """The point measured at region size ``size``.
@@ -249,7 +249,7 @@ class SybilCurve:
         """The curve as a fixed-width table (what ``credence sybil-resistance`` prints)."""
         head = (
             f"honest users {self.honest_users}, attack links {self.attack_links}, a={self.damping}, "
-            f"k={self.shrinkage}, policy {self.policy}, mu={self.prior:.4f}, w={self.weight}\n"
+            f"k={self.shrinkage}, sharing {self.sharing}, mu={self.prior:.4f}, w={self.weight}\n"
             f"bound on honest gain (any size): {self.bound:.3f} points\n"
         )
         rows = [
@@ -271,7 +271,7 @@ def sybil_curve(
     attack_links: int = 10,
     damping: float = 0.5,
     shrinkage: float = 2.0,
-    policy: str = "bonus_only",
+    sharing: str = "bonus_only",
     sybil_base: float = 1.0,
     internal_degree: int = 10,
     weight: float | None = None,
@@ -295,9 +295,9 @@ def sybil_curve(
         and the smallest region).
     damping, shrinkage : float
         The diffusion's ``a`` and the degree shrinkage ``k``.
-    policy : str
+    sharing : str
         How the component treats users below the prior (see
-        :data:`credence.scoring.diffusion.POLICIES`).
+        :data:`credence.scoring.diffusion.SHARING_MODES`).
     sybil_base : float
         Base of every sybil, in [0, 1].
     internal_degree : int
@@ -315,7 +315,7 @@ def sybil_curve(
     Raises
     ------
     ParameterError
-        Bad sizes, counts, damping, shrinkage, policy or ``sybil_base``.
+        Bad sizes, counts, damping, shrinkage, sharing rule or ``sybil_base``.
 
     Examples
     --------
@@ -327,7 +327,7 @@ def sybil_curve(
     g = check_int(attack_links, "attack_links", 1)
     a = check_damping(damping)
     k = check_shrinkage(shrinkage)
-    rule = check_policy(policy)
+    rule = check_sharing(sharing)
     value = check_real(sybil_base, "sybil_base", lo=0.0, hi=1.0)
     if isinstance(region_sizes, str | bytes) or not isinstance(region_sizes, Sequence) or not region_sizes:
         raise ParameterError("region_sizes", region_sizes, "must be a non-empty sequence of integers")
@@ -341,7 +341,9 @@ def sybil_curve(
     w = connections_weight() if weight is None else check_real(weight, "weight", lo=0.0, hi=1.0)
     honest, base = honest_graph(n, seed=seed)
     mu = float(base.mean())
-    baseline = network_component(honest, base, damping=a, shrinkage=k, policy=rule, prior=mu, tol=1e-12).value
+    baseline = network_component(
+        honest, base, damping=a, shrinkage=k, sharing=rule, prior=mu, tol=1e-12
+    ).value
     points = []
     bound = math.nan
     for size in sizes:
@@ -350,7 +352,7 @@ def sybil_curve(
         )
         points.append(
             measure_region(
-                matrix, b, mask, damping=a, shrinkage=k, policy=rule, prior=mu, weight=w, baseline=baseline
+                matrix, b, mask, damping=a, shrinkage=k, sharing=rule, prior=mu, weight=w, baseline=baseline
             )
         )
         if math.isnan(bound):  # the same for every size: depends on the honest side only
@@ -367,5 +369,5 @@ def sybil_curve(
         prior=mu,
         weight=w,
         sybil_base=value,
-        policy=rule,
+        sharing=rule,
     )

@@ -48,11 +48,12 @@ def _read_groups(path: Path, column: str) -> Any:
 )
 @click.option("--column", default="group", show_default=True, help="The protected-attribute column.")
 @click.option(
-    "--policies",
-    "policies",
+    "--sharing",
+    "--policies",  # its name in Credence 0.1
+    "sharing",
     multiple=True,
     type=click.Choice(["bonus_only", "symmetric"]),
-    help="Diffusion policies to compare (repeatable; default both).",
+    help="Sharing rules of the network component to compare (repeatable; default both).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
@@ -65,7 +66,7 @@ def _read_groups(path: Path, column: str) -> Any:
 def fairness(
     groups_path: Path,
     column: str,
-    policies: tuple[str, ...],
+    sharing: tuple[str, ...],
     as_json: bool,
     out: Path | None,
     policy_path: Path | None,
@@ -75,7 +76,7 @@ def fairness(
 ) -> None:
     """Disparate impact (80% rule) of each benefit tier across a protected attribute.
 
-    Compares the diffusion policies with the network component held at the neutral
+    Compares the sharing rules with the network component held at the neutral
     prior, and reports the graph's homophily.
     """
     from credence.analysis.fairness import fairness_report
@@ -83,7 +84,7 @@ def fairness(
     groups = _read_groups(groups_path, column)
     with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
         report = fairness_report(
-            engine, groups, policies=policies or ("bonus_only", "symmetric"), column=column
+            engine, groups, sharing=sharing or ("bonus_only", "symmetric"), column=column
         )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

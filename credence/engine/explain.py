@@ -48,7 +48,7 @@ def explain(
     value = float(result.n)
     shrink = model.shrink(degree)
     shrunk = diffusion.mu + shrink * (value - diffusion.mu)
-    floored = policy.diffusion.policy == "bonus_only" and shrunk < diffusion.mu
+    floored = policy.diffusion.sharing == "bonus_only" and shrunk < diffusion.mu
     # A floored component sits at the prior: no contributor moves it.
     per_unit = model.network_points(0.0 if floored else shrink)
     people = tuple(

@@ -173,7 +173,7 @@ class ScoringModel:
             users, repayments, spending, now=now, params=self.params, reference=reference
         )
         shared = factors.components
-        if self.policy.diffusion.policy == "bonus_only":
+        if self.policy.diffusion.sharing == "bonus_only":
             good = _subset(repayments, np.isin(repayments.status, _GOOD_STATUSES))
             late_bill = spending.is_bill & (spending.on_time == 0.0)
             shared = compute_factors(
@@ -201,7 +201,7 @@ class ScoringModel:
             degree,
             mu=diffusion.mu,
             shrinkage=settings.shrinkage,
-            policy=settings.policy,
+            sharing=settings.sharing,
         )
 
     # ---------------------------------------------------------------- components -> scores

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from credence.scoring.communities import CommunityStats, community_table, louvain, modularity
 from credence.scoring.diffusion import (
-    POLICIES,
+    SHARING_MODES,
     NetworkComponent,
     check_adjacency,
     check_damping,
     check_max_iter,
     check_node,
     check_participating,
-    check_policy,
     check_prior,
+    check_sharing,
     check_shrinkage,
     check_tol,
     check_vector,
@@ -40,7 +40,7 @@ from credence.scoring.sybil_bounds import crossing_bound, escape_bound, region_c
 from credence.scoring.trust import TrustResult, check_seeds, default_iterations, sybil_trust
 
 __all__ = [
-    "POLICIES",
+    "SHARING_MODES",
     "ClusterEvidence",
     "CommunityStats",
     "Contributions",
@@ -55,7 +55,7 @@ __all__ = [
     "check_max_iter",
     "check_node",
     "check_participating",
-    "check_policy",
+    "check_sharing",
     "check_prior",
     "check_seeds",
     "check_shrinkage",

@@ -1,13 +1,13 @@
 """The network component: personalized-PageRank diffusion of base creditworthiness.
 
-Pure numerics (scipy CSR and numpy arrays in, arrays out); see DESIGN.md,
+Pure numerics (scipy CSR and numpy arrays in, arrays out); see docs/design.md,
 "The network component". With ``A`` the symmetric weighted adjacency, ``D`` its
 degree matrix, ``P = D^-1 A`` and ``a`` the damping (continue probability)::
 
     y = (1 - a) b + a P y        y_u = b_u for isolated u (the walk can only restart at u)
     n_u = (P y)_u                for d_u > 0, and mu for isolated u
     c_u = (d_u n_u + k mu) / (d_u + k)
-    value_u = max(c_u, mu)       policy "bonus_only" (default); c_u for "symmetric"
+    value_u = max(c_u, mu)       sharing "bonus_only" (default); c_u for "symmetric"
 
 The diffusion is solved by :mod:`credence.scoring.solver` (multicolour SOR on float32
 storage with float64 accumulation, on all cores) to a *guaranteed* accuracy: the
@@ -36,28 +36,28 @@ from credence.core.errors import ParameterError
 from credence.core.types import BoolArray, FloatArray, IntArray
 from credence.scoring.solver import Solution, WalkGraph, float32_suffices, prepare_walk, solve, walk_product
 from credence.scoring.validation import (
-    POLICIES,
+    SHARING_MODES,
     check_adjacency,
     check_damping,
     check_max_iter,
     check_node,
     check_participating,
-    check_policy,
     check_prior,
+    check_sharing,
     check_shrinkage,
     check_tol,
     check_vector,
 )
 
 __all__ = [
-    "POLICIES",
+    "SHARING_MODES",
     "NetworkComponent",
     "check_adjacency",
     "check_damping",
     "check_max_iter",
     "check_node",
     "check_participating",
-    "check_policy",
+    "check_sharing",
     "check_prior",
     "check_shrinkage",
     "check_tol",
@@ -150,9 +150,9 @@ def neutral_prior(prior: Any, base: FloatArray, members: BoolArray) -> float:
 
 
 def component_value(
-    n: FloatArray, degree: FloatArray, *, mu: float, shrinkage: float, policy: str
+    n: FloatArray, degree: FloatArray, *, mu: float, shrinkage: float, sharing: str
 ) -> FloatArray:
-    """The network component from ``n`` and the weighted degree: shrinkage, then the policy.
+    """The network component from ``n`` and the weighted degree: shrinkage, then the sharing rule.
 
     ``c_u = (d_u n_u + k mu) / (d_u + k)`` (``mu`` for ``d_u = 0``), then
     ``max(c_u, mu)`` under ``bonus_only``; clipped to [0, 1] against round-off.
@@ -167,8 +167,8 @@ def component_value(
         The neutral prior.
     shrinkage : float
         ``k >= 0``, checked by :func:`check_shrinkage`.
-    policy : {"bonus_only", "symmetric"}
-        Checked by :func:`check_policy`.
+    sharing : {"bonus_only", "symmetric"}
+        Checked by :func:`check_sharing`.
 
     Returns
     -------
@@ -178,11 +178,11 @@ def component_value(
     Examples
     --------
     >>> component_value(np.array([0.9, 0.1, 0.3]), np.array([2.0, 2.0, 0.0]), mu=0.5,
-    ...                 shrinkage=2.0, policy="bonus_only").tolist()
+    ...                 shrinkage=2.0, sharing="bonus_only").tolist()
     [0.7, 0.5, 0.5]
     """
     k = check_shrinkage(shrinkage)
-    rule = check_policy(policy)
+    rule = check_sharing(sharing)
     n = np.asarray(n, dtype=np.float64)
     degree = np.asarray(degree, dtype=np.float64)
     value = np.full(n.shape, mu, dtype=np.float64)
@@ -302,7 +302,7 @@ class NetworkComponent:
     n : ndarray of float64
         ``(P y)_u`` for participants with links to other participants, ``mu`` otherwise.
     value : ndarray of float64
-        The final component ``c_u`` after shrinkage and policy, in [0, 1]
+        The final component ``c_u`` after shrinkage and the sharing rule, in [0, 1]
         (``mu`` for non-participants).
     degree : ndarray of float64
         Weighted degree among participants (0 for non-participants).
@@ -331,13 +331,13 @@ def network_component(
     damping: float = 0.5,
     prior: float | None = None,
     shrinkage: float = 2.0,
-    policy: str = "bonus_only",
+    sharing: str = "bonus_only",
     participating: Any = None,
     tol: float = 1e-10,
     max_iter: int = 1000,
     x0: Any = None,
 ) -> NetworkComponent:
-    """The network component ``c_u`` of every user (DESIGN.md, "The network component").
+    """The network component ``c_u`` of every user (docs/design.md, "The network component").
 
     Non-participants (not consenting, or quarantined) are removed from the
     graph entirely: their rows and columns are dropped before the diffusion,
@@ -362,7 +362,7 @@ def network_component(
     shrinkage : float
         ``k >= 0``, the weighted degree at which ``c_u`` is half way between
         ``mu`` and ``n_u``.
-    policy : {"bonus_only", "symmetric"}
+    sharing : {"bonus_only", "symmetric"}
         ``bonus_only`` never lets a user's network lower their component below ``mu``.
     participating : array_like of bool, shape (n,), optional
         Consenting and not quarantined; default everyone.
@@ -395,7 +395,7 @@ def network_component(
     [1.0, 2.0]
     >>> (nc.value * 18).round(9).tolist()  # max(4/9, 1/2) and 5/9
     [9.0, 10.0]
-    >>> (network_component(A, [1.0, 0.0], prior=0.5, policy="symmetric").value * 9).round(9).tolist()
+    >>> (network_component(A, [1.0, 0.0], prior=0.5, sharing="symmetric").value * 9).round(9).tolist()
     [4.0, 5.0]
     """
     matrix = check_adjacency(adjacency)
@@ -403,7 +403,7 @@ def network_component(
     b = check_vector(base, size, "base", unit_interval=True)
     a = check_damping(damping)
     k = check_shrinkage(shrinkage)
-    rule = check_policy(policy)
+    rule = check_sharing(sharing)
     members = check_participating(participating, size)
     eps = check_tol(tol)
     limit = check_max_iter(max_iter)
@@ -417,7 +417,7 @@ def network_component(
     linked = d > 0.0
     n_sub = np.full(index.size, mu)
     n_sub[linked] = walk_product(walk, y_sub)[linked]
-    c_sub = component_value(n_sub, d, mu=mu, shrinkage=k, policy=rule)
+    c_sub = component_value(n_sub, d, mu=mu, shrinkage=k, sharing=rule)
 
     y = b.copy()
     y[index] = y_sub

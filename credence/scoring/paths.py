@@ -1,6 +1,6 @@
 """Influence paths: the strongest walks through which one user's base reaches another's network value.
 
-The network value of a linked participant ``s`` (DESIGN.md, "The network component") is
+The network value of a linked participant ``s`` (docs/design.md, "The network component") is
 ``n_s = (P y)_s`` with ``y = (1 - a)(I - a P)^-1 b``, hence
 
     n_s = sum_v pi_s(v) b_v,    pi_s = (1 - a)/a * row s of W,    W = sum_{L>=1} (a P)^L.

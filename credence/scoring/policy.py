@@ -30,7 +30,7 @@ from credence.core.checks import check_real
 from credence.core.errors import ParameterError
 from credence.core.scale import SCORE_MAX, SCORE_MIN, SCORE_RANGE
 from credence.core.types import FloatArray, IntArray, ObjectArray
-from credence.scoring.validation import check_damping, check_policy, check_shrinkage
+from credence.scoring.validation import check_damping, check_sharing, check_shrinkage
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -75,11 +75,15 @@ class Benefit:
 
 @dataclass(frozen=True, kw_only=True)
 class DiffusionParams:
-    """Parameters of the network component (see DESIGN.md)."""
+    """Parameters of the network component (see ``docs/design.md``).
+
+    ``sharing`` is how a user's network counts in their score: ``"bonus_only"`` (it
+    can raise the score, never lower it) or ``"symmetric"``.
+    """
 
     damping: float = 0.5
     shrinkage: float = 2.0
-    policy: str = "bonus_only"
+    sharing: str = "bonus_only"
     tol: float = 1e-5
 
     def __post_init__(self) -> None:
@@ -87,7 +91,7 @@ class DiffusionParams:
         # the values are kept as written (an integer stays an integer).
         check_damping(self.damping, "diffusion.damping")
         check_shrinkage(self.shrinkage, "diffusion.shrinkage")
-        check_policy(self.policy, "diffusion.policy")
+        check_sharing(self.sharing, "diffusion.sharing")
         check_real(self.tol, "diffusion.tol", lo=0.0, hi=1.0, lo_open=True, hi_open=True, finite=False)
 
 
@@ -161,8 +165,13 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         )
         for b in data.get("benefits", [])
     )
-    diffusion = data.get("diffusion", {})
-    unknown = set(diffusion) - {"damping", "shrinkage", "policy", "tol"}
+    diffusion = dict(data.get("diffusion", {}))
+    if "policy" in diffusion:
+        # Credence 0.1 called the sharing rule "policy"; old policy files still read.
+        if "sharing" in diffusion:
+            raise ParameterError("diffusion.policy", diffusion["policy"], "give diffusion.sharing only")
+        diffusion["sharing"] = diffusion.pop("policy")
+    unknown = set(diffusion) - {"damping", "shrinkage", "sharing", "tol"}
     if unknown:
         raise ParameterError(f"diffusion.{sorted(unknown)[0]}", None, "unknown diffusion key")
     return Policy(

@@ -1,6 +1,6 @@
 """Local push: the diffusion kept current on a changing graph, and exact explanations.
 
-:class:`DiffusionState` holds the solution ``y`` of ``y = c + a P y`` (DESIGN.md, "The
+:class:`DiffusionState` holds the solution ``y`` of ``y = c + a P y`` (docs/design.md, "The
 network component"; ``c_u = (1 - a) b_u``, or ``b_u`` for a user without links), its
 residual ``r = c + a P y - y`` and ``P y``, over a graph that can change one link, one
 user's base or one user's participation at a time. The invariant kept after every

@@ -8,7 +8,7 @@ out); the experiment that plants regions and measures them is
 
 Why personalized PageRank bounds the honest side
 ------------------------------------------------
-With ``pi_u`` the walk distribution of DESIGN.md, the network component of ``u``
+With ``pi_u`` the walk distribution of docs/design.md, the network component of ``u``
 is ``n_u - mu = sum_v pi_u(v) (b_v - mu)``, so the part the region ``S`` adds is
 ``sum_{v in S} pi_u(v) (b_v - mu) <= (1 - mu) pi_u(S)`` (:func:`region_contribution`).
 The walk behind ``pi_u`` takes one step from ``u`` and then continues with

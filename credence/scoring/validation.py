@@ -6,7 +6,7 @@ and the rule. :mod:`credence.scoring.diffusion` re-exports them all.
 
 Examples
 --------
->>> check_damping(0.5), check_policy("symmetric"), check_node(2, 3)
+>>> check_damping(0.5), check_sharing("symmetric"), check_node(2, 3)
 (0.5, 'symmetric', 2)
 """
 
@@ -23,24 +23,25 @@ from credence.core.errors import ParameterError
 from credence.core.types import BoolArray, FloatArray
 
 __all__ = [
-    "POLICIES",
-    "SignPolicy",
+    "SHARING_MODES",
+    "Sharing",
     "check_adjacency",
     "check_damping",
     "check_max_iter",
     "check_node",
     "check_participating",
-    "check_policy",
+    "check_sharing",
     "check_prior",
     "check_shrinkage",
     "check_tol",
     "check_vector",
 ]
 
-#: The sign policy of the network component, as a type (what :func:`check_policy` returns).
-SignPolicy = Literal["bonus_only", "symmetric"]
+#: How a user's network counts in their score, as a type (what :func:`check_sharing` returns):
+#: ``"bonus_only"`` (it can only raise the score) or ``"symmetric"`` (it can lower it too).
+Sharing = Literal["bonus_only", "symmetric"]
 #: Its values.
-POLICIES: tuple[str, ...] = ("bonus_only", "symmetric")
+SHARING_MODES: tuple[str, ...] = ("bonus_only", "symmetric")
 
 
 # --------------------------------------------------------------------------- numbers
@@ -122,19 +123,19 @@ def check_prior(prior: Any, name: str = "prior") -> float:
     return check_real(prior, name, lo=0.0, hi=1.0, finite=False)
 
 
-def check_policy(policy: Any, name: str = "policy") -> SignPolicy:
-    """Validate the sign policy: ``"bonus_only"`` or ``"symmetric"``.
+def check_sharing(sharing: Any, name: str = "sharing") -> Sharing:
+    """Validate the sharing rule of the network component: ``"bonus_only"`` or ``"symmetric"``.
 
     Examples
     --------
-    >>> check_policy("symmetric")
+    >>> check_sharing("symmetric")
     'symmetric'
-    >>> check_policy("malus")
+    >>> check_sharing("malus")
     Traceback (most recent call last):
     ...
-    credence.core.errors.ParameterError: parameter 'policy' = 'malus': must be one of 'bonus_only', 'symmetric'
+    credence.core.errors.ParameterError: parameter 'sharing' = 'malus': must be one of 'bonus_only', 'symmetric'
     """
-    return cast(SignPolicy, check_choice(policy, name, POLICIES))
+    return cast(Sharing, check_choice(sharing, name, SHARING_MODES))
 
 
 # --------------------------------------------------------------------------- arrays

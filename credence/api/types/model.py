@@ -84,7 +84,7 @@ def model_from(policy: Policy, computed_at: int | None, generation: int) -> Mode
         weights=[WeightEntry(name=n, weight=float(policy.weights[n])) for n in COMPONENT_NAMES],
         bands=[BandDefinition(name=b.name, min=b.min) for b in policy.bands],
         benefit_tiers=[BenefitTier(name=b.name, min=b.min, description=b.description) for b in policy.benefits],
-        diffusion=DiffusionParameters(damping=float(d.damping), shrinkage=float(d.shrinkage), policy=d.policy,
+        diffusion=DiffusionParameters(damping=float(d.damping), shrinkage=float(d.shrinkage), policy=d.sharing,
                                       tol=float(d.tol)),
         computed_at=computed_at, generation=generation,
     )  # fmt: skip
