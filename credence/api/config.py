@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import tomllib
@@ -50,6 +51,7 @@ __all__ = [
     "hash_secret",
     "parse_api_keys",
     "read_api_keys",
+    "write_private_text",
 ]
 
 ROLES = ("app", "analyst", "admin")
@@ -164,12 +166,45 @@ def generate_api_key(path: str | Path, *, name: str, role: str) -> str:
         )
     secret = f"cred_{role}_{secrets.token_urlsafe(24)}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", encoding="utf-8") as out:
-        out.write(f'\n[[keys]]\nname = "{key.name}"\nrole = "{key.role}"\nsha256 = "{hash_secret(secret)}"\n')
-    if new:
-        path.chmod(0o600)
+    entry = f'\n[[keys]]\nname = "{key.name}"\nrole = "{key.role}"\nsha256 = "{hash_secret(secret)}"\n'
+    # Created 0600 in the same call that creates it (never readable by others, whatever
+    # the umask, not even for a moment); an existing file keeps its mode.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as out:
+        out.write(entry)
+        out.flush()
+        os.fsync(out.fileno())
     return secret
+
+
+def write_private_text(path: str | Path, text: str) -> Path:
+    """Replace ``path`` with ``text`` atomically, readable by its owner only (mode 0600).
+
+    The text goes to a new 0600 file beside it, is flushed to disk, then renamed over
+    ``path``: a reader sees the old file or the new one, never a half-written one.
+
+    Examples
+    --------
+    >>> import tempfile, stat
+    >>> target = Path(tempfile.mkdtemp()) / "secret.txt"
+    >>> _ = write_private_text(target, "s3cret")
+    >>> oct(stat.S_IMODE(target.stat().st_mode)), target.read_text()
+    ('0o600', 's3cret')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from credence.cli.demo_keys import demo_secret, ensure_demo_keys
 from credence.cli.options import engine_options, make_engine, store_config, store_options
 from credence.cli.progress import Progress, StageProgress
 from credence.core.errors import (
@@ -408,7 +409,7 @@ def demo(
     from credence.api.app import serve as run_server
     from credence.api.service import CredenceService
 
-    keys_path, secrets_shown = _demo_keys()
+    keys_path, secrets_shown = ensure_demo_keys(credence_home())
     settings = ServeSettings(store=config, keys_path=keys_path, host=host, port=port)
     service = CredenceService(store=store, engine=engine)
     example_user = str(population.users["id"].iloc[0])
@@ -419,7 +420,7 @@ def demo(
         click.echo(f"API keys ({keys_path}; secrets in {secrets_shown}):")
         for line in secrets_shown.read_text(encoding="utf-8").splitlines():
             click.echo(f"  {line}")
-        app_key = _demo_secret(secrets_shown, "demo-app")
+        app_key = demo_secret(secrets_shown, "app")
         click.echo("try:")
         click.echo(
             f"  curl -s {url} -H 'Authorization: Bearer {app_key}' -H 'Content-Type: application/json' \\"
@@ -430,31 +431,6 @@ def demo(
         click.echo("stop with Ctrl-C")
 
     run_server(settings, service=service, ready=ready)
-
-
-def _demo_keys() -> tuple[Path, Path]:
-    """The demo's key file and secrets file under $CREDENCE_HOME, issued on first use."""
-    from credence.api.config import generate_api_key
-
-    home = credence_home()
-    keys_path = home / "api-keys.toml"
-    secrets_path = home / "demo-api-keys.txt"
-    if not (keys_path.exists() and secrets_path.exists()):
-        home.mkdir(parents=True, exist_ok=True)
-        keys_path.unlink(missing_ok=True)
-        lines = []
-        for name, role in (("demo-app", "app"), ("demo-analyst", "analyst"), ("demo-admin", "admin")):
-            lines.append(f"{name} ({role}): {generate_api_key(keys_path, name=name, role=role)}")
-        secrets_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        secrets_path.chmod(0o600)
-    return keys_path, secrets_path
-
-
-def _demo_secret(secrets_path: Path, name: str) -> str:
-    for line in secrets_path.read_text(encoding="utf-8").splitlines():
-        if line.startswith(f"{name} "):
-            return line.rsplit(" ", 1)[-1]
-    return "<key>"
 
 
 # --------------------------------------------------------------------------- serving
