@@ -68,7 +68,7 @@ class CredenceError(Exception):
 
     #: Attributes copied into GraphQL ``extensions`` when an error carries them.
     EXTENSION_FIELDS = ("entity", "row", "column", "value", "source", "name", "limit", "maximum", "role",
-                        "allowed", "key")  # fmt: skip
+                        "allowed", "key", "retry_after")  # fmt: skip
 
     @property
     def extensions(self) -> dict[str, Any]:
@@ -190,9 +190,28 @@ class ConflictError(CredenceError):
 
 
 class StoreError(CredenceError):
-    """The store could not be reached or failed; the operation was rolled back."""
+    """The store could not be reached or failed; the operation was rolled back.
+
+    Parameters
+    ----------
+    message : str
+        What failed.
+    retry_after : int or None
+        Seconds after which trying again may succeed (the server is down or busy, a
+        lock was not granted in time), or None when retrying will not help. Carried
+        into GraphQL ``extensions``.
+
+    Examples
+    --------
+    >>> StoreError("Neo4j at bolt://127.0.0.1:7687 is unavailable", retry_after=2).extensions
+    {'code': 'STORE_UNAVAILABLE', 'retry_after': 2}
+    """
 
     code = "STORE_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Neo4jUnavailableError(StoreError):

@@ -9,7 +9,9 @@ flags and the environment, with the precedence flag > environment > default:
   ``CREDENCE_NEO4J_USER`` / ``CREDENCE_NEO4J_PASSWORD``, database from
   ``CREDENCE_NEO4J_DATABASE``);
 * otherwise ``--db`` / ``CREDENCE_DB`` names the SQLite file, by default
-  ``$CREDENCE_HOME/credence.db`` with ``CREDENCE_HOME`` defaulting to ``~/.credence``.
+  ``$CREDENCE_HOME/credence.db`` with ``CREDENCE_HOME`` defaulting to ``~/.credence``;
+  ``CREDENCE_SQLITE_SYNC`` sets its durability (``full``, the default, or ``normal``:
+  see :class:`SQLiteConfig`).
 
 Examples
 --------
@@ -42,15 +44,19 @@ if TYPE_CHECKING:
     from credence.graph.store import GraphStore
 
 __all__ = [
+    "SYNCHRONOUS_MODES",
     "Neo4jConfig",
     "SQLiteConfig",
     "StoreConfig",
     "credence_home",
     "open_store",
     "resolve_store",
+    "check_synchronous",
     "store_config_from_dict",
 ]
 
+#: The accepted SQLite ``synchronous`` settings (see :class:`SQLiteConfig`).
+SYNCHRONOUS_MODES: tuple[str, ...] = ("full", "normal")
 _BOLT_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 _USERINFO = re.compile(r"^([a-z0-9+]+://)[^/@]*@")
 
@@ -67,6 +73,23 @@ def credence_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("CREDENCE_HOME") or Path.home() / ".credence")
 
 
+def check_synchronous(value: object) -> str:
+    """Validate a ``synchronous`` setting: ``"full"`` or ``"normal"`` (any case), lower-cased.
+
+    Examples
+    --------
+    >>> check_synchronous("NORMAL")
+    'normal'
+    >>> check_synchronous("off")
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'synchronous' = 'off': must be one of full, normal
+    """
+    if isinstance(value, str) and value.strip().lower() in SYNCHRONOUS_MODES:
+        return value.strip().lower()
+    raise ParameterError("synchronous", value, "must be one of " + ", ".join(SYNCHRONOUS_MODES))
+
+
 def _without_userinfo(uri: str) -> str:
     """``uri`` with any ``user:password@`` part replaced by ``***@``."""
     return _USERINFO.sub(r"\1***@", uri)
@@ -80,14 +103,26 @@ class SQLiteConfig:
     ----------
     path : Path
         The database file.
+    synchronous : {"full", "normal"}
+        Durability of a commit. ``"full"`` (the default): a commit that returned
+        survives a power loss or an OS crash. ``"normal"``: fewer disk syncs; in WAL
+        mode a process crash still loses nothing, but the last transactions before a
+        power loss or OS crash may roll back.
+
+    Examples
+    --------
+    >>> SQLiteConfig(path="a.db", synchronous="NORMAL")
+    SQLiteConfig(path=PosixPath('a.db'), synchronous='normal')
     """
 
     path: Path
+    synchronous: str = "full"
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str | os.PathLike):
             raise ParameterError("path", self.path, "must be a file path")
         object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "synchronous", check_synchronous(self.synchronous))
 
     def describe(self) -> str:
         """Where the data lives, for messages."""
@@ -95,7 +130,7 @@ class SQLiteConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form (to hand to worker processes); :func:`store_config_from_dict` reads it."""
-        return {"kind": "sqlite", "path": str(self.path)}
+        return {"kind": "sqlite", "path": str(self.path), "synchronous": self.synchronous}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +202,9 @@ def resolve_store(
     Examples
     --------
     >>> resolve_store(environ={"CREDENCE_HOME": "/tmp/h"})
-    SQLiteConfig(path=PosixPath('/tmp/h/credence.db'))
+    SQLiteConfig(path=PosixPath('/tmp/h/credence.db'), synchronous='full')
+    >>> resolve_store(db="a.db", environ={"CREDENCE_SQLITE_SYNC": "normal"}).synchronous
+    'normal'
     >>> resolve_store(db="a.db", environ={"CREDENCE_NEO4J_URI": "bolt://h:7687"}).describe()
     'sqlite:a.db'
     """
@@ -180,7 +217,10 @@ def resolve_store(
             password=env.get("CREDENCE_NEO4J_PASSWORD"),
             database=env.get("CREDENCE_NEO4J_DATABASE", "neo4j"),
         )
-    return SQLiteConfig(path=Path(db or env.get("CREDENCE_DB") or credence_home(env) / "credence.db"))
+    return SQLiteConfig(
+        path=Path(db or env.get("CREDENCE_DB") or credence_home(env) / "credence.db"),
+        synchronous=env.get("CREDENCE_SQLITE_SYNC") or "full",
+    )
 
 
 def store_config_from_dict(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> StoreConfig:
@@ -195,7 +235,7 @@ def store_config_from_dict(data: Mapping[str, Any], environ: Mapping[str, str] |
     env = os.environ if environ is None else environ
     kind = data.get("kind")
     if kind == "sqlite":
-        return SQLiteConfig(path=Path(data["path"]))
+        return SQLiteConfig(path=Path(data["path"]), synchronous=data.get("synchronous", "full"))
     if kind == "neo4j":
         return Neo4jConfig(
             uri=data["uri"],
@@ -211,7 +251,7 @@ def open_store(config: StoreConfig) -> GraphStore:
     if isinstance(config, SQLiteConfig):
         from credence.graph.sqlite import SQLiteStore
 
-        return SQLiteStore(config.path)
+        return SQLiteStore(config.path, synchronous=config.synchronous)
     from credence.graph.neo4j_store import Neo4jStore
 
     auth = (config.user, config.password) if config.user is not None and config.password is not None else None

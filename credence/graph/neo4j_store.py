@@ -24,6 +24,25 @@ before the first write, so bad input never writes anything; only a server
 failure mid-way can leave a partial load, and re-running the same load repairs
 it because every write is an idempotent upsert).
 
+Units of work. :meth:`~credence.graph.store.StoreBase.transaction` opens one explicit
+transaction for the calling thread; every write method that thread calls inside joins
+it, and its reads run in it (so they see its writes). Neo4j has no savepoints
+(:attr:`Neo4jStore.supports_savepoints` is False): every write method finishes its
+validation and its reference and conflict checks before its first write statement, so
+a write refused for bad input leaves the unit as it was; one that fails after it wrote
+(a server or connection error) makes the unit rollback-only, and its exit rolls back
+and raises :class:`~credence.core.errors.StoreError`. Inside a unit big loads do not
+commit batch by batch.
+
+Outages. The driver is configured to fail fast: connecting times out after
+:attr:`Neo4jStore.connection_timeout` seconds, acquiring a pooled connection after
+:attr:`Neo4jStore.acquisition_timeout`, and Credence runs every read and write in an
+explicit transaction that the driver does not retry. Every driver or server
+unavailability error becomes a ``StoreError`` (``STORE_UNAVAILABLE``) with
+``retry_after`` seconds. Pooled connections idle for more than
+:attr:`Neo4jStore.liveness_check_timeout` seconds are checked before use, so once
+the server is back the same store works again without being reopened.
+
 Audit entries take their ids from the ``audit_id`` counter in the same transaction
 that creates them: ``SET c.value = c.value + $n`` write-locks the counter before
 reading it, so concurrent writers are serialised and ids increase in commit
@@ -33,10 +52,12 @@ keeps that one counter, so audit ids are never reused.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -61,6 +82,7 @@ from credence.graph.store import (
     Flag,
     GraphExport,
     ProgressFn,
+    RecomputeRecord,
     StoreBase,
     StoreStats,
     User,
@@ -72,6 +94,8 @@ from credence.graph.store import (
 )
 
 __all__ = ["Neo4jStore"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _USER_FIELDS = list(USER_COLUMNS)
 _USER_PROPS = _USER_FIELDS[1:]  # all but id
@@ -90,11 +114,26 @@ _SCHEMA = [
     "CREATE CONSTRAINT credence_model_version IF NOT EXISTS FOR (m:Model) REQUIRE m.version IS UNIQUE",
     "CREATE INDEX credence_audit_subject IF NOT EXISTS FOR (e:AuditEntry) ON (e.subject)",
     "CREATE INDEX credence_audit_actor IF NOT EXISTS FOR (e:AuditEntry) ON (e.actor)",
+    "CREATE CONSTRAINT credence_recompute_seq IF NOT EXISTS FOR (r:Recompute) REQUIRE r.seq IS UNIQUE",
 ]
 #: Properties of an ``AuditEntry`` node in :class:`~credence.graph.store.AuditEntry` field order.
 _AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
 #: The counter audit ids come from; ``clear()`` keeps it.
 _AUDIT_COUNTER = "audit_id"
+#: Seconds a caller is told to wait before retrying after the server was unreachable.
+_RETRY_UNAVAILABLE = 2
+
+
+def _one_view(method: _F) -> _F:
+    """Run a read method of several queries in one read transaction (one consistent view)."""
+
+    @functools.wraps(method)
+    def read(store: Any, *args: Any, **kwargs: Any) -> Any:
+        with store._reading():
+            return method(store, *args, **kwargs)
+
+    return cast(_F, read)
+
 
 _ALLOCATE = (
     "MERGE (c:Counter {name: $name}) ON CREATE SET c.value = 0 "
@@ -117,10 +156,20 @@ class Neo4jStore(StoreBase):
         Rows per ``UNWIND`` statement.
     """
 
-    #: Loads with at most this many rows in all run in one transaction.
+    #: Loads with at most this many rows in all run in one transaction (outside a unit of work).
     single_transaction_rows = 250_000
     #: From this many links in one load on, endpoints are addressed by internal node id.
     node_id_threshold = 50_000
+    #: Neo4j has no savepoints (see :meth:`~credence.graph.store.StoreBase.savepoint`).
+    supports_savepoints = False
+    #: Seconds to establish a TCP connection before the server counts as unreachable.
+    connection_timeout = 1.0
+    #: Seconds to get a connection (from the pool, or a new one) before failing.
+    acquisition_timeout = 1.5
+    #: Pooled connections idle longer than this (seconds) are checked before use.
+    liveness_check_timeout = 2.0
+    #: Bound on the driver's own retries of managed transactions (Credence runs none).
+    max_transaction_retry_time = 1.0
 
     def __init__(
         self,
@@ -132,11 +181,21 @@ class Neo4jStore(StoreBase):
     ) -> None:
         import neo4j
 
+        super().__init__()
         self.uri = uri
         self.database = database
         self.batch_rows = batch_rows
+        self._closed = False
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+            self._driver = neo4j.GraphDatabase.driver(
+                uri,
+                auth=auth,
+                notifications_min_severity="OFF",
+                connection_timeout=self.connection_timeout,
+                connection_acquisition_timeout=self.acquisition_timeout,
+                liveness_check_timeout=self.liveness_check_timeout,
+                max_transaction_retry_time=self.max_transaction_retry_time,
+            )
         except (neo4j.exceptions.DriverError, ValueError) as exc:
             raise StoreError(f"cannot reach Neo4j at {uri}: {exc}") from exc
         try:
@@ -149,52 +208,147 @@ class Neo4jStore(StoreBase):
             # A store that failed to open owns no connection: close the driver's pool now.
             self._driver.close()
             if isinstance(exc, neo4j.exceptions.Neo4jError):
-                raise StoreError(f"Neo4j at {uri}: {exc}") from exc
+                raise StoreError(f"Neo4j at {uri}: {exc}", retry_after=_retry_after(exc)) from exc
             if isinstance(exc, neo4j.exceptions.DriverError | OSError):
-                raise StoreError(f"cannot reach Neo4j at {uri}: {exc}") from exc
+                raise StoreError(
+                    f"cannot reach Neo4j at {uri}: {exc}", retry_after=_retry_after(exc)
+                ) from exc
             raise
 
     def __repr__(self) -> str:
         return f"Neo4jStore({self.uri!r}, database={self.database!r})"
 
     def close(self) -> None:
+        self._closed = True
         self._driver.close()
 
-    def _session(self) -> Any:
-        return self._driver.session(database=self.database)
-
-    def _read(self, query: str, **params: Any) -> list[Any]:
+    def _session(self, *, read: bool = False) -> Any:
         import neo4j
 
+        if self._closed:
+            raise StoreError(f"{self!r}: the store is closed")
+        mode = neo4j.READ_ACCESS if read else neo4j.WRITE_ACCESS
+        return self._driver.session(database=self.database, default_access_mode=mode)
+
+    def _error(self, what: str, exc: BaseException) -> StoreError:
+        """The StoreError a driver or server error becomes (with ``retry_after`` where it helps)."""
+        import neo4j
+
+        if isinstance(exc, neo4j.exceptions.IncompleteCommit):
+            what = "the connection broke during the commit, which may or may not have been applied"
+        return StoreError(f"Neo4j at {self.uri}: {what}: {exc}", retry_after=_retry_after(exc))
+
+    def _read(self, query: str, **params: Any) -> list[Any]:
+        """Run a read: in the thread's unit of work or open snapshot, else in a read transaction of its own."""
+        import neo4j
+
+        unit = self._unit()
+        if unit is not None:
+            try:
+                records: list[Any] = unit.tx.run(query, **params)
+            except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
+                unit.doomed = f"a read failed: {exc}"
+                raise self._error("read failed", exc) from exc
+            return records
+        reader = getattr(self._units, "reader", None)
+        if reader is not None:
+            return reader(query, **params)
+        with self._reading() as read:
+            return read(query, **params)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """One read transaction for several queries (one consistent view), or the thread's unit.
+
+        Yields a function ``read(query, **params) -> list of records``; every
+        :meth:`_read` of this thread inside the block runs through it.
+        """
+        import neo4j
+
+        unit = self._unit()
+        if unit is not None or getattr(self._units, "reader", None) is not None:
+            yield self._read
+            return
+        failures = (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError)
         try:
-            records, _, _ = self._driver.execute_query(
-                query, params, database_=self.database, routing_=neo4j.RoutingControl.READ
-            )
-        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
-            raise StoreError(f"Neo4j read failed: {exc}") from exc
-        return list(records)
+            session = self._session(read=True)
+        except failures as exc:
+            raise self._error("read failed", exc) from exc
+        try:
+            try:
+                tx = session.begin_transaction()
+            except failures as exc:
+                raise self._error("read failed", exc) from exc
+
+            def read(query: str, **params: Any) -> list[Any]:
+                try:
+                    return list(tx.run(query, params))
+                except failures as exc:
+                    raise self._error("read failed", exc) from exc
+
+            self._units.reader = read
+            try:
+                yield read
+            finally:
+                self._units.reader = None
+                with contextlib.suppress(*failures):
+                    tx.close()  # a read transaction: nothing to commit
+        finally:
+            with contextlib.suppress(*failures):
+                session.close()
 
     # -- transactions ---------------------------------------------------------
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[_Writer]:
+    def _begin(self) -> _Writer:
         import neo4j
 
         try:
-            writer = _Writer(self)
+            return _Writer(self)
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
-            raise StoreError(f"Neo4j write could not start, nothing was written: {exc}") from exc
+            raise self._error("write could not start, nothing was written", exc) from exc
+
+    def _commit(self, tx: Any) -> None:
+        import neo4j
+
+        writer: _Writer = tx
         try:
-            yield writer
             writer.commit()
-        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
-            writer.rollback()
-            raise StoreError(f"Neo4j write failed and was rolled back: {exc}") from exc
+        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
+            writer.abandon()
+            raise self._error("commit failed, nothing was applied", exc) from exc
         except BaseException:
-            writer.rollback()
+            writer.abandon()
             raise
-        finally:
-            writer.close()
+        writer.close()
+
+    def _rollback(self, tx: Any) -> None:
+        writer: _Writer = tx
+        writer.abandon()
+
+    @contextmanager
+    def _nested(self, unit: Any) -> Iterator[None]:
+        writer: _Writer = unit.tx
+        before = writer.writes
+        try:
+            yield
+        except BaseException as exc:
+            error = self._store_error(exc)
+            if error is not None:
+                unit.doomed = f"the server failed the transaction ({exc})"
+                raise error from exc
+            if writer.writes > before:
+                # No savepoint to roll back to: the unit must not commit half of this write.
+                unit.doomed = (
+                    f"{type(exc).__name__} after the write had written ({exc}); Neo4j has no savepoints"
+                )
+            raise
+
+    def _store_error(self, exc: BaseException) -> StoreError | None:
+        import neo4j
+
+        if isinstance(exc, neo4j.exceptions.DriverError | neo4j.exceptions.Neo4jError):
+            return self._error("write failed and was rolled back", exc)
+        return None
 
     # -- id mapping -------------------------------------------------------------
 
@@ -219,8 +373,9 @@ class Neo4jStore(StoreBase):
         return self._uids(user_ids, tx) >= 0
 
     def has_users(self, user_ids: Any) -> np.ndarray:
-        with self._write_transaction() as tx:
-            return self._has_users(np.asarray(list(user_ids), dtype=object), tx)
+        ids = np.asarray(list(user_ids), dtype=object)
+        with self._reading() as read:
+            return self._has_users(ids, _Runner(read))
 
     def _uid(self, user_id: str, tx: Any = None) -> int:
         query = "MATCH (u:User {id: $id}) RETURN u.uid AS uid"
@@ -235,7 +390,9 @@ class Neo4jStore(StoreBase):
     def _write_dataset(self, dataset: Dataset, tx: Any, progress: ProgressFn) -> dict[str, int]:
         writer: _Writer = tx
         total = sum(dataset.counts().values())
-        writer.batched = total > self.single_transaction_rows
+        unit = self._unit()
+        # Batch commits only for a load that is its own transaction, never inside a unit of work.
+        writer.batched = total > self.single_transaction_rows and unit is not None and not unit.explicit
         written: dict[str, int] = {}
 
         users = dataset.users
@@ -377,6 +534,30 @@ class Neo4jStore(StoreBase):
             )
         return ids
 
+    def _write_recompute(self, record: RecomputeRecord, tx: Any) -> None:
+        writer: _Writer = tx
+        seq = writer.run(_ALLOCATE, name="recompute_seq", n=1)[0]["base"] + 1
+        writer.run(
+            "CREATE (:Recompute {seq: $seq, computed_at: $at, prior: $prior, model_version: $version})",
+            seq=seq,
+            at=record.computed_at,
+            prior=record.prior,
+            version=record.model_version,
+        )
+
+    def latest_recompute(self) -> RecomputeRecord | None:
+        rows = self._read(
+            "MATCH (r:Recompute) RETURN r.computed_at AS at, r.prior AS prior, r.model_version AS version "
+            "ORDER BY r.seq DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        return RecomputeRecord(
+            computed_at=int(rows[0]["at"]),
+            prior=float(rows[0]["prior"]),
+            model_version=str(rows[0]["version"]),
+        )
+
     def remove_link(self, a: str, b: str) -> bool:
         with self._write_transaction() as tx:
             ua, ub = self._uid(a, tx), self._uid(b, tx)
@@ -396,11 +577,16 @@ class Neo4jStore(StoreBase):
     def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
         analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
         at = epoch_now() if at is None else int(at)
+        active = "MATCH (f:Flag {uid: $uid}) WHERE f.cleared_at IS NULL RETURN f LIMIT 1"
         with self._write_transaction() as tx:
             uid = self._uid(user_id, tx)
-            # The counter's write lock serialises concurrent flaggers before the check.
+            # Checked before the first write (no savepoints), then again under the counter's
+            # write lock, which serialises concurrent flaggers: only a flagger that lost that
+            # race fails after writing.
+            if tx.run(active, uid=uid):
+                raise ConflictError(f"user {user_id!r} is already flagged")
             fid = tx.run(_ALLOCATE, name="flag_id", n=1)[0]["base"] + 1
-            if tx.run("MATCH (f:Flag {uid: $uid}) WHERE f.cleared_at IS NULL RETURN f LIMIT 1", uid=uid):
+            if tx.run(active, uid=uid):
                 raise ConflictError(f"user {user_id!r} is already flagged")
             tx.run(
                 "CREATE (:Flag {fid: $fid, uid: $uid, analyst: $analyst, reason: $reason, flagged_at: $at})",
@@ -434,16 +620,20 @@ class Neo4jStore(StoreBase):
     def clear(self) -> None:
         import neo4j
 
+        # Everything but the audit id counter, so audit ids are never reused.
+        match = "MATCH (n) WHERE NOT (n:Counter AND n.name = $keep) "
+        if self._unit() is not None:  # inside a unit of work: one transaction, as every write
+            with self._write_transaction() as tx:
+                tx.run(match + "DETACH DELETE n", keep=_AUDIT_COUNTER)
+            return
         try:
             with self._session() as session:
-                # Everything but the audit id counter, so audit ids are never reused.
                 session.run(
-                    "MATCH (n) WHERE NOT (n:Counter AND n.name = $keep) "
-                    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+                    match + "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
                     keep=_AUDIT_COUNTER,
                 ).consume()
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
-            raise StoreError(f"Neo4j clear failed: {exc}") from exc
+            raise self._error("clear failed", exc) from exc
 
     # -- reads ------------------------------------------------------------------
 
@@ -468,6 +658,7 @@ class Neo4jStore(StoreBase):
             return empty_frame(USER_COLUMNS)
         return coerce_users_frame(frame.sort_values("id"))
 
+    @_one_view
     def _users_columns(self) -> tuple[pd.DataFrame, np.ndarray]:
         """All users, columnar, sorted by uid; also the uids."""
         props = ", ".join(f"u.{p}" for p in ["uid", *_USER_FIELDS])
@@ -506,6 +697,7 @@ class Neo4jStore(StoreBase):
             return empty_frame(LINK_COLUMNS)
         return canonical_links(frame)
 
+    @_one_view
     def neighbors(self, user_id: str) -> pd.DataFrame:
         uid = self._uid(user_id)
         records = self._read(
@@ -519,6 +711,7 @@ class Neo4jStore(StoreBase):
         )
         return frame.astype({"user": pd.StringDtype(), "weight": np.float64, "created": np.int64})
 
+    @_one_view
     def _events(
         self, label: str, schema: dict[str, Any], fields: list[str], order: str, user_id: str | None
     ) -> pd.DataFrame:
@@ -551,6 +744,7 @@ class Neo4jStore(StoreBase):
             "Spending", SPENDING_COLUMNS, ["at", "amount", "category", "on_time"], "at", user_id
         )
 
+    @_one_view
     def flags(self, user_id: str) -> list[Flag]:
         uid = self._uid(user_id)
         records = self._read("MATCH (f:Flag {uid: $uid}) RETURN f ORDER BY f.flagged_at, f.fid", uid=uid)
@@ -597,6 +791,7 @@ class Neo4jStore(StoreBase):
         frame = pd.DataFrame([r["row"] for r in records], columns=list(SCORE_COLUMNS))
         return frame.astype(SCORE_COLUMNS)
 
+    @_one_view
     def score_history(self, user_id: str) -> pd.DataFrame:
         uid = self._uid(user_id)
         return self._scores(
@@ -619,6 +814,7 @@ class Neo4jStore(StoreBase):
             "MATCH (u:User {uid: uid}) WITH s, u ORDER BY u.id"
         )
 
+    @_one_view
     def stats(self) -> StoreStats:
         def count(query: str) -> int:
             return int(self._read(query)[0]["n"])
@@ -636,6 +832,7 @@ class Neo4jStore(StoreBase):
 
     # -- export -----------------------------------------------------------------
 
+    @_one_view
     def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         report = progress or (lambda stage, done, total: None)
         report("users", 0, 1)
@@ -682,9 +879,19 @@ class _Writer:
             self.session.close()  # the connection goes back to the pool, not to the garbage collector
             raise
         self.batched = False
+        #: Statements run so far that changed something (Neo4j has no savepoints: see _nested).
+        self.writes = 0
 
     def run(self, query: str, **params: Any) -> list[Any]:
-        return list(self.tx.run(query, params))
+        result = self.tx.run(query, params)
+        records = list(result)
+        self._count(result.consume())
+        return records
+
+    def _count(self, summary: Any) -> None:
+        counters = summary.counters
+        if counters.contains_updates or counters.contains_system_updates:
+            self.writes += 1
 
     def unwind(self, query: str, frame: pd.DataFrame, stage: str, progress: ProgressFn) -> None:
         total = len(frame)
@@ -692,7 +899,7 @@ class _Writer:
         size = self.store.batch_rows
         for start in range(0, total, size):
             rows = _plain_rows(frame.iloc[start : start + size])
-            self.tx.run(query, {"rows": rows}).consume()
+            self._count(self.tx.run(query, {"rows": rows}).consume())
             if self.batched:
                 self.tx.commit()
                 self.tx = self.session.begin_transaction()
@@ -701,12 +908,46 @@ class _Writer:
     def commit(self) -> None:
         self.tx.commit()
 
-    def rollback(self) -> None:
-        if not self.tx.closed():
-            self.tx.rollback()
+    def abandon(self) -> None:
+        """Roll back (if still open) and release the session, whatever state the connection is in."""
+        import neo4j
+
+        failures = (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError)
+        with contextlib.suppress(*failures):
+            if not self.tx.closed():
+                self.tx.rollback()
+        self.close()
 
     def close(self) -> None:
-        self.session.close()
+        import neo4j
+
+        with contextlib.suppress(neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError):
+            self.session.close()
+
+
+class _Runner:
+    """A read function (:meth:`Neo4jStore._reading`) in the shape of a ``_Writer`` for read helpers."""
+
+    def __init__(self, read: Any) -> None:
+        self.run = read
+
+
+def _retry_after(exc: BaseException) -> int | None:
+    """Seconds to wait before retrying after ``exc`` (None: retrying will not help)."""
+    import neo4j
+
+    unavailable = (
+        neo4j.exceptions.ServiceUnavailable,
+        neo4j.exceptions.SessionExpired,
+        neo4j.exceptions.ConnectionPoolError,
+        neo4j.exceptions.DatabaseUnavailable,
+        OSError,
+    )
+    if isinstance(exc, unavailable):
+        return _RETRY_UNAVAILABLE
+    if isinstance(exc, neo4j.exceptions.TransientError):
+        return 1
+    return None
 
 
 def _plain_rows(frame: pd.DataFrame) -> list[list[Any]]:

@@ -6,10 +6,30 @@ the CSR export needs no string work. Each undirected link is stored once with
 ``u < v`` in a clustered ``WITHOUT ROWID`` table; an index on ``(v, u)`` serves
 the other direction.
 
-Every write runs in one ``BEGIN IMMEDIATE`` transaction: a load either lands
-whole or not at all. Bulk reads for the engine go through the ADBC SQLite
-driver, which hands whole columns to Arrow without building a Python object per
-row.
+Connections and threads. Each thread gets its own connection to the file (same
+pragmas), opened on its first use and closed by :meth:`SQLiteStore.close` (or when
+a later thread opens one after the owner thread has ended). Writers serialize:
+within the process on the store's writer lock, across processes on ``BEGIN
+IMMEDIATE`` with a ``busy_timeout``; readers never block and are never blocked (WAL).
+A ``":memory:"`` database cannot be shared between connections, so there the store
+keeps one connection guarded by a re-entrant lock held for each whole transaction
+and each read: fine for tests and doctests, not for a server.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction (a load either lands whole
+or not at all), or joins the calling thread's unit of work
+(:meth:`~credence.graph.store.StoreBase.transaction`) as a ``SAVEPOINT``, so that a
+write that fails inside a unit rolls back only itself.
+
+Durability: ``synchronous=FULL`` by default, so a transaction whose commit returned
+survives a power loss or an OS crash. ``synchronous="normal"`` is faster on slow
+disks, and in WAL mode it loses nothing in a process crash, but the last
+transactions before a power loss or OS crash may roll back.
+
+A new database file is created with mode 0600 whatever the umask (its ``-wal`` and
+``-shm`` files take the same mode); an existing file keeps its mode.
+
+Bulk reads for the engine go through the ADBC SQLite driver, which hands whole
+columns to Arrow without building a Python object per row.
 
 Examples
 --------
@@ -24,9 +44,13 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +62,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credence.core.errors import ConflictError, NotFoundError, StoreError
+from credence.graph.config import check_synchronous
 from credence.graph.model import (
     COMPONENTS,
     IDENTITY_LEVELS,
@@ -58,6 +83,7 @@ from credence.graph.store import (
     Flag,
     GraphExport,
     ProgressFn,
+    RecomputeRecord,
     StoreBase,
     StoreStats,
     User,
@@ -74,6 +100,8 @@ SCHEMA_VERSION = 1
 #: Rows per executemany call: bounds memory and paces the progress bar.
 _BATCH = 200_000
 _USER_FIELDS = list(USER_COLUMNS)
+#: How long a writer waits for the write lock (in the process, then on the file), seconds.
+_BUSY_SECONDS = 30.0
 #: Indexes dropped during a big load and rebuilt after it (name -> definition).
 _SECONDARY_INDEXES: dict[str, dict[str, str]] = {
     "links": {"links_v": "links (v, u)"},
@@ -154,9 +182,27 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject, id);
 CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
+CREATE TABLE IF NOT EXISTS recomputes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    computed_at INTEGER NOT NULL,
+    prior REAL NOT NULL,
+    model_version TEXT NOT NULL
+);
 """
 #: Columns of ``audit_log`` in :class:`~credence.graph.store.AuditEntry` field order.
 _AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
+
+
+def _create_private(path: str) -> None:
+    """Create ``path`` empty with mode 0600 (whatever the umask) unless it exists."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken bits away
+    finally:
+        os.close(fd)
 
 
 class SQLiteStore(StoreBase):
@@ -165,67 +211,247 @@ class SQLiteStore(StoreBase):
     Parameters
     ----------
     path : str or Path
-        The database file (created with its folder if absent), or ``":memory:"``.
+        The database file (created with its folder if absent, mode 0600), or
+        ``":memory:"`` (one connection behind a lock: tests and doctests only).
     cache_mib : int
-        SQLite page cache of this connection, MiB.
+        SQLite page cache of each connection, MiB.
+    synchronous : {"full", "normal"}
+        SQLite's ``synchronous`` setting. ``"full"`` (the default): a commit that
+        returned survives a power loss or an OS crash. ``"normal"``: fewer syncs; a
+        process crash still loses nothing (WAL), but the last transactions before a
+        power loss or OS crash may roll back.
+
+    Raises
+    ------
+    ParameterError
+        If ``synchronous`` is not one of
+        :data:`~credence.graph.config.SYNCHRONOUS_MODES`.
+    StoreError
+        If the file cannot be opened or has another schema version.
     """
 
     #: From this many rows on, a table's secondary indexes are rebuilt after the insert.
     reindex_threshold = 200_000
     #: Stores with at least this many users are exported through ADBC in a child process.
     bulk_read_threshold = 100_000
+    #: A failed write inside a unit of work rolls back alone (``SAVEPOINT``).
+    supports_savepoints = True
 
-    def __init__(self, path: str | Path, *, cache_mib: int = 1024) -> None:
+    def __init__(self, path: str | Path, *, cache_mib: int = 1024, synchronous: str = "full") -> None:
+        super().__init__()
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.synchronous = check_synchronous(synchronous)
+        self._cache_mib = int(cache_mib)
+        self._memory = self.path == ":memory:"
+        self._closed = False
+        #: Guards the connection registry and ``_closed``.
+        self._registry = threading.Lock()
+        self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._local = threading.local()
+        #: ":memory:": the one connection, and the lock held for each transaction and read.
+        self._shared: sqlite3.Connection | None = None
+        self._memory_lock = threading.RLock() if self._memory else None
+        #: Writers of this process queue here before BEGIN IMMEDIATE (no busy polling).
+        self._writer_lock: threading.Lock | threading.RLock = self._memory_lock or threading.Lock()
+        db: sqlite3.Connection | None = None
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            # Bigger pages: fewer B-tree levels and splits for 10M-row tables (new files only).
-            self._db.execute("PRAGMA page_size = 16384")
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            # A bulk load's dirty pages stay in memory until commit instead of spilling.
-            self._db.execute(f"PRAGMA cache_size = {-int(cache_mib) * 1024}")
-            self._db.execute("PRAGMA temp_store = MEMORY")
-            self._db.execute("PRAGMA threads = 2")  # parallel sorts for index builds
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if not self._memory:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
+            db = self._connect()
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise StoreError(
                     f"{self.path}: schema version {version}, this Credence reads {SCHEMA_VERSION}"
                 )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                db.close()
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        except BaseException:
+            if db is not None:
+                db.close()
+            raise
+        self._register(db)
+        if self._memory:
+            self._shared = db
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
+    # -- connections -----------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection with the store's pragmas (sqlite3.Error if it cannot open)."""
+        # check_same_thread=False only so that close() may close every thread's connection;
+        # each connection is used by its owner thread alone (":memory:": under the lock).
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+            # Bigger pages: fewer B-tree levels and splits for 10M-row tables (new files only).
+            db.execute("PRAGMA page_size = 16384")
+            if not self._memory:
+                db.execute("PRAGMA journal_mode = WAL")
+            db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            # A bulk load's dirty pages stay in memory until commit instead of spilling.
+            db.execute(f"PRAGMA cache_size = {-self._cache_mib * 1024}")
+            db.execute("PRAGMA temp_store = MEMORY")
+            db.execute("PRAGMA threads = 2")  # parallel sorts for index builds
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _register(self, db: sqlite3.Connection) -> None:
+        """Make ``db`` the calling thread's connection; close those of threads that have ended."""
+        with self._registry:
+            if self._closed:
+                db.close()
+                raise StoreError(f"{self.path}: the store is closed")
+            ended = [(t, c) for t, c in self._connections if not _alive(t)]
+            self._connections = [(t, c) for t, c in self._connections if _alive(t)]
+            self._connections.append((weakref.ref(threading.current_thread()), db))
+        for _, old in ended:
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
+        self._local.db = db
+
+    def _connection(self) -> sqlite3.Connection:
+        """The calling thread's connection (opened on first use); StoreError once closed."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        if self._shared is not None:
+            return self._shared
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = self._connect()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite store {self.path}: {exc}", retry_after=1) from exc
+            self._register(db)
+        return db
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to read on (":memory:": under the lock); sqlite3 errors become StoreError."""
+        lock = self._memory_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            db = self._connection()
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                raise self._error("read failed", exc) from exc
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Like :meth:`_reading`, with several queries in one read transaction (one snapshot)."""
+        with self._reading() as db:
+            if db.in_transaction:  # the thread's unit of work: its own view
+                yield db
+                return
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("COMMIT")
+
     def close(self) -> None:
-        self._db.close()
+        """Close every thread's connection; the store refuses further use (StoreError)."""
+        with self._registry:
+            if self._closed:
+                return
+            self._closed = True
+            connections = [c for _, c in self._connections]
+            self._connections = []
+        for db in connections:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
+    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
+        busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+        return StoreError(f"{self.path}: {what}: {exc}", retry_after=1 if busy else None)
 
     # -- transactions ---------------------------------------------------------
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db
+    def _begin(self) -> sqlite3.Connection:
+        if not self._writer_lock.acquire(timeout=_BUSY_SECONDS):
+            raise StoreError(
+                f"{self.path}: another writer held the store for {_BUSY_SECONDS:g} s", retry_after=1
+            )
         try:
+            db = self._connection()
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
-        try:
-            yield db
+            self._writer_lock.release()
+            raise self._error("cannot start a write", exc) from exc
         except BaseException:
-            db.execute("ROLLBACK")
+            self._writer_lock.release()
             raise
+        return db
+
+    def _commit(self, tx: Any) -> None:
+        db: sqlite3.Connection = tx
         try:
-            db.execute("COMMIT")
+            self._execute_commit(db)
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+            self._rollback(db)
+            raise self._error("commit failed, nothing was applied", exc) from exc
+        except BaseException:
+            self._rollback(db)
+            raise
+        self._writer_lock.release()
+
+    def _execute_commit(self, db: sqlite3.Connection) -> None:
+        db.execute("COMMIT")
+
+    def _rollback(self, tx: Any) -> None:
+        db: sqlite3.Connection = tx
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # a closed or broken connection has no transaction left to keep
+        finally:
+            self._writer_lock.release()
+
+    @contextmanager
+    def _nested(self, unit: Any) -> Iterator[None]:
+        db: sqlite3.Connection = unit.tx
+        name = f"credence_{unit.depth}"  # an internal name, never input
+        try:
+            db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise self._error("cannot open a savepoint", exc) from exc
+        try:
+            yield
+        except BaseException as exc:
+            try:
+                db.execute(f"ROLLBACK TO {name}")
+                db.execute(f"RELEASE {name}")
+            except sqlite3.Error as undo:
+                unit.doomed = f"a savepoint could not be rolled back: {undo}"
+            error = self._store_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        try:
+            db.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            unit.doomed = f"a savepoint could not be released: {exc}"
+            raise self._error("cannot release a savepoint", exc) from exc
+
+    def _store_error(self, exc: BaseException) -> StoreError | None:
+        return (
+            self._error("write failed and was rolled back", exc) if isinstance(exc, sqlite3.Error) else None
+        )
 
     # -- id mapping -------------------------------------------------------------
 
@@ -259,14 +485,15 @@ class SQLiteStore(StoreBase):
         return self._uids(user_ids, tx) >= 0
 
     def has_users(self, user_ids: Any) -> np.ndarray:
-        return self._has_users(np.asarray(list(user_ids), dtype=object), self._db)
+        ids = np.asarray(list(user_ids), dtype=object)
+        with self._reading() as db:
+            return self._has_users(ids, db)
 
     def _uid(self, user_id: str, db: sqlite3.Connection | None = None) -> int:
-        row = (
-            (db or self._db)
-            .execute("SELECT uid FROM users WHERE id = ?", (self._user_id(user_id),))
-            .fetchone()
-        )
+        if db is None:
+            with self._reading() as reader:
+                return self._uid(user_id, reader)
+        row = db.execute("SELECT uid FROM users WHERE id = ?", (self._user_id(user_id),)).fetchone()
         if row is None:
             raise NotFoundError("user", user_id)
         return int(row[0])
@@ -402,7 +629,8 @@ class SQLiteStore(StoreBase):
         tx.execute("INSERT INTO models (version, weights) VALUES (?, ?)", (version, json.dumps(weights)))
 
     def model_weights(self) -> dict[str, dict[str, float]]:
-        rows = self._db.execute("SELECT version, weights FROM models ORDER BY version").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT version, weights FROM models ORDER BY version").fetchall()
         return {str(version): dict(json.loads(weights)) for version, weights in rows}
 
     def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:
@@ -410,6 +638,21 @@ class SQLiteStore(StoreBase):
         # AUTOINCREMENT: ids only grow and are never reused, not even after clear().
         sql = "INSERT INTO audit_log (at, actor, role, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)"
         return [int(db.execute(sql, row).lastrowid or 0) for row in rows]
+
+    def _write_recompute(self, record: RecomputeRecord, tx: Any) -> None:
+        tx.execute(
+            "INSERT INTO recomputes (computed_at, prior, model_version) VALUES (?, ?, ?)",
+            (record.computed_at, record.prior, record.model_version),
+        )
+
+    def latest_recompute(self) -> RecomputeRecord | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT computed_at, prior, model_version FROM recomputes ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return RecomputeRecord(computed_at=int(row[0]), prior=float(row[1]), model_version=str(row[2]))
 
     def remove_link(self, a: str, b: str) -> bool:
         with self._write_transaction() as db:
@@ -454,6 +697,7 @@ class SQLiteStore(StoreBase):
     def clear(self) -> None:
         with self._write_transaction() as db:
             for table in (
+                "recomputes",
                 "audit_log",
                 "models",
                 "scores",
@@ -476,12 +720,13 @@ class SQLiteStore(StoreBase):
         if not ids:
             return empty_frame(USER_COLUMNS)
         found: list[tuple[Any, ...]] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            found += self._db.execute(
-                f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
+        with self._snapshot() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                found += db.execute(
+                    f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
         frame = pd.DataFrame.from_records(found, columns=_USER_FIELDS)
         positions = pd.Index(frame["id"]).get_indexer(pd.Index(ids))
         if (positions < 0).any():
@@ -504,14 +749,15 @@ class SQLiteStore(StoreBase):
         return canonical_links(frame)
 
     def neighbors(self, user_id: str) -> pd.DataFrame:
-        uid = self._uid(user_id)
-        rows = self._db.execute(
-            "SELECT users.id, l.weight, l.created FROM "
-            "(SELECT v AS other, weight, created FROM links WHERE u = ?1 "
-            " UNION ALL SELECT u, weight, created FROM links WHERE v = ?1) AS l "
-            "JOIN users ON users.uid = l.other ORDER BY users.id",
-            (uid,),
-        ).fetchall()
+        with self._snapshot() as db:
+            uid = self._uid(user_id, db)
+            rows = db.execute(
+                "SELECT users.id, l.weight, l.created FROM "
+                "(SELECT v AS other, weight, created FROM links WHERE u = ?1 "
+                " UNION ALL SELECT u, weight, created FROM links WHERE v = ?1) AS l "
+                "JOIN users ON users.uid = l.other ORDER BY users.id",
+                (uid,),
+            ).fetchall()
         frame = pd.DataFrame.from_records(rows, columns=["user", "weight", "created"])
         return frame.astype({"user": pd.StringDtype(), "weight": np.float64, "created": np.int64})
 
@@ -529,8 +775,9 @@ class SQLiteStore(StoreBase):
             frame.columns = list(schema)
             return frame.astype(schema)
         else:
-            uid = self._uid(user_id)
-            rows = self._db.execute(f"{select} WHERE e.uid = ? ORDER BY e.{order}, e.id", (uid,)).fetchall()
+            with self._snapshot() as db:
+                uid = self._uid(user_id, db)
+                rows = db.execute(f"{select} WHERE e.uid = ? ORDER BY e.{order}, e.id", (uid,)).fetchall()
         if not rows:
             return empty_frame(schema)
         frame = pd.DataFrame.from_records(rows, columns=list(schema))
@@ -548,12 +795,13 @@ class SQLiteStore(StoreBase):
         return frame
 
     def flags(self, user_id: str) -> list[Flag]:
-        uid = self._uid(user_id)
-        rows = self._db.execute(
-            "SELECT fid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason "
-            "FROM flags WHERE uid = ? ORDER BY flagged_at, fid",
-            (uid,),
-        ).fetchall()
+        with self._snapshot() as db:
+            uid = self._uid(user_id, db)
+            rows = db.execute(
+                "SELECT fid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason "
+                "FROM flags WHERE uid = ? ORDER BY flagged_at, fid",
+                (uid,),
+            ).fetchall()
         return [
             Flag(
                 id=r[0],
@@ -569,25 +817,32 @@ class SQLiteStore(StoreBase):
         ]
 
     def quarantined(self) -> np.ndarray:
-        rows = self._db.execute(
-            "SELECT users.id FROM flags JOIN users ON users.uid = flags.uid "
-            "WHERE flags.cleared_at IS NULL ORDER BY users.id"
-        ).fetchall()
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT users.id FROM flags JOIN users ON users.uid = flags.uid "
+                "WHERE flags.cleared_at IS NULL ORDER BY users.id"
+            ).fetchall()
         return np.array([r[0] for r in rows], dtype=object)
 
     def _audit_page(self, first: int, after: int, filters: dict[str, str]) -> list[AuditEntry]:
         # Column names only from the fixed AUDIT_FILTERS; every value is bound.
         columns = [c for c in AUDIT_FILTERS if c in filters]
         where = "".join(f" AND {column} = ?" for column in columns)
-        rows = self._db.execute(
-            f"SELECT {', '.join(_AUDIT_FIELDS)} FROM audit_log WHERE id > ?{where} ORDER BY id LIMIT ?",
-            (after, *(filters[c] for c in columns), first),
-        ).fetchall()
+        with self._reading() as db:
+            rows = db.execute(
+                f"SELECT {', '.join(_AUDIT_FIELDS)} FROM audit_log WHERE id > ?{where} ORDER BY id LIMIT ?",
+                (after, *(filters[c] for c in columns), first),
+            ).fetchall()
         return [AuditEntry(*row) for row in rows]
 
-    def _scores(self, where: str, params: tuple[Any, ...]) -> pd.DataFrame:
+    def _scores(
+        self, where: str, params: tuple[Any, ...], db: sqlite3.Connection | None = None
+    ) -> pd.DataFrame:
+        if db is None:
+            with self._reading() as reader:
+                return self._scores(where, params, reader)
         cols = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
-        rows = self._db.execute(
+        rows = db.execute(
             f"SELECT users.id, {cols} FROM scores s JOIN users ON users.uid = s.uid {where}",
             params,
         ).fetchall()
@@ -596,13 +851,15 @@ class SQLiteStore(StoreBase):
         return pd.DataFrame.from_records(rows, columns=list(SCORE_COLUMNS)).astype(SCORE_COLUMNS)
 
     def score_history(self, user_id: str) -> pd.DataFrame:
-        uid = self._uid(user_id)
-        return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,))
+        with self._snapshot() as db:
+            uid = self._uid(user_id, db)
+            return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,), db)
 
     def latest_score_time(self) -> tuple[int, str] | None:
-        row = self._db.execute(
-            "SELECT s.computed_at, s.model_version FROM scores s ORDER BY s.sid DESC LIMIT 1"
-        ).fetchone()
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT s.computed_at, s.model_version FROM scores s ORDER BY s.sid DESC LIMIT 1"
+            ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
     def latest_scores(self) -> pd.DataFrame:
@@ -613,21 +870,21 @@ class SQLiteStore(StoreBase):
         )
 
     def stats(self) -> StoreStats:
-        db = self._db
+        with self._snapshot() as db:
 
-        def count(sql: str) -> int:
-            return int(db.execute(sql).fetchone()[0])
+            def count(sql: str) -> int:
+                return int(db.execute(sql).fetchone()[0])
 
-        return StoreStats(
-            users=count("SELECT count(*) FROM users"),
-            links=count("SELECT count(*) FROM links"),
-            repayments=count("SELECT count(*) FROM repayments"),
-            spending=count("SELECT count(*) FROM spending"),
-            consenting=count("SELECT count(*) FROM users WHERE consent_network"),
-            quarantined=count("SELECT count(*) FROM flags WHERE cleared_at IS NULL"),
-            flags=count("SELECT count(*) FROM flags"),
-            score_snapshots=count("SELECT count(*) FROM scores"),
-        )
+            return StoreStats(
+                users=count("SELECT count(*) FROM users"),
+                links=count("SELECT count(*) FROM links"),
+                repayments=count("SELECT count(*) FROM repayments"),
+                spending=count("SELECT count(*) FROM spending"),
+                consenting=count("SELECT count(*) FROM users WHERE consent_network"),
+                quarantined=count("SELECT count(*) FROM flags WHERE cleared_at IS NULL"),
+                flags=count("SELECT count(*) FROM flags"),
+                score_snapshots=count("SELECT count(*) FROM scores"),
+            )
 
     # -- export -----------------------------------------------------------------
 
@@ -654,18 +911,27 @@ class SQLiteStore(StoreBase):
         )
 
     def _bulk_read(self, queries: list[str]) -> list[pd.DataFrame]:
-        """Read-only queries as frames: in-process for small stores, Arrow in a child for big ones."""
-        n_users = self._db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
-        if self.path == ":memory:" or n_users < self.bulk_read_threshold:
-            frames = []
-            for sql in queries:
-                cursor = self._db.execute(sql)
-                names = [d[0] for d in cursor.description]
-                frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=names))
-            return frames
+        """Read-only queries as frames: in-process for small stores, Arrow in a child for big ones.
+
+        Inside the thread's unit of work always in-process (the child would not see its writes).
+        """
+        with self._snapshot() as db:
+            n_users = db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
+            if self._memory or n_users < self.bulk_read_threshold or self._unit() is not None:
+                frames = []
+                for sql in queries:
+                    cursor = db.execute(sql)
+                    names = [d[0] for d in cursor.description]
+                    frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=names))
+                return frames
         from credence.graph.adbc_export import read_arrow
 
         return [table.to_pandas() for table in read_arrow(self.path, queries)]
+
+
+def _alive(thread: weakref.ref[threading.Thread]) -> bool:
+    owner = thread()
+    return owner is not None and owner.is_alive()
 
 
 def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:

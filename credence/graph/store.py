@@ -17,12 +17,44 @@ The store also keeps an append-only *audit log* (:class:`AuditEntry`): who read
 whose data, when. :meth:`StoreBase.record_audit` validates a batch of
 :class:`AuditDraft` and writes it in one transaction; :meth:`StoreBase.audit_log`
 pages through it by id.
+
+Units of work
+-------------
+Every write method runs in its own transaction, unless the calling thread has opened
+a unit of work with :meth:`StoreBase.transaction`: then every write the thread makes
+inside the block joins that one transaction, which commits when the block exits and
+rolls back whole if it raises. Reads on that thread see its own uncommitted writes;
+other threads see none of them until the commit. Inside a unit, each write method (and
+each :meth:`StoreBase.savepoint` block) is a savepoint: on SQLite a write that fails
+rolls back only itself and the unit goes on; Neo4j has no savepoints, so its write
+methods finish every check before their first write statement, and one that fails
+after writing anyway (a server error) leaves the unit *rollback-only*: its exit rolls
+back and raises :class:`~credence.core.errors.StoreError`.
+
+>>> from credence.graph.sqlite import SQLiteStore
+>>> store = SQLiteStore(":memory:")
+>>> with store.transaction():
+...     _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
+...     _ = store.record_audit([AuditDraft(actor="ana", role="admin", action="load")])
+...     store.stats().users  # this thread sees its own write
+1
+>>> try:
+...     with store.transaction():
+...         _ = store.upsert_users(pd.DataFrame({"id": ["b"], "created": [0]}))
+...         raise RuntimeError("the mutation failed")
+... except RuntimeError:
+...     pass
+>>> store.get_all_users()["id"].tolist(), len(store.audit_log())
+(['a'], 1)
+>>> store.close()
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -33,7 +65,13 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from credence.core.checks import check_real
-from credence.core.errors import ConflictError, ParameterError, UnknownReferenceError, ValidationError
+from credence.core.errors import (
+    ConflictError,
+    ParameterError,
+    StoreError,
+    UnknownReferenceError,
+    ValidationError,
+)
 from credence.graph.model import (
     COMPONENTS,
     IDENTITY_LEVELS,
@@ -59,6 +97,7 @@ __all__ = [
     "GraphStore",
     "LoadReport",
     "ProgressFn",
+    "RecomputeRecord",
     "StoreBase",
     "StoreStats",
     "User",
@@ -68,6 +107,7 @@ __all__ = [
     "check_audit_drafts",
     "check_consent",
     "check_model_weights",
+    "check_recompute",
     "python_columns",
 ]
 
@@ -168,6 +208,28 @@ class AuditEntry:
     action: str
     subject: str | None
     detail: str
+
+
+@dataclass(frozen=True)
+class RecomputeRecord:
+    """The engine's evaluation state after a recompute (:meth:`GraphStore.record_recompute`).
+
+    A restarted server restores the evaluation time and the neutral prior from the
+    newest record (:meth:`GraphStore.latest_recompute`) instead of re-deriving them.
+
+    Attributes
+    ----------
+    computed_at : int
+        The evaluation time of the recompute, epoch seconds.
+    prior : float
+        The neutral prior ``mu`` it used, in [0, 1].
+    model_version : str
+        The version of the model that scored.
+    """
+
+    computed_at: int
+    prior: float
+    model_version: str
 
 
 #: Longest accepted audit text fields, characters (after stripping).
@@ -433,6 +495,42 @@ class GraphStore(Protocol):
         """Evaluation time and model version of the newest snapshot (None without any)."""
         ...
 
+    def record_recompute(self, computed_at: int, prior: float, model_version: str) -> RecomputeRecord:
+        """Append the engine's evaluation state after a recompute; returns it as recorded.
+
+        ValidationError (nothing written) if ``computed_at`` is not an integer >= 0,
+        ``prior`` not a finite number in [0, 1] or ``model_version`` empty.
+        """
+        ...
+
+    def latest_recompute(self) -> RecomputeRecord | None:
+        """The most recently recorded evaluation state (None if none was recorded)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[GraphStore]:
+        """A unit of work: every write of this thread inside the block commits as one transaction.
+
+        It commits when the block exits and rolls back entirely if the block raises.
+        Reads of this thread inside the block see its uncommitted writes. Nested in
+        another unit it is a :meth:`savepoint`. StoreError if the commit fails (nothing
+        is then applied) or, on Neo4j, if the unit became rollback-only.
+        """
+        ...
+
+    def savepoint(self) -> AbstractContextManager[GraphStore]:
+        """A part of the open unit of work that a failure undoes alone (where the backend can).
+
+        With :attr:`supports_savepoints` the writes of a block that raises are rolled
+        back and the unit goes on; without (Neo4j), a block that raises after it wrote
+        makes the unit rollback-only. Outside a unit it is a :meth:`transaction`.
+        """
+        ...
+
+    @property
+    def supports_savepoints(self) -> bool:
+        """Whether :meth:`savepoint` can undo a failed part alone (SQLite) or not (Neo4j)."""
+        ...
+
     def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         """The whole graph as CSR + aligned attribute arrays."""
         ...
@@ -442,7 +540,9 @@ class GraphStore(Protocol):
         ...
 
     def clear(self) -> None:
-        """Delete everything, the audit log included (for tests and ``credence load --replace``).
+        """Delete everything, the audit log and the recompute records included.
+
+        For tests and ``credence load --replace``.
 
         Audit ids are not reused afterwards: new entries get ids above every old one.
         """
@@ -453,11 +553,34 @@ class GraphStore(Protocol):
         ...
 
 
-class StoreBase:
-    """Shared logic of the backends: validation, reference checks, conveniences.
+class _Unit:
+    """The unit of work a thread has open on a store: the backend's transaction and its state."""
 
-    Subclasses implement ``_write_dataset`` (one transaction) and the reads.
+    __slots__ = ("depth", "doomed", "explicit", "tx")
+
+    def __init__(self, tx: Any, *, explicit: bool) -> None:
+        self.tx = tx
+        #: Opened by transaction()/savepoint() (True) or by one write method (False).
+        self.explicit = explicit
+        #: Savepoints open inside it.
+        self.depth = 0
+        #: Why the unit can only roll back (None while it may commit).
+        self.doomed: str | None = None
+
+
+class StoreBase:
+    """Shared logic of the backends: validation, reference checks, units of work, conveniences.
+
+    Subclasses implement ``_write_dataset`` and the reads, and the transaction hooks
+    ``_begin``, ``_commit``, ``_rollback``, ``_nested`` and ``_store_error`` that
+    :meth:`transaction` and every write method run through.
     """
+
+    #: Whether a failed savepoint can be undone alone (see :meth:`savepoint`).
+    supports_savepoints: bool = False
+
+    def __init__(self) -> None:
+        self._units = threading.local()
 
     def __enter__(self) -> Self:
         return self
@@ -580,22 +703,203 @@ class StoreBase:
         with self._write_transaction() as tx:
             known = self._has_users(scores["user"].to_numpy(dtype=object), tx)
             _fail_unknown(known, scores["user"], "score", "user")
+            new_versions: list[str] = []
             if weights is not None:
+                # Every version is checked before the first write (Neo4j has no savepoints).
                 for version in sorted(set(scores["model_version"].astype(str).tolist())):
                     recorded = self._recorded_model(version, tx)
                     if recorded is None:
-                        self._record_model(version, weights, tx)
+                        new_versions.append(version)
                     elif recorded != weights:
                         raise ConflictError(
                             f"model version {version!r} is recorded with other weights ({recorded}); "
                             "a changed model needs a new version"
                         )
+            for version in new_versions:
+                assert weights is not None
+                self._record_model(version, weights, tx)
             return self._write_scores(scores, tx)
 
     def _recorded_model(self, version: str, tx: Any) -> dict[str, float] | None:  # pragma: no cover
         raise NotImplementedError
 
     def _record_model(self, version: str, weights: dict[str, float], tx: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- the engine's evaluation state ------------------------------------------
+
+    def record_recompute(self, computed_at: int, prior: float, model_version: str) -> RecomputeRecord:
+        """Validate the engine's evaluation state (:func:`check_recompute`) and append it.
+
+        Joins the calling thread's unit of work when one is open, so that a recompute's
+        snapshots and its evaluation state commit together.
+
+        Returns
+        -------
+        RecomputeRecord
+            The state as recorded (``model_version`` stripped, ``prior`` a float).
+
+        Raises
+        ------
+        ValidationError
+            Naming the bad field; nothing is written then.
+
+        Examples
+        --------
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> store.latest_recompute() is None
+        True
+        >>> _ = store.record_recompute(1_700_000_000, 0.52, "m1")
+        >>> store.record_recompute(1_700_086_400, 0.5, " m2 ")
+        RecomputeRecord(computed_at=1700086400, prior=0.5, model_version='m2')
+        >>> store.latest_recompute().model_version
+        'm2'
+        >>> store.close()
+        """
+        record = check_recompute(computed_at, prior, model_version)
+        with self._write_transaction() as tx:
+            self._write_recompute(record, tx)
+        return record
+
+    def _write_recompute(self, record: RecomputeRecord, tx: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- units of work ------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Self]:
+        """Open a unit of work on this thread: its writes commit together, or not at all.
+
+        Every write method this thread calls inside the block joins one transaction;
+        it commits when the block exits and rolls back entirely if the block raises
+        (the exception goes on). Reads of this thread inside the block see its own
+        uncommitted writes; other threads see none of them before the commit. Nested
+        in an open unit, it is a :meth:`savepoint`.
+
+        Yields
+        ------
+        StoreBase
+            The store itself.
+
+        Raises
+        ------
+        StoreError
+            If the transaction cannot start, the commit fails (nothing is applied
+            then), or the unit became rollback-only (Neo4j: a write failed after it
+            had written); the unit is rolled back.
+
+        Examples
+        --------
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> with store.transaction():
+        ...     _ = store.upsert_users(pd.DataFrame({"id": ["a", "b"], "created": [0, 0]}))
+        ...     store.flag_user("a", analyst="ana", reason="ring", at=5).active
+        True
+        >>> store.quarantined().tolist()
+        ['a']
+        >>> store.close()
+        """
+        with self._unit_of_work(explicit=True):
+            yield self
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Self]:
+        """A part of the open unit of work that fails alone: its writes are undone if it raises.
+
+        On SQLite (:attr:`supports_savepoints`) it is a ``SAVEPOINT``: when the block
+        raises, its writes are rolled back, the exception goes on, and the unit may
+        still commit the rest. Neo4j has no savepoints: a block that raises before it
+        wrote anything leaves the unit as it was (every write method checks its input
+        and references before its first write), one that raises after it wrote makes
+        the unit rollback-only. Outside a unit of work it is a :meth:`transaction`.
+
+        Each write method called inside a unit is a savepoint of its own already.
+
+        Examples
+        --------
+        >>> from credence.core.errors import ConflictError
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> with store.transaction():
+        ...     _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
+        ...     try:
+        ...         with store.savepoint():
+        ...             store.set_consent("a", False)
+        ...             store.unflag_user("a", analyst="ana", reason="not flagged")
+        ...     except ConflictError:
+        ...         pass
+        >>> store.get_user("a").consent_network  # the savepoint's writes were undone
+        True
+        >>> store.close()
+        """
+        with self._unit_of_work(explicit=True):
+            yield self
+
+    def _unit(self) -> _Unit | None:
+        """The unit of work the calling thread has open on this store, if any."""
+        return getattr(self._units, "unit", None)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Any]:
+        """The transaction one write method runs in: its own, or the open unit's (as a savepoint)."""
+        with self._unit_of_work(explicit=False) as tx:
+            yield tx
+
+    @contextmanager
+    def _unit_of_work(self, *, explicit: bool) -> Iterator[Any]:
+        unit = self._unit()
+        if unit is not None:
+            if unit.doomed is not None:
+                raise StoreError(f"{self!r}: the unit of work can only roll back ({unit.doomed})")
+            unit.depth += 1
+            try:
+                with self._nested(unit):
+                    yield unit.tx
+            finally:
+                unit.depth -= 1
+            return
+        tx = self._begin()
+        unit = _Unit(tx, explicit=explicit)
+        self._units.unit = unit
+        try:
+            yield tx
+        except BaseException as exc:
+            self._units.unit = None
+            self._rollback(tx)
+            error = self._store_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        self._units.unit = None
+        if unit.doomed is not None:
+            self._rollback(tx)
+            raise StoreError(
+                f"{self!r}: the unit of work was rolled back, nothing was applied: {unit.doomed}"
+            )
+        self._commit(tx)
+
+    def _begin(self) -> Any:  # pragma: no cover - overridden
+        """Start a transaction (StoreError if it cannot start); the handle the writes use."""
+        raise NotImplementedError
+
+    def _commit(self, tx: Any) -> None:  # pragma: no cover - overridden
+        """Commit; on failure roll back, release the transaction and raise StoreError."""
+        raise NotImplementedError
+
+    def _rollback(self, tx: Any) -> None:  # pragma: no cover - overridden
+        """Roll back and release the transaction, never raising."""
+        raise NotImplementedError
+
+    @contextmanager
+    def _nested(self, unit: _Unit) -> Iterator[None]:  # pragma: no cover - overridden
+        """A savepoint in ``unit``: undo the block's writes if it raises (or doom the unit)."""
+        raise NotImplementedError
+        yield
+
+    def _store_error(self, exc: BaseException) -> StoreError | None:  # pragma: no cover - overridden
+        """The StoreError a backend error raised inside a transaction becomes (None: keep ``exc``)."""
         raise NotImplementedError
 
     # -- audit log -------------------------------------------------------------
@@ -719,11 +1023,6 @@ class StoreBase:
 
     # -- helpers for subclasses ---------------------------------------------
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
-        yield
-
     def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
@@ -795,6 +1094,39 @@ def check_audit_drafts(entries: Sequence[AuditDraft], *, now: int | None = None)
             raise _audit_error(row, "at", at, "is too large")
         rows.append((int(at), text["actor"], text["role"], text["action"], subject, detail))
     return rows
+
+
+def check_recompute(computed_at: Any, prior: Any, model_version: Any) -> RecomputeRecord:
+    """Validate the engine's evaluation state into a :class:`RecomputeRecord`.
+
+    Examples
+    --------
+    >>> check_recompute(1_700_000_000, 0.5, " m1 ")
+    RecomputeRecord(computed_at=1700000000, prior=0.5, model_version='m1')
+    >>> check_recompute(1_700_000_000, float("nan"), "m1")
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ValidationError: recompute, column 'prior' (value nan): must be a finite number in [0, 1]
+    """
+    if isinstance(computed_at, bool) or not isinstance(computed_at, int | np.integer):
+        raise ValidationError(
+            "must be an integer (epoch seconds)", entity="recompute", column="computed_at", value=computed_at
+        )
+    if not 0 <= computed_at <= _INT64_MAX:
+        raise ValidationError(
+            f"must be in [0, {_INT64_MAX}]", entity="recompute", column="computed_at", value=computed_at
+        )
+    if (
+        isinstance(prior, bool)
+        or not isinstance(prior, int | float | np.integer | np.floating)
+        or not math.isfinite(prior)
+        or not 0.0 <= prior <= 1.0
+    ):
+        raise ValidationError(
+            "must be a finite number in [0, 1]", entity="recompute", column="prior", value=prior
+        )
+    version = check_text("recompute", "model_version", model_version, max_length=200)
+    return RecomputeRecord(computed_at=int(computed_at), prior=float(prior), model_version=version)
 
 
 def _audit_error(row: int, column: str, value: Any, problem: str) -> ValidationError:
