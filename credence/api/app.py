@@ -104,18 +104,18 @@ def open_service(store_config: StoreConfig, *, policy_path: Path | None = None, 
                  progress: Any = None) -> CredenceService:  # fmt: skip
     """Open the store and bring its scores into memory.
 
-    When the store holds snapshots of the current model version, the engine is
-    rebuilt at their evaluation time without writing (the served scores equal the
-    stored ones); otherwise everyone is scored at ``now`` and the snapshots written.
+    When the store holds a recompute of the current model version, the engine is
+    restored from it without writing: the evaluation time and the prior are the
+    recorded ones and the served scores are the stored latest snapshots
+    (:meth:`~credence.engine.ScoringEngine.restore`). Otherwise everyone is scored at
+    ``now`` and the snapshots written with the recompute's record.
     """
     store = open_store(store_config)
     try:
         policy = read_policy(policy_path or DEFAULT_POLICY_PATH)
         engine = ScoringEngine(store, policy=policy)
-        stamp = store.latest_score_time()
-        if stamp is not None and stamp[1] == policy.version and now is None:
-            engine.recompute(write=False, now=stamp[0], progress=progress)
-        else:
+        restored = engine.restore(progress=progress) if now is None else None
+        if restored is None:
             engine.recompute(write=True, now=now, progress=progress)
     except BaseException:
         store.close()

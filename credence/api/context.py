@@ -112,8 +112,13 @@ class Context:
             self.audit.append(AuditDraft(actor=key.name, role=key.role, action=action, subject=subject,
                                          detail=detail))  # fmt: skip
 
-    def audit_action(self, key: ApiKey, action: str, subject: str | None = None, detail: str = "") -> None:
-        """Record a change ``key`` made (flag, unflag, recompute), whatever its role.
+    def audit_action(
+        self, key: ApiKey, action: str, subject: str | None = None, detail: str = ""
+    ) -> AuditDraft:
+        """The audit entry of a change ``key`` makes (flag, unflag, recompute), whatever its role.
+
+        The entry is handed to :meth:`~credence.api.service.CredenceService.mutate` with
+        the change, so that both commit in one transaction.
 
         Parameters
         ----------
@@ -126,8 +131,7 @@ class Context:
         detail
             Free text (the analyst's reason, the recompute's size).
         """
-        self.audit.append(AuditDraft(actor=key.name, role=key.role, action=action, subject=subject,
-                                     detail=detail))  # fmt: skip
+        return AuditDraft(actor=key.name, role=key.role, action=action, subject=subject, detail=detail)
 
     def loader(self, name: str, batch: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
         """The request's DataLoader ``name``, created on first use with ``batch``.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
@@ -41,12 +41,14 @@ def _code_of(error: GraphQLError) -> str | None:
 class CredenceErrors(SchemaExtension):
     """Gives every error its ``extensions.code``, masks unexpected ones, writes the audit log.
 
-    The audit entries a request gathered are written in one transaction before its
-    response leaves; if that write fails the response carries no data, only the error,
-    so no evidence is ever served unaudited.
+    The audit entries of the evidence a request read are written in one transaction of
+    their own, on the audit thread (never inside the writer's), before its response
+    leaves; if that write fails the response carries no data, only the error, so no
+    evidence is ever served unaudited. Changes write their audit entries with the change
+    itself (:meth:`~credence.api.service.CredenceService.mutate`).
     """
 
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         """After the operation ran: write its audit entries, then give each error its code.
 
         Strawberry resumes this generator once the result exists. A failed audit write
@@ -60,7 +62,7 @@ class CredenceErrors(SchemaExtension):
             return
         if isinstance(context, Context) and context.audit:
             try:
-                context.service.store.record_audit(context.audit)
+                await context.service.record_audit(context.audit)
                 context.audit.clear()
             except Exception as error:  # audit failure: withhold the data
                 log.exception("audit write failed")

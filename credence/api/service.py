@@ -39,15 +39,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from credence.api.ids import decode_cursor, encode_cursor
-from credence.core.errors import CredenceError, ValidationError
+from credence.api.writer import AuditSpec, MutationWriter
+from credence.core.errors import ValidationError
 from credence.core.scale import SCORE_MAX, SCORE_MIN
 from credence.engine import EngineView, ScoreChange, ScoringEngine
-from credence.graph.store import GraphStore
+from credence.graph.store import AuditDraft, GraphStore
 from credence.scoring.policy import Policy
 
 __all__ = [
@@ -368,7 +369,16 @@ class CredenceService:
     analysis_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-analysis")
     )
+    #: Audit entries of evidence reads are written here, never on the event loop and never
+    #: inside the writer's transaction.
+    audit_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-audit")
+    )
+    writer: MutationWriter = field(init=False)
     _id_order: tuple[int, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        self.writer = MutationWriter(engine=self.engine, store=self.store)
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``function`` on the worker thread (store and engine work)."""
@@ -381,29 +391,28 @@ class CredenceService:
         return await loop.run_in_executor(self.analysis_executor, partial(function, *args, **kwargs))
 
     async def mutate(
-        self, function: Callable[..., list[ScoreChange]], *args: Any, **kwargs: Any
-    ) -> list[ScoreChange]:
-        """Run an engine change on the worker thread and publish its score changes.
+        self,
+        function: Callable[..., T],
+        *args: Any,
+        audit: AuditSpec = (),
+        **kwargs: Any,
+    ) -> T:
+        """Apply an engine change through the writer and publish its score changes once stored.
 
-        Credence errors are rejections (nothing was written). Anything else may have
-        struck after the store write, between store and memory: the engine is then
-        rebuilt from the store (at the same evaluation time, without writing) before the
-        error propagates, so memory never drifts from the store.
+        The change, the score snapshots it produces and its ``audit`` entries commit in
+        one store transaction, grouped with whatever other changes are waiting
+        (:class:`~credence.api.writer.MutationWriter`). The result comes back only after
+        the commit; an error means nothing of the change was stored.
         """
+        result = await self.writer.submit(partial(function, *args, **kwargs), audit)
+        if isinstance(result, list):
+            self.publish(result)
+        return cast(T, result)
 
-        def guarded() -> list[ScoreChange]:
-            try:
-                return function(*args, **kwargs)
-            except CredenceError:
-                raise
-            except Exception:
-                log.exception("unexpected error in a change; rebuilding the scores from the store")
-                self.engine.recompute(write=False, now=self.engine.computed_at)
-                raise
-
-        changes = await self.run(guarded)
-        self.publish(changes)
-        return changes
+    async def record_audit(self, drafts: Sequence[AuditDraft]) -> None:
+        """Write audit entries of reads on the audit thread (its own store connection and transaction)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.audit_executor, self.store.record_audit, list(drafts))
 
     def publish(self, changes: Sequence[ScoreChange]) -> Sequence[ScoreChange]:
         """Hand score changes to the broker's subscribers (none for no changes); returns ``changes``."""
@@ -434,7 +443,9 @@ class CredenceService:
         return histogram(table.scores[query.mask(table, self.policy)], bins)
 
     def close(self) -> None:
-        """Wait for the analysis and worker threads to finish their work, then close the store."""
+        """Wait for the writer, analysis, audit and worker threads to finish their work, then close the store."""
+        self.writer.stop()
         self.analysis_executor.shutdown(wait=True)
+        self.audit_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         self.store.close()

@@ -40,15 +40,18 @@ True
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from credence.core.errors import NotFoundError, ParameterError
+from credence.core.errors import ConflictError, NotFoundError, ParameterError, StoreError
 from credence.engine import events, explain
 from credence.engine.model import ScoringModel
 from credence.engine.recompute import StageFn
@@ -70,7 +73,7 @@ from credence.engine.state import EngineState
 from credence.graph.model import IDENTITY_LEVELS, check_text, check_user_id, epoch_now
 from credence.graph.store import GraphStore
 from credence.scoring.factors import FactorParams
-from credence.scoring.policy import DEFAULT_POLICY_PATH, Policy, read_policy
+from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, Policy, read_policy
 
 __all__ = [
     "ComponentPoints",
@@ -92,6 +95,9 @@ def _check_now(now: Any) -> int:
     if isinstance(now, bool) or not isinstance(now, int | np.integer):
         raise ParameterError("now", now, "must be an integer (epoch seconds)")
     return int(now)
+
+
+log = logging.getLogger("credence.engine")
 
 
 class ScoringEngine:
@@ -146,6 +152,9 @@ class ScoringEngine:
         self._state: EngineState | None = None
         self._generation = 0
         self._view: EngineView | None = None
+        # When a store write failed after memory had changed: memory is ahead of the store
+        # until restore() rebuilds it; changes are refused meanwhile, reads may be stale.
+        self._stale_since: float | None = None
 
     # ---------------------------------------------------------------- state
 
@@ -170,10 +179,57 @@ class ScoringEngine:
         state = self._state
         return None if state is None else state.computed_at
 
+    @property
+    def stale_since(self) -> float | None:
+        """Wall-clock time since which memory may hold a change the store did not commit, else None.
+
+        Set when a store write or commit fails after the engine had already changed its
+        state in memory; cleared by :meth:`restore` or :meth:`recompute`.
+        """
+        return self._stale_since
+
     def _require(self) -> EngineState:
         if self._state is None:
             raise NotFoundError("scores", "engine: run recompute() first")
         return self._state
+
+    @contextmanager
+    def unit(self) -> Iterator[EngineState]:
+        """Hold the engine and one store unit of work: every change inside commits together.
+
+        The engine's changes (:meth:`record_repayments`, :meth:`add_link`, ...) each
+        run in a unit of their own, their event, the score snapshots they produce and
+        anything else written in the block committing as one transaction. Nested in
+        this one they join it (as savepoints, where the store has them), so a server
+        can group many clients' changes into one commit. A rejected change (bad input,
+        unknown user, conflict) is refused before anything changed, in the store or in
+        memory. When a write or the commit fails after memory changed, nothing is
+        stored, the engine is marked stale (:attr:`stale_since`) and refuses changes
+        until :meth:`restore` rebuilds it from the store.
+
+        Yields
+        ------
+        EngineState
+            The state the changes apply to (for the engine's own use).
+        """
+        with self._lock:
+            if self._stale_since is not None:
+                raise StoreError(
+                    "the scores are being rebuilt from the store after a failed write; nothing was changed",
+                    retry_after=5,
+                )
+            state = self._require()
+            revision = state.revision
+            try:
+                with self.store.transaction():
+                    yield state
+            except BaseException:
+                # A change touches memory only after its own store write was accepted, so a
+                # rejection leaves the revision as it was; anything after is ahead of the store.
+                if state.revision != revision:
+                    self._stale_since = time.time()
+                    log.error("a change failed after memory changed; the engine is stale until restored")
+                raise
 
     def _changed(self) -> None:
         self._generation += 1
@@ -324,7 +380,7 @@ class ScoringEngine:
         if now is not None:
             self._now = _check_now(now)
         with self._lock:
-            return recompute_all(
+            report = recompute_all(
                 self._model,
                 self.store,
                 self._state,
@@ -334,6 +390,44 @@ class ScoringEngine:
                 progress=progress,
                 publish=self._publish,
             )
+            self._stale_since = None
+            return report
+
+    def restore(self, *, progress: StageFn | None = None) -> RecomputeReport | None:
+        """Rebuild memory from the store exactly as it was stored; None if it holds no recompute of this model.
+
+        The evaluation time and the neutral prior come from the newest recompute record
+        (:meth:`~credence.graph.store.GraphStore.latest_recompute`), not re-derived; the
+        diffusion is solved again from the stored users, links and events, and then every
+        user's score and components are set to their stored latest snapshot, so that what
+        is served equals what is stored (the solve agrees with them within the tolerance).
+        Nothing is written.
+        """
+        with self._lock:
+            record = self.store.latest_recompute()
+            if record is None or record.model_version != self.policy.version:
+                return None
+            recorded = self.store.model_weights().get(self.policy.version)
+            if recorded is not None and recorded != {k: float(v) for k, v in self.policy.weights.items()}:
+                raise ConflictError(
+                    f"model version {self.policy.version!r} is recorded with other weights; "
+                    "give the changed policy a new version"
+                )
+            report = self.recompute(
+                write=False, now=record.computed_at, prior=record.prior, progress=progress
+            )
+            state = self._require()
+            latest = self.store.latest_scores()
+            latest = latest[latest["model_version"].astype(str) == self.policy.version]
+            if len(latest):
+                rows = state.rows(latest["user"].astype(str).tolist())
+                ordered = latest.set_index(latest["user"].astype(str)).loc[state.ids[rows].tolist()]
+                state.scores[rows] = ordered["score"].to_numpy(dtype=np.int64)
+                stored = ordered[list(COMPONENT_NAMES)].to_numpy(dtype=np.float64)
+                state.components[rows] = stored
+                state.written[rows] = stored
+                self._changed()
+            return report
 
     # ---------------------------------------------------------------- incremental updates
 
@@ -350,26 +444,22 @@ class ScoringEngine:
         list of ScoreChange
             The users whose score or components moved.
         """
-        with self._lock:
-            state = self._require()
+        with self.unit() as state:
             return events.record_events(
                 self._model, state, self.store, frame, add=self.store.add_repayments, on_change=self._changed
             )
 
     def record_spending(self, frame: pd.DataFrame) -> list[ScoreChange]:
         """Store spending and bill events, then update the affected scores (as :meth:`record_repayments`)."""
-        with self._lock:
-            state = self._require()
+        with self.unit() as state:
             return events.record_events(
                 self._model, state, self.store, frame, add=self.store.add_spending, on_change=self._changed
             )
 
     def upsert_users(self, frame: pd.DataFrame) -> list[ScoreChange]:
         """Create or update users, then score them (new users start without links)."""
-        with self._lock:
-            return events.upsert_users(
-                self._model, self._require(), self.store, frame, on_change=self._changed
-            )
+        with self.unit() as state:
+            return events.upsert_users(self._model, state, self.store, frame, on_change=self._changed)
 
     def add_link(
         self, a: str, b: str, *, weight: float = 1.0, created: int | None = None
@@ -378,10 +468,10 @@ class ScoringEngine:
 
         ``created`` dates the link (default the evaluation time of the scores).
         """
-        with self._lock:
+        with self.unit() as state:
             return events.add_link(
                 self._model,
-                self._require(),
+                state,
                 self.store,
                 a,
                 b,
@@ -392,14 +482,14 @@ class ScoringEngine:
 
     def remove_link(self, a: str, b: str) -> list[ScoreChange]:
         """Remove a friend link (NotFoundError if there is none), then update the scores."""
-        with self._lock:
-            return events.remove_link(self._model, self._require(), self.store, a, b, on_change=self._changed)
+        with self.unit() as state:
+            return events.remove_link(self._model, state, self.store, a, b, on_change=self._changed)
 
     def set_consent(self, user_id: str, consent: bool) -> list[ScoreChange]:
         """Record consent to network scoring; without it a user neither gives nor receives."""
-        with self._lock:
+        with self.unit() as state:
             return events.set_consent(
-                self._model, self._require(), self.store, user_id, consent, on_change=self._changed
+                self._model, state, self.store, user_id, consent, on_change=self._changed
             )
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str) -> list[ScoreChange]:
@@ -411,10 +501,10 @@ class ScoringEngine:
         return self._flag(user_id, flagged=False, analyst=analyst, reason=reason)
 
     def _flag(self, user_id: str, *, flagged: bool, analyst: str, reason: str) -> list[ScoreChange]:
-        with self._lock:
+        with self.unit() as state:
             return events.set_flag(
                 self._model,
-                self._require(),
+                state,
                 self.store,
                 user_id,
                 flagged=flagged,
@@ -436,10 +526,10 @@ class ScoringEngine:
         """
         keys = list(dict.fromkeys(check_user_id(user) for user in user_ids))
         check_text("flag", "reason", reason)
-        with self._lock:
+        with self.unit() as state:
             return events.set_flags(
                 self._model,
-                self._require(),
+                state,
                 self.store,
                 keys,
                 flagged=not clear,

@@ -1,7 +1,9 @@
 """Incremental updates: write an event through the store, then repair the scores it moves.
 
 Every update writes to the store first, so a rejected write changes nothing, in the
-store or in the engine. It then recomputes the individual parts of the users the
+store or in the engine; it calls :meth:`EngineState.touch` before its first change
+in memory. The engine runs each update inside one store unit of work with the
+snapshots it produces, so they commit together or not at all. It then recomputes the individual parts of the users the
 event names, moves their shared base in the diffusion (a local push repairs the
 network values around them), rescores every user whose network value moved, and
 appends a score snapshot for the users whose score or components moved
@@ -80,6 +82,7 @@ def record_events(
     """
     add(frame)
     rows = state.rows(frame["user"].astype(str).str.strip())
+    state.touch()
     parts, moved = rebase(model, state, store, rows)
     return rescore(model, state, store, rows, parts, moved, on_change=on_change)
 
@@ -89,6 +92,7 @@ def upsert_users(
 ) -> list[ScoreChange]:
     """Create or update users, then score them (new users start without links)."""
     store.upsert_users(frame)
+    state.touch()
     ids = [check_user_id(user) for user in frame["id"].tolist()]
     stored = store.get_users(ids).set_index("id")
     new = [user for user in dict.fromkeys(ids) if user not in state.positions]
@@ -130,6 +134,7 @@ def add_link(
     )
     store.upsert_links(frame)
     u, v = state.row(a), state.row(b)
+    state.touch()
     moved = state.diffusion.set_link(u, v, float(weight))
     return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)
 
@@ -143,6 +148,7 @@ def remove_link(
         raise ValidationError("a link joins two different users", entity="link", column="target", value=b)
     if not store.remove_link(a, b):
         raise NotFoundError("link", f"{a} - {b}")
+    state.touch()
     moved = state.diffusion.set_link(u, v, 0.0)
     return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)
 
@@ -159,6 +165,7 @@ def set_consent(
     """Record consent to network scoring; without it a user neither gives nor receives."""
     store.set_consent(user_id, consent)
     row = state.row(user_id)
+    state.touch()
     state.consent[row] = bool(consent)
     return _participation(model, state, store, row, on_change=on_change)
 
@@ -180,6 +187,7 @@ def set_flag(
     else:
         store.unflag_user(user_id, analyst=analyst, reason=reason)
     row = state.row(user_id)
+    state.touch()
     state.quarantined[row] = flagged
     return _participation(model, state, store, row, on_change=on_change)
 

@@ -62,7 +62,7 @@ def recompute(
     progress : StageFn or None
         Told of the stages: export, factors, diffusion, scores, write.
     publish : callable
-        Receives the new state once it is complete, before the snapshots are written.
+        Receives the new state once it is complete and (with ``write``) stored.
 
     Returns
     -------
@@ -141,17 +141,23 @@ def recompute(
         computed_at=now,
         written=components.copy(),
     )
-    publish(state)
     seconds["scores"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     written = 0
     if write:
         step("write", 0)
-        written = store.write_scores(
-            state.score_frame(np.arange(ids.size), model.policy.version), model_weights=model.policy.weights
-        )
+        # The snapshots and the evaluation state they were made at commit together, so a
+        # restart restores exactly this prior and time (see ScoringEngine.restore).
+        with store.transaction():
+            written = store.write_scores(
+                state.score_frame(np.arange(ids.size), model.policy.version),
+                model_weights=model.policy.weights,
+            )
+            store.record_recompute(now, float(diffusion.mu), model.policy.version)
         step("write", 1)
+    # Published only once stored: a failed write leaves the engine as it was.
+    publish(state)
     seconds["write"] = time.perf_counter() - clock
     return RecomputeReport(
         users=int(ids.size),

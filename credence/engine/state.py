@@ -85,6 +85,9 @@ class EngineState:
         Evaluation time (epoch seconds), fixed at the recompute.
     written : ndarray of float64, shape (n, 5)
         Components as last written to the store (NaN before the first write).
+    revision : int
+        Counts the changes made to this state in place (:meth:`touch`): an update whose
+        store write fails after the count moved has left memory ahead of the store.
     """
 
     ids: ObjectArray
@@ -100,6 +103,11 @@ class EngineState:
     reference: CapacityReference
     computed_at: int
     written: FloatArray
+    revision: int = 0
+
+    def touch(self) -> None:
+        """Note that an update is about to change this state in place (see ``revision``)."""
+        self.revision += 1
 
     def row(self, user_id: Any) -> int:
         """The row of one user; NotFoundError if the engine does not know them."""

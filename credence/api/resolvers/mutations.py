@@ -1,8 +1,9 @@
 """Every mutation: records and links (app, admin), flags (analyst, admin), recompute (admin).
 
 Each checks the caller's role and that the server is writable, then hands the change
-to the engine on the worker thread (:meth:`~credence.api.service.CredenceService.mutate`,
-which publishes the score changes to subscribers). Users are named by their stored
+to the writer (:meth:`~credence.api.service.CredenceService.mutate`): the change, its
+score snapshots and its audit entry commit in one transaction, and the score changes
+are published to subscribers once they are stored. Users are named by their stored
 ids. Flags, unflags and recomputes are audited whatever the caller's role.
 """
 
@@ -120,23 +121,23 @@ class Mutation:
         ctx.writable()
         user = check_user_id(user)
         changes = await ctx.service.mutate(
-            ctx.service.engine.flag_user, user, analyst=key.name, reason=reason
-        )
-        ctx.audit_action(key, "flag", user, reason)
+            ctx.service.engine.flag_user, user, analyst=key.name, reason=reason,
+            audit=[ctx.audit_action(key, "flag", user, reason)],
+        )  # fmt: skip
         return await change_payload(info, changes, [user])
 
     @strawberry.mutation(
         description=(
             "Quarantine several users, e.g. a suspicious cluster (analyst, admin; audited per user with the reason; "
-            "at most 100). Every id is checked before anything is written; each flag is then its own store "
-            "transaction, so a crash part-way may leave a prefix of the list flagged."
+            "at most 100). Every id is checked before anything is written, and the flags, their audit entries "
+            "and the score snapshots commit in one transaction: all of them or none."
         )
     )
     async def flag_users(self, info: strawberry.Info, users: list[str], reason: str) -> ChangePayload:
         """Quarantine several users, every id checked before anything is written (``flag``; audited).
 
-        Repeated ids count once and each user gets an audit entry. Each flag is its own
-        store transaction, so a crash part-way may leave a prefix of the list flagged.
+        Repeated ids count once and each user gets an audit entry; everything commits in
+        one transaction.
 
         Raises
         ------
@@ -153,10 +154,9 @@ class Mutation:
         keys = list(dict.fromkeys(check_user_id(user) for user in users))
         check_text("flag", "reason", reason)
         changes = await ctx.service.mutate(
-            ctx.service.engine.flag_users, keys, analyst=key.name, reason=reason
-        )
-        for user in keys:
-            ctx.audit_action(key, "flag", user, reason)
+            ctx.service.engine.flag_users, keys, analyst=key.name, reason=reason,
+            audit=[ctx.audit_action(key, "flag", user, reason) for user in keys],
+        )  # fmt: skip
         return await change_payload(info, changes, keys)
 
     @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
@@ -173,9 +173,9 @@ class Mutation:
         ctx.writable()
         user = check_user_id(user)
         changes = await ctx.service.mutate(
-            ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason
-        )
-        ctx.audit_action(key, "unflag", user, reason)
+            ctx.service.engine.unflag_user, user, analyst=key.name, reason=reason,
+            audit=[ctx.audit_action(key, "unflag", user, reason)],
+        )  # fmt: skip
         return await change_payload(info, changes, [user])
 
     @strawberry.mutation(description="Full recompute of every score, warm-started (admin).")
@@ -183,12 +183,15 @@ class Mutation:
         """Score everyone again from the store, warm-started, and append the snapshots (``admin``; audited).
 
         ``now`` sets the evaluation time (epoch seconds) of this and later recomputes. The
-        recompute holds the engine's lock: other changes wait for it.
+        recompute runs on the writer: other changes wait for it. Its audit entry commits
+        with its snapshots.
         """
         ctx = context_of(info)
         key = ctx.require("admin", "recompute")
         ctx.writable()
         engine = ctx.service.engine
-        report = await ctx.service.run(engine.recompute, now=now)
-        ctx.audit_action(key, "recompute", detail=f"users={report.users} now={report.computed_at}")
+        report = await ctx.service.mutate(
+            engine.recompute, now=now,
+            audit=lambda done: [ctx.audit_action(key, "recompute", detail=f"users={done.users} now={done.computed_at}")],
+        )  # fmt: skip
         return recompute_payload(report, engine.generation)

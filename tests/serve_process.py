@@ -1,0 +1,104 @@
+"""`credence serve` as a separate process, for soak, kill -9 and outage tests (loopback only).
+
+The server runs exactly as a user runs it (``python -m credence.cli serve``), so a test
+can kill it with SIGKILL mid-write and start it again on the same store. Clients are
+plain httpx clients speaking GraphQL over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CLI = [sys.executable, "-m", "credence.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def issue_key(env: Mapping[str, str], name: str, role: str) -> str:
+    done = subprocess.run([*CLI, "api-key", "new", name, "--role", role], env=dict(env), capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+@dataclass
+class ServerProcess:
+    """One ``credence serve`` process on a free loopback port; restartable on the same port."""
+
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/graphql"
+
+    def start(self, timeout: float = 240.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([*CLI, "serve", "--port", str(self.port), *self.args], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"credence serve exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).json().get("status") == "ok":
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"credence serve did not come up in {timeout:.0f} s:\n{self.log()}")
+            time.sleep(0.2)
+
+    def kill9(self) -> None:
+        """SIGKILL: no shutdown, no flush, no cleanup (what a crash or the OOM killer does)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def post(client: httpx.Client, url: str, key: str, query: str, **variables: Any) -> tuple[str, Any]:
+    """("ok", data), (error code, first error) or ("HTTP <status>", body) of one GraphQL request."""
+    response = client.post(url, json={"query": query, "variables": variables},
+                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}", response.text[:500]
+    body = response.json()
+    if body.get("errors"):
+        error = body["errors"][0]
+        return str(error.get("extensions", {}).get("code", "NO_CODE")), error
+    return "ok", body["data"]
