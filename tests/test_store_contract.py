@@ -13,11 +13,12 @@ from credence.core.errors import (
     ConflictError,
     NotFoundError,
     ParameterError,
+    StoreError,
     UnknownReferenceError,
     ValidationError,
 )
 from credence.graph.model import COMPONENTS, epoch_now, parse_dataset
-from credence.graph.store import AuditDraft, AuditEntry, GraphStore
+from credence.graph.store import AuditDraft, AuditEntry, GraphStore, RecomputeRecord
 
 NOW = 1_760_000_000  # 2025-10-09
 
@@ -695,3 +696,334 @@ def test_concurrent_audit_writers_get_distinct_ids(store: GraphStore) -> None:
         ids = [e.id for e in results[name]]
         assert ids == sorted(ids)
     assert whole_log(store) == sorted(everything, key=lambda e: e.id)
+
+
+# -- units of work ----------------------------------------------------------------
+
+
+def elsewhere(function: Any) -> Any:
+    """Run ``function`` on another thread (which has no unit of work open) and return its result."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = function()
+        except BaseException as exc:  # re-raised on the calling thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class Abort(Exception):
+    """Raised at the end of a unit of work to make it roll back."""
+
+
+def failing_unit(store: GraphStore, body: Any) -> None:
+    """Run ``body()`` in a unit of work, then raise Abort (so the unit rolls back)."""
+    with store.transaction():
+        body()
+        raise Abort
+
+
+def every_kind_of_write(store: GraphStore, tag: str = "") -> None:
+    """One call of every write method, on the populated store's users."""
+    store.upsert_users(users(f"eve{tag}", f"fay{tag}"))
+    store.upsert_links(links((f"eve{tag}", "ann", 3.0), ("bob", "dee", 1.5)))
+    store.add_repayments(
+        pd.DataFrame(
+            {
+                "id": [f"r9{tag}"],
+                "user": [f"eve{tag}"],
+                "due": [NOW - 100],
+                "paid": [NOW - 100],
+                "amount": [5.0],
+                "status": ["on_time"],
+            }
+        )
+    )
+    store.add_spending(
+        pd.DataFrame(
+            {
+                "id": [f"s9{tag}"],
+                "user": ["dee"],
+                "at": [NOW - 100],
+                "amount": [1.0],
+                "category": ["purchase"],
+                "on_time": [None],
+            }
+        )
+    )
+    assert store.remove_link("cy", "ann") is True
+    store.set_consent("bob", False)
+    store.flag_user("cy", analyst="ana", reason="ring", at=NOW)
+    store.unflag_user("cy", analyst="lead", reason="cleared", at=NOW + 1)
+    store.flag_user("dee", analyst="ana", reason="ring", at=NOW + 2)
+    store.write_scores(score_rows("ann", NOW, 600), model_weights=MODEL_A)
+    store.record_audit([_good(detail=f"unit{tag}")])
+    store.record_recompute(NOW, 0.5, "m1")
+
+
+def everything(store: GraphStore) -> dict[str, Any]:
+    return {
+        **dump(store),
+        "audit": [(e.actor, e.action, e.detail) for e in whole_log(store)],
+        "recompute": store.latest_recompute(),
+        "flags": [(f.reason, f.active) for f in store.flags("cy")],
+    }
+
+
+def test_a_unit_of_work_commits_every_write_at_once(populated: GraphStore) -> None:
+    before = everything(populated)
+    with populated.transaction() as unit:
+        assert unit is populated
+        every_kind_of_write(populated)
+        # This thread sees its own writes; another thread sees none of them yet.
+        assert populated.stats().users == 6
+        assert populated.neighbors("eve")["user"].tolist() == ["ann"]
+        assert populated.quarantined().tolist() == ["dee"]
+        assert populated.latest_recompute() is not None
+        assert whole_log(populated)[-1].detail == "unit"
+        assert populated.export_graph().n_users == 6
+        assert populated.has_users(["eve", "zed"]).tolist() == [True, False]
+        assert elsewhere(lambda: everything(populated)) == before
+    after = everything(populated)
+    assert after != before
+    assert elsewhere(lambda: everything(populated)) == after
+    assert after["stats"]["users"] == 6 and after["stats"]["quarantined"] == 1
+    assert after["recompute"] == RecomputeRecord(computed_at=NOW, prior=0.5, model_version="m1")
+    assert populated.get_user("bob").consent_network is False
+    assert populated.model_weights() == {"m1": MODEL_A}
+
+
+def test_a_unit_of_work_that_raises_leaves_nothing(populated: GraphStore) -> None:
+    populated.record_recompute(NOW - 60, 0.4, "m0")
+    before = everything(populated)
+
+    def body() -> None:
+        every_kind_of_write(populated)
+        populated.clear()  # even a clear() inside is undone
+        assert populated.stats().users == 0
+
+    with pytest.raises(Abort):
+        failing_unit(populated, body)
+    assert everything(populated) == before
+    # The store is fine afterwards: the same writes in a unit that succeeds.
+    with populated.transaction():
+        every_kind_of_write(populated)
+    assert everything(populated)["stats"]["users"] == 6
+
+
+def test_writes_inside_a_unit_never_commit_early(populated: GraphStore) -> None:
+    before = everything(populated)
+
+    def body() -> None:
+        populated.upsert_users(users("eve"))
+        assert elsewhere(lambda: populated.has_users(["eve"]).tolist()) == [False]
+        with populated.transaction():  # nested: a savepoint, no commit
+            populated.record_audit([_good(detail="inner")])
+            with populated.savepoint():
+                populated.record_recompute(NOW, 0.5, "m1")
+        assert elsewhere(lambda: len(whole_log(populated))) == 0
+        assert elsewhere(populated.latest_recompute) is None
+        assert [e.detail for e in whole_log(populated)] == ["inner"]
+
+    with pytest.raises(Abort):
+        failing_unit(populated, body)
+    assert everything(populated) == before
+
+
+def test_big_loads_inside_a_unit_are_one_transaction(store: GraphStore) -> None:
+    for attribute in ("single_transaction_rows", "reindex_threshold", "node_id_threshold"):
+        if hasattr(store, attribute):
+            setattr(store, attribute, 1)  # the batch-commit and bulk paths, on small data
+
+    def body() -> None:
+        store.load(parse_dataset(users=users("a", "b", "c"), links=links(("a", "b", 1.0), ("b", "c", 1.0))))
+        assert store.stats().links == 2
+
+    with pytest.raises(Abort):
+        failing_unit(store, body)
+    assert store.stats().as_dict() == {k: 0 for k in store.stats().as_dict()}
+
+
+#: A write refused for its input inside a unit: (call, error). Each leaves the unit usable.
+REFUSED_WRITES: dict[str, tuple[Any, type[Exception]]] = {
+    "bad user row": (lambda s: s.upsert_users(users("zz", created=[-5])), ValidationError),
+    "unknown link user": (lambda s: s.upsert_links(links(("ann", "nobody", 1.0))), UnknownReferenceError),
+    "remove unknown": (lambda s: s.remove_link("ann", "nobody"), NotFoundError),
+    "consent unknown": (lambda s: s.set_consent("nobody", True), NotFoundError),
+    "flag twice": (lambda s: s.flag_user("bob", analyst="ana", reason="again"), ConflictError),
+    "unflag unflagged": (lambda s: s.unflag_user("cy", analyst="ana", reason="x"), ConflictError),
+    # m0 is new, m1 conflicts: nothing of the batch may be written, m0's weights neither.
+    "changed model": (
+        lambda s: s.write_scores(
+            pd.concat([score_rows("ann", NOW, 600, "m0"), score_rows("ann", NOW, 600, "m1")]),
+            model_weights=MODEL_B,
+        ),
+        ConflictError,
+    ),
+    "bad audit": (lambda s: s.record_audit([_good(), _good(actor="")]), ValidationError),
+    "bad recompute": (lambda s: s.record_recompute(NOW, 1.5, "m1"), ValidationError),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_WRITES))
+def test_a_refused_write_inside_a_unit_leaves_the_rest_to_commit(populated: GraphStore, case: str) -> None:
+    """Both stores: every write method checks its input before its first write (Neo4j has
+    no savepoints), so a refusal changes nothing and the unit still commits the rest."""
+    populated.flag_user("bob", analyst="ana", reason="ring", at=NOW)
+    populated.write_scores(score_rows("bob", NOW, 500, "m1"), model_weights=MODEL_A)
+    call, error = REFUSED_WRITES[case]
+    with populated.transaction():
+        populated.upsert_users(users("eve"))
+        before = everything(populated)
+        with pytest.raises(error):
+            call(populated)
+        assert everything(populated) == before
+        populated.record_audit([_good(detail="after the refusal")])
+    assert populated.has_users(["eve"]).tolist() == [True]
+    assert [e.detail for e in whole_log(populated)] == ["after the refusal"]
+    assert populated.model_weights() == {"m1": MODEL_A}
+
+
+def test_a_savepoint_that_fails_after_writing(populated: GraphStore) -> None:
+    """SQLite rolls the savepoint back alone; Neo4j (no savepoints) can only roll the unit back."""
+
+    def failing_part() -> None:
+        with populated.savepoint():
+            populated.upsert_users(users("eve"))
+            populated.record_audit([_good(detail="in the savepoint")])
+            populated.flag_user("ann", analyst="ana", reason="x", at=NOW)
+            populated.flag_user("ann", analyst="ana", reason="twice", at=NOW)  # ConflictError
+
+    before = everything(populated)
+    if populated.supports_savepoints:
+        with populated.transaction():
+            populated.record_audit([_good(detail="kept")])
+            with pytest.raises(ConflictError):
+                failing_part()
+            assert populated.has_users(["eve"]).tolist() == [False]
+            populated.upsert_users(users("fay"))
+        assert populated.has_users(["eve", "fay"]).tolist() == [False, True]
+        assert [e.detail for e in whole_log(populated)] == ["kept"]
+        assert populated.quarantined().tolist() == []
+    else:
+
+        def doomed_unit() -> None:
+            with populated.transaction():
+                populated.record_audit([_good(detail="lost")])
+                with pytest.raises(ConflictError):
+                    failing_part()
+                with pytest.raises(StoreError):  # a rollback-only unit takes no more writes
+                    populated.upsert_users(users("fay"))
+
+        with pytest.raises(StoreError) as info:
+            doomed_unit()
+        assert info.value.code == "STORE_UNAVAILABLE"
+        assert "rolled back" in str(info.value)
+        assert everything(populated) == before
+
+
+def test_a_savepoint_outside_a_unit_is_a_transaction(populated: GraphStore) -> None:
+    before = everything(populated)
+
+    def savepoint_alone() -> None:
+        with populated.savepoint():
+            populated.upsert_users(users("eve"))
+            populated.unflag_user("ann", analyst="ana", reason="never flagged")
+
+    with pytest.raises(ConflictError):
+        savepoint_alone()
+    assert everything(populated) == before
+    with populated.savepoint():
+        populated.upsert_users(users("eve"))
+    assert populated.has_users(["eve"]).tolist() == [True]
+
+
+def test_units_on_two_threads_are_separate(populated: GraphStore) -> None:
+    """A unit belongs to the thread that opened it: another thread's writes are their own."""
+    with pytest.raises(Abort):
+        failing_unit(populated, lambda: populated.upsert_users(users("eve")))
+    elsewhere(lambda: populated.record_audit([_good(detail="other thread")]))
+    with populated.transaction():
+        populated.upsert_users(users("fay"))
+    assert populated.has_users(["eve", "fay"]).tolist() == [False, True]
+    assert [e.detail for e in whole_log(populated)] == ["other thread"]
+
+
+def test_a_closed_store_refuses_use(store: GraphStore) -> None:
+    other = reopen(store)
+    other.upsert_users(users("ann"))
+    other.close()
+    for use in (
+        lambda: other.get_user("ann"),
+        lambda: other.upsert_users(users("bob")),
+        lambda: other.record_audit([_good()]),
+        other.stats,
+        other.latest_recompute,
+    ):
+        with pytest.raises(StoreError):
+            use()
+    with pytest.raises(StoreError), other.transaction():
+        pass
+    assert store.has_users(["ann", "bob"]).tolist() == [True, False]
+
+
+# -- the engine's evaluation state ------------------------------------------------------
+
+
+def test_recompute_records(populated: GraphStore) -> None:
+    assert populated.latest_recompute() is None
+    first = populated.record_recompute(NOW, 0.52, "m1")
+    assert first == RecomputeRecord(computed_at=NOW, prior=0.52, model_version="m1")
+    assert populated.latest_recompute() == first
+    # The latest is the last recorded, even with an earlier evaluation time.
+    second = populated.record_recompute(np.int64(NOW - 10), 1, " m2 ")  # type: ignore[arg-type]
+    assert second == RecomputeRecord(computed_at=NOW - 10, prior=1.0, model_version="m2")
+    latest = populated.latest_recompute()
+    assert latest == second
+    assert latest is not None and type(latest.computed_at) is int and type(latest.prior) is float
+    with pytest.raises(AttributeError):
+        latest.prior = 0.3  # type: ignore[misc]
+    for bad in (
+        (-1, 0.5, "m"),
+        (True, 0.5, "m"),
+        (1.5, 0.5, "m"),
+        (NOW, -0.1, "m"),
+        (NOW, float("nan"), "m"),
+        (NOW, "0.5", "m"),
+        (NOW, 0.5, " "),
+        (NOW, 0.5, None),
+    ):
+        with pytest.raises(ValidationError) as info:
+            populated.record_recompute(*bad)
+        assert info.value.entity == "recompute"
+    assert populated.latest_recompute() == second
+    # A unit of work that fails takes its recompute record with it.
+
+    def body() -> None:
+        populated.write_scores(score_rows("ann", NOW + 60, 610, "m3"))
+        populated.record_recompute(NOW + 60, 0.6, "m3")
+        assert populated.latest_recompute() == RecomputeRecord(
+            computed_at=NOW + 60, prior=0.6, model_version="m3"
+        )
+        assert populated.latest_score_time() == (NOW + 60, "m3")
+
+    with pytest.raises(Abort):
+        failing_unit(populated, body)
+    assert populated.latest_recompute() == second
+    assert populated.latest_score_time() is None
+    # Another connection (a restarted server) reads the same state.
+    other = reopen(populated)
+    try:
+        assert other.latest_recompute() == second
+    finally:
+        other.close()
+    populated.clear()
+    assert populated.latest_recompute() is None
