@@ -76,11 +76,23 @@ def create_app(
     graphql = _CredenceGraphQL(service, config)
 
     async def health(_: Request) -> Response:
+        # Liveness: the process serves (from memory, even while the store is away).
         engine = service.engine
         return JSONResponse({
             "status": "ok" if engine.ready else "starting", "model": engine.model_version,
             "generation": engine.generation, "computed_at": engine.computed_at, "read_only": config.read_only,
+            "stale_since": service.stale_since(),
         })  # fmt: skip
+
+    async def ready(_: Request) -> Response:
+        # Readiness: the store answers within 2 s and the engine is in step with it.
+        error = await service.probe(timeout=2.0)
+        stale = service.engine.stale_since
+        if error is None and stale is None and service.engine.ready:
+            return JSONResponse({"status": "ready", "generation": service.engine.generation})
+        reason = str(error) if error is not None else "the scores are being rebuilt from the store"
+        return JSONResponse({"status": "unavailable", "reason": reason, "retry_after": 2,
+                             "stale_since": service.stale_since()}, status_code=503, headers={"Retry-After": "2"})  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -93,6 +105,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/healthz", health),
+            Route("/readyz", ready),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
@@ -73,6 +74,19 @@ class CredenceErrors(SchemaExtension):
                                               extensions={"code": "STORE_UNAVAILABLE"})]  # fmt: skip
         if result.errors:
             result.errors = [self._present(error) for error in result.errors]
+
+    def get_results(self) -> dict[str, Any]:
+        """Response ``extensions``: ``stale`` when the answer came from memory while the store was away.
+
+        The data may then lag what the store would say; ``since`` (epoch seconds) is when
+        the store stopped answering, or the engine started being rebuilt from it.
+        """
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            since = context.service.stale_since()
+            if since is not None:
+                return {"stale": {"since": since}}
+        return {}
 
     @staticmethod
     def _present(error: GraphQLError) -> GraphQLError:

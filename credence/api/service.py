@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ import numpy as np
 
 from credence.api.ids import decode_cursor, encode_cursor
 from credence.api.writer import AuditSpec, MutationWriter
-from credence.core.errors import ValidationError
+from credence.core.errors import StoreError, ValidationError
 from credence.core.scale import SCORE_MAX, SCORE_MIN
 from credence.engine import EngineView, ScoreChange, ScoringEngine
 from credence.graph.store import AuditDraft, GraphStore
@@ -375,15 +376,59 @@ class CredenceService:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-audit")
     )
     writer: MutationWriter = field(init=False)
+    #: Readiness probes of the store run here (their own connection; never queued behind writes).
+    probe_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-probe")
+    )
     _id_order: tuple[int, np.ndarray] | None = None
+    _store_down_since: float | None = None
 
     def __post_init__(self) -> None:
         self.writer = MutationWriter(engine=self.engine, store=self.store)
 
-    async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``function`` on the worker thread (store and engine work)."""
+    # ------------------------------------------------------------------ freshness
+
+    def note_store(self, error: BaseException | None) -> None:
+        """Record the outcome of a store call: a StoreError marks the store down, success up."""
+        if isinstance(error, StoreError):
+            if self._store_down_since is None:
+                self._store_down_since = time.time()
+                log.warning("the store is unavailable: %s", error)
+        elif error is None and self._store_down_since is not None:
+            self._store_down_since = None
+            log.warning("the store is available again")
+
+    def stale_since(self) -> float | None:
+        """Since when answers from memory may lag the store (store unreachable, or the engine stale); else None."""
+        marks = [t for t in (self._store_down_since, self.engine.stale_since) if t is not None]
+        return min(marks) if marks else None
+
+    async def probe(self, timeout: float = 2.0) -> StoreError | None:
+        """Whether the store answers a cheap read within ``timeout`` seconds (None) or not (the error)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, partial(function, *args, **kwargs))
+        try:
+            await asyncio.wait_for(
+                loop.run_in_executor(self.probe_executor, self.store.latest_recompute), timeout
+            )
+        except TimeoutError:
+            error = StoreError(f"the store did not answer within {timeout:g} s", retry_after=2)
+            self.note_store(error)
+            return error
+        except StoreError as error:
+            self.note_store(error)
+            return error
+        self.note_store(None)
+        return None
+
+    async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``function`` on the worker thread (store and engine reads)."""
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.executor, partial(function, *args, **kwargs))
+        except StoreError as error:
+            self.note_store(error)
+            raise
+        return result
 
     async def analyze(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a pure graph analysis on the analysis thread (no store access allowed there)."""
@@ -404,7 +449,12 @@ class CredenceService:
         (:class:`~credence.api.writer.MutationWriter`). The result comes back only after
         the commit; an error means nothing of the change was stored.
         """
-        result = await self.writer.submit(partial(function, *args, **kwargs), audit)
+        try:
+            result = await self.writer.submit(partial(function, *args, **kwargs), audit)
+        except StoreError as error:
+            self.note_store(error)
+            raise
+        self.note_store(None)
         if isinstance(result, list):
             self.publish(result)
         return cast(T, result)
@@ -412,7 +462,12 @@ class CredenceService:
     async def record_audit(self, drafts: Sequence[AuditDraft]) -> None:
         """Write audit entries of reads on the audit thread (its own store connection and transaction)."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.audit_executor, self.store.record_audit, list(drafts))
+        try:
+            await loop.run_in_executor(self.audit_executor, self.store.record_audit, list(drafts))
+        except StoreError as error:
+            self.note_store(error)
+            raise
+        self.note_store(None)
 
     def publish(self, changes: Sequence[ScoreChange]) -> Sequence[ScoreChange]:
         """Hand score changes to the broker's subscribers (none for no changes); returns ``changes``."""
@@ -445,6 +500,7 @@ class CredenceService:
     def close(self) -> None:
         """Wait for the writer, analysis, audit and worker threads to finish their work, then close the store."""
         self.writer.stop()
+        self.probe_executor.shutdown(wait=True)
         self.analysis_executor.shutdown(wait=True)
         self.audit_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
