@@ -275,6 +275,40 @@ MODEL_B = {
 }
 
 
+def test_the_snapshot_feed_returns_each_committed_snapshot_once_in_commit_order(
+    populated: GraphStore,
+) -> None:
+    assert populated.latest_snapshot_seq() == 0
+    empty, last = populated.snapshots_after(0)
+    assert empty.empty and last == 0
+    populated.write_scores(pd.concat([score_rows("ann", NOW, 600), score_rows("bob", NOW, 610)]))
+    populated.write_scores(score_rows("cy", NOW, 620))
+    feed, last = populated.snapshots_after(0)
+    assert feed["user"].tolist() == ["ann", "bob", "cy"]
+    assert feed["score"].tolist() == [600, 610, 620]
+    assert feed["seq"].is_monotonic_increasing and feed["seq"].is_unique and last == int(feed["seq"].iloc[-1])
+    assert populated.latest_snapshot_seq() == last
+    first, cut = populated.snapshots_after(0, limit=2)
+    assert first["user"].tolist() == ["ann", "bob"] and cut == int(first["seq"].iloc[-1])
+    rest, _ = populated.snapshots_after(cut)
+    assert rest["user"].tolist() == ["cy"]
+
+    def rolled_back() -> None:
+        with populated.transaction():
+            populated.write_scores(score_rows("ann", NOW, 700))
+            populated.write_scores(score_rows("zed", NOW, 700))  # rolls the unit back
+
+    with pytest.raises(UnknownReferenceError):
+        rolled_back()
+    assert populated.snapshots_after(last)[0].empty  # nothing uncommitted shows in the feed
+    populated.write_scores(score_rows("ann", NOW + 1, 630))
+    new, newest = populated.snapshots_after(last)
+    assert new["user"].tolist() == ["ann"] and new["score"].tolist() == [630] and newest > last
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ParameterError):
+            populated.snapshots_after(bad)  # type: ignore[arg-type]
+
+
 def test_model_weights_are_recorded_with_the_scores_they_price(populated: GraphStore) -> None:
     assert populated.model_weights() == {}
     populated.write_scores(score_rows("ann", NOW, 600, "m1"))  # no weights given: nothing recorded

@@ -62,6 +62,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import pandas as pd
 
+from credence.core.checks import check_int
 from credence.core.errors import ConflictError, NotFoundError, StoreError
 from credence.graph.model import (
     COMPONENTS,
@@ -110,6 +111,7 @@ _SCHEMA = [
     "CREATE INDEX credence_spending_uid IF NOT EXISTS FOR (s:Spending) ON (s.uid)",
     "CREATE INDEX credence_flag_uid IF NOT EXISTS FOR (f:Flag) ON (f.uid)",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
+    "CREATE INDEX credence_score_seq IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.seq)",
     "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
     "CREATE CONSTRAINT credence_model_version IF NOT EXISTS FOR (m:Model) REQUIRE m.version IS UNIQUE",
     "CREATE INDEX credence_audit_subject IF NOT EXISTS FOR (e:AuditEntry) ON (e.subject)",
@@ -799,6 +801,26 @@ class Neo4jStore(StoreBase):
             "WITH s, u ORDER BY s.computed_at, s.seq",
             uid=uid,
         )
+
+    def snapshots_after(self, seq: int, *, limit: int = 10_000) -> tuple[pd.DataFrame, int]:
+        check_int(seq, "seq", 0)
+        check_int(limit, "limit", 1)
+        fields = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
+        records = self._read(
+            "MATCH (s:ScoreSnapshot) WHERE s.seq > $seq WITH s ORDER BY s.seq LIMIT $limit "
+            f"MATCH (u:User {{uid: s.uid}}) RETURN [u.id, {fields}, s.seq] AS row ORDER BY s.seq",
+            seq=int(seq),
+            limit=int(limit),
+        )
+        dtypes = {**SCORE_COLUMNS, "seq": np.dtype("int64")}
+        if not records:
+            return empty_frame(dtypes), int(seq)
+        frame = pd.DataFrame([r["row"] for r in records], columns=list(dtypes))
+        return frame.astype(dtypes), int(records[-1]["row"][-1])
+
+    def latest_snapshot_seq(self) -> int:
+        rows = self._read("MATCH (s:ScoreSnapshot) RETURN max(s.seq) AS seq")
+        return int(rows[0]["seq"] or 0) if rows else 0
 
     def latest_score_time(self) -> tuple[int, str] | None:
         rows = self._read(

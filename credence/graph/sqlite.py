@@ -61,6 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from credence.core.checks import check_int
 from credence.core.errors import ConflictError, NotFoundError, StoreError
 from credence.graph.config import check_synchronous
 from credence.graph.model import (
@@ -854,6 +855,26 @@ class SQLiteStore(StoreBase):
         with self._snapshot() as db:
             uid = self._uid(user_id, db)
             return self._scores("WHERE s.uid = ? ORDER BY s.computed_at, s.sid", (uid,), db)
+
+    def snapshots_after(self, seq: int, *, limit: int = 10_000) -> tuple[pd.DataFrame, int]:
+        check_int(seq, "seq", 0)
+        check_int(limit, "limit", 1)
+        cols = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])
+        with self._reading() as db:
+            rows = db.execute(
+                f"SELECT users.id, {cols}, s.sid FROM scores s JOIN users ON users.uid = s.uid "
+                "WHERE s.sid > ? ORDER BY s.sid LIMIT ?",
+                (int(seq), int(limit)),
+            ).fetchall()
+        if not rows:
+            return empty_frame({**SCORE_COLUMNS, "seq": np.dtype("int64")}), int(seq)
+        frame = pd.DataFrame.from_records(rows, columns=[*SCORE_COLUMNS, "seq"])
+        return frame.astype({**SCORE_COLUMNS, "seq": np.dtype("int64")}), int(rows[-1][-1])
+
+    def latest_snapshot_seq(self) -> int:
+        with self._reading() as db:
+            row = db.execute("SELECT max(sid) FROM scores").fetchone()
+        return int(row[0] or 0)
 
     def latest_score_time(self) -> tuple[int, str] | None:
         with self._reading() as db:

@@ -491,6 +491,21 @@ class GraphStore(Protocol):
         """The newest snapshot of every scored user, sorted by user."""
         ...
 
+    def snapshots_after(self, seq: int, *, limit: int = 10_000) -> tuple[pd.DataFrame, int]:
+        """Score snapshots committed after sequence number ``seq``, oldest first: the change feed.
+
+        Every snapshot gets a sequence number when it is written; numbers grow in commit
+        order and are never reused (until ``clear``), so a reader that remembers the last
+        one it saw misses nothing and sees nothing twice. Returns at most ``limit`` rows
+        (the score frame schema plus ``seq``) and the last sequence number returned
+        (``seq`` itself when there is nothing new).
+        """
+        ...
+
+    def latest_snapshot_seq(self) -> int:
+        """The sequence number of the newest committed snapshot (0 without any)."""
+        ...
+
     def latest_score_time(self) -> tuple[int, str] | None:
         """Evaluation time and model version of the newest snapshot (None without any)."""
         ...
