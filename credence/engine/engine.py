@@ -53,6 +53,7 @@ import pandas as pd
 
 from credence.core.errors import ConflictError, NotFoundError, ParameterError, StoreError
 from credence.engine import events, explain
+from credence.engine.follow import follow as follow_feed
 from credence.engine.model import ScoringModel
 from credence.engine.recompute import StageFn
 from credence.engine.recompute import recompute as recompute_all
@@ -428,6 +429,29 @@ class ScoringEngine:
                 state.written[rows] = stored
                 self._changed()
             return report
+
+    def follow(self, feed: pd.DataFrame) -> list[ScoreChange]:
+        """Take the score snapshots another engine committed to the store (a follower worker).
+
+        See :mod:`credence.engine.follow`: scores and components become exactly the
+        stored ones, reasons, consent and quarantine are re-derived from the store; the
+        diffusion state is left as it is. Nothing is written.
+
+        Parameters
+        ----------
+        feed : DataFrame
+            Snapshots as :meth:`~credence.graph.store.GraphStore.snapshots_after` returns them.
+
+        Returns
+        -------
+        list of ScoreChange
+            The users whose score or components moved.
+        """
+        with self._lock:
+            changes = follow_feed(self._model, self._require(), self.store, feed)
+            if changes:
+                self._changed()
+            return changes
 
     # ---------------------------------------------------------------- incremental updates
 

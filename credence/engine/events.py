@@ -238,8 +238,10 @@ def _participation(
 ) -> list[ScoreChange]:
     """Bring the diffusion's participation of ``row`` in line with its consent and flag."""
     moved = state.diffusion.set_participating(row, bool(state.consent[row] and not state.quarantined[row]))
-    # The user's own component moves to or from the prior even when nobody else's does.
-    return rescore(model, state, store, _NO_ROWS, None, [moved, np.array([row])], on_change=on_change)
+    # The user's own standing changed (consent or quarantine), so a snapshot of theirs is
+    # written even when no score moved: it records the change in their history, and it is
+    # how follower workers hear of it.
+    return rescore(model, state, store, np.array([row], dtype=np.int64), None, [moved], on_change=on_change)
 
 
 # --------------------------------------------------------------------------- the repair

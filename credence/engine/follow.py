@@ -1,0 +1,84 @@
+"""Following another engine through the store: apply the score snapshots it committed.
+
+A server with several worker processes has one writer; the other workers keep their
+engines current by reading the snapshots the writer commits, in commit order
+(:meth:`~credence.graph.store.GraphStore.snapshots_after`), and taking them as they
+are: score and components exactly as stored, the adverse-action reasons re-derived
+from the stored events (they are exact functions of them), consent and quarantine
+re-read. A user the follower does not know yet (created by the writer) is added.
+
+The follower's diffusion state is not repaired: what depends on it (network evidence,
+what-ifs, analyses) is answered by the writer, whose state is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from credence.engine.events import individual
+from credence.engine.model import ScoringModel
+from credence.engine.results import ScoreChange
+from credence.engine.state import EngineState, assign_users, user_arrays
+from credence.graph.store import GraphStore
+from credence.scoring.policy import COMPONENT_NAMES
+
+__all__ = ["follow"]
+
+
+def follow(
+    model: ScoringModel, state: EngineState, store: GraphStore, feed: pd.DataFrame
+) -> list[ScoreChange]:
+    """Apply committed snapshots (``feed``, as ``snapshots_after`` returns them) to ``state``.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        The engine's model (the feed's snapshots of other model versions are skipped).
+    state : EngineState
+        The follower's state, changed in place.
+    store : GraphStore
+        Where the users' attributes, events and flags are re-read.
+    feed : DataFrame
+        Snapshots in commit order, with ``user``, ``score``, the components and ``seq``.
+
+    Returns
+    -------
+    list of ScoreChange
+        One per user whose served score or components the feed moved (before, after).
+    """
+    feed = feed[feed["model_version"].astype(str) == model.policy.version]
+    if feed.empty:
+        return []
+    last = feed.drop_duplicates("user", keep="last")
+    latest = last.set_index(last["user"].astype(str))
+    ids = latest.index.tolist()
+    stored = store.get_users(ids).set_index("id")
+    new = [user for user in ids if user not in state.positions]
+    if new:
+        state.append_users(new, user_arrays(stored.loc[new].reset_index()))
+    state.touch()
+    rows = np.array([state.positions[user] for user in ids], dtype=np.int64)
+    attributes = stored.loc[ids].reset_index()
+    assign_users(state.users, rows, user_arrays(attributes))
+    state.consent[rows] = attributes["consent_network"].to_numpy(dtype=bool)
+    flagged = set(np.asarray(store.quarantined(), dtype=object).astype(str).tolist())
+    state.quarantined[rows] = np.array([user in flagged for user in ids], dtype=bool)
+    parts = individual(model, state, store, rows)
+    state.sub_values[rows] = parts.sub_values
+    state.base[rows] = parts.base
+    before = state.scores[rows].copy()
+    components = latest[list(COMPONENT_NAMES)].to_numpy(dtype=np.float64)
+    moved = (before != latest["score"].to_numpy()) | (
+        np.abs(state.components[rows] - components).max(axis=1) > 0
+    )
+    state.components[rows] = components
+    state.written[rows] = components
+    state.scores[rows] = latest["score"].to_numpy(dtype=np.int64)
+    return [
+        ScoreChange(user, int(b), int(a))
+        for user, b, a, m in zip(
+            ids, before.tolist(), state.scores[rows].tolist(), moved.tolist(), strict=True
+        )
+        if m
+    ]
