@@ -165,6 +165,8 @@ def set_consent(
     """Record consent to network scoring; without it a user neither gives nor receives."""
     store.set_consent(user_id, consent)
     row = state.row(user_id)
+    if bool(state.consent[row]) == bool(consent):
+        return []  # consent as it was: nothing moves, no snapshot
     state.touch()
     state.consent[row] = bool(consent)
     return _participation(model, state, store, row, on_change=on_change)
