@@ -1,4 +1,4 @@
-"""`credence serve` as a real process: keys from a file, scores from the store, read-only workers."""
+"""`credence serve` as a real process: keys from a file, scores from the store, several workers."""
 
 from __future__ import annotations
 
@@ -118,21 +118,72 @@ def test_restart_serves_the_stored_scores_without_rewriting(
 
 
 @pytest.mark.slow
-def test_several_workers_serve_read_only(scored_db: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_several_workers_take_writes_and_read_them_back(
+    scored_db: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """Writes through any of three workers land once; a read sent with the write's token sees it."""
     db, ids = scored_db
     env = _env(tmp_path)
     secret = _issue(env, "cli-admin", "admin")
     headers = {"Authorization": f"Bearer {secret}"}
-    with _server("--db", str(db), "--workers", "2", env=env) as url:
+    mutation = (
+        "mutation($u: String!, $c: Boolean!) { setConsent(user: $u, consent: $c) { changes { userId } } }"
+    )
+    read = "query($id: String!) { user(id: $id) { consentNetwork score } }"
+    roles: set[str] = set()
+    expected: dict[str, bool] = {}
+    newest = 0
+    with _server("--db", str(db), "--workers", "3", env=env) as url:
+        for round_ in range(24):
+            user, consent = ids[round_ % 6], round_ % 4 < 2
+            # A new connection each time: the kernel hands it to any worker.
+            write = httpx.post(url, json={"query": mutation, "variables": {"u": user, "c": consent}},
+                               headers=headers, timeout=30)  # fmt: skip
+            body = write.json()
+            assert "errors" not in body, body
+            expected[user] = consent
+            token = body["extensions"]["generation"]
+            newest = max(newest, token)
+            back = httpx.post(url, json={"query": read, "variables": {"id": user}},
+                              headers={**headers, "X-Credence-Generation": str(token)}, timeout=30)  # fmt: skip
+            roles.add(back.headers.get("x-credence-worker", "primary"))
+            assert back.json()["data"]["user"]["consentNetwork"] is consent, (round_, back.json())
+            assert back.json()["extensions"]["generation"] >= token
+        served = {
+            user: httpx.post(
+                url,
+                json={"query": read, "variables": {"id": user}},
+                headers={**headers, "X-Credence-Generation": str(newest)},
+                timeout=30,
+            ).json()["data"]["user"]["score"]
+            for user in expected
+        }
+    # Reads were answered by followers too (not only by the writer), and the store holds every write once.
+    assert "follower" in roles
+    with SQLiteStore(db) as store:
+        for user, consent in expected.items():
+            assert store.get_user(user).consent_network is consent
+            history = store.score_history(user)
+            assert int(history["score"].iloc[-1]) == served[user], (user, history.tail(4))
+
+
+@pytest.mark.slow
+def test_read_only_serves_and_refuses_writes(scored_db: tuple[Path, list[str]], tmp_path: Path) -> None:
+    db, ids = scored_db
+    env = _env(tmp_path)
+    headers = {"Authorization": f"Bearer {_issue(env, 'cli-admin', 'admin')}"}
+    with SQLiteStore(db) as store:
+        consent = store.get_user(ids[7]).consent_network
+    with _server("--db", str(db), "--read-only", env=env) as url:
         read = httpx.post(
-            url, json={"query": QUERY, "variables": {"id": ids[1]}}, headers=headers, timeout=30
+            url, json={"query": QUERY, "variables": {"id": ids[7]}}, headers=headers, timeout=30
         ).json()
-        write = httpx.post(url, json={"query": "mutation($u: String!) { setConsent(user: $u, consent: false) { changes { userId } } }",
-                                      "variables": {"u": ids[1]}}, headers=headers, timeout=30).json()  # fmt: skip
+        write = httpx.post(url, json={"query": "mutation($u: String!, $c: Boolean!) { setConsent(user: $u, consent: $c) { changes { userId } } }",
+                                      "variables": {"u": ids[7], "c": not consent}}, headers=headers, timeout=30).json()  # fmt: skip
     assert 350 <= read["data"]["user"]["score"] <= 950
     assert write["errors"][0]["extensions"]["code"] == "READ_ONLY"
     with SQLiteStore(db) as store:
-        assert store.get_user(ids[1]).consent_network is True
+        assert store.get_user(ids[7]).consent_network is consent
 
 
 def test_serve_without_a_key_file_is_a_usage_error(tmp_path: Path) -> None:

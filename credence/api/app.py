@@ -5,8 +5,8 @@
 store and brings the engine up to date (recomputing only when the store holds no
 scores of the current model); :func:`serve` runs it all under uvicorn. With several
 workers each process opens its own service (uvicorn's factory mode reads the
-settings from ``CREDENCE_SERVE``) and the server is read-only, because each worker
-holds its own in-memory scores.
+settings from ``CREDENCE_SERVE``); one of them is the writer and the others follow it
+(:mod:`credence.api.workers`).
 
 Callers authenticate with ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``),
 on HTTP and on the websocket handshake of subscriptions (graphql-transport-ws).
@@ -14,12 +14,14 @@ on HTTP and on the websocket handshake of subscriptions (graphql-transport-ws).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,8 @@ from credence.api.config import ApiConfig, Limits, read_api_keys
 from credence.api.context import Context
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
-from credence.core.errors import ParameterError
+from credence.api.workers import ForwardingApp, SnapshotFollower, claim_primary
+from credence.core.errors import ParameterError, StoreError
 from credence.engine import ScoringEngine
 from credence.graph.config import StoreConfig, open_store, store_config_from_dict
 from credence.scoring.policy import DEFAULT_POLICY_PATH, read_policy
@@ -70,10 +73,33 @@ class _CredenceGraphQL(GraphQL[Context, None]):
 
 
 def create_app(
-    service: CredenceService, config: ApiConfig, *, on_shutdown: Callable[[], None] | None = None
+    service: CredenceService,
+    config: ApiConfig,
+    *,
+    on_shutdown: Callable[[], None] | None = None,
+    private_socket: socket.socket | None = None,
+    primary_url: str | None = None,
 ) -> Starlette:
-    """The ASGI app serving ``service`` with ``config``."""
-    graphql = _CredenceGraphQL(service, config)
+    """The ASGI app serving ``service`` with ``config``.
+
+    Parameters
+    ----------
+    service, config
+        What to serve and how.
+    on_shutdown
+        Called when the app stops (closes the service).
+    private_socket
+        A primary worker's private loopback socket: the same app is also served there,
+        for the followers' forwarded requests.
+    primary_url
+        A follower's forwarding target (the primary's private ``/graphql``); with it,
+        ``service.follower`` must be set.
+    """
+    graphql: Any = _CredenceGraphQL(service, config)
+    forwarding: ForwardingApp | None = None
+    if primary_url is not None:
+        assert service.follower is not None
+        forwarding = ForwardingApp(graphql, primary_url=primary_url, follower=service.follower)
 
     async def health(_: Request) -> Response:
         # Liveness: the process serves (from memory, even while the store is away).
@@ -95,10 +121,26 @@ def create_app(
                              "stale_since": service.stale_since()}, status_code=503, headers={"Retry-After": "2"})  # fmt: skip
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        private = None
+        if private_socket is not None:
+            import uvicorn
+
+            # The followers' forwarded requests, on the private port (lifespan off: it is this app's).
+            private = uvicorn.Server(
+                uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
+            )
+            private_task = asyncio.create_task(private.serve(sockets=[private_socket]))
+        if service.follower is not None:
+            service.follower.start()
         try:
             yield
         finally:
+            if private is not None:
+                private.should_exit = True
+                await private_task
+            if forwarding is not None:
+                await forwarding.close()
             if on_shutdown is not None:
                 on_shutdown()
 
@@ -106,7 +148,7 @@ def create_app(
         routes=[
             Route("/healthz", health),
             Route("/readyz", ready),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", forwarding if forwarding is not None else graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
@@ -114,20 +156,24 @@ def create_app(
 
 
 def open_service(store_config: StoreConfig, *, policy_path: Path | None = None, now: int | None = None,
-                 progress: Any = None) -> CredenceService:  # fmt: skip
+                 progress: Any = None, restore_only: bool = False) -> CredenceService:  # fmt: skip
     """Open the store and bring its scores into memory.
 
     When the store holds a recompute of the current model version, the engine is
     restored from it without writing: the evaluation time and the prior are the
     recorded ones and the served scores are the stored latest snapshots
     (:meth:`~credence.engine.ScoringEngine.restore`). Otherwise everyone is scored at
-    ``now`` and the snapshots written with the recompute's record.
+    ``now`` and the snapshots written with the recompute's record — unless
+    ``restore_only`` (a worker of several, whose parent scored the store first: two
+    processes must never both recompute), which raises :class:`StoreError` instead.
     """
     store = open_store(store_config)
     try:
         policy = read_policy(policy_path or DEFAULT_POLICY_PATH)
         engine = ScoringEngine(store, policy=policy)
         restored = engine.restore(progress=progress) if now is None else None
+        if restored is None and restore_only:
+            raise StoreError(f"the store holds no recompute of model {policy.version} to restore")
         if restored is None:
             engine.recompute(write=True, now=now, progress=progress)
     except BaseException:
@@ -148,6 +194,9 @@ class ServeSettings:
     graphiql: bool = True
     policy_path: Path | None = None
     limits: Limits = field(default_factory=Limits)
+    #: With several workers: the private loopback port the primary (the writer) claims.
+    primary_port: int | None = None
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -158,8 +207,8 @@ class ServeSettings:
     def config(self) -> ApiConfig:
         """The API configuration of one server process: the keys read now, the limits, GraphiQL.
 
-        With several workers every process is read-only: each holds its own engine, and
-        a write through one would leave the others' scores stale.
+        With several workers every process takes writes: followers hand them to the
+        primary (see :mod:`credence.api.workers`).
 
         Raises
         ------
@@ -167,7 +216,7 @@ class ServeSettings:
             If the key file cannot be read or an entry in it is invalid.
         """
         return ApiConfig(keys=read_api_keys(self.keys_path), limits=self.limits, graphiql=self.graphiql,
-                         read_only=self.workers > 1)  # fmt: skip
+                         read_only=self.read_only)  # fmt: skip
 
     def to_json(self) -> str:
         """What a worker process needs, as JSON (read back by :meth:`from_json`).
@@ -187,7 +236,7 @@ class ServeSettings:
             "store": self.store.as_dict(),
             "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
             "policy_path": str(self.policy_path) if self.policy_path else None,
-            "limits": vars(self.limits),
+            "limits": vars(self.limits), "primary_port": self.primary_port, "read_only": self.read_only,
         })  # fmt: skip
 
     @classmethod
@@ -197,14 +246,28 @@ class ServeSettings:
         return cls(store=store_config_from_dict(data["store"]), keys_path=Path(data["keys_path"]), workers=int(data["workers"]),
                    graphiql=bool(data["graphiql"]),
                    policy_path=Path(data["policy_path"]) if data["policy_path"] else None,
-                   limits=Limits(**data["limits"]))  # fmt: skip
+                   limits=Limits(**data["limits"]), primary_port=data.get("primary_port"),
+                   read_only=bool(data.get("read_only", False)))  # fmt: skip
 
 
 def worker_app() -> Starlette:
     """The app of one uvicorn worker process (a factory), with settings from ``$CREDENCE_SERVE``."""
     settings = ServeSettings.from_json(os.environ[SERVE_ENV])
-    service = open_service(settings.store, policy_path=settings.policy_path)
-    return create_app(service, settings.config(), on_shutdown=service.close)
+    port = settings.primary_port
+    private = claim_primary(port) if port is not None else None
+    try:
+        service = open_service(settings.store, policy_path=settings.policy_path, restore_only=True)
+    except BaseException:
+        if private is not None:
+            private.close()
+        raise
+    if port is None or private is not None:
+        if private is not None:
+            log.warning("worker %d is the primary (the writer)", os.getpid())
+        return create_app(service, settings.config(), on_shutdown=service.close, private_socket=private)
+    service.follower = SnapshotFollower(service.engine, service.store, service.publish)
+    return create_app(service, settings.config(), on_shutdown=service.close,
+                      primary_url=f"http://127.0.0.1:{port}/graphql")  # fmt: skip
 
 
 def serve(settings: ServeSettings, *, service: CredenceService | None = None,
@@ -215,8 +278,12 @@ def serve(settings: ServeSettings, *, service: CredenceService | None = None,
     config = settings.config()  # fail early on a bad key file
     url = f"http://{settings.host}:{settings.port}/graphql"
     if settings.workers > 1:
-        if service is not None:
-            service.close()
+        # Score the store here if it must be, so that every worker only restores.
+        if service is None:
+            service = open_service(settings.store, policy_path=settings.policy_path)
+        service.close()
+        if settings.primary_port is None:
+            settings = replace(settings, primary_port=_free_port())
         os.environ[SERVE_ENV] = settings.to_json()
         if ready is not None:
             ready(url)
@@ -231,6 +298,12 @@ def serve(settings: ServeSettings, *, service: CredenceService | None = None,
     if ready is not None:
         ready(url)
     server.run()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")

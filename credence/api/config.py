@@ -252,8 +252,7 @@ class ApiConfig:
     graphiql : bool
         Serve the GraphiQL IDE on GET (for local use).
     read_only : bool
-        Refuse mutations (set when several worker processes serve one store, since
-        each holds its own in-memory scores).
+        Refuse mutations (``credence serve --read-only``: a server that only answers).
     audit_roles : tuple of str
         Roles whose reads of a person's network evidence are written to the audit log.
     """

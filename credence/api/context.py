@@ -154,13 +154,14 @@ class Context:
 
 
 class ReadOnlyError(CredenceError):
-    """The server was started read-only (several workers); mutations are refused."""
+    """The server was started read-only (``credence serve --read-only``); mutations are refused."""
 
     code = "READ_ONLY"
 
     def __init__(self) -> None:
-        super().__init__("this server is read-only (started with several workers); send writes to a single-worker "
-                         "server")  # fmt: skip
+        super().__init__(
+            "this server is read-only (started with --read-only); send writes to a server that takes them"
+        )
 
 
 def context_of(info: strawberry.Info) -> Context:

@@ -76,17 +76,22 @@ class CredenceErrors(SchemaExtension):
             result.errors = [self._present(error) for error in result.errors]
 
     def get_results(self) -> dict[str, Any]:
-        """Response ``extensions``: ``stale`` when the answer came from memory while the store was away.
+        """Response ``extensions``: the ``generation`` token, and ``stale`` when the store was away.
+
+        ``generation`` is the sequence number of the newest snapshot the answer reflects
+        (read-your-writes, see :mod:`credence.api.workers`).
 
         The data may then lag what the store would say; ``since`` (epoch seconds) is when
         the store stopped answering, or the engine started being rebuilt from it.
         """
         context = self.execution_context.context
-        if isinstance(context, Context):
-            since = context.service.stale_since()
-            if since is not None:
-                return {"stale": {"since": since}}
-        return {}
+        if not isinstance(context, Context):
+            return {}
+        out: dict[str, Any] = {"generation": context.service.generation_token()}
+        since = context.service.stale_since()
+        if since is not None:
+            out["stale"] = {"since": since}
+        return out
 
     @staticmethod
     def _present(error: GraphQLError) -> GraphQLError:

@@ -45,6 +45,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from credence.api.ids import decode_cursor, encode_cursor
+from credence.api.workers import SnapshotFollower
 from credence.api.writer import AuditSpec, MutationWriter
 from credence.core.errors import StoreError, ValidationError
 from credence.core.scale import SCORE_MAX, SCORE_MIN
@@ -380,11 +381,23 @@ class CredenceService:
     probe_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-probe")
     )
+    #: Set in a follower worker: the thread that applies the primary's snapshots.
+    follower: SnapshotFollower | None = None
     _id_order: tuple[int, np.ndarray] | None = None
     _store_down_since: float | None = None
 
     def __post_init__(self) -> None:
         self.writer = MutationWriter(engine=self.engine, store=self.store)
+        self.writer.committed_seq = self.store.latest_snapshot_seq()
+
+    def generation_token(self) -> int:
+        """The newest snapshot this process's answers reflect: committed here, or applied from the feed.
+
+        Every response carries it as ``extensions.generation``; sent back in the
+        ``X-Credence-Generation`` header, it makes any worker wait until it reflects
+        that much (read-your-writes).
+        """
+        return self.follower.applied if self.follower is not None else self.writer.committed_seq
 
     # ------------------------------------------------------------------ freshness
 
@@ -500,6 +513,8 @@ class CredenceService:
     def close(self) -> None:
         """Wait for the writer, analysis, audit and worker threads to finish their work, then close the store."""
         self.writer.stop()
+        if self.follower is not None:
+            self.follower.stop()
         self.probe_executor.shutdown(wait=True)
         self.analysis_executor.shutdown(wait=True)
         self.audit_executor.shutdown(wait=True)

@@ -98,6 +98,8 @@ class MutationWriter:
     _next_restore: float = field(default=0.0, repr=False)
     groups: int = 0
     jobs: int = 0
+    #: Sequence number of the newest snapshot committed (the read-your-writes token), -1 before the first look.
+    committed_seq: int = -1
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
@@ -144,6 +146,7 @@ class MutationWriter:
                 for job in group:
                     if not job.done:
                         job.error, job.done = error, True
+            self._note_commit()
             for job in group:
                 job.settle()
             self.groups += 1
@@ -186,6 +189,13 @@ class MutationWriter:
             return
         for job in group:
             job.done = True
+
+    def _note_commit(self) -> None:
+        """Read the newest committed snapshot's sequence number (the token a mutation answers with)."""
+        try:
+            self.committed_seq = self.store.latest_snapshot_seq()
+        except CredenceError:
+            log.warning("could not read the newest snapshot's sequence number")
 
     def _alone(self, job: Job) -> None:
         try:

@@ -443,8 +443,9 @@ def demo(
     "--workers",
     default=1,
     show_default=True,
-    help="Worker processes; more than 1 serves read-only (each worker holds its own scores).",
+    help="Worker processes; with more than 1, one is the writer and the others follow its snapshots.",
 )
+@click.option("--read-only", is_flag=True, help="Refuse every mutation (READ_ONLY).")
 @click.option(
     "--keys",
     "keys_path",
@@ -470,6 +471,7 @@ def serve(
     policy_path: Path | None,
     db: Path | None,
     neo4j_uri: str | None,
+    read_only: bool,
 ) -> None:
     """Serve scores, components and network evidence over GraphQL (uvicorn)."""
     import os
@@ -490,14 +492,14 @@ def serve(
         workers=workers,
         graphiql=graphiql,
         policy_path=policy_path,
+        read_only=read_only,
     )
     settings.config()  # a bad key file fails here, before the engine loads
 
     def ready(url: str) -> None:
-        click.echo(f"GraphQL API on {url}" + (" (read-only: several workers)" if workers > 1 else ""))
+        click.echo(f"GraphQL API on {url}" + (f" ({workers} workers, one writer)" if workers > 1 else ""))
 
-    if workers == 1:
-        click.echo("loading scores into memory ...", err=True)
+    click.echo("loading scores into memory ...", err=True)
     run_server(settings, ready=ready)
 
 

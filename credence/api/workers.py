@@ -1,0 +1,379 @@
+"""Several worker processes, one writer: forwarding, the change feed and read-your-writes.
+
+``credence serve --workers N`` starts N uvicorn processes on one public port. Each tries
+to bind a private loopback port chosen by the parent (:func:`claim_primary`); the one
+that gets it is the **primary**: it owns the writer (every change of every client goes
+through it) and also serves the private port. The others are **followers**:
+
+* a follower forwards to the primary every request that changes something and every
+  read of what only an exact engine can answer (network evidence, analyses, what-ifs,
+  the audit log) — :func:`needs_primary` decides from the document — and answers the
+  rest (scores, components, reasons, lists, statistics, histories) from its own memory;
+* it keeps that memory current by tailing the snapshots the primary commits
+  (:class:`SnapshotFollower`, :meth:`~credence.engine.ScoringEngine.follow`), and
+  publishes what moved to its own subscribers, so a subscription works on whichever
+  worker holds the socket;
+* every response carries ``extensions.generation``: the sequence number of the newest
+  snapshot the answering worker has (for a change: committed). A client that sends it
+  back in the ``X-Credence-Generation`` header is answered only once the worker has
+  caught up with it, so it reads its own writes on any worker.
+
+If the primary dies, uvicorn starts a new process, which claims the private port and
+becomes the primary; until then followers answer changes with ``STORE_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+)
+
+from credence.core.errors import CredenceError, StoreError
+from credence.engine import ScoringEngine
+from credence.graph.store import GraphStore
+
+__all__ = [
+    "GENERATION_HEADER",
+    "PRIMARY_FIELDS",
+    "ROLE_HEADER",
+    "ForwardingApp",
+    "SnapshotFollower",
+    "claim_primary",
+    "needs_primary",
+]
+
+log = logging.getLogger("credence.api.workers")
+
+#: Fields only the primary's exact engine (or its writer) answers.
+PRIMARY_FIELDS = frozenset({
+    "network", "friends", "flags", "influencePaths", "suspiciousClusters", "sybilSuspects", "communities",
+    "whatIf", "auditLog",
+})  # fmt: skip
+
+#: The request header that carries a read-your-writes token.
+GENERATION_HEADER = "x-credence-generation"
+
+#: The response header of a follower: ``primary`` (forwarded) or ``follower`` (answered here).
+ROLE_HEADER = "x-credence-worker"
+
+#: How long a worker waits to catch up with a token before it gives up.
+CATCH_UP_SECONDS = 5.0
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def claim_primary(port: int) -> socket.socket | None:
+    """Bind the private loopback ``port``: the socket if this process is now the primary, else None.
+
+    Examples
+    --------
+    >>> first = claim_primary(0)
+    >>> port = first.getsockname()[1]
+    >>> claim_primary(port) is None  # taken: a second process would be a follower
+    True
+    >>> first.close()
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+@functools.lru_cache(maxsize=1_024)
+def _document(query: str) -> DocumentNode | None:
+    try:
+        return parse(query)
+    except GraphQLError:
+        return None
+
+
+def needs_primary(body: bytes) -> bool:
+    """Whether a GraphQL HTTP body must be answered by the primary.
+
+    Changes (mutations) and reads of :data:`PRIMARY_FIELDS` (anywhere in the selection,
+    fragments included) go to the primary; plain score reads, and anything that does
+    not parse (the local schema then reports the error), stay.
+
+    Examples
+    --------
+    >>> needs_primary(b'{"query": "query($u: String!) { user(id: $u) { score reasons { code } } }"}')
+    False
+    >>> needs_primary(b'{"query": "mutation($u: String!) { setConsent(user: $u, consent: false) { users { score } } }"}')
+    True
+    >>> needs_primary(b'{"query": "query($u: String!) { user(id: $u) { ...F } } fragment F on User { network { value } }"}')
+    True
+    """
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return False
+    document = _document(payload["query"])
+    if document is None:
+        return False
+    name = payload.get("operationName")
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [op for op in operations if name is None or (op.name is not None and op.name.value == name)]
+    if not chosen:
+        return False
+    operation = chosen[0]
+    if operation.operation != OperationType.QUERY:
+        return True
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return _selects_primary(operation.selection_set, fragments, set())
+
+
+def _selects_primary(
+    selection: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: set[str]
+) -> bool:
+    if selection is None:
+        return False
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            if node.name.value in PRIMARY_FIELDS or _selects_primary(node.selection_set, fragments, seen):
+                return True
+        elif isinstance(node, InlineFragmentNode):
+            if _selects_primary(node.selection_set, fragments, seen):
+                return True
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+            seen.add(node.name.value)
+            fragment = fragments.get(node.name.value)
+            if fragment is not None and _selects_primary(fragment.selection_set, fragments, seen):
+                return True
+    return False
+
+
+class SnapshotFollower:
+    """A follower's thread that applies the primary's committed snapshots to the local engine.
+
+    Parameters
+    ----------
+    engine : ScoringEngine
+        The follower's engine (restored from the store at start).
+    store : GraphStore
+        The shared store (the thread reads it on a connection of its own).
+    publish : callable
+        Receives the score changes each batch moved (the follower's subscribers).
+    interval : float
+        Seconds between looks at the feed when nobody is waiting.
+    """
+
+    def __init__(self, engine: ScoringEngine, store: GraphStore, publish: Callable[[list[Any]], object],
+                 *, interval: float = 0.05) -> None:  # fmt: skip
+        self.engine = engine
+        self.store = store
+        self.publish = publish
+        self.interval = interval
+        self.applied = store.latest_snapshot_seq()  # read before anything newer can be missed
+        self._recompute = store.latest_recompute()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="credence-follower", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        """Start following."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following (waits for the thread)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def poke(self) -> None:
+        """Look at the feed now (someone waits for a token)."""
+        self._wake.set()
+
+    async def caught_up(self, seq: int, timeout: float = CATCH_UP_SECONDS) -> bool:
+        """Wait until the snapshots up to ``seq`` are applied; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.applied < seq:
+            if time.monotonic() > deadline:
+                return False
+            self.poke()
+            await asyncio.sleep(0.005)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.step()
+                self.error = None
+            except CredenceError as error:
+                if self.error is None:
+                    log.warning("following the primary's snapshots failed: %s", error)
+                self.error = error
+                self._stop.wait(1.0)
+
+    def step(self) -> int:
+        """Apply what the feed holds now; the number of snapshots applied."""
+        record = self.store.latest_recompute()
+        if record != self._recompute:
+            # A full recompute moved the evaluation time and the prior: take it whole.
+            seq = self.store.latest_snapshot_seq()
+            self.engine.restore()
+            self._recompute, self.applied = record, seq
+            return 0
+        applied = 0
+        while True:
+            feed, last = self.store.snapshots_after(self.applied, limit=5_000)
+            if feed.empty:
+                return applied
+            changes = self.engine.follow(feed)
+            self.applied = last
+            applied += len(feed)
+            if changes:
+                self.publish(changes)
+
+
+class ForwardingApp:
+    """A follower's ``/graphql``: forward to the primary what it must answer, serve the rest.
+
+    A forwarded change's answer carries the primary's commit token; the follower waits
+    until it has applied it before answering, so the same client then reads its own
+    write here too. A token sent in :data:`GENERATION_HEADER` is waited for likewise.
+
+    Parameters
+    ----------
+    local : ASGI app
+        The follower's own GraphQL app (reads it may answer, and websockets).
+    primary_url : str
+        The primary's private ``/graphql`` URL.
+    follower : SnapshotFollower
+        The thread that keeps the follower's engine current.
+    """
+
+    def __init__(self, local: ASGIApp, *, primary_url: str, follower: SnapshotFollower) -> None:
+        self.local = local
+        self.primary_url = primary_url
+        self.follower = follower
+        self.client: httpx.AsyncClient | None = None
+
+    async def close(self) -> None:
+        """Close the connection pool to the primary."""
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI request (HTTP forwarded or served; anything else served)."""
+        local, follower, primary_url = self.local, self.follower, self.primary_url
+        if self.client is None:
+            self.client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=2.0))
+        client = self.client
+        if scope["type"] != "http":
+            await local(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        wanted = _token(headers.get(GENERATION_HEADER))
+        if wanted is not None and not await follower.caught_up(wanted):
+            await _json(send, 200, _error(f"this worker has not caught up with generation {wanted} yet"))
+            return
+        if scope.get("method") != "POST":
+            await local(scope, receive, send)
+            return
+        body = await _body(receive)
+        if not needs_primary(body):
+            await local(scope, _replay(body), _with_role(send, b"follower"))
+            return
+        forward = {k: v for k, v in headers.items() if k in ("authorization", "x-api-key", "content-type")}
+        try:
+            response = await client.post(primary_url, content=body, headers=forward)
+        except httpx.HTTPError as error:
+            await _json(
+                send, 200, _error(f"the writer process is not reachable ({error.__class__.__name__})")
+            )
+            return
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            token = int(response.json().get("extensions", {}).get("generation"))
+            await follower.caught_up(token)
+        content_type = response.headers.get("content-type", "application/json").encode()
+        await send({"type": "http.response.start", "status": response.status_code,
+                    "headers": [(b"content-type", content_type), (ROLE_HEADER.encode(), b"primary")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": response.content})
+
+
+def _with_role(send: Send, role: bytes) -> Send:
+    async def tagged(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (ROLE_HEADER.encode(), role)]}
+        await send(message)
+
+    return tagged
+
+
+def _token(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        token = int(value)
+    except ValueError:
+        return None
+    return token if token >= 0 else None
+
+
+def _error(message: str) -> dict[str, Any]:
+    error = StoreError(message, retry_after=1)
+    return {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}
+
+
+async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
