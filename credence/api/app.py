@@ -18,7 +18,8 @@ import asyncio
 import json
 import logging
 import os
-import socket
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,14 @@ from credence.api.config import ApiConfig, Limits, read_api_keys
 from credence.api.context import Context
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
-from credence.api.workers import ForwardingApp, SnapshotFollower, claim_primary
+from credence.api.workers import (
+    ForwardingApp,
+    PrimaryClaim,
+    SnapshotFollower,
+    claim_primary,
+    feed_mark,
+    primary_socket,
+)
 from credence.core.errors import ParameterError, StoreError
 from credence.engine import ScoringEngine
 from credence.graph.config import StoreConfig, open_store, store_config_from_dict
@@ -77,8 +85,8 @@ def create_app(
     config: ApiConfig,
     *,
     on_shutdown: Callable[[], None] | None = None,
-    private_socket: socket.socket | None = None,
-    primary_url: str | None = None,
+    primary_claim: PrimaryClaim | None = None,
+    primary: Path | None = None,
 ) -> Starlette:
     """The ASGI app serving ``service`` with ``config``.
 
@@ -88,18 +96,18 @@ def create_app(
         What to serve and how.
     on_shutdown
         Called when the app stops (closes the service).
-    private_socket
-        A primary worker's private loopback socket: the same app is also served there,
+    primary_claim
+        A primary worker's claim: the same app is also served on its private socket,
         for the followers' forwarded requests.
-    primary_url
-        A follower's forwarding target (the primary's private ``/graphql``); with it,
+    primary
+        A follower's forwarding target (the primary's private socket); with it,
         ``service.follower`` must be set.
     """
     graphql: Any = _CredenceGraphQL(service, config)
     forwarding: ForwardingApp | None = None
-    if primary_url is not None:
+    if primary is not None:
         assert service.follower is not None
-        forwarding = ForwardingApp(graphql, primary_url=primary_url, follower=service.follower)
+        forwarding = ForwardingApp(graphql, primary=primary, follower=service.follower)
 
     async def health(_: Request) -> Response:
         # Liveness: the process serves (from memory, even while the store is away).
@@ -123,14 +131,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         private = None
-        if private_socket is not None:
+        if primary_claim is not None:
             import uvicorn
 
             # The followers' forwarded requests, on the private port (lifespan off: it is this app's).
             private = uvicorn.Server(
                 uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
             )
-            private_task = asyncio.create_task(private.serve(sockets=[private_socket]))
+            private_task = asyncio.create_task(private.serve(sockets=[primary_claim.socket]))
         if service.follower is not None:
             service.follower.start()
         try:
@@ -139,6 +147,8 @@ def create_app(
             if private is not None:
                 private.should_exit = True
                 await private_task
+            if primary_claim is not None:
+                primary_claim.release()
             if forwarding is not None:
                 await forwarding.close()
             if on_shutdown is not None:
@@ -194,8 +204,8 @@ class ServeSettings:
     graphiql: bool = True
     policy_path: Path | None = None
     limits: Limits = field(default_factory=Limits)
-    #: With several workers: the private loopback port the primary (the writer) claims.
-    primary_port: int | None = None
+    #: With several workers: the private directory (0700) where the primary (the writer) is elected.
+    workers_dir: Path | None = None
     read_only: bool = False
 
     def __post_init__(self) -> None:
@@ -236,7 +246,7 @@ class ServeSettings:
             "store": self.store.as_dict(),
             "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
             "policy_path": str(self.policy_path) if self.policy_path else None,
-            "limits": vars(self.limits), "primary_port": self.primary_port, "read_only": self.read_only,
+            "limits": vars(self.limits), "workers_dir": str(self.workers_dir) if self.workers_dir else None, "read_only": self.read_only,
         })  # fmt: skip
 
     @classmethod
@@ -246,28 +256,31 @@ class ServeSettings:
         return cls(store=store_config_from_dict(data["store"]), keys_path=Path(data["keys_path"]), workers=int(data["workers"]),
                    graphiql=bool(data["graphiql"]),
                    policy_path=Path(data["policy_path"]) if data["policy_path"] else None,
-                   limits=Limits(**data["limits"]), primary_port=data.get("primary_port"),
+                   limits=Limits(**data["limits"]), workers_dir=Path(data["workers_dir"]) if data.get("workers_dir") else None,
                    read_only=bool(data.get("read_only", False)))  # fmt: skip
 
 
 def worker_app() -> Starlette:
     """The app of one uvicorn worker process (a factory), with settings from ``$CREDENCE_SERVE``."""
     settings = ServeSettings.from_json(os.environ[SERVE_ENV])
-    port = settings.primary_port
-    private = claim_primary(port) if port is not None else None
-    try:
-        service = open_service(settings.store, policy_path=settings.policy_path, restore_only=True)
-    except BaseException:
-        if private is not None:
-            private.close()
-        raise
-    if port is None or private is not None:
-        if private is not None:
-            log.warning("worker %d is the primary (the writer)", os.getpid())
-        return create_app(service, settings.config(), on_shutdown=service.close, private_socket=private)
-    service.follower = SnapshotFollower(service.engine, service.store, service.publish)
-    return create_app(service, settings.config(), on_shutdown=service.close,
-                      primary_url=f"http://127.0.0.1:{port}/graphql")  # fmt: skip
+    directory = settings.workers_dir
+    assert directory is not None
+    with open_store(settings.store) as store:
+        mark = feed_mark(store)  # before the restore, so that nothing committed meanwhile is missed
+    service = open_service(settings.store, policy_path=settings.policy_path, restore_only=True)
+    # Claimed after the restore, so that followers are never forwarded to a primary still loading.
+    claim = claim_primary(directory)
+    if claim is None:
+        service.follower = SnapshotFollower(service.engine, service.store, service.publish, since=mark)
+        return create_app(
+            service, settings.config(), on_shutdown=service.close, primary=primary_socket(directory)
+        )
+    if feed_mark(service.store) != mark:
+        # A primary that has just gone away wrote during the restore: restore again (nobody writes now).
+        service.engine.restore()
+        service.writer.committed_seq = service.store.latest_snapshot_seq()
+    log.warning("worker %d is the primary (the writer)", os.getpid())
+    return create_app(service, settings.config(), on_shutdown=service.close, primary_claim=claim)
 
 
 def serve(settings: ServeSettings, *, service: CredenceService | None = None,
@@ -282,13 +295,16 @@ def serve(settings: ServeSettings, *, service: CredenceService | None = None,
         if service is None:
             service = open_service(settings.store, policy_path=settings.policy_path)
         service.close()
-        if settings.primary_port is None:
-            settings = replace(settings, primary_port=_free_port())
+        directory = Path(tempfile.mkdtemp(prefix="credence-workers-"))  # 0700
+        settings = replace(settings, workers_dir=directory)
         os.environ[SERVE_ENV] = settings.to_json()
         if ready is not None:
             ready(url)
-        uvicorn.run("credence.api.app:worker_app", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.workers, log_level="warning", ws="websockets-sansio")  # fmt: skip
+        try:
+            uvicorn.run("credence.api.app:worker_app", factory=True, host=settings.host, port=settings.port,
+                        workers=settings.workers, log_level="warning", ws="websockets-sansio")  # fmt: skip
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
         return
     if service is None:
         service = open_service(settings.store, policy_path=settings.policy_path)
@@ -298,12 +314,6 @@ def serve(settings: ServeSettings, *, service: CredenceService | None = None,
     if ready is not None:
         ready(url)
     server.run()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")

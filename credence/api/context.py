@@ -151,6 +151,9 @@ class Context:
         """Refuse a mutation on a read-only server (:class:`ReadOnlyError`)."""
         if self.config.read_only:
             raise ReadOnlyError()
+        if self.service.follower is not None:
+            # Only the primary writes; HTTP changes reach it through the follower, websocket ones cannot.
+            raise ReadOnlyError("this worker follows the writer and takes changes only over HTTP POST")
 
 
 class ReadOnlyError(CredenceError):
@@ -158,10 +161,11 @@ class ReadOnlyError(CredenceError):
 
     code = "READ_ONLY"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "this server is read-only (started with --read-only); send writes to a server that takes them"
-        )
+    def __init__(
+        self,
+        message: str = "this server is read-only (started with --read-only); send writes to a server that takes them",
+    ) -> None:
+        super().__init__(message)
 
 
 def context_of(info: strawberry.Info) -> Context:

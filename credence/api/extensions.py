@@ -26,7 +26,7 @@ log = logging.getLogger("credence.api")
 #: Codes that reach clients with their message; anything else is masked.
 ALLOWED_CODES = frozenset({
     "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT", "FORBIDDEN", "UNAUTHENTICATED", "LIMIT_EXCEEDED",
-    "STORE_UNAVAILABLE", "NOT_CONVERGED", "READ_ONLY", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
+    "STORE_UNAVAILABLE", "OUTCOME_UNKNOWN", "NOT_CONVERGED", "READ_ONLY", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
 })  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """Several worker processes, one writer: forwarding, the change feed and read-your-writes.
 
-``credence serve --workers N`` starts N uvicorn processes on one public port. Each tries
-to bind a private loopback port chosen by the parent (:func:`claim_primary`); the one
-that gets it is the **primary**: it owns the writer (every change of every client goes
-through it) and also serves the private port. The others are **followers**:
+``credence serve --workers N`` starts N uvicorn processes on one public port. Each,
+once it has restored its engine from the store, tries to take the election lock in a
+private directory of the parent's (:func:`claim_primary`); the one that gets it is the
+**primary**: it owns the writer (every change of every client goes through it) and
+also serves a private Unix socket there. The others are **followers**:
 
 * a follower forwards to the primary every request that changes something and every
   read of what only an exact engine can answer (network evidence, analyses, what-ifs,
@@ -18,14 +19,17 @@ through it) and also serves the private port. The others are **followers**:
   back in the ``X-Credence-Generation`` header is answered only once the worker has
   caught up with it, so it reads its own writes on any worker.
 
-If the primary dies, uvicorn starts a new process, which claims the private port and
-becomes the primary; until then followers answer changes with ``STORE_UNAVAILABLE``.
+If the primary dies, the kernel releases its lock; uvicorn starts a new process, which
+restores from the store, takes the lock and becomes the primary. Until then followers
+answer changes with ``STORE_UNAVAILABLE`` (nothing was applied), or with
+``OUTCOME_UNKNOWN`` for a change that reached the primary before it died.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import logging
@@ -33,7 +37,9 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
 from graphql import (
@@ -49,17 +55,21 @@ from graphql import (
     parse,
 )
 
-from credence.core.errors import CredenceError, StoreError
+from credence.core.errors import CredenceError, OutcomeUnknownError, StoreError
 from credence.engine import ScoringEngine
-from credence.graph.store import GraphStore
+from credence.graph.store import GraphStore, RecomputeRecord
 
 __all__ = [
     "GENERATION_HEADER",
     "PRIMARY_FIELDS",
     "ROLE_HEADER",
+    "FeedMark",
     "ForwardingApp",
+    "PrimaryClaim",
     "SnapshotFollower",
     "claim_primary",
+    "feed_mark",
+    "primary_socket",
     "needs_primary",
 ]
 
@@ -86,25 +96,59 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def claim_primary(port: int) -> socket.socket | None:
-    """Bind the private loopback ``port``: the socket if this process is now the primary, else None.
+@dataclass(frozen=True)
+class PrimaryClaim:
+    """What the primary holds while it lives: the election lock and its private socket."""
+
+    lock: IO[bytes]
+    socket: socket.socket
+
+    def release(self) -> None:
+        """Give up the claim (close the socket, unlock)."""
+        self.socket.close()
+        self.lock.close()
+
+
+def claim_primary(directory: Path) -> PrimaryClaim | None:
+    """Try to become the primary of the workers sharing ``directory``: the claim, or None if taken.
+
+    The election is an exclusive ``flock`` on ``directory/primary.lock``, which the
+    kernel releases when its holder dies, even by SIGKILL; the winner then listens on
+    the Unix socket ``directory/primary.sock`` (the directory is the parent's, 0700).
+    No TCP port is involved, so no outgoing connection can ever occupy it.
 
     Examples
     --------
-    >>> first = claim_primary(0)
-    >>> port = first.getsockname()[1]
-    >>> claim_primary(port) is None  # taken: a second process would be a follower
+    >>> import tempfile
+    >>> directory = Path(tempfile.mkdtemp())
+    >>> first = claim_primary(directory)
+    >>> first is not None and (directory / "primary.sock").exists()
     True
-    >>> first.close()
+    >>> claim_primary(directory) is None  # held: a second process would be a follower
+    True
+    >>> first.release()
+    >>> again = claim_primary(directory)  # free again
+    >>> again is not None
+    True
+    >>> again.release()
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lock = (directory / "primary.lock").open("ab")
     try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen(128)
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        sock.close()
+        lock.close()
         return None
-    return sock
+    path = directory / "primary.sock"
+    path.unlink(missing_ok=True)  # a dead primary's; only the lock holder gets here
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.listen(128)
+    return PrimaryClaim(lock=lock, socket=sock)
+
+
+def primary_socket(directory: Path) -> Path:
+    """Where the primary of the workers sharing ``directory`` listens."""
+    return directory / "primary.sock"
 
 
 @functools.lru_cache(maxsize=1_024)
@@ -172,6 +216,15 @@ def _selects_primary(
     return False
 
 
+#: A point in the primary's history: the newest snapshot's sequence number and the newest recompute.
+FeedMark = tuple[int, RecomputeRecord | None]
+
+
+def feed_mark(store: GraphStore) -> FeedMark:
+    """Where the store's history stands now (read before restoring a follower's engine)."""
+    return store.latest_snapshot_seq(), store.latest_recompute()
+
+
 class SnapshotFollower:
     """A follower's thread that applies the primary's committed snapshots to the local engine.
 
@@ -183,18 +236,21 @@ class SnapshotFollower:
         The shared store (the thread reads it on a connection of its own).
     publish : callable
         Receives the score changes each batch moved (the follower's subscribers).
+    since : FeedMark
+        Where the engine's restore started from (:func:`feed_mark`, read *before* the
+        restore): the snapshots after it are applied again, which is harmless, and
+        none committed during the restore is missed.
     interval : float
         Seconds between looks at the feed when nobody is waiting.
     """
 
     def __init__(self, engine: ScoringEngine, store: GraphStore, publish: Callable[[list[Any]], object],
-                 *, interval: float = 0.05) -> None:  # fmt: skip
+                 *, since: FeedMark, interval: float = 0.05) -> None:  # fmt: skip
         self.engine = engine
         self.store = store
         self.publish = publish
         self.interval = interval
-        self.applied = store.latest_snapshot_seq()  # read before anything newer can be missed
-        self._recompute = store.latest_recompute()
+        self.applied, self._recompute = since
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="credence-follower", daemon=True)
@@ -269,15 +325,15 @@ class ForwardingApp:
     ----------
     local : ASGI app
         The follower's own GraphQL app (reads it may answer, and websockets).
-    primary_url : str
-        The primary's private ``/graphql`` URL.
+    primary : Path
+        The primary's private Unix socket (:func:`primary_socket`).
     follower : SnapshotFollower
         The thread that keeps the follower's engine current.
     """
 
-    def __init__(self, local: ASGIApp, *, primary_url: str, follower: SnapshotFollower) -> None:
+    def __init__(self, local: ASGIApp, *, primary: Path, follower: SnapshotFollower) -> None:
         self.local = local
-        self.primary_url = primary_url
+        self.primary = primary
         self.follower = follower
         self.client: httpx.AsyncClient | None = None
 
@@ -289,9 +345,10 @@ class ForwardingApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI request (HTTP forwarded or served; anything else served)."""
-        local, follower, primary_url = self.local, self.follower, self.primary_url
+        local, follower = self.local, self.follower
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=2.0))
+            self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.primary)),
+                                            timeout=httpx.Timeout(120.0, connect=2.0))  # fmt: skip
         client = self.client
         if scope["type"] != "http":
             await local(scope, receive, send)
@@ -299,7 +356,8 @@ class ForwardingApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         wanted = _token(headers.get(GENERATION_HEADER))
         if wanted is not None and not await follower.caught_up(wanted):
-            await _json(send, 200, _error(f"this worker has not caught up with generation {wanted} yet"))
+            lag = StoreError(f"this worker has not caught up with generation {wanted} yet", retry_after=1)
+            await _json(send, 200, _error(lag))
             return
         if scope.get("method") != "POST":
             await local(scope, receive, send)
@@ -310,15 +368,24 @@ class ForwardingApp:
             return
         forward = {k: v for k, v in headers.items() if k in ("authorization", "x-api-key", "content-type")}
         try:
-            response = await client.post(primary_url, content=body, headers=forward)
+            response = await client.post("http://primary/graphql", content=body, headers=forward)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            # Nothing reached the primary: nothing was applied.
+            failure: StoreError = StoreError(f"the writer process is not reachable ({error.__class__.__name__}); "
+                                             "nothing was applied", retry_after=1)  # fmt: skip
+            await _json(send, 200, _error(failure))
+            return
         except httpx.HTTPError as error:
-            await _json(
-                send, 200, _error(f"the writer process is not reachable ({error.__class__.__name__})")
-            )
+            # The request left; whether the primary applied it before it went away is not known here.
+            failure = OutcomeUnknownError(f"the writer process stopped answering ({error.__class__.__name__}); "
+                                          "the change may or may not have been applied", retry_after=1)  # fmt: skip
+            await _json(send, 200, _error(failure))
             return
         with contextlib.suppress(ValueError, AttributeError, TypeError):
             token = int(response.json().get("extensions", {}).get("generation"))
-            await follower.caught_up(token)
+            if not await follower.caught_up(token):
+                log.warning("worker has applied generation %d, not yet the %d its change committed",
+                            follower.applied, token)  # fmt: skip
         content_type = response.headers.get("content-type", "application/json").encode()
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": [(b"content-type", content_type), (ROLE_HEADER.encode(), b"primary")]})  # fmt: skip
@@ -344,8 +411,7 @@ def _token(value: str | None) -> int | None:
     return token if token >= 0 else None
 
 
-def _error(message: str) -> dict[str, Any]:
-    error = StoreError(message, retry_after=1)
+def _error(error: CredenceError) -> dict[str, Any]:
     return {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "LimitExceededError",
     "Neo4jUnavailableError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "ParameterError",
     "PermissionDeniedError",
     "StoreError",
@@ -212,6 +213,23 @@ class StoreError(CredenceError):
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class OutcomeUnknownError(StoreError):
+    """A change was sent but its answer was lost: it may or may not have been applied.
+
+    The connection to the store (or to the writer process) broke after the change left
+    and before its outcome came back. Unlike :class:`StoreError` this does not say
+    "nothing was applied": read the state (or retry a change with the same id, which is
+    then refused as a conflict if it was applied) before acting on it.
+
+    Examples
+    --------
+    >>> OutcomeUnknownError("the writer process stopped answering", retry_after=1).extensions
+    {'code': 'OUTCOME_UNKNOWN', 'retry_after': 1}
+    """
+
+    code = "OUTCOME_UNKNOWN"
 
 
 class Neo4jUnavailableError(StoreError):

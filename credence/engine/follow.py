@@ -64,11 +64,15 @@ def follow(
     state.consent[rows] = attributes["consent_network"].to_numpy(dtype=bool)
     flagged = set(np.asarray(store.quarantined(), dtype=object).astype(str).tolist())
     state.quarantined[rows] = np.array([user in flagged for user in ids], dtype=bool)
-    parts = individual(model, state, store, rows)
-    state.sub_values[rows] = parts.sub_values
-    state.base[rows] = parts.base
-    before = state.scores[rows].copy()
     components = latest[list(COMPONENT_NAMES)].to_numpy(dtype=np.float64)
+    # Most snapshots move only the network part; the others' own events changed: re-derive those.
+    n_own = len(COMPONENT_NAMES) - 1
+    own = np.isin(ids, new) | (state.components[rows, :n_own] != components[:, :n_own]).any(axis=1)
+    if own.any():
+        parts = individual(model, state, store, rows[own])
+        state.sub_values[rows[own]] = parts.sub_values
+        state.base[rows[own]] = parts.base
+    before = state.scores[rows].copy()
     moved = (before != latest["score"].to_numpy()) | (
         np.abs(state.components[rows] - components).max(axis=1) > 0
     )

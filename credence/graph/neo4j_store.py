@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from credence.core.checks import check_int
-from credence.core.errors import ConflictError, NotFoundError, StoreError
+from credence.core.errors import ConflictError, NotFoundError, OutcomeUnknownError, StoreError
 from credence.graph.model import (
     COMPONENTS,
     LINK_COLUMNS,
@@ -237,7 +237,10 @@ class Neo4jStore(StoreBase):
         import neo4j
 
         if isinstance(exc, neo4j.exceptions.IncompleteCommit):
-            what = "the connection broke during the commit, which may or may not have been applied"
+            return OutcomeUnknownError(
+                f"Neo4j at {self.uri}: the connection broke during the commit, which may or may not have "
+                f"been applied: {exc}", retry_after=_retry_after(exc),
+            )  # fmt: skip
         return StoreError(f"Neo4j at {self.uri}: {what}: {exc}", retry_after=_retry_after(exc))
 
     def _read(self, query: str, **params: Any) -> list[Any]:
