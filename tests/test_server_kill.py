@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -73,20 +74,37 @@ def served_scores(server: ServerProcess, key: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run", [0, 1])
+@pytest.mark.parametrize(
+    ("backend", "run"), [("sqlite", 0), ("sqlite", 1), pytest.param("neo4j", 2, marks=pytest.mark.neo4j)]
+)
 def test_kill_9_mid_write_loses_no_acknowledged_write_and_half_applies_nothing(
-    tmp_path: Path, run: int
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, run: int
 ) -> None:
-    from credence.graph.sqlite import SQLiteStore
-
     population = generate_population(n_users=USERS, seed=30 + run)
-    db = tmp_path / "credence.db"
-    with SQLiteStore(db) as store:
+    if backend == "sqlite":
+        from credence.graph.sqlite import SQLiteStore
+
+        db = tmp_path / "credence.db"
+        args = ["--db", str(db)]
+
+        def open_store() -> Any:
+            return SQLiteStore(db)
+    else:
+        from credence.graph.neo4j_store import Neo4jStore
+
+        uri = request.getfixturevalue("neo4j_uri")
+        args = ["--neo4j-uri", uri]
+
+        def open_store() -> Any:
+            return Neo4jStore(uri)
+
+    with open_store() as store:
+        store.clear()
         store.load(population.dataset())
         ScoringEngine(store, now=population.now).recompute()
     env = {**os.environ, "CREDENCE_HOME": str(tmp_path), "CREDENCE_API_KEYS": str(tmp_path / "keys.toml")}
     key = issue_key(env, "kill-app", "app")
-    server = ServerProcess(args=["--db", str(db)], env=env, log_path=tmp_path / "serve.log")
+    server = ServerProcess(args=args, env=env, log_path=tmp_path / "serve.log")
     server.start()
     users = population.users["id"].astype(str).tolist()
     acked: list[str] = []
@@ -111,7 +129,7 @@ def test_kill_9_mid_write_loses_no_acknowledged_write_and_half_applies_nothing(
     finally:
         server.stop()
 
-    with SQLiteStore(db) as store:
+    with open_store() as store:
         stored_ids = set(store.repayments()["id"].astype(str))
         assert set(acked) <= stored_ids, f"{len(set(acked) - stored_ids)} acknowledged repayments lost"
         latest = store.latest_scores().set_index("user")
