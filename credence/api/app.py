@@ -36,6 +36,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from credence.api.config import ApiConfig, Limits, read_api_keys
 from credence.api.context import Context
+from credence.api.guard import RequestGuard
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
 from credence.api.workers import (
@@ -128,6 +129,9 @@ def create_app(
         return JSONResponse({"status": "unavailable", "reason": reason, "retry_after": 2,
                              "stale_since": service.stale_since()}, status_code=503, headers={"Retry-After": "2"})  # fmt: skip
 
+    guarded = RequestGuard(forwarding if forwarding is not None else graphql,
+                           max_body_bytes=config.limits.max_body_bytes)  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         private = None
@@ -158,7 +162,7 @@ def create_app(
         routes=[
             Route("/healthz", health),
             Route("/readyz", ready),
-            Route("/graphql", forwarding if forwarding is not None else graphql, methods=["GET", "POST"]),
+            Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,

@@ -225,6 +225,9 @@ class Limits:
         Budget of the estimated cost: a field costs 1, list fields multiply what
         they select by their page size, network evidence (contributors, influenced)
         costs 10 per item (a push per user).
+    max_body_bytes : int
+        Size of an HTTP request body (a query with its variables); larger ones are
+        refused (HTTP 413) before anything parses them.
     """
 
     max_depth: int = 12
@@ -232,9 +235,10 @@ class Limits:
     max_aliases: int = 20
     max_first: int = 100
     max_cost: int = 20_000
+    max_body_bytes: int = 1_048_576
 
     def __post_init__(self) -> None:
-        for name in ("max_depth", "max_tokens", "max_aliases", "max_first", "max_cost"):
+        for name in ("max_depth", "max_tokens", "max_aliases", "max_first", "max_cost", "max_body_bytes"):
             # stored as a plain int, so that a numpy integer compares and prints like one
             object.__setattr__(self, name, check_int(getattr(self, name), name, 1))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -25,9 +26,13 @@ log = logging.getLogger("credence.api")
 
 #: Codes that reach clients with their message; anything else is masked.
 ALLOWED_CODES = frozenset({
-    "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT", "FORBIDDEN", "UNAUTHENTICATED", "LIMIT_EXCEEDED",
+    "BAD_USER_INPUT", "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "FORBIDDEN", "UNAUTHENTICATED", "LIMIT_EXCEEDED",
     "STORE_UNAVAILABLE", "OUTCOME_UNKNOWN", "NOT_CONVERGED", "READ_ONLY", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
 })  # fmt: skip
+
+
+#: graphql-core's message when the parser stops at the token limit.
+_TOKENS = re.compile(r"more than (\d+) tokens")
 
 
 def _code_of(error: GraphQLError) -> str | None:
@@ -99,14 +104,18 @@ class CredenceErrors(SchemaExtension):
         code = extensions.get("code") or _code_of(error)
         message = error.message
         original = error.original_error
-        if code is None and original is None:
+        if code is None and message.startswith("Variable '$"):
+            # graphql-core's coercion of a variable's value (wrong type, null for a non-null,
+            # missing, out of range): the client's mistake, and its message says which and why.
+            code = "BAD_USER_INPUT"
+        elif code is None and original is None:
             # Parse and validation errors come without an original error.
-            if message.startswith("Syntax Error") or "Parsing aborted" in message:
-                code = (
-                    "LIMIT_EXCEEDED"
-                    if "tokens" in message and "Parsing aborted" in message
-                    else ("GRAPHQL_PARSE_FAILED")
-                )
+            tokens = _TOKENS.search(message)
+            if tokens is not None:
+                code = "LIMIT_EXCEEDED"
+                extensions.update(limit="tokens", maximum=int(tokens.group(1)))
+            elif message.startswith("Syntax Error"):
+                code = "GRAPHQL_PARSE_FAILED"
             else:
                 code = "GRAPHQL_VALIDATION_FAILED"
         if code not in ALLOWED_CODES or code is None:

@@ -12,11 +12,14 @@ GraphQL types of :mod:`credence.api.types`.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ValidationCache
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from credence.api.config import ApiConfig
 from credence.api.extensions import CachedParser, CredenceErrors
@@ -27,11 +30,30 @@ from credence.api.resolvers.mutations import Mutation
 from credence.api.resolvers.subscription import Subscription
 from credence.api.resolvers.users import UsersQuery
 from credence.api.types.users import User
+from credence.core.errors import clip
 
-__all__ = ["Query", "build_schema"]
+__all__ = ["CredenceSchema", "Query", "build_schema"]
+
+log = logging.getLogger("credence.api")
 
 #: The root query type: users and scores, then the analyst's tools, then the audit log.
 Query = merge_types("Query", (UsersQuery, AnalystQuery, AuditQuery))
+
+
+class CredenceSchema(strawberry.Schema):
+    """Strawberry's schema, without its logging of every error with a traceback.
+
+    A client's mistake (bad input, an unknown user, a refused role) is answered, not
+    logged as a server fault; the errors masked as ``INTERNAL_SERVER_ERROR`` are logged,
+    with their traceback, by :class:`~credence.api.extensions.CredenceErrors`.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log each error on one line at DEBUG (not as a traceback at ERROR)."""
+        for error in errors:
+            log.debug("request error: %s", clip(error.message, 200))
 
 
 def build_schema(config: ApiConfig) -> strawberry.Schema:
@@ -50,7 +72,7 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
         request limits rule, and error codes with the audit write.
     """
     limits = config.limits
-    return strawberry.Schema(
+    return CredenceSchema(
         query=Query, mutation=Mutation, subscription=Subscription, types=[User],
         extensions=[
             partial(MaxTokensLimiter, max_token_count=limits.max_tokens),

@@ -30,31 +30,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import json
 import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 from graphql import (
-    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    parse,
 )
 
+from credence.api.guard import ASGIApp, Receive, Scope, Send, document_of, read_body, replay_body
 from credence.core.errors import CredenceError, OutcomeUnknownError, StoreError
 from credence.engine import ScoringEngine
 from credence.graph.store import GraphStore, RecomputeRecord
@@ -89,11 +86,6 @@ ROLE_HEADER = "x-credence-worker"
 
 #: How long a worker waits to catch up with a token before it gives up.
 CATCH_UP_SECONDS = 5.0
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -151,14 +143,6 @@ def primary_socket(directory: Path) -> Path:
     return directory / "primary.sock"
 
 
-@functools.lru_cache(maxsize=1_024)
-def _document(query: str) -> DocumentNode | None:
-    try:
-        return parse(query)
-    except GraphQLError:
-        return None
-
-
 def needs_primary(body: bytes) -> bool:
     """Whether a GraphQL HTTP body must be answered by the primary.
 
@@ -181,7 +165,7 @@ def needs_primary(body: bytes) -> bool:
         return False
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return False
-    document = _document(payload["query"])
+    document = document_of(payload["query"])
     if document is None:
         return False
     name = payload.get("operationName")
@@ -362,9 +346,9 @@ class ForwardingApp:
         if scope.get("method") != "POST":
             await local(scope, receive, send)
             return
-        body = await _body(receive)
+        body = await read_body(receive)
         if not needs_primary(body):
-            await local(scope, _replay(body), _with_role(send, b"follower"))
+            await local(scope, replay_body(body), _with_role(send, b"follower"))
             return
         forward = {k: v for k, v in headers.items() if k in ("authorization", "x-api-key", "content-type")}
         try:
@@ -421,25 +405,3 @@ async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> MutableMapping[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive

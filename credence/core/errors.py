@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CLIP_CHARS",
     "AuthenticationError",
     "ConflictError",
     "ConvergenceError",
@@ -49,10 +50,29 @@ __all__ = [
     "OutcomeUnknownError",
     "ParameterError",
     "PermissionDeniedError",
+    "RequestError",
     "StoreError",
     "UnknownReferenceError",
     "ValidationError",
+    "clip",
 ]
+
+
+#: The most characters of an offending value an error message repeats.
+CLIP_CHARS = 80
+
+
+def clip(text: str, limit: int = CLIP_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and how long it was (a hostile 1 MB id is not echoed).
+
+    Examples
+    --------
+    >>> clip("u0001")
+    'u0001'
+    >>> clip("x" * 1_000_000, limit=5)
+    'xxxxx... (1000000 characters)'
+    """
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class CredenceError(Exception):
@@ -84,7 +104,7 @@ class CredenceError(Exception):
         for name in self.EXTENSION_FIELDS:
             value = getattr(self, name, None)
             if value is not None:
-                out[name] = value if isinstance(value, str | int | float | bool) else str(value)
+                out[name] = value if isinstance(value, int | float | bool) else clip(str(value))
         return out
 
 
@@ -92,6 +112,18 @@ class InputError(CredenceError):
     """Something the caller supplied is wrong; nothing was written."""
 
     code = "BAD_USER_INPUT"
+
+
+class RequestError(InputError):
+    """An HTTP request the API cannot read: not UTF-8, not JSON, not a JSON object, no query.
+
+    Examples
+    --------
+    >>> RequestError("the body is not valid UTF-8 (byte 0xff at offset 11)").extensions
+    {'code': 'BAD_REQUEST'}
+    """
+
+    code = "BAD_REQUEST"
 
 
 class ValidationError(InputError):
@@ -137,7 +169,9 @@ class ValidationError(InputError):
         if column is not None:
             col = f"column {column!r}"
             if value is not None:
-                col += f" (value {value!r})"
+                col += (
+                    f" (value {clip(value)!r})" if isinstance(value, str) else f" (value {clip(repr(value))})"
+                )
             where.append(col)
         super().__init__(f"{', '.join(where)}: {problem}")
 
@@ -170,7 +204,7 @@ class ParameterError(InputError):
         self.name = name
         self.value = value
         self.problem = problem
-        super().__init__(f"parameter {name!r} = {value!r}: {problem}")
+        super().__init__(f"parameter {name!r} = {clip(repr(value))}: {problem}")
 
 
 class NotFoundError(CredenceError):
@@ -181,7 +215,7 @@ class NotFoundError(CredenceError):
     def __init__(self, entity: str, key: Any) -> None:
         self.entity = entity
         self.key = key
-        super().__init__(f"{entity} {key!r} not found")
+        super().__init__(f"{entity} {clip(key) if isinstance(key, str) else key!r} not found")
 
 
 class ConflictError(CredenceError):

@@ -1,0 +1,186 @@
+"""The HTTP door of ``/graphql``: a request body is checked before GraphQL sees it.
+
+A POST body must be at most :attr:`~credence.api.config.Limits.max_body_bytes` long
+(``Content-Length`` is believed only as far as it is true: the body is counted as it
+arrives), valid UTF-8, and JSON whose top level is an object. Anything else is answered
+here in the GraphQL response shape, with the status GraphQL over HTTP gives request
+errors: 413 ``LIMIT_EXCEEDED`` (with ``limit``, ``value`` and ``maximum``) for a body
+too large, 400 ``BAD_REQUEST`` naming what is wrong and where (the byte offset of
+invalid UTF-8, the line and column of a JSON syntax error, the JSON type found, the operations to choose from when a document has several and no
+``operationName``). A checked body is handed on unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
+
+from credence.core.errors import CredenceError, LimitExceededError, RequestError
+
+__all__ = [
+    "ASGIApp",
+    "Receive",
+    "RequestGuard",
+    "Scope",
+    "Send",
+    "check_body",
+    "document_of",
+    "read_body",
+    "replay_body",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_JSON_TYPES = {int: "a number", float: "a number", str: "a string", bool: "a boolean", list: "an array",
+               type(None): "null"}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1_024)
+def document_of(query: str) -> DocumentNode | None:
+    """The parsed document of ``query`` (cached per distinct text), or None if it does not parse."""
+    try:
+        return parse(query)
+    except GraphQLError:
+        return None
+
+
+def check_body(body: bytes, content_type: str = "application/json") -> None:
+    r"""Refuse a GraphQL POST body that is not UTF-8 JSON with an object at its top.
+
+    Only JSON bodies are checked; other content types (multipart uploads, form
+    posts) are left to GraphQL's own handling. A document with several operations
+    must name the one to run in ``operationName`` (otherwise the first would run,
+    which is rarely what the client meant).
+
+    Raises
+    ------
+    RequestError
+        Naming what is wrong and where.
+
+    Examples
+    --------
+    >>> check_body(b'{"query": "{ scoreStats { count } }"}')
+    >>> check_body(b"42")
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.RequestError: the request body is JSON but a number, not an object with "query"
+    >>> check_body(b'{"query": "\xff"}')
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.RequestError: the request body is not valid UTF-8: byte 0xff at offset 11
+    >>> check_body(b'{"query": "query A { scoreStats { count } } query B { scoreStats { count } }"}')
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.RequestError: the query has 2 operations (A, B): say which to run in "operationName"
+    """
+    if "json" not in content_type:
+        return
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RequestError(
+            f"the request body is not valid UTF-8: byte 0x{body[error.start]:02x} at offset {error.start}"
+        ) from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RequestError(
+            f"the request body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ) from None
+    if not isinstance(payload, dict):
+        found = _JSON_TYPES.get(type(payload), type(payload).__name__)
+        raise RequestError(f'the request body is JSON but {found}, not an object with "query"')
+    query = payload.get("query")
+    if isinstance(query, str) and payload.get("operationName") is None:
+        document = document_of(query)
+        operations = [] if document is None else [d for d in document.definitions
+                                                   if isinstance(d, OperationDefinitionNode)]  # fmt: skip
+        if len(operations) > 1:
+            names = ", ".join(op.name.value if op.name else "(anonymous)" for op in operations)
+            raise RequestError(f"the query has {len(operations)} operations ({names}): say which to run in "
+                               '"operationName"')  # fmt: skip
+
+
+class RequestGuard:
+    """ASGI wrapper of the GraphQL app: checks POST bodies (:func:`check_body`) and their size.
+
+    Parameters
+    ----------
+    app : ASGI app
+        What serves the checked requests.
+    max_body_bytes : int
+        The largest body accepted.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI request: refuse a bad POST body here, hand everything else on."""
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > self.max_body_bytes:
+                raise LimitExceededError("body_bytes", declared, self.max_body_bytes)
+            body = await read_body(receive, max_bytes=self.max_body_bytes)
+            check_body(body, headers.get("content-type", "application/json"))
+        except (LimitExceededError, RequestError) as error:
+            await _refuse(send, 413 if isinstance(error, LimitExceededError) else 400, error)
+            return
+        await self.app(scope, replay_body(body), send)
+
+
+async def _refuse(send: Send, status: int, error: CredenceError) -> None:
+    body = json.dumps(
+        {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}
+    ).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive, *, max_bytes: int | None = None) -> bytes:
+    """The whole body of an ASGI HTTP request; :class:`LimitExceededError` past ``max_bytes``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise LimitExceededError("body_bytes", size, max_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def replay_body(body: bytes) -> Receive:
+    """An ASGI ``receive`` that hands on ``body`` already read, then a disconnect."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive

@@ -1,0 +1,191 @@
+"""Hostile requests at the HTTP door, through a live uvicorn server and httpx, on SQLite and Neo4j.
+
+Every one is the client's mistake and must be answered as such: a client code
+(``BAD_USER_INPUT``, ``BAD_REQUEST``, ``LIMIT_EXCEEDED``) with a message naming what
+and where, never ``INTERNAL_SERVER_ERROR`` or HTTP 500, nothing written, no traceback
+in the server log, and no hostile value echoed at length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from credence.api.config import Limits
+from credence.seeds.synthetic import generate_population
+from tests.api_server import LiveApi, live_api
+
+POPULATION = generate_population(n_users=600, seed=8)
+IDS = POPULATION.users["id"].astype(str).tolist()
+PAGE = "query($n: Int!) { users(first: $n) { edges { node { userId } } } }"
+ADD_LINK = "mutation($a: String!, $b: String!, $w: Float!) { addLink(a: $a, b: $b, weight: $w) { changes { userId } } }"
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    tmp = tmp_path_factory.mktemp(f"requests-{request.param}")
+    if request.param == "sqlite":
+        from credence.graph.sqlite import SQLiteStore
+
+        store: Any = SQLiteStore(tmp / "credence.db")
+    else:
+        from credence.graph.neo4j_store import Neo4jStore
+
+        store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
+        store.clear()
+    store.load(POPULATION.dataset())
+    try:
+        with live_api(
+            store, POPULATION.now, tmp, limits=Limits(max_tokens=300, max_body_bytes=64_000)
+        ) as server:
+            yield server
+    finally:
+        if request.param == "neo4j":
+            store.clear()
+        store.close()
+
+
+def _post(api: LiveApi, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {api.secrets['admin']}", **kwargs.pop("headers", {})}
+    return httpx.post(api.url, headers=headers, timeout=60, **kwargs)
+
+
+def _raw(api: LiveApi, text: str) -> httpx.Response:
+    return _post(api, content=text.encode(), headers={"content-type": "application/json"})
+
+
+def _first_error(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert body.get("errors"), body
+    return body["errors"][0]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def server_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+def _no_tracebacks(log: pytest.LogCaptureFixture) -> None:
+    loud = [r for r in log.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not loud, [r.getMessage()[:200] for r in loud]
+
+
+@pytest.mark.parametrize(
+    ("variables", "says"),
+    [
+        ({"n": "10"}, "non-integer value: '10'"),
+        ({"n": 10.5}, "non-integer value: 10.5"),
+        ({"n": None}, "not to be None"),
+        ({}, "to be provided"),
+        ({"n": 2**53 + 1}, "32-bit"),
+    ],
+)
+def test_a_wrong_variable_value_is_bad_user_input(
+    api: LiveApi, server_log: pytest.LogCaptureFixture, variables: dict[str, Any], says: str
+) -> None:
+    error = _first_error(_post(api, json={"query": PAGE, "variables": variables}))
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"].startswith("Variable '$n' has invalid value") and says in error["message"]
+    _no_tracebacks(server_log)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e309"])
+def test_a_non_finite_float_is_refused_and_writes_nothing(
+    api: LiveApi, server_log: pytest.LogCaptureFixture, number: str
+) -> None:
+    links = len(api.store.links())
+    text = json.dumps({"query": ADD_LINK, "variables": {"a": IDS[0], "b": IDS[1], "w": 0}}).replace(
+        '"w": 0', f'"w": {number}'
+    )
+    error = _first_error(_raw(api, text))
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Variable '$w'" in error["message"] and "non numeric" in error["message"]
+    assert len(api.store.links()) == links
+    _no_tracebacks(server_log)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"42", "JSON but a number"),
+        (b'"query"', "JSON but a string"),
+        (b"null", "JSON but null"),
+        (b"[]", "JSON but an array"),
+        (b'{"query": "{ scoreStats { count } }"', "not JSON: Expecting ',' delimiter at line 1, column 37"),
+        (b'{"query": "\xff\xfe"}', "not valid UTF-8: byte 0xff at offset 11"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_naming_what_and_where(
+    api: LiveApi, server_log: pytest.LogCaptureFixture, content: bytes, says: str
+) -> None:
+    response = _post(api, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    error = _first_error(response)
+    assert error["extensions"]["code"] == "BAD_REQUEST" and says in error["message"], error
+    _no_tracebacks(server_log)
+
+
+def test_a_body_above_the_size_limit_is_refused_before_it_is_read_whole(api: LiveApi) -> None:
+    big = json.dumps({"query": "{ scoreStats { count } }" + " " * 100_000})
+    response = _raw(api, big)
+    assert response.status_code == 413
+    error = _first_error(response)
+    assert error["extensions"] == {"code": "LIMIT_EXCEEDED", "limit": "body_bytes", "value": len(big),
+                                   "maximum": 64_000}  # fmt: skip
+
+    # Without a Content-Length (chunked): counted as it arrives.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"query": "{ scoreStats { count } }'
+        for _ in range(20):
+            yield b" " * 10_000
+        yield b'"}'
+
+    chunked = _post(api, content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+    assert _first_error(chunked)["extensions"]["limit"] == "body_bytes"
+    # Just under the limit is served.
+    fine = _raw(api, json.dumps({"query": "{ scoreStats { count } }" + " " * 60_000}))
+    assert fine.json()["data"]["scoreStats"]["count"] == len(IDS)
+
+
+def test_a_huge_id_is_not_echoed_in_the_error_or_the_log(
+    api: LiveApi, server_log: pytest.LogCaptureFixture
+) -> None:
+    huge = "x" * 50_000
+    response = _post(
+        api, json={"query": "query($u: String!) { user(id: $u) { score } }", "variables": {"u": huge}}
+    )
+    error = _first_error(response)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert len(response.text) < 1_000 and "(50000 characters)" in error["message"]
+    assert all(len(record.getMessage()) < 1_000 for record in server_log.records)
+    _no_tracebacks(server_log)
+
+
+def test_several_operations_need_an_operation_name(api: LiveApi) -> None:
+    query = "query A { scoreStats { count } } query B { users(first: 1) { edges { node { userId } } } }"
+    response = _post(api, json={"query": query})
+    assert response.status_code == 400
+    error = _first_error(response)
+    assert error["extensions"]["code"] == "BAD_REQUEST" and "2 operations (A, B)" in error["message"]
+    named = _post(api, json={"query": query, "operationName": "B"}).json()
+    assert list(named["data"]) == ["users"]
+
+
+def test_the_token_limit_says_which_limit_and_its_maximum(api: LiveApi) -> None:
+    aliases = " ".join(f"a{i}: scoreStats {{ count }}" for i in range(200))
+    error = _first_error(_post(api, json={"query": "{ " + aliases + " }"}))
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert error["extensions"]["limit"] == "tokens" and error["extensions"]["maximum"] == 300
+
+
+def test_a_valid_request_still_works_through_the_door(api: LiveApi) -> None:
+    data = _post(api, json={"query": PAGE, "variables": {"n": 3}}).json()["data"]
+    served = [edge["node"]["userId"] for edge in data["users"]["edges"]]
+    assert len(set(served)) == 3 and set(served) <= set(IDS)
