@@ -21,7 +21,8 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXTransport
 
 from credence.api.app import create_app
-from credence.api.config import ApiConfig, Limits, generate_api_key, read_api_keys
+from credence.api.config import ApiConfig, Limits
+from credence.api.keys import issue_api_key, read_api_keys
 from credence.api.service import CredenceService
 from credence.engine import ScoringEngine
 
@@ -83,7 +84,7 @@ def live_api(store: Any, now: int, tmp: Path, *, limits: Limits | None = None) -
     engine = ScoringEngine(store, now=now)
     engine.recompute()
     keys_path = tmp / "keys.toml"
-    secrets = {role: generate_api_key(keys_path, name=f"test-{role}", role=role) for role in ROLES}
+    secrets = {role: issue_api_key(keys_path, name=f"test-{role}", role=role) for role in ROLES}
     config = ApiConfig(keys=read_api_keys(keys_path), limits=limits or Limits())
     service = CredenceService(store=store, engine=engine)
     port = _free_port()

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from credence.api.config import ApiConfig, ApiKeys
+from credence.api.config import ApiConfig
 from credence.api.context import Context
+from credence.api.keys import ApiKeys
 from credence.api.loaders import load_history, load_network, load_summary
 from credence.api.service import CredenceService
 from credence.engine import NetworkSummary, ScoringEngine

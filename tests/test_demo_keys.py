@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from credence.api.config import generate_api_key, read_api_keys
+from credence.api.keys import issue_api_key, read_api_keys
 from credence.cli.demo_keys import demo_secret, ensure_demo_keys
 
 
@@ -36,8 +36,8 @@ def test_first_run_issues_one_key_per_role_privately_and_a_second_run_reuses_the
 
 def test_a_key_file_of_someone_elses_keys_is_only_appended_to(tmp_path: Path) -> None:
     keys = tmp_path / "api-keys.toml"
-    mine = generate_api_key(keys, name="payments-app", role="app")
-    theirs = generate_api_key(keys, name="demo-app", role="admin")  # a name the demo would like
+    mine = issue_api_key(keys, name="payments-app", role="app")
+    theirs = issue_api_key(keys, name="demo-app", role="admin")  # a name the demo would like
     original = keys.read_bytes()
     keys_path, shown = ensure_demo_keys(tmp_path)
     assert keys_path == keys

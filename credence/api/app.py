@@ -34,9 +34,10 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from credence.api.config import ApiConfig, Limits, read_api_keys
+from credence.api.config import ApiConfig, Limits
 from credence.api.context import Context
 from credence.api.guard import RequestGuard
+from credence.api.keys import KeyFile
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
 from credence.api.workers import (
@@ -229,7 +230,7 @@ class ServeSettings:
         ValidationError
             If the key file cannot be read or an entry in it is invalid.
         """
-        return ApiConfig(keys=read_api_keys(self.keys_path), limits=self.limits, graphiql=self.graphiql,
+        return ApiConfig(keys=KeyFile(self.keys_path), limits=self.limits, graphiql=self.graphiql,
                          read_only=self.read_only)  # fmt: skip
 
     def to_json(self) -> str:
@@ -325,6 +326,6 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 def schema_sdl() -> str:
     """The schema's SDL as checked in at ``credence/api/schema.graphql``."""
-    from credence.api.config import ApiKeys
+    from credence.api.keys import ApiKeys
 
     return build_schema(ApiConfig(keys=ApiKeys())).as_str() + "\n"

@@ -30,7 +30,8 @@ from typing import Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
-from credence.api.config import ApiConfig, ApiKey
+from credence.api.config import ApiConfig
+from credence.api.keys import ApiKey
 from credence.api.limits import check_first
 from credence.api.service import CredenceService
 from credence.core.errors import AuthenticationError, CredenceError, PermissionDeniedError

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from credence.api.config import generate_api_key, read_api_keys, write_private_text
+from credence.api.keys import issue_api_key, read_api_keys, write_private_text
 
 __all__ = ["DEMO_ROLES", "demo_secret", "ensure_demo_keys"]
 
@@ -56,7 +56,7 @@ def ensure_demo_keys(home: Path) -> tuple[Path, Path]:
             n for n in (f"demo-{role}", *(f"demo-{role}-{i}" for i in range(2, 10_000))) if n not in names
         )
         names.add(name)
-        lines.append(f"{name} ({role}): {generate_api_key(keys_path, name=name, role=role)}")
+        lines.append(f"{name} ({role}): {issue_api_key(keys_path, name=name, role=role)}")
     if [line.text for line in shown] != lines:
         write_private_text(secrets_path, "\n".join(lines) + "\n")
     return keys_path, secrets_path

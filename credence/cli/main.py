@@ -474,12 +474,10 @@ def serve(
     read_only: bool,
 ) -> None:
     """Serve scores, components and network evidence over GraphQL (uvicorn)."""
-    import os
-
     from credence.api.app import ServeSettings
     from credence.api.app import serve as run_server
 
-    path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
+    path = _keys_file(keys_path)
     if not path.exists():
         raise click.UsageError(
             f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'"
@@ -505,29 +503,89 @@ def serve(
 
 @main.group(name="api-key")
 def api_key() -> None:
-    """Issue API keys (the key file stores only their SHA-256)."""
+    """Issue, list, revoke and rotate API keys (the key file stores only their SHA-256).
+
+    A running server reads the key file again when it changes: a key issued, revoked
+    or rotated works (or stops working) within a second, without a restart.
+    """
+
+
+def _keys_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--keys",
+        "keys_path",
+        default=None,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).",
+    )(command)
+
+
+def _keys_file(keys_path: Path | None) -> Path:
+    import os
+
+    return keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
 
 
 @api_key.command(name="new")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["app", "analyst", "admin"]), required=True)
-@click.option(
-    "--keys",
-    "keys_path",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="API key file (env CREDENCE_API_KEYS; default $CREDENCE_HOME/api-keys.toml).",
-)
+@_keys_option
 def api_key_new(name: str, role: str, keys_path: Path | None) -> None:
     """Issue a key for NAME with ROLE; prints the secret once."""
-    import os
+    from credence.api.keys import issue_api_key
 
-    from credence.api.config import generate_api_key
-
-    path = keys_path or Path(os.environ.get("CREDENCE_API_KEYS") or credence_home() / "api-keys.toml")
-    secret = generate_api_key(path, name=name, role=role)
+    path = _keys_file(keys_path)
+    secret = issue_api_key(path, name=name, role=role)
     click.echo(secret)
     click.echo(f"issued {name} ({role}) in {path}; the secret is shown only now", err=True)
+
+
+@api_key.command(name="list")
+@_keys_option
+def api_key_list(keys_path: Path | None) -> None:
+    """List the keys: name, role, created, status (never secrets or digests)."""
+    from credence.api.keys import read_api_keys
+
+    path = _keys_file(keys_path)
+    if not path.exists():
+        raise click.UsageError(
+            f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'"
+        )
+    now = time.time()
+    click.echo("name\trole\tcreated\tstatus")
+    for key in read_api_keys(path).keys:
+        created = (
+            "-" if key.created is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created))
+        )
+        click.echo(f"{key.name}\t{key.role}\t{created}\t{key.status(now=now)}")
+
+
+@api_key.command(name="revoke")
+@click.argument("name")
+@_keys_option
+def api_key_revoke(name: str, keys_path: Path | None) -> None:
+    """Revoke the key NAME: it stops working (a running server: within a second)."""
+    from credence.api.keys import revoke_api_key
+
+    path = _keys_file(keys_path)
+    key = revoke_api_key(path, name=name)
+    click.echo(f"revoked {key.name} ({key.role}) in {path}", err=True)
+
+
+@api_key.command(name="rotate")
+@click.argument("name")
+@click.option("--grace", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seconds the old secret keeps working, for clients to switch.")  # fmt: skip
+@_keys_option
+def api_key_rotate(name: str, grace: int, keys_path: Path | None) -> None:
+    """Give the key NAME a new secret (printed once); the old one stops working after --grace seconds."""
+    from credence.api.keys import rotate_api_key
+
+    path = _keys_file(keys_path)
+    secret = rotate_api_key(path, name=name, grace=grace)
+    click.echo(secret)
+    click.echo(f"rotated {name} in {path}; the new secret is shown only now"
+               + (f"; the old one works {grace} s more" if grace else "; the old one no longer works"), err=True)  # fmt: skip
 
 
 @main.command(name="schema")
