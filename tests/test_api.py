@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gql import Client, GraphQLRequest, gql
+from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from credence.api.app import SDL_PATH, schema_sdl
@@ -849,23 +849,60 @@ def test_score_changed_subscription(api: LiveApi) -> None:
     assert event["after"] == api.engine.score_of(user) and event["after"] < event["before"]
 
 
-@client_socket_leaks[0]
-@client_socket_leaks[1]
-def test_subscription_needs_a_key(api: LiveApi) -> None:
+def _subscribe_once(api: LiveApi, **transport: Any) -> dict[str, Any]:
+    """Open a socket with ``transport`` options, subscribe, trigger one change; the first event."""
+    user = _user_with_links(api, 200)
     ws_url = api.url.replace("http://", "ws://")
 
-    async def scenario() -> None:
-        transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
-        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
-            async for _ in session.subscribe(gql("subscription { scoreChanged { userId } }")):
-                raise AssertionError("no event expected")
+    async def scenario() -> dict[str, Any]:
+        socket = WebsocketsTransport(
+            url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], **transport
+        )
+        async with Client(transport=socket, fetch_schema_from_transport=False) as session:
+            subscription = session.subscribe(GraphQLRequest(
+                "subscription($u: String) { scoreChanged(userId: $u) { userId after } }", variable_values={"u": user}))  # fmt: skip
 
-    from gql.transport.exceptions import TransportQueryError
+            async def first_event() -> dict[str, Any]:
+                async for event in subscription:
+                    return event  # type: ignore[no-any-return]
+                raise AssertionError("subscription ended")
 
-    with pytest.raises(TransportQueryError) as failure:
-        asyncio.run(scenario())
-    gc.collect()  # the client's leaked socket, if any, is closed here under this test's filters
-    assert failure.value.errors and failure.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+            waiter = asyncio.ensure_future(first_event())
+            await asyncio.sleep(0.5)
+            consent = api.store.get_user(user).consent_network
+            await asyncio.to_thread(api.run, "app", """mutation($u: String!, $c: Boolean!) {
+                setConsent(user: $u, consent: $c) { changes { userId } } }""", u=user, c=not consent)  # fmt: skip
+            return await asyncio.wait_for(waiter, timeout=30)
+
+    try:
+        return asyncio.run(scenario())
+    finally:
+        gc.collect()  # the client's leaked socket, if any, is closed here under this test's filters
+
+
+@pytest.mark.parametrize("init", [None, {"authorization": "Bearer nope"}, {"apiKey": ""}, {"apiKey": 5}])
+def test_a_socket_without_a_valid_key_is_closed_before_any_subscription(api: LiveApi, init: Any) -> None:
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(api.url.replace("http://", "ws://"), subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        socket.send(json.dumps({"type": "connection_init", **({} if init is None else {"payload": init})}))
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+@pytest.mark.slow
+@client_socket_leaks[0]
+@client_socket_leaks[1]
+@pytest.mark.parametrize("payload", ["authorization", "apiKey"])
+def test_a_browser_sends_its_key_in_connection_init(api: LiveApi, payload: str) -> None:
+    secret = api.secrets["app"]
+    init = {"authorization": f"Bearer {secret}"} if payload == "authorization" else {"apiKey": secret}
+    event = _subscribe_once(api, init_payload=init)["scoreChanged"]
+    assert event["after"] == api.engine.score_of(event["userId"])
 
 
 # --------------------------------------------------------------------------- schema

@@ -32,7 +32,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from credence.api.config import ApiConfig, Limits
 from credence.api.context import Context
@@ -80,6 +82,24 @@ class _CredenceGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         key = self.config.keys.authenticate(_secret(request.headers))
         return Context(service=self.service, config=self.config, key=key)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Accept a websocket only with a key: from the handshake headers, or in ``connection_init``.
+
+        Browsers cannot set headers on a websocket, so the payload may carry
+        ``{"authorization": "Bearer <key>"}`` (or ``{"apiKey": "<key>"}``). Without a valid
+        key the socket is closed with 4403 before any subscription starts.
+        """
+        if context.key is None:
+            params = {str(k).lower(): v for k, v in (context.connection_params or {}).items()}
+            secret = params.get("apikey") or params.get("x-api-key")
+            if secret is None:
+                secret = _secret({"authorization": params.get("authorization") or ""})
+            context.key = self.config.keys.authenticate(secret if isinstance(secret, str) else None)
+        if context.key is None:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED",
+                                            "message": "no valid API key in the handshake headers or connection_init"})  # fmt: skip
+        return UNSET
 
 
 def create_app(

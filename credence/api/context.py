@@ -65,6 +65,9 @@ class Context:
         Audit entries gathered by this request, written before the response leaves.
     loaders
         This request's DataLoaders by name (see :meth:`loader`).
+    connection_params
+        A websocket's ``connection_init`` payload (set by strawberry), where a browser,
+        which cannot set handshake headers, sends its key.
     """
 
     service: CredenceService
@@ -72,6 +75,7 @@ class Context:
     key: ApiKey | None
     audit: list[AuditDraft] = field(default_factory=list)
     loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+    connection_params: dict[str, Any] | None = None
 
     def require(self, permission: str, what: str) -> ApiKey:
         """The caller's key if its role has ``permission``.
