@@ -750,6 +750,10 @@ PROTECTED = [
     ("evidence", '{ user(id: "%s") { friends(first: 2) { totalCount } } }'),
     ("evidence", '{ user(id: "%s") { flags { active } } }'),
     ("evidence", '{ user(id: "%s") { quarantined } }'),
+    ("evidence", '{ user(id: "%s") { network { participating } } }'),
+    ("evidence", "{ users(first: 1, filter: {quarantined: true}) { totalCount } %s }"),
+    ("evidence", "{ scoreStats(filter: {quarantined: false}) { count } %s }"),
+    ("evidence", "{ scoreHistogram(bins: 2, filter: {quarantined: true}) { count } %s }"),
     ("write", 'mutation { setConsent(user: "%s", consent: true) { changes { userId } } }'),
     ("write", 'mutation { addLink(a: "%s", b: "ghost-user") { changes { userId } } }'),
     ("write", 'mutation { removeLink(a: "%s", b: "ghost-user") { changes { userId } } }'),
@@ -773,7 +777,7 @@ PROTECTED = [
 def test_every_role_against_every_protected_field(api: LiveApi, role: str | None, permission: str,
                                                   template: str) -> None:  # fmt: skip
     user = IDS[150]
-    document = template.replace("%s", user if "auditLog" not in template else "")
+    document = template.replace("%s", user if '"%s"' in template else "")
     before = _store_state(api, [user])
     outcome, _ = api.outcome(role, document)
     if role is None:
@@ -785,6 +789,46 @@ def test_every_role_against_every_protected_field(api: LiveApi, role: str | None
         assert outcome in {"ok", "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT"}
     if permission in {"write", "flag"}:
         _same_state(before, _store_state(api, [user]))
+
+
+@pytest.mark.parametrize(
+    ("document", "action"),
+    [
+        ('{ user(id: "%s") { quarantined } }', "read:quarantined"),
+        ('{ user(id: "%s") { network { participating } } }', "read:network.participating"),
+        ("{ users(first: 1, filter: {quarantined: true}) { totalCount } }", "read:users.filter.quarantined"),
+        ("{ scoreStats(filter: {quarantined: true}) { count } }", "read:scoreStats.filter.quarantined"),
+    ],
+)
+def test_every_read_that_tells_quarantine_is_audited_once(api: LiveApi, document: str, action: str) -> None:
+    user = IDS[151]
+    seen = api.store.audit_log(first=10_000, actor="test-analyst")
+    while len(seen) == 10_000:
+        seen = api.store.audit_log(first=10_000, actor="test-analyst", after=seen[-1].id)
+    last = seen[-1].id if seen else None
+    api.run("analyst", document.replace("%s", user))
+    new = api.store.audit_log(first=10_000, actor="test-analyst", after=last)
+    assert [entry.action for entry in new] == [action]
+    assert new[0].actor == "test-analyst" and new[0].subject == (user if '"%s"' in document else None)
+
+
+def test_a_forbidden_nested_field_nulls_only_itself(api: LiveApi) -> None:
+    import httpx
+
+    user = IDS[152]
+    query = """query($u: String!) { user(id: $u) { score quarantined flags { active } friends(first: 1) { totalCount }
+        network { value participating contributors(first: 1) { total } } } }"""
+    body = httpx.post(api.url, json={"query": query, "variables": {"u": user}},
+                      headers={"Authorization": f"Bearer {api.secrets['app']}"}, timeout=30).json()  # fmt: skip
+    answer = body["data"]["user"]
+    assert answer["score"] == api.engine.score_of(user)
+    assert answer["network"]["value"] == pytest.approx(api.engine.explain(user).network_value)
+    assert answer["quarantined"] is None and answer["flags"] is None and answer["friends"] is None
+    assert answer["network"]["participating"] is None and answer["network"]["contributors"] is None
+    forbidden = sorted(tuple(str(p) for p in error["path"]) for error in body["errors"])
+    assert forbidden == sorted([("user", "quarantined"), ("user", "flags"), ("user", "friends"),
+                                ("user", "network", "participating"), ("user", "network", "contributors")])  # fmt: skip
+    assert {error["extensions"]["code"] for error in body["errors"]} == {"FORBIDDEN"}
 
 
 def test_unknown_key_is_unauthenticated(api: LiveApi) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
-from credence.api.context import context_of
+from credence.api.context import Context, context_of
 from credence.api.ids import from_global_id
 from credence.api.inputs import UserFilter, UserSort, user_query
 from credence.api.service import users_page
@@ -77,6 +77,7 @@ class UsersQuery:
         ctx = context_of(info)
         ctx.require("read", "users")
         first = ctx.first(first)
+        _check_filter(ctx, filter, "users")
         query = user_query(filter, sort)
         service = ctx.service
         page = await service.run(lambda: users_page(service.engine.view(), query, first=first, after=after,
@@ -94,6 +95,7 @@ class UsersQuery:
         """Count, moments, percentiles and band counts of the scores ``filter`` keeps, from memory."""
         ctx = context_of(info)
         ctx.require("read", "scoreStats")
+        _check_filter(ctx, filter, "scoreStats")
         stats = await ctx.service.run(ctx.service.stats, user_query(filter))
         return score_stats_from(stats)
 
@@ -113,6 +115,7 @@ class UsersQuery:
         if not 1 <= bins <= SCORE_RANGE:  # at most one bin per point of the scale
             raise ValidationError(f"must be between 1 and {SCORE_RANGE}", entity="argument", column="bins",
                                   value=bins)  # fmt: skip
+        _check_filter(ctx, filter, "scoreHistogram")
         result = await ctx.service.run(ctx.service.histogram, user_query(filter), bins)
         return [HistogramBin(**b) for b in result]
 
@@ -123,3 +126,10 @@ class UsersQuery:
         ctx.require("read", "model")
         engine = ctx.service.engine
         return model_from(ctx.service.policy, engine.computed_at, engine.generation)
+
+
+def _check_filter(ctx: Context, filter: UserFilter | None, field: str) -> None:
+    """A filter on quarantine tells who is quarantined: evidence (analyst, admin), and audited."""
+    if filter is not None and filter.quarantined is not None:
+        ctx.require("evidence", f"{field}(filter: {{quarantined}})")
+        ctx.audit_read(f"read:{field}.filter.quarantined", None, f"quarantined={filter.quarantined}")

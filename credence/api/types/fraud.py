@@ -133,7 +133,7 @@ class SuspiciousCluster:
     )
 
     @strawberry.field(description="The score inflation the group produced (one in-memory what-if; analyst).")
-    async def inflation(self, info: strawberry.Info, top: int = 5) -> ClusterInflation:
+    async def inflation(self, info: strawberry.Info, top: int = 5) -> ClusterInflation | None:
         """The points the cluster props up, with the ``top`` outsiders who would lose most (``evidence``)."""
         ctx = context_of(info)
         ctx.require("evidence", "SuspiciousCluster.inflation")

@@ -109,7 +109,9 @@ class Influence:
         "first, then largest drops; nothing is stored; analyst; audited). amount defaults to the "
         "user's median repayment."
     )
-    async def if_defaulted(self, info: strawberry.Info, amount: float | None = None) -> list[ScoreChangeType]:
+    async def if_defaulted(
+        self, info: strawberry.Info, amount: float | None = None
+    ) -> list[ScoreChangeType] | None:
         """Every score this user's default on one repayment would move, in memory (``evidence``; audited).
 
         The what-if is :func:`~credence.analysis.investigate.default_impact`, run on the
@@ -170,13 +172,18 @@ class Network:
         """The connections component of the score: the network value after shrinkage and the policy."""
         return (await self._summary(info)).component
 
-    @strawberry.field(description="Consenting and not quarantined.")
-    async def participating(self, info: strawberry.Info) -> bool:
-        """Whether the user takes part in the network: consenting and not quarantined."""
+    @strawberry.field(
+        description="Consenting and not quarantined (analyst; audited: with consentNetwork it tells quarantine)."
+    )
+    async def participating(self, info: strawberry.Info) -> bool | None:
+        """Whether the user takes part in the network: consenting and not quarantined (``evidence``; audited)."""
+        ctx = context_of(info)
+        ctx.require("evidence", "Network.participating")
+        ctx.audit_read("read:network.participating", self.user_id)
         return (await self._summary(info)).participating
 
     @strawberry.field(description="Who raised or lowered this user's network value (analyst; audited).")
-    async def contributors(self, info: strawberry.Info, first: int = 10) -> Contributors:
+    async def contributors(self, info: strawberry.Info, first: int = 10) -> Contributors | None:
         """The largest ``first`` contributors, from the engine's explanation (``evidence``; audited)."""
         ctx = context_of(info)
         ctx.require("evidence", "Network.contributors")
@@ -192,7 +199,7 @@ class Network:
         )  # fmt: skip
 
     @strawberry.field(description="Whose network value moves if this user's base changes (analyst; audited).")
-    async def influenced(self, info: strawberry.Info, first: int = 10) -> Influence:
+    async def influenced(self, info: strawberry.Info, first: int = 10) -> Influence | None:
         """The ``first`` users whose network value leans most on this user's base (``evidence``; audited)."""
         ctx = context_of(info)
         ctx.require("evidence", "Network.influenced")

@@ -86,11 +86,12 @@ class User(Node):
         """The user's ``Network``; its fields load what they need, naming users with :func:`user_node`."""
         return Network(user_id=self.user_id, user_node=user_node)
 
-    @strawberry.field(description="Active analyst quarantine (analyst).")
-    def quarantined(self, info: strawberry.Info) -> bool:
+    @strawberry.field(description="Active analyst quarantine (analyst; audited).")
+    def quarantined(self, info: strawberry.Info) -> bool | None:
         """Whether the user has an active analyst flag, from the engine's memory (``evidence``)."""
         ctx = context_of(info)
         ctx.require("evidence", "User.quarantined")
+        ctx.audit_read("read:quarantined", self.user_id)
         summary = ctx.service.engine.summaries([self.user_id])[0]
         return bool(summary is not None and summary.quarantined)
 
@@ -115,7 +116,7 @@ class User(Node):
     @strawberry.field(description="Linked users by id (analyst; audited).")
     async def friends(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
-    ) -> FriendConnection:
+    ) -> FriendConnection | None:
         """A keyset page of the user's friends by id, with each link's weight (``evidence``; audited).
 
         Raises
@@ -141,7 +142,7 @@ class User(Node):
                                 end_cursor=edges[-1].cursor if edges else None), total_count=len(pairs))  # fmt: skip
 
     @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
-    async def flags(self, info: strawberry.Info) -> list[Flag]:
+    async def flags(self, info: strawberry.Info) -> list[Flag] | None:
         """The user's analyst flags, oldest first, read from the store (``evidence``; audited)."""
         ctx = context_of(info)
         ctx.require("evidence", "User.flags")
