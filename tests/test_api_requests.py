@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from tests.api_server import LiveApi, live_api
 
 POPULATION = generate_population(n_users=600, seed=8)
 IDS = POPULATION.users["id"].astype(str).tolist()
+CONSOLE = "https://console.example.org"
 PAGE = "query($n: Int!) { users(first: $n) { edges { node { userId } } } }"
 ADD_LINK = "mutation($a: String!, $b: String!, $w: Float!) { addLink(a: $a, b: $b, weight: $w) { changes { userId } } }"
 
@@ -40,9 +42,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         store.clear()
     store.load(POPULATION.dataset())
     try:
-        with live_api(
-            store, POPULATION.now, tmp, limits=Limits(max_tokens=300, max_body_bytes=64_000)
-        ) as server:
+        limits = Limits(max_tokens=300, max_body_bytes=64_000)
+        with live_api(store, POPULATION.now, tmp, limits=limits, cors_origins=(CONSOLE,)) as server:
             yield server
     finally:
         if request.param == "neo4j":
@@ -136,8 +137,8 @@ def test_a_body_above_the_size_limit_is_refused_before_it_is_read_whole(api: Liv
     response = _raw(api, big)
     assert response.status_code == 413
     error = _first_error(response)
-    assert error["extensions"] == {"code": "LIMIT_EXCEEDED", "limit": "body_bytes", "value": len(big),
-                                   "maximum": 64_000}  # fmt: skip
+    assert {k: v for k, v in error["extensions"].items() if k != "request_id"} == {
+        "code": "LIMIT_EXCEEDED", "limit": "body_bytes", "value": len(big), "maximum": 64_000}  # fmt: skip
 
     # Without a Content-Length (chunked): counted as it arrives.
     def chunks() -> Iterator[bytes]:
@@ -189,3 +190,63 @@ def test_a_valid_request_still_works_through_the_door(api: LiveApi) -> None:
     data = _post(api, json={"query": PAGE, "variables": {"n": 3}}).json()["data"]
     served = [edge["node"]["userId"] for edge in data["users"]["edges"]]
     assert len(set(served)) == 3 and set(served) <= set(IDS)
+
+
+def test_every_response_carries_a_request_id_and_errors_name_it(api: LiveApi) -> None:
+    made = _post(api, json={"query": PAGE, "variables": {"n": "x"}})
+    rid = made.headers["x-request-id"]
+    assert len(rid) == 32 and int(rid, 16) >= 0
+    assert _first_error(made)["extensions"]["request_id"] == rid
+    sent = _post(
+        api, json={"query": PAGE, "variables": {"n": 1}}, headers={"X-Request-Id": "checkout-42.a:b"}
+    )
+    assert sent.headers["x-request-id"] == "checkout-42.a:b" and "errors" not in sent.json()
+    hostile = _post(api, json={"query": PAGE}, headers={"X-Request-Id": "x" * 500})
+    assert len(hostile.headers["x-request-id"]) == 32
+    door = _post(api, content=b"42", headers={"content-type": "application/json", "X-Request-Id": "door-1"})
+    assert (
+        door.headers["x-request-id"] == "door-1"
+        and _first_error(door)["extensions"]["request_id"] == "door-1"
+    )
+
+
+def test_large_answers_are_gzipped_for_clients_that_ask(api: LiveApi) -> None:
+    query = "{ users(first: 100) { edges { node { userId score band reasons { code } } } } }"
+    zipped = _post(api, json={"query": query}, headers={"Accept-Encoding": "gzip"})
+    plain = _post(api, json={"query": query}, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers.get("content-encoding") == "gzip" and "content-encoding" not in plain.headers
+    assert zipped.json() == plain.json()  # httpx inflates it: the same answer
+
+
+def test_cors_allows_only_the_configured_origins(api: LiveApi) -> None:
+    def preflight(origin: str) -> httpx.Response:
+        return httpx.options(api.url, headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                                               "Access-Control-Request-Headers": "authorization, content-type"})  # fmt: skip
+
+    allowed = preflight(CONSOLE)
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == CONSOLE
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    refused = preflight("https://evil.example.com")
+    assert "access-control-allow-origin" not in refused.headers
+    answer = _post(api, json={"query": PAGE, "variables": {"n": 1}}, headers={"Origin": CONSOLE})
+    assert answer.headers["access-control-allow-origin"] == CONSOLE
+    assert "x-request-id" in answer.headers["access-control-expose-headers"].lower()
+
+
+def test_cors_is_off_by_default(tmp_path: Path) -> None:
+    from credence.graph.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "credence.db")
+    store.load(generate_population(n_users=600, seed=2).dataset())
+    try:
+        with live_api(store, POPULATION.now, tmp_path) as server:
+            response = httpx.options(
+                server.url, headers={"Origin": CONSOLE, "Access-Control-Request-Method": "POST"}
+            )
+            answer = httpx.post(
+                server.url, json={"query": "{ model { version } }"}, headers={"Origin": CONSOLE}
+            )
+    finally:
+        store.close()
+    assert "access-control-allow-origin" not in response.headers
+    assert "access-control-allow-origin" not in answer.headers

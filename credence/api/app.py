@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -42,7 +45,10 @@ from credence.api.guard import RequestGuard
 from credence.api.keys import KeyFile
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
+from credence.api.tracing import RequestIds
 from credence.api.workers import (
+    GENERATION_HEADER,
+    ROLE_HEADER,
     ForwardingApp,
     PrimaryClaim,
     SnapshotFollower,
@@ -179,7 +185,15 @@ def create_app(
             if on_shutdown is not None:
                 on_shutdown()
 
+    middleware = [Middleware(RequestIds), Middleware(GZipMiddleware, minimum_size=1_024)]
+    if config.cors_origins:
+        middleware.append(Middleware(
+            CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id", GENERATION_HEADER],
+            expose_headers=["x-request-id", ROLE_HEADER], max_age=600,
+        ))  # fmt: skip
     return Starlette(
+        middleware=middleware,
         routes=[
             Route("/healthz", health),
             Route("/readyz", ready),
@@ -232,6 +246,7 @@ class ServeSettings:
     #: With several workers: the private directory (0700) where the primary (the writer) is elected.
     workers_dir: Path | None = None
     read_only: bool = False
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -251,7 +266,7 @@ class ServeSettings:
             If the key file cannot be read or an entry in it is invalid.
         """
         return ApiConfig(keys=KeyFile(self.keys_path), limits=self.limits, graphiql=self.graphiql,
-                         read_only=self.read_only)  # fmt: skip
+                         read_only=self.read_only, cors_origins=self.cors_origins)  # fmt: skip
 
     def to_json(self) -> str:
         """What a worker process needs, as JSON (read back by :meth:`from_json`).
@@ -271,7 +286,7 @@ class ServeSettings:
             "store": self.store.as_dict(),
             "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
             "policy_path": str(self.policy_path) if self.policy_path else None,
-            "limits": vars(self.limits), "workers_dir": str(self.workers_dir) if self.workers_dir else None, "read_only": self.read_only,
+            "limits": vars(self.limits), "workers_dir": str(self.workers_dir) if self.workers_dir else None, "read_only": self.read_only, "cors_origins": list(self.cors_origins),
         })  # fmt: skip
 
     @classmethod
@@ -282,7 +297,8 @@ class ServeSettings:
                    graphiql=bool(data["graphiql"]),
                    policy_path=Path(data["policy_path"]) if data["policy_path"] else None,
                    limits=Limits(**data["limits"]), workers_dir=Path(data["workers_dir"]) if data.get("workers_dir") else None,
-                   read_only=bool(data.get("read_only", False)))  # fmt: skip
+                   read_only=bool(data.get("read_only", False)),
+                   cors_origins=tuple(data.get("cors_origins", ())))  # fmt: skip
 
 
 def worker_app() -> Starlette:

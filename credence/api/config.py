@@ -5,6 +5,7 @@ The API keys themselves are in :mod:`credence.api.keys`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +14,8 @@ from credence.core.checks import check_choice, check_int
 from credence.core.errors import ParameterError
 
 __all__ = ["ApiConfig", "Limits"]
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +72,9 @@ class ApiConfig:
         Refuse mutations (``credence serve --read-only``: a server that only answers).
     audit_roles : tuple of str
         Roles whose reads of a person's network evidence are written to the audit log.
+    cors_origins : tuple of str
+        Browser origins allowed to call the API from another site (CORS), e.g.
+        ``("https://console.example.org",)``; none by default.
     """
 
     keys: ApiKeys | KeyFile
@@ -76,9 +82,15 @@ class ApiConfig:
     graphiql: bool = True
     read_only: bool = False
     audit_roles: Sequence[str] = ("analyst", "admin")
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.keys, ApiKeys | KeyFile):
             raise ParameterError("keys", self.keys, "must be ApiKeys or a KeyFile")
         for role in self.audit_roles:
             check_choice(role, "audit_roles", ROLES)
+        for origin in self.cors_origins:
+            if not isinstance(origin, str) or not _ORIGIN.match(origin):
+                raise ParameterError(
+                    "cors_origins", origin, "must be an origin like https://host[:port] (no path)"
+                )

@@ -18,6 +18,7 @@ from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
 from credence.api.context import Context
+from credence.api.tracing import current_request_id
 from credence.core.errors import CredenceError
 
 __all__ = ["ALLOWED_CODES", "CachedParser", "CredenceErrors"]
@@ -71,7 +72,7 @@ class CredenceErrors(SchemaExtension):
                 await context.service.record_audit(context.audit)
                 context.audit.clear()
             except Exception as error:  # audit failure: withhold the data
-                log.exception("audit write failed")
+                log.exception("request %s: audit write failed", current_request_id())
                 result.data = None
                 result.errors = [*(result.errors or []),
                                  GraphQLError("the audit log could not be written; no data returned",
@@ -118,13 +119,16 @@ class CredenceErrors(SchemaExtension):
                 code = "GRAPHQL_PARSE_FAILED"
             else:
                 code = "GRAPHQL_VALIDATION_FAILED"
+        rid = current_request_id()
+        tag = {} if rid is None else {"request_id": rid}
         if code not in ALLOWED_CODES or code is None:
-            log.error("internal error masked: %r", original or error, exc_info=original)
+            log.error("request %s: internal error masked: %r", rid, original or error, exc_info=original)
             return GraphQLError("internal server error", error.nodes, error.source, error.positions, error.path,
-                                extensions={"code": "INTERNAL_SERVER_ERROR"})  # fmt: skip
+                                extensions={"code": "INTERNAL_SERVER_ERROR", **tag})  # fmt: skip
         extensions["code"] = code
         if isinstance(original, CredenceError):
             extensions = {**original.extensions, **extensions}
+        extensions.update(tag)
         return GraphQLError(
             message, error.nodes, error.source, error.positions, error.path, extensions=extensions
         )

@@ -14,30 +14,20 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
 
+from credence.api.asgi import ASGIApp, Receive, Scope, Send, read_body, replay_body
+from credence.api.tracing import current_request_id
 from credence.core.errors import CredenceError, LimitExceededError, RequestError
 
 __all__ = [
-    "ASGIApp",
-    "Receive",
     "RequestGuard",
-    "Scope",
-    "Send",
     "check_body",
     "document_of",
     "read_body",
     "replay_body",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON_TYPES = {int: "a number", float: "a number", str: "a string", bool: "a boolean", list: "an array",
                type(None): "null"}  # fmt: skip
@@ -146,41 +136,9 @@ class RequestGuard:
 
 
 async def _refuse(send: Send, status: int, error: CredenceError) -> None:
-    body = json.dumps(
-        {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}
-    ).encode()
+    rid = current_request_id()
+    extensions = {**error.extensions, **({} if rid is None else {"request_id": rid})}
+    body = json.dumps({"data": None, "errors": [{"message": str(error), "extensions": extensions}]}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
-
-
-async def read_body(receive: Receive, *, max_bytes: int | None = None) -> bytes:
-    """The whole body of an ASGI HTTP request; :class:`LimitExceededError` past ``max_bytes``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if max_bytes is not None and size > max_bytes:
-            raise LimitExceededError("body_bytes", size, max_bytes)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def replay_body(body: bytes) -> Receive:
-    """An ASGI ``receive`` that hands on ``body`` already read, then a disconnect."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive

@@ -29,6 +29,7 @@ from credence.api.resolvers.audit import AuditQuery
 from credence.api.resolvers.mutations import Mutation
 from credence.api.resolvers.subscription import Subscription
 from credence.api.resolvers.users import UsersQuery
+from credence.api.tracing import current_request_id
 from credence.api.types.users import User
 from credence.core.errors import clip
 
@@ -53,7 +54,7 @@ class CredenceSchema(strawberry.Schema):
     ) -> None:
         """Log each error on one line at DEBUG (not as a traceback at ERROR)."""
         for error in errors:
-            log.debug("request error: %s", clip(error.message, 200))
+            log.debug("request %s: %s", current_request_id(), clip(error.message, 200))
 
 
 def build_schema(config: ApiConfig) -> strawberry.Schema:

@@ -51,7 +51,8 @@ from graphql import (
     SelectionSetNode,
 )
 
-from credence.api.guard import ASGIApp, Receive, Scope, Send, document_of, read_body, replay_body
+from credence.api.asgi import ASGIApp, Receive, Scope, Send, read_body, replay_body
+from credence.api.guard import document_of
 from credence.core.errors import CredenceError, OutcomeUnknownError, StoreError
 from credence.engine import ScoringEngine
 from credence.graph.store import GraphStore, RecomputeRecord
@@ -350,7 +351,11 @@ class ForwardingApp:
         if not needs_primary(body):
             await local(scope, replay_body(body), _with_role(send, b"follower"))
             return
-        forward = {k: v for k, v in headers.items() if k in ("authorization", "x-api-key", "content-type")}
+        forward = {
+            k: v
+            for k, v in headers.items()
+            if k in ("authorization", "x-api-key", "content-type", "x-request-id")
+        }
         try:
             response = await client.post("http://primary/graphql", content=body, headers=forward)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:

@@ -446,6 +446,8 @@ def demo(
     help="Worker processes; with more than 1, one is the writer and the others follow its snapshots.",
 )
 @click.option("--read-only", is_flag=True, help="Refuse every mutation (READ_ONLY).")
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="A browser origin allowed to call the API (CORS), e.g. https://console.example.org; repeatable.")  # fmt: skip
 @click.option(
     "--keys",
     "keys_path",
@@ -472,6 +474,7 @@ def serve(
     db: Path | None,
     neo4j_uri: str | None,
     read_only: bool,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Serve scores, components and network evidence over GraphQL (uvicorn)."""
     from credence.api.app import ServeSettings
@@ -491,6 +494,7 @@ def serve(
         graphiql=graphiql,
         policy_path=policy_path,
         read_only=read_only,
+        cors_origins=tuple(cors_origins),
     )
     settings.config()  # a bad key file fails here, before the engine loads
 
