@@ -250,3 +250,38 @@ def test_cors_is_off_by_default(tmp_path: Path) -> None:
         store.close()
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-origin" not in answer.headers
+
+
+def test_cost_is_reported_and_a_key_over_its_rate_budget_waits(tmp_path: Path) -> None:
+    from credence.graph.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "credence.db")
+    store.load(POPULATION.dataset())
+    query = {"query": "{ scoreStats { count mean } }"}  # the documented model: 1 + 1 + 1 = 3
+    limits = Limits(max_cost=50, rate_budget=50, rate_refill_per_second=1)
+    try:
+        with live_api(store, POPULATION.now, tmp_path, limits=limits) as server:
+            first = _post(server, json=query)
+            answers = [first]
+            while "errors" not in answers[-1].json() and len(answers) < 40:
+                answers.append(_post(server, json=query))
+            other = _post(
+                server, json=query, headers={"Authorization": f"Bearer {server.secrets['analyst']}"}
+            )
+    finally:
+        store.close()
+    cost = first.json()["extensions"]["cost"]
+    assert cost == {"requested": 3, "remaining": 47, "budget": 50, "refillPerSecond": 1}
+    assert first.headers["x-ratelimit-limit"] == "50" and first.headers["x-ratelimit-remaining"] == "47"
+    assert first.headers["x-ratelimit-cost"] == "3"
+    refused = answers[-1]
+    assert 16 <= len(answers) <= 20, [a.json().get("extensions") for a in answers][
+        :6
+    ]  # 50 points, 3 a request, about 1 back per second meanwhile
+    error = _first_error(refused)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED" and error["extensions"]["limit"] == "rate"
+    assert error["extensions"]["retry_after"] >= 1 and refused.headers["retry-after"] == str(
+        error["extensions"]["retry_after"]
+    )
+    assert refused.json()["data"] is None
+    assert other.json()["extensions"]["cost"]["remaining"] == 47  # another key, its own bucket

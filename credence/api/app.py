@@ -39,6 +39,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from credence.api.budget import CostBuckets
 from credence.api.config import ApiConfig, Limits
 from credence.api.context import Context
 from credence.api.guard import RequestGuard
@@ -87,7 +88,8 @@ class _CredenceGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         key = self.config.keys.authenticate(_secret(request.headers))
-        return Context(service=self.service, config=self.config, key=key)
+        return Context(service=self.service, config=self.config, key=key,
+                       response=None if isinstance(response, WebSocket) else response)  # fmt: skip
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Accept a websocket only with a key: from the handshake headers, or in ``connection_init``.
@@ -131,6 +133,11 @@ def create_app(
         A follower's forwarding target (the primary's private socket); with it,
         ``service.follower`` must be set.
     """
+    limits = config.limits
+    if service.buckets is None and limits.rate_budget:
+        service.buckets = CostBuckets(
+            budget=limits.rate_budget, refill_per_second=limits.rate_refill_per_second
+        )
     graphql: Any = _CredenceGraphQL(service, config)
     forwarding: ForwardingApp | None = None
     if primary is not None:

@@ -39,6 +39,11 @@ class Limits:
     max_body_bytes : int
         Size of an HTTP request body (a query with its variables); larger ones are
         refused (HTTP 413) before anything parses them.
+    rate_budget : int
+        Cost points an API key's bucket holds (:mod:`credence.api.budget`); 0 turns
+        rate limiting off. At least ``max_cost``, so that any allowed operation can run.
+    rate_refill_per_second : int
+        Points a key's bucket regains per second.
     """
 
     max_depth: int = 12
@@ -47,11 +52,19 @@ class Limits:
     max_first: int = 100
     max_cost: int = 20_000
     max_body_bytes: int = 1_048_576
+    rate_budget: int = 400_000
+    rate_refill_per_second: int = 100_000
 
     def __post_init__(self) -> None:
-        for name in ("max_depth", "max_tokens", "max_aliases", "max_first", "max_cost", "max_body_bytes"):
+        for name in ("max_depth", "max_tokens", "max_aliases", "max_first", "max_cost", "max_body_bytes",
+                     "rate_refill_per_second"):  # fmt: skip
             # stored as a plain int, so that a numpy integer compares and prints like one
             object.__setattr__(self, name, check_int(getattr(self, name), name, 1))
+        object.__setattr__(self, "rate_budget", check_int(self.rate_budget, "rate_budget", 0))
+        if 0 < self.rate_budget < self.max_cost:
+            raise ParameterError(
+                "rate_budget", self.rate_budget, f"must be 0 (off) or at least max_cost ({self.max_cost})"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,13 +23,14 @@ before its response leaves.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from credence.api.budget import Spent
 from credence.api.config import ApiConfig
 from credence.api.keys import ApiKey
 from credence.api.limits import check_first
@@ -76,6 +77,16 @@ class Context:
     audit: list[AuditDraft] = field(default_factory=list)
     loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
     connection_params: dict[str, Any] | None = None
+    #: The HTTP response being prepared (strawberry's sub-response), for headers; None on a websocket.
+    response: Any = None
+    #: What this request's operation cost its key (:mod:`credence.api.budget`), once charged.
+    spent: Spent | None = None
+
+    def set_headers(self, headers: Mapping[str, str]) -> None:
+        """Add headers to the HTTP response (nothing on a websocket)."""
+        if self.response is not None and hasattr(self.response, "headers"):
+            for name, value in headers.items():
+                self.response.headers[name] = value
 
     def require(self, permission: str, what: str) -> ApiKey:
         """The caller's key if its role has ``permission``.

@@ -14,14 +14,14 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
 from credence.api.context import Context
 from credence.api.tracing import current_request_id
-from credence.core.errors import CredenceError
+from credence.core.errors import CredenceError, LimitExceededError
 
-__all__ = ["ALLOWED_CODES", "CachedParser", "CredenceErrors"]
+__all__ = ["ALLOWED_CODES", "CachedParser", "CostLimit", "CredenceErrors"]
 
 log = logging.getLogger("credence.api")
 
@@ -156,3 +156,49 @@ class CachedParser(SchemaExtension):
                     context.query, context.parse_options.get("max_tokens")
                 )
         yield
+
+
+class CostLimit(SchemaExtension):
+    """Charge each operation's estimated cost to its key's bucket (:mod:`credence.api.budget`).
+
+    Runs once the document is valid, before execution: a refused operation does not execute and is
+    answered ``LIMIT_EXCEEDED`` (``limit: "rate"``) with ``retry_after`` (and a
+    ``Retry-After`` header); an allowed one reports ``extensions.cost`` and the
+    ``X-RateLimit-*`` headers.
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        """Before execution (the document is valid): take the operation's cost, or refuse it.
+
+        A refusal is set as the result, which strawberry then does not execute.
+        """
+        self._charge()
+        yield
+
+    def _charge(self) -> None:
+        execution = self.execution_context
+        context = execution.context
+        if not isinstance(context, Context) or context.key is None or context.service.buckets is None:
+            return
+        cost_of = getattr(execution.schema, "cost_of", None)
+        if cost_of is None or not execution.query:
+            return
+        cost = cost_of(execution.query, execution.operation_name, context.config.limits.max_first)
+        if cost is None:
+            return
+        try:
+            context.spent = context.service.buckets.spend(context.key.name, cost)
+        except LimitExceededError as refused:
+            context.set_headers({"Retry-After": str(refused.retry_after)})
+            execution.result = ExecutionResult(
+                data=None, errors=[GraphQLError(str(refused), original_error=refused)]
+            )
+            return
+        context.set_headers(context.spent.headers())
+
+    def get_results(self) -> dict[str, Any]:
+        """Response ``extensions.cost``: requested, remaining, budget, refillPerSecond."""
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.spent is not None:
+            return {"cost": context.spent.as_extension()}
+        return {}

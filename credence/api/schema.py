@@ -12,18 +12,20 @@ GraphQL types of :mod:`credence.api.types`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from functools import partial
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from credence.api.config import ApiConfig
-from credence.api.extensions import CachedParser, CredenceErrors
-from credence.api.limits import RequestLimitsRule
+from credence.api.extensions import CachedParser, CostLimit, CredenceErrors
+from credence.api.guard import document_of
+from credence.api.limits import RequestLimitsRule, measure_operation
 from credence.api.resolvers.analyst import AnalystQuery
 from credence.api.resolvers.audit import AuditQuery
 from credence.api.resolvers.mutations import Mutation
@@ -48,6 +50,24 @@ class CredenceSchema(strawberry.Schema):
     logged as a server fault; the errors masked as ``INTERNAL_SERVER_ERROR`` are logged,
     with their traceback, by :class:`~credence.api.extensions.CredenceErrors`.
     """
+
+    @functools.lru_cache(maxsize=2_048)  # noqa: B019 - one schema per server, documents repeat
+    def cost_of(self, query: str, operation_name: str | None, max_first: int) -> int | None:
+        """The estimated cost of the operation a request runs (:func:`~credence.api.limits.measure_operation`).
+
+        None when the document does not parse or names no such operation (validation
+        reports that).
+        """
+        document = document_of(query)
+        if document is None:
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        chosen = [
+            op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)
+        ]
+        if not chosen:
+            return None
+        return measure_operation(self._schema, document, max_first=max_first, operation=chosen[0]).cost
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -82,6 +102,7 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
             # the document only; page sizes from variables are checked at run time).
             partial(ValidationCache, maxsize=1_024),
             partial(AddValidationRules, [RequestLimitsRule(limits)]),
+            CostLimit,
             CredenceErrors,
         ],
     )  # fmt: skip

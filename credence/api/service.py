@@ -44,6 +44,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from credence.api.budget import CostBuckets
 from credence.api.ids import decode_cursor, encode_cursor
 from credence.api.workers import SnapshotFollower
 from credence.api.writer import AuditSpec, MutationWriter
@@ -383,6 +384,8 @@ class CredenceService:
     )
     #: Set in a follower worker: the thread that applies the primary's snapshots.
     follower: SnapshotFollower | None = None
+    #: Per-key cost buckets (rate limits; set by ``create_app`` from the limits), or None when off.
+    buckets: CostBuckets | None = None
     _id_order: tuple[int, np.ndarray] | None = None
     _store_down_since: float | None = None
 

@@ -329,8 +329,11 @@ class LimitExceededError(CredenceError):
 
     code = "LIMIT_EXCEEDED"
 
-    def __init__(self, limit: str, value: int | float, maximum: int | float) -> None:
+    def __init__(
+        self, limit: str, value: int | float, maximum: int | float, *, retry_after: int | None = None
+    ) -> None:
         self.limit = limit
         self.value = value
         self.maximum = maximum
+        self.retry_after = retry_after  # a rate limit: seconds until it would pass
         super().__init__(f"{limit} is {value}, above the limit of {maximum}")
