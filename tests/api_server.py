@@ -80,13 +80,14 @@ def _free_port() -> int:
 
 @contextmanager
 def live_api(store: Any, now: int, tmp: Path, *, limits: Limits | None = None,
-             cors_origins: tuple[str, ...] = ()) -> Iterator[LiveApi]:  # fmt: skip
+             cors_origins: tuple[str, ...] = (), allowed_queries: dict[str, str] | None = None) -> Iterator[LiveApi]:  # fmt: skip
     """Score ``store`` and serve it until the block ends."""
     engine = ScoringEngine(store, now=now)
     engine.recompute()
     keys_path = tmp / "keys.toml"
     secrets = {role: issue_api_key(keys_path, name=f"test-{role}", role=role) for role in ROLES}
-    config = ApiConfig(keys=read_api_keys(keys_path), limits=limits or Limits(), cors_origins=cors_origins)
+    config = ApiConfig(keys=read_api_keys(keys_path), limits=limits or Limits(), cors_origins=cors_origins,
+                       allowed_queries=allowed_queries)  # fmt: skip
     service = CredenceService(store=store, engine=engine)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service, config), host="127.0.0.1", port=port,

@@ -285,3 +285,71 @@ def test_cost_is_reported_and_a_key_over_its_rate_budget_waits(tmp_path: Path) -
     )
     assert refused.json()["data"] is None
     assert other.json()["extensions"]["cost"]["remaining"] == 47  # another key, its own bucket
+
+
+def _apq(digest: str) -> dict[str, Any]:
+    return {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+
+
+def test_automatic_persisted_queries_register_once_then_run_by_hash(api: LiveApi) -> None:
+    import hashlib
+
+    query = "query($n: Int!) { users(first: $n) { totalCount } }"
+    digest = hashlib.sha256(query.encode()).hexdigest()  # the client's own hash
+    miss = _post(api, json={"extensions": _apq(digest), "variables": {"n": 1}})
+    assert miss.status_code == 200
+    error = _first_error(miss)
+    assert (
+        error["message"] == "PersistedQueryNotFound"
+        and error["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    )
+    registered = _post(api, json={"query": query, "extensions": _apq(digest), "variables": {"n": 1}}).json()
+    by_hash = _post(api, json={"extensions": _apq(digest), "variables": {"n": 2}}).json()
+    assert registered["data"] == by_hash["data"] == {"users": {"totalCount": len(IDS)}}
+    wrong = _post(api, json={"query": query, "extensions": _apq("0" * 64)})
+    assert wrong.status_code == 400 and "is not the SHA-256" in _first_error(wrong)["message"]
+    malformed = _post(api, json={"extensions": {"persistedQuery": {"version": 2, "sha256Hash": digest}}})
+    assert malformed.status_code == 400 and _first_error(malformed)["extensions"]["code"] == "BAD_REQUEST"
+
+
+def test_allow_list_mode_runs_only_the_manifest(tmp_path: Path) -> None:
+    import hashlib
+
+    from credence.api.persisted import read_manifest
+    from credence.graph.sqlite import SQLiteStore
+
+    listed = "query Stats { scoreStats { count } }"
+    digest = hashlib.sha256(listed.encode()).hexdigest()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"format": "apollo-persisted-query-manifest", "version": 1,
+                                    "operations": [{"id": digest, "name": "Stats", "type": "query", "body": listed}]}))  # fmt: skip
+    store = SQLiteStore(tmp_path / "credence.db")
+    store.load(POPULATION.dataset())
+    links = len(store.links())
+    try:
+        with live_api(store, POPULATION.now, tmp_path, allowed_queries=read_manifest(manifest)) as server:
+            by_hash = _post(server, json={"extensions": _apq(digest)}).json()
+            by_text = _post(server, json={"query": listed}).json()
+            adhoc = _post(server, json={"query": "{ model { version } }"})
+            unknown = _post(server, json={"extensions": _apq("a" * 64)})
+            register = _post(server, json={"query": ADD_LINK, "variables": {"a": IDS[0], "b": IDS[1], "w": 1.0},
+                                           "extensions": _apq(hashlib.sha256(ADD_LINK.encode()).hexdigest())})  # fmt: skip
+    finally:
+        links_after = len(store.links())
+        store.close()
+    assert by_hash["data"] == by_text["data"] == {"scoreStats": {"count": len(IDS)}}
+    for refused in (adhoc, unknown, register):
+        assert refused.status_code == 403
+        assert _first_error(refused)["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+    assert links_after == links  # the refused mutation wrote nothing
+
+
+def test_a_bad_manifest_names_the_operation_and_field(tmp_path: Path) -> None:
+    from credence.api.persisted import read_manifest
+    from credence.core.errors import ValidationError
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"format": "apollo-persisted-query-manifest", "version": 1,
+                                    "operations": [{"id": "f" * 64, "name": "X", "type": "query", "body": "{ x }"}]}))  # fmt: skip
+    with pytest.raises(ValidationError, match=r"manifest operation row 1, column 'id'.*not the SHA-256"):
+        read_manifest(manifest)

@@ -44,6 +44,7 @@ from credence.api.config import ApiConfig, Limits
 from credence.api.context import Context
 from credence.api.guard import RequestGuard
 from credence.api.keys import KeyFile
+from credence.api.persisted import PersistedQueries, read_manifest
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
 from credence.api.tracing import RequestIds
@@ -163,8 +164,9 @@ def create_app(
         return JSONResponse({"status": "unavailable", "reason": reason, "retry_after": 2,
                              "stale_since": service.stale_since()}, status_code=503, headers={"Retry-After": "2"})  # fmt: skip
 
+    persisted = PersistedQueries(None if config.allowed_queries is None else dict(config.allowed_queries))
     guarded = RequestGuard(forwarding if forwarding is not None else graphql,
-                           max_body_bytes=config.limits.max_body_bytes)  # fmt: skip
+                           max_body_bytes=config.limits.max_body_bytes, persisted=persisted)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -254,6 +256,8 @@ class ServeSettings:
     workers_dir: Path | None = None
     read_only: bool = False
     cors_origins: tuple[str, ...] = ()
+    #: A persisted-query manifest: only its queries run (allow-list mode).
+    allow_queries: Path | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -273,7 +277,8 @@ class ServeSettings:
             If the key file cannot be read or an entry in it is invalid.
         """
         return ApiConfig(keys=KeyFile(self.keys_path), limits=self.limits, graphiql=self.graphiql,
-                         read_only=self.read_only, cors_origins=self.cors_origins)  # fmt: skip
+                         read_only=self.read_only, cors_origins=self.cors_origins,
+                         allowed_queries=None if self.allow_queries is None else read_manifest(self.allow_queries))  # fmt: skip
 
     def to_json(self) -> str:
         """What a worker process needs, as JSON (read back by :meth:`from_json`).
@@ -294,6 +299,7 @@ class ServeSettings:
             "keys_path": str(self.keys_path), "workers": self.workers, "graphiql": self.graphiql,
             "policy_path": str(self.policy_path) if self.policy_path else None,
             "limits": vars(self.limits), "workers_dir": str(self.workers_dir) if self.workers_dir else None, "read_only": self.read_only, "cors_origins": list(self.cors_origins),
+            "allow_queries": str(self.allow_queries) if self.allow_queries else None,
         })  # fmt: skip
 
     @classmethod
@@ -305,7 +311,8 @@ class ServeSettings:
                    policy_path=Path(data["policy_path"]) if data["policy_path"] else None,
                    limits=Limits(**data["limits"]), workers_dir=Path(data["workers_dir"]) if data.get("workers_dir") else None,
                    read_only=bool(data.get("read_only", False)),
-                   cors_origins=tuple(data.get("cors_origins", ())))  # fmt: skip
+                   cors_origins=tuple(data.get("cors_origins", ())),
+                   allow_queries=Path(data["allow_queries"]) if data.get("allow_queries") else None)  # fmt: skip
 
 
 def worker_app() -> Starlette:

@@ -6,7 +6,7 @@ The API keys themselves are in :mod:`credence.api.keys`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from credence.api.keys import ROLES, ApiKeys, KeyFile
@@ -88,6 +88,10 @@ class ApiConfig:
     cors_origins : tuple of str
         Browser origins allowed to call the API from another site (CORS), e.g.
         ``("https://console.example.org",)``; none by default.
+    allowed_queries : mapping of str to str, optional
+        An allow-list of persisted queries (id -> text,
+        :func:`~credence.api.persisted.read_manifest`): only these run. Without it,
+        persisted queries register automatically.
     """
 
     keys: ApiKeys | KeyFile
@@ -96,6 +100,7 @@ class ApiConfig:
     read_only: bool = False
     audit_roles: Sequence[str] = ("analyst", "admin")
     cors_origins: tuple[str, ...] = ()
+    allowed_queries: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.keys, ApiKeys | KeyFile):

@@ -446,6 +446,8 @@ def demo(
     help="Worker processes; with more than 1, one is the writer and the others follow its snapshots.",
 )
 @click.option("--read-only", is_flag=True, help="Refuse every mutation (READ_ONLY).")
+@click.option("--allow-queries", "allow_queries", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Run only the queries of this persisted-query manifest (Apollo's format): production apps.")  # fmt: skip
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="A browser origin allowed to call the API (CORS), e.g. https://console.example.org; repeatable.")  # fmt: skip
 @click.option(
@@ -475,6 +477,7 @@ def serve(
     neo4j_uri: str | None,
     read_only: bool,
     cors_origins: tuple[str, ...],
+    allow_queries: Path | None,
 ) -> None:
     """Serve scores, components and network evidence over GraphQL (uvicorn)."""
     from credence.api.app import ServeSettings
@@ -495,6 +498,7 @@ def serve(
         policy_path=policy_path,
         read_only=read_only,
         cors_origins=tuple(cors_origins),
+        allow_queries=allow_queries,
     )
     settings.config()  # a bad key file fails here, before the engine loads
 

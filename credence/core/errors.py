@@ -50,6 +50,8 @@ __all__ = [
     "OutcomeUnknownError",
     "ParameterError",
     "PermissionDeniedError",
+    "PersistedQueryNotFoundError",
+    "QueryNotAllowedError",
     "RequestError",
     "StoreError",
     "UnknownReferenceError",
@@ -124,6 +126,24 @@ class RequestError(InputError):
     """
 
     code = "BAD_REQUEST"
+
+
+class PersistedQueryNotFoundError(InputError):
+    """A persisted query's hash this server does not know: the client sends the query once.
+
+    The message is the one Apollo clients look for.
+    """
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
+class QueryNotAllowedError(CredenceError):
+    """A query that is not on the server's allow-list (persisted queries only)."""
+
+    code = "PERSISTED_QUERY_NOT_IN_LIST"
 
 
 class ValidationError(InputError):
