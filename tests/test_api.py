@@ -258,11 +258,10 @@ def test_depth_alias_token_and_cost_limits(api: LiveApi) -> None:
         "{ users(first: 1) { edges { node { friends(first: 1) { edges { node { friends(first: 1) { edges { node {"
         " friends(first: 1) { edges { node { userId } } } } } } } } } } } } }"
     )
-    assert api.error("analyst", deep)["extensions"] == {
-        **api.error("analyst", deep)["extensions"],
-        "code": "LIMIT_EXCEEDED",
-        "limit": "depth",
-    }
+    depth = api.error("analyst", deep)["extensions"]
+    assert (
+        depth["code"] == "LIMIT_EXCEEDED" and depth["limit"] == "depth" and depth["value"] > depth["maximum"]
+    )
     aliases = "{ " + " ".join(f"a{i}: model {{ version }}" for i in range(11)) + " }"
     assert api.error("app", aliases)["extensions"]["limit"] == "aliases"
     tokens = "{ model { " + " ".join(["version"] * 1_600) + " } }"

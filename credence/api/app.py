@@ -31,8 +31,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -42,6 +43,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from credence.api.budget import CostBuckets
 from credence.api.config import ApiConfig, Limits
 from credence.api.context import Context
+from credence.api.graphiql import STATIC_DIR, STATIC_PATH, render_page
 from credence.api.guard import RequestGuard
 from credence.api.keys import KeyFile
 from credence.api.persisted import PersistedQueries, read_manifest
@@ -91,6 +93,10 @@ class _CredenceGraphQL(GraphQL[Context, None]):
         key = self.config.keys.authenticate(_secret(request.headers))
         return Context(service=self.service, config=self.config, key=key,
                        response=None if isinstance(response, WebSocket) else response)  # fmt: skip
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Credence's GraphiQL page, with its assets from the package (never a CDN)."""
+        return HTMLResponse(render_page(endpoint=str(request.url.path)))
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Accept a websocket only with a key: from the handshake headers, or in ``connection_init``.
@@ -206,6 +212,9 @@ def create_app(
         routes=[
             Route("/healthz", health),
             Route("/readyz", ready),
+            Mount(
+                STATIC_PATH, app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="graphiql-static"
+            ),
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
