@@ -123,23 +123,23 @@ def test_score_records_are_parse_scores(users: list[str], version: str, score: i
             repayment_records,
             parse_repayments,
             [{"id": "r", "user": "u", "due": "2024-01-01", "amount": 1, "status": "pending"}],
-        ),  # fmt: skip
+        ),
         (
             repayment_records,
             parse_repayments,
             [{"id": "r", "user": "u", "due": 0, "amount": True, "status": "pending"}],
-        ),  # fmt: skip
+        ),
         (repayment_records, parse_repayments, [{"id": "r", "user": "u", "due": 0, "status": "pending"}]),
         (
             repayment_records,
             parse_repayments,
             [{"id": "r", "user": "u", "due": 0, "amount": 1, "status": "pending", "colour": "red"}],
-        ),  # fmt: skip
+        ),
         (
             spending_records,
             parse_spending,
             [{"id": "s", "user": "u", "at": 0, "amount": 1, "category": "bill", "on_time": "yes"}],
-        ),  # fmt: skip
+        ),
         (link_records, parse_links, [{"source": "a", "target": "b", "created": "2024-01-01"}]),
         (link_records, parse_links, [{"source": 7, "target": "b"}]),
     ],

@@ -1097,12 +1097,24 @@ def _by_records(store: GraphStore) -> None:
     store.add_records(link_records(RECORD_LINKS, now=NOW))
 
 
+def _seen_then_undone(store: GraphStore, write: Any, look: Any) -> Any:
+    """What ``look(store)`` sees after ``write(store)`` in a unit of work that is then rolled back."""
+    seen = []
+
+    def unit() -> None:
+        with store.transaction():
+            write(store)
+            seen.append(look(store))
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError, match="roll back"):
+        unit()
+    return seen[0]
+
+
 def test_records_store_what_the_frames_store(populated: GraphStore) -> None:
     # The oracle: the same rows through the frame path (parse_dataset, load), undone after.
-    with pytest.raises(RuntimeError), populated.transaction():
-        _by_frames(populated)
-        expected = dump(populated)
-        raise RuntimeError("roll back")
+    expected = _seen_then_undone(populated, _by_frames, dump)
     before = dump(populated)
     _by_records(populated)
     assert dump(populated) == expected != before
@@ -1146,10 +1158,11 @@ def test_score_records_write_what_a_score_frame_writes(populated: GraphStore) ->
     weights = {c: 0.2 for c in COMPONENTS}
     frame = pd.DataFrame({"user": ["ann", "bob"], "model_version": "m1", "computed_at": NOW, "score": scores,
                           **{c: components[:, k] for k, c in enumerate(COMPONENTS)}})  # fmt: skip
-    with pytest.raises(RuntimeError), populated.transaction():
-        populated.write_scores(frame, model_weights=weights)
-        expected = dump(populated), populated.score_history("ann")
-        raise RuntimeError("roll back")
+    expected = _seen_then_undone(
+        populated,
+        lambda store: store.write_scores(frame, model_weights=weights),
+        lambda store: (dump(store), store.score_history("ann")),
+    )
     records = score_records(["ann", "bob"], "m1", NOW, scores, components)
     assert populated.write_score_records(records, model_weights=weights) == 2
     assert dump(populated) == expected[0]
