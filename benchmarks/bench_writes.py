@@ -73,14 +73,26 @@ from serving import (
 from credence.graph.store import GraphStore
 
 DAY = 86_400
-PAYLOAD = "changes { userId before after } users { userId score }"
-DOCUMENTS = {
-    "repayment": f"mutation($input: RepaymentInput!) {{ recordRepayment(input: $input) {{ {PAYLOAD} }} }}",
-    "spending": f"mutation($input: SpendingInput!) {{ recordSpending(input: $input) {{ {PAYLOAD} }} }}",
-    "add_link": f"mutation($a: String!, $b: String!, $w: Float!) {{ addLink(a: $a, b: $b, weight: $w) {{ {PAYLOAD} }} }}",
-    "remove_link": f"mutation($a: String!, $b: String!) {{ removeLink(a: $a, b: $b) {{ {PAYLOAD} }} }}",
-    "consent": f"mutation($u: String!, $c: Boolean!) {{ setConsent(user: $u, consent: $c) {{ {PAYLOAD} }} }}",
+#: What a writer selects from each mutation's answer (``--select``): every score change it caused and
+#: the user's new score, or the new score alone.
+PAYLOADS = {
+    "changes": "changes { userId before after } users { userId score }",
+    "users": "users { userId score }",
 }
+
+
+def documents(select: str) -> dict[str, str]:
+    """The GraphQL document of each kind of mutation, selecting ``PAYLOADS[select]``."""
+    payload = PAYLOADS[select]
+    return {
+        "repayment": f"mutation($input: RepaymentInput!) {{ recordRepayment(input: $input) {{ {payload} }} }}",
+        "spending": f"mutation($input: SpendingInput!) {{ recordSpending(input: $input) {{ {payload} }} }}",
+        "add_link": f"mutation($a: String!, $b: String!, $w: Float!) {{ addLink(a: $a, b: $b, weight: $w) {{ {payload} }} }}",
+        "remove_link": f"mutation($a: String!, $b: String!) {{ removeLink(a: $a, b: $b) {{ {payload} }} }}",
+        "consent": f"mutation($u: String!, $c: Boolean!) {{ setConsent(user: $u, consent: $c) {{ {payload} }} }}",
+    }
+
+
 MIX = (("repayment", 0.30), ("spending", 0.30), ("add_link", 0.15), ("remove_link", 0.10), ("consent", 0.15))
 
 
@@ -215,7 +227,7 @@ def _mutation_outcome(status: int, body: bytes, bad: bool) -> str | None:
     if errors:
         return f"GraphQL errors: {json.dumps(errors)[:300]}"
     data = next(iter((payload.get("data") or {}).values()), None)
-    if not isinstance(data, dict) or not isinstance(data.get("changes"), list) or not data.get("users"):
+    if not isinstance(data, dict) or not isinstance(data.get("changes", []), list) or not data.get("users"):
         return f"incomplete payload: {json.dumps(payload)[:300]}"
     return None
 
@@ -225,10 +237,11 @@ def _mutation_outcome(status: int, body: bytes, bad: bool) -> str | None:
 
 async def load(
     url: str, secret: str, ids: list[str], *, mix: Mix, clients: int, readers: int, read_rate: float,
-    seconds: float, warmup: float, seed: int,
+    seconds: float, warmup: float, seed: int, select: str = "changes",
 ) -> tuple[Results, Ledger]:  # fmt: skip
     """Writers and readers for ``warmup`` + ``seconds`` seconds; only the last ``seconds`` are counted."""
     results, ledger = Results(), Ledger()
+    texts = documents(select)
     shuffled = list(ids)
     random.Random(seed).shuffle(shuffled)
     writers = [
@@ -240,7 +253,7 @@ async def load(
     async def write(post: Post, writer: Writer) -> None:
         while time.perf_counter() < stop_at:
             kind, variables, note, bad = mix.next(writer)
-            body = json.dumps({"query": DOCUMENTS[kind], "variables": variables}).encode()
+            body = json.dumps({"query": texts[kind], "variables": variables}).encode()
             started = time.perf_counter()
             try:
                 status, answer = await post(body)
@@ -463,7 +476,7 @@ def main() -> None:
         mismatched = [user for user in sample if stored[user] != served[user]]
 
     label = (f"GraphQL mutations, {len(ids):,} users, {'Neo4j' if neo4j else 'SQLite'}, {args.workers} worker(s), "
-             f"{args.clients} writers, {args.readers} readers at {args.read_rate:g}/s, loopback")  # fmt: skip
+             f"{args.clients} writers selecting {args.select}, {args.readers} readers at {args.read_rate:g}/s, loopback")  # fmt: skip
     report(results, label=label, cpus=cpus)
     writes = len(ledger.events) + len(ledger.links) + len(ledger.consent)
     print(f"checked: {len(ledger.events)} acknowledged events, {len(ledger.invalid)} invalid ones, "
@@ -488,7 +501,7 @@ def measured(
     server_before, client_before = cpu_seconds(pids), client_cpu_seconds()
     results, ledger = run_async(load(server.url, secret, ids, mix=mix, clients=args.clients, readers=args.readers,
                                      read_rate=args.read_rate, seconds=args.seconds, warmup=args.warmup,
-                                     seed=args.seed))  # fmt: skip
+                                     seed=args.seed, select=args.select))  # fmt: skip
     # Includes the warm-up: the CPU per second is averaged over warm-up and counted part.
     total = results.seconds + args.warmup
     results.server_cpu = (cpu_seconds(pids) - server_before) * results.seconds / total
