@@ -425,6 +425,8 @@ def main() -> None:
     parser.add_argument("--read-rate", type=float, default=200.0, help="Score reads per second, all readers.")
     parser.add_argument("--seconds", type=float, default=30.0, help="Length of the counted part.")
     parser.add_argument("--warmup", type=float, default=5.0, help="Uncounted seconds of load first.")
+    parser.add_argument("--select", choices=sorted(PAYLOADS), default="changes", help="What writers select from "
+                        "a mutation's answer: every score change and the new score, or the new score alone.")  # fmt: skip
     parser.add_argument(
         "--invalid", type=float, default=0.01, help="Share of deliberately invalid mutations."
     )
