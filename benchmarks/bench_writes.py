@@ -162,7 +162,7 @@ class Mix:
             event = f"bw-{self.run}-{self.serial}"
             bad = rng.random() < self.invalid
             amount = -5.0 if bad else round(rng.uniform(5, 500), 2)
-            at = self.at - rng.randrange(1, 120) * DAY
+            at = self.at - rng.randrange(4, 120) * DAY  # a late payment (3 days) is still in the past
             if kind == "repayment":
                 late = rng.random() < 0.1
                 variables: dict[str, Any] = {"input": {"id": event, "user": user, "due": at, "amount": amount,
