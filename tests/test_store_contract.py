@@ -1061,3 +1061,115 @@ def test_recompute_records(populated: GraphStore) -> None:
         other.close()
     populated.clear()
     assert populated.latest_recompute() is None
+
+
+# --------------------------------------------------------------------------- records (the few rows of one change)
+
+RECORD_REPAYMENTS = [
+    {"id": "r2", "user": "ann", "due": NOW - 200_000, "paid": NOW - 100, "amount": 50.0, "status": "late"},
+    {"id": "r9", "user": "dee", "due": NOW - 9000, "paid": None, "amount": 7.0, "status": "missed"},
+]
+RECORD_SPENDING = [
+    {"id": "s9", "user": "ann", "at": NOW - 70, "amount": 3.0, "category": "bill", "on_time": False},
+    {"id": "s1", "user": "cy", "at": NOW - 100, "amount": 19.5, "category": "purchase", "on_time": None},
+]
+RECORD_LINKS = [
+    {"source": "dee", "target": "ann", "weight": 4.0, "created": NOW - 20},
+    {"source": "bob", "target": "ann", "weight": 3.0, "created": NOW - 5},
+]
+
+
+def _by_frames(store: GraphStore) -> None:
+    frame = pd.DataFrame(RECORD_REPAYMENTS)
+    frame["paid"] = frame["paid"].astype("Int64")
+    store.add_repayments(frame)
+    spending = pd.DataFrame(RECORD_SPENDING)
+    spending["on_time"] = spending["on_time"].astype("boolean")
+    store.add_spending(spending)
+    store.upsert_links(pd.DataFrame(RECORD_LINKS))
+
+
+def _by_records(store: GraphStore) -> None:
+    from credence.graph.model import link_records, repayment_records, spending_records
+
+    assert store.add_records(repayment_records(RECORD_REPAYMENTS, now=NOW)).written["repayments"] == 2
+    store.add_records(spending_records(RECORD_SPENDING, now=NOW))
+    store.add_records(link_records(RECORD_LINKS, now=NOW))
+
+
+def _seen_then_undone(store: GraphStore, write: Any, look: Any) -> Any:
+    """What ``look(store)`` sees after ``write(store)`` in a unit of work that is then rolled back."""
+    seen = []
+
+    def unit() -> None:
+        with store.transaction():
+            write(store)
+            seen.append(look(store))
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError, match="roll back"):
+        unit()
+    return seen[0]
+
+
+def test_records_store_what_the_frames_store(populated: GraphStore) -> None:
+    # The oracle: the same rows through the frame path (parse_dataset, load), undone after.
+    expected = _seen_then_undone(populated, _by_frames, dump)
+    before = dump(populated)
+    _by_records(populated)
+    assert dump(populated) == expected != before
+
+
+def test_records_naming_an_unknown_user_write_nothing(populated: GraphStore) -> None:
+    from credence.graph.model import link_records, repayment_records
+
+    before = dump(populated)
+    rows = [RECORD_REPAYMENTS[0], {**RECORD_REPAYMENTS[1], "user": "zed"}]
+    with pytest.raises(UnknownReferenceError, match=r"repayment row 2, column 'user' \(value 'zed'\)"):
+        populated.add_records(repayment_records(rows, now=NOW))
+    with pytest.raises(UnknownReferenceError, match=r"link row 1, column 'target' \(value 'zed'\)"):
+        populated.add_records(link_records([{"source": "ann", "target": "zed"}], now=NOW))
+    assert dump(populated) == before
+
+
+def test_events_of_are_each_users_stored_events(populated: GraphStore) -> None:
+    from credence.graph.model import Records
+
+    _by_records(populated)
+    users = ["cy", "ann", "dee", "bob"]
+    repayments, spending = populated.events_of(users)
+    expected_r = sum((Records.from_frame("repayments", populated.repayments(u)) for u in users),
+                     Records("repayments", ()))  # fmt: skip
+    expected_s = sum(
+        (Records.from_frame("spending", populated.spending(u)) for u in users), Records("spending", ())
+    )
+    assert repayments == expected_r and len(repayments) == 4
+    assert spending == expected_s and len(spending) == 3
+    assert [type(v) for v in spending.rows[-1]] == [str, str, int, float, str, bool]
+    with pytest.raises(NotFoundError):
+        populated.events_of(["ann", "zed"])
+
+
+def test_score_records_write_what_a_score_frame_writes(populated: GraphStore) -> None:
+    from credence.graph.model import score_records
+
+    scores = np.array([650, 351])
+    components = np.array([[0.5, 0.25, 0.75, 1.0, 0.5], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    weights = {c: 0.2 for c in COMPONENTS}
+    frame = pd.DataFrame({"user": ["ann", "bob"], "model_version": "m1", "computed_at": NOW, "score": scores,
+                          **{c: components[:, k] for k, c in enumerate(COMPONENTS)}})  # fmt: skip
+    expected = _seen_then_undone(
+        populated,
+        lambda store: store.write_scores(frame, model_weights=weights),
+        lambda store: (dump(store), store.score_history("ann")),
+    )
+    records = score_records(["ann", "bob"], "m1", NOW, scores, components)
+    assert populated.write_score_records(records, model_weights=weights) == 2
+    assert dump(populated) == expected[0]
+    pd.testing.assert_frame_equal(populated.score_history("ann"), expected[1])
+    before = dump(populated)
+    with pytest.raises(UnknownReferenceError, match="score row 2"):
+        populated.write_score_records(score_records(["ann", "zed"], "m1", NOW, scores, components))
+    with pytest.raises(ConflictError):
+        populated.write_score_records(records, model_weights={**weights, "identity": 0.3})
+    assert dump(populated) == before

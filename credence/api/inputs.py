@@ -1,8 +1,9 @@
 """Input types and filters, and what they become: a :class:`~credence.api.service.UserQuery` or a frame.
 
 Filters use explicit operators (``eq gt gte lt lte in``); every bound given must
-hold. The mutation inputs become one-row frames in the store's frame schemas,
-which the engine validates like any other batch of records. Ids in these inputs
+hold. The mutation inputs become validated records
+(:class:`~credence.graph.model.Records`), checked exactly as a one-row frame of the
+store's schema would be, without building one. Ids in these inputs
 (``UserInput.id``, ``RepaymentInput.user``, ``SpendingInput.user``) are user ids as
 stored, never global ids (see :mod:`credence.api.ids`).
 """
@@ -17,6 +18,7 @@ import strawberry
 
 from credence.api.service import NumberRange, UserQuery
 from credence.core.errors import ValidationError
+from credence.graph.model import Records, repayment_records, spending_records
 
 __all__ = [
     "MAX_LISTED_USERS",
@@ -154,7 +156,7 @@ class UserInput:
     description="A loan instalment: due/paid times in epoch seconds; status pending|on_time|late|missed|defaulted."
 )
 class RepaymentInput:
-    """The ``recordRepayment`` input; :func:`repayments_frame` makes it a one-row repayments frame."""
+    """The ``recordRepayment`` input; :func:`repayments_frame` validates it as repayment records."""
 
     id: str
     user: str
@@ -166,7 +168,7 @@ class RepaymentInput:
 
 @strawberry.input(description="A purchase or a bill payment (bills say whether they were paid on time).")
 class SpendingInput:
-    """The ``recordSpending`` input; :func:`spending_frame` makes it a one-row spending frame."""
+    """The ``recordSpending`` input; :func:`spending_frame` validates it as spending records."""
 
     id: str
     user: str
@@ -189,17 +191,17 @@ def users_frame(user: UserInput) -> pd.DataFrame:
     return frame
 
 
-def repayments_frame(repayment: RepaymentInput) -> pd.DataFrame:
-    """A one-row repayments frame for the engine's ``record_repayments``."""
-    frame = pd.DataFrame([{"id": repayment.id, "user": repayment.user, "due": repayment.due, "paid": repayment.paid,
-                           "amount": repayment.amount, "status": repayment.status}])  # fmt: skip
-    frame["paid"] = frame["paid"].astype("Int64")  # nullable: an unpaid instalment has no time
-    return frame
+def repayments_frame(repayment: RepaymentInput) -> Records:
+    """The input as validated repayment records for the engine's ``record_repayments``.
+
+    :func:`~credence.graph.model.repayment_records`: the checks (and errors) of a
+    one-row repayments frame, without building one.
+    """
+    return repayment_records([{"id": repayment.id, "user": repayment.user, "due": repayment.due,
+                               "paid": repayment.paid, "amount": repayment.amount, "status": repayment.status}])  # fmt: skip
 
 
-def spending_frame(spending: SpendingInput) -> pd.DataFrame:
-    """A one-row spending frame for the engine's ``record_spending``."""
-    frame = pd.DataFrame([{"id": spending.id, "user": spending.user, "at": spending.at, "amount": spending.amount,
-                           "category": spending.category, "on_time": spending.on_time}])  # fmt: skip
-    frame["on_time"] = frame["on_time"].astype("boolean")  # nullable: purchases have no due date
-    return frame
+def spending_frame(spending: SpendingInput) -> Records:
+    """The input as validated spending records for the engine's ``record_spending`` (see :func:`repayments_frame`)."""
+    return spending_records([{"id": spending.id, "user": spending.user, "at": spending.at, "amount": spending.amount,
+                              "category": spending.category, "on_time": spending.on_time}])  # fmt: skip

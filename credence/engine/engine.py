@@ -71,7 +71,7 @@ from credence.engine.results import (
     WhatIf,
 )
 from credence.engine.state import EngineState
-from credence.graph.model import IDENTITY_LEVELS, check_text, check_user_id, epoch_now
+from credence.graph.model import IDENTITY_LEVELS, Records, check_text, check_user_id, epoch_now
 from credence.graph.store import GraphStore
 from credence.scoring.factors import FactorParams
 from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, Policy, read_policy
@@ -455,13 +455,15 @@ class ScoringEngine:
 
     # ---------------------------------------------------------------- incremental updates
 
-    def record_repayments(self, frame: pd.DataFrame) -> list[ScoreChange]:
+    def record_repayments(self, frame: pd.DataFrame | Records) -> list[ScoreChange]:
         """Store repayment events, then update the payers' scores and their network's.
 
         Parameters
         ----------
-        frame : DataFrame
-            Repayments in the store's repayments schema (id, user, due, paid, amount, status).
+        frame : DataFrame or Records
+            Repayments in the store's repayments schema (id, user, due, paid, amount,
+            status), validated by the store; or records already validated
+            (:func:`~credence.graph.model.repayment_records`: the same checks, no frames).
 
         Returns
         -------
@@ -473,8 +475,11 @@ class ScoringEngine:
                 self._model, state, self.store, frame, add=self.store.add_repayments, on_change=self._changed
             )
 
-    def record_spending(self, frame: pd.DataFrame) -> list[ScoreChange]:
-        """Store spending and bill events, then update the affected scores (as :meth:`record_repayments`)."""
+    def record_spending(self, frame: pd.DataFrame | Records) -> list[ScoreChange]:
+        """Store spending and bill events, then update the affected scores (as :meth:`record_repayments`).
+
+        ``frame`` is a spending frame, or :func:`~credence.graph.model.spending_records`.
+        """
         with self.unit() as state:
             return events.record_events(
                 self._model, state, self.store, frame, add=self.store.add_spending, on_change=self._changed

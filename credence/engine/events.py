@@ -17,6 +17,7 @@ called once the state is about to change (the engine counts generations with it)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ from credence.engine.state import (
     take_users,
     user_arrays,
 )
-from credence.graph.model import check_user_id
+from credence.graph.model import Records, check_user_id, link_records
 from credence.graph.store import GraphStore
 from credence.scoring.factors import UserArrays
 
@@ -61,27 +62,33 @@ def record_events(
     model: ScoringModel,
     state: EngineState,
     store: GraphStore,
-    frame: pd.DataFrame,
+    events: pd.DataFrame | Records,
     *,
     add: Callable[[pd.DataFrame], object],
     on_change: ChangeFn,
 ) -> list[ScoreChange]:
-    """Store events with ``add`` (repayments or spending), then update the affected scores.
+    """Store events (repayments or spending), then update the affected scores.
 
     Parameters
     ----------
-    frame : DataFrame
-        The events, with a ``user`` column; ``add`` validates the rest.
+    events : DataFrame or Records
+        A raw frame with a ``user`` column, which ``add`` validates; or validated
+        records of the same kind, stored with ``store.add_records``.
     add : callable
-        The store's writer of these events (``store.add_repayments`` or ``store.add_spending``).
+        The store's writer of these events as a frame (``store.add_repayments`` or ``store.add_spending``).
 
     Returns
     -------
     list of ScoreChange
         The users whose score or components moved: the event's users and their network.
     """
-    add(frame)
-    rows = state.rows(frame["user"].astype(str).str.strip())
+    if isinstance(events, Records):
+        store.add_records(events)
+        users: Iterable[Any] = events.column("user")
+    else:
+        add(events)
+        users = events["user"].astype(str).str.strip()
+    rows = state.rows(users)
     state.touch()
     parts, moved = rebase(model, state, store, rows)
     return rescore(model, state, store, rows, parts, moved, on_change=on_change)
@@ -124,15 +131,13 @@ def add_link(
     on_change: ChangeFn,
 ) -> list[ScoreChange]:
     """Create or re-weight a friend link (dated ``created``, default the evaluation time)."""
-    frame = pd.DataFrame(
-        {
-            "source": [a],
-            "target": [b],
-            "weight": [weight],
-            "created": [state.computed_at if created is None else created],
-        }
-    )
-    store.upsert_links(frame)
+    link = {
+        "source": a,
+        "target": b,
+        "weight": weight,
+        "created": state.computed_at if created is None else created,
+    }
+    store.add_records(link_records([link]))
     u, v = state.row(a), state.row(b)
     state.touch()
     moved = state.diffusion.set_link(u, v, float(weight))
@@ -266,17 +271,14 @@ def individual(
     """
     ids = state.ids[rows].tolist()
     local = {user: i for i, user in enumerate(ids)}
-    repayment_frames = [store.repayments(user) for user in ids]
-    spending_frames = [store.spending(user) for user in ids]
+    repayments, spending = store.events_of(ids)
     if extra_repayments is not None:
-        repayment_frames.append(extra_repayments)
+        repayments += Records.from_frame("repayments", extra_repayments)
     if extra_spending is not None:
-        spending_frames.append(extra_spending)
-    repayments = pd.concat(repayment_frames, ignore_index=True) if repayment_frames else pd.DataFrame()
-    spending = pd.concat(spending_frames, ignore_index=True) if spending_frames else pd.DataFrame()
+        spending += Records.from_frame("spending", extra_spending)
 
-    def rows_of(frame: pd.DataFrame) -> IntArray:
-        return np.array([local[str(user)] for user in frame["user"].tolist()], dtype=np.int64)
+    def rows_of(events: Records) -> IntArray:
+        return np.array([local[str(user)] for user in events.column("user")], dtype=np.int64)
 
     return model.individual(
         take_users(state.users, rows) if users is None else users,
@@ -365,7 +367,9 @@ def rescore(
     )
     out = touched[changed]
     if write and out.size:
-        store.write_scores(state.score_frame(out, model.policy.version), model_weights=model.policy.weights)
+        store.write_score_records(
+            state.score_records(out, model.policy.version), model_weights=model.policy.weights
+        )
         state.written[out] = state.components[out]
     return [
         ScoreChange(str(state.ids[i]), int(b), int(a))

@@ -23,13 +23,14 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from credence.core.errors import NotFoundError
 from credence.core.scale import SCORE_MIN
 from credence.core.types import BoolArray, FloatArray, IntArray, ObjectArray
 from credence.engine.results import EngineView
-from credence.graph.model import IDENTITY_LEVELS, SCORE_COLUMNS, check_user_id
+from credence.graph.model import IDENTITY_LEVELS, SCORE_COLUMNS, Records, check_user_id, score_records
 from credence.scoring.factors import (
     SUB_FACTORS,
     CapacityReference,
@@ -167,6 +168,16 @@ class EngineState:
             frame[name] = self.components[rows, k]
         return frame[list(SCORE_COLUMNS)]
 
+    def score_records(self, rows: IntArray, model_version: str) -> Records:
+        """Score snapshots of some rows as validated records (:func:`~credence.graph.model.score_records`)."""
+        return score_records(
+            self.ids[rows].tolist(),
+            model_version,
+            int(self.computed_at),
+            self.scores[rows],
+            self.components[rows],
+        )
+
     def append_users(self, ids: Sequence[str], users: UserArrays) -> None:
         """Add new users at the end: no links, not participating, nothing scored yet.
 
@@ -216,29 +227,41 @@ def user_arrays(frame: pd.DataFrame) -> UserArrays:
     return UserArrays.build(created=np.array(frame["created"].to_numpy(dtype=np.int64), copy=True), **columns)
 
 
-def repayment_arrays(frame: pd.DataFrame, rows: IntArray) -> RepaymentArrays:
-    """Repayment events as :class:`RepaymentArrays`; ``rows`` is each event's user row."""
-    if len(frame) == 0:
+def _column(events: pd.DataFrame | Records, name: str, dtype: Any) -> npt.NDArray[Any]:
+    """One column of a frame or of records as an array (missing values NaN in float columns)."""
+    if isinstance(events, Records):
+        values = events.column(name)
+        if np.dtype(dtype).kind == "f":
+            return np.array([np.nan if v is None else v for v in values], dtype=dtype)
+        return np.array(values, dtype=dtype)
+    if np.dtype(dtype).kind == "f":
+        return events[name].to_numpy(dtype=dtype, na_value=np.nan)
+    return events[name].to_numpy(dtype=dtype)
+
+
+def repayment_arrays(events: pd.DataFrame | Records, rows: IntArray) -> RepaymentArrays:
+    """Repayment events (a frame or records) as :class:`RepaymentArrays`; ``rows`` is each event's user row."""
+    if len(events) == 0:
         return RepaymentArrays.empty()
     return RepaymentArrays.build(
         user=rows,
-        due=frame["due"].to_numpy(dtype=np.int64),
-        status=frame["status"].to_numpy(dtype=object).astype(str),
-        amount=frame["amount"].to_numpy(dtype=np.float64),
-        paid=frame["paid"].to_numpy(dtype=np.float64, na_value=np.nan),
+        due=_column(events, "due", np.int64),
+        status=_column(events, "status", object).astype(str),
+        amount=_column(events, "amount", np.float64),
+        paid=_column(events, "paid", np.float64),
     )
 
 
-def spending_arrays(frame: pd.DataFrame, rows: IntArray) -> SpendingArrays:
-    """Spending and bill events as :class:`SpendingArrays`; ``rows`` is each event's user row."""
-    if len(frame) == 0:
+def spending_arrays(events: pd.DataFrame | Records, rows: IntArray) -> SpendingArrays:
+    """Spending and bill events (a frame or records) as :class:`SpendingArrays`; ``rows`` as above."""
+    if len(events) == 0:
         return SpendingArrays.empty()
-    is_bill = frame["category"].to_numpy(dtype=object) == "bill"
-    on_time = frame["on_time"].to_numpy(dtype=np.float64, na_value=np.nan)
+    is_bill = _column(events, "category", object) == "bill"
+    on_time = _column(events, "on_time", np.float64)
     return SpendingArrays.build(
         user=rows,
-        at=frame["at"].to_numpy(dtype=np.int64),
-        amount=frame["amount"].to_numpy(dtype=np.float64),
+        at=_column(events, "at", np.int64),
+        amount=_column(events, "amount", np.float64),
         is_bill=is_bill,
         on_time=np.where(is_bill, on_time, np.nan),
     )

@@ -51,7 +51,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ from credence.graph.model import (
     SPENDING_COLUMNS,
     USER_COLUMNS,
     Dataset,
+    Records,
     check_text,
     empty_frame,
     epoch_now,
@@ -101,6 +102,11 @@ SCHEMA_VERSION = 1
 #: Rows per executemany call: bounds memory and paces the progress bar.
 _BATCH = 200_000
 _USER_FIELDS = list(USER_COLUMNS)
+#: The columns of each event table after ``id`` and ``uid``, in the records' order.
+_EVENT_FIELDS = {
+    "repayments": ["due", "paid", "amount", "status"],
+    "spending": ["at", "amount", "category", "on_time"],
+}
 #: How long a writer waits for the write lock (in the process, then on the file), seconds.
 _BUSY_SECONDS = 30.0
 #: Indexes dropped during a big load and rebuilt after it (name -> definition).
@@ -461,8 +467,8 @@ class SQLiteStore(StoreBase):
         user_ids = np.asarray(user_ids, dtype=object)
         if not len(user_ids):
             return np.empty(0, np.int64)
-        unique = pd.unique(user_ids)
-        n_users = db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
+        unique = list(dict.fromkeys(user_ids.tolist())) if len(user_ids) <= 5_000 else pd.unique(user_ids)
+        n_users = 0 if len(unique) <= 5_000 else db.execute("SELECT max(uid) FROM users").fetchone()[0] or 0
         if len(unique) > max(5_000, n_users // 20):
             # Same connection (the write may not be committed yet), Arrow hashing.
             rows = db.execute("SELECT id, uid FROM users").fetchall()
@@ -472,15 +478,12 @@ class SQLiteStore(StoreBase):
             found = pc.index_in(wanted, value_set=stored_ids)
             positions = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False))
             return np.append(stored_uids, -1)[positions]
-        found_rows: list[tuple[str, int]] = []
+        known: dict[str, int] = {}
         for start in range(0, len(unique), 500):
             chunk = list(unique[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            found_rows += db.execute(f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk).fetchall()
-        known = pd.Series([r[1] for r in found_rows], index=[r[0] for r in found_rows], dtype=np.int64)
-        positions = known.index.get_indexer(pd.Index(user_ids))
-        values = np.append(known.to_numpy(dtype=np.int64), -1)  # position -1 -> -1
-        return values[positions]
+            known.update(db.execute(f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk).fetchall())
+        return np.array([known.get(user, -1) for user in user_ids.tolist()], dtype=np.int64)
 
     def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:
         return self._uids(user_ids, tx) >= 0
@@ -610,6 +613,49 @@ class SQLiteStore(StoreBase):
             db.executemany(sql, batch)
             done += len(batch)
             progress(stage, done, total)
+
+    def _write_records(self, records: Records, tx: Any) -> None:
+        db: sqlite3.Connection = tx
+        if records.kind == "links":
+            uid = dict(
+                zip(*self._uid_map(records.column("source") + records.column("target"), db), strict=True)
+            )
+            rows = []
+            for source, target, weight, created in records.rows:
+                a, b = uid[source], uid[target]
+                rows.append((min(a, b), max(a, b), weight, created))
+            db.executemany(
+                "INSERT INTO links (u, v, weight, created) VALUES (?, ?, ?, ?) ON CONFLICT(u, v) DO UPDATE "
+                "SET weight = excluded.weight, created = min(created, excluded.created)",
+                rows,
+            )
+            return
+        fields = _EVENT_FIELDS[records.kind]
+        uid = dict(zip(*self._uid_map(records.column("user"), db), strict=True))
+        # Event id, uid, then the fields: the records' columns are id, user, fields...
+        values = [(row[0], uid[row[1]], *row[2:]) for row in records.rows]
+        columns = ["id", "uid", *fields]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        db.executemany(
+            f"INSERT INTO {records.kind} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {sets}",
+            values,
+        )
+
+    def _uid_map(self, user_ids: list[str], db: sqlite3.Connection) -> tuple[list[str], list[int]]:
+        """Distinct ids among ``user_ids`` and their uids (every one stored: checked before)."""
+        distinct = list(dict.fromkeys(user_ids))
+        return distinct, self._uids(np.array(distinct, dtype=object), db).tolist()
+
+    def _write_score_records(self, records: Records, tx: Any) -> int:
+        db: sqlite3.Connection = tx
+        uid = dict(zip(*self._uid_map(records.column("user"), db), strict=True))
+        cols = ["uid", "model_version", "computed_at", "score", *COMPONENTS]
+        db.executemany(
+            f"INSERT INTO scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [(uid[row[0]], *row[1:]) for row in records.rows],
+        )
+        return len(records)
 
     def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:
         db: sqlite3.Connection = tx
@@ -783,6 +829,23 @@ class SQLiteStore(StoreBase):
             return empty_frame(schema)
         frame = pd.DataFrame.from_records(rows, columns=list(schema))
         return frame.astype(schema)
+
+    def events_of(self, user_ids: Sequence[str]) -> tuple[Records, Records]:
+        ids = [self._user_id(user) for user in user_ids]
+        repayments: list[tuple[Any, ...]] = []
+        spending: list[tuple[Any, ...]] = []
+        with self._snapshot() as db:
+            for user in ids:
+                uid = self._uid(user, db)
+                for kind, order, out in (("repayments", "due", repayments), ("spending", "at", spending)):
+                    fields = ", ".join(_EVENT_FIELDS[kind])
+                    found = db.execute(
+                        f"SELECT id, {fields} FROM {kind} WHERE uid = ? ORDER BY {order}, id", (uid,)
+                    ).fetchall()
+                    out += [(row[0], user, *row[1:]) for row in found]
+        # SQLite keeps on_time as 0/1 (and NULL).
+        spending = [(*row[:5], None if row[5] is None else bool(row[5])) for row in spending]
+        return Records("repayments", tuple(repayments)), Records("spending", tuple(spending))
 
     def repayments(self, user_id: str | None = None) -> pd.DataFrame:
         return self._events(

@@ -77,6 +77,7 @@ from credence.graph.model import (
     IDENTITY_LEVELS,
     USER_COLUMNS,
     Dataset,
+    Records,
     check_text,
     check_user_id,
     empty_frame,
@@ -112,6 +113,10 @@ __all__ = [
 ]
 
 _ENTITY = {"links": "link", "repayments": "repayment", "spending": "spending"}
+#: The kinds of rows a load reports, in order.
+_KINDS = ("users", "links", "repayments", "spending")
+#: The user columns of each kind of records, checked in this order (as :meth:`StoreBase.load` checks them).
+_RECORD_REFERENCES = {"links": ("source", "target"), "repayments": ("user",), "spending": ("user",)}
 
 #: ``progress(stage, done, total)``: called as a long operation advances.
 ProgressFn = Callable[[str, int, int], None]
@@ -388,6 +393,21 @@ class GraphStore(Protocol):
         """Validate and upsert spending/bill events (by event id)."""
         ...
 
+    def add_records(self, records: Records) -> LoadReport:
+        """Upsert validated links or events (:class:`~credence.graph.model.Records`), as :meth:`load` does.
+
+        UnknownReferenceError (nothing written) if a row names a user the store lacks.
+        """
+        ...
+
+    def events_of(self, user_ids: Sequence[str]) -> tuple[Records, Records]:
+        """The stored repayments and spending of some users, as records.
+
+        Grouped by user in the order given, each user's events as :meth:`repayments`
+        and :meth:`spending` order them; NotFoundError for an unknown user.
+        """
+        ...
+
     def remove_link(self, a: str, b: str) -> bool:
         """Remove the link between two users; False if there was none."""
         ...
@@ -477,6 +497,12 @@ class GraphStore(Protocol):
         own model's weights. ConflictError (nothing written) if a version is already
         recorded with other weights: a changed model needs a new version.
         """
+        ...
+
+    def write_score_records(
+        self, records: Records, *, model_weights: Mapping[str, float] | None = None
+    ) -> int:
+        """:meth:`write_scores` of validated snapshots (``scores`` :class:`~credence.graph.model.Records`)."""
         ...
 
     def model_weights(self) -> dict[str, dict[str, float]]:
@@ -698,6 +724,64 @@ class StoreBase:
         """
         return self.load(parse_dataset(spending=frame))
 
+    def add_records(self, records: Records) -> LoadReport:
+        """Upsert validated links or events in one write transaction, after checking their users.
+
+        The few rows of one change take this way: no frame is built (see
+        :class:`~credence.graph.model.Records`); the result is what :meth:`load` of
+        ``records.dataset()`` stores.
+
+        Raises
+        ------
+        UnknownReferenceError
+            If a row names a user that is not stored; nothing is written then.
+
+        Examples
+        --------
+        >>> from credence.graph.model import repayment_records
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
+        >>> rows = [{"id": "r1", "user": "a", "due": 0, "amount": 5.0, "status": "missed"}]
+        >>> store.add_records(repayment_records(rows)).written
+        {'users': 0, 'links': 0, 'repayments': 1, 'spending': 0}
+        >>> store.add_records(repayment_records([{**rows[0], "user": "zed"}]))
+        Traceback (most recent call last):
+        ...
+        credence.core.errors.UnknownReferenceError: repayment row 1, column 'user' (value 'zed'): no such user in the input or the store
+        >>> store.close()
+        """
+        import time
+
+        if records.kind == "scores":
+            raise ValueError("score snapshots are written with write_score_records")
+        started = time.perf_counter()
+        with self._write_transaction() as tx:
+            for column in _RECORD_REFERENCES[records.kind]:
+                values = records.column(column)
+                _fail_unknown(self._has_users(np.array(values, dtype=object), tx), values,
+                              _ENTITY[records.kind], column)  # fmt: skip
+            self._write_records(records, tx)
+        written = {kind: len(records) if kind == records.kind else 0 for kind in _KINDS}
+        return LoadReport(written=written, seconds=time.perf_counter() - started)
+
+    def _write_records(self, records: Records, tx: Any) -> None:
+        """Write checked records in the open transaction (by default as a dataset of this kind)."""
+        self._write_dataset(records.dataset(), tx, _no_progress)
+
+    def events_of(self, user_ids: Sequence[str]) -> tuple[Records, Records]:
+        """The stored repayments and spending of some users, grouped by user in the order given.
+
+        By default from :meth:`repayments` and :meth:`spending` of each user; a backend
+        may read them in one go.
+        """
+        repayments = Records("repayments", ())
+        spending = Records("spending", ())
+        for user in user_ids:
+            repayments += Records.from_frame("repayments", self.repayments(user))  # type: ignore[attr-defined]
+            spending += Records.from_frame("spending", self.spending(user))  # type: ignore[attr-defined]
+        return repayments, spending
+
     def write_scores(self, frame: pd.DataFrame, *, model_weights: Mapping[str, float] | None = None) -> int:
         """Validate score snapshots and append them in one transaction; the number of rows written.
 
@@ -714,14 +798,62 @@ class StoreBase:
             If a version is recorded with other weights; nothing is written then.
         """
         scores = parse_scores(frame)
+        return self._append_scores(
+            scores["user"].to_numpy(dtype=object),
+            scores["model_version"].astype(str).tolist(),
+            model_weights,
+            lambda tx: self._write_scores(scores, tx),
+        )
+
+    def write_score_records(
+        self, records: Records, *, model_weights: Mapping[str, float] | None = None
+    ) -> int:
+        """:meth:`write_scores` of snapshots already validated (:func:`~credence.graph.model.score_records`).
+
+        The same checks of users and model weights, in one transaction; no frame is built.
+
+        Examples
+        --------
+        >>> from credence.graph.model import score_records
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
+        >>> store.write_score_records(score_records(["a"], "m1", 5, np.array([650]), np.full((1, 5), 0.5)))
+        1
+        >>> store.score_history("a")["score"].tolist()
+        [650]
+        >>> store.close()
+        """
+        if records.kind != "scores":
+            raise ValueError(f"{records.kind} records are not score snapshots")
+        users = records.column("user")
+        return self._append_scores(
+            np.array(users, dtype=object),
+            records.column("model_version"),
+            model_weights,
+            lambda tx: self._write_score_records(records, tx),
+        )
+
+    def _write_score_records(self, records: Records, tx: Any) -> int:
+        """Insert checked snapshot records in the open transaction (by default as a frame)."""
+        return self._write_scores(records.frame(), tx)
+
+    def _append_scores(
+        self,
+        users: np.ndarray,
+        versions: list[str],
+        model_weights: Mapping[str, float] | None,
+        write: Callable[[Any], int],
+    ) -> int:
+        """The checks and the transaction of a snapshot write; ``write(tx)`` inserts the rows."""
         weights = None if model_weights is None else check_model_weights(model_weights)
         with self._write_transaction() as tx:
-            known = self._has_users(scores["user"].to_numpy(dtype=object), tx)
-            _fail_unknown(known, scores["user"], "score", "user")
+            known = self._has_users(users, tx)
+            _fail_unknown(known, users, "score", "user")
             new_versions: list[str] = []
             if weights is not None:
                 # Every version is checked before the first write (Neo4j has no savepoints).
-                for version in sorted(set(scores["model_version"].astype(str).tolist())):
+                for version in sorted(set(versions)):
                     recorded = self._recorded_model(version, tx)
                     if recorded is None:
                         new_versions.append(version)
@@ -733,7 +865,7 @@ class StoreBase:
             for version in new_versions:
                 assert weights is not None
                 self._record_model(version, weights, tx)
-            return self._write_scores(scores, tx)
+            return write(tx)
 
     def _recorded_model(self, version: str, tx: Any) -> dict[str, float] | None:  # pragma: no cover
         raise NotImplementedError
@@ -1148,15 +1280,16 @@ def _audit_error(row: int, column: str, value: Any, problem: str) -> ValidationE
     return ValidationError(problem, entity="audit", row=row, column=column, value=value)
 
 
-def _fail_unknown(ok: np.ndarray, column_values: pd.Series, entity: str, column: str) -> None:
+def _fail_unknown(ok: np.ndarray, column_values: Any, entity: str, column: str) -> None:
     if not ok.all():
         pos = int(np.argmin(ok))
+        value = column_values.iloc[pos] if isinstance(column_values, pd.Series) else column_values[pos]
         raise UnknownReferenceError(
             "no such user in the input or the store",
             entity=entity,
             row=pos + 1,
             column=column,
-            value=str(column_values.iloc[pos]),
+            value=str(value),
         )
 
 
