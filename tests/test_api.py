@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -811,6 +812,20 @@ def test_every_read_that_tells_quarantine_is_audited_once(api: LiveApi, document
     assert new[0].actor == "test-analyst" and new[0].subject == (user if '"%s"' in document else None)
 
 
+def test_changes_list_exactly_the_scores_that_moved(api: LiveApi) -> None:
+    a, b = _user_with_links(api, 300), _user_with_links(api, 340)
+    before = dict(zip(api.engine.view().ids.tolist(), api.engine.view().scores.tolist(), strict=True))
+    snapshots = api.store.stats().score_snapshots
+    listed = api.run("app", """mutation($a: String!, $b: String!) { addLink(a: $a, b: $b, weight: 3.0) {
+        changes { userId before after } } }""", a=a, b=b)["addLink"]["changes"]  # fmt: skip
+    after = dict(zip(api.engine.view().ids.tolist(), api.engine.view().scores.tolist(), strict=True))
+    moved = {user for user in after if before.get(user) != after[user]}
+    assert {c["userId"] for c in listed} == moved and all(c["before"] != c["after"] for c in listed)
+    assert all(before[c["userId"]] == c["before"] and after[c["userId"]] == c["after"] for c in listed)
+    # Components that drifted without moving a score are still stored (served == stored stays exact).
+    assert api.store.stats().score_snapshots - snapshots >= len(moved)
+
+
 def test_a_forbidden_nested_field_nulls_only_itself(api: LiveApi) -> None:
     import httpx
 
@@ -912,9 +927,10 @@ def _subscribe_once(api: LiveApi, **transport: Any) -> dict[str, Any]:
 
             waiter = asyncio.ensure_future(first_event())
             await asyncio.sleep(0.5)
-            consent = api.store.get_user(user).consent_network
-            await asyncio.to_thread(api.run, "app", """mutation($u: String!, $c: Boolean!) {
-                setConsent(user: $u, consent: $c) { changes { userId } } }""", u=user, c=not consent)  # fmt: skip
+            # A default moves the user's own score (an event is a score that moved).
+            await asyncio.to_thread(api.run, "app", """mutation($i: RepaymentInput!) { recordRepayment(input: $i) {
+                changes { userId } } }""", i={"id": f"sub-{secrets.token_hex(4)}", "user": user, "due": NOW - 20 * DAY,
+                                              "amount": 900.0, "status": "defaulted"})  # fmt: skip
             return await asyncio.wait_for(waiter, timeout=30)
 
     try:

@@ -124,9 +124,9 @@ def test_a_subscription_runs_from_the_page(browser: Any, api: LiveApi) -> None:
         api.secrets["app"],
     )
     time.sleep(1.0)  # the socket opens and the subscription registers
-    consent = api.store.get_user(user).consent_network
-    api.run("app", "mutation($u: String!, $c: Boolean!) { setConsent(user: $u, consent: $c) { changes { userId } } }",
-            u=user, c=not consent)  # fmt: skip
+    api.run("app", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
+            i={"id": "page-default", "user": user, "due": POPULATION.now - 20 * 86_400, "amount": 900.0,
+               "status": "defaulted"})  # fmt: skip
     event = json.loads(_result(browser, '"scoreChanged"'))["data"]["scoreChanged"]
     assert event["userId"] == user and event["after"] == api.engine.score_of(user)
 

@@ -486,9 +486,13 @@ class CredenceService:
         self.note_store(None)
 
     def publish(self, changes: Sequence[ScoreChange]) -> Sequence[ScoreChange]:
-        """Hand score changes to the broker's subscribers (none for no changes); returns ``changes``."""
-        if changes:
-            self.broker.publish(changes)
+        """Hand the score moves among ``changes`` to the broker's subscribers; returns ``changes``.
+
+        A change of components alone (the score the same) is not an event.
+        """
+        moved = [change for change in changes if change.moved]
+        if moved:
+            self.broker.publish(moved)
         return changes
 
     @property

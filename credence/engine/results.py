@@ -221,11 +221,26 @@ class EngineView:
 
 @dataclass(frozen=True)
 class ScoreChange:
-    """A user whose score or components moved: before and after."""
+    """A user whose score or components moved: before and after.
+
+    The engine reports a user when any component moved (the snapshot it writes keeps
+    the components exact); :attr:`moved` says whether the score itself did, which is
+    all the API's ``changes`` and subscribers hear of.
+
+    Examples
+    --------
+    >>> ScoreChange("u1", 640, 640).moved, ScoreChange("u1", 640, 652).moved
+    (False, True)
+    """
 
     user: str
     before: int
     after: int
+
+    @property
+    def moved(self) -> bool:
+        """Whether the score changed (not only a component)."""
+        return self.before != self.after
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,14 @@ async def change_payload(
     info
         The mutation's resolver info (users are loaded through the request's loaders).
     changes
-        Every score the change moved, as the engine reported them.
+        What the engine reported; only the users whose score moved are listed (a
+        component's drift alone is stored in the snapshot, not listed).
     users
         The stored ids the change was about; repeats are listed once, in first order.
     """
     return ChangePayload(
-        changes=score_changes(changes), users=await user_nodes(info, list(dict.fromkeys(users)))
+        changes=score_changes(c for c in changes if c.moved),
+        users=await user_nodes(info, list(dict.fromkeys(users))),
     )
 
 
