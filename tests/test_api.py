@@ -394,6 +394,19 @@ def test_flag_unflag_and_audit(api: LiveApi) -> None:
     assert "flag" in actions and "unflag" in actions
 
 
+@pytest.mark.parametrize("shift", [None, -1, 10 * 365 * DAY])
+def test_recompute_refuses_an_evaluation_time_out_of_range(api: LiveApi, shift: int | None) -> None:
+    import time
+
+    current = api.engine.computed_at
+    assert current is not None
+    now = -1 if shift == -1 else (int(time.time()) + shift if shift else current - 1)
+    snapshots = api.store.stats().score_snapshots
+    error = api.error("admin", "mutation($t: Int!) { recompute(now: $t) { users } }", t=now)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["column"] == "now"
+    assert api.store.stats().score_snapshots == snapshots and api.engine.computed_at == current
+
+
 def test_recompute_keeps_cursors_valid(api: LiveApi) -> None:
     query = """query($after: String) { users(first: 50, after: $after) {
         edges { node { userId score } } pageInfo { endCursor } generation } }"""

@@ -9,6 +9,9 @@ ids. Flags, unflags and recomputes are audited whatever the caller's role.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import strawberry
 
 from credence.api.context import context_of
@@ -22,8 +25,11 @@ from credence.api.inputs import (
     users_frame,
 )
 from credence.api.types.payloads import ChangePayload, RecomputePayload, change_payload, recompute_payload
-from credence.core.errors import LimitExceededError
+from credence.core.errors import LimitExceededError, ValidationError
 from credence.graph.model import check_text, check_user_id
+
+#: How far ahead of the server's clock a recompute's evaluation time may be (seconds).
+_CLOCK_SKEW = 86_400
 
 __all__ = ["Mutation"]
 
@@ -182,16 +188,33 @@ class Mutation:
     async def recompute(self, info: strawberry.Info, now: int | None = None) -> RecomputePayload:
         """Score everyone again from the store, warm-started, and append the snapshots (``admin``; audited).
 
-        ``now`` sets the evaluation time (epoch seconds) of this and later recomputes. The
-        recompute runs on the writer: other changes wait for it. Its audit entry commits
-        with its snapshots.
+        ``now`` sets the evaluation time (epoch seconds) of this and later recomputes: it
+        may not go back before the current one (the history stays in time order) nor be
+        more than a day ahead of the server's clock. The recompute runs on the writer:
+        other changes wait for it. Its audit entry commits with its snapshots.
+
+        Raises
+        ------
+        ValidationError
+            If ``now`` is out of that range; nothing is written.
         """
         ctx = context_of(info)
         key = ctx.require("admin", "recompute")
         ctx.writable()
         engine = ctx.service.engine
+
+        def run() -> Any:
+            if now is not None:
+                earliest, latest = engine.computed_at or 0, int(time.time()) + _CLOCK_SKEW
+                if not earliest <= now <= latest:
+                    raise ValidationError(
+                        f"must be between the current evaluation time ({earliest}) and a day from now ({latest})",
+                        entity="argument", column="now", value=now,
+                    )  # fmt: skip
+            return engine.recompute(now=now)
+
         report = await ctx.service.mutate(
-            engine.recompute, now=now,
+            run,
             audit=lambda done: [ctx.audit_action(key, "recompute", detail=f"users={done.users} now={done.computed_at}")],
         )  # fmt: skip
         return recompute_payload(report, engine.generation)
