@@ -353,3 +353,30 @@ def test_a_bad_manifest_names_the_operation_and_field(tmp_path: Path) -> None:
                                     "operations": [{"id": "f" * 64, "name": "X", "type": "query", "body": "{ x }"}]}))  # fmt: skip
     with pytest.raises(ValidationError, match=r"manifest operation row 1, column 'id'.*not the SHA-256"):
         read_manifest(manifest)
+
+
+@pytest.mark.parametrize(
+    ("weight", "says"),
+    [
+        ("1e-320", "must be >= 1e-06"),
+        ("1e400", "finite|non numeric"),
+        ("0", "must be > 0"),
+        ("2e6", "must be <= 1e+06"),
+    ],
+)
+def test_a_link_weight_out_of_range_is_refused_in_variables_and_literals(
+    api: LiveApi, weight: str, says: str
+) -> None:
+    links = len(api.store.links())
+    text = json.dumps({"query": ADD_LINK, "variables": {"a": IDS[2], "b": IDS[3], "w": 0}}).replace(
+        '"w": 0', f'"w": {weight}'
+    )
+    as_variable = _first_error(_raw(api, text))
+    literal = (
+        f'mutation {{ addLink(a: "{IDS[2]}", b: "{IDS[3]}", weight: {weight}) {{ changes {{ userId }} }} }}'
+    )
+    as_literal = _first_error(_post(api, json={"query": literal}))
+    for error in (as_variable, as_literal):
+        assert error["extensions"]["code"] in {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}, error
+        assert any(phrase in error["message"] for phrase in says.split("|")), error
+    assert len(api.store.links()) == links

@@ -43,6 +43,7 @@ __all__ = [
     "REPAYMENT_COLUMNS",
     "MAX_AMOUNT",
     "MAX_LINK_WEIGHT",
+    "MIN_LINK_WEIGHT",
     "REPAYMENT_STATUSES",
     "SCORE_COLUMNS",
     "SPENDING_CATEGORIES",
@@ -138,6 +139,9 @@ _USER_DEFAULTS: dict[str, Any] = {
 _MAX_ID_LENGTH = 128
 #: Largest link weight: link strengths are relative, and the engine stores them as float32.
 MAX_LINK_WEIGHT = 1e6
+#: Smallest link weight: a strength a millionth of the default or less is no link (and far
+#: smaller ones, 1e-320 say, become 0 in float32).
+MIN_LINK_WEIGHT = 1e-6
 #: Largest money amount (events, incomes, assets): far above any real value, and small enough
 #: that sums and variances over years of events stay finite in float64.
 MAX_AMOUNT = 1e12
@@ -657,6 +661,9 @@ def _check_weights(weight: np.ndarray, raw: Any, checker: _Checker) -> None:
     _require(weight, "weight", raw, checker)
     checker.fail_where(~np.isfinite(weight), "weight", raw, "must be finite")
     checker.fail_where(weight <= 0, "weight", raw, "must be > 0")
+    checker.fail_where(
+        (weight > 0) & (weight < MIN_LINK_WEIGHT), "weight", raw, f"must be >= {MIN_LINK_WEIGHT:g}"
+    )
     checker.fail_where(weight > MAX_LINK_WEIGHT, "weight", raw, f"must be <= {MAX_LINK_WEIGHT:g}")
 
 
