@@ -380,3 +380,16 @@ def test_a_link_weight_out_of_range_is_refused_in_variables_and_literals(
         assert error["extensions"]["code"] in {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}, error
         assert any(phrase in error["message"] for phrase in says.split("|")), error
     assert len(api.store.links()) == links
+
+
+def test_reusing_a_repayment_id_for_another_user_is_a_conflict(api: LiveApi) -> None:
+    repay = "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }"
+    event = {"id": "dup-repayment", "user": IDS[4], "due": int(POPULATION.now) - 10 * 86_400, "amount": 50.0,
+             "status": "defaulted"}  # fmt: skip
+    first = _post(api, json={"query": repay, "variables": {"i": event}}).json()
+    assert "errors" not in first, first
+    served = api.engine.score_of(IDS[5])
+    error = _first_error(_post(api, json={"query": repay, "variables": {"i": {**event, "user": IDS[5]}}}))
+    assert error["extensions"]["code"] == "CONFLICT" and f"stored for user '{IDS[4]}'" in error["message"]
+    assert api.store.event_owners("repayments", ["dup-repayment"]) == {"dup-repayment": IDS[4]}
+    assert api.engine.score_of(IDS[5]) == served

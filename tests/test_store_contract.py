@@ -1173,3 +1173,30 @@ def test_score_records_write_what_a_score_frame_writes(populated: GraphStore) ->
     with pytest.raises(ConflictError):
         populated.write_score_records(records, model_weights={**weights, "identity": 0.3})
     assert dump(populated) == before
+
+
+def test_event_owners_name_each_stored_events_user(populated: GraphStore) -> None:
+    assert populated.event_owners("repayments", ["r1", "r3", "nope", "r1"]) == {"r1": "ann", "r3": "bob"}
+    assert populated.event_owners("spending", ["s2", "r1"]) == {"s2": "cy"}
+    assert populated.event_owners("repayments", []) == {}
+    from credence.core.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        populated.event_owners("flags; DROP TABLE users", ["r1"])
+
+
+def test_an_event_id_cannot_move_to_another_user(populated: GraphStore) -> None:
+    from credence.core.errors import ConflictError
+    from credence.engine import ScoringEngine
+
+    engine = ScoringEngine(populated, now=NOW)
+    engine.recompute()
+    before = dump(populated)
+    moved = {"id": ["r3"], "user": ["ann"], "due": [NOW - 5000], "paid": [NOW - 4000], "amount": [20.0],
+             "status": ["on_time"]}  # fmt: skip
+    with pytest.raises(ConflictError, match="'r3' is stored for user 'bob', not 'ann'"):
+        engine.record_repayments(pd.DataFrame(moved))
+    assert dump(populated) == before
+    # The same id for the same user updates it.
+    engine.record_repayments(pd.DataFrame({**moved, "user": ["bob"], "amount": [25.0]}))
+    assert populated.repayments("bob").set_index("id").loc["r3", "amount"] == 25.0

@@ -82,6 +82,7 @@ def record_events(
     list of ScoreChange
         The users whose score or components moved: the event's users and their network.
     """
+    _check_owners(store, events)
     if isinstance(events, Records):
         store.add_records(events)
         users: Iterable[Any] = events.column("user")
@@ -92,6 +93,25 @@ def record_events(
     state.touch()
     parts, moved = rebase(model, state, store, rows)
     return rescore(model, state, store, rows, parts, moved, on_change=on_change)
+
+
+def _check_owners(store: GraphStore, events: pd.DataFrame | Records) -> None:
+    """Refuse an event id that is stored for another user (re-recording it for the same user updates it)."""
+    if isinstance(events, Records):
+        kind, ids, users = events.kind, events.column("id"), events.column("user")
+    else:
+        if "id" not in events.columns or "user" not in events.columns:
+            return  # the frame's own validation names what is missing
+        kind = "spending" if "category" in events.columns else "repayments"
+        ids = events["id"].astype(str).str.strip().tolist()
+        users = events["user"].astype(str).str.strip().tolist()
+    owners = store.event_owners(kind, ids)
+    for event, user in zip(ids, users, strict=True):
+        owner = owners.get(str(event))
+        if owner is not None and owner != str(user):
+            raise ConflictError(
+                f"{kind} id {event!r} is stored for user {owner!r}, not {user!r}: an event keeps its user"
+            )
 
 
 def upsert_users(

@@ -55,14 +55,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 
-from credence.core.checks import check_int
+from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, OutcomeUnknownError, StoreError
 from credence.graph.model import (
     COMPONENTS,
@@ -141,6 +141,10 @@ _ALLOCATE = (
     "MERGE (c:Counter {name: $name}) ON CREATE SET c.value = 0 "
     "SET c.value = c.value + $n RETURN c.value - $n AS base"
 )
+
+
+#: The event kinds and their node labels (fixed names: never from input).
+_EVENT_LABELS = {"repayments": "Repayment", "spending": "Spending"}
 
 
 class Neo4jStore(StoreBase):
@@ -738,6 +742,14 @@ class Neo4jStore(StoreBase):
             return empty_frame(schema)
         frame = pd.DataFrame([r["row"] for r in records], columns=list(schema))
         return frame.astype(schema)
+
+    def event_owners(self, kind: str, event_ids: Sequence[str]) -> dict[str, str]:
+        label = _EVENT_LABELS[check_choice(kind, "kind", tuple(_EVENT_LABELS))]
+        records = self._read(
+            f"MATCH (e:{label}) WHERE e.id IN $ids MATCH (u:User {{uid: e.uid}}) RETURN e.id AS id, u.id AS user",
+            ids=list(dict.fromkeys(str(i) for i in event_ids)),
+        )
+        return {str(r["id"]): str(r["user"]) for r in records}
 
     def repayments(self, user_id: str | None = None) -> pd.DataFrame:
         return self._events(

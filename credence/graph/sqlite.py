@@ -61,7 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from credence.core.checks import check_int
+from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, StoreError
 from credence.graph.config import check_synchronous
 from credence.graph.model import (
@@ -97,6 +97,9 @@ from credence.graph.store import (
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+#: The event kinds and their tables (fixed names: never from input).
+_EVENT_TABLES = {"repayments": "repayments", "spending": "spending"}
 
 SCHEMA_VERSION = 1
 #: Rows per executemany call: bounds memory and paces the progress bar.
@@ -846,6 +849,21 @@ class SQLiteStore(StoreBase):
         # SQLite keeps on_time as 0/1 (and NULL).
         spending = [(*row[:5], None if row[5] is None else bool(row[5])) for row in spending]
         return Records("repayments", tuple(repayments)), Records("spending", tuple(spending))
+
+    def event_owners(self, kind: str, event_ids: Sequence[str]) -> dict[str, str]:
+        table = _EVENT_TABLES[check_choice(kind, "kind", tuple(_EVENT_TABLES))]
+        owners: dict[str, str] = {}
+        ids = list(dict.fromkeys(str(i) for i in event_ids))
+        with self._snapshot() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = db.execute(
+                    f"SELECT e.id, u.id FROM {table} e JOIN users u ON u.uid = e.uid "
+                    f"WHERE e.id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                owners.update({str(event): str(user) for event, user in rows})
+        return owners
 
     def repayments(self, user_id: str | None = None) -> pd.DataFrame:
         return self._events(

@@ -408,6 +408,13 @@ class GraphStore(Protocol):
         """
         ...
 
+    def event_owners(self, kind: str, event_ids: Sequence[str]) -> dict[str, str]:
+        """Which user each stored event among ``event_ids`` belongs to (``kind``: repayments or spending).
+
+        Ids that are not stored are absent from the answer.
+        """
+        ...
+
     def remove_link(self, a: str, b: str) -> bool:
         """Remove the link between two users; False if there was none."""
         ...
