@@ -825,6 +825,36 @@ def test_every_read_that_tells_quarantine_is_audited_once(api: LiveApi, document
     assert new[0].actor == "test-analyst" and new[0].subject == (user if '"%s"' in document else None)
 
 
+def test_upsert_user_changes_only_the_fields_it_sends(api: LiveApi) -> None:
+    upsert = "mutation($i: UserInput!) { upsertUser(input: $i) { users { userId } } }"
+    user = "partial-update-user"
+    api.run("app", upsert, i={"id": user, "created": NOW - 90 * DAY, "idVerified": True, "faceVerified": True,
+                              "declaredIncome": 4000.0, "verifiedIncome": 3000.0})  # fmt: skip
+    api.run(
+        "app", "mutation($u: String!) { setConsent(user: $u, consent: false) { changes { userId } } }", u=user
+    )
+    api.run("app", upsert, i={"id": user, "phoneVerified": True})
+    stored = api.store.get_user(user)
+    assert (stored.phone_verified, stored.id_verified, stored.face_verified) == (True, True, True)
+    assert (stored.declared_income, stored.verified_income) == (4000.0, 3000.0)
+    assert stored.consent_network is False and stored.created == NOW - 90 * DAY
+    api.run("app", upsert, i={"id": user, "declaredIncome": None})
+    assert (
+        api.store.get_user(user).declared_income is None
+        and api.store.get_user(user).verified_income == 3000.0
+    )
+    missing = api.error("app", upsert, i={"id": "brand-new-user", "idVerified": True})
+    assert missing["extensions"]["code"] == "BAD_USER_INPUT" and missing["extensions"]["column"] == "created"
+    nulled = api.error("app", upsert, i={"id": user, "idVerified": None})
+    assert nulled["extensions"]["code"] == "BAD_USER_INPUT" and nulled["extensions"]["column"] == "idVerified"
+    assert not api.store.has_users(["brand-new-user"])[0] and api.store.get_user(user).id_verified is True
+    consent = api.error(
+        "app",
+        'mutation { upsertUser(input: {id: "x", created: 1, consentNetwork: true}) { users { userId } } }',
+    )
+    assert consent["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
 def test_changes_list_exactly_the_scores_that_moved(api: LiveApi) -> None:
     a, b = _user_with_links(api, 300), _user_with_links(api, 340)
     before = dict(zip(api.engine.view().ids.tolist(), api.engine.view().scores.tolist(), strict=True))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
+from typing import Any
 
 import pandas as pd
 import strawberry
@@ -19,6 +20,7 @@ import strawberry
 from credence.api.service import NumberRange, UserQuery
 from credence.core.errors import ValidationError
 from credence.graph.model import Records, repayment_records, spending_records
+from credence.graph.store import User
 
 __all__ = [
     "MAX_LISTED_USERS",
@@ -135,21 +137,29 @@ def user_query(filter: UserFilter | None, sort: UserSort = UserSort.SCORE_DESC) 
                      consent=filter.consent, quarantined=filter.quarantined, sort=sort.value)  # fmt: skip
 
 
-@strawberry.input(description="A user to create or update (missing optional fields keep their defaults).")
+@strawberry.input(
+    description="A user to create or update: fields left out keep their stored values (a new user needs created; "
+    "the rest default to unverified and no amounts). Consent changes only through setConsent."
+)
 class UserInput:
-    """The ``upsertUser`` input; :func:`users_frame` makes it a one-row users frame."""
+    """The ``upsertUser`` input; :func:`users_frame` merges it with the stored user into a one-row frame."""
 
     id: str
-    created: int
-    phone_verified: bool = False
-    id_verified: bool = False
-    face_verified: bool = False
-    education_verified: bool = False
-    employer_verified: bool = False
-    declared_income: float | None = None
-    verified_income: float | None = None
-    verified_assets: float | None = None
-    consent_network: bool = True
+    created: int | None = strawberry.UNSET
+    phone_verified: bool | None = strawberry.UNSET
+    id_verified: bool | None = strawberry.UNSET
+    face_verified: bool | None = strawberry.UNSET
+    education_verified: bool | None = strawberry.UNSET
+    employer_verified: bool | None = strawberry.UNSET
+    declared_income: float | None = strawberry.field(
+        default=strawberry.UNSET, description="null clears it; left out keeps it."
+    )
+    verified_income: float | None = strawberry.field(
+        default=strawberry.UNSET, description="null clears it; left out keeps it."
+    )
+    verified_assets: float | None = strawberry.field(
+        default=strawberry.UNSET, description="null clears it; left out keeps it."
+    )
 
 
 @strawberry.input(
@@ -178,16 +188,45 @@ class SpendingInput:
     on_time: bool | None = None
 
 
-_USER_COLUMNS = ("id", "created", "phone_verified", "id_verified", "face_verified", "education_verified",
-                 "employer_verified", "declared_income", "verified_income", "verified_assets", "consent_network")  # fmt: skip
-_AMOUNTS = ["declared_income", "verified_income", "verified_assets"]
+_FLAGS = ("phone_verified", "id_verified", "face_verified", "education_verified", "employer_verified")
+_AMOUNTS = ("declared_income", "verified_income", "verified_assets")
+_GRAPHQL_NAMES = {"created": "created", "phone_verified": "phoneVerified", "id_verified": "idVerified",
+                  "face_verified": "faceVerified", "education_verified": "educationVerified",
+                  "employer_verified": "employerVerified"}  # fmt: skip
 
 
-def users_frame(user: UserInput) -> pd.DataFrame:
-    """A one-row users frame for the engine's ``upsert_users``."""
-    frame = pd.DataFrame([{k: getattr(user, k) for k in _USER_COLUMNS}])
+def users_frame(user: UserInput, stored: User | None) -> pd.DataFrame:
+    """A one-row users frame for the engine's ``upsert_users``: ``user`` over the ``stored`` one.
+
+    Fields left out keep their stored values; a new user (``stored`` None) needs
+    ``created`` and defaults the rest (unverified, no amounts, consenting). Consent is
+    never changed here (``setConsent`` does that).
+
+    Raises
+    ------
+    ValidationError
+        A new user without ``created``, or a ``created`` or verification flag sent as null.
+    """
+    row: dict[str, Any] = {"id": user.id}
+    for name in ("created", *_FLAGS):
+        value = getattr(user, name)
+        if value is None:
+            raise ValidationError("may not be null (leave it out to keep the stored value)", entity="user",
+                                  column=_GRAPHQL_NAMES[name], value=None)  # fmt: skip
+        if value is strawberry.UNSET:
+            if stored is None and name == "created":
+                raise ValidationError("is required for a new user", entity="user", column="created")
+            value = False if stored is None else getattr(stored, name)
+        row[name] = value
+    for name in _AMOUNTS:
+        value = getattr(user, name)
+        row[name] = (
+            (None if stored is None else getattr(stored, name)) if value is strawberry.UNSET else value
+        )
+    row["consent_network"] = True if stored is None else stored.consent_network
+    frame = pd.DataFrame([row])
     # An amount left out is None, which pandas would keep as an object column.
-    frame[_AMOUNTS] = frame[_AMOUNTS].astype("float64")
+    frame[list(_AMOUNTS)] = frame[list(_AMOUNTS)].astype("float64")
     return frame
 
 

@@ -49,12 +49,23 @@ class Mutation:
 
     @strawberry.mutation(description="Create or update a user (app, admin).")
     async def upsert_user(self, info: strawberry.Info, input: UserInput) -> ChangePayload:
-        """Create or update the user of ``input`` (matched by id) and score them (``write``)."""
+        """Create or update the user of ``input`` (matched by id) and score them (``write``).
+
+        Fields left out keep their stored values; the merge reads the stored user on the
+        writer, in the transaction of the change.
+        """
         ctx = context_of(info)
         ctx.require("write", "upsertUser")
         ctx.writable()
-        changes = await ctx.service.mutate(ctx.service.engine.upsert_users, users_frame(input))
-        return await change_payload(info, changes, [check_user_id(input.id)])
+        user_id = check_user_id(input.id)
+        service = ctx.service
+
+        def run() -> Any:
+            stored = service.store.get_user(user_id) if service.store.has_users([user_id])[0] else None
+            return service.engine.upsert_users(users_frame(input, stored))
+
+        changes = await service.mutate(run)
+        return await change_payload(info, changes, [user_id])
 
     @strawberry.mutation(description="Create or re-weight a link between two users (app, admin).")
     async def add_link(self, info: strawberry.Info, a: str, b: str, weight: float = 1.0) -> ChangePayload:
