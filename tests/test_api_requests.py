@@ -393,3 +393,48 @@ def test_reusing_a_repayment_id_for_another_user_is_a_conflict(api: LiveApi) -> 
     assert error["extensions"]["code"] == "CONFLICT" and f"stored for user '{IDS[4]}'" in error["message"]
     assert api.store.event_owners("repayments", ["dup-repayment"]) == {"dup-repayment": IDS[4]}
     assert api.engine.score_of(IDS[5]) == served
+
+
+def test_errors_speak_the_apis_language(api: LiveApi) -> None:
+    link = _first_error(
+        _post(api, json={"query": ADD_LINK, "variables": {"a": IDS[0], "b": "nobody-here", "w": 1.0}})
+    )
+    flag = _first_error(
+        _post(
+            api,
+            json={"query": 'mutation { flagUser(user: "nobody-here", reason: "x") { changes { userId } } }'},
+        )
+    )
+    repay = "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }"
+    ghost = {
+        "id": "ghost-r",
+        "user": "nobody-here",
+        "due": int(POPULATION.now) - 86_400,
+        "amount": 5.0,
+        "status": "missed",
+    }
+    repayment = _first_error(_post(api, json={"query": repay, "variables": {"i": ghost}}))
+    for error in (link, flag, repayment):  # an unknown user is NOT_FOUND wherever it is named
+        assert error["extensions"]["code"] == "NOT_FOUND" and error["extensions"]["key"] == "nobody-here", (
+            error
+        )
+    upsert = "mutation($i: UserInput!) { upsertUser(input: $i) { users { userId } } }"
+    income = _first_error(
+        _post(api, json={"query": upsert, "variables": {"i": {"id": IDS[0], "declaredIncome": -5.0}}})
+    )
+    assert (
+        income["extensions"]["code"] == "BAD_USER_INPUT"
+        and income["extensions"]["column"] == "declaredIncome"
+    )
+    assert income["message"].startswith("input, column 'declaredIncome'") and "row" not in income["message"]
+    amount = _first_error(
+        _post(api, json={"query": repay, "variables": {"i": {**ghost, "user": IDS[0], "amount": -1.0}}})
+    )
+    assert (
+        amount["message"].startswith("input, column 'amount'") and amount["extensions"]["entity"] == "input"
+    )
+    weight = _first_error(
+        _post(api, json={"query": ADD_LINK, "variables": {"a": IDS[0], "b": IDS[1], "w": 0.0}})
+    )
+    assert weight["message"].startswith("addLink, column 'weight'"), weight
+    assert not api.store.event_owners("repayments", ["ghost-r"])

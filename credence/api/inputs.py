@@ -23,6 +23,8 @@ from credence.graph.model import Records, repayment_records, spending_records
 from credence.graph.store import User
 
 __all__ = [
+    "as_argument_error",
+    "graphql_name",
     "MAX_LISTED_USERS",
     "FloatFilter",
     "IntFilter",
@@ -244,3 +246,31 @@ def spending_frame(spending: SpendingInput) -> Records:
     """The input as validated spending records for the engine's ``record_spending`` (see :func:`repayments_frame`)."""
     return spending_records([{"id": spending.id, "user": spending.user, "at": spending.at, "amount": spending.amount,
                               "category": spending.category, "on_time": spending.on_time}])  # fmt: skip
+
+
+def graphql_name(column: str) -> str:
+    """A field's name as the API spells it (``declared_income`` -> ``declaredIncome``).
+
+    Examples
+    --------
+    >>> graphql_name("declared_income"), graphql_name("weight")
+    ('declaredIncome', 'weight')
+    """
+    head, *rest = column.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def as_argument_error(error: ValidationError, argument: str) -> ValidationError:
+    """``error`` about one record of the store's schema, told in the API's terms.
+
+    The record is the mutation's ``argument`` (no "row 1"), and the column is the
+    field's GraphQL name.
+
+    Examples
+    --------
+    >>> raw = ValidationError("must be >= 0", entity="user", row=1, column="declared_income", value=-5.0)
+    >>> print(as_argument_error(raw, "input"))
+    input, column 'declaredIncome' (value -5.0): must be >= 0
+    """
+    column = None if error.column is None else graphql_name(error.column)
+    return type(error)(error.problem, entity=argument, column=column, value=error.value)

@@ -82,6 +82,8 @@ def record_events(
     list of ScoreChange
         The users whose score or components moved: the event's users and their network.
     """
+    if isinstance(events, Records):
+        state.rows(events.column("user"))  # an unknown user is NOT_FOUND, as everywhere, before any write
     _check_owners(store, events)
     if isinstance(events, Records):
         store.add_records(events)
@@ -151,6 +153,7 @@ def add_link(
     on_change: ChangeFn,
 ) -> list[ScoreChange]:
     """Create or re-weight a friend link (dated ``created``, default the evaluation time)."""
+    u, v = state.row(a), state.row(b)  # an unknown user is NOT_FOUND, as everywhere, before any write
     link = {
         "source": a,
         "target": b,
@@ -158,7 +161,6 @@ def add_link(
         "created": state.computed_at if created is None else created,
     }
     store.add_records(link_records([link]))
-    u, v = state.row(a), state.row(b)
     state.touch()
     moved = state.diffusion.set_link(u, v, float(weight))
     return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)

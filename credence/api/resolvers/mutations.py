@@ -10,7 +10,8 @@ ids. Flags, unflags and recomputes are audited whatever the caller's role.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -20,6 +21,7 @@ from credence.api.inputs import (
     RepaymentInput,
     SpendingInput,
     UserInput,
+    as_argument_error,
     repayments_frame,
     spending_frame,
     users_frame,
@@ -27,6 +29,17 @@ from credence.api.inputs import (
 from credence.api.types.payloads import ChangePayload, RecomputePayload, change_payload, recompute_payload
 from credence.core.errors import LimitExceededError, ValidationError
 from credence.graph.model import check_text, check_user_id
+
+T = TypeVar("T")
+
+
+def _told(argument: str, call: Callable[[], T]) -> T:
+    """Run ``call``; a validation error about a stored record is told in terms of the mutation's ``argument``."""
+    try:
+        return call()
+    except ValidationError as error:
+        raise as_argument_error(error, argument) from None
+
 
 #: How far ahead of the server's clock a recompute's evaluation time may be (seconds).
 _CLOCK_SKEW = 86_400
@@ -62,7 +75,7 @@ class Mutation:
 
         def run() -> Any:
             stored = service.store.get_user(user_id) if service.store.has_users([user_id])[0] else None
-            return service.engine.upsert_users(users_frame(input, stored))
+            return _told("input", lambda: service.engine.upsert_users(users_frame(input, stored)))
 
         changes = await service.mutate(run)
         return await change_payload(info, changes, [user_id])
@@ -74,7 +87,10 @@ class Mutation:
         ctx.require("write", "addLink")
         ctx.writable()
         a, b = check_user_id(a), check_user_id(b)
-        changes = await ctx.service.mutate(ctx.service.engine.add_link, a, b, weight=weight)
+        engine = ctx.service.engine
+        changes = await ctx.service.mutate(
+            lambda: _told("addLink", lambda: engine.add_link(a, b, weight=weight))
+        )
         return await change_payload(info, changes, [a, b])
 
     @strawberry.mutation(description="Remove the link between two users (app, admin; NOT_FOUND if none).")
@@ -99,7 +115,8 @@ class Mutation:
         ctx = context_of(info)
         ctx.require("write", "recordRepayment")
         ctx.writable()
-        changes = await ctx.service.mutate(ctx.service.engine.record_repayments, repayments_frame(input))
+        records = _told("input", lambda: repayments_frame(input))
+        changes = await ctx.service.mutate(ctx.service.engine.record_repayments, records)
         return await change_payload(info, changes, [check_user_id(input.user)])
 
     @strawberry.mutation(description="Record a purchase or bill payment (app, admin).")
@@ -108,7 +125,8 @@ class Mutation:
         ctx = context_of(info)
         ctx.require("write", "recordSpending")
         ctx.writable()
-        changes = await ctx.service.mutate(ctx.service.engine.record_spending, spending_frame(input))
+        records = _told("input", lambda: spending_frame(input))
+        changes = await ctx.service.mutate(ctx.service.engine.record_spending, records)
         return await change_payload(info, changes, [check_user_id(input.user)])
 
     @strawberry.mutation(description="Give or withdraw consent to network scoring (app, admin).")
