@@ -770,8 +770,8 @@ PROTECTED = [
     ("write", 'mutation { setConsent(user: "%s", consent: true) { changes { userId } } }'),
     ("write", 'mutation { addLink(a: "%s", b: "ghost-user") { changes { userId } } }'),
     ("write", 'mutation { removeLink(a: "%s", b: "ghost-user") { changes { userId } } }'),
-    ("write", 'mutation { recordRepayment(input: {id: "x", user: "%s", due: 0, amount: -1, status: "on_time"}) { changes { userId } } }'),
-    ("write", 'mutation { recordSpending(input: {id: "x", user: "%s", at: 0, amount: -1, category: "bill"}) { changes { userId } } }'),
+    ("write", 'mutation { recordRepayment(input: {id: "x", user: "%s", due: 0, amount: -1, status: on_time}) { changes { userId } } }'),
+    ("write", 'mutation { recordSpending(input: {id: "x", user: "%s", at: 0, amount: -1, category: bill}) { changes { userId } } }'),
     ("write", 'mutation { upsertUser(input: {id: "%s", created: -5}) { changes { userId } } }'),
     ("flag", 'mutation { unflagUser(user: "%s", reason: "role check") { changes { userId } } }'),
     ("flag", 'mutation { flagUser(user: "%s", reason: "  ") { changes { userId } } }'),
@@ -853,6 +853,22 @@ def test_upsert_user_changes_only_the_fields_it_sends(api: LiveApi) -> None:
         'mutation { upsertUser(input: {id: "x", created: 1, consentNetwork: true}) { users { userId } } }',
     )
     assert consent["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def test_the_enums_are_the_datas_own_vocabulary() -> None:
+    from credence.api.inputs import RepaymentStatus, SpendingCategory
+    from credence.graph.model import REPAYMENT_STATUSES, SPENDING_CATEGORIES
+
+    assert tuple(member.value for member in RepaymentStatus) == REPAYMENT_STATUSES
+    assert tuple(member.value for member in SpendingCategory) == SPENDING_CATEGORIES
+    assert all(member.name == member.value for member in (*RepaymentStatus, *SpendingCategory))
+
+
+def test_an_unknown_status_is_refused_by_the_schema(api: LiveApi) -> None:
+    error = api.error("app", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
+                      i={"id": "enum-r", "user": IDS[0], "due": NOW - DAY, "amount": 5.0, "status": "paid_ish"})  # fmt: skip
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "RepaymentStatus" in error["message"]
+    assert not api.store.event_owners("repayments", ["enum-r"])
 
 
 def test_changes_list_exactly_the_scores_that_moved(api: LiveApi) -> None:

@@ -345,14 +345,13 @@ def test_upsert_of_a_loaded_user_updates_store_and_scores(fresh_api: tuple[LiveA
     api, population = fresh_api
     user = str(population.users["id"].iloc[0])
     query = """mutation($id: String!, $created: Int!) {
-      upsertUser(input: {id: $id, created: $created, consentNetwork: false}) { users { userId consentNetwork } } }"""
+      upsertUser(input: {id: $id, created: $created, faceVerified: true}) { users { userId consentNetwork } } }"""
+    consent = api.store.get_user(user).consent_network
     code, payload = api.outcome("app", query, id=user, created=int(population.now) - 400 * DAY)
     assert code == "ok", payload
-    assert payload["upsertUser"]["users"] == [{"userId": user, "consentNetwork": False}]
-    assert api.store.get_user(user).consent_network is False
-    assert api.run("app", "query($id: String!) { user(id: $id) { consentNetwork } }", id=user)["user"] == {
-        "consentNetwork": False
-    }
+    assert payload["upsertUser"]["users"] == [{"userId": user, "consentNetwork": consent}]  # consent kept
+    assert api.store.get_user(user).face_verified is True
+    assert api.store.get_user(user).created == int(population.now) - 400 * DAY
     _all_scores_readable(api)
 
 

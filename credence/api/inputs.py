@@ -29,6 +29,8 @@ __all__ = [
     "FloatFilter",
     "IntFilter",
     "RepaymentInput",
+    "RepaymentStatus",
+    "SpendingCategory",
     "SpendingInput",
     "StringFilter",
     "UserFilter",
@@ -164,9 +166,28 @@ class UserInput:
     )
 
 
-@strawberry.input(
-    description="A loan instalment: due/paid times in epoch seconds; status pending|on_time|late|missed|defaulted."
+@strawberry.enum(
+    description="Where a repayment stands (the data's own words, as in the store and CSV files)."
 )
+class RepaymentStatus(Enum):
+    """The repayment statuses of :data:`~credence.graph.model.REPAYMENT_STATUSES`, as a GraphQL enum."""
+
+    pending = "pending"
+    on_time = "on_time"
+    late = "late"
+    missed = "missed"
+    defaulted = "defaulted"
+
+
+@strawberry.enum(description="What kind of spending an event is (the data's own words).")
+class SpendingCategory(Enum):
+    """The categories of :data:`~credence.graph.model.SPENDING_CATEGORIES`, as a GraphQL enum."""
+
+    purchase = "purchase"
+    bill = "bill"
+
+
+@strawberry.input(description="A loan instalment: due/paid times in epoch seconds.")
 class RepaymentInput:
     """The ``recordRepayment`` input; :func:`repayments_frame` validates it as repayment records."""
 
@@ -174,7 +195,7 @@ class RepaymentInput:
     user: str
     due: int
     amount: float
-    status: str
+    status: RepaymentStatus
     paid: int | None = None
 
 
@@ -186,7 +207,7 @@ class SpendingInput:
     user: str
     at: int
     amount: float
-    category: str
+    category: SpendingCategory
     on_time: bool | None = None
 
 
@@ -239,13 +260,13 @@ def repayments_frame(repayment: RepaymentInput) -> Records:
     one-row repayments frame, without building one.
     """
     return repayment_records([{"id": repayment.id, "user": repayment.user, "due": repayment.due,
-                               "paid": repayment.paid, "amount": repayment.amount, "status": repayment.status}])  # fmt: skip
+                               "paid": repayment.paid, "amount": repayment.amount, "status": repayment.status.value}])  # fmt: skip
 
 
 def spending_frame(spending: SpendingInput) -> Records:
     """The input as validated spending records for the engine's ``record_spending`` (see :func:`repayments_frame`)."""
     return spending_records([{"id": spending.id, "user": spending.user, "at": spending.at, "amount": spending.amount,
-                              "category": spending.category, "on_time": spending.on_time}])  # fmt: skip
+                              "category": spending.category.value, "on_time": spending.on_time}])  # fmt: skip
 
 
 def graphql_name(column: str) -> str:
