@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -158,6 +159,11 @@ def test_several_workers_take_writes_and_read_them_back(
             ).json()["data"]["user"]["score"]
             for user in expected
         }
+        # Evidence only the writer's exact engine may answer, over GET too: never answered by a follower.
+        evidence = f'{{ user(id: "{ids[0]}") {{ network {{ contributors(first: 3) {{ total }} }} }} }}'
+        answers = [httpx.get(url, params={"query": evidence}, headers=headers, timeout=30) for _ in range(10)]
+    assert {a.headers.get("x-credence-worker", "primary") for a in answers} == {"primary"}
+    assert len({json.dumps(a.json()["data"]) for a in answers}) == 1 and "errors" not in answers[0].json()
     # Reads were answered by followers too (not only by the writer), and the store holds every write once.
     assert "follower" in roles
     with SQLiteStore(db) as store:

@@ -35,6 +35,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,13 +345,18 @@ class ForwardingApp:
             lag = StoreError(f"this worker has not caught up with generation {wanted} yet", retry_after=1)
             await _json(send, 200, _error(lag))
             return
-        if scope.get("method") != "POST":
-            await local(scope, receive, send)
-            return
-        body = await read_body(receive)
-        if not needs_primary(body):
-            await local(scope, replay_body(body), _with_role(send, b"follower"))
-            return
+        if scope.get("method") == "POST":
+            body = await read_body(receive)
+            if not needs_primary(body):
+                await local(scope, replay_body(body), _with_role(send, b"follower"))
+                return
+        else:
+            # A query over GET that only the primary may answer goes to it as the same query over POST.
+            as_post = _get_as_body(scope.get("query_string", b""))
+            if as_post is None or not needs_primary(as_post):
+                await local(scope, receive, _with_role(send, b"follower"))
+                return
+            body, headers["content-type"] = as_post, "application/json"
         forward = {
             k: v
             for k, v in headers.items()
@@ -379,6 +385,28 @@ class ForwardingApp:
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": [(b"content-type", content_type), (ROLE_HEADER.encode(), b"primary")]})  # fmt: skip
         await send({"type": "http.response.body", "body": response.content})
+
+
+def _get_as_body(query_string: bytes) -> bytes | None:
+    """A GraphQL GET request's parameters as the JSON body of the same request over POST (None without a query).
+
+    Examples
+    --------
+    >>> _get_as_body(b"query=%7B%20model%20%7B%20version%20%7D%20%7D")
+    b'{"query": "{ model { version } }"}'
+    >>> _get_as_body(b"") is None
+    True
+    """
+    params = urllib.parse.parse_qs(query_string.decode("latin-1"))
+    if "query" not in params:
+        return None
+    payload: dict[str, Any] = {"query": params["query"][0]}
+    if "operationName" in params:
+        payload["operationName"] = params["operationName"][0]
+    if "variables" in params:
+        with contextlib.suppress(ValueError):
+            payload["variables"] = json.loads(params["variables"][0])
+    return json.dumps(payload).encode()
 
 
 def _with_role(send: Send, role: bytes) -> Send:
