@@ -102,3 +102,27 @@ def post(client: httpx.Client, url: str, key: str, query: str, **variables: Any)
         error = body["errors"][0]
         return str(error.get("extensions", {}).get("code", "NO_CODE")), error
     return "ok", body["data"]
+
+
+def recompute_gaps(store: Any, latest: Any) -> tuple[float, float, float]:
+    """The oracle after a soak or a kill: how far the stored latest snapshots are from a full recompute.
+
+    The recompute runs at the recorded evaluation time and prior (an engine of its own,
+    nothing written). Returns the largest gap of the four individual components (exact
+    functions of the stored events), that of the network component, and the solver's
+    tolerance the latter is held to. ``latest`` is ``store.latest_scores()`` indexed by user.
+    """
+    import numpy as np
+
+    from credence.engine import ScoringEngine
+    from credence.graph.model import COMPONENTS
+
+    record = store.latest_recompute()
+    assert record is not None, "the store holds no recompute record"
+    fresh = ScoringEngine(store)
+    fresh.recompute(write=False, now=record.computed_at, prior=record.prior)
+    recomputed = fresh.scores().set_index("user")
+    stored = latest.loc[recomputed.index, list(COMPONENTS)].to_numpy()
+    again = recomputed[list(COMPONENTS)].to_numpy()
+    return (float(np.abs(stored[:, :4] - again[:, :4]).max()), float(np.abs(stored[:, 4] - again[:, 4]).max()),
+            float(fresh.policy.diffusion.tol))  # fmt: skip

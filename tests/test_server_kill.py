@@ -21,13 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from credence.engine import ScoringEngine
-from credence.graph.model import COMPONENTS
 from credence.seeds.synthetic import generate_population
-from tests.serve_process import ServerProcess, issue_key, post
+from tests.serve_process import ServerProcess, issue_key, post, recompute_gaps
 
 USERS = 1_200
 DAY = 86_400
@@ -134,16 +132,8 @@ def test_kill_9_mid_write_loses_no_acknowledged_write_and_half_applies_nothing(
         assert set(acked) <= stored_ids, f"{len(set(acked) - stored_ids)} acknowledged repayments lost"
         latest = store.latest_scores().set_index("user")
         assert served == {user: int(latest.loc[user, "score"]) for user in served}
-        record = store.latest_recompute()
-        assert record is not None
-        fresh = ScoringEngine(store)
-        fresh.recompute(write=False, now=record.computed_at, prior=record.prior)
-        recomputed = fresh.scores().set_index("user")
-    stored_components = latest.loc[recomputed.index, list(COMPONENTS)].to_numpy()
-    fresh_components = recomputed[list(COMPONENTS)].to_numpy()
-    individual_gap = np.abs(stored_components[:, :4] - fresh_components[:, :4]).max()
-    network_gap = np.abs(stored_components[:, 4] - fresh_components[:, 4]).max()
+        individual_gap, network_gap, tol = recompute_gaps(store, latest)
     print(f"acked {len(acked)}, sent {len(sent)}, stored of sent {len(stored_ids & set(sent))}; "
           f"gaps {individual_gap:.2e} / {network_gap:.2e}")  # fmt: skip
     assert individual_gap <= 1e-9, "a stored event lacks the snapshot it produced"
-    assert network_gap <= 2 * fresh.policy.diffusion.tol
+    assert network_gap <= 2 * tol

@@ -38,6 +38,7 @@ __all__ = [
     "check_operation",
     "document_of",
     "parse_body",
+    "send_error",
 ]
 
 _JSON_TYPES = {int: "a number", float: "a number", str: "a string", bool: "a boolean", list: "an array",
@@ -161,12 +162,13 @@ class RequestGuard:
         except (LimitExceededError, RequestError, QueryNotAllowedError, PersistedQueryNotFoundError) as error:
             # A persisted-query miss is HTTP 200: the client's cue to send the query with its hash.
             status = {LimitExceededError: 413, PersistedQueryNotFoundError: 200, QueryNotAllowedError: 403}
-            await _refuse(send, status.get(type(error), 400), error)
+            await send_error(send, status.get(type(error), 400), error)
             return
         await self.app(scope, replay_body(body), send)
 
 
-async def _refuse(send: Send, status: int, error: CredenceError) -> None:
+async def send_error(send: Send, status: int, error: CredenceError) -> None:
+    """Answer an HTTP request with ``error`` alone, in the GraphQL response shape (with the request id)."""
     rid = current_request_id()
     extensions = {**error.extensions, **({} if rid is None else {"request_id": rid})}
     body = json.dumps({"data": None, "errors": [{"message": str(error), "extensions": extensions}]}).encode()

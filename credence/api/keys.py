@@ -50,7 +50,7 @@ import secrets
 import threading
 import time
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,6 +271,24 @@ def _new_secret(role: str) -> str:
     return f"cred_{role}_{secrets.token_urlsafe(24)}"
 
 
+def _change_key(
+    path: Path, name: str, revoked: Callable[[ApiKey], str], change: Callable[[ApiKey], ApiKey]
+) -> ApiKey:
+    """Replace the live key ``name`` with ``change(key)`` under the file's lock; the new key.
+
+    NotFoundError without such a key; ConflictError (``revoked`` says why) if it is revoked.
+    """
+    with _locked(path) as keys:
+        key = keys.named(name)
+        if key is None:
+            raise NotFoundError("api key", name)
+        if key.revoked is not None:
+            raise ConflictError(f"api key {name!r} {revoked(key)}")
+        changed = change(key)
+        write_api_keys(path, ApiKeys(tuple(changed if k.name == name else k for k in keys.keys)))
+    return changed
+
+
 def issue_api_key(path: str | Path, *, name: str, role: str, now: int | None = None) -> str:
     """Issue a key: add its digest to the key file (created 0600) and return the secret, shown only now.
 
@@ -302,17 +320,9 @@ def revoke_api_key(path: str | Path, *, name: str, now: int | None = None) -> Ap
     ConflictError
         It is revoked already.
     """
-    path = Path(path)
-    with _locked(path) as keys:
-        key = keys.named(name)
-        if key is None:
-            raise NotFoundError("api key", name)
-        if key.revoked is not None:
-            raise ConflictError(f"api key {name!r} was revoked at {key.revoked}")
-        revoked = dataclasses.replace(key, revoked=int(time.time() if now is None else now),
-                                      previous_sha256=None, previous_until=None)  # fmt: skip
-        write_api_keys(path, ApiKeys(tuple(revoked if k.name == name else k for k in keys.keys)))
-    return revoked
+    at = int(time.time() if now is None else now)
+    return _change_key(Path(path), name, lambda key: f"was revoked at {key.revoked}",
+                       lambda key: dataclasses.replace(key, revoked=at, previous_sha256=None, previous_until=None))  # fmt: skip
 
 
 def rotate_api_key(path: str | Path, *, name: str, grace: int = 0, now: int | None = None) -> str:
@@ -329,19 +339,16 @@ def rotate_api_key(path: str | Path, *, name: str, grace: int = 0, now: int | No
     """
     if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
         raise ParameterError("grace", grace, "must be an integer >= 0 (seconds)")
-    path = Path(path)
     at = int(time.time() if now is None else now)
-    with _locked(path) as keys:
-        key = keys.named(name)
-        if key is None:
-            raise NotFoundError("api key", name)
-        if key.revoked is not None:
-            raise ConflictError(f"api key {name!r} is revoked; issue a new key instead")
+    secret = ""
+
+    def rotated(key: ApiKey) -> ApiKey:
+        nonlocal secret
         secret = _new_secret(key.role)
-        rotated = dataclasses.replace(key, sha256=hash_secret(secret),
-                                      previous_sha256=key.sha256 if grace else None,
-                                      previous_until=at + grace if grace else None)  # fmt: skip
-        write_api_keys(path, ApiKeys(tuple(rotated if k.name == name else k for k in keys.keys)))
+        return dataclasses.replace(key, sha256=hash_secret(secret), previous_sha256=key.sha256 if grace else None,
+                                   previous_until=at + grace if grace else None)  # fmt: skip
+
+    _change_key(Path(path), name, lambda _: "is revoked; issue a new key instead", rotated)
     return secret
 
 

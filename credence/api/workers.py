@@ -53,7 +53,7 @@ from graphql import (
 )
 
 from credence.api.asgi import ASGIApp, Receive, Scope, Send, read_body, replay_body
-from credence.api.guard import document_of
+from credence.api.guard import document_of, send_error
 from credence.core.errors import CredenceError, OutcomeUnknownError, StoreError
 from credence.engine import ScoringEngine
 from credence.graph.store import GraphStore, RecomputeRecord
@@ -343,7 +343,7 @@ class ForwardingApp:
         wanted = _token(headers.get(GENERATION_HEADER))
         if wanted is not None and not await follower.caught_up(wanted):
             lag = StoreError(f"this worker has not caught up with generation {wanted} yet", retry_after=1)
-            await _json(send, 200, _error(lag))
+            await send_error(send, 200, lag)
             return
         if scope.get("method") == "POST":
             body = await read_body(receive)
@@ -368,13 +368,13 @@ class ForwardingApp:
             # Nothing reached the primary: nothing was applied.
             failure: StoreError = StoreError(f"the writer process is not reachable ({error.__class__.__name__}); "
                                              "nothing was applied", retry_after=1)  # fmt: skip
-            await _json(send, 200, _error(failure))
+            await send_error(send, 200, failure)
             return
         except httpx.HTTPError as error:
             # The request left; whether the primary applied it before it went away is not known here.
             failure = OutcomeUnknownError(f"the writer process stopped answering ({error.__class__.__name__}); "
                                           "the change may or may not have been applied", retry_after=1)  # fmt: skip
-            await _json(send, 200, _error(failure))
+            await send_error(send, 200, failure)
             return
         with contextlib.suppress(ValueError, AttributeError, TypeError):
             token = int(response.json().get("extensions", {}).get("generation"))
@@ -426,15 +426,3 @@ def _token(value: str | None) -> int | None:
     except ValueError:
         return None
     return token if token >= 0 else None
-
-
-def _error(error: CredenceError) -> dict[str, Any]:
-    return {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}
-
-
-async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
-    await send(
-        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
-    )
-    await send({"type": "http.response.body", "body": body})

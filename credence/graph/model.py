@@ -1100,10 +1100,7 @@ def repayment_records(rows: Any, *, source: str | None = None, now: int | None =
     checker = _Checker("repayment", source)
     now_s = _resolve_now(now)
     ids, users, amount = _typed_event_common(typed, checker)
-    status_raw = [row["status"] for row in typed]
-    status = [text.lower() for text in _typed_strings(status_raw, "status", checker)]
-    _check_choice(np.array([t in REPAYMENT_STATUSES for t in status], dtype=bool), "status", status_raw,
-                  REPAYMENT_STATUSES, checker)  # fmt: skip
+    status_raw, status = _typed_choice(typed, "status", REPAYMENT_STATUSES, checker)
     due_raw = [row["due"] for row in typed]
     due = _floats(due_raw)
     _check_due(due, due_raw, checker, now_s)
@@ -1137,10 +1134,7 @@ def spending_records(rows: Any, *, source: str | None = None, now: int | None = 
     checker = _Checker("spending", source)
     now_s = _resolve_now(now)
     ids, users, amount = _typed_event_common(typed, checker)
-    category_raw = [row["category"] for row in typed]
-    category = [text.lower() for text in _typed_strings(category_raw, "category", checker)]
-    _check_choice(np.array([t in SPENDING_CATEGORIES for t in category], dtype=bool), "category", category_raw,
-                  SPENDING_CATEGORIES, checker)  # fmt: skip
+    _, category = _typed_choice(typed, "category", SPENDING_CATEGORIES, checker)
     at_raw = [row["at"] for row in typed]
     _check_at(_floats(at_raw), at_raw, checker, now_s)
     on_time_raw = [row["on_time"] for row in typed]
@@ -1149,6 +1143,16 @@ def spending_records(rows: Any, *, source: str | None = None, now: int | None = 
     return Records(
         "spending", tuple(zip(ids, users, at_raw, amount.tolist(), category, on_time_raw, strict=True))
     )
+
+
+def _typed_choice(
+    typed: list[dict[str, Any]], column: str, choices: tuple[str, ...], checker: _Checker
+) -> tuple[list[Any], list[str]]:
+    """A column of one of ``choices`` (case-insensitive): its raw values and the lower-cased ones."""
+    raw = [row[column] for row in typed]
+    values = [text.lower() for text in _typed_strings(raw, column, checker)]
+    _check_choice(np.array([v in choices for v in values], dtype=bool), column, raw, choices, checker)
+    return raw, values
 
 
 def _typed_event_common(
