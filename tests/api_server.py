@@ -105,3 +105,29 @@ def live_api(store: Any, now: int, tmp: Path, *, limits: Limits | None = None,
         server.should_exit = True
         thread.join(timeout=30)
         service.executor.shutdown(wait=True)
+
+
+@contextmanager
+def live_population(request: Any, tmp: Path, dataset: Any, now: int, **options: Any) -> Iterator[LiveApi]:
+    """``dataset`` loaded into the store ``request.param`` names (sqlite, or the session's Neo4j), served.
+
+    For module fixtures parametrized over the backends; a Neo4j store is cleared before
+    and after. ``options`` go to :func:`live_api`.
+    """
+    if request.param == "sqlite":
+        from credence.graph.sqlite import SQLiteStore
+
+        store: Any = SQLiteStore(tmp / "credence.db")
+    else:
+        from credence.graph.neo4j_store import Neo4jStore
+
+        store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
+        store.clear()
+    store.load(dataset)
+    try:
+        with live_api(store, now, tmp, **options) as server:
+            yield server
+    finally:
+        if request.param == "neo4j":
+            store.clear()
+        store.close()

@@ -23,7 +23,7 @@ from credence.api.config import Limits
 from credence.api.context import PERMISSIONS
 from credence.api.ids import from_global_id, to_global_id
 from credence.seeds.synthetic import generate_population
-from tests.api_server import ROLES, LiveApi, live_api
+from tests.api_server import ROLES, LiveApi, live_population
 
 DAY = 86_400
 POPULATION = generate_population(n_users=600, seed=5, sybils_per_region=30, rings=1)
@@ -33,25 +33,10 @@ NOW = POPULATION.now
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    tmp = tmp_path_factory.mktemp(f"api-{request.param}")
-    if request.param == "sqlite":
-        from credence.graph.sqlite import SQLiteStore
-
-        store: Any = SQLiteStore(tmp / "credence.db")
-    else:
-        from credence.graph.neo4j_store import Neo4jStore
-
-        store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
-        store.clear()
-    store.load(POPULATION.dataset())
     limits = Limits(max_depth=10, max_tokens=1_500, max_aliases=10, max_first=100, max_cost=20_000)
-    try:
-        with live_api(store, NOW, tmp, limits=limits) as server:
-            yield server
-    finally:
-        if request.param == "neo4j":
-            store.clear()
-        store.close()
+    with live_population(request, tmp_path_factory.mktemp(f"api-{request.param}"), POPULATION.dataset(), NOW,
+                         limits=limits) as server:  # fmt: skip
+        yield server
 
 
 def _user_with_links(api: LiveApi, start: int) -> str:

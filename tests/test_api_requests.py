@@ -19,7 +19,7 @@ import pytest
 
 from credence.api.config import Limits
 from credence.seeds.synthetic import generate_population
-from tests.api_server import LiveApi, live_api
+from tests.api_server import LiveApi, live_api, live_population
 
 POPULATION = generate_population(n_users=600, seed=8)
 IDS = POPULATION.users["id"].astype(str).tolist()
@@ -30,25 +30,10 @@ ADD_LINK = "mutation($a: String!, $b: String!, $w: Float!) { addLink(a: $a, b: $
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    tmp = tmp_path_factory.mktemp(f"requests-{request.param}")
-    if request.param == "sqlite":
-        from credence.graph.sqlite import SQLiteStore
-
-        store: Any = SQLiteStore(tmp / "credence.db")
-    else:
-        from credence.graph.neo4j_store import Neo4jStore
-
-        store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
-        store.clear()
-    store.load(POPULATION.dataset())
-    try:
-        limits = Limits(max_tokens=300, max_body_bytes=64_000)
-        with live_api(store, POPULATION.now, tmp, limits=limits, cors_origins=(CONSOLE,)) as server:
-            yield server
-    finally:
-        if request.param == "neo4j":
-            store.clear()
-        store.close()
+    limits = Limits(max_tokens=300, max_body_bytes=64_000)
+    with live_population(request, tmp_path_factory.mktemp(f"requests-{request.param}"), POPULATION.dataset(),
+                         POPULATION.now, limits=limits, cors_origins=(CONSOLE,)) as server:  # fmt: skip
+        yield server
 
 
 def _post(api: LiveApi, **kwargs: Any) -> httpx.Response:
