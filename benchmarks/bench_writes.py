@@ -81,6 +81,11 @@ PAYLOADS = {
 }
 
 
+def _iso(seconds: int) -> str:
+    """A time as the API's DateTime text."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def documents(select: str) -> dict[str, str]:
     """The GraphQL document of each kind of mutation, selecting ``PAYLOADS[select]``."""
     payload = PAYLOADS[select]
@@ -165,12 +170,12 @@ class Mix:
             at = self.at - rng.randrange(4, 120) * DAY  # a late payment (3 days) is still in the past
             if kind == "repayment":
                 late = rng.random() < 0.1
-                variables: dict[str, Any] = {"input": {"id": event, "user": user, "due": at, "amount": amount,
+                variables: dict[str, Any] = {"input": {"id": event, "user": user, "due": _iso(at), "amount": amount,
                                                        "status": "late" if late else "on_time",
-                                                       "paid": at + (3 * DAY if late else 600)}}  # fmt: skip
+                                                       "paid": _iso(at + (3 * DAY if late else 600))}}  # fmt: skip
             else:
                 bill = rng.random() < 0.3
-                variables = {"input": {"id": event, "user": user, "at": at, "amount": amount,
+                variables = {"input": {"id": event, "user": user, "at": _iso(at), "amount": amount,
                                        "category": "bill" if bill else "purchase",
                                        "onTime": (rng.random() < 0.9) if bill else None}}  # fmt: skip
             target = ledger.invalid if bad else ledger.events

@@ -6,6 +6,7 @@ clients talk to it with ``gql`` over HTTP and websockets, exactly as an app woul
 
 from __future__ import annotations
 
+import calendar
 import socket
 import threading
 import time
@@ -27,6 +28,16 @@ from credence.api.service import CredenceService
 from credence.engine import ScoringEngine
 
 ROLES = ("app", "analyst", "admin")
+
+
+def iso(seconds: float) -> str:
+    """Epoch seconds as the API's ``DateTime`` text, made with ``time`` (not the code under test)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
+
+
+def epoch(text: str) -> int:
+    """The epoch seconds of a ``DateTime`` the API answered (which must end in ``Z``)."""
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pytest
 
 from credence.api.config import Limits
 from credence.seeds.synthetic import generate_population
-from tests.api_server import LiveApi, live_api, live_population
+from tests.api_server import LiveApi, iso, live_api, live_population
 
 POPULATION = generate_population(n_users=600, seed=8)
 IDS = POPULATION.users["id"].astype(str).tolist()
@@ -369,7 +369,7 @@ def test_a_link_weight_out_of_range_is_refused_in_variables_and_literals(
 
 def test_reusing_a_repayment_id_for_another_user_is_a_conflict(api: LiveApi) -> None:
     repay = "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }"
-    event = {"id": "dup-repayment", "user": IDS[4], "due": int(POPULATION.now) - 10 * 86_400, "amount": 50.0,
+    event = {"id": "dup-repayment", "user": IDS[4], "due": iso(int(POPULATION.now) - 10 * 86_400), "amount": 50.0,
              "status": "defaulted"}  # fmt: skip
     first = _post(api, json={"query": repay, "variables": {"i": event}}).json()
     assert "errors" not in first, first
@@ -394,7 +394,7 @@ def test_errors_speak_the_apis_language(api: LiveApi) -> None:
     ghost = {
         "id": "ghost-r",
         "user": "nobody-here",
-        "due": int(POPULATION.now) - 86_400,
+        "due": iso(int(POPULATION.now) - 86_400),
         "amount": 5.0,
         "status": "missed",
     }

@@ -20,7 +20,7 @@ import pytest
 
 from credence.graph.sqlite import SQLiteStore
 from credence.seeds.synthetic import generate_population
-from tests.api_server import LiveApi, live_api
+from tests.api_server import LiveApi, iso, live_api
 
 pytestmark = pytest.mark.browser
 
@@ -125,7 +125,7 @@ def test_a_subscription_runs_from_the_page(browser: Any, api: LiveApi) -> None:
     )
     time.sleep(1.0)  # the socket opens and the subscription registers
     api.run("app", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
-            i={"id": "page-default", "user": user, "due": POPULATION.now - 20 * 86_400, "amount": 900.0,
+            i={"id": "page-default", "user": user, "due": iso(POPULATION.now - 20 * 86_400), "amount": 900.0,
                "status": "defaulted"})  # fmt: skip
     event = json.loads(_result(browser, '"scoreChanged"'))["data"]["scoreChanged"]
     assert event["userId"] == user and event["after"] == api.engine.score_of(user)

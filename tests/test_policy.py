@@ -90,6 +90,9 @@ def test_assemble_rejects_out_of_range() -> None:
         (lambda d: d["diffusion"].update(alpha=0.3), "diffusion.alpha"),
         (lambda d: d["bands"][0].update(min=300), "bands"),
         (lambda d: d["bands"].reverse(), "bands"),
+        (lambda d: d["bands"][2].update(name="platinum"), "bands"),  # not a band name clients know
+        (lambda d: d["bands"][1].update(name="good"), "bands"),  # a name twice
+        (lambda d: d["bands"][3].update(name="fair"), "bands"),  # out of the vocabulary's order
         (lambda d: d["benefits"][0].update(min=1000), "benefits.credit_line.min"),
         (lambda d: d.update(version=""), "version"),
         (lambda d: d.update(extra=1), "extra"),
@@ -101,6 +104,19 @@ def test_bad_policies(edit: Any, name: str) -> None:
     with pytest.raises(ParameterError) as info:
         parse_policy(data)
     assert info.value.name == name
+
+
+def test_a_policy_may_leave_bands_out() -> None:
+    data = default_data()
+    data["bands"] = [
+        {"name": "poor", "min": 350},
+        {"name": "good", "min": 620},
+        {"name": "excellent", "min": 760},
+    ]
+    policy = parse_policy(data)
+    assert policy.band_names(np.array([350, 619, 620, 759, 760])).tolist() == [
+        "poor", "poor", "good", "good", "excellent",
+    ]  # fmt: skip
 
 
 def test_unreadable_policy_file(tmp_path: Path) -> None:

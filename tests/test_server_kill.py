@@ -25,6 +25,7 @@ import pytest
 
 from credence.engine import ScoringEngine
 from credence.seeds.synthetic import generate_population
+from tests.api_server import iso
 from tests.serve_process import ServerProcess, issue_key, post, recompute_gaps
 
 USERS = 1_200
@@ -42,9 +43,9 @@ def write_until_killed(server: ServerProcess, key: str, users: list[str], now: i
             rid = f"kill-{seed}-{i}"
             due = now - rng.randint(2, 200) * DAY
             status = rng.choice(["on_time", "late", "defaulted"])
-            body = {"id": rid, "user": rng.choice(users), "due": due, "amount": 250.0, "status": status}
+            body = {"id": rid, "user": rng.choice(users), "due": iso(due), "amount": 250.0, "status": status}
             if status != "defaulted":
-                body["paid"] = due + (0 if status == "on_time" else 15 * DAY)
+                body["paid"] = iso(due + (0 if status == "on_time" else 15 * DAY))
             with lock:
                 sent.append(rid)
             try:

@@ -27,6 +27,7 @@ from credence.engine import ScoringEngine
 from credence.graph.neo4j_server import start_neo4j, stop_neo4j
 from credence.graph.neo4j_store import Neo4jStore
 from credence.seeds.synthetic import generate_population
+from tests.api_server import iso
 from tests.serve_process import ServerProcess, issue_key
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
@@ -64,7 +65,7 @@ def ask(
 
 def repayment(population: Any, rid: str, user: str) -> dict[str, Any]:
     due = int(population.now) - 20 * DAY
-    return {"id": rid, "user": user, "due": due, "paid": due, "amount": 300.0, "status": "on_time"}
+    return {"id": rid, "user": user, "due": iso(due), "paid": iso(due), "amount": 300.0, "status": "on_time"}
 
 
 def test_a_neo4j_outage_fails_changes_fast_keeps_reads_and_recovers(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ import pytest
 
 from credence.engine import ScoringEngine
 from credence.seeds.synthetic import generate_population
+from tests.api_server import iso
 from tests.serve_process import ServerProcess, issue_key, post
 
 USERS = 1_500
@@ -119,12 +120,12 @@ def writer(
                 repayment = {
                     "id": rid,
                     "user": rng.choice(users),
-                    "due": due,
+                    "due": iso(due),
                     "amount": 500.0,
                     "status": status,
                 }
                 if status != "defaulted":
-                    repayment["paid"] = due + (0 if status == "on_time" else 20 * DAY)
+                    repayment["paid"] = iso(due + (0 if status == "on_time" else 20 * DAY))
                 code, detail = post(client, server.url, key, REPAY, i=repayment)
                 tally.record("repayment", code, detail)
                 if code == "ok":

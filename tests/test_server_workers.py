@@ -30,6 +30,7 @@ import pytest
 
 from credence.engine import ScoringEngine
 from credence.seeds.synthetic import generate_population
+from tests.api_server import iso
 from tests.serve_process import ServerProcess, issue_key, recompute_gaps
 
 USERS = 1_200
@@ -68,12 +69,12 @@ def _writer(url: str, key: str, users: list[str], now: int, seed: int, stop: thr
         body: dict[str, object] = {
             "id": rid,
             "user": rng.choice(users),
-            "due": due,
+            "due": iso(due),
             "amount": 120.0,
             "status": status,
         }
         if status != "defaulted":
-            body["paid"] = due + (0 if status == "on_time" else 15 * DAY)
+            body["paid"] = iso(due + (0 if status == "on_time" else 15 * DAY))
         try:
             # A fresh connection each time: any worker may take it.
             reply = httpx.post(url, json={"query": REPAY, "variables": {"i": body}},

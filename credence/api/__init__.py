@@ -18,6 +18,7 @@ Each module has one job, and imports only the ones above it in this list
 ``limits``                 the depth, alias and cost validation rule
 ``context``                per-request state: permissions, loaders, audit entries
 ``loaders``                per-request DataLoaders
+``scalars``                the ``DateTime`` scalar: ISO-8601 in UTC at the edge, epoch seconds inside
 ``inputs``                 input types and filters, and what they become
 ``extensions``             error codes and masking, the audit write, the parse cache, cost
 ``types``                  the object types, one module per area

@@ -18,6 +18,7 @@ from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
 from credence.api.context import Context
+from credence.api.scalars import format_datetime
 from credence.api.tracing import current_request_id
 from credence.core.errors import CredenceError, LimitExceededError
 
@@ -87,7 +88,7 @@ class CredenceErrors(SchemaExtension):
         ``generation`` is the sequence number of the newest snapshot the answer reflects
         (read-your-writes, see :mod:`credence.api.workers`).
 
-        The data may then lag what the store would say; ``since`` (epoch seconds) is when
+        The data may then lag what the store would say; ``since`` (a ``DateTime``) is when
         the store stopped answering, or the engine started being rebuilt from it.
         """
         context = self.execution_context.context
@@ -96,7 +97,7 @@ class CredenceErrors(SchemaExtension):
         out: dict[str, Any] = {"generation": context.service.generation_token()}
         since = context.service.stale_since()
         if since is not None:
-            out["stale"] = {"since": since}
+            out["stale"] = {"since": format_datetime(since)}
         return out
 
     @staticmethod

@@ -17,12 +17,15 @@ from typing import Any
 import pandas as pd
 import strawberry
 
+from credence.api.scalars import EpochSeconds, format_datetime
 from credence.api.service import NumberRange, UserQuery
 from credence.core.errors import ValidationError
 from credence.graph.model import Records, repayment_records, spending_records
 from credence.graph.store import User
 
 __all__ = [
+    "Band",
+    "BandFilter",
     "as_argument_error",
     "graphql_name",
     "MAX_LISTED_USERS",
@@ -32,7 +35,6 @@ __all__ = [
     "RepaymentStatus",
     "SpendingCategory",
     "SpendingInput",
-    "StringFilter",
     "UserFilter",
     "UserInput",
     "UserSort",
@@ -69,12 +71,25 @@ class FloatFilter:
     lte: float | None = None
 
 
+@strawberry.enum(
+    description="A score band, lowest first (the policy's band names; 'very good' is very_good)."
+)
+class Band(Enum):
+    """The band names of :data:`~credence.scoring.policy.BAND_NAMES`, as a GraphQL enum (values: the names)."""
+
+    poor = "poor"
+    fair = "fair"
+    good = "good"
+    very_good = "very good"
+    excellent = "excellent"
+
+
 @strawberry.input
-class StringFilter:
+class BandFilter:
     """Which bands to keep: ``eq`` and ``in`` are merged into one set of bands by :func:`user_query`."""
 
-    eq: str | None = None
-    in_: list[str] | None = strawberry.field(default=None, name="in")
+    eq: Band | None = None
+    in_: list[Band] | None = strawberry.field(default=None, name="in")
 
 
 @strawberry.input
@@ -83,7 +98,7 @@ class UserFilter:
 
     score: IntFilter | None = None
     degree: FloatFilter | None = None
-    band: StringFilter | None = None
+    band: BandFilter | None = None
     consent: bool | None = None
     quarantined: bool | None = None
 
@@ -133,9 +148,9 @@ def user_query(filter: UserFilter | None, sort: UserSort = UserSort.SCORE_DESC) 
         return UserQuery(sort=sort.value)
     bands: tuple[str, ...] | None = None
     if filter.band is not None:
-        chosen = list(filter.band.in_ or [])
+        chosen = [band.value for band in filter.band.in_ or []]
         if filter.band.eq is not None:
-            chosen.append(filter.band.eq)
+            chosen.append(filter.band.eq.value)
         bands = tuple(chosen)
     return UserQuery(score=_number_range(filter.score), degree=_number_range(filter.degree), bands=bands,
                      consent=filter.consent, quarantined=filter.quarantined, sort=sort.value)  # fmt: skip
@@ -149,7 +164,7 @@ class UserInput:
     """The ``upsertUser`` input; :func:`users_frame` merges it with the stored user into a one-row frame."""
 
     id: str
-    created: int | None = strawberry.UNSET
+    created: EpochSeconds | None = strawberry.UNSET
     phone_verified: bool | None = strawberry.UNSET
     id_verified: bool | None = strawberry.UNSET
     face_verified: bool | None = strawberry.UNSET
@@ -187,16 +202,16 @@ class SpendingCategory(Enum):
     bill = "bill"
 
 
-@strawberry.input(description="A loan instalment: due/paid times in epoch seconds.")
+@strawberry.input(description="A loan instalment: when it is due, and when it was paid.")
 class RepaymentInput:
     """The ``recordRepayment`` input; :func:`repayments_frame` validates it as repayment records."""
 
     id: str
     user: str
-    due: int
+    due: EpochSeconds
     amount: float
     status: RepaymentStatus
-    paid: int | None = None
+    paid: EpochSeconds | None = None
 
 
 @strawberry.input(description="A purchase or a bill payment (bills say whether they were paid on time).")
@@ -205,12 +220,14 @@ class SpendingInput:
 
     id: str
     user: str
-    at: int
+    at: EpochSeconds
     amount: float
     category: SpendingCategory
     on_time: bool | None = None
 
 
+#: The records' time columns, sent and echoed as ``DateTime``.
+_TIME_COLUMNS = frozenset({"created", "due", "paid", "at"})
 _FLAGS = ("phone_verified", "id_verified", "face_verified", "education_verified", "employer_verified")
 _AMOUNTS = ("declared_income", "verified_income", "verified_assets")
 _GRAPHQL_NAMES = {"created": "created", "phone_verified": "phoneVerified", "id_verified": "idVerified",
@@ -294,4 +311,7 @@ def as_argument_error(error: ValidationError, argument: str) -> ValidationError:
     input, column 'declaredIncome' (value -5.0): must be >= 0
     """
     column = None if error.column is None else graphql_name(error.column)
-    return type(error)(error.problem, entity=argument, column=column, value=error.value)
+    value = error.value
+    if error.column in _TIME_COLUMNS and isinstance(value, int | float) and math.isfinite(value):
+        value = format_datetime(int(value))  # the client sent a DateTime: echo one
+    return type(error)(error.problem, entity=argument, column=column, value=value)

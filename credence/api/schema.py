@@ -19,6 +19,7 @@ from functools import partial
 import strawberry
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -31,6 +32,7 @@ from credence.api.resolvers.audit import AuditQuery
 from credence.api.resolvers.mutations import Mutation
 from credence.api.resolvers.subscription import Subscription
 from credence.api.resolvers.users import UsersQuery
+from credence.api.scalars import DATETIME, EpochSeconds
 from credence.api.tracing import current_request_id
 from credence.api.types.users import User
 from credence.core.errors import clip
@@ -95,6 +97,7 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
     limits = config.limits
     return CredenceSchema(
         query=Query, mutation=Mutation, subscription=Subscription, types=[User],
+        config=StrawberryConfig(scalar_map={EpochSeconds: DATETIME}),
         extensions=[
             partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
             CachedParser,

@@ -33,6 +33,7 @@ from credence.core.types import FloatArray, IntArray, ObjectArray
 from credence.scoring.validation import check_damping, check_sharing, check_shrinkage
 
 __all__ = [
+    "BAND_NAMES",
     "COMPONENT_NAMES",
     "DEFAULT_POLICY_PATH",
     "SCORE_MIN",
@@ -45,6 +46,11 @@ __all__ = [
     "read_policy",
     "assemble_scores",
 ]
+
+#: The names a band may have, lowest first: the score's vocabulary (Sesame Credit's five
+#: levels), shared by every policy so that clients can rely on it (the API's ``Band`` enum).
+#: A policy chooses where each band starts, and may leave some out.
+BAND_NAMES: tuple[str, ...] = ("poor", "fair", "good", "very good", "excellent")
 
 COMPONENT_NAMES: tuple[str, ...] = (
     "credit_history",
@@ -118,6 +124,18 @@ class Policy:
             raise ParameterError("weights", dict(self.weights), "must add up to 1")
         if not self.bands or self.bands[0].min != SCORE_MIN:
             raise ParameterError("bands", self.bands, f"the first band must start at {SCORE_MIN}")
+        ranks = [BAND_NAMES.index(b.name) if b.name in BAND_NAMES else -1 for b in self.bands]
+        if -1 in ranks:
+            unknown = self.bands[ranks.index(-1)].name
+            raise ParameterError(
+                "bands", unknown, f"a band's name must be one of {', '.join(map(repr, BAND_NAMES))}"
+            )
+        if ranks != sorted(set(ranks)):
+            raise ParameterError(
+                "bands",
+                [b.name for b in self.bands],
+                f"bands must follow the order {', '.join(BAND_NAMES)}, each once",
+            )
         starts = [band.min for band in self.bands]
         if starts != sorted(set(starts)) or starts[-1] > SCORE_MAX:
             raise ParameterError("bands", starts, f"band minimums must increase, up to {SCORE_MAX}")

@@ -26,6 +26,7 @@ from credence.api.inputs import (
     spending_frame,
     users_frame,
 )
+from credence.api.scalars import EpochSeconds, format_datetime
 from credence.api.types.payloads import ChangePayload, RecomputePayload, change_payload, recompute_payload
 from credence.core.errors import LimitExceededError, ValidationError
 from credence.graph.model import check_text, check_user_id
@@ -214,10 +215,10 @@ class Mutation:
         return await change_payload(info, changes, [user])
 
     @strawberry.mutation(description="Full recompute of every score, warm-started (admin).")
-    async def recompute(self, info: strawberry.Info, now: int | None = None) -> RecomputePayload:
+    async def recompute(self, info: strawberry.Info, now: EpochSeconds | None = None) -> RecomputePayload:
         """Score everyone again from the store, warm-started, and append the snapshots (``admin``; audited).
 
-        ``now`` sets the evaluation time (epoch seconds) of this and later recomputes: it
+        ``now`` sets the evaluation time of this and later recomputes: it
         may not go back before the current one (the history stays in time order) nor be
         more than a day ahead of the server's clock. The recompute runs on the writer:
         other changes wait for it. Its audit entry commits with its snapshots.
@@ -237,8 +238,9 @@ class Mutation:
                 earliest, latest = engine.computed_at or 0, int(time.time()) + _CLOCK_SKEW
                 if not earliest <= now <= latest:
                     raise ValidationError(
-                        f"must be between the current evaluation time ({earliest}) and a day from now ({latest})",
-                        entity="argument", column="now", value=now,
+                        f"must be between the current evaluation time ({format_datetime(earliest)}) and a day "
+                        f"from now ({format_datetime(latest)})",
+                        entity="argument", column="now", value=format_datetime(now),
                     )  # fmt: skip
             return engine.recompute(now=now)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import strawberry
 
 from credence.api.ids import encode_cursor
+from credence.api.scalars import EpochSeconds
 from credence.graph.store import AuditEntry
 
 __all__ = ["AuditEntryType", "AuditPage", "audit_page"]
@@ -17,7 +18,7 @@ class AuditEntryType:
     """One recorded audit entry (:class:`credence.graph.store.AuditEntry`) as served, field for field."""
 
     id: int
-    at: int
+    at: EpochSeconds
     actor: str
     role: str
     action: str
@@ -49,7 +50,7 @@ def audit_page(rows: Sequence[AuditEntry], first: int) -> AuditPage:
     first
         The page size.
     """
-    entries = [AuditEntryType(id=e.id, at=e.at, actor=e.actor, role=e.role, action=e.action, subject=e.subject,
+    entries = [AuditEntryType(id=e.id, at=EpochSeconds(e.at), actor=e.actor, role=e.role, action=e.action, subject=e.subject,
                               detail=e.detail) for e in rows[:first]]  # fmt: skip
     return AuditPage(entries=entries, has_next_page=len(rows) > first,
                      end_cursor=encode_cursor("audit", {"id": entries[-1].id}) if entries else None)  # fmt: skip

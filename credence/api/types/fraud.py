@@ -20,6 +20,7 @@ from credence.analysis.investigate import (
     cluster_inflation,
 )
 from credence.api.context import context_of
+from credence.api.scalars import EpochSeconds
 from credence.api.types.scores import ScoreChangeType, score_changes
 from credence.graph.store import Flag as StoredFlag
 
@@ -46,8 +47,8 @@ class Flag:
 
     analyst: str
     reason: str
-    flagged_at: int
-    cleared_at: int | None
+    flagged_at: EpochSeconds
+    cleared_at: EpochSeconds | None
     cleared_by: str | None
     clear_reason: str | None
     active: bool
@@ -55,7 +56,8 @@ class Flag:
 
 def flags_from(flags: Iterable[StoredFlag]) -> list[Flag]:
     """A user's stored flags as GraphQL objects, in the store's order (oldest first)."""
-    return [Flag(analyst=f.analyst, reason=f.reason, flagged_at=f.flagged_at, cleared_at=f.cleared_at,
+    return [Flag(analyst=f.analyst, reason=f.reason, flagged_at=EpochSeconds(f.flagged_at),
+                 cleared_at=None if f.cleared_at is None else EpochSeconds(f.cleared_at),
                  cleared_by=f.cleared_by, clear_reason=f.clear_reason, active=f.active) for f in flags]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import strawberry
 
 from credence.api.ids import encode_cursor, history_position
+from credence.api.scalars import EpochSeconds
 from credence.api.types.pages import PageInfo
 from credence.api.types.scores import Component
 from credence.core.scale import points
@@ -21,7 +22,7 @@ class ScoreSnapshot:
     """One stored score snapshot, its components priced with the weights in force (:func:`history_page`)."""
 
     model_version: str
-    computed_at: int
+    computed_at: EpochSeconds
     score: int
     components: list[Component]
 
@@ -94,7 +95,7 @@ def history_page(
                       points=points(float(weights[name]), float(row[name])))
             for name in COMPONENT_NAMES
         ]  # fmt: skip
-        node = ScoreSnapshot(model_version=version, computed_at=int(row["computed_at"]),
+        node = ScoreSnapshot(model_version=version, computed_at=EpochSeconds(int(row["computed_at"])),
                              score=int(row["score"]), components=components)  # fmt: skip
         edges.append(ScoreSnapshotEdge(cursor=encode_cursor("history", {"p": i}), node=node))
     has_next = start + first < len(rows)

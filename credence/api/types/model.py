@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from credence.api.inputs import Band
+from credence.api.scalars import EpochSeconds
 from credence.scoring.policy import COMPONENT_NAMES, Policy
 
 __all__ = ["BandDefinition", "BenefitTier", "DiffusionParameters", "Model", "WeightEntry", "model_from"]
@@ -19,9 +21,13 @@ class WeightEntry:
 
 @strawberry.type
 class BandDefinition:
-    """A score band of the policy: scores from ``min`` up to the next band's ``min`` get ``name``."""
+    """A score band of the policy: scores from ``min`` up to the next band's ``min`` get ``band``.
+
+    ``name`` is the band's name as the policy writes it (for display), ``band`` the same as the enum.
+    """
 
     name: str
+    band: Band
     min: int
 
 
@@ -62,7 +68,7 @@ class Model:
     bands: list[BandDefinition]
     benefit_tiers: list[BenefitTier]
     diffusion: DiffusionParameters
-    computed_at: int | None
+    computed_at: EpochSeconds | None
     generation: int
 
 
@@ -82,9 +88,9 @@ def model_from(policy: Policy, computed_at: int | None, generation: int) -> Mode
     return Model(
         version=policy.version,
         weights=[WeightEntry(name=n, weight=float(policy.weights[n])) for n in COMPONENT_NAMES],
-        bands=[BandDefinition(name=b.name, min=b.min) for b in policy.bands],
+        bands=[BandDefinition(name=b.name, band=Band(b.name), min=b.min) for b in policy.bands],
         benefit_tiers=[BenefitTier(name=b.name, min=b.min, description=b.description) for b in policy.benefits],
         diffusion=DiffusionParameters(damping=float(d.damping), shrinkage=float(d.shrinkage), policy=d.sharing,
                                       tol=float(d.tol)),
-        computed_at=computed_at, generation=generation,
+        computed_at=None if computed_at is None else EpochSeconds(computed_at), generation=generation,
     )  # fmt: skip

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import strawberry
 
+from credence.api.scalars import EpochSeconds
 from credence.api.types.scores import ScoreChangeType, score_changes
 from credence.api.types.users import User, user_nodes
 from credence.engine import RecomputeReport, ScoreChange
@@ -36,7 +37,7 @@ class RecomputePayload:
     links: int
     participants: int
     model_version: str
-    computed_at: int
+    computed_at: EpochSeconds
     written: int
     seconds: float
     generation: int
@@ -76,6 +77,6 @@ def recompute_payload(report: RecomputeReport, generation: int) -> RecomputePayl
     """A full recompute's report; ``seconds`` is the wall time of all its phases."""
     return RecomputePayload(
         users=report.users, links=report.links, participants=report.participants,
-        model_version=report.model_version, computed_at=report.computed_at, written=report.written,
+        model_version=report.model_version, computed_at=EpochSeconds(report.computed_at), written=report.written,
         seconds=float(sum(report.seconds.values())), generation=generation,
     )  # fmt: skip

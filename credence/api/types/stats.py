@@ -6,6 +6,8 @@ from typing import Any
 
 import strawberry
 
+from credence.api.inputs import Band
+
 __all__ = ["BandCount", "HistogramBin", "Percentile", "ScoreStats", "score_stats_from"]
 
 
@@ -22,6 +24,7 @@ class BandCount:
     """How many of the scores fall in one policy band (starting at ``min``)."""
 
     name: str
+    band: Band
     min: int
     count: int
 
@@ -63,5 +66,5 @@ def score_stats_from(stats: dict[str, Any]) -> ScoreStats:
         max=stats["max"],
         median=stats["median"],
         percentiles=[Percentile(**p) for p in stats["percentiles"]],
-        bands=[BandCount(**b) for b in stats["bands"]],
+        bands=[BandCount(band=Band(b["name"]), **b) for b in stats["bands"]],
     )

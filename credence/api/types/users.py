@@ -11,7 +11,9 @@ import strawberry
 
 from credence.api.context import context_of
 from credence.api.ids import encode_cursor, friends_position, to_global_id
+from credence.api.inputs import Band
 from credence.api.loaders import load_friends, load_history, load_model_weights, load_summaries, load_summary
+from credence.api.scalars import EpochSeconds
 from credence.api.types.fraud import Flag, flags_from
 from credence.api.types.history import ScoreSnapshotConnection, history_page
 from credence.api.types.network import Network
@@ -73,10 +75,10 @@ class User(Node):
 
     user_id: str = strawberry.field(description="The external user id.")
     score: int
-    band: str
+    band: Band
     benefits: list[str]
     model_version: str
-    computed_at: int = strawberry.field(description="Evaluation time of the score, epoch seconds.")
+    computed_at: EpochSeconds = strawberry.field(description="Evaluation time of the score.")
     components: list[Component]
     reasons: list[Reason] = strawberry.field(description="Top adverse-action reasons (at most 4).")
     consent_network: bool
@@ -176,8 +178,8 @@ class UserConnection:
 def user_from(summary: UserSummary) -> User:
     """The ``User`` of an engine score summary (its global id from :func:`~credence.api.ids.to_global_id`)."""
     return User(
-        id=strawberry.ID(to_global_id(summary.user)), user_id=summary.user, score=summary.score, band=summary.band,
-        benefits=list(summary.benefits), model_version=summary.model_version, computed_at=summary.computed_at,
+        id=strawberry.ID(to_global_id(summary.user)), user_id=summary.user, score=summary.score, band=Band(summary.band),
+        benefits=list(summary.benefits), model_version=summary.model_version, computed_at=EpochSeconds(summary.computed_at),
         components=[Component(name=c.name, value=c.value, weight=c.weight, points=c.points)
                     for c in summary.components],
         reasons=[Reason(code=r.code, text=r.text, points=r.points) for r in summary.reasons],
