@@ -613,6 +613,51 @@ def test_audit_filters(store: GraphStore) -> None:
     assert seen == [e for e in recorded if e.actor == "bo"]
 
 
+def test_audit_paging_backward_covers_every_entry_once(store: GraphStore) -> None:
+    recorded: list[AuditEntry] = []
+    for size in (4, 19):  # 23 entries in two transactions
+        recorded += store.record_audit(
+            [AuditDraft(actor="ana" if i % 3 else "bo", role="analyst", action=f"read:{size}.{i}", at=NOW + i)
+             for i in range(size)]
+        )  # fmt: skip
+    ids = [e.id for e in recorded]
+    # Backward from the end, five at a time: each page is the five entries just before the
+    # previous page's first, returned oldest first; together the log exactly once.
+    pages: list[list[AuditEntry]] = []
+    before = None
+    while page := store.audit_log(last=5, before=before):
+        assert [e.id for e in page] == sorted(e.id for e in page)
+        pages.append(page)
+        before = page[0].id
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [e for p in reversed(pages) for e in p] == recorded
+    # The same page boundaries as forward paging from the other end, reversed.
+    forward = [store.audit_log(first=3, after=None)]
+    while page := store.audit_log(first=5, after=forward[-1][-1].id):
+        forward.append(page)
+    assert forward == list(reversed(pages))
+    # ``before`` is exclusive and need not exist; the window (after, before) is sliced from either end.
+    assert store.audit_log(last=2, before=ids[10]) == recorded[8:10]
+    assert store.audit_log(last=100, before=ids[-1] + 1000) == recorded
+    assert store.audit_log(last=3, before=ids[0]) == [] == store.audit_log(before=0)
+    assert store.audit_log(first=2, after=ids[3], before=ids[9]) == recorded[4:6]
+    assert store.audit_log(last=2, after=ids[3], before=ids[9]) == recorded[7:9]
+    assert store.audit_log(last=50, after=ids[3], before=ids[9]) == recorded[4:9]
+    assert store.audit_log(after=ids[9], before=ids[3]) == [] == store.audit_log(after=ids[5], before=ids[6])
+    assert store.audit_log(before=ids[5]) == recorded[:5]  # the default page is still the oldest
+    assert store.audit_log(last=1) == recorded[-1:]
+    # Filtered backward paging: two entries at a time through bo's.
+    seen: list[AuditEntry] = []
+    before = None
+    while page := store.audit_log(last=2, before=before, actor="bo"):
+        seen = page + seen
+        before = page[0].id
+    assert seen == [e for e in recorded if e.actor == "bo"] and len(seen) == 2 + 7
+    with pytest.raises(ParameterError) as info:
+        store.audit_log(first=2, last=2)
+    assert info.value.name == "last"
+
+
 def _good(**changes: Any) -> AuditDraft:
     fields: dict[str, Any] = dict(actor="ana", role="analyst", action="read:x", subject="ann", at=NOW)
     return AuditDraft(**{**fields, **changes})
@@ -658,6 +703,12 @@ BAD_AUDIT_QUERIES: dict[str, dict[str, Any]] = {
     "first bool": {"first": True},
     "after negative": {"after": -1},
     "after string": {"after": "5"},
+    "last=0": {"last": 0},
+    "last too big": {"last": 10_001},
+    "last bool": {"last": True},
+    "before negative": {"before": -1},
+    "before string": {"before": "5"},
+    "before too big": {"before": 2**63},
     "empty actor": {"actor": ""},
     "blank subject": {"subject": "  "},
     "non-string action": {"action": 7},

@@ -33,12 +33,21 @@ from strawberry.dataloader import DataLoader
 from credence.api.budget import Spent
 from credence.api.config import ApiConfig
 from credence.api.keys import ApiKey
-from credence.api.limits import check_first
+from credence.api.limits import PAGE_DEFAULT, PageSize, check_first, page_size
 from credence.api.service import CredenceService
 from credence.core.errors import AuthenticationError, CredenceError, PermissionDeniedError
 from credence.graph.store import AuditDraft
 
-__all__ = ["PERMISSIONS", "Context", "ReadOnlyError", "context_of"]
+__all__ = [
+    "AFTER",
+    "BEFORE",
+    "LAST",
+    "PERMISSIONS",
+    "Context",
+    "ReadOnlyError",
+    "context_of",
+    "first_argument",
+]
 
 #: Permission -> the roles that have it.
 PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -163,6 +172,14 @@ class Context:
         """A page size checked against the limits (run time: variables are known here)."""
         return check_first(first, self.config.limits, where)
 
+    def page(self, first: int | None, last: int | None, default: int) -> PageSize:
+        """The page a connection's ``first``/``last`` ask for (:func:`~credence.api.limits.page_size`).
+
+        ``default`` applies when neither is given; both given is BAD_USER_INPUT, and each is
+        checked against ``max_first`` under its own name (LIMIT_EXCEEDED).
+        """
+        return page_size(first, last, default, self.config.limits)
+
     def writable(self) -> None:
         """Refuse a mutation on a read-only server (:class:`ReadOnlyError`)."""
         if self.config.read_only:
@@ -182,6 +199,31 @@ class ReadOnlyError(CredenceError):
         message: str = "this server is read-only (started with --read-only); send writes to a server that takes them",
     ) -> None:
         super().__init__(message)
+
+
+def first_argument(default: int) -> Any:
+    """The ``first`` argument of a paged field: nullable, ``default`` when neither first nor last is given.
+
+    The default lives in the description and in the argument's metadata
+    (:data:`~credence.api.limits.PAGE_DEFAULT`, which the cost model reads), not in the
+    schema: a schema default would be applied next to a ``last`` given alone.
+    """
+    return strawberry.argument(
+        description=f"Page size from the start of the window (default {default} when neither first nor last "
+        "is given; at most the server's max_first).",
+        metadata={PAGE_DEFAULT: default},
+    )
+
+
+#: The ``last`` argument of a paged field.
+LAST = strawberry.argument(
+    description="Page size from the end of the window: the items just before `before` (or the last ones), "
+    "in the same order as forward pages. Not with first."
+)
+#: The ``after`` argument of a paged field.
+AFTER = strawberry.argument(description="Only items after this cursor (any edge's cursor of this listing).")
+#: The ``before`` argument of a paged field.
+BEFORE = strawberry.argument(description="Only items before this cursor (any edge's cursor of this listing).")
 
 
 def context_of(info: strawberry.Info) -> Context:

@@ -10,7 +10,9 @@ including a global id, so no id format is inspected to tell the two apart.
 
 Cursors are url-safe base64 of a small JSON object tagged with the kind of page
 they belong to; a cursor of another kind, or one the API did not issue, is
-BAD_USER_INPUT.
+BAD_USER_INPUT naming the argument it came in (``after`` or ``before``). A cursor
+is a position, not a direction: any edge's cursor can be sent back as ``after`` (the
+items following it) or as ``before`` (the items preceding it).
 
 Examples
 --------
@@ -112,7 +114,7 @@ def encode_cursor(kind: str, payload: dict[str, Any]) -> str:
     kind
         The kind of page (``"users"``, ``"history"``, ``"friends"``, ``"audit"``).
     payload
-        JSON-serialisable position of the last item on the page.
+        JSON-serialisable position of one item of the page.
 
     Returns
     -------
@@ -128,15 +130,17 @@ def encode_cursor(kind: str, payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
+def decode_cursor(cursor: str, kind: str, argument: str = "after") -> dict[str, Any]:
     """The payload of a cursor from :func:`encode_cursor`.
 
     Parameters
     ----------
     cursor
-        The cursor a client sent back (an ``after`` argument).
+        The cursor a client sent back (an ``after`` or ``before`` argument).
     kind
         The kind of page the cursor must belong to.
+    argument
+        The argument the cursor came in, named in the error.
 
     Returns
     -------
@@ -153,18 +157,18 @@ def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError(
-            "not a cursor this API issued", entity="cursor", column="after", value=cursor
+            "not a cursor this API issued", entity="cursor", column=argument, value=cursor
         ) from None
     if not isinstance(data, dict) or data.pop("t", None) != kind:
-        raise ValidationError(f"not a {kind} cursor", entity="cursor", column="after", value=cursor)
+        raise ValidationError(f"not a {kind} cursor", entity="cursor", column=argument, value=cursor)
     return data
 
 
-def _malformed(cursor: str) -> ValidationError:
-    return ValidationError("malformed cursor", entity="cursor", column="after", value=cursor)
+def _malformed(cursor: str, argument: str) -> ValidationError:
+    return ValidationError("malformed cursor", entity="cursor", column=argument, value=cursor)
 
 
-def history_position(cursor: str) -> int:
+def history_position(cursor: str, argument: str = "after") -> int:
     """The snapshot position (counted from the oldest) in a ``User.history`` cursor.
 
     Raises
@@ -172,13 +176,13 @@ def history_position(cursor: str) -> int:
     ValidationError
         If ``cursor`` is not a history cursor holding a position >= 0.
     """
-    position = decode_cursor(cursor, "history").get("p")
+    position = decode_cursor(cursor, "history", argument).get("p")
     if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-        raise _malformed(cursor)
+        raise _malformed(cursor, argument)
     return position
 
 
-def friends_position(cursor: str) -> str:
+def friends_position(cursor: str, argument: str = "after") -> str:
     """The last friend's user id in a ``User.friends`` cursor.
 
     Raises
@@ -186,21 +190,21 @@ def friends_position(cursor: str) -> str:
     ValidationError
         If ``cursor`` is not a friends cursor holding a user id.
     """
-    last = decode_cursor(cursor, "friends").get("k")
+    last = decode_cursor(cursor, "friends", argument).get("k")
     if not isinstance(last, str):
-        raise _malformed(cursor)
+        raise _malformed(cursor, argument)
     return last
 
 
-def audit_position(cursor: str) -> int:
-    """The last entry's id in an ``auditLog`` cursor.
+def audit_position(cursor: str, argument: str = "after") -> int:
+    """The entry id in an ``auditLog`` cursor.
 
     Raises
     ------
     ValidationError
-        If ``cursor`` is not an audit cursor holding an entry id.
+        If ``cursor`` is not an audit cursor holding an entry id (an integer in ``[0, 2**63)``).
     """
-    start = decode_cursor(cursor, "audit").get("id")
-    if not isinstance(start, int) or isinstance(start, bool):
-        raise _malformed(cursor)
+    start = decode_cursor(cursor, "audit", argument).get("id")
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
+        raise _malformed(cursor, argument)
     return start

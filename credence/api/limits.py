@@ -10,10 +10,13 @@ are known (:func:`check_first`).
 Introspection fields (``__schema``, ``__type``) count 1 and nothing below them, so
 standard tools can read the schema; the token limit still bounds such documents.
 
-Cost model: every field costs 1; a field with a ``first`` argument multiplies what it
-selects by its page size (a literal, the argument's default, or ``max_first`` when it
-comes from a variable); fields in :data:`PUSH_FIELDS` run a local push per call and
-add :data:`PUSH_COST` per item on top.
+Cost model: every field costs 1; a field with a ``first`` (or ``last``) argument
+multiplies what it selects by its page size: the literal given (the larger of ``first``
+and ``last`` if both are), ``max_first`` when it comes from a variable, and when
+neither is given the default page size (the ``first`` argument's default value, or
+the :data:`PAGE_DEFAULT` in its metadata when the schema declares ``first`` without a
+default so that ``last`` can be given alone, see :func:`page_size`); fields in
+:data:`PUSH_FIELDS` run a local push per call and add :data:`PUSH_COST` per item on top.
 
 Examples
 --------
@@ -24,6 +27,11 @@ Examples
 >>> # users: 1 + 3 x (name 1 + friends (1 + 5 x name 1)) = 1 + 3 x 7
 >>> measure_operation(schema, parse("{ users(first: 3) { name friends { name } } }"), max_first=100)
 Measure(depth=3, aliases=0, cost=22)
+>>> paged = build_schema("type Query { users(first: Int, last: Int): [User!]! } type User { name: String! }")
+>>> measure_operation(paged, parse("{ users(last: 7) { name } }"), max_first=100).cost  # 1 + 7 x 1
+8
+>>> measure_operation(paged, parse("query($n: Int) { users(last: $n) { name } }"), max_first=100).cost
+101
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    NullValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -49,12 +58,26 @@ from graphql import (
 )
 
 from credence.api.config import Limits
-from credence.core.errors import LimitExceededError
+from credence.core.errors import LimitExceededError, ValidationError
 
-__all__ = ["PUSH_COST", "PUSH_FIELDS", "Measure", "RequestLimitsRule", "check_first", "measure_operation"]
+__all__ = [
+    "PAGE_DEFAULT",
+    "PUSH_COST",
+    "PUSH_FIELDS",
+    "Measure",
+    "PageSize",
+    "RequestLimitsRule",
+    "check_first",
+    "measure_operation",
+    "page_size",
+]
 
 PUSH_FIELDS = frozenset({"contributors", "influenced", "inflation", "ifDefaulted"})
 PUSH_COST = 10
+#: Metadata key of a paged field's default page size, on its ``first`` argument (strawberry's
+#: ``strawberry.argument(metadata=...)``): the schema declares ``first`` without a default,
+#: so that ``last`` can be given alone, and the cost model reads the default from here.
+PAGE_DEFAULT = "credence.page_default"
 
 
 class Measure(NamedTuple):
@@ -76,14 +99,84 @@ class Measure(NamedTuple):
 
 
 def check_first(first: int, limits: Limits, where: str = "first") -> int:
-    """A page size within ``[0, limits.max_first]`` (LimitExceededError above, ValueError below)."""
+    """A page size within ``[0, limits.max_first]`` (LimitExceededError above, ValidationError below)."""
     if first > limits.max_first:
         raise LimitExceededError(where, first, limits.max_first)
     if first < 0:
-        from credence.core.errors import ValidationError
-
         raise ValidationError("must be >= 0", entity="argument", column=where, value=first)
     return first
+
+
+class PageSize(NamedTuple):
+    """How many items a paged field returns, and from which end of its window.
+
+    Attributes
+    ----------
+    size : int
+        The page size, within the limits.
+    from_end : bool
+        True for ``last`` (the items nearest ``before``, or the end), False for ``first``.
+    """
+
+    size: int
+    from_end: bool
+
+    def cut(self, low: int, high: int) -> tuple[int, int]:
+        """The ``[start, stop)`` of the page within the window ``[low, high)`` of a list.
+
+        The window is what the cursors leave (``after`` and ``before`` excluded); the page
+        is its first ``size`` items, or its last ``size`` with ``from_end``. A window that
+        the cursors leave empty (``high <= low``) gives an empty page at ``low``.
+
+        Examples
+        --------
+        >>> PageSize(3, False).cut(2, 10), PageSize(3, True).cut(2, 10), PageSize(3, True).cut(2, 4)
+        ((2, 5), (7, 10), (2, 4))
+        """
+        high = max(high, low)
+        if self.from_end:
+            return max(low, high - self.size), high
+        return low, min(high, low + self.size)
+
+
+def page_size(first: int | None, last: int | None, default: int, limits: Limits) -> PageSize:
+    """The page a Relay connection's ``first``/``last`` ask for, checked against the limits.
+
+    Parameters
+    ----------
+    first, last
+        The arguments as given (None when absent or null).
+    default
+        The page size when neither is given (a ``first`` of that size).
+    limits
+        The server's limits: ``max_first`` bounds ``first`` and ``last`` alike.
+
+    Returns
+    -------
+    PageSize
+        ``(last, True)`` when ``last`` is given, otherwise ``(first or the default, False)``.
+
+    Raises
+    ------
+    ValidationError
+        If both are given, or either is negative (naming the argument).
+    LimitExceededError
+        If the one given exceeds ``max_first`` (naming the argument).
+
+    Examples
+    --------
+    >>> page_size(None, None, 20, Limits()), page_size(None, 5, 20, Limits())
+    (PageSize(size=20, from_end=False), PageSize(size=5, from_end=True))
+    >>> page_size(3, 5, 20, Limits())
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ValidationError: argument, column 'last' (value 5): give first or last, not both
+    """
+    if first is not None and last is not None:
+        raise ValidationError("give first or last, not both", entity="argument", column="last", value=last)
+    if last is not None:
+        return PageSize(check_first(last, limits, "last"), True)
+    return PageSize(check_first(default if first is None else first, limits, "first"), False)
 
 
 @dataclass
@@ -132,22 +225,45 @@ class _Walker:
         if definition is None:  # introspection or unknown: cost 1, nothing below counted
             return self.selection(None, node.selection_set, depth, seen)[0], 1
         multiplier = 1
-        argument = definition.args.get("first")
-        if argument is not None:
-            given = next((a for a in node.arguments or () if a.name.value == "first"), None)
-            if given is None:
-                multiplier = _default_int(argument, self.max_first)
-            elif isinstance(given.value, IntValueNode):
-                multiplier = int(given.value.value)
-            else:
-                multiplier = self.max_first
+        sizes = [name for name in ("first", "last") if name in definition.args]
+        if sizes:
+            given = [size for name in sizes if (size := self.size(node, name)) is not None]
+            multiplier = max(given) if given else _default_size(definition.args[sizes[0]], self.max_first)
         multiplier = max(multiplier, 0)
         deepest, below = self.selection(get_named_type(definition.type), node.selection_set, depth, seen)
         extra = PUSH_COST * multiplier if node.name.value in PUSH_FIELDS else 0
         return deepest, 1 + extra + multiplier * below
 
+    def size(self, node: FieldNode, name: str) -> int | None:
+        """The page size the argument ``name`` of ``node`` asks for; None when absent or null.
 
-def _default_int(argument: Any, fallback: int) -> int:
+        A variable counts as ``max_first``: its value is not known when the cost is estimated.
+        """
+        given = next((a for a in node.arguments or () if a.name.value == name), None)
+        if given is None or isinstance(given.value, NullValueNode):
+            return None
+        if isinstance(given.value, IntValueNode):
+            return int(given.value.value)
+        return self.max_first
+
+
+def _default_size(argument: Any, fallback: int) -> int:
+    """The page size of a paged field given neither ``first`` nor ``last``.
+
+    The argument's integer default if it has one, else the :data:`PAGE_DEFAULT` of its
+    strawberry metadata, else ``fallback``.
+    """
+    value = _default_int(argument, None)
+    if value is not None:
+        return value
+    definition = (getattr(argument, "extensions", None) or {}).get("strawberry-definition")
+    default = (getattr(definition, "metadata", None) or {}).get(PAGE_DEFAULT)
+    if isinstance(default, int) and not isinstance(default, bool):
+        return default
+    return fallback
+
+
+def _default_int(argument: Any, fallback: int | None) -> int | None:
     """An argument's integer default (graphql-core 3.2 ``default_value`` or 3.3 ``default``)."""
     value = getattr(argument, "default_value", None)
     if isinstance(value, int) and not isinstance(value, bool):

@@ -163,13 +163,23 @@ class UserQuery:
 
 @dataclass(frozen=True)
 class UserPage:
-    """One page of a listing."""
+    """One page of a listing.
+
+    ``has_previous`` and ``has_next`` tell whether users the query keeps come before the
+    page's first user and after its last, in the listing's order (see :func:`users_page`).
+    """
 
     ids: list[str]
     cursors: list[str]
     has_next: bool
     total: int
     generation: int
+    has_previous: bool = False
+
+    @property
+    def start_cursor(self) -> str | None:
+        """The cursor of the page's first user (``before`` for the previous page), None for an empty page."""
+        return self.cursors[0] if self.cursors else None
 
     @property
     def end_cursor(self) -> str | None:
@@ -177,84 +187,207 @@ class UserPage:
         return self.cursors[-1] if self.cursors else None
 
 
-def _take_ordered(candidates: np.ndarray, key: np.ndarray, ids: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` candidates with the smallest (key, id), in that order."""
-    if count <= 0 or candidates.size <= count:
+def _take_ordered(
+    candidates: np.ndarray, key: np.ndarray, ids: np.ndarray, count: int, from_end: bool = False
+) -> np.ndarray:
+    """The ``count`` candidates with the smallest (key, id), or the largest ``from_end``, in ascending order."""
+    if count <= 0:
+        chosen = candidates[:0]
+    elif candidates.size <= count:
         chosen = candidates
     else:
-        threshold = np.partition(key[candidates], count - 1)[count - 1]
-        below = candidates[key[candidates] < threshold]
-        ties = candidates[key[candidates] == threshold]
-        ties = ties[np.argsort(ids[ties].astype(str), kind="stable")][: count - below.size]
-        chosen = np.concatenate([below, ties])
+        values = key[candidates]
+        rank = candidates.size - count if from_end else count - 1
+        threshold = np.partition(values, rank)[rank]
+        inside = candidates[values > threshold] if from_end else candidates[values < threshold]
+        ties = candidates[values == threshold]
+        ties = ties[np.argsort(ids[ties].astype(str), kind="stable")]
+        wanted = count - inside.size
+        ties = ties[ties.size - wanted :] if from_end else ties[:wanted]
+        chosen = np.concatenate([inside, ties])
     order = np.lexsort((ids[chosen].astype(str), key[chosen]))
     return chosen[order]
+
+
+def _scan(
+    order: np.ndarray, keep: np.ndarray, start: int, stop: int, count: int, from_end: bool
+) -> np.ndarray:
+    """Up to ``count`` rows of ``order[start:stop]`` that ``keep`` holds: the first ones, or the last ``from_end``.
+
+    Reads ``order`` in chunks from the chosen end, so a short page of a long listing
+    touches a few chunks, not the whole of it.
+    """
+    picked: list[np.ndarray] = []
+    found = 0
+    chunk = max(4 * (count + 1), 1024)
+    position = stop if from_end else start
+    while found < count and (position > start if from_end else position < stop):
+        low, high = (
+            (max(start, position - chunk), position) if from_end else (position, min(stop, position + chunk))
+        )
+        block = order[low:high]
+        hit = block[keep[block]]
+        picked.append(hit)
+        found += hit.size
+        position = low if from_end else high
+    if from_end:
+        picked.reverse()
+    rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    return rows[max(rows.size - count, 0) :] if from_end else rows[:count]
+
+
+def _cursor_key(cursor: str, sort: str, argument: str) -> tuple[int, str]:
+    """The (score, user id) position in a ``users`` cursor of a listing in ``sort`` order.
+
+    Raises
+    ------
+    ValidationError
+        Naming ``argument``, if ``cursor`` is not a users cursor of this order.
+    """
+    data = decode_cursor(cursor, "users", argument)
+    key = data.get("k")
+    if data.get("s") != sort or not (isinstance(key, list) and len(key) == 2):
+        raise ValidationError("cursor of a listing in another order", entity="cursor", column=argument,
+                              value=cursor)  # fmt: skip
+    if not isinstance(key[1], str) or isinstance(key[0], bool) or not isinstance(key[0], int):
+        raise ValidationError("malformed cursor", entity="cursor", column=argument, value=cursor)
+    return key[0], key[1]
+
+
+def _following(key: np.ndarray, ids: np.ndarray, keep: np.ndarray, position: tuple[int, str]) -> np.ndarray:
+    """Rows strictly after ``position`` (sort key, user id) in (key, id) order; ties compared among ``keep`` only."""
+    value, user = position
+    later = key > value
+    tie = np.flatnonzero(keep & (key == value))
+    later[tie[ids[tie].astype(str) > user]] = True
+    return later
+
+
+def _preceding(key: np.ndarray, ids: np.ndarray, keep: np.ndarray, position: tuple[int, str]) -> np.ndarray:
+    """Rows strictly before ``position`` (sort key, user id) in (key, id) order; ties compared among ``keep`` only."""
+    value, user = position
+    earlier = key < value
+    tie = np.flatnonzero(keep & (key == value))
+    earlier[tie[ids[tie].astype(str) < user]] = True
+    return earlier
 
 
 def users_page(
     table: EngineView,
     query: UserQuery,
     *,
-    first: int,
+    first: int | None = None,
+    last: int | None = None,
     after: str | None = None,
+    before: str | None = None,
     policy: Policy | None = None,
     id_order: np.ndarray | None = None,
 ) -> UserPage:
     """A keyset page of users in ``query.sort`` order (ties by user id).
 
-    The cursor holds the last row's sort key and id, not an offset, so it stays
-    valid across recomputes: the next page starts after that key in the current
-    order (a user whose score moved across the cursor may be seen twice or not at all,
-    as with any keyset page over changing data). ``id_order`` (rows sorted by id) saves
-    a sort of every id for ``USER_ID_ASC``.
+    The cursors hold a row's sort key and id, not an offset, so they stay valid across
+    recomputes: ``after`` keeps the users strictly after that key in the current order,
+    ``before`` those strictly before it (a user whose score moved across a cursor may be
+    seen twice or not at all, as with any keyset page over changing data). Of that
+    window the page is the ``first`` users, or the ``last`` ones, always in listing
+    order. ``id_order`` (rows sorted by id) saves a sort of every id for ``USER_ID_ASC``.
+
+    ``has_previous`` is exact: whether a user the query keeps lies before the page
+    (at or before ``after``, or in the window before a ``last`` page); so is
+    ``has_next`` (after the page in the window, or at or after ``before``). Both are
+    counted in the same view of the scores as the page.
+
+    Parameters
+    ----------
+    table
+        The engine's columns, as one consistent view.
+    query
+        The filters and the order.
+    first, last
+        The page size from the start or from the end of the window: exactly one is
+        given, already checked against the limits.
+    after, before
+        Cursors of this listing's edges (any of them, whichever page they came from).
+    policy
+        The policy a band filter names.
+    id_order
+        Rows sorted by user id, if the caller keeps them.
+
+    Returns
+    -------
+    UserPage
+        The page, its cursors, whether users precede and follow it, and the filter's count.
+
+    Raises
+    ------
+    ValidationError
+        If the sort is unknown, a cursor is not one of a listing in this order, or a
+        filter is invalid.
+    ValueError
+        If not exactly one of ``first`` and ``last`` is given.
+
+    Examples
+    --------
+    >>> ids = np.array(["a", "b", "c", "d", "e"], dtype=object)
+    >>> table = EngineView(ids=ids, scores=np.array([700, 650, 700, 500, 650]), base=np.zeros(5),
+    ...                    degree=np.zeros(5), consent=np.ones(5, bool), quarantined=np.zeros(5, bool),
+    ...                    participating=np.ones(5, bool), prior=0.5, damping=0.5, computed_at=0, generation=3,
+    ...                    positions={user: row for row, user in enumerate(ids)})
+    >>> end = users_page(table, UserQuery(), last=2)
+    >>> end.ids, end.has_previous, end.has_next
+    (['e', 'd'], True, False)
+    >>> users_page(table, UserQuery(), last=2, before=end.start_cursor).ids
+    ['c', 'b']
     """
+    if (first is None) == (last is None):
+        raise ValueError("give exactly one of first and last")
     if query.sort not in SORTS:
         raise ValidationError(
             f"must be one of {', '.join(SORTS)}", entity="users", column="sort", value=query.sort
         )
+    from_end = last is not None
+    size = int(last if last is not None else cast(int, first))
     keep = query.mask(table, policy)
     total = int(np.count_nonzero(keep))
     ids = table.ids
-    last: Any = None
-    if after is not None:
-        data = decode_cursor(after, "users")
-        last = data.get("k")
-        if data.get("s") != query.sort or not (isinstance(last, list) and len(last) == 2):
-            raise ValidationError(
-                "cursor of a listing in another order", entity="cursor", column="after", value=after
-            )
-        if not isinstance(last[1], str) or isinstance(last[0], bool) or not isinstance(last[0], int):
-            raise ValidationError("malformed cursor", entity="cursor", column="after", value=after)
+    low = None if after is None else _cursor_key(after, query.sort, "after")
+    high = None if before is None else _cursor_key(before, query.sort, "before")
     if query.sort == "USER_ID_ASC":
         order = id_order if id_order is not None else np.argsort(ids.astype(str), kind="stable")
-        start = 0 if last is None else int(np.searchsorted(ids[order].astype(str), last[1], side="right"))
-        picked: list[np.ndarray] = []
-        found = 0
-        chunk = max(4 * (first + 1), 1024)
-        while start < order.size and found <= first:
-            block = order[start : start + chunk]
-            hit = block[keep[block]]
-            picked.append(hit)
-            found += hit.size
-            start += chunk
-        rows = np.concatenate(picked)[: first + 1] if picked else np.zeros(0, dtype=np.int64)
+        sorted_ids = ids[order].astype(str) if low is not None or high is not None else ids[:0]
+        start = 0 if low is None else int(np.searchsorted(sorted_ids, low[1], side="right"))
+        stop = order.size if high is None else int(np.searchsorted(sorted_ids, high[1], side="left"))
+        stop = max(stop, start)
+        rows = _scan(order, keep, start, stop, size + 1, from_end)
+        earlier = low is not None and bool(keep[order[:start]].any())
+        later = high is not None and bool(keep[order[stop:]].any())
     else:
         key = -table.scores if query.sort == "SCORE_DESC" else table.scores.copy()
-        if last is not None:
-            sort_key = -last[0] if query.sort == "SCORE_DESC" else last[0]
-            later = key > sort_key
-            tie = np.flatnonzero(keep & (key == sort_key))
-            later[tie[ids[tie].astype(str) > last[1]]] = True
-            keep &= later
-        rows = _take_ordered(np.flatnonzero(keep), key, ids, first + 1)
-    has_next = rows.size > first
-    rows = rows[:first]
+
+        def sort_key(position: tuple[int, str]) -> tuple[int, str]:
+            return (-position[0] if query.sort == "SCORE_DESC" else position[0]), position[1]
+
+        window = keep.copy()
+        earlier = later = False
+        if low is not None:
+            following = _following(key, ids, keep, sort_key(low))
+            earlier = bool((keep & ~following).any())
+            window &= following
+        if high is not None:
+            preceding = _preceding(key, ids, keep, sort_key(high))
+            later = bool((keep & ~preceding).any())
+            window &= preceding
+        rows = _take_ordered(np.flatnonzero(window), key, ids, size + 1, from_end)
+    more = rows.size > size  # more of the window beyond the page, on the side it was cut
+    rows = rows[rows.size - size :] if from_end and more else rows[:size]
+    has_previous = earlier or (from_end and more)
+    has_next = later or (not from_end and more)
     out_ids = [str(u) for u in ids[rows].tolist()]
     cursors = []
     for row, user in zip(rows.tolist(), out_ids, strict=True):
         value = 0 if query.sort == "USER_ID_ASC" else int(table.scores[row])
         cursors.append(encode_cursor("users", {"s": query.sort, "k": [value, user], "g": table.generation}))
-    return UserPage(out_ids, cursors, has_next, total, table.generation)
+    return UserPage(out_ids, cursors, has_next, total, table.generation, has_previous)
 
 
 def score_stats(scores: np.ndarray, policy: Policy) -> dict[str, Any]:

@@ -786,19 +786,26 @@ class Neo4jStore(StoreBase):
         )
         return np.array([r["id"] for r in records], dtype=object)
 
-    def _audit_page(self, first: int, after: int, filters: dict[str, str]) -> list[AuditEntry]:
+    def _audit_page(
+        self, size: int, after: int, before: int | None, filters: dict[str, str], newest: bool
+    ) -> list[AuditEntry]:
         # Property names only from the fixed AUDIT_FILTERS; every value is a parameter.
         columns = [c for c in AUDIT_FILTERS if c in filters]
         where = "".join(f" AND e.{c} = ${c}" for c in columns)
+        if before is not None:
+            where += " AND e.id < $before"
         props = ", ".join(f"e.{f}" for f in _AUDIT_FIELDS)
+        direction = "DESC" if newest else "ASC"
         records = self._read(
             f"MATCH (e:AuditEntry) WHERE e.id > $after{where} "
-            f"RETURN [{props}] AS row ORDER BY e.id LIMIT $first",
+            f"RETURN [{props}] AS row ORDER BY e.id {direction} LIMIT $size",
             after=after,
-            first=first,
+            before=before,
+            size=size,
             **{c: filters[c] for c in columns},
         )
-        return [AuditEntry(*r["row"]) for r in records]
+        entries = [AuditEntry(*r["row"]) for r in records]
+        return entries[::-1] if newest else entries
 
     def _scores(self, match: str, **params: Any) -> pd.DataFrame:
         fields = ", ".join(f"s.{c}" for c in ["model_version", "computed_at", "score", *COMPONENTS])

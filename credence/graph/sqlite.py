@@ -906,16 +906,25 @@ class SQLiteStore(StoreBase):
             ).fetchall()
         return np.array([r[0] for r in rows], dtype=object)
 
-    def _audit_page(self, first: int, after: int, filters: dict[str, str]) -> list[AuditEntry]:
+    def _audit_page(
+        self, size: int, after: int, before: int | None, filters: dict[str, str], newest: bool
+    ) -> list[AuditEntry]:
         # Column names only from the fixed AUDIT_FILTERS; every value is bound.
         columns = [c for c in AUDIT_FILTERS if c in filters]
         where = "".join(f" AND {column} = ?" for column in columns)
+        params: list[Any] = [after, *(filters[c] for c in columns)]
+        if before is not None:
+            where += " AND id < ?"
+            params.append(before)
+        direction = "DESC" if newest else "ASC"
         with self._reading() as db:
             rows = db.execute(
-                f"SELECT {', '.join(_AUDIT_FIELDS)} FROM audit_log WHERE id > ?{where} ORDER BY id LIMIT ?",
-                (after, *(filters[c] for c in columns), first),
+                f"SELECT {', '.join(_AUDIT_FIELDS)} FROM audit_log WHERE id > ?{where} "
+                f"ORDER BY id {direction} LIMIT ?",
+                (*params, size),
             ).fetchall()
-        return [AuditEntry(*row) for row in rows]
+        entries = [AuditEntry(*row) for row in rows]
+        return entries[::-1] if newest else entries
 
     def _scores(
         self, where: str, params: tuple[Any, ...], db: sqlite3.Connection | None = None

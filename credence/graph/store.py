@@ -16,7 +16,7 @@ A rejected load therefore leaves the store exactly as it was.
 The store also keeps an append-only *audit log* (:class:`AuditEntry`): who read
 whose data, when. :meth:`StoreBase.record_audit` validates a batch of
 :class:`AuditDraft` and writes it in one transaction; :meth:`StoreBase.audit_log`
-pages through it by id.
+pages through it by id, forward (``first``/``after``) or backward (``last``/``before``).
 
 Units of work
 -------------
@@ -482,16 +482,20 @@ class GraphStore(Protocol):
     def audit_log(
         self,
         *,
-        first: int = 100,
+        first: int | None = None,
         after: int | None = None,
         actor: str | None = None,
         subject: str | None = None,
         action: str | None = None,
+        last: int | None = None,
+        before: int | None = None,
     ) -> list[AuditEntry]:
-        """Up to ``first`` entries with ``id > after``, ascending by id (keyset paging).
+        """Entries with ``after < id < before``, ascending by id (keyset paging both ways).
 
-        ``actor``, ``subject`` and ``action`` filter by exact (stripped) value.
-        ParameterError if ``first`` is not in ``1..AUDIT_PAGE_MAX`` or a filter is bad.
+        Of those, the ``first`` (oldest; 100 when neither size is given) or the ``last``
+        (newest, still returned oldest first). ``actor``, ``subject`` and ``action``
+        filter by exact (stripped) value. ParameterError if both sizes are given, one is
+        not in ``1..AUDIT_PAGE_MAX``, a cursor is not an id, or a filter is bad.
         """
         ...
 
@@ -1081,22 +1085,30 @@ class StoreBase:
     def audit_log(
         self,
         *,
-        first: int = 100,
+        first: int | None = None,
         after: int | None = None,
         actor: str | None = None,
         subject: str | None = None,
         action: str | None = None,
+        last: int | None = None,
+        before: int | None = None,
     ) -> list[AuditEntry]:
         """Check the paging arguments and filters, then read one page of the audit log.
 
         Parameters
         ----------
-        first : int
-            Most entries returned, in ``1..AUDIT_PAGE_MAX``.
+        first : int, optional
+            Most entries returned, the oldest of the window, in ``1..AUDIT_PAGE_MAX``;
+            100 when neither ``first`` nor ``last`` is given.
         after : int, optional
             Only entries with a larger id (the last id of the previous page).
         actor, subject, action : str, optional
             Exact values to match, stripped (``subject`` checked as a user id).
+        last : int, optional
+            Instead of ``first``: most entries returned, the newest of the window, in
+            ``1..AUDIT_PAGE_MAX``; still returned oldest first.
+        before : int, optional
+            Only entries with a smaller id (the first id of the next page).
 
         Returns
         -------
@@ -1106,7 +1118,8 @@ class StoreBase:
         Raises
         ------
         ParameterError
-            If ``first`` or ``after`` is out of range or a filter is not a valid value.
+            If both ``first`` and ``last`` are given, either is out of range, ``after`` or
+            ``before`` is not an entry id, or a filter is not a valid value.
 
         Examples
         --------
@@ -1116,18 +1129,28 @@ class StoreBase:
         [1, 2, 3]
         >>> [e.id for e in store.audit_log(first=2, after=1)]
         [2, 3]
+        >>> [e.id for e in store.audit_log(last=2)], [e.id for e in store.audit_log(last=1, before=3)]
+        ([2, 3], [2])
         >>> store.close()
         """
+        if first is not None and last is not None:
+            raise ParameterError("last", last, "give first or last, not both")
+        size, newest = (100 if first is None else first, False) if last is None else (last, True)
         if (
-            isinstance(first, bool)
-            or not isinstance(first, int | np.integer)
-            or not 1 <= first <= AUDIT_PAGE_MAX
+            isinstance(size, bool)
+            or not isinstance(size, int | np.integer)
+            or not 1 <= size <= AUDIT_PAGE_MAX
         ):
-            raise ParameterError("first", first, f"must be an integer in [1, {AUDIT_PAGE_MAX}]")
-        if after is not None and (
-            isinstance(after, bool) or not isinstance(after, int | np.integer) or not 0 <= after <= _INT64_MAX
-        ):
-            raise ParameterError("after", after, "must be None or an entry id (an integer >= 0)")
+            raise ParameterError(
+                "last" if newest else "first", size, f"must be an integer in [1, {AUDIT_PAGE_MAX}]"
+            )
+        for name, bound in (("after", after), ("before", before)):
+            if bound is not None and (
+                isinstance(bound, bool)
+                or not isinstance(bound, int | np.integer)
+                or not 0 <= bound <= _INT64_MAX
+            ):
+                raise ParameterError(name, bound, "must be None or an entry id (an integer >= 0)")
         filters: dict[str, str] = {}
         given = {"actor": actor, "subject": subject, "action": action}
         for name in AUDIT_FILTERS:
@@ -1141,18 +1164,26 @@ class StoreBase:
                     filters[name] = check_text("audit", name, value, max_length=AUDIT_MAX_LENGTHS[name])
             except ValidationError as exc:
                 raise ParameterError(name, value, exc.problem) from None
-        return self._audit_page(int(first), 0 if after is None else int(after), filters)
+        return self._audit_page(
+            int(size),
+            0 if after is None else int(after),
+            None if before is None else int(before),
+            filters,
+            newest,
+        )
 
     def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:  # pragma: no cover - overridden
         """Insert validated rows in the open transaction; their new ids, in order."""
         raise NotImplementedError
 
     def _audit_page(
-        self, first: int, after: int, filters: dict[str, str]
+        self, size: int, after: int, before: int | None, filters: dict[str, str], newest: bool
     ) -> list[AuditEntry]:  # pragma: no cover - overridden
-        """Up to ``first`` entries with id > ``after`` matching every ``column: value``.
+        """Up to ``size`` entries with ``after < id < before`` matching every ``column: value``, ascending.
 
-        ``filters`` holds validated values keyed by names from :data:`AUDIT_FILTERS`.
+        The oldest such entries, or the newest when ``newest`` (read newest first, returned
+        oldest first); ``before`` None is no upper bound. ``filters`` holds validated
+        values keyed by names from :data:`AUDIT_FILTERS`.
         """
         raise NotImplementedError
 

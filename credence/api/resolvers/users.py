@@ -6,21 +6,26 @@ argument is an ``ID``, takes a global id (see :mod:`credence.api.ids`).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from credence.api.context import Context, context_of
+from credence.api.context import AFTER, BEFORE, LAST, Context, context_of, first_argument
 from credence.api.ids import from_global_id
 from credence.api.inputs import UserFilter, UserSort, user_query
 from credence.api.service import users_page
 from credence.api.types.model import Model, model_from
-from credence.api.types.pages import PageInfo
+from credence.api.types.pages import page_info
 from credence.api.types.stats import HistogramBin, ScoreStats, score_stats_from
 from credence.api.types.users import Node, User, UserConnection, UserEdge, user_from, user_node, user_nodes
 from credence.core.errors import ValidationError
 from credence.core.scale import SCORE_RANGE
 from credence.graph.model import check_user_id
 
-__all__ = ["UsersQuery"]
+__all__ = ["USERS_PAGE", "UsersQuery"]
+
+#: Page size of ``users`` given neither ``first`` nor ``last``.
+USERS_PAGE = 20
 
 
 @strawberry.type
@@ -55,37 +60,49 @@ class UsersQuery:
         context_of(info).require("read", "user")
         return await user_node(info, check_user_id(id))
 
-    @strawberry.field(description="Users as a keyset-paged connection.")
+    @strawberry.field(
+        description="Users as a keyset-paged connection (Relay: first/after forward, last/before backward)."
+    )
     async def users(
         self,
         info: strawberry.Info,
         filter: UserFilter | None = None,
         sort: UserSort = UserSort.SCORE_DESC,
-        first: int = 20,
-        after: str | None = None,
+        first: Annotated[int | None, first_argument(USERS_PAGE)] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
     ) -> UserConnection:
         """A keyset page of the users ``filter`` keeps, in ``sort`` order (ties by user id).
 
-        The page is cut on the worker thread from a view of the engine's scores; its
-        cursors stay valid across recomputes (see :func:`~credence.api.service.users_page`).
+        The users strictly between ``after`` and ``before`` form the window; the page is
+        its ``first`` users or its ``last`` ones (``first`` defaults to
+        :data:`USERS_PAGE`), in ``sort`` order either way. The page is cut on the worker
+        thread from a view of the engine's scores; its cursors stay valid across
+        recomputes (see :func:`~credence.api.service.users_page`).
 
         Raises
         ------
         ValidationError
-            If ``after`` is not a cursor of a listing in this order, or a filter is invalid.
+            If both ``first`` and ``last`` are given, a cursor is not one of a listing in
+            this order, or a filter is invalid.
+        LimitExceededError
+            If ``first`` or ``last`` exceeds ``max_first``.
         """
         ctx = context_of(info)
         ctx.require("read", "users")
-        first = ctx.first(first)
+        size = ctx.page(first, last, USERS_PAGE)
         _check_filter(ctx, filter, "users")
         query = user_query(filter, sort)
         service = ctx.service
-        page = await service.run(lambda: users_page(service.engine.view(), query, first=first, after=after,
-                                                    policy=service.policy, id_order=service.id_order()))  # fmt: skip
+        sizes = {"last": size.size} if size.from_end else {"first": size.size}
+        page = await service.run(lambda: users_page(service.engine.view(), query, after=after, before=before,
+                                                    policy=service.policy, id_order=service.id_order(),
+                                                    **sizes))  # fmt: skip
         nodes = await user_nodes(info, page.ids)
         return UserConnection(
             edges=[UserEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            page_info=page_info(page.cursors, has_previous=page.has_previous, has_next=page.has_next),
             total_count=page.total,
             generation=page.generation,
         )

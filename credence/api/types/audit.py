@@ -30,27 +30,36 @@ class AuditEntryType:
 class AuditPage:
     """A keyset page of the audit log, oldest first.
 
-    ``end_cursor`` holds the last entry's id, so entries appended meanwhile never shift
-    a page; there is no total count (the log only grows and counting it is a scan).
+    The cursors hold an entry's id, so entries appended meanwhile never shift a page;
+    ``start_cursor`` (the first entry's) is ``before`` for the page before it,
+    ``end_cursor`` (the last entry's) ``after`` for the page after it. There is no
+    total count (the log only grows and counting it is a scan).
     """
 
     entries: list[AuditEntryType]
-    end_cursor: str | None
-    has_next_page: bool
+    end_cursor: str | None = strawberry.field(description="The last entry's cursor; null when empty.")
+    has_next_page: bool = strawberry.field(
+        description="Whether entries matching the filters follow the page."
+    )
+    start_cursor: str | None = strawberry.field(description="The first entry's cursor; null when empty.")
+    has_previous_page: bool = strawberry.field(
+        description="Whether entries matching the filters precede the page."
+    )
 
 
-def audit_page(rows: Sequence[AuditEntry], first: int) -> AuditPage:
-    """A page of at most ``first`` entries from ``rows``.
+def audit_page(rows: Sequence[AuditEntry], *, has_previous: bool, has_next: bool) -> AuditPage:
+    """The page of the entries ``rows`` (oldest first), and whether entries precede and follow it.
 
-    Parameters
-    ----------
-    rows
-        Up to ``first + 1`` entries, oldest first: one more than the page holds tells
-        whether there is a next page without counting the log.
-    first
-        The page size.
+    Examples
+    --------
+    >>> page = audit_page([AuditEntry(7, 0, "ana", "analyst", "read:x", None, "")], has_previous=True,
+    ...                   has_next=False)
+    >>> page.start_cursor == page.end_cursor == encode_cursor("audit", {"id": 7}), page.has_previous_page
+    (True, True)
     """
     entries = [AuditEntryType(id=e.id, at=EpochSeconds(e.at), actor=e.actor, role=e.role, action=e.action, subject=e.subject,
-                              detail=e.detail) for e in rows[:first]]  # fmt: skip
-    return AuditPage(entries=entries, has_next_page=len(rows) > first,
-                     end_cursor=encode_cursor("audit", {"id": entries[-1].id}) if entries else None)  # fmt: skip
+                              detail=e.detail) for e in rows]  # fmt: skip
+    cursors = [encode_cursor("audit", {"id": e.id}) for e in entries]
+    return AuditPage(entries=entries, has_next_page=has_next, has_previous_page=has_previous,
+                     start_cursor=cursors[0] if cursors else None,
+                     end_cursor=cursors[-1] if cursors else None)  # fmt: skip

@@ -8,8 +8,9 @@ import pandas as pd
 import strawberry
 
 from credence.api.ids import encode_cursor, history_position
+from credence.api.limits import PageSize
 from credence.api.scalars import EpochSeconds
-from credence.api.types.pages import PageInfo
+from credence.api.types.pages import PageInfo, page_info
 from credence.api.types.scores import Component
 from credence.core.scale import points
 from credence.scoring.policy import COMPONENT_NAMES, Policy
@@ -48,10 +49,17 @@ def history_page(
     frame: pd.DataFrame,
     recorded: Mapping[str, Mapping[str, float]],
     policy: Policy,
-    first: int,
-    after: str | None,
+    size: PageSize,
+    after: str | None = None,
+    before: str | None = None,
 ) -> ScoreSnapshotConnection:
     """One page of a user's snapshots, newest first.
+
+    A cursor holds its snapshot's position counted from the oldest, so snapshots added
+    since do not shift it. The snapshots strictly between ``after`` and ``before`` (in
+    the newest-first order: older than ``after``, newer than ``before``) form the window,
+    and the page is its first or last ``size`` snapshots, newest first either way. The
+    page info is exact: the whole history is at hand.
 
     Parameters
     ----------
@@ -65,10 +73,10 @@ def history_page(
     policy
         The policy in force: its weights price snapshots of its own version, and of
         versions the store has no record of (written before versions were recorded).
-    first
-        Page size (already checked against the limits).
-    after
-        The ``endCursor`` of the previous page, or None for the first page.
+    size
+        Page size and end (``first`` or ``last``), already checked against the limits.
+    after, before
+        Cursors of this history's edges, or None.
 
     Returns
     -------
@@ -78,15 +86,16 @@ def history_page(
     Raises
     ------
     ValidationError
-        If ``after`` is not a history cursor.
+        If ``after`` or ``before`` is not a history cursor.
     """
-    rows = list(range(len(frame) - 1, -1, -1))  # newest first
-    start = 0
-    if after is not None:
-        # Cursors count from the oldest snapshot, so snapshots added since do not shift them.
-        start = len(frame) - history_position(after)
+    count = len(frame)
+    rows = list(range(count - 1, -1, -1))  # newest first: row i shows the snapshot at position count-1-i
+    # Position p (from the oldest) is shown at row count-1-p: after it come rows > that, before it rows < it.
+    low = 0 if after is None else max(0, count - history_position(after, "after"))
+    high = count if before is None else min(count, max(0, count - 1 - history_position(before, "before")))
+    start, stop = size.cut(low, high)
     edges = []
-    for i in rows[start : start + first]:
+    for i in rows[start:stop]:
         row = frame.iloc[i]
         version = str(row["model_version"])
         weights = recorded.get(version) or policy.weights
@@ -98,6 +107,5 @@ def history_page(
         node = ScoreSnapshot(model_version=version, computed_at=EpochSeconds(int(row["computed_at"])),
                              score=int(row["score"]), components=components)  # fmt: skip
         edges.append(ScoreSnapshotEdge(cursor=encode_cursor("history", {"p": i}), node=node))
-    has_next = start + first < len(rows)
-    return ScoreSnapshotConnection(edges=edges, page_info=PageInfo(has_next_page=has_next,
-                                   end_cursor=edges[-1].cursor if edges else None), total_count=len(frame))  # fmt: skip
+    info: PageInfo = page_info([e.cursor for e in edges], has_previous=start > 0, has_next=stop < count)
+    return ScoreSnapshotConnection(edges=edges, page_info=info, total_count=count)

@@ -7,9 +7,12 @@ batched per request through :mod:`credence.api.loaders`.
 
 from __future__ import annotations
 
+import bisect
+from typing import Annotated
+
 import strawberry
 
-from credence.api.context import context_of
+from credence.api.context import AFTER, BEFORE, LAST, context_of, first_argument
 from credence.api.ids import encode_cursor, friends_position, to_global_id
 from credence.api.inputs import Band
 from credence.api.loaders import load_friends, load_history, load_model_weights, load_summaries, load_summary
@@ -17,12 +20,14 @@ from credence.api.scalars import EpochSeconds
 from credence.api.types.fraud import Flag, flags_from
 from credence.api.types.history import ScoreSnapshotConnection, history_page
 from credence.api.types.network import Network
-from credence.api.types.pages import PageInfo
+from credence.api.types.pages import PageInfo, page_info
 from credence.api.types.scores import Component, Reason
 from credence.core.errors import NotFoundError
 from credence.engine import UserSummary
 
 __all__ = [
+    "FRIENDS_PAGE",
+    "HISTORY_PAGE",
     "FriendConnection",
     "FriendEdge",
     "Node",
@@ -33,6 +38,11 @@ __all__ = [
     "user_node",
     "user_nodes",
 ]
+
+#: Page size of ``User.history`` given neither ``first`` nor ``last``.
+HISTORY_PAGE = 10
+#: Page size of ``User.friends`` given neither ``first`` nor ``last``.
+FRIENDS_PAGE = 20
 
 
 @strawberry.type
@@ -97,51 +107,77 @@ class User(Node):
         summary = ctx.service.engine.summaries([self.user_id])[0]
         return bool(summary is not None and summary.quarantined)
 
-    @strawberry.field(description="Score history, newest first.")
+    @strawberry.field(
+        description="Score history, newest first (Relay: first/after forward, last/before backward)."
+    )
     async def history(
-        self, info: strawberry.Info, first: int = 10, after: str | None = None
+        self,
+        info: strawberry.Info,
+        first: Annotated[int | None, first_argument(HISTORY_PAGE)] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
     ) -> ScoreSnapshotConnection:
-        """A page of the user's stored score snapshots, newest first (``read``).
+        """A page of the user's stored score snapshots, newest first (``read``; see :func:`history_page`).
 
         Raises
         ------
         ValidationError
-            If ``after`` is not a history cursor.
+            If both ``first`` and ``last`` are given, or a cursor is not a history cursor.
+        LimitExceededError
+            If ``first`` or ``last`` exceeds ``max_first``.
         """
         ctx = context_of(info)
         ctx.require("read", "User.history")
-        first = ctx.first(first)
+        size = ctx.page(first, last, HISTORY_PAGE)
         frame = await load_history(ctx, self.user_id)
         recorded = await load_model_weights(ctx)
-        return history_page(frame, recorded, ctx.service.policy, first, after)
+        return history_page(frame, recorded, ctx.service.policy, size, after, before)
 
-    @strawberry.field(description="Linked users by id (analyst; audited).")
+    @strawberry.field(
+        description="Linked users by id (analyst; audited; Relay: first/after forward, last/before backward)."
+    )
     async def friends(
-        self, info: strawberry.Info, first: int = 20, after: str | None = None
+        self,
+        info: strawberry.Info,
+        first: Annotated[int | None, first_argument(FRIENDS_PAGE)] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
     ) -> FriendConnection | None:
         """A keyset page of the user's friends by id, with each link's weight (``evidence``; audited).
+
+        The friends with ids strictly between the ids in ``after`` and ``before`` form the
+        window; the page is its ``first`` or its ``last`` friends, by id either way. The
+        page info is exact: every friend is at hand.
 
         Raises
         ------
         ValidationError
-            If ``after`` is not a friends cursor.
+            If both ``first`` and ``last`` are given, or a cursor is not a friends cursor.
+        LimitExceededError
+            If ``first`` or ``last`` exceeds ``max_first``.
         """
         ctx = context_of(info)
         ctx.require("evidence", "User.friends")
-        first = ctx.first(first)
+        size = ctx.page(first, last, FRIENDS_PAGE)
+        low_id = None if after is None else friends_position(after, "after")
+        high_id = None if before is None else friends_position(before, "before")
         pairs = await load_friends(ctx, self.user_id)
-        start = 0
-        if after is not None:
-            # Keyset: resume after the last friend's id, so a link added meanwhile shifts nothing.
-            last = friends_position(after)
-            start = next((i for i, (friend, _) in enumerate(pairs) if friend > last), len(pairs))
-        chosen = pairs[start : start + first]
-        ctx.audit_read("read:friends", self.user_id, f"first={first}")
+        # Keysets: the friend ids in the cursors, so a link added meanwhile shifts nothing.
+        friends = [friend for friend, _ in pairs]  # sorted by id
+        low = 0 if low_id is None else bisect.bisect_right(friends, low_id)
+        high = len(friends) if high_id is None else bisect.bisect_left(friends, high_id)
+        start, stop = size.cut(low, high)
+        chosen = pairs[start:stop]
+        ctx.audit_read("read:friends", self.user_id, f"{'last' if size.from_end else 'first'}={size.size}")
         nodes = await user_nodes(info, [friend for friend, _ in chosen])
         edges = [FriendEdge(cursor=encode_cursor("friends", {"k": friend}), weight=weight, node=node)
                  for (friend, weight), node in zip(chosen, nodes, strict=True)]  # fmt: skip
-        return FriendConnection(edges=edges, page_info=PageInfo(has_next_page=start + first < len(pairs),
-                                end_cursor=edges[-1].cursor if edges else None), total_count=len(pairs))  # fmt: skip
+        info_: PageInfo = page_info(
+            [e.cursor for e in edges], has_previous=start > 0, has_next=stop < len(pairs)
+        )
+        return FriendConnection(edges=edges, page_info=info_, total_count=len(pairs))
 
     @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
     async def flags(self, info: strawberry.Info) -> list[Flag] | None:
