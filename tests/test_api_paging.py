@@ -23,7 +23,7 @@ from credence.api.schema import CredenceSchema, build_schema
 from credence.graph.model import COMPONENTS
 from credence.graph.store import AuditDraft
 from credence.seeds.synthetic import generate_population
-from tests.api_server import LiveApi, live_population
+from tests.api_server import LiveApi, epoch, live_population
 
 DAY = 86_400
 POPULATION = generate_population(n_users=260, seed=8, sybils_per_region=10, rings=1)
@@ -196,7 +196,7 @@ def test_users_band_filter_backward(api: LiveApi) -> None:
     band = str(frame["band"].mode().iloc[0])
     chosen = frame[frame["band"] == band]
     expected = expected_users(chosen, "USER_ID_ASC")
-    fetch = users_fetch(api, "USER_ID_ASC", {"band": {"in": [band]}}, len(chosen))
+    fetch = users_fetch(api, "USER_ID_ASC", {"band": {"in": [band.replace(" ", "_")]}}, len(chosen))
     pages = walk_backward(fetch, 9)
     assert [x for p in reversed(pages) for x in p.items] == expected
     assert pages[0].items == expected[-9:] and not pages[0].next and not pages[-1].previous
@@ -254,7 +254,9 @@ def test_history_pages_both_ways(api: LiveApi) -> None:
     def fetch(**arguments: Any) -> Page:
         history = api.run("app", HISTORY, u=user, **arguments)["user"]["history"]
         assert history["totalCount"] == len(expected)
-        return connection_page(history, lambda edge: (edge["node"]["computedAt"], edge["node"]["score"]))
+        return connection_page(
+            history, lambda edge: (epoch(edge["node"]["computedAt"]), edge["node"]["score"])
+        )
 
     assert fetch().items == expected[:10]  # the default page, newest first
     assert fetch(last=4).items == expected[-4:]  # the oldest four, still newest first
