@@ -86,7 +86,7 @@ def introspection_query(type_depth: int = 4) -> str:
     schema (the deepest is ``[String!]!``); the test checks the result rebuilds the
     schema exactly.
     """
-    standard = graphql.get_introspection_query(descriptions=True)
+    standard = graphql.get_introspection_query(descriptions=True, specified_by_url=True)
     inner = "kind name"
     for _ in range(type_depth):
         inner = f"kind name ofType {{ {inner} }}"
