@@ -752,6 +752,7 @@ PROTECTED = [
     ("evidence", '{ user(id: "%s") { network { influenced(first: 2) { bound } } } }'),
     ("evidence", '{ user(id: "%s") { friends(first: 2) { totalCount } } }'),
     ("evidence", '{ user(id: "%s") { flags { active } } }'),
+    ("consent", '{ user(id: "%s") { consentHistory { at } } }'),
     ("evidence", '{ user(id: "%s") { quarantined } }'),
     ("evidence", '{ user(id: "%s") { network { participating } } }'),
     ("evidence", "{ users(first: 1, filter: {quarantined: true}) { totalCount } %s }"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ def dump(store: GraphStore) -> dict[str, Any]:
         "spending": plain(store.spending()),
         "scores": plain(store.latest_scores()),
         "models": store.model_weights(),
+        "consent": {user: store.consent_history(user) for user in snap.ids.tolist()},
     }
 
 
@@ -202,6 +204,35 @@ def test_consent(populated: GraphStore) -> None:
         populated.set_consent("zed", True)
     with pytest.raises(ValidationError):
         populated.set_consent("bob", "maybe")  # type: ignore[arg-type]
+
+
+def test_consent_history_records_each_change_with_time_and_actor(populated: GraphStore) -> None:
+    assert populated.consent_history("bob") == []
+    first = populated.set_consent("bob", False, actor="app-key", at=NOW - 50)
+    assert populated.set_consent("bob", False, actor="app-key", at=NOW - 40) is None  # no change, no record
+    second = populated.set_consent("bob", True, actor="cli", at=NOW - 30)
+    history = populated.consent_history("bob")
+    assert [(c.consent, c.at, c.actor, c.user) for c in history] == [
+        (False, NOW - 50, "app-key", "bob"),
+        (True, NOW - 30, "cli", "bob"),
+    ]
+    assert history == [first, second] and first is not None and first.id < second.id  # type: ignore[union-attr]
+    assert populated.get_user("bob").consent_network is True  # the latest change is in force
+    assert populated.consent_history("ann") == []
+    clock = populated.set_consent("ann", False)
+    assert clock is not None and abs(clock.at - time.time()) < 60 and clock.actor == "system"
+    with pytest.raises(NotFoundError):
+        populated.consent_history("zed")
+    before = dump(populated)
+    with pytest.raises(ValidationError):
+        populated.set_consent("cy", False, actor="   ")  # an actor is required
+    assert dump(populated) == before and populated.get_user("cy").consent_network is True
+
+
+def test_a_consent_change_rolls_back_with_its_unit(populated: GraphStore) -> None:
+    with pytest.raises(Abort):
+        failing_unit(populated, lambda: populated.set_consent("dee", False, actor="app-key", at=NOW))
+    assert populated.consent_history("dee") == [] and populated.get_user("dee").consent_network is True
 
 
 def test_flags_with_history(populated: GraphStore) -> None:
@@ -943,6 +974,7 @@ REFUSED_WRITES: dict[str, tuple[Any, type[Exception]]] = {
     "unknown link user": (lambda s: s.upsert_links(links(("ann", "nobody", 1.0))), UnknownReferenceError),
     "remove unknown": (lambda s: s.remove_link("ann", "nobody"), NotFoundError),
     "consent unknown": (lambda s: s.set_consent("nobody", True), NotFoundError),
+    "consent without actor": (lambda s: s.set_consent("bob", False, actor=""), ValidationError),
     "flag twice": (lambda s: s.flag_user("bob", analyst="ana", reason="again"), ConflictError),
     "unflag unflagged": (lambda s: s.unflag_user("cy", analyst="ana", reason="x"), ConflictError),
     # m0 is new, m1 conflicts: nothing of the batch may be written, m0's weights neither.

@@ -839,7 +839,7 @@ def update_consent(
         neo4j_uri,
         policy_path,
         now,
-        lambda e: e.set_consent(user, value == "yes"),
+        lambda e: e.set_consent(user, value == "yes", actor="cli"),
         f"consent {user} = {value}",
     )
 

@@ -514,11 +514,16 @@ class ScoringEngine:
         with self.unit() as state:
             return events.remove_link(self._model, state, self.store, a, b, on_change=self._changed)
 
-    def set_consent(self, user_id: str, consent: bool) -> list[ScoreChange]:
-        """Record consent to network scoring; without it a user neither gives nor receives."""
+    def set_consent(self, user_id: str, consent: bool, *, actor: str = "system") -> list[ScoreChange]:
+        """Record consent to network scoring; without it a user neither gives nor receives.
+
+        A change of consent is stored with ``actor`` and the time
+        (:meth:`~credence.graph.store.GraphStore.consent_history`), in the transaction that
+        stores the consent and the snapshots it produces.
+        """
         with self.unit() as state:
             return events.set_consent(
-                self._model, state, self.store, user_id, consent, on_change=self._changed
+                self._model, state, self.store, user_id, consent, actor=actor, on_change=self._changed
             )
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str) -> list[ScoreChange]:

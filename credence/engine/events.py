@@ -187,10 +187,11 @@ def set_consent(
     user_id: str,
     consent: bool,
     *,
+    actor: str,
     on_change: ChangeFn,
 ) -> list[ScoreChange]:
-    """Record consent to network scoring; without it a user neither gives nor receives."""
-    store.set_consent(user_id, consent)
+    """Record consent to network scoring (a change is stored with ``actor``); without it a user neither gives nor receives."""
+    store.set_consent(user_id, consent, actor=actor)
     row = state.row(user_id)
     if bool(state.consent[row]) == bool(consent):
         return []  # consent as it was: nothing moves, no snapshot

@@ -7,6 +7,7 @@ Graph model::
     (:Repayment {id, uid, due, paid, amount, status})
     (:Spending {id, uid, at, amount, category, on_time})
     (:Flag {fid, uid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason})
+    (:ConsentChange {cid, uid, consent, at, actor})  a change of a user's consent
     (:ScoreSnapshot {seq, uid, model_version, computed_at, score, <components>})
     (:AuditEntry {id, at, actor, role, action, subject, detail})   audit log, linked to nothing
     (:Model {version, weights})                       a model's weights (JSON) by version
@@ -80,6 +81,7 @@ from credence.graph.store import (
     AUDIT_FILTERS,
     AuditEntry,
     AuditRow,
+    ConsentChange,
     Flag,
     GraphExport,
     ProgressFn,
@@ -110,6 +112,7 @@ _SCHEMA = [
     "CREATE INDEX credence_repayment_uid IF NOT EXISTS FOR (r:Repayment) ON (r.uid)",
     "CREATE INDEX credence_spending_uid IF NOT EXISTS FOR (s:Spending) ON (s.uid)",
     "CREATE INDEX credence_flag_uid IF NOT EXISTS FOR (f:Flag) ON (f.uid)",
+    "CREATE INDEX credence_consent_uid IF NOT EXISTS FOR (c:ConsentChange) ON (c.uid)",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
     "CREATE INDEX credence_score_seq IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.seq)",
     "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
@@ -577,11 +580,34 @@ class Neo4jStore(StoreBase):
             )
             return bool(records[0]["n"])
 
-    def set_consent(self, user_id: str, consent: bool) -> None:
+    def set_consent(
+        self, user_id: str, consent: bool, *, actor: str = "system", at: int | None = None
+    ) -> ConsentChange | None:
         consent = check_consent(consent)
+        actor = check_text("consent", "actor", actor)
+        at = epoch_now() if at is None else int(at)
         with self._write_transaction() as tx:
             uid = self._uid(user_id, tx)
-            tx.run("MATCH (u:User {uid: $uid}) SET u.consent_network = $c", uid=uid, c=bool(consent))
+            current = tx.run("MATCH (u:User {uid: $uid}) RETURN u.consent_network AS c", uid=uid)[0]["c"]
+            if bool(current) == consent:
+                return None
+            cid = tx.run(_ALLOCATE, name="consent_id", n=1)[0]["base"] + 1
+            tx.run(
+                "MATCH (u:User {uid: $uid}) SET u.consent_network = $c "
+                "CREATE (:ConsentChange {cid: $cid, uid: $uid, consent: $c, at: $at, actor: $actor})",
+                uid=uid, c=consent, cid=cid, at=at, actor=actor,
+            )  # fmt: skip
+        return ConsentChange(id=cid, user=user_id, consent=consent, at=at, actor=actor)
+
+    @_one_view
+    def consent_history(self, user_id: str) -> list[ConsentChange]:
+        uid = self._uid(user_id)
+        records = self._read("MATCH (c:ConsentChange {uid: $uid}) RETURN c ORDER BY c.cid", uid=uid)
+        return [
+            ConsentChange(id=r["c"]["cid"], user=user_id, consent=bool(r["c"]["consent"]), at=r["c"]["at"],
+                          actor=r["c"]["actor"])
+            for r in records
+        ]  # fmt: skip
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
         analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)

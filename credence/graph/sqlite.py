@@ -82,6 +82,7 @@ from credence.graph.store import (
     AUDIT_FILTERS,
     AuditEntry,
     AuditRow,
+    ConsentChange,
     Flag,
     GraphExport,
     ProgressFn,
@@ -167,6 +168,14 @@ CREATE TABLE IF NOT EXISTS flags (
     clear_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS flags_uid ON flags (uid);
+CREATE TABLE IF NOT EXISTS consent_changes (
+    cid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    consent INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_changes_uid ON consent_changes (uid, cid);
 CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
 CREATE TABLE IF NOT EXISTS scores (
     sid INTEGER PRIMARY KEY,
@@ -710,11 +719,32 @@ class SQLiteStore(StoreBase):
             cursor = db.execute("DELETE FROM links WHERE u = ? AND v = ?", (min(ua, ub), max(ua, ub)))
             return cursor.rowcount > 0
 
-    def set_consent(self, user_id: str, consent: bool) -> None:
+    def set_consent(
+        self, user_id: str, consent: bool, *, actor: str = "system", at: int | None = None
+    ) -> ConsentChange | None:
         consent = check_consent(consent)
+        actor = check_text("consent", "actor", actor)
+        at = epoch_now() if at is None else int(at)
         with self._write_transaction() as db:
             uid = self._uid(user_id, db)
+            (current,) = db.execute("SELECT consent_network FROM users WHERE uid = ?", (uid,)).fetchone()
+            if bool(current) == consent:
+                return None
             db.execute("UPDATE users SET consent_network = ? WHERE uid = ?", (int(consent), uid))
+            cursor = db.execute(
+                "INSERT INTO consent_changes (uid, consent, at, actor) VALUES (?, ?, ?, ?)",
+                (uid, int(consent), at, actor),
+            )
+            cid = int(cursor.lastrowid or 0)
+        return ConsentChange(id=cid, user=user_id, consent=consent, at=at, actor=actor)
+
+    def consent_history(self, user_id: str) -> list[ConsentChange]:
+        with self._snapshot() as db:
+            uid = self._uid(user_id, db)
+            rows = db.execute(
+                "SELECT cid, consent, at, actor FROM consent_changes WHERE uid = ? ORDER BY cid", (uid,)
+            ).fetchall()
+        return [ConsentChange(id=r[0], user=user_id, consent=bool(r[1]), at=r[2], actor=r[3]) for r in rows]
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:
         analyst, reason = check_text("flag", "analyst", analyst), check_text("flag", "reason", reason)
@@ -751,6 +781,7 @@ class SQLiteStore(StoreBase):
                 "audit_log",
                 "models",
                 "scores",
+                "consent_changes",
                 "flags",
                 "spending",
                 "repayments",

@@ -91,6 +91,7 @@ __all__ = [
     "AUDIT_MAX_LENGTHS",
     "AUDIT_PAGE_MAX",
     "AuditDraft",
+    "ConsentChange",
     "AuditEntry",
     "AuditRow",
     "Flag",
@@ -184,6 +185,22 @@ class Flag:
     def active(self) -> bool:
         """True while the flag has not been cleared."""
         return self.cleared_at is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentChange:
+    """A change of a user's consent to network scoring: the consent from ``at`` on, and who made it.
+
+    Only changes are recorded: before a user's first change their consent was the
+    opposite of that change's (a user is created with the consent the data gave, by
+    default consenting), and the latest change is the consent in force.
+    """
+
+    id: int
+    user: str
+    consent: bool
+    at: int
+    actor: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -451,8 +468,19 @@ class GraphStore(Protocol):
         """Spending events of one user (or all), sorted by ``at``, ``id``."""
         ...
 
-    def set_consent(self, user_id: str, consent: bool) -> None:
-        """Record a user's consent to network scoring."""
+    def set_consent(
+        self, user_id: str, consent: bool, *, actor: str = "system", at: int | None = None
+    ) -> ConsentChange | None:
+        """Set a user's consent to network scoring, recording the change with ``actor`` and ``at``.
+
+        The user's consent and its :class:`ConsentChange` commit in one transaction; a
+        consent as it already was changes and records nothing (returns None). ``at``
+        defaults to the clock.
+        """
+        ...
+
+    def consent_history(self, user_id: str) -> list[ConsentChange]:
+        """Every recorded consent change of a user, oldest first (NotFoundError if unknown)."""
         ...
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:

@@ -137,10 +137,10 @@ class Mutation:
         Without consent a user neither gives to nor receives from anyone's network value.
         """
         ctx = context_of(info)
-        ctx.require("write", "setConsent")
+        key = ctx.require("write", "setConsent")
         ctx.writable()
         user = check_user_id(user)
-        changes = await ctx.service.mutate(ctx.service.engine.set_consent, user, consent)
+        changes = await ctx.service.mutate(ctx.service.engine.set_consent, user, consent, actor=key.name)
         return await change_payload(info, changes, [user])
 
     @strawberry.mutation(description="Quarantine a user (analyst, admin; audited with the reason).")

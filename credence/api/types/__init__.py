@@ -9,12 +9,13 @@
 ``stats``       score statistics and histogram bins
 ``model``       the scoring model in force
 ``audit``       the audit log
+``consent``     a user's consent history
 ``users``       ``Node``, ``User`` and the user and friend connections
 ``payloads``    what mutations and the subscription return
 ==============  ===============================================================
 
 The modules import one another only downwards (``users`` sits above ``network``,
-``history``, ``fraud`` and ``scores``; ``payloads`` above ``users``). The type graph
+``history``, ``fraud``, ``consent`` and ``scores``; ``payloads`` above ``users``). The type graph
 has one cycle, ``User -> Network -> Contributor -> User``: ``network`` names
 ``User`` lazily (``strawberry.lazy``) and is handed the function that builds users,
 so the modules have no import cycle.

@@ -17,6 +17,7 @@ from credence.api.ids import encode_cursor, friends_position, to_global_id
 from credence.api.inputs import Band
 from credence.api.loaders import load_friends, load_history, load_model_weights, load_summaries, load_summary
 from credence.api.scalars import EpochSeconds
+from credence.api.types.consent import ConsentChange, consent_changes_from
 from credence.api.types.fraud import Flag, flags_from
 from credence.api.types.history import ScoreSnapshotConnection, history_page
 from credence.api.types.network import Network
@@ -178,6 +179,18 @@ class User(Node):
             [e.cursor for e in edges], has_previous=start > 0, has_next=stop < len(pairs)
         )
         return FriendConnection(edges=edges, page_info=info_, total_count=len(pairs))
+
+    @strawberry.field(
+        description="Every change of the user's consent to network scoring, oldest first; before the first, "
+        "the consent was the opposite of it (app, admin; audited for audited roles)."
+    )
+    async def consent_history(self, info: strawberry.Info) -> list[ConsentChange] | None:
+        """The user's consent changes with time and actor, read from the store (``consent``)."""
+        ctx = context_of(info)
+        ctx.require("consent", "User.consentHistory")
+        changes = await ctx.service.run(ctx.service.store.consent_history, self.user_id)
+        ctx.audit_read("read:consent", self.user_id)
+        return consent_changes_from(changes)
 
     @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
     async def flags(self, info: strawberry.Info) -> list[Flag] | None:
