@@ -197,3 +197,35 @@ def test_seed_attack_model_moves_only_the_attack_links(runner: CliRunner, tmp_pa
     assert len(random_links ^ hub_links) <= 2 * 12  # only attack links differ
     bad = runner.invoke(main, ["seed", str(tmp_path / "x"), "--attack-model", "sideways"])
     assert bad.exit_code == 2
+
+
+def test_subject_export_writes_everything_about_one_person_owner_only(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data, db = tmp_path / "pop", tmp_path / "s.db"
+    run(runner, "seed", str(data), "--users", "800", "--sybils-per-region", "50", "--rings", "2", "--quiet")
+    run(runner, "load", str(data), "--db", str(db), "--quiet")
+    with SQLiteStore(db) as store:
+        frame = store.get_all_users()
+        user = next(
+            str(u) for u in frame.loc[frame["consent_network"], "id"] if len(store.neighbors(str(u))) > 1
+        )
+    run(runner, "update", "consent", user, "no", "--db", str(db))
+    out = tmp_path / f"{user}.json"
+    assert f"records about {user}" in run(runner, "subject-export", user, "--db", str(db), "--out", str(out))
+    assert out.stat().st_mode & 0o777 == 0o600
+    export = json.loads(out.read_text())
+    with SQLiteStore(db) as store:
+        assert len(export["links"]) == len(store.neighbors(user))
+        assert len(export["repayments"]) == len(store.repayments(user))
+        assert len(export["score_history"]) == len(store.score_history(user))
+    assert [(c["consent"], c["actor"]) for c in export["consent_history"]] == [(False, "cli")]
+    printed = json.loads(run(runner, "subject-export", user, "--db", str(db)))
+    assert {k: v for k, v in printed.items() if k != "exported_at"} == {
+        k: v for k, v in export.items() if k != "exported_at"
+    }
+    missing = runner.invoke(
+        main, ["subject-export", "nobody", "--db", str(db), "--out", str(tmp_path / "n.json")]
+    )
+    assert missing.exit_code != 0 and "nobody" in missing.output
+    assert not (tmp_path / "n.json").exists()

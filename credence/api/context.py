@@ -55,8 +55,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "evidence": ("analyst", "admin"),
     "write": ("app", "admin"),
     "flag": ("analyst", "admin"),
-    # A person's own consent record: their app and admins (not analysts).
-    "consent": ("app", "admin"),
+    # A person's own records (consent history, subject export): their app and admins.
+    "subject": ("app", "admin"),
     "admin": ("admin",),
 }
 

@@ -24,13 +24,14 @@ True
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NewType
 
 import strawberry
 from graphql import GraphQLError
 
 from credence.core.errors import clip
+from credence.core.times import format_datetime
 
 __all__ = ["DATETIME", "EpochSeconds", "format_datetime", "parse_datetime"]
 
@@ -38,17 +39,6 @@ __all__ = ["DATETIME", "EpochSeconds", "format_datetime", "parse_datetime"]
 EpochSeconds = NewType("EpochSeconds", int)
 
 _EXAMPLE = "2026-12-02T18:04:42Z"
-
-
-def format_datetime(seconds: float) -> str:
-    """``seconds`` since the epoch as ISO-8601 in UTC, to the (whole) second, with a ``Z``.
-
-    Examples
-    --------
-    >>> format_datetime(0)
-    '1970-01-01T00:00:00Z'
-    """
-    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _refuse(value: object, why: str) -> GraphQLError:

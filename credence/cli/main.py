@@ -706,6 +706,30 @@ def _print_explanation(explanation: Any) -> None:
         click.echo(f"    {c.user:<16}{c.contribution:>+10.5f}{c.base:>8.3f}{c.points:>+9.2f}")
 
 
+@main.command("subject-export")
+@click.argument("user")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON here (0600, atomically) instead of printing it.")  # fmt: skip
+@store_options
+def subject_export(user: str, out: Path | None, db: Path | None, neo4j_uri: str | None) -> None:
+    """Everything the store holds about USER, as one JSON document (a subject access export).
+
+    The user record, links, repayments, spending, consent history, flags, score history
+    and the audit entries about them; times in ISO-8601 UTC.
+    """
+    from credence.graph.subject import generate_subject_export, write_subject_export
+
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        if out is None:
+            click.echo(json.dumps(generate_subject_export(store, user), indent=2, ensure_ascii=False))
+            return
+        export = write_subject_export(store, user, out)
+    click.echo(
+        f"wrote {out}: {sum(len(v) for v in export.values() if isinstance(v, list))} records about {user}"
+    )
+
+
 @main.command()
 @click.argument("user")
 @click.option("--contributors", "n_contributors", default=10, show_default=True, help="How many to list.")

@@ -5,7 +5,8 @@
 ``sqlite`` (the embedded default) and ``neo4j_store`` (Neo4j over Bolt, started
 locally by ``neo4j_server``), ``config`` (which store, from flags and the
 environment), ``io`` (dataset files in and out), ``graph_npz`` (an exported graph
-to and from files) and ``adbc_export`` (bulk SQLite reads in a child process).
+to and from files), ``subject`` (everything held about one person, as one document) and
+``adbc_export`` (bulk SQLite reads in a child process).
 
 Importing this package imports none of them.
 """

@@ -11,6 +11,7 @@ import bisect
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from credence.api.context import AFTER, BEFORE, LAST, context_of, first_argument
 from credence.api.ids import encode_cursor, friends_position, to_global_id
@@ -25,6 +26,7 @@ from credence.api.types.pages import PageInfo, page_info
 from credence.api.types.scores import Component, Reason
 from credence.core.errors import NotFoundError
 from credence.engine import UserSummary
+from credence.graph.subject import generate_subject_export
 
 __all__ = [
     "FRIENDS_PAGE",
@@ -187,10 +189,23 @@ class User(Node):
     async def consent_history(self, info: strawberry.Info) -> list[ConsentChange] | None:
         """The user's consent changes with time and actor, read from the store (``consent``)."""
         ctx = context_of(info)
-        ctx.require("consent", "User.consentHistory")
+        ctx.require("subject", "User.consentHistory")
         changes = await ctx.service.run(ctx.service.store.consent_history, self.user_id)
         ctx.audit_read("read:consent", self.user_id)
         return consent_changes_from(changes)
+
+    @strawberry.field(
+        description="Everything the store holds about this person as one JSON document: the user record, links, "
+        "repayments, spending, consent history, flags, score history and the audit entries about them (a subject "
+        "access export; app, admin; audited for audited roles)."
+    )
+    async def subject_export(self, info: strawberry.Info) -> JSON | None:
+        """:func:`credence.graph.subject.generate_subject_export` of this user (``subject``)."""
+        ctx = context_of(info)
+        ctx.require("subject", "User.subjectExport")
+        export = await ctx.service.run(generate_subject_export, ctx.service.store, self.user_id)
+        ctx.audit_read("read:subject-export", self.user_id)
+        return JSON(export)
 
     @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
     async def flags(self, info: strawberry.Info) -> list[Flag] | None:
