@@ -1012,7 +1012,7 @@ class StoreBase:
         ...     _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
         ...     try:
         ...         with store.savepoint():
-        ...             store.set_consent("a", False)
+        ...             _ = store.set_consent("a", False)
         ...             store.unflag_user("a", analyst="ana", reason="not flagged")
         ...     except ConflictError:
         ...         pass
