@@ -706,6 +706,50 @@ def _print_explanation(explanation: Any) -> None:
         click.echo(f"    {c.user:<16}{c.contribution:>+10.5f}{c.base:>8.3f}{c.points:>+9.2f}")
 
 
+@main.command()
+@click.argument("user")
+@click.option("--since", default=None, type=int, metavar="EPOCH",
+              help="Compare with the latest snapshot evaluated at or before this time (default: the previous one).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@engine_options
+def why(
+    user: str,
+    since: int | None,
+    as_json: bool,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Why USER's score changed: its latest stored snapshot against an earlier one, point by point.
+
+    The change is split per component into what its value moved and what a model's weight
+    moved, plus the score's rounding; the parts add up to the point change.
+    """
+    import dataclasses
+
+    from credence.core.times import format_datetime
+
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        change = make_engine(store, policy_path, now).explain_change(user, since=since)
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(change), "change": change.change}, indent=2))
+        return
+    click.echo(f"{user}: {change.before_score} -> {change.after_score} ({change.change:+d} points), snapshots "
+               f"{change.before_position} ({format_datetime(change.before_at)}, {change.before_version}) -> "
+               f"{change.after_position} ({format_datetime(change.after_at)}, {change.after_version})")  # fmt: skip
+    click.echo(f"  {'component':<20} {'before':>7} {'after':>7} {'value':>7} {'weight':>7}")
+    for c in change.components:
+        click.echo(f"  {c.name:<20} {c.points_before:>7.2f} {c.points_after:>7.2f} {c.value_points:>+7.2f} "
+                   f"{c.weight_points:>+7.2f}")  # fmt: skip
+    click.echo(f"  {'rounding':<20} {'':>7} {'':>7} {change.rounding:>+7.2f}")
+    for tier in change.tiers_lost:
+        click.echo(f"  lost benefit: {tier}")
+    for tier in change.tiers_gained:
+        click.echo(f"  gained benefit: {tier}")
+
+
 @main.command("subject-export")
 @click.argument("user")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -10,7 +10,8 @@ one job per module:
   the diffusion (:class:`~credence.engine.model.ScoringModel`);
 * :mod:`~credence.engine.recompute`: the full recompute;
 * :mod:`~credence.engine.events`: the incremental updates;
-* :mod:`~credence.engine.explain`: explanations, influence, what-ifs and summaries.
+* :mod:`~credence.engine.explain`: explanations, influence, what-ifs and summaries;
+* :mod:`~credence.engine.why`: why a score changed between two stored snapshots.
 """
 
 from credence.engine.engine import ScoringEngine

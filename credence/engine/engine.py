@@ -51,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from credence.core.errors import ConflictError, NotFoundError, ParameterError, StoreError
+from credence.core.errors import ConflictError, NotFoundError, ParameterError, StoreError, ValidationError
 from credence.engine import events, explain
 from credence.engine.follow import follow as follow_feed
 from credence.engine.model import ScoringModel
@@ -71,6 +71,7 @@ from credence.engine.results import (
     WhatIf,
 )
 from credence.engine.state import EngineState
+from credence.engine.why import ScoreChangeExplanation, explain_score_change
 from credence.graph.model import IDENTITY_LEVELS, Records, check_text, check_user_id, epoch_now
 from credence.graph.store import GraphStore
 from credence.scoring.factors import FactorParams
@@ -596,6 +597,38 @@ class ScoringEngine:
                 contributors=contributors,
                 threshold=self.contributors_threshold,
             )
+
+    def explain_change(
+        self, user_id: str, *, before: int | None = None, after: int | None = None, since: int | None = None
+    ) -> ScoreChangeExplanation:
+        """Why ``user_id``'s score moved between two stored snapshots (:mod:`credence.engine.why`).
+
+        Snapshots are named by position from the oldest (0). ``after`` defaults to the
+        latest; ``before`` to the one before it, or, with ``since`` (epoch seconds), to the
+        latest snapshot evaluated at or before ``since`` (the oldest if none is).
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown.
+        ValidationError
+            If the user has no snapshot, or a position is out of range.
+        """
+        user_id = check_user_id(user_id)
+        self.store.get_user(user_id)  # NotFoundError for an unknown user
+        history = self.store.score_history(user_id)
+        if history.empty:
+            raise ValidationError("has no stored score yet", entity="user", column="history", value=user_id)
+        last = len(history) - 1
+        after = last if after is None else after
+        if before is None:
+            if since is not None:
+                at_or_before = (history["computed_at"].to_numpy() <= since).nonzero()[0]
+                before = int(at_or_before[-1]) if at_or_before.size else 0
+            else:
+                before = max(min(after, last) - 1, 0)
+        return explain_score_change(history, self.store.model_weights(), self.policy, user=user_id,
+                                    before=before, after=after)  # fmt: skip
 
     def influence(self, user_id: str, *, first: int = 20, threshold: float = 1e-4) -> InfluenceReport:
         """Blast radius: whose network value depends on this user, and the points at stake.

@@ -11,9 +11,10 @@ from typing import Annotated
 import strawberry
 
 from credence.api.context import AFTER, BEFORE, LAST, Context, context_of, first_argument
-from credence.api.ids import from_global_id
+from credence.api.ids import from_global_id, history_position
 from credence.api.inputs import UserFilter, UserSort, user_query
 from credence.api.service import users_page
+from credence.api.types.history import ScoreChangeExplanation, score_change_from
 from credence.api.types.model import Model, model_from
 from credence.api.types.pages import page_info
 from credence.api.types.stats import HistogramBin, ScoreStats, score_stats_from
@@ -106,6 +107,37 @@ class UsersQuery:
             total_count=page.total,
             generation=page.generation,
         )
+
+    @strawberry.field(
+        description="Why a user's score moved between two stored snapshots (`from`/`to`: cursors of User.history; "
+        "default: the latest snapshot against the one before it)."
+    )
+    async def score_change(
+        self,
+        info: strawberry.Info,
+        user: str,
+        from_: Annotated[str | None, strawberry.argument(name="from")] = None,
+        to: str | None = None,
+    ) -> ScoreChangeExplanation:
+        """:meth:`credence.engine.ScoringEngine.explain_change` between two history positions (``read``).
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown.
+        ValidationError
+            If a cursor is not a history cursor, names no snapshot of the user, or
+            ``from`` is later than ``to``.
+        """
+        ctx = context_of(info)
+        ctx.require("read", "scoreChange")
+        user = check_user_id(user)
+        before = None if from_ is None else history_position(from_, "from")
+        after = None if to is None else history_position(to, "to")
+        explanation = await ctx.service.run(
+            ctx.service.engine.explain_change, user, before=before, after=after
+        )
+        return score_change_from(explanation)
 
     @strawberry.field(description="Summary statistics of the scores (optionally filtered).")
     async def score_stats(self, info: strawberry.Info, filter: UserFilter | None = None) -> ScoreStats:

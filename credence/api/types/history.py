@@ -13,9 +13,18 @@ from credence.api.scalars import EpochSeconds
 from credence.api.types.pages import PageInfo, page_info
 from credence.api.types.scores import Component
 from credence.core.scale import points
+from credence.engine.why import ScoreChangeExplanation as WhyExplanation
 from credence.scoring.policy import COMPONENT_NAMES, Policy
 
-__all__ = ["ScoreSnapshot", "ScoreSnapshotConnection", "ScoreSnapshotEdge", "history_page"]
+__all__ = [
+    "ComponentChange",
+    "ScoreChangeExplanation",
+    "ScoreSnapshot",
+    "ScoreSnapshotConnection",
+    "ScoreSnapshotEdge",
+    "history_page",
+    "score_change_from",
+]
 
 
 @strawberry.type(description="A stored score snapshot.")
@@ -109,3 +118,55 @@ def history_page(
         edges.append(ScoreSnapshotEdge(cursor=encode_cursor("history", {"p": i}), node=node))
     info: PageInfo = page_info([e.cursor for e in edges], has_previous=start > 0, has_next=stop < count)
     return ScoreSnapshotConnection(edges=edges, page_info=info, total_count=count)
+
+
+@strawberry.type(description="How one component's points moved between two snapshots.")
+class ComponentChange:
+    """One :class:`credence.engine.why.ComponentChange` as served."""
+
+    name: str
+    points_before: float
+    points_after: float
+    value_points: float = strawberry.field(description="600 x weight after x (value after - value before).")
+    weight_points: float = strawberry.field(
+        description="600 x (weight after - weight before) x value before: a model change (0 within one version)."
+    )
+
+
+@strawberry.type(
+    description="Why a score moved between two stored snapshots: the components' value and weight parts and the "
+    "score's rounding add up to the point change exactly."
+)
+class ScoreChangeExplanation:
+    """A :class:`credence.engine.why.ScoreChangeExplanation` as served; snapshots named by history cursor."""
+
+    user_id: str
+    change: int
+    before_score: int
+    after_score: int
+    before_computed_at: EpochSeconds
+    after_computed_at: EpochSeconds
+    before_model_version: str
+    after_model_version: str
+    before_cursor: str = strawberry.field(description="The earlier snapshot's cursor in User.history.")
+    after_cursor: str = strawberry.field(description="The later snapshot's cursor in User.history.")
+    components: list[ComponentChange]
+    rounding: float = strawberry.field(description="The point change minus the components' change (under 1).")
+    tiers_lost: list[str]
+    tiers_gained: list[str]
+
+
+def score_change_from(explanation: WhyExplanation) -> ScoreChangeExplanation:
+    """The engine's decomposition as a GraphQL object."""
+    e = explanation
+    return ScoreChangeExplanation(
+        user_id=e.user, change=e.change, before_score=e.before_score, after_score=e.after_score,
+        before_computed_at=EpochSeconds(e.before_at), after_computed_at=EpochSeconds(e.after_at),
+        before_model_version=e.before_version, after_model_version=e.after_version,
+        before_cursor=encode_cursor("history", {"p": e.before_position}),
+        after_cursor=encode_cursor("history", {"p": e.after_position}),
+        components=[ComponentChange(name=c.name, points_before=c.points_before, points_after=c.points_after,
+                                    value_points=c.value_points, weight_points=c.weight_points)
+                    for c in e.components],
+        rounding=e.rounding, tiers_lost=list(e.tiers_lost), tiers_gained=list(e.tiers_gained),
+    )  # fmt: skip
