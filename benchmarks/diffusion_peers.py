@@ -841,9 +841,10 @@ def scipy_summary(rows: Sequence[BenchRow]) -> str:
             lines.append("")
         for peer in counted + [item for item in scipy_rows if not item.peer]:
             whole = peer.end_to_end if peer.end_to_end is not None else peer.seconds
+            setup = "" if peer.end_to_end is not None else ", setup not timed"
             lines.append(
                 f"{size}, damping {damping:g}, tol {tol:g}: against {peer.method}, "
-                f"setup+solve {whole:.3f} s (iteration alone {peer.seconds:.3f} s)"
+                f"setup+solve {whole:.3f} s (iteration alone {peer.seconds:.3f} s{setup})"
             )
             for name in shown:
                 if name in by_name:
