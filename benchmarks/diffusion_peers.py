@@ -43,7 +43,9 @@ Examples
 ...                                seed=1, out=lambda line: None, measure_jit=False)
 >>> [row.method for row in rows]  # doctest: +NORMALIZE_WHITESPACE
 ['scipy power (float32)', 'credence prepare', 'credence solve', 'credence prepare+solve',
- 'credence diffuse (end to end)']
+ 'credence diffuse (end to end)', 'credence check_adjacency (validate)',
+ 'credence Diffusion(A) (validate + prepare)', 'credence Diffusion.solve (reused)',
+ 'credence Diffusion first call']
 >>> all(row.max_error is None or row.max_error <= 1e-6 for row in rows)
 True
 """
@@ -80,6 +82,7 @@ __all__ = [
     "measure_compile_time",
     "parse_size",
     "run_diffusion_benchmark",
+    "scipy_summary",
     "synthetic_graph",
 ]
 
@@ -517,7 +520,7 @@ def _bench_size(
     out: Callable[[str], Any],
 ) -> list[BenchRow]:
     """All methods on one seeded graph of ``n`` users (see :func:`run_diffusion_benchmark`)."""
-    from credence.scoring import diffuse
+    from credence.scoring import Diffusion, check_adjacency, diffuse
     from credence.scoring.solver import prepare_walk, solve
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -681,6 +684,31 @@ def _bench_size(
     )
     out(f"[{label}] credence diffuse {whole.seconds:.3f} s")
     del whole
+    validated = _measure(partial(check_adjacency, adjacency, copy=False), repeats)
+    size_rows.append(row("credence check_adjacency (validate)", validated, note="as diffuse calls it"))
+    del validated
+    constructed = _measure(partial(Diffusion, adjacency, damping=a), repeats)
+    diffusion = constructed.result
+    size_rows.append(row("credence Diffusion(A) (validate + prepare)", constructed, note="once per graph"))
+    reused = _measure(partial(diffusion.solution, base, tol=eps), repeats)
+    gap = check("credence Diffusion.solve", reused.result.y, guaranteed)
+    size_rows.append(
+        row(
+            "credence Diffusion.solve (reused)", reused, iterations=reused.result.iterations, max_error=gap,
+            note="per base on a prepared Diffusion",
+        )
+    )  # fmt: skip
+    first = _Timing(constructed.seconds + reused.seconds, None, None, None)
+    size_rows.append(
+        row(
+            "credence Diffusion first call", first, max_error=gap, end_to_end=first.seconds,
+            note="Diffusion(A) + one solve",
+        )
+    )  # fmt: skip
+    out(
+        f"[{label}] credence Diffusion(A) {constructed.seconds:.3f} s, Diffusion.solve {reused.seconds:.3f} s"
+    )
+    del constructed, reused, diffusion
 
     fastest = min((r.seconds for r in size_rows if r.peer), default=None)
     if fastest is not None:
@@ -763,11 +791,72 @@ def run_diffusion_benchmark(
         size_rows = _bench_size(label, n, a, eps, repeats, chosen, seed, out)
         rows.extend(size_rows)
         out(format_table(size_rows))
+        out(scipy_summary(size_rows))
         gc.collect()
     return rows
 
 
 # --------------------------------------------------------------------------- the table
+
+
+def scipy_summary(rows: Sequence[BenchRow]) -> str:
+    """Credence's public paths against the plain scipy power iteration, as ratios, per graph.
+
+    The scipy peer is the one the table counts (float32 when it meets ``tol``, else
+    float64); its time is taken with its setup (``a D^-1 A`` built from the CSR) and
+    without. When float32 missed ``tol``, the ratios against that (invalid) float32 run
+    are shown too. Per phase: validation, preparation and solve.
+
+    Examples
+    --------
+    >>> rows = [BenchRow("1k", 1000, 10000, 0.5, 1e-6, "scipy power (float32)", 0.6, end_to_end=0.62, peer=True),
+    ...         BenchRow("1k", 1000, 10000, 0.5, 1e-6, "credence diffuse (end to end)", 0.3),
+    ...         BenchRow("1k", 1000, 10000, 0.5, 1e-6, "credence Diffusion.solve (reused)", 0.2)]
+    >>> print(scipy_summary(rows))  # doctest: +NORMALIZE_WHITESPACE
+    1k, damping 0.5, tol 1e-06: against scipy power (float32), setup+solve 0.620 s (iteration alone 0.600 s)
+      credence diffuse (end to end)                     0.300 s   2.07x setup+solve   2.00x iteration
+      credence Diffusion.solve (reused)                 0.200 s   3.10x setup+solve   3.00x iteration
+    """
+    lines: list[str] = []
+    groups: dict[tuple[str, float, float], list[BenchRow]] = {}
+    for item in rows:
+        groups.setdefault((item.size, item.damping, item.tol), []).append(item)
+    shown = (
+        "credence diffuse (end to end)",
+        "credence Diffusion first call",
+        "credence Diffusion.solve (reused)",
+    )
+    phases = (
+        ("validate", "credence check_adjacency (validate)"),
+        ("prepare", "credence prepare"),
+        ("solve", "credence solve"),
+    )
+    for (size, damping, tol), items in groups.items():
+        by_name = {item.method: item for item in items}
+        scipy_rows = [item for item in items if item.method.startswith("scipy power")]
+        counted = [item for item in scipy_rows if item.peer]
+        if not counted:
+            continue
+        if lines:
+            lines.append("")
+        for peer in counted + [item for item in scipy_rows if not item.peer]:
+            whole = peer.end_to_end if peer.end_to_end is not None else peer.seconds
+            setup = "" if peer.end_to_end is not None else ", setup not timed"
+            lines.append(
+                f"{size}, damping {damping:g}, tol {tol:g}: against {peer.method}, "
+                f"setup+solve {whole:.3f} s (iteration alone {peer.seconds:.3f} s{setup})"
+            )
+            for name in shown:
+                if name in by_name:
+                    mine = by_name[name].seconds
+                    lines.append(
+                        f"  {name:<47} {mine:.3f} s {whole / mine:>6.2f}x setup+solve"
+                        f" {peer.seconds / mine:>6.2f}x iteration"
+                    )
+        parts = [f"{phase} {by_name[name].seconds:.3f} s" for phase, name in phases if name in by_name]
+        if parts:
+            lines.append("  credence phases: " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def _cell(value: float | None, spec: str) -> str:

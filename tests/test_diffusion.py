@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from credence.core.errors import ConvergenceError, ParameterError
 from credence.scoring import (
+    Diffusion,
     DiffusionState,
     check_adjacency,
     contributors,
@@ -26,6 +27,7 @@ from credence.scoring import (
     influence,
     network_component,
 )
+from credence.scoring.validation import is_canonical_symmetric
 from tests.strategies import graphs_with_base
 
 # ----------------------------------------------------------------------------- helpers
@@ -719,3 +721,153 @@ def test_influence_bad_parameters() -> None:
         influence(GOOD, 0, damping=0.0)
     with pytest.raises(ParameterError, match="'participating'"):
         influence(GOOD, 0, participating=[True, True, False])
+
+
+# ----------------------------------------------------------------------------- the fast symmetry pass
+
+
+def symmetric_oracle(matrix: sp.csr_matrix) -> bool:
+    """What is_canonical_symmetric must say, computed independently with scipy (a transpose)."""
+    if matrix.nnz == 0:
+        return True
+    return (
+        bool(abs(matrix - matrix.T).max() == 0)
+        and not matrix.diagonal().any()
+        and bool((matrix.data > 0).all())
+        and bool(np.isfinite(matrix.data).all())
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_symmetry_pass_agrees_with_a_transpose(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        n = int(rng.integers(1, 40))
+        dense = np.triu(np.where(rng.random((n, n)) < rng.random(), rng.integers(1, 4, (n, n)), 0), 1)
+        dense = (dense + dense.T).astype(np.float64)
+        kind = int(rng.integers(0, 5))
+        i, j = (int(x) for x in rng.integers(0, n, 2))
+        if kind == 1:  # one entry changed (or added, or removed): no longer its mirror's
+            dense[i, j] = float(rng.integers(0, 4))
+        elif kind == 2:
+            dense[i, i] = 1.0
+        elif kind == 3:
+            dense[i, j] += 1e-9
+        matrix = sp.csr_matrix(dense)
+        assert is_canonical_symmetric(matrix) == symmetric_oracle(matrix)
+
+
+def test_fast_symmetry_pass_on_a_large_graph_differing_in_one_entry() -> None:
+    rng = np.random.default_rng(7)
+    n = 5_000
+    rows = rng.integers(0, n, 40_000)
+    cols = rng.integers(0, n, 40_000)
+    keep = rows != cols
+    upper = sp.coo_matrix((rng.uniform(0.1, 3.0, int(keep.sum())), (rows[keep], cols[keep])), shape=(n, n))
+    matrix = sp.csr_matrix(upper + upper.T)
+    matrix.sum_duplicates()
+    assert is_canonical_symmetric(matrix) and symmetric_oracle(matrix)
+    for k in rng.integers(0, matrix.nnz, 20):
+        broken = matrix.copy()
+        broken.data[k] = np.nextafter(broken.data[k], np.inf)  # one weight, one ulp
+        assert not is_canonical_symmetric(broken) and not symmetric_oracle(broken)
+        fixed = check_adjacency(broken)  # one ulp is round-off: symmetrised, not refused
+        assert is_canonical_symmetric(fixed) and symmetric_oracle(fixed)
+        far = matrix.copy()
+        far.data[k] *= 1.5
+        assert not is_canonical_symmetric(far) and not symmetric_oracle(far)
+        with pytest.raises(ParameterError, match="symmetric"):
+            check_adjacency(far)
+    moved = matrix.copy()  # one link's mirror moved to another column of the same row
+    row = int(np.flatnonzero(np.diff(moved.indptr) >= 2)[0])
+    start = moved.indptr[row]
+    free = next(
+        c for c in range(n) if c != row and c not in set(moved.indices[start : moved.indptr[row + 1]])
+    )
+    moved = moved.tolil()
+    column = int(matrix.indices[start])
+    moved[row, free], moved[row, column] = moved[row, column], 0.0
+    moved = sp.csr_matrix(moved)
+    moved.eliminate_zeros()
+    assert moved.nnz == matrix.nnz
+    assert not is_canonical_symmetric(moved) and not symmetric_oracle(moved)
+    with pytest.raises(ParameterError, match="symmetric"):
+        check_adjacency(moved)
+
+
+def test_fast_symmetry_pass_refuses_what_it_cannot_vouch_for() -> None:
+    good = sp.csr_matrix(np.array([[0.0, 2.0], [2.0, 0.0]]))
+    assert is_canonical_symmetric(good)
+    assert is_canonical_symmetric(sp.csr_array(good))
+    assert not is_canonical_symmetric(good.tocoo())
+    assert not is_canonical_symmetric(good.astype(np.float32))
+    assert not is_canonical_symmetric(good.toarray())
+    unsorted = sp.csr_matrix((np.ones(4), np.array([2, 1, 0, 0]), np.array([0, 2, 3, 4])), shape=(3, 3))
+    assert not is_canonical_symmetric(unsorted)  # symmetric, but row 0 is not sorted
+    assert check_adjacency(unsorted).has_canonical_format
+    zero = sp.csr_matrix((np.array([0.0, 0.0]), np.array([1, 0]), np.array([0, 1, 2])), shape=(2, 2))
+    assert not is_canonical_symmetric(zero)  # explicit zeros: the general path drops them
+    assert check_adjacency(zero).nnz == 0
+    for value in (math.nan, math.inf, -1.0):
+        bad = sp.csr_matrix((np.array([value, value]), np.array([1, 0]), np.array([0, 1, 2])), shape=(2, 2))
+        assert not is_canonical_symmetric(bad)
+        with pytest.raises(ParameterError, match="finite and >= 0"):
+            check_adjacency(bad)
+    assert is_canonical_symmetric(sp.csr_matrix((0, 0)))
+    assert is_canonical_symmetric(sp.csr_matrix((3, 3)))
+    assert not is_canonical_symmetric(sp.csr_matrix((2, 3)))
+
+
+def test_check_adjacency_copy_false_reuses_only_what_passes_unchanged() -> None:
+    good = sp.csr_matrix(np.array([[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    assert check_adjacency(good, copy=False) is good
+    copied = check_adjacency(good)
+    assert copied is not good and copied.data is not good.data
+    assert check_adjacency(sp.csr_array(good), copy=False) is not good  # a csr_array becomes a csr_matrix
+    nearly = sp.csr_matrix(np.array([[0.0, 1.0], [1.0 + 1e-13, 0.0]]))
+    before = nearly.data.copy()
+    fixed = check_adjacency(nearly, copy=False)
+    assert fixed is not nearly and fixed[0, 1] == fixed[1, 0]
+    assert np.array_equal(nearly.data, before)  # the input is never modified
+
+
+# ----------------------------------------------------------------------------- Diffusion
+
+
+@pytest.mark.parametrize("damping", [0.5, 0.85])
+def test_prepared_diffusion_matches_diffuse(damping: float) -> None:
+    rng = np.random.default_rng(3)
+    adjacency = random_graph(rng, 60, 0.08, isolated=3)
+    diffusion = Diffusion(adjacency, damping=damping)
+    assert diffusion.n == 60
+    for tol in (1e-6, 1e-10, 1e-14):  # 1e-14: float32 cannot certify it, a float64 walk is prepared
+        for _ in range(3):
+            base = rng.random(60)
+            y = diffusion.solve(base, tol=tol)
+            expected = diffuse(adjacency, base, damping=damping, tol=tol)
+            assert np.abs(y - expected).max() <= 2 * tol
+            assert np.abs(y - direct_y(adjacency, base, damping)).max() <= tol + 1e-13
+    solution = diffusion.solution(base, tol=1e-8, x0=y)
+    assert solution.error_bound <= 1e-8
+    assert diffusion.solution(base, tol=1e-8, x0=solution.y).iterations == 1
+
+
+def test_prepared_diffusion_validates_like_diffuse() -> None:
+    with pytest.raises(ParameterError, match="symmetric"):
+        Diffusion(np.array([[0.0, 1.0], [0.0, 0.0]]))
+    with pytest.raises(ParameterError) as info:
+        Diffusion(GOOD, damping=1.0)
+    assert info.value.name == "damping"
+    with pytest.raises(ParameterError) as info:
+        Diffusion(GOOD, max_iter=0)
+    assert info.value.name == "max_iter"
+    diffusion = Diffusion(GOOD)
+    for kwargs, name in (({"base": [0.5]}, "base"), ({"base": [0.5, 0.5], "tol": 0.0}, "tol"),
+                         ({"base": [0.5, 0.5], "x0": [1.0]}, "x0")):  # fmt: skip
+        with pytest.raises(ParameterError) as info:
+            diffusion.solve(**kwargs)
+        assert info.value.name == name
+    with pytest.raises(ConvergenceError):
+        Diffusion(random_graph(np.random.default_rng(1), 30, 0.2), damping=0.99, max_iter=1).solve(
+            np.linspace(0, 1, 30), tol=1e-12
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from credence.scoring.communities import CommunityStats, community_table, louvain, modularity
 from credence.scoring.diffusion import (
     SHARING_MODES,
+    Diffusion,
     NetworkComponent,
     check_adjacency,
     check_damping,
@@ -45,6 +46,7 @@ __all__ = [
     "CommunityStats",
     "Contributions",
     "DenseBlock",
+    "Diffusion",
     "DiffusionState",
     "Influence",
     "NetworkComponent",

@@ -51,6 +51,7 @@ from credence.scoring.validation import (
 
 __all__ = [
     "SHARING_MODES",
+    "Diffusion",
     "NetworkComponent",
     "check_adjacency",
     "check_damping",
@@ -197,6 +198,14 @@ def component_value(
 # --------------------------------------------------------------------------- the kernel
 
 
+def _storage(base: FloatArray, x0: FloatArray | None, damping: float, tol: float) -> type[np.floating[Any]]:
+    """float32 whenever it can certify ``tol`` (see :func:`~credence.scoring.solver.float32_suffices`)."""
+    scale = float(np.abs(base).max()) if base.size else 0.0
+    if x0 is not None and x0.size:
+        scale = max(scale, float(np.abs(x0).max()))
+    return np.float32 if float32_suffices(tol, damping, scale) else np.float64
+
+
 def solve_validated(
     matrix: sp.csr_matrix,
     base: FloatArray,
@@ -213,11 +222,7 @@ def solve_validated(
     float32 storage whenever it can certify ``tol`` (see
     :func:`~credence.scoring.solver.float32_suffices`), float64 otherwise.
     """
-    scale = float(np.abs(base).max()) if base.size else 0.0
-    if x0 is not None and x0.size:
-        scale = max(scale, float(np.abs(x0).max()))
-    dtype = np.float32 if float32_suffices(tol, damping, scale) else np.float64
-    walk = prepare_walk(matrix, dtype=dtype)
+    walk = prepare_walk(matrix, dtype=_storage(base, x0, damping, tol))
     return solve(walk, base, damping=damping, tol=tol, max_iter=max_iter, x0=x0), walk
 
 
@@ -276,7 +281,7 @@ def diffuse(
     >>> (y * 12).round(9).tolist()  # 7/12, 1/6, 1/12 and b_3 for the isolated node
     [7.0, 2.0, 1.0, 6.0]
     """
-    matrix = check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency, copy=False)  # only read: a valid CSR float64 is not copied
     n = matrix.shape[0]
     b = check_vector(base, n, "base")
     a = check_damping(damping)
@@ -285,6 +290,123 @@ def diffuse(
     start = None if x0 is None else check_vector(x0, n, "x0")
     solution, _ = solve_validated(matrix, b, a, eps, limit, start)
     return solution.y
+
+
+class Diffusion:
+    """A validated and prepared adjacency: :func:`diffuse` for many bases on one graph.
+
+    The adjacency is checked (:func:`check_adjacency`) and prepared for the solver
+    (:func:`~credence.scoring.solver.prepare_walk`: colouring, node order, float32
+    weights) once, here; each :meth:`solve` then only solves. ``Diffusion(A,
+    damping=a).solve(b, tol=t)`` returns what ``diffuse(A, b, damping=a, tol=t)``
+    returns (the same solver on the same prepared walk), and so is within ``tol`` of the
+    exact solution in every entry.
+
+    Parameters
+    ----------
+    adjacency : scipy sparse matrix or 2-D ndarray, shape (n, n)
+        Symmetric weighted adjacency (see :func:`check_adjacency`). A canonical float64
+        ``csr_matrix`` is used as it is, not copied: do not modify it while this object
+        is in use (a float64 walk, for tolerances below what float32 can certify, is
+        prepared from it on first need).
+    damping : float
+        Continue probability ``a`` in (0, 1).
+    max_iter : int
+        Maximum number of passes over the matrix per solve.
+
+    Attributes
+    ----------
+    n : int
+        Number of nodes.
+    damping : float
+    max_iter : int
+
+    Raises
+    ------
+    ParameterError
+        Bad adjacency, damping or max_iter.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> A = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=float))
+    >>> diffusion = Diffusion(A, damping=0.5)
+    >>> diffusion
+    Diffusion(n=4, links=2, damping=0.5, max_iter=1000)
+    >>> (diffusion.solve([1.0, 0.0, 0.0, 0.5]) * 12).round(9).tolist()
+    [7.0, 2.0, 1.0, 6.0]
+    >>> (diffusion.solve([0.0, 0.0, 1.0, 0.0], tol=1e-6) * 12).round(5).tolist()  # another base
+    [1.0, 2.0, 7.0, 0.0]
+    """
+
+    def __init__(self, adjacency: Any, *, damping: float = 0.5, max_iter: int = 1000) -> None:
+        self._matrix = check_adjacency(adjacency, copy=False)
+        self.damping = check_damping(damping)
+        self.max_iter = check_max_iter(max_iter)
+        self.n = int(self._matrix.shape[0])
+        self._walks: dict[type[np.floating[Any]], WalkGraph] = {}
+        self._walk(np.float32)
+
+    def __repr__(self) -> str:
+        return (
+            f"Diffusion(n={self.n}, links={self._matrix.nnz // 2}, damping={self.damping!r}, "
+            f"max_iter={self.max_iter})"
+        )
+
+    def _walk(self, dtype: type[np.floating[Any]]) -> WalkGraph:
+        walk = self._walks.get(dtype)
+        if walk is None:
+            walk = self._walks[dtype] = prepare_walk(self._matrix, dtype=dtype)
+        return walk
+
+    def solution(self, base: Any, *, tol: float = 1e-10, x0: Any = None) -> Solution:
+        """Solve for one base; the :class:`~credence.scoring.solver.Solution` (``y``, passes, error bound).
+
+        Parameters and errors as :meth:`solve`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = Diffusion(np.array([[0.0, 1.0], [1.0, 0.0]])).solution([1.0, 0.0], tol=1e-9)
+        >>> s.y.round(6).tolist(), s.error_bound <= 1e-9
+        ([0.666667, 0.333333], True)
+        """
+        b = check_vector(base, self.n, "base")
+        eps = check_tol(tol)
+        start = None if x0 is None else check_vector(x0, self.n, "x0")
+        walk = self._walk(_storage(b, start, self.damping, eps))
+        return solve(walk, b, damping=self.damping, tol=eps, max_iter=self.max_iter, x0=start)
+
+    def solve(self, base: Any, *, tol: float = 1e-10, x0: Any = None) -> FloatArray:
+        """The diffusion ``y = (1 - a) b + a P y`` of one base, within ``tol`` of the exact solution.
+
+        Parameters
+        ----------
+        base : array_like, shape (n,)
+            Base values ``b`` (any finite reals).
+        tol : float
+            Guaranteed max-abs error (see :func:`diffuse`).
+        x0 : array_like, shape (n,), optional
+            Warm start (e.g. the previous solution); default ``b``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+
+        Raises
+        ------
+        ParameterError
+            Bad base, tol or x0.
+        ConvergenceError
+            If the accuracy is not certified within ``max_iter`` passes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Diffusion(np.array([[0.0, 1.0], [1.0, 0.0]])).solve([1.0, 0.0]).round(6).tolist()
+        [0.666667, 0.333333]
+        """
+        return self.solution(base, tol=tol, x0=x0).y
 
 
 # --------------------------------------------------------------------------- the component
@@ -398,7 +520,7 @@ def network_component(
     >>> (network_component(A, [1.0, 0.0], prior=0.5, sharing="symmetric").value * 9).round(9).tolist()
     [4.0, 5.0]
     """
-    matrix = check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency, copy=False)  # only read: a valid CSR float64 is not copied
     size = matrix.shape[0]
     b = check_vector(base, size, "base", unit_interval=True)
     a = check_damping(damping)

@@ -467,7 +467,7 @@ class DiffusionState:
         A solution to start from (e.g. the previous full solve); it is repaired by push,
         so any close start works and a poor one only costs pushes.
     validate : bool
-        Check the adjacency (O(nnz), with a transpose); pass False only for a
+        Check the adjacency (O(nnz), no transpose); pass False only for a
         canonical symmetric CSR that has been checked already.
     max_pushes : int
         Budget of one repair or explanation; exceeding it raises ConvergenceError.

@@ -658,7 +658,7 @@ def prepare_walk(
     adjacency : scipy.sparse.csr_matrix or csr_array, shape (n, n)
         A canonical symmetric adjacency with non-negative finite weights and no self
         loops, as returned by :func:`credence.scoring.diffusion.check_adjacency` (not checked
-        again here: that check is O(nnz) with a transpose).
+        again here: that check is O(nnz), with random reads of every mirror).
     dtype : numpy.float32 or numpy.float64
         Storage of weights and iterates. float32 (default) halves the memory traffic;
         the solver still certifies its results for the exact float64 weights.
