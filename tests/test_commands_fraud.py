@@ -300,3 +300,36 @@ def test_communities_recover_the_planted_structure(
         )
     bad = CliRunner().invoke(main, ["communities", "--db", str(store_path), "--resolution", "0"])
     assert bad.exit_code == 3 and "resolution" in bad.output
+
+
+def test_isolated_users_are_no_evidence_never_suspects_and_singletons_print_no_nan(tmp_path: Path) -> None:
+    """Issue 14: users without links got trust 0 and were listed first; singleton communities printed NaN."""
+    import pandas as pd
+
+    from credence.cli import main
+    from credence.seeds.synthetic import generate_population
+
+    population = generate_population(n_users=800, seed=5, sybils_per_region=50, rings=2)
+    db = tmp_path / "isolated.db"
+    with SQLiteStore(db) as store:
+        store.load(population.dataset())
+        lonely = [f"lonely{i:02d}" for i in range(12)]
+        store.upsert_users(pd.DataFrame({"id": lonely, "created": [int(population.now) - 400 * 86_400] * 12,
+                                         "face_verified": [True] * 12}))  # fmt: skip
+        linked = set(store.links()["source"].astype(str)) | set(store.links()["target"].astype(str))
+        ids = store.get_all_users()["id"].astype(str).tolist()
+    isolated = {u for u in ids if u not in linked}
+    assert set(lonely) <= isolated
+    runner = CliRunner()
+    result = runner.invoke(main, ["trust", "--db", str(db), "--now", str(population.now), "--first", "5000",
+                                  "--json"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    listed = {s["user"] for s in payload["suspects"]}
+    assert not listed & isolated
+    assert payload["no_evidence"] >= len(lonely)  # consenting, unflagged, linked to no one
+    assert len(listed) == payload["participants"] - payload["no_evidence"]
+    text = runner.invoke(main, ["communities", "--db", str(db), "--now", str(population.now), "--top", "100000"],
+                         catch_exceptions=False)  # fmt: skip
+    assert text.exit_code == 0, text.output
+    assert "nan" not in text.output.lower() and " -  " in text.output

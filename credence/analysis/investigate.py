@@ -359,6 +359,10 @@ class TrustReport:
         Steps of the walk.
     participants : int
         Users taking part in the network.
+    no_evidence : int
+        Participants the walk says nothing about, so never listed as suspects: isolated
+        ones (no links among participants) and ones the walk did not reach (no trust).
+        The percentiles rank the others.
     """
 
     suspects: tuple[tuple[str, float, float, float], ...]
@@ -366,6 +370,7 @@ class TrustReport:
     seed_groups: int
     iterations: int
     participants: int
+    no_evidence: int = 0
 
 
 def sybil_suspects(
@@ -431,13 +436,18 @@ def sybil_suspects(
         view.graph(), chosen, participating=participating, seed_groups=min(seed_groups, chosen.size)
     )  # chosen holds distinct rows
     n_part = int(participating.sum())
-    order = result.suspicious(first)
+    # An isolated or unreached participant has trust 0 for want of evidence, not because a
+    # walk found them cut off: low trust per degree is a signal only where the walk went.
+    evidence = result.participating & (result.trust > 0.0) & (result.degree > 0.0)
+    ranked = result.ranking[evidence[result.ranking]]  # most trusted first
+    n_ranked = int(ranked.size)
+    order = ranked[::-1][:first]
     suspects = tuple(
-        (str(ids[v]), float(result.normalized[v]), float(result.degree[v]), rank / max(n_part, 1))
+        (str(ids[v]), float(result.normalized[v]), float(result.degree[v]), rank / max(n_ranked, 1))
         for rank, v in enumerate(order.tolist())
     )
     return TrustReport(suspects=suspects, seeds=int(result.seeds.size), seed_groups=result.seed_groups,
-                       iterations=result.iterations, participants=n_part)  # fmt: skip
+                       iterations=result.iterations, participants=n_part, no_evidence=n_part - n_ranked)  # fmt: skip
 
 
 @dataclass(frozen=True)

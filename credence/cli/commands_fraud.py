@@ -10,6 +10,7 @@ registers :data:`COMMANDS` on its group.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -226,14 +227,15 @@ def trust(
     if as_json:
         click.echo(json.dumps({
             "seeds": report.seeds, "seed_groups": report.seed_groups, "iterations": report.iterations,
-            "participants": report.participants,
+            "participants": report.participants, "no_evidence": report.no_evidence,
             "suspects": [{"user": u, "trust_per_degree": t, "degree": d, "percentile": p}
                          for u, t, d, p in report.suspects],
         }, indent=2))  # fmt: skip
         return
     click.echo(
         f"SybilRank from {report.seeds} seeds in {report.seed_groups} groups, {report.iterations} steps, "
-        f"{report.participants} participants; least trusted first"
+        f"{report.participants} participants ({report.no_evidence} isolated or unreached: no evidence, not "
+        "ranked); least trusted first"
     )
     click.echo(f"  {'user':<16}{'trust/degree':>14}{'degree':>9}")
     for u, t, d, _ in report.suspects:
@@ -302,11 +304,17 @@ def communities(
     )
     for row in table.itertuples(index=False):
         click.echo(
-            f"{row.community:>9}  {row.size:>7}  {row.density:>8.4f}  {row.conductance:>11.3f}  "
+            f"{row.community:>9}  {row.size:>7}  {_metric(row.density, 8, 4)}  {_metric(row.conductance, 11, 3)}  "
             f"{row.mean_score:>10.1f}  {row.min_score:>4.0f}  {row.max_score:>4.0f}"
         )
     if out is not None:
         click.echo(f"wrote {out}")
+
+
+def _metric(value: Any, width: int, digits: int) -> str:
+    """A community metric, or ``-`` where it is undefined (density of one member, conductance without links)."""
+    number = float(value)
+    return f"{'-':>{width}}" if math.isnan(number) else f"{number:>{width}.{digits}f}"
 
 
 #: The commands for ``credence.cli`` to register.

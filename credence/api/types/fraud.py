@@ -181,20 +181,24 @@ class SybilSuspects:
     """A SybilRank report (:func:`~credence.analysis.investigate.sybil_suspects`), least trusted first.
 
     ``seeds`` users in ``seed_groups`` disjoint groups started the walk, which took
-    ``iterations`` steps; ``participants`` users take part in the network.
+    ``iterations`` steps; ``participants`` users take part in the network, of whom
+    ``no_evidence`` (isolated or unreached by the walk) are not ranked.
     """
 
     seeds: int
     seed_groups: int
     iterations: int
     participants: int
+    no_evidence: int = strawberry.field(
+        description="Participants the walk says nothing about (isolated, or not reached): never listed as suspects."
+    )
     suspects: list[SybilSuspect]
 
 
 def sybil_suspects_from(report: TrustReport) -> SybilSuspects:
     """A SybilRank report as a GraphQL object, least trusted first."""
     return SybilSuspects(seeds=report.seeds, seed_groups=report.seed_groups, iterations=report.iterations,
-                         participants=report.participants,
+                         participants=report.participants, no_evidence=report.no_evidence,
                          suspects=[SybilSuspect(user_id=u, trust_per_degree=t, degree=d, percentile=p)
                                    for u, t, d, p in report.suspects])  # fmt: skip
 
