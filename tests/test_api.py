@@ -754,6 +754,7 @@ PROTECTED = [
     ("evidence", '{ user(id: "%s") { flags { active } } }'),
     ("subject", '{ user(id: "%s") { consentHistory { at } } }'),
     ("subject", '{ user(id: "%s") { subjectExport } }'),
+    ("subject", '{ user(id: "%s") { notices { tier } } }'),
     ("evidence", '{ user(id: "%s") { quarantined } }'),
     ("evidence", '{ user(id: "%s") { network { participating } } }'),
     ("evidence", "{ users(first: 1, filter: {quarantined: true}) { totalCount } %s }"),

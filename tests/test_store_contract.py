@@ -19,7 +19,7 @@ from credence.core.errors import (
     ValidationError,
 )
 from credence.graph.model import COMPONENTS, epoch_now, parse_dataset
-from credence.graph.store import AuditDraft, AuditEntry, GraphStore, RecomputeRecord
+from credence.graph.store import AdverseNotice, AuditDraft, AuditEntry, GraphStore, RecomputeRecord
 
 NOW = 1_760_000_000  # 2025-10-09
 
@@ -58,6 +58,7 @@ def dump(store: GraphStore) -> dict[str, Any]:
         "scores": plain(store.latest_scores()),
         "models": store.model_weights(),
         "consent": {user: store.consent_history(user) for user in snap.ids.tolist()},
+        "notices": {user: store.notices(user) for user in snap.ids.tolist()},
     }
 
 
@@ -227,6 +228,35 @@ def test_consent_history_records_each_change_with_time_and_actor(populated: Grap
     with pytest.raises(ValidationError):
         populated.set_consent("cy", False, actor="   ")  # an actor is required
     assert dump(populated) == before and populated.get_user("cy").consent_network is True
+
+
+def _notice(user: str, at: int, tier: str = "credit_line") -> AdverseNotice:
+    return AdverseNotice(user=user, at=at, tier=tier, tier_min=600, score_before=612, score_after=587,
+                         model_version="m1", reasons=(("CH_DEFAULTS", "A default on record", 31.5),
+                                                      ("NW_CONNECTIONS", "Few connections", 4.25)))  # fmt: skip
+
+
+def test_adverse_notices_round_trip_and_refuse_unknown_users(populated: GraphStore) -> None:
+    assert populated.notices("ann") == []
+    assert (
+        populated.record_notices([_notice("ann", NOW), _notice("ann", NOW + 5, "deposit_free_rental")]) == 2
+    )
+    assert populated.record_notices([]) == 0
+    stored = populated.notices("ann")
+    assert [(n.tier, n.at, n.score_after, n.restore_points, n.reasons) for n in stored] == [
+        ("credit_line", NOW, 587, 13, (("CH_DEFAULTS", "A default on record", 31.5), ("NW_CONNECTIONS", "Few connections", 4.25))),
+        ("deposit_free_rental", NOW + 5, 587, 13, (("CH_DEFAULTS", "A default on record", 31.5), ("NW_CONNECTIONS", "Few connections", 4.25))),
+    ]  # fmt: skip
+    assert stored[0].id < stored[1].id and all(n.user == "ann" for n in stored)
+    before = dump(populated)
+    with pytest.raises(NotFoundError):
+        populated.record_notices([_notice("bob", NOW), _notice("zed", NOW)])  # one unknown: none written
+    assert dump(populated) == before
+    with pytest.raises(NotFoundError):
+        populated.notices("zed")
+    with pytest.raises(Abort):
+        failing_unit(populated, lambda: populated.record_notices([_notice("cy", NOW)]))
+    assert populated.notices("cy") == []
 
 
 def test_a_consent_change_rolls_back_with_its_unit(populated: GraphStore) -> None:

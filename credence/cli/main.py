@@ -750,6 +750,35 @@ def why(
         click.echo(f"  gained benefit: {tier}")
 
 
+@main.command()
+@click.argument("user")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@store_options
+def notices(user: str, as_json: bool, db: Path | None, neo4j_uri: str | None) -> None:
+    """USER's adverse-action notices: each time a change took the score below a benefit tier."""
+    import dataclasses
+
+    from credence.core.times import format_datetime
+
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        found = store.notices(user)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{**dataclasses.asdict(n), "restore_points": n.restore_points} for n in found], indent=2
+            )
+        )
+        return
+    if not found:
+        click.echo(f"{user}: no adverse-action notices")
+    for n in found:
+        click.echo(f"{format_datetime(n.at)}  {n.tier} lost: {n.score_before} -> {n.score_after} "
+                   f"({n.restore_points} points to restore it; model {n.model_version})")  # fmt: skip
+        for code, text, points in n.reasons:
+            click.echo(f"    {code:<22} -{points:5.1f}  {text}")
+
+
 @main.command("subject-export")
 @click.argument("user")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -25,6 +25,7 @@ import pandas as pd
 from credence.core.errors import ConflictError, NotFoundError, ValidationError
 from credence.core.types import IntArray
 from credence.engine.model import Individual, ScoringModel
+from credence.engine.notices import adverse_notices
 from credence.engine.results import ScoreChange
 from credence.engine.state import (
     EngineState,
@@ -34,7 +35,7 @@ from credence.engine.state import (
     take_users,
     user_arrays,
 )
-from credence.graph.model import Records, check_user_id, link_records
+from credence.graph.model import Records, check_user_id, epoch_now, link_records
 from credence.graph.store import GraphStore
 from credence.scoring.factors import UserArrays
 
@@ -393,6 +394,8 @@ def rescore(
         store.write_score_records(
             state.score_records(out, model.policy.version), model_weights=model.policy.weights
         )
+        # In the same unit as the snapshots: a notice exists exactly when its snapshot does.
+        store.record_notices(adverse_notices(model, state, out, before[changed], at=epoch_now()))
         state.written[out] = state.components[out]
     return [
         ScoreChange(str(state.ids[i]), int(b), int(a))

@@ -17,10 +17,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from credence.core.types import FloatArray, ObjectArray
+from credence.core.types import FloatArray, IntArray, ObjectArray
 from credence.engine.model import ScoringModel
+from credence.engine.notices import adverse_notices
 from credence.engine.results import RecomputeReport
 from credence.engine.state import EngineState, repayment_arrays, spending_arrays, user_arrays
+from credence.graph.model import epoch_now
 from credence.graph.store import GraphStore
 from credence.scoring.factors import CapacityReference
 from credence.scoring.policy import COMPONENT_NAMES
@@ -104,7 +106,8 @@ def recompute(
     consent = users_frame["consent_network"].to_numpy(dtype=bool, copy=True)
     quarantined = np.array(graph.quarantined, dtype=bool, copy=True)
     participating = consent & ~quarantined
-    warm = warm_start(previous, ids, parts.base)
+    before = None if previous is None else previous_rows(previous, ids)
+    warm = warm_start(previous, ids, parts.base, rows=before)
     if prior is None:
         prior = float(parts.base[participating].mean()) if participating.any() else 0.5
     settings = model.policy.diffusion
@@ -155,6 +158,12 @@ def recompute(
                 model_weights=model.policy.weights,
             )
             store.record_recompute(now, float(diffusion.mu), model.policy.version)
+            if previous is not None and before is not None:
+                # Scores that fell past a benefit tier since the previous state owe a notice.
+                rows = np.flatnonzero((before >= 0) & (before < previous.scores.size))
+                store.record_notices(
+                    adverse_notices(model, state, rows, previous.scores[before[rows]], at=epoch_now())
+                )
         step("write", 1)
     # Published only once stored: a failed write leaves the engine as it was.
     publish(state)
@@ -172,15 +181,23 @@ def recompute(
     )
 
 
-def warm_start(previous: EngineState | None, ids: ObjectArray, base: FloatArray) -> FloatArray | None:
+def previous_rows(previous: EngineState, ids: ObjectArray) -> IntArray:
+    """Each of ``ids``' row in ``previous`` (-1 for a user it did not have)."""
+    return np.array([previous.positions.get(str(user), -1) for user in ids.tolist()], dtype=np.int64)
+
+
+def warm_start(
+    previous: EngineState | None, ids: ObjectArray, base: FloatArray, *, rows: IntArray | None = None
+) -> FloatArray | None:
     """The previous diffusion ``y`` aligned with the new ``ids`` (new users start at their base).
 
     None without a previous state. Any close start works: the diffusion repairs it by push.
+    ``rows`` are the :func:`previous_rows` of ``ids``, when already known.
     """
     if previous is None:
         return None
     start = base.copy()
-    rows = np.array([previous.positions.get(str(user), -1) for user in ids.tolist()], dtype=np.int64)
+    rows = previous_rows(previous, ids) if rows is None else rows
     known = rows >= 0
     start[known] = previous.diffusion.y[rows[known]]
     return start

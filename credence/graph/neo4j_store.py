@@ -8,6 +8,8 @@ Graph model::
     (:Spending {id, uid, at, amount, category, on_time})
     (:Flag {fid, uid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason})
     (:ConsentChange {cid, uid, consent, at, actor})  a change of a user's consent
+    (:Notice {nid, uid, at, tier, tier_min, score_before, score_after, model_version, reasons})
+                                                      an adverse-action notice (reasons: JSON)
     (:ScoreSnapshot {seq, uid, model_version, computed_at, score, <components>})
     (:AuditEntry {id, at, actor, role, action, subject, detail})   audit log, linked to nothing
     (:Model {version, weights})                       a model's weights (JSON) by version
@@ -79,6 +81,7 @@ from credence.graph.model import (
 )
 from credence.graph.store import (
     AUDIT_FILTERS,
+    AdverseNotice,
     AuditEntry,
     AuditRow,
     ConsentChange,
@@ -113,6 +116,7 @@ _SCHEMA = [
     "CREATE INDEX credence_spending_uid IF NOT EXISTS FOR (s:Spending) ON (s.uid)",
     "CREATE INDEX credence_flag_uid IF NOT EXISTS FOR (f:Flag) ON (f.uid)",
     "CREATE INDEX credence_consent_uid IF NOT EXISTS FOR (c:ConsentChange) ON (c.uid)",
+    "CREATE INDEX credence_notice_uid IF NOT EXISTS FOR (n:Notice) ON (n.uid)",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
     "CREATE INDEX credence_score_seq IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.seq)",
     "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
@@ -598,6 +602,29 @@ class Neo4jStore(StoreBase):
                 uid=uid, c=consent, cid=cid, at=at, actor=actor,
             )  # fmt: skip
         return ConsentChange(id=cid, user=user_id, consent=consent, at=at, actor=actor)
+
+    def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
+        if not notices:
+            return 0
+        with self._write_transaction() as tx:
+            uids = [self._uid(notice.user, tx) for notice in notices]  # NotFoundError before any write
+            base = tx.run(_ALLOCATE, name="notice_id", n=len(notices))[0]["base"]
+            rows = [{"nid": base + 1 + i, "uid": uid, "at": int(n.at), "tier": n.tier, "tier_min": int(n.tier_min),
+                     "score_before": int(n.score_before), "score_after": int(n.score_after),
+                     "model_version": n.model_version, "reasons": json.dumps([list(r) for r in n.reasons])}
+                    for i, (uid, n) in enumerate(zip(uids, notices, strict=True))]  # fmt: skip
+            tx.run("UNWIND $rows AS r CREATE (n:Notice) SET n = r", rows=rows)
+        return len(notices)
+
+    @_one_view
+    def notices(self, user_id: str) -> list[AdverseNotice]:
+        uid = self._uid(user_id)
+        records = self._read("MATCH (n:Notice {uid: $uid}) RETURN n ORDER BY n.nid", uid=uid)
+        return [AdverseNotice(id=r["n"]["nid"], user=user_id, at=r["n"]["at"], tier=r["n"]["tier"],
+                              tier_min=r["n"]["tier_min"], score_before=r["n"]["score_before"],
+                              score_after=r["n"]["score_after"], model_version=r["n"]["model_version"],
+                              reasons=tuple((str(c), str(t), float(p)) for c, t, p in json.loads(r["n"]["reasons"])))
+                for r in records]  # fmt: skip
 
     @_one_view
     def consent_history(self, user_id: str) -> list[ConsentChange]:

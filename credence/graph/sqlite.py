@@ -80,6 +80,7 @@ from credence.graph.model import (
 )
 from credence.graph.store import (
     AUDIT_FILTERS,
+    AdverseNotice,
     AuditEntry,
     AuditRow,
     ConsentChange,
@@ -176,6 +177,18 @@ CREATE TABLE IF NOT EXISTS consent_changes (
     actor TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consent_changes_uid ON consent_changes (uid, cid);
+CREATE TABLE IF NOT EXISTS notices (
+    nid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    tier TEXT NOT NULL,
+    tier_min INTEGER NOT NULL,
+    score_before INTEGER NOT NULL,
+    score_after INTEGER NOT NULL,
+    model_version TEXT NOT NULL,
+    reasons TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notices_uid ON notices (uid, nid);
 CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
 CREATE TABLE IF NOT EXISTS scores (
     sid INTEGER PRIMARY KEY,
@@ -738,6 +751,32 @@ class SQLiteStore(StoreBase):
             cid = int(cursor.lastrowid or 0)
         return ConsentChange(id=cid, user=user_id, consent=consent, at=at, actor=actor)
 
+    def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
+        if not notices:
+            return 0
+        with self._write_transaction() as db:
+            uids = [self._uid(notice.user, db) for notice in notices]  # NotFoundError before any write
+            db.executemany(
+                "INSERT INTO notices (uid, at, tier, tier_min, score_before, score_after, model_version, reasons) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(uid, int(n.at), n.tier, int(n.tier_min), int(n.score_before), int(n.score_after), n.model_version,
+                  json.dumps([list(r) for r in n.reasons])) for uid, n in zip(uids, notices, strict=True)],
+            )  # fmt: skip
+        return len(notices)
+
+    def notices(self, user_id: str) -> list[AdverseNotice]:
+        with self._snapshot() as db:
+            uid = self._uid(user_id, db)
+            rows = db.execute(
+                "SELECT nid, at, tier, tier_min, score_before, score_after, model_version, reasons FROM notices "
+                "WHERE uid = ? ORDER BY nid",
+                (uid,),
+            ).fetchall()
+        return [AdverseNotice(id=r[0], user=user_id, at=r[1], tier=r[2], tier_min=r[3], score_before=r[4],
+                              score_after=r[5], model_version=r[6],
+                              reasons=tuple((str(c), str(t), float(p)) for c, t, p in json.loads(r[7])))
+                for r in rows]  # fmt: skip
+
     def consent_history(self, user_id: str) -> list[ConsentChange]:
         with self._snapshot() as db:
             uid = self._uid(user_id, db)
@@ -782,6 +821,7 @@ class SQLiteStore(StoreBase):
                 "models",
                 "scores",
                 "consent_changes",
+                "notices",
                 "flags",
                 "spending",
                 "repayments",

@@ -90,6 +90,7 @@ __all__ = [
     "AUDIT_FILTERS",
     "AUDIT_MAX_LENGTHS",
     "AUDIT_PAGE_MAX",
+    "AdverseNotice",
     "AuditDraft",
     "ConsentChange",
     "AuditEntry",
@@ -185,6 +186,31 @@ class Flag:
     def active(self) -> bool:
         """True while the flag has not been cleared."""
         return self.cleared_at is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdverseNotice:
+    """An adverse-action notice: a score fell below a benefit tier the user had.
+
+    ``reasons`` are the principal reasons at the time, ``(code, text, points)``,
+    largest first (at most four); ``restore_points`` is how many points the score needs
+    to reach the tier again. ``id`` is 0 for a notice not yet stored.
+    """
+
+    id: int = 0
+    user: str
+    at: int
+    tier: str
+    tier_min: int
+    score_before: int
+    score_after: int
+    model_version: str
+    reasons: tuple[tuple[str, str, float], ...]
+
+    @property
+    def restore_points(self) -> int:
+        """Points the score needs to reach the tier again."""
+        return self.tier_min - self.score_after
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -481,6 +507,17 @@ class GraphStore(Protocol):
 
     def consent_history(self, user_id: str) -> list[ConsentChange]:
         """Every recorded consent change of a user, oldest first (NotFoundError if unknown)."""
+        ...
+
+    def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
+        """Store adverse-action notices (in the open unit of work, if any); returns how many.
+
+        NotFoundError if a notice names an unknown user; then nothing is written.
+        """
+        ...
+
+    def notices(self, user_id: str) -> list[AdverseNotice]:
+        """A user's adverse-action notices, oldest first (NotFoundError if unknown)."""
         ...
 
     def flag_user(self, user_id: str, *, analyst: str, reason: str, at: int | None = None) -> Flag:

@@ -3,7 +3,7 @@
 A person may ask a credit bureau for every record it holds about them (GDPR Article
 15, FCRA file disclosure). :func:`generate_subject_export` gathers it from any
 :class:`~credence.graph.store.GraphStore`: the user record, their links, repayments,
-spending, consent changes, analyst flags, score snapshots, and the audit entries about
+spending, consent changes, adverse-action notices, analyst flags, score snapshots, and the audit entries about
 them (who read their evidence, flagged or unflagged them); :func:`write_subject_export`
 writes it to a file. Times are ISO-8601 in UTC (:func:`credence.core.times.format_datetime`);
 values are plain JSON (missing values are null).
@@ -88,7 +88,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
     dict
         ``format``, ``user_id``, ``exported_at``, ``user`` (the stored record), ``links``
         (each friend with the link's weight and creation), ``repayments``, ``spending``,
-        ``consent_history``, ``flags``, ``score_history`` (oldest first, with the
+        ``consent_history``, ``notices`` (adverse-action), ``flags``, ``score_history`` (oldest first, with the
         components) and ``audit`` (the entries whose subject is the person, oldest first:
         who read their evidence, who flagged them).
 
@@ -118,6 +118,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         "repayments": _rows(store.repayments(user_id), drop=("user",)),
         "spending": _rows(store.spending(user_id), drop=("user",)),
         "consent_history": [_record(change) for change in store.consent_history(user_id)],
+        "notices": [_record(notice) for notice in store.notices(user_id)],
         "flags": [_record(flag) for flag in store.flags(user_id)],
         "score_history": _rows(store.score_history(user_id), drop=("user",)),
         "audit": audit,

@@ -18,7 +18,7 @@ from credence.api.ids import encode_cursor, friends_position, to_global_id
 from credence.api.inputs import Band
 from credence.api.loaders import load_friends, load_history, load_model_weights, load_summaries, load_summary
 from credence.api.scalars import EpochSeconds
-from credence.api.types.consent import ConsentChange, consent_changes_from
+from credence.api.types.consent import AdverseActionNotice, ConsentChange, consent_changes_from, notices_from
 from credence.api.types.fraud import Flag, flags_from
 from credence.api.types.history import ScoreSnapshotConnection, history_page
 from credence.api.types.network import Network
@@ -193,6 +193,18 @@ class User(Node):
         changes = await ctx.service.run(ctx.service.store.consent_history, self.user_id)
         ctx.audit_read("read:consent", self.user_id)
         return consent_changes_from(changes)
+
+    @strawberry.field(
+        description="Adverse-action notices, oldest first: each time a change took the score below a benefit tier "
+        "(app, admin; audited for audited roles)."
+    )
+    async def notices(self, info: strawberry.Info) -> list[AdverseActionNotice] | None:
+        """The user's stored adverse-action notices (``subject``)."""
+        ctx = context_of(info)
+        ctx.require("subject", "User.notices")
+        stored = await ctx.service.run(ctx.service.store.notices, self.user_id)
+        ctx.audit_read("read:notices", self.user_id)
+        return notices_from(stored)
 
     @strawberry.field(
         description="Everything the store holds about this person as one JSON document: the user record, links, "
