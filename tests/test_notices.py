@@ -137,3 +137,72 @@ def test_the_person_reads_their_notices_over_graphql(api: LiveApi) -> None:
     assert [n["tier"] for n in got["subjectExport"]["notices"]] == expected
     forbidden = api.error("analyst", "query($u: String!) { user(id: $u) { notices { tier } } }", u=user)
     assert forbidden["extensions"]["code"] == "FORBIDDEN"
+
+
+REQUEST = "mutation($u: String!, $t: String!, $r: String!) { requestReview(user: $u, tier: $t, reason: $r) { id userId tier open requestedAt due requestedBy } }"
+RESOLVE = "mutation($id: Int!, $o: ReviewOutcome!, $r: String!) { resolveReview(id: $id, outcome: $o, reason: $r) { id open outcome resolution resolvedBy resolvedAt } }"
+QUEUE = "query($all: Boolean!) { reviews(openOnly: $all) { id userId tier due open } }"
+
+
+def test_a_person_asks_for_human_review_and_an_analyst_resolves_it(api: LiveApi) -> None:
+    scores = api.engine.scores().set_index("user")["score"]
+    denied = str(scores[scores < 580].index[0])
+    granted = str(scores[scores >= 660].index[0])
+    before = len(api.store.reviews())
+    review = api.run("app", REQUEST, u=denied, t="credit_line", r="I repaid that loan in March")[
+        "requestReview"
+    ]
+    assert review["open"] and review["userId"] == denied and review["requestedBy"] == "test-app"
+    assert epoch(review["due"]) - epoch(review["requestedAt"]) == 30 * DAY
+    for user, tier, code in ((denied, "credit_line", "CONFLICT"), (granted, "credit_line", "BAD_USER_INPUT"),
+                             (denied, "platinum", "BAD_USER_INPUT"), ("nobody-here", "credit_line", "NOT_FOUND")):  # fmt: skip
+        error = api.error("app", REQUEST, u=user, t=tier, r="again")
+        assert error["extensions"]["code"] == code, (user, tier, error)
+    assert len(api.store.reviews()) == before + 1
+    queue = api.run("analyst", QUEUE, all=True)["reviews"]
+    assert review["id"] in [r["id"] for r in queue] and [r["id"] for r in queue] == sorted(
+        r["id"] for r in queue
+    )
+    assert api.error("app", QUEUE, all=True)["extensions"]["code"] == "FORBIDDEN"
+    done = api.run("analyst", RESOLVE, id=review["id"], o="overturned", r="a bank error, confirmed")[
+        "resolveReview"
+    ]
+    assert (done["open"], done["outcome"], done["resolvedBy"]) == (False, "overturned", "test-analyst")
+    assert (
+        api.error("analyst", RESOLVE, id=review["id"], o="upheld", r="x")["extensions"]["code"] == "CONFLICT"
+    )
+    assert api.error("analyst", RESOLVE, id=10**9, o="upheld", r="x")["extensions"]["code"] == "NOT_FOUND"
+    assert api.error("app", RESOLVE, id=review["id"], o="upheld", r="x")["extensions"]["code"] == "FORBIDDEN"
+    assert review["id"] not in [r["id"] for r in api.run("analyst", QUEUE, all=True)["reviews"]]
+    assert review["id"] in [r["id"] for r in api.run("analyst", QUEUE, all=False)["reviews"]]
+    entries = api.store.audit_log(first=10_000, subject=denied)
+    assert [(e.actor, e.action) for e in entries if e.action.startswith("review:")] == [
+        ("test-app", "review:request"), ("test-analyst", "review:resolve"),
+    ]  # fmt: skip
+    export = api.run("app", "query($u: String!) { user(id: $u) { subjectExport } }", u=denied)["user"][
+        "subjectExport"
+    ]
+    assert [(r["tier"], r["outcome"]) for r in export["reviews"]] == [("credit_line", "overturned")]
+
+
+def test_reviews_on_the_command_line(engine: ScoringEngine) -> None:
+    from click.testing import CliRunner
+
+    from credence.cli.main import main
+
+    db = str(engine.store.path)
+    scores = engine.scores().set_index("user")["score"]
+    user = str(scores[scores < 580].index[0])
+    runner = CliRunner()
+    made = runner.invoke(main, ["review", "request", user, "--tier", "credit_line", "--reason", "please look",
+                                "--db", db, "--now", str(NOW)])  # fmt: skip
+    assert made.exit_code == 0 and "[open]" in made.output, made.output
+    queue = json.loads(runner.invoke(main, ["review", "list", "--json", "--db", db]).output)
+    assert [(r["user"], r["tier"], r["requested_by"]) for r in queue] == [(user, "credit_line", "cli")]
+    done = runner.invoke(main, ["review", "resolve", str(queue[0]["id"]), "--outcome", "upheld", "--reason",
+                                "the record is right", "--analyst", "ana", "--db", db])  # fmt: skip
+    assert done.exit_code == 0 and "upheld by ana" in done.output, done.output
+    assert runner.invoke(main, ["review", "list", "--db", db]).output.strip() == "no reviews"
+    again = runner.invoke(main, ["review", "resolve", str(queue[0]["id"]), "--outcome", "upheld", "--reason", "x",
+                                 "--analyst", "ana", "--db", db])  # fmt: skip
+    assert again.exit_code != 0 and "already resolved" in again.output

@@ -59,6 +59,7 @@ def dump(store: GraphStore) -> dict[str, Any]:
         "models": store.model_weights(),
         "consent": {user: store.consent_history(user) for user in snap.ids.tolist()},
         "notices": {user: store.notices(user) for user in snap.ids.tolist()},
+        "reviews": store.reviews(),
     }
 
 
@@ -257,6 +258,48 @@ def test_adverse_notices_round_trip_and_refuse_unknown_users(populated: GraphSto
     with pytest.raises(Abort):
         failing_unit(populated, lambda: populated.record_notices([_notice("cy", NOW)]))
     assert populated.notices("cy") == []
+
+
+def test_human_reviews_open_resolve_and_queue(populated: GraphStore) -> None:
+    first = populated.request_review("ann", tier="credit_line", reason="I repaid that loan", requested_by="app",
+                                     due=NOW + 30 * 86_400, at=NOW)  # fmt: skip
+    assert first.open and first.user == "ann" and first.due == NOW + 30 * 86_400
+    with pytest.raises(ConflictError):  # one open review per user and tier
+        populated.request_review("ann", tier="credit_line", reason="again", requested_by="app", due=NOW)
+    other = populated.request_review("bob", tier="deposit_free_rental", reason="why?", requested_by="app",
+                                     due=NOW + 10, at=NOW + 1)  # fmt: skip
+    assert [r.id for r in populated.reviews(open_only=True)] == [first.id, other.id]  # oldest first
+    done = populated.resolve_review(first.id, outcome="overturned", resolution="the default was a bank error",
+                                    analyst="ana", at=NOW + 5)  # fmt: skip
+    assert not done.open and (done.outcome, done.resolved_by, done.resolved_at) == (
+        "overturned",
+        "ana",
+        NOW + 5,
+    )
+    assert populated.reviews(user="ann") == [done]
+    assert [r.id for r in populated.reviews(open_only=True)] == [other.id]
+    with pytest.raises(ConflictError):
+        populated.resolve_review(first.id, outcome="upheld", resolution="x", analyst="ana")
+    before = dump(populated)
+    with pytest.raises(NotFoundError):
+        populated.resolve_review(999_999, outcome="upheld", resolution="x", analyst="ana")
+    with pytest.raises(ValidationError):
+        populated.resolve_review(other.id, outcome="maybe", resolution="x", analyst="ana")
+    with pytest.raises(ValidationError):
+        populated.request_review("cy", tier="credit_line", reason="  ", requested_by="app", due=NOW)
+    with pytest.raises(NotFoundError):
+        populated.request_review("zed", tier="credit_line", reason="x", requested_by="app", due=NOW)
+    with pytest.raises(NotFoundError):
+        populated.reviews(user="zed")
+    assert dump(populated) == before
+    with pytest.raises(Abort):
+        failing_unit(populated, lambda: populated.request_review("cy", tier="credit_line", reason="x",
+                                                                 requested_by="app", due=NOW))  # fmt: skip
+    assert populated.reviews(user="cy") == []
+    # A request again once the first is resolved.
+    assert populated.request_review(
+        "ann", tier="credit_line", reason="new facts", requested_by="app", due=NOW
+    ).open
 
 
 def test_a_consent_change_rolls_back_with_its_unit(populated: GraphStore) -> None:

@@ -779,6 +779,77 @@ def notices(user: str, as_json: bool, db: Path | None, neo4j_uri: str | None) ->
             click.echo(f"    {code:<22} -{points:5.1f}  {text}")
 
 
+@main.group()
+def review() -> None:
+    """Human review of automated outcomes: request, list the queue, resolve."""
+
+
+def _print_review(found: Any) -> None:
+    from credence.core.times import format_datetime
+
+    state = "open" if found.open else f"{found.outcome} by {found.resolved_by}: {found.resolution}"
+    click.echo(f"#{found.id}  {found.user}  {found.tier}  requested {format_datetime(found.requested_at)} by "
+               f"{found.requested_by}, due {format_datetime(found.due)}  [{state}]  {found.reason}")  # fmt: skip
+
+
+@review.command("request")
+@click.argument("user")
+@click.option("--tier", required=True, help="The benefit tier the score does not reach.")
+@click.option("--reason", required=True, help="Why the person asks for a review.")
+@engine_options
+def review_request(
+    user: str,
+    tier: str,
+    reason: str,
+    policy_path: Path | None,
+    now: int | None,
+    db: Path | None,
+    neo4j_uri: str | None,
+) -> None:
+    """Record USER's request for human review of a benefit tier denied (due in 30 days)."""
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = make_engine(store, policy_path, now)
+        engine.recompute(write=False)
+        _print_review(engine.request_review(user, tier=tier, reason=reason, requested_by="cli"))
+
+
+@review.command("list")
+@click.option("--all", "everything", is_flag=True, help="Resolved reviews too (default: the open queue).")
+@click.option("--user", default=None, help="One person's reviews.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@store_options
+def review_list(
+    everything: bool, user: str | None, as_json: bool, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """The review queue, oldest first."""
+    import dataclasses
+
+    with open_store(store_config(db, neo4j_uri)) as store:
+        found = store.reviews(user=user, open_only=not everything)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in found], indent=2))
+        return
+    for item in found:
+        _print_review(item)
+    if not found:
+        click.echo("no reviews")
+
+
+@review.command("resolve")
+@click.argument("review_id", type=int)
+@click.option("--outcome", required=True, type=click.Choice(["upheld", "overturned"]))
+@click.option("--reason", required=True)
+@click.option("--analyst", required=True)
+@store_options
+def review_resolve(
+    review_id: int, outcome: str, reason: str, analyst: str, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """Resolve review REVIEW_ID: upheld (the automated outcome stands) or overturned."""
+    with open_store(store_config(db, neo4j_uri)) as store:
+        _print_review(store.resolve_review(review_id, outcome=outcome, resolution=reason, analyst=analyst))
+
+
 @main.command("subject-export")
 @click.argument("user")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,

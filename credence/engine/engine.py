@@ -73,7 +73,7 @@ from credence.engine.results import (
 from credence.engine.state import EngineState
 from credence.engine.why import ScoreChangeExplanation, explain_score_change
 from credence.graph.model import IDENTITY_LEVELS, Records, check_text, check_user_id, epoch_now
-from credence.graph.store import GraphStore
+from credence.graph.store import GraphStore, Review
 from credence.scoring.factors import FactorParams
 from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, Policy, read_policy
 
@@ -100,6 +100,10 @@ def _check_now(now: Any) -> int:
 
 
 log = logging.getLogger("credence.engine")
+
+
+#: Days a reviewer has to resolve a request for human review.
+REVIEW_DAYS = 30
 
 
 class ScoringEngine:
@@ -597,6 +601,39 @@ class ScoringEngine:
                 contributors=contributors,
                 threshold=self.contributors_threshold,
             )
+
+    def request_review(self, user_id: str, *, tier: str, reason: str, requested_by: str) -> Review:
+        """Record a person's request for human review of a benefit ``tier`` their score does not reach.
+
+        The reviewer's deadline is :data:`REVIEW_DAYS` days on. Nothing about the score
+        changes: the review is a record for an analyst to resolve.
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown.
+        ValidationError
+            If ``tier`` is not a benefit tier of the policy, or the user's score reaches it
+            (nothing was denied), or a text is empty.
+        ConflictError
+            If the user already has an open review of that tier.
+        """
+        user_id = check_user_id(user_id)
+        tiers = {b.name: b.min for b in self.policy.benefits}
+        if tier not in tiers:
+            raise ValidationError(f"not a benefit tier; the tiers are {', '.join(sorted(tiers))}", entity="review",
+                                  column="tier", value=tier)  # fmt: skip
+        score = self.score_of(user_id)  # NotFoundError for an unknown user
+        if score >= tiers[tier]:
+            raise ValidationError(f"the score {score} reaches {tier} ({tiers[tier]}): nothing was denied",
+                                  entity="review", column="tier", value=tier)  # fmt: skip
+        at = epoch_now()
+        return self.store.request_review(user_id, tier=tier, reason=reason, requested_by=requested_by,
+                                         due=at + REVIEW_DAYS * 86_400, at=at)  # fmt: skip
+
+    def resolve_review(self, review_id: int, *, outcome: str, resolution: str, analyst: str) -> Review:
+        """Resolve an open human review (``upheld``: the automated outcome stands; ``overturned``: it does not)."""
+        return self.store.resolve_review(review_id, outcome=outcome, resolution=resolution, analyst=analyst)
 
     def explain_change(
         self, user_id: str, *, before: int | None = None, after: int | None = None, since: int | None = None

@@ -10,6 +10,8 @@ Graph model::
     (:ConsentChange {cid, uid, consent, at, actor})  a change of a user's consent
     (:Notice {nid, uid, at, tier, tier_min, score_before, score_after, model_version, reasons})
                                                       an adverse-action notice (reasons: JSON)
+    (:Review {rid, uid, tier, reason, requested_by, requested_at, due, resolved_at, resolved_by, outcome,
+              resolution})                            a request for human review
     (:ScoreSnapshot {seq, uid, model_version, computed_at, score, <components>})
     (:AuditEntry {id, at, actor, role, action, subject, detail})   audit log, linked to nothing
     (:Model {version, weights})                       a model's weights (JSON) by version
@@ -56,6 +58,7 @@ keeps that one counter, so audit ids are never reused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -89,12 +92,15 @@ from credence.graph.store import (
     GraphExport,
     ProgressFn,
     RecomputeRecord,
+    Review,
     StoreBase,
     StoreStats,
     User,
     assemble_graph_export,
     canonical_links,
     check_consent,
+    check_review_request,
+    check_review_resolution,
     coerce_users_frame,
     python_columns,
 )
@@ -117,6 +123,8 @@ _SCHEMA = [
     "CREATE INDEX credence_flag_uid IF NOT EXISTS FOR (f:Flag) ON (f.uid)",
     "CREATE INDEX credence_consent_uid IF NOT EXISTS FOR (c:ConsentChange) ON (c.uid)",
     "CREATE INDEX credence_notice_uid IF NOT EXISTS FOR (n:Notice) ON (n.uid)",
+    "CREATE INDEX credence_review_uid IF NOT EXISTS FOR (r:Review) ON (r.uid)",
+    "CREATE CONSTRAINT credence_review_rid IF NOT EXISTS FOR (r:Review) REQUIRE r.rid IS UNIQUE",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
     "CREATE INDEX credence_score_seq IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.seq)",
     "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
@@ -602,6 +610,70 @@ class Neo4jStore(StoreBase):
                 uid=uid, c=consent, cid=cid, at=at, actor=actor,
             )  # fmt: skip
         return ConsentChange(id=cid, user=user_id, consent=consent, at=at, actor=actor)
+
+    @staticmethod
+    def _review(node: Any, user: str) -> Review:
+        return Review(id=node["rid"], user=user, tier=node["tier"], reason=node["reason"],
+                      requested_by=node["requested_by"], requested_at=node["requested_at"], due=node["due"],
+                      resolved_at=node.get("resolved_at"), resolved_by=node.get("resolved_by"),
+                      outcome=node.get("outcome"), resolution=node.get("resolution"))  # fmt: skip
+
+    def request_review(
+        self, user_id: str, *, tier: str, reason: str, requested_by: str, due: int, at: int | None = None
+    ) -> Review:
+        tier, reason, requested_by, due = check_review_request(tier, reason, requested_by, due)
+        at = epoch_now() if at is None else int(at)
+        open_review = "MATCH (r:Review {uid: $uid, tier: $tier}) WHERE r.resolved_at IS NULL RETURN r LIMIT 1"
+        with self._write_transaction() as tx:
+            uid = self._uid(user_id, tx)
+            # Checked before the first write (no savepoints), then again under the counter's lock.
+            if tx.run(open_review, uid=uid, tier=tier):
+                raise ConflictError(f"user {user_id!r} already has an open review of {tier!r}")
+            rid = tx.run(_ALLOCATE, name="review_id", n=1)[0]["base"] + 1
+            if tx.run(open_review, uid=uid, tier=tier):
+                raise ConflictError(f"user {user_id!r} already has an open review of {tier!r}")
+            tx.run(
+                "CREATE (:Review {rid: $rid, uid: $uid, tier: $tier, reason: $reason, requested_by: $by, "
+                "requested_at: $at, due: $due})",
+                rid=rid, uid=uid, tier=tier, reason=reason, by=requested_by, at=at, due=due,
+            )  # fmt: skip
+        return Review(id=rid, user=user_id, tier=tier, reason=reason, requested_by=requested_by, requested_at=at,
+                      due=due)  # fmt: skip
+
+    def resolve_review(
+        self, review_id: int, *, outcome: str, resolution: str, analyst: str, at: int | None = None
+    ) -> Review:
+        outcome, resolution, analyst = check_review_resolution(outcome, resolution, analyst)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as tx:
+            found = tx.run("MATCH (r:Review {rid: $rid}) MATCH (u:User {uid: r.uid}) RETURN r, u.id AS user",
+                           rid=int(review_id))  # fmt: skip
+            if not found:
+                raise NotFoundError("review", int(review_id))
+            if found[0]["r"].get("resolved_at") is not None:
+                raise ConflictError(f"review {review_id} was already resolved")
+            tx.run(
+                "MATCH (r:Review {rid: $rid}) SET r.resolved_at = $at, r.resolved_by = $by, r.outcome = $outcome, "
+                "r.resolution = $resolution",
+                rid=int(review_id), at=at, by=analyst, outcome=outcome, resolution=resolution,
+            )  # fmt: skip
+            stored = self._review(found[0]["r"], str(found[0]["user"]))
+        return dataclasses.replace(stored, resolved_at=at, resolved_by=analyst, outcome=outcome,
+                                   resolution=resolution)  # fmt: skip
+
+    @_one_view
+    def reviews(self, *, user: str | None = None, open_only: bool = False) -> list[Review]:
+        where = []
+        params: dict[str, Any] = {}
+        if user is not None:
+            params["uid"] = self._uid(user)
+            where.append("r.uid = $uid")
+        if open_only:
+            where.append("r.resolved_at IS NULL")
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        records = self._read(f"MATCH (r:Review) {clause}MATCH (u:User {{uid: r.uid}}) RETURN r, u.id AS user "
+                             "ORDER BY r.rid", **params)  # fmt: skip
+        return [self._review(rec["r"], str(rec["user"])) for rec in records]
 
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
         if not notices:

@@ -45,6 +45,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -88,12 +89,15 @@ from credence.graph.store import (
     GraphExport,
     ProgressFn,
     RecomputeRecord,
+    Review,
     StoreBase,
     StoreStats,
     User,
     assemble_graph_export,
     canonical_links,
     check_consent,
+    check_review_request,
+    check_review_resolution,
     coerce_users_frame,
     python_columns,
 )
@@ -189,6 +193,21 @@ CREATE TABLE IF NOT EXISTS notices (
     reasons TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notices_uid ON notices (uid, nid);
+CREATE TABLE IF NOT EXISTS reviews (
+    rid INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    tier TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    resolved_at INTEGER,
+    resolved_by TEXT,
+    outcome TEXT,
+    resolution TEXT
+);
+CREATE INDEX IF NOT EXISTS reviews_uid ON reviews (uid, rid);
+CREATE UNIQUE INDEX IF NOT EXISTS reviews_one_open ON reviews (uid, tier) WHERE resolved_at IS NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
 CREATE TABLE IF NOT EXISTS scores (
     sid INTEGER PRIMARY KEY,
@@ -751,6 +770,61 @@ class SQLiteStore(StoreBase):
             cid = int(cursor.lastrowid or 0)
         return ConsentChange(id=cid, user=user_id, consent=consent, at=at, actor=actor)
 
+    _REVIEW_COLUMNS = "rid, users.id, tier, reason, requested_by, requested_at, due, resolved_at, resolved_by, outcome, resolution"
+
+    @staticmethod
+    def _review(row: Any) -> Review:
+        return Review(id=row[0], user=row[1], tier=row[2], reason=row[3], requested_by=row[4], requested_at=row[5],
+                      due=row[6], resolved_at=row[7], resolved_by=row[8], outcome=row[9], resolution=row[10])  # fmt: skip
+
+    def request_review(
+        self, user_id: str, *, tier: str, reason: str, requested_by: str, due: int, at: int | None = None
+    ) -> Review:
+        tier, reason, requested_by, due = check_review_request(tier, reason, requested_by, due)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            if db.execute("SELECT 1 FROM reviews WHERE uid = ? AND tier = ? AND resolved_at IS NULL",
+                          (uid, tier)).fetchone():  # fmt: skip
+                raise ConflictError(f"user {user_id!r} already has an open review of {tier!r}")
+            cursor = db.execute(
+                "INSERT INTO reviews (uid, tier, reason, requested_by, requested_at, due) VALUES (?, ?, ?, ?, ?, ?)",
+                (uid, tier, reason, requested_by, at, due),
+            )
+            rid = int(cursor.lastrowid or 0)
+        return Review(id=rid, user=user_id, tier=tier, reason=reason, requested_by=requested_by, requested_at=at,
+                      due=due)  # fmt: skip
+
+    def resolve_review(
+        self, review_id: int, *, outcome: str, resolution: str, analyst: str, at: int | None = None
+    ) -> Review:
+        outcome, resolution, analyst = check_review_resolution(outcome, resolution, analyst)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            row = db.execute(f"SELECT {self._REVIEW_COLUMNS} FROM reviews JOIN users ON users.uid = reviews.uid "
+                             "WHERE rid = ?", (int(review_id),)).fetchone()  # fmt: skip
+            if row is None:
+                raise NotFoundError("review", int(review_id))
+            if row[7] is not None:
+                raise ConflictError(f"review {review_id} was already resolved")
+            db.execute("UPDATE reviews SET resolved_at = ?, resolved_by = ?, outcome = ?, resolution = ? WHERE rid = ?",
+                       (at, analyst, outcome, resolution, int(review_id)))  # fmt: skip
+        return dataclasses.replace(self._review(row), resolved_at=at, resolved_by=analyst, outcome=outcome,
+                                   resolution=resolution)  # fmt: skip
+
+    def reviews(self, *, user: str | None = None, open_only: bool = False) -> list[Review]:
+        where, params = [], []
+        with self._snapshot() as db:
+            if user is not None:
+                where.append("reviews.uid = ?")
+                params.append(self._uid(user, db))
+            if open_only:
+                where.append("resolved_at IS NULL")
+            clause = f"WHERE {' AND '.join(where)}" if where else ""
+            rows = db.execute(f"SELECT {self._REVIEW_COLUMNS} FROM reviews JOIN users ON users.uid = reviews.uid "
+                              f"{clause} ORDER BY rid", params).fetchall()  # fmt: skip
+        return [self._review(row) for row in rows]
+
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
         if not notices:
             return 0
@@ -822,6 +896,7 @@ class SQLiteStore(StoreBase):
                 "scores",
                 "consent_changes",
                 "notices",
+                "reviews",
                 "flags",
                 "spending",
                 "repayments",

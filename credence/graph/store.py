@@ -100,7 +100,9 @@ __all__ = [
     "GraphStore",
     "LoadReport",
     "ProgressFn",
+    "REVIEW_OUTCOMES",
     "RecomputeRecord",
+    "Review",
     "StoreBase",
     "StoreStats",
     "User",
@@ -109,6 +111,8 @@ __all__ = [
     "canonical_links",
     "check_audit_drafts",
     "check_consent",
+    "check_review_request",
+    "check_review_resolution",
     "check_model_weights",
     "check_recompute",
     "python_columns",
@@ -211,6 +215,35 @@ class AdverseNotice:
     def restore_points(self) -> int:
         """Points the score needs to reach the tier again."""
         return self.tier_min - self.score_after
+
+
+#: How a human review ends: the automated outcome stands (``upheld``) or not (``overturned``).
+REVIEW_OUTCOMES: tuple[str, ...] = ("upheld", "overturned")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Review:
+    """A person's request for human review of an automated outcome (a benefit tier denied), and its resolution.
+
+    Open while ``resolved_at`` is None; ``due`` is the deadline the reviewer works to.
+    """
+
+    id: int
+    user: str
+    tier: str
+    reason: str
+    requested_by: str
+    requested_at: int
+    due: int
+    resolved_at: int | None = None
+    resolved_by: str | None = None
+    outcome: str | None = None
+    resolution: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """True until resolved."""
+        return self.resolved_at is None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -507,6 +540,28 @@ class GraphStore(Protocol):
 
     def consent_history(self, user_id: str) -> list[ConsentChange]:
         """Every recorded consent change of a user, oldest first (NotFoundError if unknown)."""
+        ...
+
+    def request_review(
+        self, user_id: str, *, tier: str, reason: str, requested_by: str, due: int, at: int | None = None
+    ) -> Review:
+        """Record a request for human review of ``user_id``'s outcome on benefit ``tier``.
+
+        ConflictError if the user already has an open review of that tier.
+        """
+        ...
+
+    def resolve_review(
+        self, review_id: int, *, outcome: str, resolution: str, analyst: str, at: int | None = None
+    ) -> Review:
+        """Resolve an open review with ``outcome`` (one of :data:`REVIEW_OUTCOMES`) and a reason.
+
+        NotFoundError for an unknown id, ConflictError if already resolved.
+        """
+        ...
+
+    def reviews(self, *, user: str | None = None, open_only: bool = False) -> list[Review]:
+        """Reviews, oldest first: one user's (NotFoundError if unknown), or everyone's; only open ones if asked."""
         ...
 
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
@@ -1530,3 +1585,25 @@ def check_consent(consent: Any) -> bool:
     if not isinstance(consent, bool | np.bool_):
         raise ValidationError("must be true or false", entity="user", column="consent_network", value=consent)
     return bool(consent)
+
+
+def check_review_request(tier: Any, reason: Any, requested_by: Any, due: Any) -> tuple[str, str, str, int]:
+    """Validate a review request's fields (each backend writes them only after this)."""
+    tier = check_text("review", "tier", tier, max_length=200)
+    reason = check_text("review", "reason", reason)
+    requested_by = check_text("review", "requested_by", requested_by, max_length=200)
+    if isinstance(due, bool) or not isinstance(due, int | np.integer):
+        raise ValidationError("must be epoch seconds", entity="review", column="due", value=due)
+    return tier, reason, requested_by, int(due)
+
+
+def check_review_resolution(outcome: Any, resolution: Any, analyst: Any) -> tuple[str, str, str]:
+    """Validate a review's resolution (outcome one of :data:`REVIEW_OUTCOMES`, a reason, who)."""
+    if outcome not in REVIEW_OUTCOMES:
+        raise ValidationError(f"must be one of {', '.join(REVIEW_OUTCOMES)}", entity="review", column="outcome",
+                              value=outcome)  # fmt: skip
+    return (
+        str(outcome),
+        check_text("review", "resolution", resolution),
+        check_text("review", "analyst", analyst),
+    )

@@ -47,7 +47,9 @@ __all__ = ["SUBJECT_EXPORT_FORMAT", "generate_subject_export", "write_subject_ex
 SUBJECT_EXPORT_FORMAT = "credence-subject-export/1"
 
 #: Columns that hold epoch seconds, written as ISO-8601.
-_TIME_FIELDS = frozenset({"created", "due", "paid", "at", "computed_at", "flagged_at", "cleared_at"})
+_TIME_FIELDS = frozenset(
+    {"created", "due", "paid", "at", "computed_at", "flagged_at", "cleared_at", "requested_at", "resolved_at"}
+)
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -88,7 +90,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
     dict
         ``format``, ``user_id``, ``exported_at``, ``user`` (the stored record), ``links``
         (each friend with the link's weight and creation), ``repayments``, ``spending``,
-        ``consent_history``, ``notices`` (adverse-action), ``flags``, ``score_history`` (oldest first, with the
+        ``consent_history``, ``notices`` (adverse-action), ``reviews`` (requests for human review), ``flags``, ``score_history`` (oldest first, with the
         components) and ``audit`` (the entries whose subject is the person, oldest first:
         who read their evidence, who flagged them).
 
@@ -119,6 +121,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         "spending": _rows(store.spending(user_id), drop=("user",)),
         "consent_history": [_record(change) for change in store.consent_history(user_id)],
         "notices": [_record(notice) for notice in store.notices(user_id)],
+        "reviews": [_record(review) for review in store.reviews(user=user_id)],
         "flags": [_record(flag) for flag in store.flags(user_id)],
         "score_history": _rows(store.score_history(user_id), drop=("user",)),
         "audit": audit,

@@ -21,6 +21,7 @@ from credence.analysis.investigate import (
 )
 from credence.api.context import context_of
 from credence.api.inputs import MAX_LISTED_USERS
+from credence.api.types.consent import HumanReview, review_from
 from credence.api.types.fraud import (
     Communities,
     InfluencePathType,
@@ -44,6 +45,21 @@ MAX_HOPS = 10
 @strawberry.type
 class AnalystQuery:
     """Root fields of the fraud and investigation tools (the ``evidence`` permission; audited)."""
+
+    @strawberry.field(
+        description="Requests for human review, oldest first (the analysts' queue; open ones only unless openOnly is "
+        "false; analyst, admin; audited)."
+    )
+    async def reviews(
+        self, info: strawberry.Info, open_only: bool = True, user: str | None = None
+    ) -> list[HumanReview]:
+        """The review queue from the store (``evidence``; audited)."""
+        ctx = context_of(info)
+        ctx.require("evidence", "reviews")
+        subject = None if user is None else check_user_id(user)
+        found = await ctx.service.run(ctx.service.store.reviews, user=subject, open_only=open_only)
+        ctx.audit_read("read:reviews", subject, f"open_only={open_only} count={len(found)}")
+        return [review_from(review) for review in found]
 
     @strawberry.field(description="The k strongest friend chains from source to target (analyst; audited).")
     async def influence_paths(

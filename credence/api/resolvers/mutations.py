@@ -27,6 +27,7 @@ from credence.api.inputs import (
     users_frame,
 )
 from credence.api.scalars import EpochSeconds, format_datetime
+from credence.api.types.consent import HumanReview, ReviewOutcome, review_from
 from credence.api.types.payloads import ChangePayload, RecomputePayload, change_payload, recompute_payload
 from credence.core.errors import LimitExceededError, ValidationError
 from credence.graph.model import check_text, check_user_id
@@ -194,6 +195,55 @@ class Mutation:
             audit=[ctx.audit_action(key, "flag", user, reason) for user in keys],
         )  # fmt: skip
         return await change_payload(info, changes, keys)
+
+    @strawberry.mutation(
+        description="Ask for human review of a benefit tier the user's score does not reach (app, admin; audited). "
+        "An analyst resolves it within 30 days (reviews, resolveReview)."
+    )
+    async def request_review(self, info: strawberry.Info, user: str, tier: str, reason: str) -> HumanReview:
+        """Record a request for human review (``write``); its audit entry commits with it.
+
+        Raises
+        ------
+        ValidationError
+            If ``tier`` is not a benefit tier, or the score reaches it.
+        ConflictError
+            If the user already has an open review of that tier.
+        """
+        ctx = context_of(info)
+        key = ctx.require("write", "requestReview")
+        ctx.writable()
+        user = check_user_id(user)
+        review = await ctx.service.mutate(
+            ctx.service.engine.request_review, user, tier=tier, reason=reason, requested_by=key.name,
+            audit=lambda done: [ctx.audit_action(key, "review:request", user, f"review={done.id} tier={tier}")],
+        )  # fmt: skip
+        return review_from(review)
+
+    @strawberry.mutation(
+        description="Resolve a human review with its outcome and the reason (analyst, admin; audited)."
+    )
+    async def resolve_review(
+        self, info: strawberry.Info, id: int, outcome: ReviewOutcome, reason: str
+    ) -> HumanReview:
+        """Resolve an open review (``flag``); its audit entry commits with it.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no review ``id``.
+        ConflictError
+            If it was already resolved.
+        """
+        ctx = context_of(info)
+        key = ctx.require("flag", "resolveReview")
+        ctx.writable()
+        review = await ctx.service.mutate(
+            ctx.service.engine.resolve_review, id, outcome=outcome.value, resolution=reason, analyst=key.name,
+            audit=lambda done: [ctx.audit_action(key, "review:resolve", done.user,
+                                                 f"review={done.id} outcome={done.outcome}: {reason}")],
+        )  # fmt: skip
+        return review_from(review)
 
     @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
     async def unflag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:

@@ -1,8 +1,9 @@
-"""A person's own records: their consent history and their adverse-action notices."""
+"""A person's own records: consent history, adverse-action notices, requests for human review."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 
 import strawberry
 
@@ -10,8 +11,17 @@ from credence.api.scalars import EpochSeconds
 from credence.api.types.scores import Reason
 from credence.graph.store import AdverseNotice as StoredNotice
 from credence.graph.store import ConsentChange as StoredConsentChange
+from credence.graph.store import Review as StoredReview
 
-__all__ = ["AdverseActionNotice", "ConsentChange", "consent_changes_from", "notices_from"]
+__all__ = [
+    "AdverseActionNotice",
+    "ConsentChange",
+    "HumanReview",
+    "ReviewOutcome",
+    "consent_changes_from",
+    "notices_from",
+    "review_from",
+]
 
 
 @strawberry.type(
@@ -54,3 +64,42 @@ def notices_from(notices: Iterable[StoredNotice]) -> list[AdverseActionNotice]:
                                 model_version=n.model_version,
                                 reasons=[Reason(code=c, text=t, points=p) for c, t, p in n.reasons])
             for n in notices]  # fmt: skip
+
+
+@strawberry.enum(description="How a human review ends: the automated outcome stands, or it does not.")
+class ReviewOutcome(Enum):
+    """The outcomes of :data:`~credence.graph.store.REVIEW_OUTCOMES`, as a GraphQL enum."""
+
+    upheld = "upheld"
+    overturned = "overturned"
+
+
+@strawberry.type(
+    description="A person's request for human review of a benefit tier denied, and its resolution."
+)
+class HumanReview:
+    """A stored :class:`credence.graph.store.Review` as served."""
+
+    id: int
+    user_id: str
+    tier: str
+    reason: str
+    requested_by: str
+    requested_at: EpochSeconds
+    due: EpochSeconds = strawberry.field(description="The reviewer's deadline.")
+    open: bool
+    resolved_at: EpochSeconds | None
+    resolved_by: str | None
+    outcome: ReviewOutcome | None
+    resolution: str | None
+
+
+def review_from(review: StoredReview) -> HumanReview:
+    """A stored review as a GraphQL object."""
+    return HumanReview(
+        id=review.id, user_id=review.user, tier=review.tier, reason=review.reason, requested_by=review.requested_by,
+        requested_at=EpochSeconds(review.requested_at), due=EpochSeconds(review.due), open=review.open,
+        resolved_at=None if review.resolved_at is None else EpochSeconds(review.resolved_at),
+        resolved_by=review.resolved_by, outcome=None if review.outcome is None else ReviewOutcome(review.outcome),
+        resolution=review.resolution,
+    )  # fmt: skip
