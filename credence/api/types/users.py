@@ -8,7 +8,9 @@ batched per request through :mod:`credence.api.loaders`.
 from __future__ import annotations
 
 import bisect
-from typing import Annotated
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -27,6 +29,8 @@ from credence.api.types.scores import Component, Reason
 from credence.core.errors import NotFoundError
 from credence.engine import UserSummary
 from credence.graph.subject import generate_subject_export
+
+T = TypeVar("T")
 
 __all__ = [
     "FRIENDS_PAGE",
@@ -187,12 +191,10 @@ class User(Node):
         "the consent was the opposite of it (app, admin; audited for audited roles)."
     )
     async def consent_history(self, info: strawberry.Info) -> list[ConsentChange] | None:
-        """The user's consent changes with time and actor, read from the store (``consent``)."""
-        ctx = context_of(info)
-        ctx.require("subject", "User.consentHistory")
-        changes = await ctx.service.run(ctx.service.store.consent_history, self.user_id)
-        ctx.audit_read("read:consent", self.user_id)
-        return consent_changes_from(changes)
+        """The user's consent changes with time and actor, read from the store (``subject``)."""
+        store = context_of(info).service.store
+        return consent_changes_from(await _own_records(info, "User.consentHistory", "read:consent",
+                                                       store.consent_history, self.user_id))  # fmt: skip
 
     @strawberry.field(
         description="Adverse-action notices, oldest first: each time a change took the score below a benefit tier "
@@ -200,11 +202,10 @@ class User(Node):
     )
     async def notices(self, info: strawberry.Info) -> list[AdverseActionNotice] | None:
         """The user's stored adverse-action notices (``subject``)."""
-        ctx = context_of(info)
-        ctx.require("subject", "User.notices")
-        stored = await ctx.service.run(ctx.service.store.notices, self.user_id)
-        ctx.audit_read("read:notices", self.user_id)
-        return notices_from(stored)
+        store = context_of(info).service.store
+        return notices_from(
+            await _own_records(info, "User.notices", "read:notices", store.notices, self.user_id)
+        )
 
     @strawberry.field(
         description="Everything the store holds about this person as one JSON document: the user record, links, "
@@ -213,11 +214,9 @@ class User(Node):
     )
     async def subject_export(self, info: strawberry.Info) -> JSON | None:
         """:func:`credence.graph.subject.generate_subject_export` of this user (``subject``)."""
-        ctx = context_of(info)
-        ctx.require("subject", "User.subjectExport")
-        export = await ctx.service.run(generate_subject_export, ctx.service.store, self.user_id)
-        ctx.audit_read("read:subject-export", self.user_id)
-        return JSON(export)
+        store = context_of(info).service.store
+        return JSON(await _own_records(info, "User.subjectExport", "read:subject-export",
+                                       partial(generate_subject_export, store), self.user_id))  # fmt: skip
 
     @strawberry.field(description="Analyst flags, oldest first (analyst; audited).")
     async def flags(self, info: strawberry.Info) -> list[Flag] | None:
@@ -227,6 +226,17 @@ class User(Node):
         flags = await ctx.service.run(ctx.service.store.flags, self.user_id)
         ctx.audit_read("read:flags", self.user_id)
         return flags_from(flags)
+
+
+async def _own_records(
+    info: strawberry.Info, field: str, action: str, read: Callable[[str], T], user_id: str
+) -> T:
+    """``read(user_id)`` on the worker thread for a caller with the ``subject`` permission, audited as ``action``."""
+    ctx = context_of(info)
+    ctx.require("subject", field)
+    found = await ctx.service.run(read, user_id)
+    ctx.audit_read(action, user_id)
+    return found
 
 
 @strawberry.type
