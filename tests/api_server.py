@@ -133,12 +133,12 @@ def live_population(request: Any, tmp: Path, dataset: Any, now: int, **options: 
         from credence.graph.neo4j_store import Neo4jStore
 
         store = Neo4jStore(request.getfixturevalue("neo4j_uri"))
-        store.clear()
+        store.clear(forget_erasures=True)
     store.load(dataset)
     try:
         with live_api(store, now, tmp, **options) as server:
             yield server
     finally:
         if request.param == "neo4j":
-            store.clear()
+            store.clear(forget_erasures=True)
         store.close()

@@ -56,7 +56,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     from credence.graph.neo4j_store import Neo4jStore
 
     neo = Neo4jStore(uri)
-    neo.clear()
+    neo.clear(forget_erasures=True)
     yield neo
-    neo.clear()
+    neo.clear(forget_erasures=True)
     neo.close()

@@ -133,7 +133,7 @@ def test_load_and_stats_on_neo4j(runner: CliRunner, tmp_path: Path, neo4j_uri: s
     from credence.graph.neo4j_store import Neo4jStore
 
     with Neo4jStore(neo4j_uri) as store:
-        store.clear()
+        store.clear(forget_erasures=True)
     data = tmp_path / "pop"
     run(runner, "seed", str(data), "--users", "500", "--sybils-per-region", "30", "--rings", "2", "--quiet")
     run(runner, "load", str(data), "--neo4j-uri", neo4j_uri, "--quiet")
@@ -146,7 +146,7 @@ def test_load_and_stats_on_neo4j(runner: CliRunner, tmp_path: Path, neo4j_uri: s
         a, b = neo.export_graph(), lite.export_graph()
         assert a.ids.tolist() == b.ids.tolist()
         assert (a.adjacency != b.adjacency).nnz == 0
-        neo.clear()
+        neo.clear(forget_erasures=True)
 
 
 @pytest.mark.neo4j

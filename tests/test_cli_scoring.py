@@ -37,7 +37,7 @@ def backend(
     else:
         uri = request.getfixturevalue("neo4j_uri")
         with Neo4jStore(uri) as neo:
-            neo.clear()
+            neo.clear(forget_erasures=True)
         options = ["--neo4j-uri", uri]
     runner = CliRunner()
     run(
@@ -56,7 +56,7 @@ def backend(
     yield options
     if request.param == "neo4j":
         with Neo4jStore(options[1]) as neo:
-            neo.clear()
+            neo.clear(forget_erasures=True)
 
 
 def open_backend(options: list[str]) -> SQLiteStore | Neo4jStore:

@@ -98,7 +98,7 @@ def test_kill_9_mid_write_loses_no_acknowledged_write_and_half_applies_nothing(
             return Neo4jStore(uri)
 
     with open_store() as store:
-        store.clear()
+        store.clear(forget_erasures=True)
         store.load(population.dataset())
         ScoringEngine(store, now=population.now).recompute()
     env = {**os.environ, "CREDENCE_HOME": str(tmp_path), "CREDENCE_API_KEYS": str(tmp_path / "keys.toml")}

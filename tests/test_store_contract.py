@@ -1356,3 +1356,53 @@ def test_an_event_id_cannot_move_to_another_user(populated: GraphStore) -> None:
     # The same id for the same user updates it.
     engine.record_repayments(pd.DataFrame({**moved, "user": ["bob"], "amount": [25.0]}))
     assert populated.repayments("bob").set_index("id").loc["r3", "amount"] == 25.0
+
+
+def test_erasure_removes_everything_about_a_person_and_keeps_a_tombstone(populated: GraphStore) -> None:
+    populated.flag_user("bob", analyst="ana", reason="ring suspect", at=NOW)
+    populated.write_scores(score_rows("bob", NOW, 500, "m1"), model_weights=MODEL_A)
+    populated.set_consent("bob", False, actor="app", at=NOW)
+    populated.record_notices([_notice("bob", NOW)])
+    populated.request_review("bob", tier="credit_line", reason="x", requested_by="app", due=NOW)
+    populated.record_audit(
+        [_good(subject="bob", detail="read bob's friends"), _good(subject="ann", detail="keep")]
+    )
+    entries_before = len(whole_log(populated))
+    other_before = {u: dump_user(populated, u) for u in ("ann", "cy", "dee")}
+    pseudonym = populated.erase_user("bob", actor="admin-key")
+    assert pseudonym.startswith("erased:") and "bob" not in pseudonym
+    assert populated.has_users(["bob"]).tolist() == [False]
+    assert populated.is_erased("bob") and not populated.is_erased("ann")
+    with pytest.raises(NotFoundError):
+        populated.get_user("bob")
+    assert "bob" not in set(populated.links()["source"]) | set(populated.links()["target"])
+    assert "bob" not in set(populated.repayments()["user"].astype(str))
+    assert (
+        "bob" not in set(populated.latest_scores()["user"].astype(str))
+        and populated.quarantined().tolist() == []
+    )
+    assert populated.reviews() == []
+    log = whole_log(populated)
+    assert len(log) == entries_before + 1  # entries keep their place; one more says what happened
+    assert all(e.subject != "bob" and "bob" not in e.detail for e in log)
+    assert [e.action for e in log if e.subject == pseudonym][-1] == "erase"
+    assert {u: dump_user(populated, u) for u in ("ann", "cy", "dee")} == {
+        u: {**d, "neighbors": [n for n in d["neighbors"] if n != "bob"]} for u, d in other_before.items()
+    }
+    with pytest.raises(ConflictError, match="erased"):  # the same id cannot come back silently
+        populated.upsert_users(users("bob"))
+    with pytest.raises(NotFoundError):
+        populated.erase_user("bob", actor="admin-key")
+
+
+def test_an_erasure_in_a_failing_unit_erases_nothing(populated: GraphStore) -> None:
+    before = dump(populated)
+    log = len(whole_log(populated))
+    with pytest.raises(Abort):
+        failing_unit(populated, lambda: populated.erase_user("cy", actor="admin-key"))
+    assert dump(populated) == before and len(whole_log(populated)) == log and not populated.is_erased("cy")
+
+
+def dump_user(store: GraphStore, user: str) -> dict[str, Any]:
+    return {"user": store.get_user(user), "repayments": plain(store.repayments(user)),
+            "neighbors": store.neighbors(user)["user"].astype(str).tolist()}  # fmt: skip

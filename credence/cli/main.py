@@ -779,6 +779,32 @@ def notices(user: str, as_json: bool, db: Path | None, neo4j_uri: str | None) ->
             click.echo(f"    {code:<22} -{points:5.1f}  {text}")
 
 
+@main.command()
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Confirm: the erasure cannot be undone.")
+@engine_options
+def erase(
+    user: str, yes: bool, policy_path: Path | None, now: int | None, db: Path | None, neo4j_uri: str | None
+) -> None:
+    """Erase USER: records, links, score history and the rest removed in one transaction, neighbours rescored.
+
+    The audit log keeps a pseudonym in place of the id, and the id is refused if it is
+    ever loaded again. Cannot be undone: needs --yes.
+    """
+    if not yes:
+        raise click.UsageError("erasing cannot be undone: add --yes to confirm")
+    config = store_config(db, neo4j_uri)
+    with open_store(config) as store:
+        engine = make_engine(store, policy_path, now)
+        if engine.restore() is None:
+            engine.recompute()
+        erasure = engine.erase_user(user, actor="cli")
+    moved = [c for c in erasure.changes if c.moved]
+    click.echo(
+        f"erased {user}: now {erasure.pseudonym} in the audit log; {len(moved)} neighbours' scores moved"
+    )
+
+
 @main.group()
 def review() -> None:
     """Human review of automated outcomes: request, list the queue, resolve."""

@@ -19,6 +19,7 @@ from credence.engine.results import (
     ComponentPoints,
     Contributor,
     EngineView,
+    Erasure,
     Explanation,
     InfluenceReport,
     NetworkSummary,
@@ -32,6 +33,7 @@ from credence.engine.results import (
 __all__ = [
     "ComponentPoints",
     "Contributor",
+    "Erasure",
     "Explanation",
     "InfluenceReport",
     "NetworkSummary",

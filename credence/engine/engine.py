@@ -61,6 +61,7 @@ from credence.engine.results import (
     ComponentPoints,
     Contributor,
     EngineView,
+    Erasure,
     Explanation,
     InfluenceReport,
     NetworkSummary,
@@ -601,6 +602,40 @@ class ScoringEngine:
                 contributors=contributors,
                 threshold=self.contributors_threshold,
             )
+
+    def erase_user(self, user_id: str, *, actor: str) -> Erasure:
+        """Erase a person: their neighbours rescored incrementally, then everything about them removed, in one unit.
+
+        First the person leaves everyone's network (the diffusion repaired by push, the
+        neighbours' new snapshots written); then the store erases them
+        (:meth:`~credence.graph.store.StoreBase.erase_user`: records, links, snapshots, a
+        tombstone, the audit log pseudonymised) and records the evaluation state again,
+        so that follower workers rebuild; then memory is rebuilt from the store inside the
+        same unit (:meth:`restore`, a full in-memory recompute at the stored prior and
+        time). All of it commits together or not at all.
+
+        Returns
+        -------
+        Erasure
+            The person's pseudonym (their reference in the audit log) and the neighbours'
+            score changes (the erased person is not listed).
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown; nothing is written.
+        """
+        user_id = check_user_id(user_id)
+        with self.unit() as state:
+            state.row(user_id)  # NotFoundError before anything changes
+            changes = events.withdraw(self._model, state, self.store, user_id, on_change=self._changed)
+            pseudonym = self.store.erase_user(user_id, actor=actor)
+            record = self.store.latest_recompute()
+            if record is not None:
+                self.store.record_recompute(record.computed_at, record.prior, record.model_version)
+            if self.restore() is None:
+                self.recompute(write=False, now=state.computed_at)
+        return Erasure(pseudonym=pseudonym, changes=tuple(c for c in changes if c.user != user_id))
 
     def request_review(self, user_id: str, *, tier: str, reason: str, requested_by: str) -> Review:
         """Record a person's request for human review of a benefit ``tier`` their score does not reach.

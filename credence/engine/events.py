@@ -275,6 +275,22 @@ def _participation(
     return rescore(model, state, store, np.array([row], dtype=np.int64), None, [moved], on_change=on_change)
 
 
+def withdraw(
+    model: ScoringModel, state: EngineState, store: GraphStore, user_id: str, *, on_change: ChangeFn
+) -> list[ScoreChange]:
+    """Take ``user_id`` out of everyone's network (before an erasure): the neighbours' values repaired and stored.
+
+    Memory only marks them non-consenting; nothing about the user is written but their
+    own snapshot, which the erasure then deletes.
+    """
+    row = state.row(user_id)
+    if not state.consent[row]:
+        return []
+    state.touch()
+    state.consent[row] = False
+    return _participation(model, state, store, row, on_change=on_change)
+
+
 # --------------------------------------------------------------------------- the repair
 
 

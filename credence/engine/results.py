@@ -27,6 +27,7 @@ from credence.scoring.policy import Policy
 __all__ = [
     "ComponentPoints",
     "Contributor",
+    "Erasure",
     "EngineView",
     "Explanation",
     "InfluenceReport",
@@ -300,3 +301,11 @@ class WhatIf:
             if change.user == user:
                 return change.after
         return None
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing a person did: their pseudonym in the audit log, and their neighbours' score changes."""
+
+    pseudonym: str
+    changes: tuple[ScoreChange, ...]

@@ -61,6 +61,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
@@ -124,6 +125,7 @@ _SCHEMA = [
     "CREATE INDEX credence_consent_uid IF NOT EXISTS FOR (c:ConsentChange) ON (c.uid)",
     "CREATE INDEX credence_notice_uid IF NOT EXISTS FOR (n:Notice) ON (n.uid)",
     "CREATE INDEX credence_review_uid IF NOT EXISTS FOR (r:Review) ON (r.uid)",
+    "CREATE CONSTRAINT credence_tombstone IF NOT EXISTS FOR (t:Tombstone) REQUIRE t.pseudonym IS UNIQUE",
     "CREATE CONSTRAINT credence_review_rid IF NOT EXISTS FOR (r:Review) REQUIRE r.rid IS UNIQUE",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
     "CREATE INDEX credence_score_seq IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.seq)",
@@ -675,6 +677,31 @@ class Neo4jStore(StoreBase):
                              "ORDER BY r.rid", **params)  # fmt: skip
         return [self._review(rec["r"], str(rec["user"])) for rec in records]
 
+    def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:
+        found = tx.run("MATCH (m:Meta {key: 'erasure_key'}) RETURN m.value AS value")
+        if found:
+            return bytes.fromhex(found[0]["value"])
+        if not create:
+            return None
+        key = os.urandom(32)
+        tx.run("CREATE (:Meta {key: 'erasure_key', value: $value})", value=key.hex())
+        return key
+
+    def _erase(self, user_id: str, pseudonym: str, tx: Any) -> None:
+        uid = self._uid(user_id, tx)
+        for label in ("Repayment", "Spending", "Flag", "ConsentChange", "Notice", "Review", "ScoreSnapshot"):
+            tx.run(f"MATCH (n:{label} {{uid: $uid}}) DETACH DELETE n", uid=uid)  # fixed labels, never input
+        tx.run("MATCH (u:User {uid: $uid}) DETACH DELETE u", uid=uid)  # with its FRIEND links
+        tx.run("MATCH (e:AuditEntry {subject: $id}) SET e.subject = $pseudonym, e.detail = '[erased]'",
+               id=user_id, pseudonym=pseudonym)  # fmt: skip
+        tx.run("MERGE (t:Tombstone {pseudonym: $pseudonym}) ON CREATE SET t.at = $at", pseudonym=pseudonym,
+               at=epoch_now())  # fmt: skip
+
+    def _has_tombstones(self, pseudonyms: list[str], tx: Any) -> np.ndarray:
+        found = {r["p"] for r in tx.run("MATCH (t:Tombstone) WHERE t.pseudonym IN $list RETURN t.pseudonym AS p",
+                                        list=pseudonyms)}  # fmt: skip
+        return np.array([p in found for p in pseudonyms], dtype=bool)
+
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
         if not notices:
             return 0
@@ -751,11 +778,14 @@ class Neo4jStore(StoreBase):
             fid = records[0]["fid"]
         return next(f for f in self.flags(user_id) if f.id == fid)
 
-    def clear(self) -> None:
+    def clear(self, *, forget_erasures: bool = False) -> None:
         import neo4j
 
-        # Everything but the audit id counter, so audit ids are never reused.
+        # Everything but the audit id counter (audit ids are never reused) and the erasure
+        # tombstones with their key (an erased person cannot come back by a reload).
         match = "MATCH (n) WHERE NOT (n:Counter AND n.name = $keep) "
+        if not forget_erasures:
+            match += "AND NOT n:Tombstone AND NOT n:Meta "
         if self._unit() is not None:  # inside a unit of work: one transaction, as every write
             with self._write_transaction() as tx:
                 tx.run(match + "DETACH DELETE n", keep=_AUDIT_COUNTER)

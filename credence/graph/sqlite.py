@@ -207,6 +207,8 @@ CREATE TABLE IF NOT EXISTS reviews (
     resolution TEXT
 );
 CREATE INDEX IF NOT EXISTS reviews_uid ON reviews (uid, rid);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones (pseudonym TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS reviews_one_open ON reviews (uid, tier) WHERE resolved_at IS NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
 CREATE TABLE IF NOT EXISTS scores (
@@ -825,6 +827,41 @@ class SQLiteStore(StoreBase):
                               f"{clause} ORDER BY rid", params).fetchall()  # fmt: skip
         return [self._review(row) for row in rows]
 
+    def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:
+        db: sqlite3.Connection = tx
+        row = db.execute("SELECT value FROM meta WHERE key = 'erasure_key'").fetchone()
+        if row is not None:
+            return bytes(row[0])
+        if not create:
+            return None
+        key = os.urandom(32)
+        db.execute("INSERT INTO meta (key, value) VALUES ('erasure_key', ?)", (key,))
+        return key
+
+    def _erase(self, user_id: str, pseudonym: str, tx: Any) -> None:
+        db: sqlite3.Connection = tx
+        uid = self._uid(user_id, db)
+        db.execute("DELETE FROM links WHERE u = ? OR v = ?", (uid, uid))
+        for table in ("repayments", "spending", "flags", "consent_changes", "notices", "reviews", "scores"):
+            db.execute(f"DELETE FROM {table} WHERE uid = ?", (uid,))  # fixed table names, never input
+        db.execute("DELETE FROM users WHERE uid = ?", (uid,))
+        db.execute(
+            "UPDATE audit_log SET subject = ?, detail = '[erased]' WHERE subject = ?", (pseudonym, user_id)
+        )
+        db.execute("INSERT OR IGNORE INTO tombstones (pseudonym, at) VALUES (?, ?)", (pseudonym, epoch_now()))
+
+    def _has_tombstones(self, pseudonyms: list[str], tx: Any) -> np.ndarray:
+        db: sqlite3.Connection = tx
+        found: set[str] = set()
+        for start in range(0, len(pseudonyms), 500):
+            chunk = pseudonyms[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in db.execute(f"SELECT pseudonym FROM tombstones WHERE pseudonym IN ({marks})", chunk)
+            )
+        return np.array([p in found for p in pseudonyms], dtype=bool)
+
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
         if not notices:
             return 0
@@ -887,8 +924,11 @@ class SQLiteStore(StoreBase):
             )
         return next(f for f in self.flags(user_id) if f.id == row[0])
 
-    def clear(self) -> None:
+    def clear(self, *, forget_erasures: bool = False) -> None:
         with self._write_transaction() as db:
+            if forget_erasures:
+                db.execute("DELETE FROM tombstones")
+                db.execute("DELETE FROM meta WHERE key = 'erasure_key'")
             for table in (
                 "recomputes",
                 "audit_log",

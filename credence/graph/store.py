@@ -51,6 +51,8 @@ back and raises :class:`~credence.core.errors.StoreError`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -67,10 +69,12 @@ import scipy.sparse as sp
 from credence.core.checks import check_real
 from credence.core.errors import (
     ConflictError,
+    NotFoundError,
     ParameterError,
     StoreError,
     UnknownReferenceError,
     ValidationError,
+    clip,
 )
 from credence.graph.model import (
     COMPONENTS,
@@ -542,6 +546,14 @@ class GraphStore(Protocol):
         """Every recorded consent change of a user, oldest first (NotFoundError if unknown)."""
         ...
 
+    def erase_user(self, user_id: str, *, actor: str, role: str = "admin", at: int | None = None) -> str:
+        """Remove everything held about a person in one transaction; returns their pseudonym (see StoreBase)."""
+        ...
+
+    def is_erased(self, user_id: str) -> bool:
+        """Whether ``user_id`` was erased."""
+        ...
+
     def request_review(
         self, user_id: str, *, tier: str, reason: str, requested_by: str, due: int, at: int | None = None
     ) -> Review:
@@ -711,12 +723,14 @@ class GraphStore(Protocol):
         """Counts of everything stored."""
         ...
 
-    def clear(self) -> None:
+    def clear(self, *, forget_erasures: bool = False) -> None:
         """Delete everything, the audit log and the recompute records included.
 
         For tests and ``credence load --replace``.
 
-        Audit ids are not reused afterwards: new entries get ids above every old one.
+        Audit ids are not reused afterwards: new entries get ids above every old one. The
+        tombstones of erased users stay (a reload cannot bring them back) unless
+        ``forget_erasures``, for a store that starts over from nothing (tests).
         """
         ...
 
@@ -791,6 +805,7 @@ class StoreBase:
 
         started = time.perf_counter()
         with self._write_transaction() as tx:
+            self._check_not_erased(dataset, tx)
             self._check_references(dataset, tx)
             written = self._write_dataset(dataset, tx, progress or _no_progress)
         return LoadReport(written=written, seconds=time.perf_counter() - started)
@@ -1307,6 +1322,70 @@ class StoreBase:
         """
         raise NotImplementedError
 
+    # -- erasure ---------------------------------------------------------------
+
+    def erase_user(self, user_id: str, *, actor: str, role: str = "admin", at: int | None = None) -> str:
+        """Remove everything held about a person, in one transaction; returns their pseudonym.
+
+        Deleted: the user, their links, repayments, spending, flags, consent changes,
+        notices, reviews and score snapshots. Audit entries about them keep their place
+        in the log with the subject replaced by the pseudonym and the detail blanked, and
+        an ``erase`` entry (subject: the pseudonym) is added. The pseudonym is a keyed
+        hash of the id (the key is the store's own, made at its first erasure) and is kept
+        as a tombstone: a later load or upsert of the same id is refused
+        (:class:`~credence.core.errors.ConflictError`), so old data cannot come back
+        silently. Neighbours' scores are not touched here: the engine rescores them first
+        (:meth:`credence.engine.ScoringEngine.erase_user`).
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown; nothing is written.
+        """
+        user_id = check_user_id(user_id)
+        actor = check_text("audit", "actor", actor, max_length=AUDIT_MAX_LENGTHS["actor"])
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as tx:
+            if not self._has_users(np.array([user_id], dtype=object), tx)[0]:
+                raise NotFoundError("user", user_id)
+            key = self._erasure_key(tx)
+            assert key is not None  # made on first use
+            pseudonym = _pseudonym(key, user_id)
+            self._erase(user_id, pseudonym, tx)
+            self._write_audit([(at, actor, role, "erase", pseudonym, "")], tx)
+        return pseudonym
+
+    def is_erased(self, user_id: str) -> bool:
+        """Whether ``user_id`` was erased (its tombstone is kept)."""
+        with self._write_transaction() as tx:
+            return bool(self._erased(np.array([check_user_id(user_id)], dtype=object), tx)[0])
+
+    def _check_not_erased(self, dataset: Dataset, tx: Any) -> None:
+        ids = dataset.users["id"].to_numpy(dtype=object) if len(dataset.users) else np.empty(0, dtype=object)
+        if not len(ids):
+            return
+        erased = self._erased(ids, tx)
+        if erased.any():
+            first = int(np.argmax(erased))
+            raise ConflictError(f"user row {first + 1}, column 'id' (value {clip(str(ids[first]))!r}): this id was "
+                                "erased; it cannot be loaded again")  # fmt: skip
+
+    def _erased(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:
+        """Which of ``user_ids`` have a tombstone (all False when the store never erased anyone)."""
+        key = self._erasure_key(tx, create=False)
+        if key is None:
+            return np.zeros(len(user_ids), dtype=bool)
+        return self._has_tombstones([_pseudonym(key, str(u)) for u in user_ids.tolist()], tx)
+
+    def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _erase(self, user_id: str, pseudonym: str, tx: Any) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _has_tombstones(self, pseudonyms: list[str], tx: Any) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
     def _check_references(self, dataset: Dataset, tx: Any) -> None:
         index, codes = dataset.reference_codes()
         outside = index.ids[index.n_defined :]
@@ -1607,3 +1686,8 @@ def check_review_resolution(outcome: Any, resolution: Any, analyst: Any) -> tupl
         check_text("review", "resolution", resolution),
         check_text("review", "analyst", analyst),
     )
+
+
+def _pseudonym(key: bytes, user_id: str) -> str:
+    """The erased user's reference in the audit log: a keyed hash, not reversible without the store's key."""
+    return "erased:" + hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

@@ -28,7 +28,14 @@ from credence.api.inputs import (
 )
 from credence.api.scalars import EpochSeconds, format_datetime
 from credence.api.types.consent import HumanReview, ReviewOutcome, review_from
-from credence.api.types.payloads import ChangePayload, RecomputePayload, change_payload, recompute_payload
+from credence.api.types.payloads import (
+    ChangePayload,
+    ErasePayload,
+    RecomputePayload,
+    change_payload,
+    recompute_payload,
+)
+from credence.api.types.scores import score_changes
 from credence.core.errors import LimitExceededError, ValidationError
 from credence.graph.model import check_text, check_user_id
 
@@ -195,6 +202,31 @@ class Mutation:
             audit=[ctx.audit_action(key, "flag", user, reason) for user in keys],
         )  # fmt: skip
         return await change_payload(info, changes, keys)
+
+    @strawberry.mutation(
+        description="Erase a person: their records, links, score history, consent history, notices and reviews "
+        "removed in one transaction, their neighbours rescored, the audit log's references pseudonymised, and the id "
+        "refused if it is loaded again (admin; the store writes the audit entry, under the pseudonym)."
+    )
+    async def erase_user(self, info: strawberry.Info, user: str) -> ErasePayload:
+        """:meth:`credence.engine.ScoringEngine.erase_user` (``admin``); the changes are published once stored.
+
+        The writer is busy while memory is rebuilt from the store (a full in-memory
+        recompute), so other changes wait for it.
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown; nothing is written.
+        """
+        ctx = context_of(info)
+        key = ctx.require("admin", "eraseUser")
+        ctx.writable()
+        user = check_user_id(user)
+        erasure = await ctx.service.mutate(ctx.service.engine.erase_user, user, actor=key.name)
+        ctx.service.publish(list(erasure.changes))
+        return ErasePayload(erased=True, pseudonym=erasure.pseudonym,
+                            changes=score_changes(c for c in erasure.changes if c.moved))  # fmt: skip
 
     @strawberry.mutation(
         description="Ask for human review of a benefit tier the user's score does not reach (app, admin; audited). "

@@ -11,7 +11,14 @@ from credence.api.types.scores import ScoreChangeType, score_changes
 from credence.api.types.users import User, user_nodes
 from credence.engine import RecomputeReport, ScoreChange
 
-__all__ = ["ChangePayload", "RecomputePayload", "ScoreChangedEvent", "change_payload", "recompute_payload"]
+__all__ = [
+    "ChangePayload",
+    "ErasePayload",
+    "RecomputePayload",
+    "ScoreChangedEvent",
+    "change_payload",
+    "recompute_payload",
+]
 
 
 @strawberry.type
@@ -41,6 +48,17 @@ class RecomputePayload:
     written: int
     seconds: float
     generation: int
+
+
+@strawberry.type(description="What erasing a person did.")
+class ErasePayload:
+    """The ``eraseUser`` answer: the person's pseudonym in the audit log and the neighbours' score changes."""
+
+    erased: bool
+    pseudonym: str = strawberry.field(
+        description="The erased person's reference in the audit log from now on."
+    )
+    changes: list[ScoreChangeType] = strawberry.field(description="The neighbours' scores the erasure moved.")
 
 
 @strawberry.type(description="A score change pushed to subscribers.")
