@@ -31,15 +31,9 @@ from credence.graph.sqlite import SQLiteStore
 from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, read_policy
 from credence.seeds.synthetic import generate_population
 
-pytestmark = [
-    pytest.mark.spark,
-    # pyspark 4.3 warns that it does not yet fully support pandas >= 3 (the lock's pandas) when
-    # Arrow batches are converted; the job's columns are plain numbers, booleans and strings,
-    # and the agreement below is what shows the conversion is right.
-    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    # py4j leaves the sockets of its gateway to the garbage collector when the session stops.
-    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
-]
+# No warnings filter: the job silences pyspark's one warning about pandas >= 3 itself, around the
+# calls that emit it (credence.spark.session.quiet_pandas_warning); anything else is an error.
+pytestmark = pytest.mark.spark
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}  # as tests/conftest.py reads it
 N_USERS = 3_000

@@ -35,7 +35,10 @@ def spark() -> None:
     help="Parquet folder to write: one row per user (id, score, band, components, network, ...).",
 )
 @click.option(
-    "--master", default=None, metavar="URL", help="Spark master URL (default local[2]; e.g. spark://host:7077)."
+    "--master",
+    default=None,
+    metavar="URL",
+    help="Spark master URL (default local[2]; e.g. spark://host:7077).",
 )
 @click.option(
     "--policy",
