@@ -20,8 +20,8 @@ DEFAULT_MASTER = "local[2]"
 def quiet_pandas_warning() -> Iterator[None]:
     """Silence pyspark's one warning about pandas >= 3, only around the calls that emit it.
 
-    pyspark 4.3 warns (``FutureWarning``) whenever a pandas UDF is declared with pandas
-    3 installed. The job's UDFs take and return plain numeric, boolean and string
+    pyspark 4.3 warns (``FutureWarning``) when a session starts and whenever a pandas UDF
+    is declared with pandas 3 installed. The job's UDFs take and return plain numeric, boolean and string
     columns, which convert the same; its agreement with the engine is tested.
     """
     with warnings.catch_warnings():
@@ -75,7 +75,8 @@ def spark_session(
         )
     elif shuffle_partitions is not None:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-    session = builder.getOrCreate()
+    with quiet_pandas_warning():  # starting a session checks the pandas version too
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     try:
         yield session
