@@ -50,6 +50,9 @@ def copy_of_the_package(tmp_path: Path) -> Path:
         ("credence/core/errors.py", "import credence.scoring", "One-way arrows"),
         ("credence/scoring/push.py", "import pandas", "Pure numerics"),
         ("credence/core/errors.py", "import scipy", "A leaf that"),
+        ("credence/scoring/factors.py", "import pyspark", "Pure numerics"),
+        ("credence/engine/model.py", "import pyspark.sql", "PySpark only in credence.spark"),
+        ("credence/spark/job.py", "import credence.cli", "One-way arrows"),
     ],
 )
 def test_a_wrong_arrow_breaks_a_contract(

@@ -1136,6 +1136,7 @@ def _register_commands() -> None:
     from credence.cli.commands_ds import COMMANDS as data_science_commands
     from credence.cli.commands_fraud import COMMANDS as fraud_commands
     from credence.cli.commands_paths import paths
+    from credence.cli.commands_spark import COMMANDS as spark_commands
     from credence.cli.commands_sybil import sybil_resistance
 
     main.add_command(paths)
@@ -1143,6 +1144,8 @@ def _register_commands() -> None:
         main.add_command(command)
     main.add_command(sybil_resistance)
     for command in data_science_commands:
+        main.add_command(command)
+    for command in spark_commands:
         main.add_command(command)
 
 

@@ -1,0 +1,276 @@
+"""The Spark job agrees with the single-machine engine, on a real local Spark (no mocks).
+
+A synthetic population of 3,000 users (some not consenting, a few flagged) is loaded
+into SQLite and exported with ``credence export --format parquet``; the Spark job scores
+the export (through the CLI and through :func:`credence.spark.score_export`) and every
+user's score, components and network value are compared with
+``ScoringEngine.recompute`` on the same store, read back from the Parquet output with
+pandas. With ``CI=true`` the Spark tests must run: if PySpark is missing or Spark cannot
+start, they fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from credence.cli.main import main
+from credence.engine import ScoringEngine
+from credence.graph.sqlite import SQLiteStore
+from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, read_policy
+from credence.seeds.synthetic import generate_population
+
+# No warnings filter: the job silences pyspark's one warning about pandas >= 3 itself, around the
+# calls that emit it (credence.spark.session.quiet_pandas_warning); anything else is an error.
+pytestmark = pytest.mark.spark
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}  # as tests/conftest.py reads it
+N_USERS = 3_000
+SCORE_TOLERANCE = 1  # points
+COMPONENT_TOLERANCE = 1e-4
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true and Spark cannot run: {reason}", pytrace=False)
+    pytest.skip(f"Spark unavailable here: {reason}")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One real local[2] session for the module (small: 4 shuffle partitions, no UI)."""
+    if shutil.which("java") is None:
+        _unavailable("no java on PATH (Spark needs Java 17)")
+    try:
+        from credence.spark import spark_session
+    except ImportError as exc:
+        _unavailable(f"pyspark is not installed ({exc})")
+    try:
+        context = spark_session("local[2]", app_name="credence-tests", shuffle_partitions=4)
+        session = context.__enter__()
+    except Exception as exc:  # any failure to start is reported the same way
+        _unavailable(f"{type(exc).__name__}: {exc}")
+        return
+    try:
+        yield session
+    finally:
+        context.__exit__(None, None, None)
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    now: int
+    engine: ScoringEngine
+    expected: pd.DataFrame  # user -> score, components, network, degree, participating
+    flagged: list[str]
+
+
+def _expected(engine: ScoringEngine) -> pd.DataFrame:
+    """The engine's scores, components and network value of every user, by user id."""
+    frame = engine.scores().set_index("user")
+    summaries = [engine.network(str(user)) for user in frame.index]
+    frame["network"] = [s.value for s in summaries]
+    frame["degree"] = [s.degree for s in summaries]
+    frame["participating"] = [s.participating for s in summaries]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+    """3,000 users in SQLite, a few flagged, exported to Parquet by the CLI; the engine's recompute."""
+    root = tmp_path_factory.mktemp("spark-export")
+    population = generate_population(n_users=N_USERS, seed=17)
+    db = root / "credence.db"
+    store = SQLiteStore(db)
+    store.load(population.dataset())
+    flagger = ScoringEngine(store, now=population.now)
+    flagger.recompute(write=False)
+    flagged = sorted(population.users["id"].astype(str))[10:13]
+    flagger.flag_users(flagged, analyst="tests", reason="a quarantined user takes no part")
+    folder = root / "export"
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            str(folder),
+            "--format",
+            "parquet",
+            "--db",
+            str(db),
+            "--now",
+            str(population.now),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    engine = ScoringEngine(store, now=population.now)
+    engine.recompute(write=False)
+    try:
+        yield Exported(folder, population.now, engine, _expected(engine), flagged)
+    finally:
+        store.close()
+
+
+def _compare(output: Path, expected: pd.DataFrame) -> dict[str, float]:
+    """The largest differences between the job's Parquet output and the engine, per column."""
+    got = pd.read_parquet(output)
+    assert got["id"].is_unique
+    assert set(got["id"].astype(str)) == set(expected.index.astype(str))
+    got = got.set_index(got["id"].astype(str)).loc[expected.index.astype(str)]
+    diffs = {"score": float(np.abs(got["score"].to_numpy() - expected["score"].to_numpy()).max())}
+    for name in (*COMPONENT_NAMES, "network", "degree"):
+        diffs[name] = float(np.abs(got[name].to_numpy() - expected[name].to_numpy(dtype=np.float64)).max())
+    assert (got["participating"].to_numpy() == expected["participating"].to_numpy(dtype=bool)).all()
+    assert (got["band"].astype(str).to_numpy() == expected["band"].astype(str).to_numpy()).mean() > 0.99
+    return diffs
+
+
+def _assert_agree(diffs: dict[str, float]) -> None:
+    assert diffs["score"] <= SCORE_TOLERANCE, diffs
+    for name in (*COMPONENT_NAMES, "network"):
+        assert diffs[name] <= COMPONENT_TOLERANCE, (name, diffs)
+    assert diffs["degree"] <= 1e-6 * 100, diffs  # float32 link strengths, as the engine keeps them
+
+
+def test_the_cli_agrees_with_the_engine(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(
+        main,
+        ["spark", "score", "--input", str(exported.folder), "--output", str(out), "--master", "local[2]",
+         "--policy", str(DEFAULT_POLICY_PATH), "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"scored {N_USERS:,} users" in result.output
+    assert f"at {exported.now} " in result.output  # the export's evaluation time, by default
+    diffs = _compare(out, exported.expected)
+    _assert_agree(diffs)
+    print("CLI vs engine, largest differences:", diffs)
+
+
+def test_the_function_agrees_with_the_engine_and_reports_the_run(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    from credence.spark import score_export
+
+    policy = read_policy(DEFAULT_POLICY_PATH)
+    out = tmp_path / "scores"
+    report = score_export(spark, exported.folder, out, policy=policy, now=exported.now)
+    diffs = _compare(out, exported.expected)
+    _assert_agree(diffs)
+    print("score_export vs engine, largest differences:", diffs, "iterations", report.iterations)
+    view = exported.engine.view()
+    assert report.users == N_USERS
+    assert report.participants == int(view.participating.sum()) == N_USERS - int((~view.participating).sum())
+    assert abs(report.prior - view.prior) <= 1e-12
+    assert report.residual <= policy.diffusion.tol * (1 - policy.diffusion.damping)
+    got = pd.read_parquet(out)
+    assert set(got.columns) >= {"id", "score", *COMPONENT_NAMES, "network", "model_version"}
+    assert set(got["model_version"]) == {policy.version}
+    assert set(got["computed_at"]) == {exported.now}
+    flagged = got[got["id"].isin(exported.flagged)]
+    assert len(flagged) == 3 and not flagged["participating"].any()
+    assert np.allclose(flagged["connections"], report.prior)
+
+
+def test_another_policy_file_is_applied_the_same_way(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    text = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+    text = text.replace('sharing = "bonus_only"', 'sharing = "symmetric"').replace(
+        "damping = 0.5", "damping = 0.7"
+    )
+    text = text.replace('version = "credence-2026.11-1"', 'version = "spark-test-1"')
+    policy_path = tmp_path / "policy.toml"
+    policy_path.write_text(text, encoding="utf-8")
+    policy = read_policy(policy_path)
+    assert policy.diffusion.sharing == "symmetric" and policy.diffusion.damping == 0.7
+    engine = ScoringEngine(exported.engine.store, policy=policy, now=exported.now)
+    engine.recompute(write=False)
+
+    from credence.spark import score_export
+
+    out = tmp_path / "scores"
+    score_export(spark, exported.folder, out, policy=policy_path, now=exported.now)
+    _assert_agree(_compare(out, _expected(engine)))
+    assert set(pd.read_parquet(out)["model_version"]) == {"spark-test-1"}
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def _copy_export(exported: Exported, tmp_path: Path) -> Path:
+    folder = tmp_path / "export"
+    shutil.copytree(exported.folder, folder)
+    return folder
+
+
+def _run_cli(folder: Path, out: Path) -> Any:
+    return CliRunner().invoke(
+        main, ["spark", "score", "--input", str(folder), "--output", str(out), "--quiet"]
+    )
+
+
+def test_a_missing_table_is_named_and_nothing_is_written(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    folder = _copy_export(exported, tmp_path)
+    (folder / "links.parquet").unlink()
+    out = tmp_path / "scores"
+    result = _run_cli(folder, out)
+    assert result.exit_code == 3, result.output
+    assert "links.parquet" in result.output and "missing table" in result.output
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "expected"),
+    [
+        ("users", lambda t: t.set_column(1, "created", pa.array([str(v) for v in t["created"].to_pylist()])),
+         ["users.parquet", "column 'created'", "has type string"]),
+        ("repayments", lambda t: t.drop_columns(["status"]),
+         ["repayments.parquet", "column 'status'", "missing required column"]),
+        ("spending", lambda t: t.append_column("colour", pa.array(["red"] * t.num_rows)),
+         ["spending.parquet", "column 'colour'", "unknown column"]),
+        ("repayments", lambda t: t.set_column(t.schema.get_field_index("status"), "status",
+                                              pa.array(["paid-ish", *t["status"].to_pylist()[1:]])),
+         ["repayments.parquet", "column 'status'", "paid-ish"]),
+        ("links", lambda t: t.set_column(0, "source", pa.array(["nobody", *t["source"].to_pylist()[1:]])),
+         ["links.parquet", "column 'source'", "'nobody'", "users table does not have"]),
+    ],
+    ids=["wrong-type", "missing-column", "unknown-column", "bad-status", "unknown-user"],
+)  # fmt: skip
+def test_a_bad_column_is_named_and_nothing_is_written(
+    spark: Any, exported: Exported, tmp_path: Path, table: str, change: Any, expected: list[str]
+) -> None:
+    folder = _copy_export(exported, tmp_path)
+    path = folder / f"{table}.parquet"
+    pq.write_table(change(pq.read_table(path)), path)
+    out = tmp_path / "scores"
+    result = _run_cli(folder, out)
+    assert result.exit_code == 3, result.output
+    for words in expected:
+        assert words in result.output, result.output
+    assert not out.exists()
+
+
+def test_an_existing_output_is_not_overwritten_unless_asked(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine", encoding="utf-8")
+    result = _run_cli(exported.folder, out)
+    assert result.exit_code == 3, result.output
+    assert "already exists" in result.output
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "mine"
