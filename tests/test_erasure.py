@@ -46,7 +46,9 @@ def test_an_erasure_rescores_the_neighbours_and_leaves_served_equal_to_stored(en
     neighbours = engine.store.neighbors(user)["user"].astype(str).tolist()
     count = len(engine.scores())
     erasure = engine.erase_user(user, actor="admin-key")
-    assert {c.user for c in erasure.changes} & set(neighbours) and user not in {c.user for c in erasure.changes}
+    assert {c.user for c in erasure.changes} & set(neighbours) and user not in {
+        c.user for c in erasure.changes
+    }
     assert erasure.pseudonym.startswith("erased:")
     with pytest.raises(NotFoundError):
         engine.score_of(user)
