@@ -295,7 +295,7 @@ class StoreStats:
 
 @dataclass(frozen=True)
 class GraphExport:
-    """A store's users and friend links exported as arrays (``GraphStore.export_graph``).
+    """A store's users, friend links and distrust exported as arrays (``GraphStore.export_graph``).
 
     Not to be confused with score snapshots, the stored rows of a score history.
 
