@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -49,6 +50,13 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
         "labels.csv",
     }
     assert "loaded 800 users" in run(runner, "load", str(data), "--db", str(db), "--quiet")
+    with SQLiteStore(db) as store:
+        first = store.get_all_users()["id"].tolist()[:4]
+        store.upsert_distrust(
+            pd.DataFrame(
+                {"rater": first[:3], "rated": first[1:], "weight": [1.0, 5.0, 10.0], "created": [0, 1, 2]}
+            )
+        )
     stats = json.loads(run(runner, "stats", "--db", str(db), "--graph", "--json"))
     assert stats["users"] == 800
     assert stats["links"] > 800 * 5
@@ -58,6 +66,9 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
     snap = read_graph_npz(tmp_path / "npz")
     assert snap.n_users == 800
     assert snap.n_links == stats["links"]
+    assert stats["distrust"] == snap.n_distrust == 3
+    order = snap.index_of(first)
+    assert snap.distrust[order[2], order[3]] == 10.0
 
     # csv or parquet export -> load into a second store -> the same graph, events and scores.
     for fmt in ("csv", "parquet"):
@@ -72,8 +83,11 @@ def test_seed_load_stats_export_round_trip(runner: CliRunner, tmp_path: Path) ->
             assert a.repayments().equals(b.repayments())
             assert a.spending().equals(b.spending())
             assert a.get_all_users().equals(b.get_all_users())
+            assert a.distrust().equals(b.distrust())
+            assert len(b.distrust()) == 3
     run(runner, "export", str(tmp_path / "raw"), "--no-scores", "--db", str(db), "--quiet")
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [
+        "distrust.parquet",
         "links.parquet",
         "repayments.parquet",
         "spending.parquet",
@@ -109,12 +123,72 @@ def test_missing_folder_contents(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_load_signed_trust_graph(runner: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "signed.csv"
-    path.write_text("source,target,weight,timestamp\n1,2,5,1400000000\n2,1,3,1400000100\n2,3,-4,1400000200\n")
+    path.write_text(
+        "source,target,weight,timestamp\n1,2,5,1400000000\n2,1,3,1400000100\n2,3,-4,1400000200\n"
+        "1,2,-6,1400000300\n"
+    )
     db = tmp_path / "e.db"
-    run(runner, "load", str(path), "--format", "signed", "--db", str(db), "--quiet")
+    out = run(runner, "load", str(path), "--format", "signed", "--db", str(db), "--quiet")
+    assert "2 distrust" in out
     with SQLiteStore(db) as store:
         assert store.stats().users == 3
+        # 1 -> 2 was positive, then negative: the link keeps the positive ratings, distrust the latest
         assert store.neighbors("1")[["user", "weight"]].to_dict("records") == [{"user": "2", "weight": 4.0}]
+        assert store.distrust().to_dict("list") == {
+            "rater": ["1", "2"],
+            "rated": ["2", "3"],
+            "weight": [6.0, 4.0],
+            "created": [1400000300, 1400000200],
+        }
+        assert store.neighbors("3").empty  # 3 has only a negative rating: no link, but its distrust
+    stats = json.loads(run(runner, "stats", "--db", str(db), "--json"))
+    assert stats["distrust"] == 2
+    assert "distrust" in run(runner, "stats", "--db", str(db))
+
+
+BITCOIN_ALPHA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bitcoin-alpha.csv"
+
+
+def test_load_signed_bitcoin_alpha_keeps_every_distrust(runner: CliRunner, tmp_path: Path) -> None:
+    if not BITCOIN_ALPHA.exists():
+        pytest.skip(f"{BITCOIN_ALPHA} is not on this machine (see shared/data/README.md)")
+    # The oracle, from the CSV with pandas alone: the latest rating of each ordered pair
+    # (the later row at equal times); the pairs where it is negative.
+    ratings = pd.read_csv(BITCOIN_ALPHA)
+    latest = ratings.sort_values("timestamp", kind="stable").groupby(["source", "target"]).tail(1)
+    negative = latest[latest["weight"] < 0]
+    expected = {
+        (str(s), str(t)): float(-w)
+        for s, t, w in negative[["source", "target", "weight"]].itertuples(index=False)
+    }
+    both = pd.concat(
+        [ratings[["source", "weight"]].set_axis(["user", "weight"], axis=1),
+         ratings[["target", "weight"]].set_axis(["user", "weight"], axis=1)]
+    )  # fmt: skip
+    only_negative = {str(u) for u, w in both.groupby("user")["weight"].max().items() if w < 0}
+    assert len(expected) > 1_000 and len(only_negative) > 50  # the file is the one we think it is
+
+    db = tmp_path / "alpha.db"
+    out = run(runner, "load", str(BITCOIN_ALPHA), "--format", "signed", "--db", str(db), "--quiet")
+    assert f"{len(expected):,} distrust" in out
+    stats = json.loads(run(runner, "stats", "--db", str(db), "--json"))
+    assert stats["distrust"] == len(expected)
+    with SQLiteStore(db) as store:
+        stored = store.distrust()
+        assert len(stored) == len(expected)
+        assert (
+            dict(zip(zip(stored["rater"], stored["rated"], strict=True), stored["weight"], strict=True))
+            == expected
+        )
+        # users with only negative ratings: no friend, but their distrust is there
+        for user in sorted(only_negative):
+            assert store.neighbors(user).empty
+            assert len(store.distrust(user)) == sum(user in pair for pair in expected)
+        assert only_negative <= set(stored["rater"]) | set(stored["rated"])
+    run(runner, "export", str(tmp_path / "npz"), "--format", "npz", "--db", str(db), "--quiet")
+    snap = read_graph_npz(tmp_path / "npz")
+    assert snap.n_distrust == len(expected)
+    assert float(snap.distrust.sum()) == pytest.approx(sum(expected.values()))
 
 
 def test_neo4j_status_when_not_running(runner: CliRunner) -> None:

@@ -41,7 +41,7 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_exported_tables_reload_to_the_same_scores(scored: Any, tmp_path: Path, fmt: str) -> None:
     store, engine = scored
     paths = export_tables(store, engine, tmp_path / "out", fmt=fmt)
-    assert sorted(paths) == ["links", "repayments", "scores", "spending", "users"]
+    assert sorted(paths) == ["distrust", "links", "repayments", "scores", "spending", "users"]
     assert all(p.suffix == f".{fmt}" and p.stat().st_size > 0 for p in paths.values())
     tables = read_tables(tmp_path / "out")
     expected = engine.scores()
@@ -64,6 +64,7 @@ def test_exported_tables_reload_to_the_same_scores(scored: Any, tmp_path: Path, 
     )
     assert len(tables["repayments"]) == len(store.repayments()) > 0
     assert len(tables["spending"]) == len(store.spending()) > 0
+    assert len(tables["distrust"]) == len(store.distrust())
 
 
 def test_networkx_graph_has_the_csr_edges_and_weights(scored: Any) -> None:

@@ -222,6 +222,7 @@ def test_commands_run_on_a_sqlite_store(population_engine: Any, tmp_path: Path) 
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
+        "distrust.csv",
         "links.csv",
         "repayments.csv",
         "scores.csv",

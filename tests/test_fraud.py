@@ -17,8 +17,10 @@ from credence.core.errors import ParameterError
 from credence.scoring.fraud import (
     ClusterEvidence,
     DenseBlock,
+    DistrustEvidence,
     block_density,
     dense_subgraphs,
+    distrust_received,
     peeling_weights,
     rank_clusters,
 )
@@ -368,3 +370,66 @@ def test_block_density_parameter_errors() -> None:
         block_density(K4_TAIL, [])
     with pytest.raises(ParameterError, match="parameter 'weighting' = 'cube'"):
         block_density(K4_TAIL, [0, 1], weighting="cube")
+
+
+# --------------------------------------------------------------------------- distrust evidence
+
+
+def test_distrust_received_matches_a_dense_count() -> None:
+    rng = np.random.default_rng(7)
+    n = 60
+    dense = np.where(rng.random((n, n)) < 0.05, rng.integers(1, 11, (n, n)).astype(float), 0.0)
+    np.fill_diagonal(dense, 0.0)
+    for size in (1, 5, 30, n):
+        members = rng.choice(n, size, replace=False)
+        inside = np.zeros(n, dtype=bool)
+        inside[members] = True
+        block = dense[:, inside]
+        from_outside = block[~inside]
+        expected = DistrustEvidence(
+            ratings=int((from_outside > 0).sum()),
+            raters=int((from_outside > 0).any(axis=1).sum()),
+            weight=float(from_outside.sum()),
+            inside=int((block[inside] > 0).sum()),
+        )
+        got = distrust_received(sp.csr_matrix(dense), members)
+        assert (got.ratings, got.raters, got.inside) == (expected.ratings, expected.raters, expected.inside)
+        assert got.weight == pytest.approx(expected.weight)
+        assert distrust_received(dense, np.r_[members, members]) == got  # repeats ignored, dense accepted
+
+
+def test_distrust_received_on_a_store_export() -> None:
+    import pandas as pd
+
+    from credence.graph.sqlite import SQLiteStore
+
+    with SQLiteStore(":memory:") as store:
+        store.upsert_users(pd.DataFrame({"id": ["a", "b", "c", "d"], "created": [0] * 4}))
+        store.upsert_distrust(
+            pd.DataFrame(
+                {
+                    "rater": ["c", "d", "d", "a"],
+                    "rated": ["a", "a", "b", "b"],
+                    "weight": [2, 3, 4, 1],
+                    "created": 0,
+                }
+            )
+        )
+        snap = store.export_graph()
+    evidence = distrust_received(snap.distrust, snap.index_of(["a", "b"]))
+    assert evidence == DistrustEvidence(ratings=3, raters=2, weight=9.0, inside=1)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "members"),
+    [
+        (np.zeros((2, 3)), [0]),
+        (np.array([[0.0, -1.0], [0.0, 0.0]]), [0]),
+        (np.array([[0.0, np.inf], [0.0, 0.0]]), [0]),
+        (np.zeros((2, 2)), [2]),
+        (np.zeros((2, 2)), []),
+    ],
+)
+def test_distrust_received_refuses_bad_input(matrix: np.ndarray, members: list[int]) -> None:
+    with pytest.raises(ParameterError):
+        distrust_received(matrix, np.array(members, dtype=np.int64))

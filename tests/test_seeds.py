@@ -13,7 +13,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from credence.core.errors import ParameterError, ValidationError
-from credence.graph.model import parse_links, parse_repayments, parse_spending, parse_users
+from credence.graph.model import parse_distrust, parse_links, parse_repayments, parse_spending, parse_users
 from credence.seeds.snap import SignedGraph, parse_signed_edges, read_signed_edges
 from credence.seeds.synthetic import Population, PopulationConfig, generate_population
 
@@ -674,17 +674,18 @@ def test_negative_ratings_go_to_distrust() -> None:
     ]
     assert list(graph.links["weight"]) == [5.0, 1.0]  # the negative rating is not averaged in
     distrust = graph.distrust
-    assert list(distrust.columns) == ["rater", "rated", "rating", "at"]
+    assert list(distrust.columns) == ["rater", "rated", "weight", "created"]
     assert distrust["rater"].dtype == STRING
     assert distrust["rated"].dtype == STRING
-    assert distrust["rating"].dtype == np.float64
-    assert distrust["at"].dtype == np.int64
+    assert distrust["weight"].dtype == np.float64
+    assert distrust["created"].dtype == np.int64
     assert distrust.to_dict("list") == {
         "rater": ["2", "4"],
         "rated": ["1", "1"],
-        "rating": [-3.0, -10.0],
-        "at": [20, 5],
+        "weight": [3.0, 10.0],  # the magnitude of the negative rating
+        "created": [20, 5],
     }
+    pd.testing.assert_frame_equal(parse_distrust(distrust, now=100), distrust, check_dtype=False)
     # users include those seen only in distrust, created at their first appearance
     users = graph.users
     assert_schema(users, USERS_SCHEMA)
@@ -693,6 +694,34 @@ def test_negative_ratings_go_to_distrust() -> None:
     assert not users[flags].to_numpy().any()
     assert users[["declared_income", "verified_income", "verified_assets"]].isna().all().all()
     assert users["consent_network"].all()
+
+
+def test_the_latest_rating_of_an_ordered_pair_decides_distrust() -> None:
+    graph = parse_signed_edges(
+        ratings(
+            [
+                (1, 2, 5, 10),  # 1 -> 2: positive, then negative: distrust (and the link stays)
+                (1, 2, -4, 20),
+                (3, 1, -2, 10),  # 3 -> 1: negative, then positive: no distrust
+                (3, 1, 6, 30),
+                (2, 3, -1, 40),  # 2 -> 3: two at the same time: the later row wins
+                (2, 3, -7, 40),
+                (3, 2, 2, 50),  # 3 -> 2: positive only
+                (2, 1, -9, 15),  # 2 -> 1: the other direction of 1 -> 2 is a pair of its own
+            ]
+        )
+    )
+    assert graph.distrust.to_dict("list") == {
+        "rater": ["1", "2", "2"],
+        "rated": ["2", "1", "3"],
+        "weight": [4.0, 9.0, 7.0],
+        "created": [20, 15, 40],
+    }
+    assert list(zip(graph.links["source"], graph.links["target"], strict=True)) == [
+        ("1", "2"),
+        ("1", "3"),
+        ("2", "3"),
+    ]
 
 
 def test_text_input_reads_like_numbers() -> None:
@@ -793,7 +822,7 @@ def test_bitcoin_alpha() -> None:
     assert graph.users["id"].is_unique
     assert (graph.links["source"] != graph.links["target"]).all()
     assert graph.links["weight"].between(1, 10).all()
-    assert (graph.distrust["rating"] < 0).all()
+    assert graph.distrust["weight"].between(1, 10).all()
     assert_schema(graph.users, USERS_SCHEMA)
     assert_schema(graph.links, LINKS_SCHEMA)
     pd.testing.assert_frame_equal(parse_users(graph.users), graph.users)

@@ -385,3 +385,23 @@ def test_eight_threads_writing_and_reading_for_a_bounded_time(tmp_path: Path) ->
                 assert reader.stats().links == len(written)
     finally:
         store.close()
+
+
+def test_a_file_from_before_distrust_opens_and_gains_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.upsert_users(users("ann", "bob"))
+    # The file as an older Credence left it: schema version 1, no distrust table.
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE distrust")
+    db.commit()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()
+    with SQLiteStore(path) as store:
+        assert store.stats().users == 2 and store.stats().distrust == 0
+        assert store.distrust().empty
+        assert store.export_graph().distrust.shape == (2, 2)
+        store.upsert_distrust(
+            pd.DataFrame({"rater": ["ann"], "rated": ["bob"], "weight": [3.0], "created": [NOW]})
+        )
+        assert store.distrust()["weight"].tolist() == [3.0]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from credence.core.errors import (
     ConflictError,
@@ -39,6 +40,21 @@ def links(*triples: tuple[str, str, float]) -> pd.DataFrame:
     )
 
 
+def distrust(*rows: tuple[str, str, float, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "rater": [r[0] for r in rows],
+            "rated": [r[1] for r in rows],
+            "weight": [r[2] for r in rows],
+            "created": [r[3] for r in rows],
+        }
+    )
+
+
+#: The populated store's distrust: (rater, rated, weight, created).
+DISTRUST = (("dee", "ann", 4.0, NOW - 20), ("bob", "cy", 10.0, NOW - 30), ("ann", "dee", 1.0, NOW - 40))
+
+
 def plain(frame: pd.DataFrame) -> dict[str, list[Any]]:
     """Columns as lists with None for every kind of missing value (NaN != NaN)."""
     return {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame}
@@ -53,6 +69,8 @@ def dump(store: GraphStore) -> dict[str, Any]:
         "adjacency": snap.adjacency.toarray().tolist(),
         "users": plain(snap.users),
         "quarantined": snap.quarantined.tolist(),
+        "distrust_matrix": snap.distrust.toarray().tolist(),
+        "distrust": plain(store.distrust()),
         "repayments": plain(store.repayments()),
         "spending": plain(store.spending()),
         "scores": plain(store.latest_scores()),
@@ -89,6 +107,7 @@ def populated(store: GraphStore) -> GraphStore:
                     "on_time": [None, True],
                 }
             ),
+            distrust=distrust(*DISTRUST),
             now=NOW,
         )
     )
@@ -507,8 +526,142 @@ def test_unknown_reference_names_row(populated: GraphStore) -> None:
 
 
 def test_clear(populated: GraphStore) -> None:
+    assert populated.stats().distrust == len(DISTRUST)
     populated.clear()
     assert all(v == 0 for v in populated.stats().as_dict().values())
+    assert populated.distrust().empty
+    assert populated.export_graph().distrust.shape == (0, 0)
+
+
+# --------------------------------------------------------------------------- distrust
+
+
+def distrust_matrix(frame: pd.DataFrame, ids: list[str]) -> sp.csr_matrix:
+    """The export's distrust matrix built independently from a distrust frame, with scipy."""
+    position = {user: k for k, user in enumerate(ids)}
+    rows = [position[user] for user in frame["rater"]]
+    cols = [position[user] for user in frame["rated"]]
+    return sp.csr_matrix((frame["weight"].to_numpy(dtype=float), (rows, cols)), shape=(len(ids), len(ids)))
+
+
+def same_matrix(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    return a.shape == b.shape and (a != b).nnz == 0
+
+
+def test_distrust_round_trip_through_load_read_and_export(populated: GraphStore) -> None:
+    stored = populated.distrust()
+    assert list(stored.columns) == ["rater", "rated", "weight", "created"]
+    assert stored.dtypes.astype(str).tolist() == ["string", "string", "float64", "int64"]
+    assert [tuple(row) for row in stored.itertuples(index=False)] == sorted(DISTRUST)
+    assert populated.stats().distrust == 3
+    # one user's distrust: what they give and what they receive, sorted by rater, rated
+    assert [tuple(row) for row in populated.distrust("ann").itertuples(index=False)] == [
+        ("ann", "dee", 1.0, NOW - 40),
+        ("dee", "ann", 4.0, NOW - 20),
+    ]
+    assert populated.distrust("cy")["rater"].tolist() == ["bob"]
+    with pytest.raises(NotFoundError):
+        populated.distrust("zed")
+    # distrust is not friendship: the friend graph is unchanged by it
+    assert populated.neighbors("dee").empty
+    snap = populated.export_graph()
+    assert snap.n_links == 3 and snap.n_distrust == 3
+    assert snap.distrust.has_sorted_indices
+    assert same_matrix(snap.distrust, distrust_matrix(stored, snap.ids.tolist()))
+    idx = dict(zip(snap.ids.tolist(), range(4), strict=True))
+    assert snap.distrust[idx["dee"], idx["ann"]] == 4.0
+    assert snap.distrust[idx["ann"], idx["dee"]] == 1.0  # directed: both ways are separate entries
+    assert snap.distrust[idx["cy"], idx["bob"]] == 0.0
+
+
+def test_upsert_distrust_adds_and_a_repeated_pair_replaces(populated: GraphStore) -> None:
+    report = populated.upsert_distrust(distrust(("cy", "bob", 2.5, NOW - 5), ("dee", "ann", 7.0, NOW - 1)))
+    assert report.written["distrust"] == 2
+    stored = populated.distrust()
+    assert populated.stats().distrust == 4  # one new pair (cy -> bob), one replaced (dee -> ann)
+    by_pair = {(r.rater, r.rated): (r.weight, r.created) for r in stored.itertuples(index=False)}
+    assert by_pair[("dee", "ann")] == (7.0, NOW - 1)  # weight and time both replaced
+    assert by_pair[("cy", "bob")] == (2.5, NOW - 5)
+    assert by_pair[("bob", "cy")] == (10.0, NOW - 30)  # the other direction is another pair
+    # an earlier rating replaces too: the last write wins, not the latest time
+    populated.upsert_distrust(distrust(("dee", "ann", 1.5, NOW - 100)))
+    assert populated.distrust("dee").set_index("rater").loc["dee", "weight"] == 1.5
+    # the same write again changes nothing
+    before = dump(populated)
+    populated.upsert_distrust(distrust(("dee", "ann", 1.5, NOW - 100)))
+    assert dump(populated) == before
+    snap = populated.export_graph()
+    assert same_matrix(snap.distrust, distrust_matrix(populated.distrust(), snap.ids.tolist()))
+
+
+def test_distrust_of_new_users_in_one_load(store: GraphStore) -> None:
+    """Users only in distrust (no links) are stored with their distrust, in one load."""
+    store.load(
+        parse_dataset(
+            users=users("a", "b", "c"),
+            distrust=distrust(("a", "b", 3.0, NOW - 10), ("c", "b", 9.0, NOW - 9)),
+            now=NOW,
+        )
+    )
+    assert store.stats().links == 0 and store.stats().distrust == 2
+    assert store.distrust("b")["rater"].tolist() == ["a", "c"]
+    snap = store.export_graph()
+    assert snap.adjacency.nnz == 0
+    assert same_matrix(snap.distrust, distrust_matrix(store.distrust(), snap.ids.tolist()))
+
+
+BAD_DISTRUST = {
+    "self-rating": (distrust(("ann", "bob", 2.0, NOW), ("cy", "cy", 2.0, NOW)), 2, "rated"),
+    "zero weight": (distrust(("ann", "bob", 0.0, NOW)), 1, "weight"),
+    "negative weight": (distrust(("ann", "bob", 2.0, NOW), ("ann", "cy", -3.0, NOW)), 2, "weight"),
+    "NaN weight": (distrust(("ann", "bob", float("nan"), NOW)), 1, "weight"),
+    "infinite weight": (distrust(("ann", "bob", float("inf"), NOW)), 1, "weight"),
+    "text weight": (distrust(("ann", "bob", "strong", NOW)), 1, "weight"),  # type: ignore[arg-type]
+    "unknown rater": (distrust(("ann", "bob", 1.0, NOW), ("nobody", "bob", 1.0, NOW)), 2, "rater"),
+    "unknown rated": (distrust(("ann", "nobody", 1.0, NOW)), 1, "rated"),
+    "bad time": (distrust(("ann", "bob", 1.0, "yesterday")), 1, "created"),  # type: ignore[arg-type]
+    "impossible date": (distrust(("ann", "bob", 1.0, "2023-02-30")), 1, "created"),  # type: ignore[arg-type]
+    "future time": (distrust(("ann", "bob", 1.0, NOW + 10**10)), 1, "created"),
+    "before 1970": (distrust(("ann", "bob", 1.0, -5)), 1, "created"),
+    "missing rated": (distrust(("ann", None, 1.0, NOW)), 1, "rated"),  # type: ignore[arg-type]
+    "repeated pair": (distrust(("ann", "bob", 1.0, NOW), ("ann", "bob", 2.0, NOW)), 2, "rated"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DISTRUST))
+@pytest.mark.parametrize("how", ["upsert", "load"])
+def test_bad_distrust_changes_nothing(populated: GraphStore, case: str, how: str) -> None:
+    frame, row, column = BAD_DISTRUST[case]
+    before = dump(populated)
+
+    def write() -> None:
+        if how == "upsert":
+            populated.upsert_distrust(frame)
+        else:  # beside valid users and links: the whole load is refused
+            populated.load(
+                parse_dataset(users=users("eve"), links=links(("eve", "ann", 1.0)), distrust=frame, now=NOW)
+            )
+
+    with pytest.raises(ValidationError) as info:
+        write()
+    err = info.value
+    assert (err.entity, err.row, err.column) == ("distrust", row, column)
+    assert isinstance(err, UnknownReferenceError) == case.startswith("unknown")
+    assert dump(populated) == before
+
+
+def test_distrust_rolls_back_with_a_failing_unit(populated: GraphStore) -> None:
+    before = dump(populated)
+
+    def body() -> None:
+        populated.upsert_users(users("eve"))
+        populated.upsert_distrust(distrust(("eve", "ann", 5.0, NOW), ("dee", "ann", 9.0, NOW)))
+        assert populated.stats().distrust == 4  # this thread sees its own writes
+        assert populated.export_graph().n_distrust == 4
+
+    with pytest.raises(Abort):
+        failing_unit(populated, body)
+    assert dump(populated) == before
 
 
 def test_generated_population_round_trip(store: GraphStore) -> None:
@@ -954,6 +1107,7 @@ def every_kind_of_write(store: GraphStore, tag: str = "") -> None:
     store.unflag_user("cy", analyst="lead", reason="cleared", at=NOW + 1)
     store.flag_user("dee", analyst="ana", reason="ring", at=NOW + 2)
     store.write_scores(score_rows("ann", NOW, 600), model_weights=MODEL_A)
+    store.upsert_distrust(distrust((f"eve{tag}", "dee", 6.0, NOW - 3), ("dee", "ann", 8.0, NOW - 2)))
     store.record_audit([_good(detail=f"unit{tag}")])
     store.record_recompute(NOW, 0.5, "m1")
 
@@ -1059,6 +1213,14 @@ REFUSED_WRITES: dict[str, tuple[Any, type[Exception]]] = {
         ConflictError,
     ),
     "bad audit": (lambda s: s.record_audit([_good(), _good(actor="")]), ValidationError),
+    "bad distrust row": (
+        lambda s: s.upsert_distrust(distrust(("ann", "bob", 1.0, NOW), ("bob", "bob", 1.0, NOW))),
+        ValidationError,
+    ),
+    "unknown distrust user": (
+        lambda s: s.upsert_distrust(distrust(("ann", "bob", 1.0, NOW), ("ann", "nobody", 1.0, NOW))),
+        UnknownReferenceError,
+    ),
     "bad recompute": (lambda s: s.record_recompute(NOW, 1.5, "m1"), ValidationError),
 }
 
@@ -1367,6 +1529,9 @@ def test_erasure_removes_everything_about_a_person_and_keeps_a_tombstone(populat
     populated.record_audit(
         [_good(subject="bob", detail="read bob's friends"), _good(subject="ann", detail="keep")]
     )
+    populated.upsert_distrust(
+        pd.DataFrame({"rater": ["bob", "cy"], "rated": ["cy", "bob"], "weight": [3.0, 2.0]})
+    )
     entries_before = len(whole_log(populated))
     other_before = {u: dump_user(populated, u) for u in ("ann", "cy", "dee")}
     pseudonym = populated.erase_user("bob", actor="admin-key")
@@ -1382,6 +1547,11 @@ def test_erasure_removes_everything_about_a_person_and_keeps_a_tombstone(populat
         and populated.quarantined().tolist() == []
     )
     assert populated.reviews() == []
+    distrust = populated.distrust()
+    assert len(distrust) and "bob" not in set(distrust["rater"].astype(str)) | set(
+        distrust["rated"].astype(str)
+    )
+    assert populated.stats().distrust == len(distrust)  # no orphan row left behind either
     log = whole_log(populated)
     assert len(log) == entries_before + 1  # entries keep their place; one more says what happened
     assert all(e.subject != "bob" and "bob" not in e.detail for e in log)

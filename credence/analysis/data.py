@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 #: The tables :func:`export_tables` writes, in order.
-TABLES: tuple[str, ...] = ("users", "links", "repayments", "spending", "scores")
+TABLES: tuple[str, ...] = ("users", "links", "repayments", "spending", "distrust", "scores")
 
 _SCALE = SCORE_MAX - SCORE_MIN
 
@@ -328,9 +328,9 @@ def _scores_table(engine: ScoringEngine) -> pd.DataFrame:
 def export_tables(
     store: GraphStore, engine: ScoringEngine | None, out_dir: str | Path, fmt: str = "parquet"
 ) -> dict[str, Path]:
-    """Write the users, links, repayments, spending and scores tables to a folder.
+    """Write the users, links, repayments, spending, distrust and scores tables to a folder.
 
-    The first four are the stored dataset in the schemas of ``docs/data-model.md``
+    The first five are the stored dataset in the schemas of ``docs/data-model.md``
     (``credence load`` reads the folder back, CSV or Parquet); ``scores`` holds each
     user's score, band and components.
 
@@ -365,7 +365,7 @@ def export_tables(
     ...     paths = export_tables(store, engine, tmp)
     ...     tables = read_tables(tmp)
     >>> sorted(p.name for p in paths.values()), tables["scores"]["score"].tolist()
-    (['links.parquet', 'repayments.parquet', 'scores.parquet', 'spending.parquet', 'users.parquet'], [521, 521])
+    (['distrust.parquet', 'links.parquet', 'repayments.parquet', 'scores.parquet', 'spending.parquet', 'users.parquet'], [521, 521])
     """
     if fmt not in ("parquet", "csv"):
         raise ParameterError("fmt", fmt, "must be 'parquet' or 'csv'")
@@ -375,7 +375,7 @@ def export_tables(
     except OSError as exc:
         raise InputError(f"{folder}: cannot create the folder: {exc}") from exc
     frames = {"users": store.get_all_users(), "links": store.links(), "repayments": store.repayments(),
-              "spending": store.spending()}  # fmt: skip
+              "spending": store.spending(), "distrust": store.distrust()}  # fmt: skip
     if engine is not None:
         frames["scores"] = _scores_table(engine)
     written: dict[str, Path] = {}
@@ -422,6 +422,8 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
                     "id": "string",
                     "source": "string",
                     "target": "string",
+                    "rater": "string",
+                    "rated": "string",
                     "band": "string",
                     "status": "string",
                     "category": "string",

@@ -175,7 +175,7 @@ def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, ne
         from credence.seeds.snap import read_signed_edges
 
         signed = read_signed_edges(source)
-        dataset = Dataset(users=signed.users, links=signed.links)
+        dataset = Dataset(users=signed.users, links=signed.links, distrust=signed.distrust)
     else:
         dataset = read_dataset(source)
     config = store_config(db, neo4j_uri)
@@ -198,9 +198,9 @@ def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, ne
     type=click.Choice(["parquet", "csv", "npz"]),
     default="parquet",
     show_default=True,
-    help="parquet or csv: the users, links, repayments, spending and scores (with components) tables, "
-    "loadable into any store with `credence load` (times as epoch seconds); npz: the friend graph as a scipy CSR matrix "
-    "+ users.csv.",
+    help="parquet or csv: the users, links, repayments, spending, distrust and scores (with components) tables, "
+    "loadable into any store with `credence load` (times as epoch seconds); npz: the friend graph and the "
+    "directed distrust as scipy CSR matrices + users.csv.",
 )
 @click.option("--no-scores", is_flag=True, help="parquet/csv: skip scoring (the stored data only).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -227,7 +227,10 @@ def export(
 
             exported = store.export_graph(progress=bars)
             paths = write_graph_npz(exported, out)
-            what = f"{exported.n_users:,} users and {exported.n_links:,} links"
+            what = (
+                f"{exported.n_users:,} users, {exported.n_links:,} links and "
+                f"{exported.n_distrust:,} distrust ratings"
+            )
         else:
             from credence.analysis.data import export_tables
 

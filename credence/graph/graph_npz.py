@@ -1,21 +1,27 @@
 """A store's friend graph (:class:`~credence.graph.store.GraphExport`) to and from files, and its summary.
 
-``write_graph_npz`` stores the CSR arrays in ``graph.npz`` (uncompressed, so a
-reader can memory-map it) and the aligned user attributes in ``users.csv``.
+``write_graph_npz`` stores the CSR arrays of the friend adjacency and of the
+directed distrust matrix in ``graph.npz`` (uncompressed, so a reader can memory-map
+it) and the aligned user attributes in ``users.csv``. A ``graph.npz`` written before
+distrust was exported reads back with an empty distrust matrix.
 
 Examples
 --------
 >>> import tempfile
 >>> import numpy as np, pandas as pd
->>> from credence.graph.store import GraphExport, build_adjacency
+>>> from credence.graph.store import GraphExport, build_adjacency, build_distrust
 >>> adj = build_adjacency(np.array([0, 1]), np.array([1, 2]), np.array([1.0, 2.0]), 3)
+>>> distrust = build_distrust(np.array([2]), np.array([0]), np.array([7.0]), 3)
 >>> exported = GraphExport(np.array(["a", "b", "c"], dtype=object), adj,
-...                        pd.DataFrame({"id": ["a", "b", "c"]}), np.array([False, True, False]))
+...                        pd.DataFrame({"id": ["a", "b", "c"]}), np.array([False, True, False]),
+...                        distrust=distrust)
 >>> folder = tempfile.mkdtemp()
 >>> _ = write_graph_npz(exported, folder)
 >>> back = read_graph_npz(folder)
 >>> (back.adjacency != adj).nnz, back.ids.tolist(), back.quarantined.tolist()
 (0, ['a', 'b', 'c'], [False, True, False])
+>>> back.distrust.toarray()[2].tolist()
+[7.0, 0.0, 0.0]
 >>> degree_summary(exported)["max_degree"]
 2
 """
@@ -36,7 +42,12 @@ __all__ = ["degree_summary", "read_graph_npz", "write_graph_npz"]
 
 
 def write_graph_npz(exported: GraphExport, folder: str | Path) -> list[Path]:
-    """Write ``graph.npz`` (indptr, indices, data, ids, quarantined) and ``users.csv``."""
+    """Write ``graph.npz`` and ``users.csv``.
+
+    ``graph.npz`` holds ``indptr``, ``indices``, ``data`` (the friend adjacency),
+    ``distrust_indptr``, ``distrust_indices``, ``distrust_data`` (the directed distrust
+    matrix, same index), ``ids`` and ``quarantined``.
+    """
     from credence.graph.io import write_table
 
     folder = Path(folder)
@@ -48,6 +59,9 @@ def write_graph_npz(exported: GraphExport, folder: str | Path) -> list[Path]:
         indptr=adjacency.indptr,
         indices=adjacency.indices,
         data=adjacency.data,
+        distrust_indptr=exported.distrust.indptr,
+        distrust_indices=exported.distrust.indices,
+        distrust_data=exported.distrust.data,
         ids=exported.ids.astype(str),
         quarantined=exported.quarantined,
     )
@@ -66,9 +80,15 @@ def read_graph_npz(folder: str | Path) -> GraphExport:
     ids = arrays["ids"].astype(object)
     n = len(ids)
     adjacency = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
+    if "distrust_indptr" in arrays.files:
+        distrust = sp.csr_matrix(
+            (arrays["distrust_data"], arrays["distrust_indices"], arrays["distrust_indptr"]), shape=(n, n)
+        )
+    else:  # written before distrust was exported
+        distrust = sp.csr_matrix((n, n), dtype=np.float64)
     users_path = folder / "users.csv"
     users = read_table(users_path) if users_path.exists() else pd.DataFrame({"id": ids})
-    return GraphExport(ids, adjacency, users, arrays["quarantined"].astype(bool))
+    return GraphExport(ids, adjacency, users, arrays["quarantined"].astype(bool), distrust=distrust)
 
 
 def degree_summary(exported: GraphExport) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Files in and out: thin ``read_*``/``write_*`` wrappers around the ``parse_*`` functions.
 
 A dataset on disk is a folder with ``users.csv``, ``links.csv``,
-``repayments.csv`` and ``spending.csv`` (any may be absent), columns as in
+``repayments.csv``, ``spending.csv`` and ``distrust.csv`` (any may be absent), columns as in
 ``docs/data-model.md``. Reading uses Arrow's multi-threaded CSV reader with every
 column as text, so that :mod:`credence.graph.model` alone decides what is valid and
 names the file and row of the first problem.
@@ -12,15 +12,17 @@ Examples
 >>> from credence.graph.model import parse_dataset
 >>> folder = tempfile.mkdtemp()
 >>> ds = parse_dataset(users=pd.DataFrame({"id": ["a", "b"], "created": [0, 86400]}),
-...                    links=pd.DataFrame({"source": ["a"], "target": ["b"], "created": [86400]}))
+...                    links=pd.DataFrame({"source": ["a"], "target": ["b"], "created": [86400]}),
+...                    distrust=pd.DataFrame({"rater": ["b"], "rated": ["a"], "weight": [4],
+...                                           "created": [86400]}))
 >>> sorted(p.name for p in write_dataset(ds, folder))
-['links.csv', 'users.csv']
+['distrust.csv', 'links.csv', 'users.csv']
 >>> from pathlib import Path
 >>> print(Path(folder, "links.csv").read_text().strip())
 "source","target","weight","created"
 "a","b",1,1970-01-02 00:00:00Z
 >>> read_dataset(folder).counts()
-{'users': 2, 'links': 1, 'repayments': 0, 'spending': 0}
+{'users': 2, 'links': 1, 'repayments': 0, 'spending': 0, 'distrust': 1}
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import pyarrow.csv as pacsv
 
 from credence.core.errors import InputError
 from credence.graph.model import (
+    DISTRUST_COLUMNS,
     LINK_COLUMNS,
     REPAYMENT_COLUMNS,
     SPENDING_COLUMNS,
@@ -60,6 +63,7 @@ KIND_COLUMNS: dict[str, dict[str, Any]] = {
     "links": LINK_COLUMNS,
     "repayments": REPAYMENT_COLUMNS,
     "spending": SPENDING_COLUMNS,
+    "distrust": DISTRUST_COLUMNS,
 }
 #: Columns holding epoch seconds, written as ISO 8601 in files.
 TIME_COLUMNS = frozenset({"created", "due", "paid", "at", "computed_at", "flagged_at"})
@@ -121,8 +125,8 @@ def read_dataset(folder: str | Path, *, now: int | None = None) -> Dataset:
     Parameters
     ----------
     folder : str or Path
-        Holds some of ``users.csv``, ``links.csv``, ``repayments.csv``, ``spending.csv``
-        (or the same names in ``.parquet``, e.g. from ``credence export``; CSV wins if both).
+        Holds some of ``users.csv``, ``links.csv``, ``repayments.csv``, ``spending.csv``,
+        ``distrust.csv`` (or the same names in ``.parquet``, e.g. from ``credence export``; CSV wins if both).
     now : int, optional
         The current time (epoch seconds) for "not in the future" checks.
 

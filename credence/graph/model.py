@@ -38,6 +38,7 @@ from credence.core.errors import ValidationError
 
 __all__ = [
     "COMPONENTS",
+    "DISTRUST_COLUMNS",
     "IDENTITY_LEVELS",
     "LINK_COLUMNS",
     "REPAYMENT_COLUMNS",
@@ -58,6 +59,7 @@ __all__ = [
     "epoch_now",
     "link_records",
     "parse_dataset",
+    "parse_distrust",
     "parse_links",
     "parse_repayments",
     "parse_scores",
@@ -90,6 +92,15 @@ USER_COLUMNS: dict[str, Any] = {
 LINK_COLUMNS: dict[str, Any] = {
     "source": pd.StringDtype(),
     "target": pd.StringDtype(),
+    "weight": np.dtype("float64"),
+    "created": np.dtype("int64"),
+}
+#: Frame schema of distrust: a directed negative rating ``rater -> rated``, one per ordered pair.
+#: ``weight`` is the rating's magnitude (> 0): for a SNAP signed graph, a rating of -r
+#: (1 <= r <= 10) is weight r.
+DISTRUST_COLUMNS: dict[str, Any] = {
+    "rater": pd.StringDtype(),
+    "rated": pd.StringDtype(),
     "weight": np.dtype("float64"),
     "created": np.dtype("int64"),
 }
@@ -226,6 +237,7 @@ class Dataset:
     links: pd.DataFrame = field(default_factory=lambda: empty_frame(LINK_COLUMNS))
     repayments: pd.DataFrame = field(default_factory=lambda: empty_frame(REPAYMENT_COLUMNS))
     spending: pd.DataFrame = field(default_factory=lambda: empty_frame(SPENDING_COLUMNS))
+    distrust: pd.DataFrame = field(default_factory=lambda: empty_frame(DISTRUST_COLUMNS))
     #: Integer codes of every user reference (filled by :func:`parse_dataset`).
     index: IdIndex | None = field(default=None, compare=False, repr=False)
     codes: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
@@ -236,6 +248,8 @@ class Dataset:
         ("links", "target"),
         ("repayments", "user"),
         ("spending", "user"),
+        ("distrust", "rater"),
+        ("distrust", "rated"),
     )
 
     def reference_codes(self) -> tuple[IdIndex, dict[str, np.ndarray]]:
@@ -254,13 +268,14 @@ class Dataset:
         Examples
         --------
         >>> Dataset().counts()
-        {'users': 0, 'links': 0, 'repayments': 0, 'spending': 0}
+        {'users': 0, 'links': 0, 'repayments': 0, 'spending': 0, 'distrust': 0}
         """
         return {
             "users": len(self.users),
             "links": len(self.links),
             "repayments": len(self.repayments),
             "spending": len(self.spending),
+            "distrust": len(self.distrust),
         }
 
     def referenced_users(self) -> np.ndarray:
@@ -672,6 +687,97 @@ def _check_created(created: np.ndarray, raw: Any, checker: _Checker, now_s: int)
     _check_time_range(created, "created", raw, checker, now=now_s)
 
 
+def parse_distrust(
+    frame: pd.DataFrame,
+    *,
+    source: str | None = None,
+    now: int | None = None,
+    index: IdIndex | None = None,
+) -> pd.DataFrame:
+    """Validate directed distrust (negative ratings): ``rater`` distrusts ``rated``.
+
+    ``weight`` is the magnitude of the negative rating, a finite number in
+    ``[MIN_LINK_WEIGHT, MAX_LINK_WEIGHT]`` (for a SNAP signed graph, a rating of -r is
+    weight r, 1 to 10); ``created`` is the time of the rating. ``weight`` defaults to
+    1 and ``created`` to ``now`` when the columns are absent. An ordered pair may
+    appear only once in a frame (``a -> b`` and ``b -> a`` are two pairs); a store
+    replaces a stored pair's weight and time with a later write's.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Raw distrust rows (columns of :data:`DISTRUST_COLUMNS`, strings or typed).
+    source : str, optional
+        Name of the input, used in error messages.
+    now : int, optional
+        The current time in epoch seconds (default: the clock).
+    index : IdIndex, optional
+        Where user ids get their integer codes (:func:`parse_dataset` shares one).
+
+    Returns
+    -------
+    DataFrame
+        Exactly :data:`DISTRUST_COLUMNS`.
+
+    Raises
+    ------
+    ValidationError
+        For the first row that breaks a rule (``entity="distrust"``): a missing
+        user, a self-rating, a weight that is not a finite number > 0, a bad or
+        future time, a repeated ordered pair.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"rater": ["a", "b"], "rated": ["b", "a"], "weight": [3, 10],
+    ...                     "created": ["2024-01-02", "0"]})
+    >>> parse_distrust(raw, now=1_800_000_000)
+      rater rated  weight     created
+    0     a     b     3.0  1704153600
+    1     b     a    10.0           0
+    >>> parse_distrust(raw.assign(weight=[3, -1]), now=1_800_000_000)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ValidationError: distrust row 2, column 'weight' (value -1): must be > 0
+    """
+    return _parse_distrust(frame, source=source, now=now, index=index or IdIndex())[0]
+
+
+def _parse_distrust(
+    frame: pd.DataFrame, *, source: str | None, now: int | None, index: IdIndex
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """parse_distrust, also returning the rater and rated codes in ``index``."""
+    checker = _Checker("distrust", source)
+    _check_columns(frame, DISTRUST_COLUMNS, ("rater", "rated"), checker)
+    now_s = _resolve_now(now)
+    rater = _parse_strings(frame["rater"].reset_index(drop=True), "rater", checker)
+    rated = _parse_strings(frame["rated"].reset_index(drop=True), "rated", checker)
+    checker.fail_where((rater == rated).to_numpy(bool), "rated", rated, "a user cannot rate themselves")
+    weight_raw = _raw(frame, "weight", 1.0)
+    weight = _parse_floats(weight_raw, "weight", checker)
+    _check_weights(weight, weight_raw, checker)
+    created_raw = _raw(frame, "created", now_s)
+    created = _parse_times(created_raw, "created", checker)
+    _check_created(created, created_raw, checker, now_s)
+    a = b = np.empty(0, dtype=np.int64)
+    if len(rater):
+        a, b = index.codes(rater), index.codes(rated)
+        key = a * (int(max(a.max(), b.max())) + 1) + b
+        duplicated = pd.Series(key).duplicated().to_numpy(bool)
+        if duplicated.any():
+            pos = int(np.argmax(duplicated))
+            first = int(np.flatnonzero(key == key[pos])[0])
+            checker.fail_where(
+                duplicated,
+                "rated",
+                rated,
+                f"duplicate distrust: {rater.iloc[pos]} -> {rated.iloc[pos]} is already at row {first + 1}",
+            )
+    parsed = pd.DataFrame(
+        {"rater": rater, "rated": rated, "weight": weight, "created": created.astype(np.int64)}
+    )
+    return parsed, a, b
+
+
 def _parse_choice(raw: pd.Series, column: str, choices: tuple[str, ...], checker: _Checker) -> pd.Series:
     text = _parse_strings(raw, column, checker).str.lower()
     _check_choice(text.isin(choices).to_numpy(bool), column, raw, choices, checker)
@@ -898,6 +1004,7 @@ def parse_dataset(
     links: pd.DataFrame | None = None,
     repayments: pd.DataFrame | None = None,
     spending: pd.DataFrame | None = None,
+    distrust: pd.DataFrame | None = None,
     sources: Mapping[str, str] | None = None,
     now: int | None = None,
 ) -> Dataset:
@@ -905,7 +1012,7 @@ def parse_dataset(
 
     Parameters
     ----------
-    users, links, repayments, spending : DataFrame, optional
+    users, links, repayments, spending, distrust : DataFrame, optional
         Raw frames; an absent one means none of that kind.
     sources : mapping, optional
         Name of each kind's input (e.g. ``{"links": "links.csv"}``) for errors.
@@ -937,6 +1044,10 @@ def parse_dataset(
         if frame is not None:
             parsed[kind] = parser(frame, source=sources.get(kind), now=now_s)
             codes[f"{kind}.user"] = index.codes(parsed[kind]["user"])
+    if distrust is not None:
+        parsed["distrust"], codes["distrust.rater"], codes["distrust.rated"] = _parse_distrust(
+            distrust, source=sources.get("distrust"), now=now_s, index=index
+        )
     for kind, column in Dataset.REFERENCES:
         codes.setdefault(f"{kind}.{column}", np.empty(0, dtype=np.int64))
     return replace(Dataset(), **parsed, index=index, codes=codes)

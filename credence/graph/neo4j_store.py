@@ -4,6 +4,7 @@ Graph model::
 
     (:User {id, uid, created, <verification flags>, <capacity>, consent_network})
     (:User)-[:FRIEND {weight, created}]->(:User)     once per pair, low uid -> high uid
+    (:User)-[:DISTRUST {weight, created}]->(:User)   rater -> rated, once per ordered pair
     (:Repayment {id, uid, due, paid, amount, status})
     (:Spending {id, uid, at, amount, category, on_time})
     (:Flag {fid, uid, analyst, reason, flagged_at, cleared_at, cleared_by, clear_reason})
@@ -73,6 +74,7 @@ from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, OutcomeUnknownError, StoreError
 from credence.graph.model import (
     COMPONENTS,
+    DISTRUST_COLUMNS,
     LINK_COLUMNS,
     REPAYMENT_COLUMNS,
     SCORE_COLUMNS,
@@ -496,6 +498,36 @@ class Neo4jStore(StoreBase):
                     progress,
                 )
             written[kind] = len(events)
+
+        distrust = dataset.distrust
+        if len(distrust):
+            assert uid_of is not None
+            frame = pd.DataFrame(
+                {
+                    "rater": uid_of[codes["distrust.rater"]],
+                    "rated": uid_of[codes["distrust.rated"]],
+                    "weight": distrust["weight"].to_numpy(),
+                    "created": distrust["created"].to_numpy(),
+                }
+            ).sort_values(["rater", "rated"])
+            match = "MATCH (a:User {uid: r[0]}) MATCH (b:User {uid: r[1]})"
+            if len(frame) >= self.node_id_threshold:
+                node_ids = self._node_ids(writer)
+                frame = frame.assign(rater=node_ids[frame["rater"]], rated=node_ids[frame["rated"]])
+                match = "MATCH (a) WHERE id(a) = r[0] MATCH (b) WHERE id(b) = r[1]"
+            # As for links: into a graph without distrust every (validated, unique) pair is new.
+            if not writer.run("MATCH ()-[d:DISTRUST]->() RETURN d LIMIT 1"):
+                query = (
+                    f"UNWIND $rows AS r {match} CREATE (a)-[:DISTRUST {{weight: r[2], created: r[3]}}]->(b)"
+                )
+            else:
+                # A repeated rating replaces the stored one, weight and time.
+                query = (
+                    f"UNWIND $rows AS r {match} "
+                    "MERGE (a)-[d:DISTRUST]->(b) SET d.weight = r[2], d.created = r[3]"
+                )
+            writer.unwind(query, frame, "distrust", progress)
+        written["distrust"] = len(distrust)
         return written
 
     @staticmethod
@@ -917,6 +949,26 @@ class Neo4jStore(StoreBase):
         )
 
     @_one_view
+    def distrust(self, user_id: str | None = None) -> pd.DataFrame:
+        if user_id is None:
+            records = self._read(
+                "MATCH (a:User)-[d:DISTRUST]->(b:User) "
+                "RETURN collect([a.id, b.id, d.weight, d.created]) AS rows"
+            )
+        else:
+            uid = self._uid(user_id)
+            records = self._read(
+                "MATCH (a:User)-[d:DISTRUST]->(b:User) WHERE a.uid = $uid OR b.uid = $uid "
+                "RETURN collect([a.id, b.id, d.weight, d.created]) AS rows",
+                uid=uid,
+            )
+        rows = records[0]["rows"] if records else []
+        if not rows:
+            return empty_frame(DISTRUST_COLUMNS)
+        frame = pd.DataFrame(rows, columns=list(DISTRUST_COLUMNS)).astype(DISTRUST_COLUMNS)
+        return frame.sort_values(["rater", "rated"], ignore_index=True)
+
+    @_one_view
     def flags(self, user_id: str) -> list[Flag]:
         uid = self._uid(user_id)
         records = self._read("MATCH (f:Flag {uid: $uid}) RETURN f ORDER BY f.flagged_at, f.fid", uid=uid)
@@ -1023,6 +1075,7 @@ class Neo4jStore(StoreBase):
             links=count("MATCH ()-[f:FRIEND]->() RETURN count(f) AS n"),
             repayments=count("MATCH (e:Repayment) RETURN count(e) AS n"),
             spending=count("MATCH (e:Spending) RETURN count(e) AS n"),
+            distrust=count("MATCH ()-[d:DISTRUST]->() RETURN count(d) AS n"),
             consenting=count("MATCH (u:User) WHERE u.consent_network RETURN count(u) AS n"),
             quarantined=count("MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN count(DISTINCT f.uid) AS n"),
             flags=count("MATCH (f:Flag) RETURN count(f) AS n"),
@@ -1063,7 +1116,27 @@ class Neo4jStore(StoreBase):
         flagged = self._read(
             "MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN collect(DISTINCT f.uid) AS uids"
         )
-        return assemble_graph_export(users, uids, u, v, w, np.asarray(flagged[0]["uids"], np.int64))
+        rater: list[np.ndarray] = []
+        rated: list[np.ndarray] = []
+        weight: list[np.ndarray] = []
+        for lo in range(1, highest + 1, step):
+            records = self._read(
+                "MATCH (a:User)-[d:DISTRUST]->(b:User) WHERE a.uid >= $lo AND a.uid < $hi "
+                "RETURN collect(a.uid) AS u, collect(b.uid) AS v, collect(d.weight) AS w",
+                lo=lo,
+                hi=lo + step,
+            )
+            rater.append(np.asarray(records[0]["u"], dtype=np.int64))
+            rated.append(np.asarray(records[0]["v"], dtype=np.int64))
+            weight.append(np.asarray(records[0]["w"], dtype=np.float64))
+        distrust = (
+            np.concatenate(rater) if rater else np.empty(0, np.int64),
+            np.concatenate(rated) if rated else np.empty(0, np.int64),
+            np.concatenate(weight) if weight else np.empty(0, np.float64),
+        )
+        return assemble_graph_export(
+            users, uids, u, v, w, np.asarray(flagged[0]["uids"], np.int64), distrust=distrust
+        )
 
 
 class _Writer:

@@ -67,6 +67,7 @@ from credence.core.errors import ConflictError, NotFoundError, StoreError
 from credence.graph.config import check_synchronous
 from credence.graph.model import (
     COMPONENTS,
+    DISTRUST_COLUMNS,
     IDENTITY_LEVELS,
     LINK_COLUMNS,
     REPAYMENT_COLUMNS,
@@ -123,6 +124,7 @@ _SECONDARY_INDEXES: dict[str, dict[str, str]] = {
     "links": {"links_v": "links (v, u)"},
     "repayments": {"repayments_uid": "repayments (uid)"},
     "spending": {"spending_uid": "spending (uid)"},
+    "distrust": {"distrust_rated": "distrust (rated, rater)"},
 }
 
 _SCHEMA = f"""
@@ -162,6 +164,14 @@ CREATE TABLE IF NOT EXISTS spending (
     on_time INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spending_uid ON spending (uid);
+CREATE TABLE IF NOT EXISTS distrust (
+    rater INTEGER NOT NULL,
+    rated INTEGER NOT NULL,
+    weight REAL NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (rater, rated)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS distrust_rated ON distrust (rated, rater);
 CREATE TABLE IF NOT EXISTS flags (
     fid INTEGER PRIMARY KEY,
     uid INTEGER NOT NULL,
@@ -605,6 +615,24 @@ class SQLiteStore(StoreBase):
                 uid = uid_of[codes[f"{kind}.user"]]
                 frame = events[["id", *fields]].assign(uid=uid).sort_values("id")
                 self._upsert(db, kind, frame, ["id", "uid", *fields], "id", progress)
+
+        distrust = dataset.distrust
+        if len(distrust):
+            assert uid_of is not None
+            rater, rated = uid_of[codes["distrust.rater"]], uid_of[codes["distrust.rated"]]
+            order = np.lexsort((rated, rater))  # clustered-key order, as for links
+            frame = pd.DataFrame(
+                {
+                    "rater": rater[order],
+                    "rated": rated[order],
+                    "weight": distrust["weight"].to_numpy()[order],
+                    "created": distrust["created"].to_numpy()[order],
+                }
+            )
+            # A repeated rating replaces the stored one, weight and time.
+            self._upsert(
+                db, "distrust", frame, ["rater", "rated", "weight", "created"], "rater, rated", progress
+            )
         return dataset.counts()
 
     def _upsert(
@@ -842,6 +870,7 @@ class SQLiteStore(StoreBase):
         db: sqlite3.Connection = tx
         uid = self._uid(user_id, db)
         db.execute("DELETE FROM links WHERE u = ? OR v = ?", (uid, uid))
+        db.execute("DELETE FROM distrust WHERE rater = ? OR rated = ?", (uid, uid))
         for table in ("repayments", "spending", "flags", "consent_changes", "notices", "reviews", "scores"):
             db.execute(f"DELETE FROM {table} WHERE uid = ?", (uid,))  # fixed table names, never input
         db.execute("DELETE FROM users WHERE uid = ?", (uid,))
@@ -940,6 +969,7 @@ class SQLiteStore(StoreBase):
                 "flags",
                 "spending",
                 "repayments",
+                "distrust",
                 "links",
                 "users",
             ):
@@ -1062,6 +1092,25 @@ class SQLiteStore(StoreBase):
         )
         return frame
 
+    def distrust(self, user_id: str | None = None) -> pd.DataFrame:
+        select = (
+            "SELECT a.id AS rater, b.id AS rated, d.weight, d.created FROM distrust d "
+            "JOIN users a ON a.uid = d.rater JOIN users b ON b.uid = d.rated"
+        )
+        if user_id is None:
+            (frame,) = self._bulk_read([f"{select} ORDER BY a.id, b.id"])
+        else:
+            with self._snapshot() as db:
+                uid = self._uid(user_id, db)
+                cursor = db.execute(
+                    f"{select} WHERE d.rater = ?1 OR d.rated = ?1 ORDER BY a.id, b.id", (uid,)
+                )
+                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=list(DISTRUST_COLUMNS))
+        if not len(frame):
+            return empty_frame(DISTRUST_COLUMNS)
+        frame.columns = list(DISTRUST_COLUMNS)
+        return frame.astype(DISTRUST_COLUMNS).reset_index(drop=True)
+
     def flags(self, user_id: str) -> list[Flag]:
         with self._snapshot() as db:
             uid = self._uid(user_id, db)
@@ -1177,6 +1226,7 @@ class SQLiteStore(StoreBase):
                 links=count("SELECT count(*) FROM links"),
                 repayments=count("SELECT count(*) FROM repayments"),
                 spending=count("SELECT count(*) FROM spending"),
+                distrust=count("SELECT count(*) FROM distrust"),
                 consenting=count("SELECT count(*) FROM users WHERE consent_network"),
                 quarantined=count("SELECT count(*) FROM flags WHERE cleared_at IS NULL"),
                 flags=count("SELECT count(*) FROM flags"),
@@ -1188,11 +1238,12 @@ class SQLiteStore(StoreBase):
     def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         report = progress or (lambda stage, done, total: None)
         report("users", 0, 1)
-        users, links, flagged = self._bulk_read(
+        users, links, flagged, distrust = self._bulk_read(
             [
                 f"SELECT uid, {', '.join(_USER_FIELDS)} FROM users ORDER BY uid",
                 "SELECT u, v, weight FROM links",
                 "SELECT DISTINCT uid FROM flags WHERE cleared_at IS NULL",
+                "SELECT rater, rated, weight FROM distrust",
             ]
         )
         uids = users.pop("uid").to_numpy(dtype=np.int64)
@@ -1205,6 +1256,11 @@ class SQLiteStore(StoreBase):
             links["v"].to_numpy(dtype=np.int64),
             links["weight"].to_numpy(dtype=np.float64),
             flagged["uid"].to_numpy(dtype=np.int64),
+            distrust=(
+                distrust["rater"].to_numpy(dtype=np.int64),
+                distrust["rated"].to_numpy(dtype=np.int64),
+                distrust["weight"].to_numpy(dtype=np.float64),
+            ),
         )
 
     def _bulk_read(self, queries: list[str]) -> list[pd.DataFrame]:

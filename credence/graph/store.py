@@ -112,6 +112,7 @@ __all__ = [
     "User",
     "assemble_graph_export",
     "build_adjacency",
+    "build_distrust",
     "canonical_links",
     "check_audit_drafts",
     "check_consent",
@@ -122,9 +123,9 @@ __all__ = [
     "python_columns",
 ]
 
-_ENTITY = {"links": "link", "repayments": "repayment", "spending": "spending"}
+_ENTITY = {"links": "link", "repayments": "repayment", "spending": "spending", "distrust": "distrust"}
 #: The kinds of rows a load reports, in order.
-_KINDS = ("users", "links", "repayments", "spending")
+_KINDS = ("users", "links", "repayments", "spending", "distrust")
 #: The user columns of each kind of records, checked in this order (as :meth:`StoreBase.load` checks them).
 _RECORD_REFERENCES = {"links": ("source", "target"), "repayments": ("user",), "spending": ("user",)}
 
@@ -344,6 +345,7 @@ class StoreStats:
     links: int
     repayments: int
     spending: int
+    distrust: int
     consenting: int
     quarantined: int
     flags: int
@@ -356,7 +358,7 @@ class StoreStats:
 
 @dataclass(frozen=True)
 class GraphExport:
-    """A store's users and friend links exported as arrays (``GraphStore.export_graph``).
+    """A store's users, friend links and distrust exported as arrays (``GraphStore.export_graph``).
 
     Not to be confused with score snapshots, the stored rows of a score history.
 
@@ -371,13 +373,30 @@ class GraphExport:
         User attributes aligned with ``ids`` (the users frame schema).
     quarantined : ndarray of bool
         True for users with an active analyst flag.
+    distrust : scipy.sparse.csr_matrix
+        Directed ``n x n`` distrust, same index as ``adjacency``: entry ``(i, j)`` is
+        the weight of ``ids[i]``'s distrust of ``ids[j]`` (the magnitude of a negative
+        rating, > 0), sorted indices, no explicit zeros. Empty when not given.
     """
 
     ids: np.ndarray
     adjacency: sp.csr_matrix
     users: pd.DataFrame
     quarantined: np.ndarray
+    distrust: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
     _positions: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if self.distrust.shape != (n, n):
+            if self.distrust.nnz:
+                raise ValueError(f"distrust is {self.distrust.shape}, expected ({n}, {n})")
+            object.__setattr__(self, "distrust", sp.csr_matrix((n, n), dtype=np.float64))
+
+    @property
+    def n_distrust(self) -> int:
+        """Number of directed distrust entries."""
+        return int(self.distrust.nnz)
 
     @property
     def n_users(self) -> int:
@@ -441,6 +460,38 @@ def build_adjacency(
     return matrix
 
 
+def build_distrust(rater: np.ndarray, rated: np.ndarray, weight: np.ndarray, n: int) -> sp.csr_matrix:
+    """Directed CSR distrust matrix from distrust entries given once per ordered pair.
+
+    Parameters
+    ----------
+    rater, rated : ndarray of int
+        Row (who distrusts) and column (who is distrusted) of each entry; no
+        ordered pair twice.
+    weight : ndarray of float
+        Distrust weights (> 0).
+    n : int
+        Number of nodes.
+
+    Examples
+    --------
+    >>> build_distrust(np.array([0, 2]), np.array([1, 0]), np.array([3.0, 10.0]), 3).toarray()
+    array([[ 0.,  3.,  0.],
+           [ 0.,  0.,  0.],
+           [10.,  0.,  0.]])
+    """
+    index_dtype: type[np.integer[Any]] = np.int32 if n < 2**31 and len(rater) < 2**31 else np.int64
+    matrix = sp.coo_matrix(
+        (
+            np.asarray(weight, dtype=np.float64),
+            (np.asarray(rater).astype(index_dtype), np.asarray(rated).astype(index_dtype)),
+        ),
+        shape=(n, n),
+    ).tocsr()
+    matrix.sort_indices()
+    return matrix
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """What every store offers. Ids are external user ids (strings)."""
@@ -471,6 +522,10 @@ class GraphStore(Protocol):
 
     def add_spending(self, frame: pd.DataFrame) -> LoadReport:
         """Validate and upsert spending/bill events (by event id)."""
+        ...
+
+    def upsert_distrust(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate and upsert directed distrust (a stored ordered pair takes the new weight and time)."""
         ...
 
     def add_records(self, records: Records) -> LoadReport:
@@ -529,6 +584,13 @@ class GraphStore(Protocol):
 
     def spending(self, user_id: str | None = None) -> pd.DataFrame:
         """Spending events of one user (or all), sorted by ``at``, ``id``."""
+        ...
+
+    def distrust(self, user_id: str | None = None) -> pd.DataFrame:
+        """Distrust rows (distrust frame schema) the user gives or receives (or all), sorted by ``rater``, ``rated``.
+
+        NotFoundError for an unknown user.
+        """
         ...
 
     def set_consent(
@@ -870,6 +932,37 @@ class StoreBase:
         """
         return self.load(parse_dataset(spending=frame))
 
+    def upsert_distrust(self, frame: pd.DataFrame) -> LoadReport:
+        """Validate a raw distrust frame and :meth:`load` it (an entry is matched by its ordered pair).
+
+        A stored ``rater -> rated`` pair takes the new weight and time (a repeated
+        rating replaces the earlier one). Everything is checked before the first write.
+
+        Raises
+        ------
+        ValidationError
+            Naming the first invalid row, column and value.
+        UnknownReferenceError
+            If a row names a user that is not stored; nothing is written then.
+
+        Examples
+        --------
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> _ = store.upsert_users(pd.DataFrame({"id": ["a", "b"], "created": [0, 0]}))
+        >>> _ = store.upsert_distrust(pd.DataFrame({"rater": ["a"], "rated": ["b"], "weight": [3], "created": [5]}))
+        >>> _ = store.upsert_distrust(pd.DataFrame({"rater": ["a"], "rated": ["b"], "weight": [9], "created": [7]}))
+        >>> store.distrust()
+          rater rated  weight  created
+        0     a     b     9.0        7
+        >>> store.upsert_distrust(pd.DataFrame({"rater": ["a"], "rated": ["zed"], "created": [5]}))
+        Traceback (most recent call last):
+        ...
+        credence.core.errors.UnknownReferenceError: distrust row 1, column 'rated' (value 'zed'): no such user in the input or the store
+        >>> store.close()
+        """
+        return self.load(parse_dataset(distrust=frame))
+
     def add_records(self, records: Records) -> LoadReport:
         """Upsert validated links or events in one write transaction, after checking their users.
 
@@ -890,7 +983,7 @@ class StoreBase:
         >>> _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
         >>> rows = [{"id": "r1", "user": "a", "due": 0, "amount": 5.0, "status": "missed"}]
         >>> store.add_records(repayment_records(rows)).written
-        {'users': 0, 'links': 0, 'repayments': 1, 'spending': 0}
+        {'users': 0, 'links': 0, 'repayments': 1, 'spending': 0, 'distrust': 0}
         >>> store.add_records(repayment_records([{**rows[0], "user": "zed"}]))
         Traceback (most recent call last):
         ...
@@ -1601,11 +1694,13 @@ def assemble_graph_export(
     link_v: np.ndarray,
     link_weight: np.ndarray,
     flagged_uids: np.ndarray,
+    distrust: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> GraphExport:
     """A :class:`GraphExport` from store keys: users sorted by ``uids``, links by key.
 
     Store keys become row indices: ``uid - 1`` when the keys are dense ``1..n``
-    (the usual case), a binary search otherwise.
+    (the usual case), a binary search otherwise. ``distrust`` is ``(rater uids,
+    rated uids, weights)``, once per ordered pair (None: no distrust).
 
     Examples
     --------
@@ -1616,13 +1711,18 @@ def assemble_graph_export(
     ([0.0, 0.0, 1.5], [False, True, False])
     """
     n = len(uids)
-    u = np.asarray(link_u, dtype=np.int64)
-    v = np.asarray(link_v, dtype=np.int64)
-    if n and uids[0] == 1 and uids[-1] == n:
-        u, v = u - 1, v - 1
+    dense = bool(n and uids[0] == 1 and uids[-1] == n)
+
+    def rows(keys: np.ndarray) -> np.ndarray:
+        keys = np.asarray(keys, dtype=np.int64)
+        return keys - 1 if dense else np.searchsorted(uids, keys)
+
+    adjacency = build_adjacency(rows(link_u), rows(link_v), np.asarray(link_weight, dtype=np.float64), n)
+    if distrust is None:
+        distrust_matrix = sp.csr_matrix((n, n), dtype=np.float64)
     else:
-        u, v = np.searchsorted(uids, u), np.searchsorted(uids, v)
-    adjacency = build_adjacency(u, v, np.asarray(link_weight, dtype=np.float64), n)
+        rater, rated, weight = distrust
+        distrust_matrix = build_distrust(rows(rater), rows(rated), weight, n)
     quarantined = np.zeros(n, dtype=bool)
     quarantined[np.searchsorted(uids, np.asarray(flagged_uids, dtype=np.int64))] = True
     if n and set(USER_COLUMNS) <= set(users.columns):
@@ -1634,6 +1734,7 @@ def assemble_graph_export(
         adjacency=adjacency,
         users=users.reset_index(drop=True),
         quarantined=quarantined,
+        distrust=distrust_matrix,
     )
 
 

@@ -3,7 +3,8 @@
 A person may ask a credit bureau for every record it holds about them (GDPR Article
 15, FCRA file disclosure). :func:`generate_subject_export` gathers it from any
 :class:`~credence.graph.store.GraphStore`: the user record, their links, repayments,
-spending, consent changes, adverse-action notices, analyst flags, score snapshots, and the audit entries about
+spending, the distrust they gave and received, consent changes, adverse-action notices, requests for human review,
+analyst flags, score snapshots, and the audit entries about
 them (who read their evidence, flagged or unflagged them); :func:`write_subject_export`
 writes it to a file. Times are ISO-8601 in UTC (:func:`credence.core.times.format_datetime`);
 values are plain JSON (missing values are null).
@@ -18,11 +19,15 @@ Examples
 >>> from credence.graph.model import parse_dataset
 >>> store = SQLiteStore(":memory:")
 >>> _ = store.load(parse_dataset(users=pd.DataFrame({"id": ["ann", "bob"], "created": [0, 0]}),
-...                              links=pd.DataFrame({"source": ["ann"], "target": ["bob"], "created": [60]})))
+...                              links=pd.DataFrame({"source": ["ann"], "target": ["bob"], "created": [60]}),
+...                              distrust=pd.DataFrame({"rater": ["bob"], "rated": ["ann"], "weight": [2],
+...                                                     "created": [90]})))
 >>> _ = store.set_consent("ann", False, actor="shop-app", at=120)
 >>> export = generate_subject_export(store, "ann", now=180)
 >>> export["user"]["created"], export["links"], export["consent_history"]
 ('1970-01-01T00:00:00Z', [{'user': 'bob', 'weight': 1.0, 'created': '1970-01-01T00:01:00Z'}], [{'consent': False, 'at': '1970-01-01T00:02:00Z', 'actor': 'shop-app'}])
+>>> export["distrust"]
+[{'rater': 'bob', 'rated': 'ann', 'weight': 2.0, 'created': '1970-01-01T00:01:30Z'}]
 """
 
 from __future__ import annotations
@@ -90,7 +95,8 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
     dict
         ``format``, ``user_id``, ``exported_at``, ``user`` (the stored record), ``links``
         (each friend with the link's weight and creation), ``repayments``, ``spending``,
-        ``consent_history``, ``notices`` (adverse-action), ``reviews`` (requests for human review), ``flags``, ``score_history`` (oldest first, with the
+        ``distrust`` (the rows the person gives or receives), ``consent_history``, ``notices`` (adverse-action),
+        ``reviews`` (requests for human review), ``flags``, ``score_history`` (oldest first, with the
         components) and ``audit`` (the entries whose subject is the person, oldest first:
         who read their evidence, who flagged them).
 
@@ -119,6 +125,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         "links": _rows(store.neighbors(user_id)),
         "repayments": _rows(store.repayments(user_id), drop=("user",)),
         "spending": _rows(store.spending(user_id), drop=("user",)),
+        "distrust": _rows(store.distrust(user_id)),
         "consent_history": [_record(change) for change in store.consent_history(user_id)],
         "notices": [_record(notice) for notice in store.notices(user_id)],
         "reviews": [_record(review) for review in store.reviews(user=user_id)],

@@ -85,10 +85,12 @@ from credence.scoring.diffusion import check_adjacency, check_participating, che
 __all__ = [
     "ClusterEvidence",
     "DenseBlock",
+    "DistrustEvidence",
     "REMOVALS",
     "WEIGHTINGS",
     "block_density",
     "dense_subgraphs",
+    "distrust_received",
     "peeling_weights",
     "rank_clusters",
 ]
@@ -479,6 +481,85 @@ def _check_members(members: Any, n: int, name: str) -> IntArray:
     if out.any():
         raise ParameterError(name, arr[np.flatnonzero(out)[0]].item(), f"must be node indices in [0, {n})")
     return np.unique(arr.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class DistrustEvidence:
+    """Distrust a node set receives (:func:`distrust_received`).
+
+    Attributes
+    ----------
+    ratings : int
+        Distrust entries from non-members to members.
+    raters : int
+        Distinct non-members among their raters.
+    weight : float
+        Total weight of those entries.
+    inside : int
+        Distrust entries between members (either direction).
+    """
+
+    ratings: int
+    raters: int
+    weight: float
+    inside: int
+
+
+def distrust_received(distrust: Any, members: Any) -> DistrustEvidence:
+    """How much a node set is distrusted from outside, on the exported distrust matrix.
+
+    Evidence for an analyst, not part of any ranking: a group that others rated
+    negatively (SNAP signed graphs: victims rating a scammer) is worth a closer look,
+    and members who distrust each other are unlikely to collude.
+
+    Parameters
+    ----------
+    distrust : scipy sparse matrix or 2-D ndarray
+        Directed ``n x n`` distrust, entry ``(i, j)`` > 0 when ``i`` distrusts ``j``
+        (:attr:`credence.graph.store.GraphExport.distrust`; the same index as the
+        friend adjacency).
+    members : array_like of int
+        The node set (repeats ignored; at least one node).
+
+    Returns
+    -------
+    DistrustEvidence
+
+    Raises
+    ------
+    ParameterError
+        If the matrix is not square, has a negative or non-finite entry, or a member
+        is not a node index.
+
+    Examples
+    --------
+    Nodes 3 and 4 distrust node 0 (weights 2 and 5), node 1 distrusts node 2:
+
+    >>> D = sp.csr_matrix((np.array([2.0, 5.0, 1.0]), (np.array([3, 4, 1]), np.array([0, 0, 2]))),
+    ...                   shape=(5, 5))
+    >>> distrust_received(D, [0, 1, 2])
+    DistrustEvidence(ratings=2, raters=2, weight=7.0, inside=1)
+    >>> distrust_received(D, [3, 4])
+    DistrustEvidence(ratings=0, raters=0, weight=0.0, inside=0)
+    """
+    matrix = sp.csr_matrix(distrust, dtype=np.float64)
+    n = matrix.shape[0]
+    if matrix.ndim != 2 or matrix.shape != (n, n):
+        raise ParameterError("distrust", matrix.shape, "must be a square matrix")
+    if matrix.nnz and (not np.isfinite(matrix.data).all() or (matrix.data < 0).any()):
+        raise ParameterError("distrust", "entries", "must be finite and >= 0")
+    index = _check_members(members, n, "members")
+    inside = np.zeros(n, dtype=bool)
+    inside[index] = True
+    into = matrix[:, index].tocoo()
+    outside = ~inside[into.row] & (into.data > 0)
+    within = inside[into.row] & (into.data > 0)
+    return DistrustEvidence(
+        ratings=int(outside.sum()),
+        raters=int(np.unique(into.row[outside]).size),
+        weight=float(into.data[outside].sum()),
+        inside=int(within.sum()),
+    )
 
 
 # --------------------------------------------------------------------------- public kernels

@@ -11,8 +11,12 @@ Credence reads it as follows:
 * positive ratings become undirected friend links: all positive ratings between a
   pair, in either direction, merge into one link weighted by their mean and created
   at the earliest of them;
-* negative ratings are not friendship: they are kept apart, as distrust evidence
-  for the fraud tools.
+* negative ratings are not friendship: they become directed distrust
+  (``rater -> rated``, the distrust frame schema of ``docs/data-model.md``). Per
+  ordered pair only the latest rating counts (a rating replaces the rater's earlier
+  one; at equal times the later row wins): when it is negative, the pair gets one
+  distrust row weighted by its magnitude (1..10) and created at its time. A pair's
+  positive ratings still make its friend link, so a pair rated both ways keeps both.
 
 Ids become strings (the decimal form of the integer id). Timestamps with a
 fraction of a second are floored to whole seconds.
@@ -59,8 +63,9 @@ class SignedGraph:
         Links schema: one row per pair with at least one positive rating,
         ``source`` the smaller numeric id, sorted.
     distrust : pandas.DataFrame
-        The negative ratings in input order: ``rater``, ``rated`` (string),
-        ``rating`` (float64, < 0), ``at`` (int64).
+        Distrust schema (``rater``, ``rated``, ``weight``, ``created``): one row per
+        ordered pair whose latest rating is negative, ``weight`` its magnitude,
+        sorted by numeric rater and rated id.
     """
 
     users: pd.DataFrame
@@ -148,7 +153,8 @@ def parse_signed_edges(table: pd.DataFrame, *, source_name: str | None = None) -
     -------
     SignedGraph
         ``users``, ``links`` (positive ratings, merged per unordered pair: mean
-        rating, earliest time) and ``distrust`` (negative ratings).
+        rating, earliest time) and ``distrust`` (ordered pairs whose latest rating is
+        negative: its magnitude and time).
 
     Raises
     ------
@@ -168,8 +174,8 @@ def parse_signed_edges(table: pd.DataFrame, *, source_name: str | None = None) -
     0      1      2     3.0      100
     1      1      3    10.0      200
     >>> graph.distrust
-      rater rated  rating   at
-    0     3     2    -5.0  400
+      rater rated  weight  created
+    0     3     2     5.0      400
     >>> graph.users[["id", "created"]]
       id  created
     0  1      100
@@ -234,13 +240,18 @@ def _parse(table: pd.DataFrame) -> SignedGraph:
         }
     )
 
-    neg = ~pos
+    # distrust: the latest rating of each ordered pair (the later row at equal times), if negative
+    order = np.lexsort((np.arange(at.size), at, target, source))
+    s, t, r, w = source[order], target[order], rating[order], at[order]
+    last = np.ones(s.size, dtype=bool)
+    last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+    keep = last & (r < 0)
     distrust = pd.DataFrame(
         {
-            "rater": _ids(source[neg]),
-            "rated": _ids(target[neg]),
-            "rating": rating[neg],
-            "at": at[neg],
+            "rater": _ids(s[keep]),
+            "rated": _ids(t[keep]),
+            "weight": -r[keep],
+            "created": w[keep],
         }
     )
     return SignedGraph(users=users, links=links, distrust=distrust)
