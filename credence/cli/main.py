@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from credence.cli.demo_keys import demo_secret, ensure_demo_keys
-from credence.cli.options import engine_options, make_engine, store_config, store_options
+from credence.cli.options import engine_options, make_engine, recomputed, store_config, store_options
 from credence.cli.progress import Progress, StageProgress
 from credence.core.errors import (
     ConflictError,
@@ -836,10 +836,7 @@ def review_request(
     neo4j_uri: str | None,
 ) -> None:
     """Record USER's request for human review of a benefit tier denied (due in 30 days)."""
-    config = store_config(db, neo4j_uri)
-    with open_store(config) as store:
-        engine = make_engine(store, policy_path, now)
-        engine.recompute(write=False)
+    with recomputed(db, neo4j_uri, policy_path, now) as (_, engine):
         _print_review(engine.request_review(user, tier=tier, reason=reason, requested_by="cli"))
 
 

@@ -25,7 +25,7 @@ credence.core.errors.ValidationError: link row 1, column 'target' (value 'ann'):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -638,12 +638,41 @@ def _parse_links(
     frame: pd.DataFrame, *, source: str | None, now: int | None, index: IdIndex
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """parse_links, also returning the endpoint codes in ``index``."""
-    checker = _Checker("link", source)
-    _check_columns(frame, LINK_COLUMNS, ("source", "target"), checker)
+
+    def duplicate(a: str, b: str, first: int) -> str:
+        pair = sorted((a, b))
+        return f"duplicate link: the pair ({pair[0]}, {pair[1]}) is already at row {first + 1}"
+
+    return _parse_weighted_pairs(frame, entity="link", columns=LINK_COLUMNS, ends=("source", "target"),
+                                 itself="a user cannot link to themselves", ordered=False, duplicate=duplicate,
+                                 source=source, now=now, index=index)  # fmt: skip
+
+
+def _parse_weighted_pairs(
+    frame: pd.DataFrame,
+    *,
+    entity: str,
+    columns: dict[str, Any],
+    ends: tuple[str, str],
+    itself: str,
+    ordered: bool,
+    duplicate: Callable[[str, str, int], str],
+    source: str | None,
+    now: int | None,
+    index: IdIndex,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows of two user ids, a weight and a time (links, distrust), checked alike.
+
+    ``ordered`` pairs (a -> b) are duplicates only in the same direction; unordered ones
+    in either. ``duplicate(a, b, first_row)`` words the error of a repeated pair.
+    """
+    first_end, second_end = ends
+    checker = _Checker(entity, source)
+    _check_columns(frame, columns, ends, checker)
     now_s = _resolve_now(now)
-    src = _parse_strings(frame["source"].reset_index(drop=True), "source", checker)
-    dst = _parse_strings(frame["target"].reset_index(drop=True), "target", checker)
-    checker.fail_where((src == dst).to_numpy(bool), "target", dst, "a user cannot link to themselves")
+    one = _parse_strings(frame[first_end].reset_index(drop=True), first_end, checker)
+    two = _parse_strings(frame[second_end].reset_index(drop=True), second_end, checker)
+    checker.fail_where((one == two).to_numpy(bool), second_end, two, itself)
     weight_raw = _raw(frame, "weight", 1.0)
     weight = _parse_floats(weight_raw, "weight", checker)
     _check_weights(weight, weight_raw, checker)
@@ -651,23 +680,19 @@ def _parse_links(
     created = _parse_times(created_raw, "created", checker)
     _check_created(created, created_raw, checker, now_s)
     a = b = np.empty(0, dtype=np.int64)
-    if len(src):
-        a, b = index.codes(src), index.codes(dst)
-        codes = np.concatenate([a, b])
-        key = np.minimum(a, b) * (int(codes.max()) + 1) + np.maximum(a, b)
+    if len(one):
+        a, b = index.codes(one), index.codes(two)
+        width = int(max(a.max(), b.max())) + 1
+        key = a * width + b if ordered else np.minimum(a, b) * width + np.maximum(a, b)
         duplicated = pd.Series(key).duplicated().to_numpy(bool)
         if duplicated.any():
             pos = int(np.argmax(duplicated))
             first = int(np.flatnonzero(key == key[pos])[0])
-            pair = sorted((str(src.iloc[pos]), str(dst.iloc[pos])))
             checker.fail_where(
-                duplicated,
-                "target",
-                dst,
-                f"duplicate link: the pair ({pair[0]}, {pair[1]}) is already at row {first + 1}",
+                duplicated, second_end, two, duplicate(str(one.iloc[pos]), str(two.iloc[pos]), first)
             )
     parsed = pd.DataFrame(
-        {"source": src, "target": dst, "weight": weight, "created": created.astype(np.int64)}
+        {first_end: one, second_end: two, "weight": weight, "created": created.astype(np.int64)}
     )
     return parsed, a, b
 
@@ -746,36 +771,12 @@ def _parse_distrust(
     frame: pd.DataFrame, *, source: str | None, now: int | None, index: IdIndex
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """parse_distrust, also returning the rater and rated codes in ``index``."""
-    checker = _Checker("distrust", source)
-    _check_columns(frame, DISTRUST_COLUMNS, ("rater", "rated"), checker)
-    now_s = _resolve_now(now)
-    rater = _parse_strings(frame["rater"].reset_index(drop=True), "rater", checker)
-    rated = _parse_strings(frame["rated"].reset_index(drop=True), "rated", checker)
-    checker.fail_where((rater == rated).to_numpy(bool), "rated", rated, "a user cannot rate themselves")
-    weight_raw = _raw(frame, "weight", 1.0)
-    weight = _parse_floats(weight_raw, "weight", checker)
-    _check_weights(weight, weight_raw, checker)
-    created_raw = _raw(frame, "created", now_s)
-    created = _parse_times(created_raw, "created", checker)
-    _check_created(created, created_raw, checker, now_s)
-    a = b = np.empty(0, dtype=np.int64)
-    if len(rater):
-        a, b = index.codes(rater), index.codes(rated)
-        key = a * (int(max(a.max(), b.max())) + 1) + b
-        duplicated = pd.Series(key).duplicated().to_numpy(bool)
-        if duplicated.any():
-            pos = int(np.argmax(duplicated))
-            first = int(np.flatnonzero(key == key[pos])[0])
-            checker.fail_where(
-                duplicated,
-                "rated",
-                rated,
-                f"duplicate distrust: {rater.iloc[pos]} -> {rated.iloc[pos]} is already at row {first + 1}",
-            )
-    parsed = pd.DataFrame(
-        {"rater": rater, "rated": rated, "weight": weight, "created": created.astype(np.int64)}
-    )
-    return parsed, a, b
+    return _parse_weighted_pairs(
+        frame, entity="distrust", columns=DISTRUST_COLUMNS, ends=("rater", "rated"),
+        itself="a user cannot rate themselves", ordered=True,
+        duplicate=lambda a, b, first: f"duplicate distrust: {a} -> {b} is already at row {first + 1}",
+        source=source, now=now, index=index,
+    )  # fmt: skip
 
 
 def _parse_choice(raw: pd.Series, column: str, choices: tuple[str, ...], checker: _Checker) -> pd.Series:

@@ -1084,6 +1084,35 @@ class Neo4jStore(StoreBase):
 
     # -- export -----------------------------------------------------------------
 
+    def _relationship_columns(
+        self, kind: str, highest: int, *, report: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(from uid, to uid, weight)`` of every ``kind`` relationship (a fixed label, never input).
+
+        Columnar chunks: one record with three long lists per uid range, so the driver
+        decodes lists (in Rust with neo4j-rust-ext) instead of 10M records.
+        """
+        step = 100_000
+        parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+        if report is not None:
+            report(0)
+        for lo in range(1, highest + 1, step):
+            records = self._read(
+                f"MATCH (a:User)-[r:{kind}]->(b:User) WHERE a.uid >= $lo AND a.uid < $hi "
+                "RETURN collect(a.uid) AS u, collect(b.uid) AS v, collect(r.weight) AS w",
+                lo=lo,
+                hi=lo + step,
+            )
+            for part, name, dtype in zip(parts, "uvw", (np.int64, np.int64, np.float64), strict=True):
+                part.append(np.asarray(records[0][name], dtype=dtype))
+            if report is not None:
+                report(min(lo + step - 1, highest))
+        return (
+            np.concatenate(parts[0]) if parts[0] else np.empty(0, np.int64),
+            np.concatenate(parts[1]) if parts[1] else np.empty(0, np.int64),
+            np.concatenate(parts[2]) if parts[2] else np.empty(0, np.float64),
+        )
+
     @_one_view
     def export_graph(self, *, progress: ProgressFn | None = None) -> GraphExport:
         report = progress or (lambda stage, done, total: None)
@@ -1092,48 +1121,13 @@ class Neo4jStore(StoreBase):
         report("users", 1, 1)
         n = len(uids)
         highest = int(uids[-1]) if n else 0
-        parts_u: list[np.ndarray] = []
-        parts_v: list[np.ndarray] = []
-        parts_w: list[np.ndarray] = []
-        # Columnar chunks: one record with three long lists per uid range, so the
-        # driver decodes lists (in Rust with neo4j-rust-ext) instead of 10M records.
-        step = 100_000
-        report("links", 0, highest)
-        for lo in range(1, highest + 1, step):
-            records = self._read(
-                "MATCH (a:User)-[f:FRIEND]->(b:User) WHERE a.uid >= $lo AND a.uid < $hi "
-                "RETURN collect(a.uid) AS u, collect(b.uid) AS v, collect(f.weight) AS w",
-                lo=lo,
-                hi=lo + step,
-            )
-            parts_u.append(np.asarray(records[0]["u"], dtype=np.int64))
-            parts_v.append(np.asarray(records[0]["v"], dtype=np.int64))
-            parts_w.append(np.asarray(records[0]["w"], dtype=np.float64))
-            report("links", min(lo + step - 1, highest), highest)
-        u = np.concatenate(parts_u) if parts_u else np.empty(0, np.int64)
-        v = np.concatenate(parts_v) if parts_v else np.empty(0, np.int64)
-        w = np.concatenate(parts_w) if parts_w else np.empty(0, np.float64)
+        u, v, w = self._relationship_columns(
+            "FRIEND", highest, report=lambda done: report("links", done, highest)
+        )
         flagged = self._read(
             "MATCH (f:Flag) WHERE f.cleared_at IS NULL RETURN collect(DISTINCT f.uid) AS uids"
         )
-        rater: list[np.ndarray] = []
-        rated: list[np.ndarray] = []
-        weight: list[np.ndarray] = []
-        for lo in range(1, highest + 1, step):
-            records = self._read(
-                "MATCH (a:User)-[d:DISTRUST]->(b:User) WHERE a.uid >= $lo AND a.uid < $hi "
-                "RETURN collect(a.uid) AS u, collect(b.uid) AS v, collect(d.weight) AS w",
-                lo=lo,
-                hi=lo + step,
-            )
-            rater.append(np.asarray(records[0]["u"], dtype=np.int64))
-            rated.append(np.asarray(records[0]["v"], dtype=np.int64))
-            weight.append(np.asarray(records[0]["w"], dtype=np.float64))
-        distrust = (
-            np.concatenate(rater) if rater else np.empty(0, np.int64),
-            np.concatenate(rated) if rated else np.empty(0, np.int64),
-            np.concatenate(weight) if weight else np.empty(0, np.float64),
-        )
+        distrust = self._relationship_columns("DISTRUST", highest)
         return assemble_graph_export(
             users, uids, u, v, w, np.asarray(flagged[0]["uids"], np.int64), distrust=distrust
         )
