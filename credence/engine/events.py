@@ -326,6 +326,7 @@ def individual(
         spending_arrays(spending, rows_of(spending)),
         now=state.computed_at,
         reference=state.reference,
+        ratings=None if state.ratings is None else state.ratings.take(rows),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from credence.core.scale import points
 from credence.core.types import IntArray
 from credence.engine.events import rebase, rescore
 from credence.engine.model import Individual, ScoringModel
@@ -20,6 +21,7 @@ from credence.engine.results import (
     InfluenceReport,
     NetworkSummary,
     ScoreChange,
+    TradeRatings,
     UserSummary,
     WhatIf,
 )
@@ -70,7 +72,9 @@ def explain(
         model_version=policy.version,
         computed_at=state.computed_at,
         components=model.component_points(state.components[row]),
-        reasons=model.reasons(state.sub_values[row], float(state.components[row, -1])),
+        reasons=model.reasons(
+            state.sub_values[row], float(state.components[row, -1]), rating=state.rating_of(row)
+        ),
         participating=bool(diffusion.participating[row]),
         degree=degree,
         network_value=value,
@@ -80,6 +84,24 @@ def explain(
         contributors=people,
         contributors_total=result.total,
         network_bound=result.bound,
+        ratings=_trade_ratings(model, state, row),
+    )
+
+
+def _trade_ratings(model: ScoringModel, state: EngineState, row: int) -> TradeRatings | None:
+    """The user's rating evidence as it enters credit history (None without a rating graph)."""
+    evidence = state.ratings
+    if evidence is None or row >= len(evidence):
+        return None
+    weight = float(evidence.weight[row])
+    value = float(evidence.value[row])
+    return TradeRatings(
+        positive=float(evidence.positive[row]),
+        negative=float(evidence.negative[row]),
+        distrust_received=int(evidence.distrust_received[row]),
+        value=value,
+        weight=weight,
+        points=points(float(model.component_weights["credit_history"]) * weight, 1.0 - value),
     )
 
 
@@ -184,7 +206,9 @@ def summaries(model: ScoringModel, state: EngineState, user_ids: Sequence[str]) 
                 model_version=policy.version,
                 computed_at=state.computed_at,
                 components=model.component_points(state.components[row].copy()),
-                reasons=model.reasons(state.sub_values[row], float(state.components[row, -1])),
+                reasons=model.reasons(
+                    state.sub_values[row], float(state.components[row, -1]), rating=state.rating_of(row)
+                ),
                 consent=bool(state.consent[row]),
                 quarantined=bool(state.quarantined[row]),
             )

@@ -46,6 +46,7 @@ from credence.scoring.factors import (
 )
 from credence.scoring.factors import (
     REPAYMENT_STATUSES,
+    SUB_FACTORS,
     CapacityReference,
     FactorParams,
     RepaymentArrays,
@@ -56,11 +57,16 @@ from credence.scoring.factors import (
 )
 from credence.scoring.policy import COMPONENT_NAMES, Policy, assemble_scores
 from credence.scoring.push import DiffusionState, component_value
+from credence.scoring.ratings import RATING_REASON, RatingEvidence, blend
 
 __all__ = ["NETWORK_REASON", "Individual", "ScoringModel"]
 
 #: The adverse-action reason for the points the network component leaves on the table.
 NETWORK_REASON = ("NW_CONNECTIONS", "Few links to people with strong credit, or network credit not shared")
+
+# The component that trade ratings are evidence for (docs/factors.md, "Trade ratings").
+_RATED = INDIVIDUAL_COMPONENTS.index("credit_history")
+_RATED_CODES = frozenset(sf.code for sf in SUB_FACTORS if sf.component == "credit_history")
 
 # Repayment statuses that say nothing bad about the payer (kept in the shared base).
 _GOOD_STATUSES = np.array([REPAYMENT_STATUSES.index("pending"), REPAYMENT_STATUSES.index("on_time")])
@@ -147,6 +153,7 @@ class ScoringModel:
         *,
         now: int,
         reference: CapacityReference,
+        ratings: RatingEvidence | None = None,
     ) -> Individual:
         """Sub-values, the four individual components and the shared base of ``users``.
 
@@ -162,25 +169,41 @@ class ScoringModel:
             Evaluation time, epoch seconds.
         reference : CapacityReference
             The population incomes and assets are ranked against.
+        ratings : RatingEvidence, optional
+            The users' trade-rating evidence (aligned with ``users``), blended into
+            ``credit_history`` (:func:`credence.scoring.ratings.blend`); None: no ratings.
 
         Returns
         -------
         Individual
             Under ``bonus_only`` the base is computed without the adverse events (see the
-            module docstring); under ``symmetric`` it is the mix of the components.
+            module docstring; negative ratings included); under ``symmetric`` it is the
+            mix of the components.
         """
         factors = compute_factors(
             users, repayments, spending, now=now, params=self.params, reference=reference
         )
-        shared = factors.components
-        if self.policy.diffusion.sharing == "bonus_only":
+        components = factors.components
+        shared = components
+        bonus_only = self.policy.diffusion.sharing == "bonus_only"
+        if bonus_only:
             good = _subset(repayments, np.isin(repayments.status, _GOOD_STATUSES))
             late_bill = spending.is_bill & (spending.on_time == 0.0)
             shared = compute_factors(
                 users, good, _subset(spending, ~late_bill), now=now, params=self.params, reference=reference
             ).components
+        if ratings is not None and len(ratings) != len(users):
+            raise ParameterError("ratings", len(ratings), f"must hold one row per user ({len(users)})")
+        if ratings is not None and ratings.weight.any():
+            components = components.copy()
+            components[:, _RATED] = blend(components[:, _RATED], ratings.value, ratings.weight)
+            if bonus_only:
+                shared = shared.copy()
+                shared[:, _RATED] = blend(shared[:, _RATED], ratings.shared_value, ratings.shared_weight)
+            else:
+                shared = components
         base: FloatArray = np.clip(shared @ self.base_weights, 0.0, 1.0)
-        return Individual(sub_values=factors.sub_values, components=factors.components, base=base)
+        return Individual(sub_values=factors.sub_values, components=components, base=base)
 
     # ---------------------------------------------------------------- the network component
 
@@ -222,7 +245,14 @@ class ScoringModel:
         """Points on the scale of ``value`` of the connections component."""
         return points(float(self.weights[-1]), value)
 
-    def reasons(self, sub_values: FloatArray, connections: float, *, top: int = 4) -> tuple[Reason, ...]:
+    def reasons(
+        self,
+        sub_values: FloatArray,
+        connections: float,
+        *,
+        top: int = 4,
+        rating: tuple[float, float] | None = None,
+    ) -> tuple[Reason, ...]:
         """The ``top`` largest point losses of one user, largest first.
 
         Parameters
@@ -233,6 +263,10 @@ class ScoringModel:
             The user's connections component: what it falls short of 1 is the network reason.
         top : int
             How many reasons at most.
+        rating : (value, weight), optional
+            The user's trade-rating value and its weight in credit history: the other
+            credit-history reasons keep ``1 - weight`` of their points and
+            ``CH_TRADE_RATINGS`` costs ``600 * w * weight * (1 - value)``.
 
         Examples
         --------
@@ -241,9 +275,23 @@ class ScoringModel:
         >>> model = ScoringModel.from_policy(read_policy(DEFAULT_POLICY_PATH))
         >>> [(r.code, r.points) for r in model.reasons(np.ones(len(SUB_FACTORS)), 0.5)]
         [('NW_CONNECTIONS', 15.0)]
+        >>> [(r.code, round(r.points, 6)) for r in model.reasons(np.ones(len(SUB_FACTORS)), 1.0,
+        ...                                                       rating=(0.5, 0.4))]
+        [('CH_TRADE_RATINGS', 42.0)]
         """
-        found = adverse_reasons(sub_values[np.newaxis, :], self.component_weights, top=top, scale=SCORE_RANGE)
-        reasons = [Reason(code, text, lost) for code, text, lost in found.explain(0)]
+        value, weight = (1.0, 0.0) if rating is None else (float(rating[0]), float(rating[1]))
+        everything = len(sub_values) if weight > 0 else top
+        found = adverse_reasons(
+            sub_values[np.newaxis, :], self.component_weights, top=everything, scale=SCORE_RANGE
+        )
+        rated = INDIVIDUAL_COMPONENTS[_RATED]
+        reasons = [
+            Reason(code, text, lost * (1.0 - weight) if code in _RATED_CODES else lost)
+            for code, text, lost in found.explain(0)
+        ]
+        rating_loss = SCORE_RANGE * float(self.component_weights[rated]) * weight * (1.0 - value)
+        if rating_loss > 0:
+            reasons.append(Reason(RATING_REASON[0], RATING_REASON[1], rating_loss))
         network_loss = self.network_points(1.0 - connections)
         if network_loss > 0:
             reasons.append(Reason(NETWORK_REASON[0], NETWORK_REASON[1], network_loss))

@@ -44,7 +44,9 @@ def adverse_notices(
         lost = [tier for tier in tiers if new < tier.min <= old]
         if not lost:
             continue
-        reasons = model.reasons(state.sub_values[row], float(state.components[row, -1]))
+        reasons = model.reasons(
+            state.sub_values[row], float(state.components[row, -1]), rating=state.rating_of(row)
+        )
         for tier in lost:
             out.append(AdverseNotice(user=str(state.ids[row]), at=at, tier=tier.name, tier_min=tier.min,
                                      score_before=old, score_after=new, model_version=model.policy.version,

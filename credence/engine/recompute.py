@@ -27,6 +27,7 @@ from credence.graph.store import GraphStore
 from credence.scoring.factors import CapacityReference
 from credence.scoring.policy import COMPONENT_NAMES
 from credence.scoring.push import DiffusionState
+from credence.scoring.ratings import rating_evidence, signed_ratings
 
 __all__ = ["StageFn", "recompute", "warm_start"]
 
@@ -91,12 +92,17 @@ def recompute(
     ids: ObjectArray = np.asarray(graph.ids, dtype=object)
     users = user_arrays(users_frame)
     reference = CapacityReference.from_users(users)
+    # Trade ratings (docs/factors.md): a global fixed point like the diffusion, fixed until
+    # the next recompute. None when the graph holds none, so such graphs score as before.
+    rating_matrix = signed_ratings(graph.adjacency, graph.distrust, model.policy.ratings)
+    ratings = rating_evidence(rating_matrix, model.policy.ratings) if rating_matrix.nnz else None
     parts = model.individual(
         users,
         repayment_arrays(repayments, graph.index_of(repayments["user"].to_numpy(dtype=object))),
         spending_arrays(spending, graph.index_of(spending["user"].to_numpy(dtype=object))),
         now=now,
         reference=reference,
+        ratings=ratings,
     )
     step("factors", 1)
     seconds["factors"] = time.perf_counter() - clock
@@ -143,6 +149,7 @@ def recompute(
         reference=reference,
         computed_at=now,
         written=components.copy(),
+        ratings=ratings,
     )
     seconds["scores"] = time.perf_counter() - clock
 

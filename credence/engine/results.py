@@ -33,6 +33,7 @@ __all__ = [
     "InfluenceReport",
     "NetworkSummary",
     "Reason",
+    "TradeRatings",
     "RecomputeReport",
     "ScoreChange",
     "UserSummary",
@@ -56,6 +57,24 @@ class Reason:
 
     code: str
     text: str
+    points: float
+
+
+@dataclass(frozen=True)
+class TradeRatings:
+    """The trade ratings a user received, as they enter credit history (``docs/factors.md``).
+
+    ``positive`` and ``negative`` are the reliability-weighted rating mass received
+    (each rating times its rater's fairness); ``distrust_received`` counts the negative
+    ratings (distrust) behind ``negative``; ``value`` and ``weight`` are the blend into
+    credit history; ``points`` what the ratings cost (the ``CH_TRADE_RATINGS`` reason).
+    """
+
+    positive: float
+    negative: float
+    distrust_received: int
+    value: float
+    weight: float
     points: float
 
 
@@ -100,6 +119,8 @@ class Explanation:
     contributors: tuple[Contributor, ...]
     contributors_total: float
     network_bound: float
+    #: The ratings and distrust the user received (None when the graph holds no ratings).
+    ratings: TradeRatings | None = None
 
 
 @dataclass(frozen=True)

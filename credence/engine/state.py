@@ -40,6 +40,7 @@ from credence.scoring.factors import (
 )
 from credence.scoring.policy import COMPONENT_NAMES
 from credence.scoring.push import DiffusionState
+from credence.scoring.ratings import RatingEvidence
 
 __all__ = [
     "EngineState",
@@ -86,6 +87,9 @@ class EngineState:
         Evaluation time (epoch seconds), fixed at the recompute.
     written : ndarray of float64, shape (n, 5)
         Components as last written to the store (NaN before the first write).
+    ratings : RatingEvidence or None
+        Trade-rating evidence fixed at the recompute (None: the graph holds no ratings);
+        a user added since has none (:meth:`RatingEvidence.take`).
     revision : int
         Counts the changes made to this state in place (:meth:`touch`): an update whose
         store write fails after the count moved has left memory ahead of the store.
@@ -105,6 +109,13 @@ class EngineState:
     computed_at: int
     written: FloatArray
     revision: int = 0
+    ratings: RatingEvidence | None = None
+
+    def rating_of(self, row: int) -> tuple[float, float] | None:
+        """``(value, weight)`` of row ``row``'s trade-rating evidence, None without any."""
+        if self.ratings is None or row >= len(self.ratings) or self.ratings.weight[row] <= 0:
+            return None
+        return float(self.ratings.value[row]), float(self.ratings.weight[row])
 
     def touch(self) -> None:
         """Note that an update is about to change this state in place (see ``revision``)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,14 @@ from credence.core.checks import check_real
 from credence.core.errors import ParameterError
 from credence.core.scale import SCORE_MAX, SCORE_MIN, SCORE_RANGE
 from credence.core.types import FloatArray, IntArray, ObjectArray
+from credence.scoring.ratings import RatingParams
 from credence.scoring.validation import check_damping, check_sharing, check_shrinkage
 
 __all__ = [
     "BAND_NAMES",
     "COMPONENT_NAMES",
     "DEFAULT_POLICY_PATH",
+    "TRADE_POLICY_PATH",
     "SCORE_MIN",
     "SCORE_MAX",
     "Band",
@@ -60,6 +62,8 @@ COMPONENT_NAMES: tuple[str, ...] = (
     "connections",
 )
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parent / "policies" / "default.toml"
+#: The default policy for a signed trade network: friend links read as positive ratings.
+TRADE_POLICY_PATH = Path(__file__).resolve().parent / "policies" / "trade.toml"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +114,9 @@ class Policy:
     bands: tuple[Band, ...]
     benefits: tuple[Benefit, ...]
     diffusion: DiffusionParams
+    #: How ratings received enter credit history (the optional ``[ratings]`` table;
+    #: ``credence.scoring.ratings``). The default reads only distrust as ratings.
+    ratings: RatingParams = field(default_factory=RatingParams)
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
@@ -168,7 +175,7 @@ def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
 
 def parse_policy(data: Mapping[str, Any]) -> Policy:
     """Build a :class:`Policy` from a parsed TOML mapping, validating everything."""
-    unknown = set(data) - {"version", "weights", "bands", "benefits", "diffusion"}
+    unknown = set(data) - {"version", "weights", "bands", "benefits", "diffusion", "ratings"}
     if unknown:
         raise ParameterError(sorted(unknown)[0], None, "unknown policy key")
     bands = tuple(
@@ -192,12 +199,18 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
     unknown = set(diffusion) - {"damping", "shrinkage", "sharing", "tol"}
     if unknown:
         raise ParameterError(f"diffusion.{sorted(unknown)[0]}", None, "unknown diffusion key")
+    ratings = dict(data.get("ratings", {}))
+    known_ratings = {"links", "scale", "prior_good", "prior_bad", "evidence_half", "tol"}
+    unknown = set(ratings) - known_ratings
+    if unknown:
+        raise ParameterError(f"ratings.{sorted(unknown)[0]}", None, "unknown ratings key")
     return Policy(
         version=_require(data, "version", ""),
         weights=dict(_require(data, "weights", "")),
         bands=bands,
         benefits=benefits,
         diffusion=DiffusionParams(**diffusion),
+        ratings=RatingParams(**ratings),
     )
 
 
