@@ -1133,6 +1133,7 @@ def what_if(
 
 def _register_commands() -> None:
     """Commands that live in their own modules (imported here, after main exists)."""
+    from credence.cli.commands_backtest import backtest
     from credence.cli.commands_ds import COMMANDS as data_science_commands
     from credence.cli.commands_fraud import COMMANDS as fraud_commands
     from credence.cli.commands_paths import paths
@@ -1140,6 +1141,7 @@ def _register_commands() -> None:
     from credence.cli.commands_sybil import sybil_resistance
 
     main.add_command(paths)
+    main.add_command(backtest)
     for command in fraud_commands:
         main.add_command(command)
     main.add_command(sybil_resistance)
