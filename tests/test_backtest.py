@@ -104,7 +104,9 @@ def test_backtest_on_a_synthetic_population(population_folder: Path) -> None:
     created = pd.to_datetime(users["created"]).dt.as_unit("s").astype("int64")
     assert result.at == int(np.quantile(due, 0.5))
     population = set(users["id"][created < result.at])
-    bad_users = set(repayments["user"][(due >= result.at) & (repayments["status"] == "defaulted")]) & population
+    bad_users = (
+        set(repayments["user"][(due >= result.at) & (repayments["status"] == "defaulted")]) & population
+    )
     assert set(result.users.tolist()) == population
     assert set(result.users[result.bad].tolist()) == bad_users
     score = result.signals["score"]
