@@ -81,9 +81,9 @@ def test_policy_ratings_table() -> None:
         "bands": [{"name": "poor", "min": 350}],
     }  # fmt: skip
     assert parse_policy(data).ratings == RatingParams()  # no [ratings] table: the defaults
-    with pytest.raises(ParameterError, match="ratings.scael"):
+    with pytest.raises(ParameterError, match=r"ratings\.scael"):
         parse_policy({**data, "ratings": {"scael": 5}})
-    with pytest.raises(ParameterError, match="ratings.links"):
+    with pytest.raises(ParameterError, match=r"ratings\.links"):
         parse_policy({**data, "ratings": {"links": "friends"}})
 
 
