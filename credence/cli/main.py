@@ -693,6 +693,14 @@ def _print_explanation(explanation: Any) -> None:
     click.echo("  top reasons (points lost):")
     for r in e.reasons:
         click.echo(f"    {r.code:<26}{r.points:>6.1f}  {r.text}")
+    rated = getattr(e, "ratings", None)
+    if rated is not None:
+        click.echo(
+            f"  trade ratings received: {rated.positive:.2f} positive, {rated.negative:.2f} negative "
+            f"(reliability-weighted), distrusted by {rated.distrust_received}; "
+            f"value {rated.value:.3f} at weight {rated.weight:.3f} in credit history, "
+            f"{rated.points:.1f} points lost"
+        )
     if not e.participating:
         click.echo("  network: not taking part (no consent or quarantined): the neutral prior applies")
         return
