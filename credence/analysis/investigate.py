@@ -45,6 +45,7 @@ from credence.scoring.paths import influence_paths
 __all__ = [
     "SEED_LEVEL",
     "THIN_HISTORY",
+    "TRADE_SEED_MIN_LINKS",
     "BlockSearch",
     "CommunityReport",
     "Inflation",
@@ -68,6 +69,14 @@ THIN_HISTORY = 3
 #: The identity check that makes a participant eligible as a trust seed by default (the
 #: strongest one the synthetic sybils never pass: a face match).
 SEED_LEVEL = "face_verified"
+
+#: The fallback seed rule of :func:`sybil_suspects` on a graph without verification data
+#: (a trade network): long-standing participants with good received ratings. Eligible are
+#: participants created no later than the median creation time of the participants (the
+#: older half), whom nobody distrusts, with at least this many friend links (positive
+#: ratings on a signed graph). Why: an account that has traded long, with several
+#: counterparties and no negative verdict, is costly for an attacker to create or capture.
+TRADE_SEED_MIN_LINKS = 3
 
 #: Days before the evaluation time at which a simulated default fell due.
 DEFAULT_DUE_DAYS = 30
@@ -371,6 +380,9 @@ class TrustReport:
     iterations: int
     participants: int
     no_evidence: int = 0
+    #: How the seeds were chosen: ``"given"``, the identity check (e.g. ``"face_verified"``),
+    #: or ``"long_standing_rated"`` (:data:`TRADE_SEED_MIN_LINKS`).
+    seed_rule: str = "given"
 
 
 def sybil_suspects(
@@ -394,7 +406,9 @@ def sybil_suspects(
     seeds : sequence of str, optional
         Seed user ids. By default up to ``max_seeds`` participants who passed the
         ``level`` identity check, drawn with ``random_state`` (keep the seed set
-        secret: an attacker who links to the seeds defeats the ranking).
+        secret: an attacker who links to the seeds defeats the ranking). When no
+        participant passed it (a graph without verification data), the eligible are the
+        long-standing participants with good received ratings (:data:`TRADE_SEED_MIN_LINKS`).
     max_seeds : int
         Most default seeds drawn.
     seed_groups : int
@@ -420,10 +434,19 @@ def sybil_suspects(
         raise ParameterError("level", level, f"must be one of {', '.join(IDENTITY_LEVELS)}")
     view = engine.view(adjacency="all", verified=(level,))
     ids, participating = view.ids, view.participating
+    rule = "given"
     if seeds is None:
+        rule = level
         eligible = np.flatnonzero(view.verified[level] & participating)
         if eligible.size == 0:
-            raise ParameterError("seeds", None, f"no participant passed {level}: give seeds explicitly")
+            rule = "long_standing_rated"
+            eligible = np.flatnonzero(_long_standing_rated(engine, view) & participating)
+        if eligible.size == 0:
+            raise ParameterError(
+                "seeds",
+                None,
+                f"no participant passed {level} or the long-standing rule: give seeds explicitly",
+            )
         rng = np.random.default_rng(random_state)
         chosen = np.sort(rng.choice(eligible, min(max_seeds, eligible.size), replace=False))
     else:
@@ -447,7 +470,25 @@ def sybil_suspects(
         for rank, v in enumerate(order.tolist())
     )
     return TrustReport(suspects=suspects, seeds=int(result.seeds.size), seed_groups=result.seed_groups,
-                       iterations=result.iterations, participants=n_part, no_evidence=n_part - n_ranked)  # fmt: skip
+                       iterations=result.iterations, participants=n_part, no_evidence=n_part - n_ranked,
+                       seed_rule=rule)  # fmt: skip
+
+
+def _long_standing_rated(engine: ScoringEngine, view: Any) -> np.ndarray:
+    """Participants eligible under the fallback seed rule (:data:`TRADE_SEED_MIN_LINKS`), by view row."""
+    graph = engine.store.export_graph()
+    rows = view.rows(graph.ids.tolist())
+    n = len(view.ids)
+    created = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    created[rows] = graph.users["created"].to_numpy(dtype=np.int64)
+    distrusted = np.zeros(n, dtype=bool)
+    distrusted[rows] = np.diff(graph.distrust.tocsc().indptr) > 0
+    links = np.diff(view.graph().indptr)
+    participating = np.asarray(view.participating, dtype=bool)
+    if not participating.any():
+        return np.zeros(n, dtype=bool)
+    oldest_half = created <= np.median(created[participating])
+    return np.asarray(oldest_half & ~distrusted & (links >= TRADE_SEED_MIN_LINKS), dtype=bool)
 
 
 @dataclass(frozen=True)

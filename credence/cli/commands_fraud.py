@@ -228,12 +228,14 @@ def trust(
         click.echo(json.dumps({
             "seeds": report.seeds, "seed_groups": report.seed_groups, "iterations": report.iterations,
             "participants": report.participants, "no_evidence": report.no_evidence,
+            "seed_rule": report.seed_rule,
             "suspects": [{"user": u, "trust_per_degree": t, "degree": d, "percentile": p}
                          for u, t, d, p in report.suspects],
         }, indent=2))  # fmt: skip
         return
     click.echo(
-        f"SybilRank from {report.seeds} seeds in {report.seed_groups} groups, {report.iterations} steps, "
+        f"SybilRank from {report.seeds} seeds ({report.seed_rule}) in {report.seed_groups} groups, "
+        f"{report.iterations} steps, "
         f"{report.participants} participants ({report.no_evidence} isolated or unreached: no evidence, not "
         "ranked); least trusted first"
     )
