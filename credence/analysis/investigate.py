@@ -29,6 +29,7 @@ call these, so the CLI and the API report the same figures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from credence.scoring.fraud import ClusterEvidence, dense_subgraphs, rank_cluste
 from credence.scoring.paths import influence_paths
 
 __all__ = [
+    "INFLATION_THRESHOLD",
     "SEED_LEVEL",
     "THIN_HISTORY",
     "TRADE_SEED_MIN_LINKS",
@@ -78,6 +80,12 @@ SEED_LEVEL = "face_verified"
 #: counterparties and no negative verdict, is costly for an attacker to create or capture.
 TRADE_SEED_MIN_LINKS = 3
 
+#: Unrounded points below which a score drop is not counted as inflation. The diffusion's
+#: error is at most 600 * w_connections * tol = 3e-4 points with the default policy
+#: (``diffusion.tol``), so 0.01 points is real, not solver noise; yet far below the half
+#: point that rounding hides, which a ring spread thin over many users can stay under.
+INFLATION_THRESHOLD = 0.01
+
 #: Days before the evaluation time at which a simulated default fell due.
 DEFAULT_DUE_DAYS = 30
 
@@ -103,6 +111,11 @@ class Inflation:
         ``bonus_only`` policy only through members' shared neighbours).
     top_outsiders : tuple of ScoreChange
         The outsiders who lose most, largest drop first.
+    raw_points, raw_member_points, raw_outsider_points : float
+        The same losses in unrounded points (``350 + 600 * sum_k w_k c_k`` before
+        rounding), counting only drops of more than :data:`INFLATION_THRESHOLD`.
+    raw_users_raised : int
+        Users with such a drop (rounded scores can hide them).
     """
 
     points: int
@@ -112,6 +125,10 @@ class Inflation:
     outsiders_raised: int
     points_lowered: int
     top_outsiders: tuple[ScoreChange, ...]
+    raw_points: float = 0.0
+    raw_member_points: float = 0.0
+    raw_outsider_points: float = 0.0
+    raw_users_raised: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,9 @@ class SuspectCluster:
                 "points": i.points, "member_points": i.member_points, "outsider_points": i.outsider_points,
                 "users_raised": i.users_raised, "outsiders_raised": i.outsiders_raised,
                 "points_lowered": i.points_lowered,
+                "raw_points": i.raw_points, "raw_member_points": i.raw_member_points,
+                "raw_outsider_points": i.raw_outsider_points, "raw_users_raised": i.raw_users_raised,
+                "raw_threshold": INFLATION_THRESHOLD,
                 "top_outsiders": [{"user": c.user, "before": c.before, "after": c.after} for c in i.top_outsiders],
             }  # fmt: skip
         return out
@@ -195,6 +215,9 @@ def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int =
     )
     member_points = sum(c.before - c.after for c in drops if c.user in members)
     outsider_points = sum(c.before - c.after for c in outsiders)
+    raw_drops = {user: -delta for user, delta in result.raw.items() if -delta > INFLATION_THRESHOLD}
+    raw_members = math.fsum(v for u, v in raw_drops.items() if u in members)
+    raw_outsiders = math.fsum(v for u, v in raw_drops.items() if u not in members)
     return Inflation(
         points=member_points + outsider_points,
         member_points=member_points,
@@ -203,6 +226,10 @@ def cluster_inflation(engine: ScoringEngine, users: Sequence[str], *, top: int =
         outsiders_raised=len(outsiders),
         points_lowered=sum(c.after - c.before for c in result.changes if c.after > c.before),
         top_outsiders=tuple(outsiders[:top]),
+        raw_points=raw_members + raw_outsiders,
+        raw_member_points=raw_members,
+        raw_outsider_points=raw_outsiders,
+        raw_users_raised=len(raw_drops),
     )
 
 

@@ -83,7 +83,11 @@ def rings(
         shown = ", ".join(users[:SHOWN]) + (f", ... (+{len(users) - SHOWN})" if len(users) > SHOWN else "")
         thin = "-" if c["thin_fraction"] is None else f"{c['thin_fraction']:.0%}"
         inflated = c.get("inflation")
-        points = "-" if inflated is None else f"{inflated['member_points']}+{inflated['outsider_points']} pts"
+        points = (
+            "-"
+            if inflated is None
+            else f"{inflated['raw_member_points']:.1f}+{inflated['raw_outsider_points']:.1f} pts"
+        )
         where = ""
         if "communities" in c:
             where = (
@@ -97,8 +101,8 @@ def rings(
         )
     if not skip_inflation:
         click.echo(
-            "inflation: points members + outsiders would lose if the cluster were quarantined "
-            "(`credence update flag USER ...` per member does it)"
+            "inflation: unrounded points members + outsiders would lose if the cluster were quarantined, "
+            "counting drops above 0.01 points (`credence update flag USER ...` per member does it)"
         )
 
 

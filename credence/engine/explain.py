@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from credence.core.scale import points
+from credence.core.scale import SCORE_RANGE, points
 from credence.core.types import IntArray
 from credence.engine.events import rebase, rescore
 from credence.engine.model import Individual, ScoringModel
@@ -173,6 +173,9 @@ def what_if(
             parts, more = rebase(model, hypothetical, store, rows, extra_repayments=rep, extra_spending=spend)
             moved += more
         changes: list[ScoreChange] = rescore(model, hypothetical, store, rows, parts, moved, write=False)
+        changed = state.rows([c.user for c in changes])
+        delta = (hypothetical.components[changed] - state.components[changed]) @ model.weights
+        raw = {c.user: float(SCORE_RANGE * d) for c, d in zip(changes, delta.tolist(), strict=True)}
     finally:
         for row in reversed(silenced):
             diffusion.set_participating(row, True)
@@ -180,7 +183,7 @@ def what_if(
             diffusion.set_link(u, v, w)
         for row in rows.tolist():
             diffusion.set_base(row, float(state.base[row]))
-    return WhatIf(tuple(changes))
+    return WhatIf(tuple(changes), raw)
 
 
 def summaries(model: ScoringModel, state: EngineState, user_ids: Sequence[str]) -> list[UserSummary | None]:

@@ -312,9 +312,15 @@ class InfluenceReport:
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Scores with hypothetical changes applied (nothing is stored)."""
+    """Scores with hypothetical changes applied (nothing is stored).
+
+    ``raw`` is each changed user's unrounded score change in points (``after - before``
+    of ``350 + 600 * sum_k w_k c_k``), for every user in ``changes``: a change too small
+    to move the rounded score still shows there.
+    """
 
     changes: tuple[ScoreChange, ...]
+    raw: Mapping[str, float] = field(default_factory=dict)
 
     def score_of(self, user: str) -> int | None:
         """The hypothetical score of ``user``; None when it would not change."""
