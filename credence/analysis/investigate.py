@@ -150,7 +150,7 @@ class SuspectCluster:
             "relative_density": e.relative_density, "internal_links": e.internal_links,
             "attack_links": e.attack_links, "outside_neighbours": e.outside_neighbours,
             "inside_share": e.inside_share, "thin_fraction": e.thin_fraction, "mean_base": e.mean_base,
-            "suspicion": e.suspicion,
+            "suspicion": e.suspicion, "distrusted_fraction": e.distrusted_fraction,
         }  # fmt: skip
         if self.communities is not None:
             out["communities"] = [{"community": c, "members": m} for c, m in self.communities]
@@ -310,6 +310,21 @@ def find_dense_blocks(engine: ScoringEngine, *, k: int = 10) -> BlockSearch:
     return BlockSearch(k=k, ids=view.ids, adjacency=view.graph(), base=view.base, blocks=tuple(blocks))
 
 
+def _distrust_matrix(engine: ScoringEngine, ids: np.ndarray) -> Any:
+    """The store's distrust on the rows of ``ids`` (None when there is none)."""
+    import scipy.sparse as sp
+
+    frame = engine.store.distrust()
+    if frame.empty:
+        return None
+    index = {str(user): i for i, user in enumerate(ids.tolist())}
+    rater = np.array([index.get(str(u), -1) for u in frame["rater"].tolist()], dtype=np.int64)
+    rated = np.array([index.get(str(u), -1) for u in frame["rated"].tolist()], dtype=np.int64)
+    known = (rater >= 0) & (rated >= 0)
+    weight = frame["weight"].to_numpy(dtype=np.float64)[known]
+    return sp.csr_matrix((weight, (rater[known], rated[known])), shape=(ids.size, ids.size))
+
+
 def rank_suspects(
     engine: ScoringEngine,
     search: BlockSearch,
@@ -333,7 +348,7 @@ def rank_suspects(
     members = np.unique(np.concatenate([b.members for b in blocks])) if blocks else np.zeros(0, np.int64)
     history = _repayment_records(engine, members, ids, ids.size)
     ranked = rank_clusters(search.adjacency, blocks, base=search.base, history_length=history,
-                           thin_history=float(thin_history))  # fmt: skip
+                           thin_history=float(thin_history), distrust=_distrust_matrix(engine, ids))  # fmt: skip
     out = []
     for rank, evidence in enumerate(ranked[: search.k], 1):
         users = tuple(str(ids[x]) for x in evidence.members.tolist())

@@ -199,10 +199,14 @@ class ClusterEvidence:
     mean_base : float or None
         Mean base creditworthiness of the members (``None`` when not given).
     suspicion : float
-        ``relative_density * inside_share * (1 + thin_fraction) * (2 - mean_base)``,
-        a missing factor counting 1: dense, closed, new and low-scored is suspect.
+        ``relative_density * inside_share * (1 + thin_fraction) * (2 - mean_base)
+        * (1 + distrusted_fraction)``, a missing factor counting 1: dense, closed, new,
+        low-scored and distrusted from outside is suspect.
     block : int
         Position of the block in the list given to :func:`rank_clusters`.
+    distrusted_fraction : float or None
+        Share of members distrusted by at least one non-member (``None`` when no
+        distrust was given).
     """
 
     members: IntArray
@@ -220,6 +224,7 @@ class ClusterEvidence:
     mean_base: float | None
     suspicion: float
     block: int
+    distrusted_fraction: float | None = None
 
     def __post_init__(self) -> None:
         self.members.flags.writeable = False
@@ -736,6 +741,7 @@ def rank_clusters(
     base: Any = None,
     history_length: Any = None,
     thin_history: float = 3.0,
+    distrust: Any = None,
 ) -> list[ClusterEvidence]:
     """Evidence on each block and a suspicion score to rank them by, most suspect first.
 
@@ -753,6 +759,13 @@ def rank_clusters(
         sign-up); members below ``thin_history`` count as thin.
     thin_history : float
         Threshold of a thin history (finite; default 3).
+    distrust : scipy sparse matrix, shape (n, n), optional
+        Directed distrust (entry ``(i, j)`` > 0 when ``i`` distrusts ``j``;
+        :attr:`credence.graph.store.GraphExport.distrust`). Members distrusted from
+        outside the block raise its suspicion by the factor ``1 + distrusted_fraction``
+        in [1, 2]; distrust between members does not (colluders do not distrust each
+        other, so it is evidence against collusion, not for it). Without any distrust
+        the ranking is unchanged.
 
     Returns
     -------
@@ -792,6 +805,13 @@ def rank_clusters(
     base_vec = None if base is None else check_vector(base, n, "base", unit_interval=True)
     history = None if history_length is None else check_vector(history_length, n, "history_length")
     threshold = check_real(thin_history, "thin_history")
+    negative = None
+    if distrust is not None:
+        negative = sp.csc_matrix(distrust, dtype=np.float64)
+        if negative.shape != (n, n):
+            raise ParameterError("distrust", negative.shape, f"must be ({n}, {n}), like the adjacency")
+        if negative.nnz and (not np.isfinite(negative.data).all() or (negative.data < 0).any()):
+            raise ParameterError("distrust", "entries", "must be finite and >= 0")
     if isinstance(blocks, DenseBlock | str | bytes) or not hasattr(blocks, "__iter__"):
         raise ParameterError(
             "blocks", type(blocks).__name__, "must be a sequence of DenseBlock or node-index arrays"
@@ -831,6 +851,13 @@ def rank_clusters(
             suspicion *= 1.0 + thin
         if mean_base is not None:
             suspicion *= 2.0 - mean_base
+        distrusted = None
+        if negative is not None:
+            cols_in = negative[:, members]
+            member_of = np.repeat(np.arange(members.size), np.diff(cols_in.indptr))
+            from_outside = ~inside[cols_in.indices] & (cols_in.data > 0)
+            distrusted = float(np.unique(member_of[from_outside]).size / members.size)
+            suspicion *= 1.0 + distrusted
         evidence.append(
             ClusterEvidence(
                 members=members,
@@ -848,6 +875,7 @@ def rank_clusters(
                 mean_base=mean_base,
                 suspicion=float(suspicion),
                 block=position,
+                distrusted_fraction=distrusted,
             )
         )
     evidence.sort(key=lambda e: (-e.suspicion, e.block))
