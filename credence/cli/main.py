@@ -1133,6 +1133,7 @@ def what_if(
 
 def _register_commands() -> None:
     """Commands that live in their own modules (imported here, after main exists)."""
+    from credence.cli.commands_disputes import COMMANDS as dispute_commands
     from credence.cli.commands_ds import COMMANDS as data_science_commands
     from credence.cli.commands_fraud import COMMANDS as fraud_commands
     from credence.cli.commands_paths import paths
@@ -1146,6 +1147,8 @@ def _register_commands() -> None:
     for command in data_science_commands:
         main.add_command(command)
     for command in spark_commands:
+        main.add_command(command)
+    for command in dispute_commands:
         main.add_command(command)
 
 

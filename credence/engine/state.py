@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -43,6 +43,8 @@ from credence.scoring.push import DiffusionState
 
 __all__ = [
     "EngineState",
+    "Suspended",
+    "link_key",
     "assign_users",
     "concat_users",
     "repayment_arrays",
@@ -50,6 +52,39 @@ __all__ = [
     "take_users",
     "user_arrays",
 ]
+
+
+def link_key(a: str, b: str) -> tuple[str, str]:
+    """A link's key whichever end names it."""
+    return (a, b) if a <= b else (b, a)
+
+
+@dataclass
+class Suspended:
+    """The records that do not count because of a dispute: event ids by kind, and links (sorted pairs)."""
+
+    repayments: set[str] = field(default_factory=set)
+    spending: set[str] = field(default_factory=set)
+    links: set[tuple[str, str]] = field(default_factory=set)
+
+    def events(self, kind: str) -> set[str]:
+        """The suspended ids of ``kind`` ("repayments" or "spending")."""
+        return self.repayments if kind == "repayments" else self.spending
+
+    def without(self, records: Records) -> Records:
+        """``records`` (events of one kind) less the suspended ones."""
+        ids = self.events(records.kind)
+        if not ids:
+            return records
+        position = records.columns.index("id")
+        return Records(records.kind, tuple(row for row in records.rows if str(row[position]) not in ids))
+
+    def frame_without(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """An events frame of ``kind`` less the suspended events."""
+        ids = self.events(kind)
+        if not ids or frame.empty:
+            return frame
+        return frame[~frame["id"].astype(str).isin(ids).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
 @dataclass
@@ -86,6 +121,8 @@ class EngineState:
         Evaluation time (epoch seconds), fixed at the recompute.
     written : ndarray of float64, shape (n, 5)
         Components as last written to the store (NaN before the first write).
+    suspended : Suspended
+        The records that do not count because of a dispute (:mod:`credence.engine.disputes`).
     revision : int
         Counts the changes made to this state in place (:meth:`touch`): an update whose
         store write fails after the count moved has left memory ahead of the store.
@@ -105,6 +142,7 @@ class EngineState:
     computed_at: int
     written: FloatArray
     revision: int = 0
+    suspended: Suspended = field(default_factory=Suspended)
 
     def touch(self) -> None:
         """Note that an update is about to change this state in place (see ``revision``)."""
