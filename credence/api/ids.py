@@ -34,6 +34,7 @@ from credence.core.errors import ValidationError
 __all__ = [
     "audit_position",
     "decode_cursor",
+    "dispute_position",
     "encode_cursor",
     "friends_position",
     "from_global_id",
@@ -205,6 +206,20 @@ def audit_position(cursor: str, argument: str = "after") -> int:
         If ``cursor`` is not an audit cursor holding an entry id (an integer in ``[0, 2**63)``).
     """
     start = decode_cursor(cursor, "audit", argument).get("id")
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
+        raise _malformed(cursor, argument)
+    return start
+
+
+def dispute_position(cursor: str, argument: str = "after") -> int:
+    """The dispute id in a ``disputes`` cursor.
+
+    Raises
+    ------
+    ValidationError
+        If ``cursor`` is not a disputes cursor holding a dispute id (an integer in ``[0, 2**63)``).
+    """
+    start = decode_cursor(cursor, "disputes", argument).get("id")
     if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
         raise _malformed(cursor, argument)
     return start
