@@ -263,10 +263,13 @@ def test_a_dispute_whose_unit_fails_leaves_nothing(engine: ScoringEngine) -> Non
     class Fault(Exception):
         pass
 
-    with pytest.raises(Fault):
+    def open_then_fail() -> None:
         with engine.unit():
             engine.open_dispute(user, kind="repayment", record=event, reason="x", opened_by="app")
-            raise Fault
+            raise Fault  # the commit never happens
+
+    with pytest.raises(Fault):
+        open_then_fail()
     assert engine.store.disputes() == []
     assert engine.restore() is not None and engine.score_of(user) == before
 
