@@ -286,6 +286,10 @@ def test_dispute_on_the_command_line(engine: ScoringEngine) -> None:
                                   "--reason", "paid in cash", "--db", db])  # fmt: skip
     assert opened.exit_code == 0, opened.output
     assert "adverse" in opened.output and "[open]" in opened.output
+    explained = runner.invoke(main, ["explain", user, "--db", db, "--now", str(NOW)])
+    assert (
+        f"under dispute: repayment {event}" in explained.output and "left out while open" in explained.output
+    )
     listed = runner.invoke(main, ["dispute", "list", "--json", "--db", db])
     queue = json.loads(listed.output)
     assert [(d["user"], d["record"], d["overdue"]) for d in queue] == [(user, event, False)]

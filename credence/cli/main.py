@@ -926,10 +926,20 @@ def explain(
         engine = make_engine(store, policy_path, now)
         engine.recompute(write=False)
         explanation = engine.explain(user, contributors=n_contributors)
+        under_dispute = store.disputes(user=explanation.user, open_only=True)
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(explanation), indent=2))
+        click.echo(json.dumps({**dataclasses.asdict(explanation),
+                               "under_dispute": [dataclasses.asdict(d) for d in under_dispute]}, indent=2))  # fmt: skip
     else:
         _print_explanation(explanation)
+        for found in under_dispute:
+            left_out = (
+                found.adverse
+                and found.kind != "flag"
+                and not engine.policy.disputes.adverse_counts_while_open
+            )
+            counted = "left out while open" if left_out else "still counts"
+            click.echo(f"  under dispute: {found.kind} {found.record} (#{found.id}, {counted})")
 
 
 def _print_changes(changes: list[Any], what: str) -> None:
