@@ -441,3 +441,45 @@ def test_the_dispute_queue_pages_oldest_first(api: LiveApi) -> None:
     assert bad["extensions"]["code"] == "BAD_USER_INPUT"
     for dispute_id in opened:  # leave the queue as it was for the other tests
         api.run("admin", RESOLVE, id=dispute_id, o="rejected", why="confirmed by both")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_dispute_publishes_its_score_changes(api: LiveApi) -> None:
+    import asyncio
+    import gc
+
+    from gql import Client, GraphQLRequest
+    from gql.transport.websockets import WebsocketsTransport
+
+    repayments = api.store.repayments().sort_values(["user", "due", "id"])
+    later = repayments[repayments.duplicated("user", keep="first") & (repayments["status"] == "defaulted")]
+    user, event = str(later["user"].iloc[-1]), str(later["id"].iloc[-1])
+
+    async def scenario() -> dict[str, Any]:
+        transport = WebsocketsTransport(url=api.url.replace("http://", "ws://"),
+                                        headers={"Authorization": f"Bearer {api.secrets['app']}"},
+                                        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])  # fmt: skip
+        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+            subscription = session.subscribe(GraphQLRequest(
+                "subscription($u: String) { scoreChanged(userId: $u) { userId before after } }",
+                variable_values={"u": user}))  # fmt: skip
+
+            async def first_event() -> dict[str, Any]:
+                async for event in subscription:
+                    return event  # type: ignore[no-any-return]
+                raise AssertionError("subscription ended")
+
+            waiter = asyncio.ensure_future(first_event())
+            await asyncio.sleep(0.5)  # let the subscription register
+            await asyncio.to_thread(api.run, "app", OPEN, u=user, k="repayment", r=event, why="not mine")
+            return await asyncio.wait_for(waiter, timeout=30)
+
+    try:
+        pushed = asyncio.run(scenario())["scoreChanged"]
+    finally:
+        gc.collect()
+    assert pushed["userId"] == user and pushed["after"] == api.engine.score_of(user) > pushed["before"]
+    dispute = api.store.disputes(user=user, open_only=True)[0]
+    api.run("analyst", RESOLVE, id=dispute.id, o="rejected", why="the lender's ledger shows it")
