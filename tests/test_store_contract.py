@@ -78,6 +78,7 @@ def dump(store: GraphStore) -> dict[str, Any]:
         "consent": {user: store.consent_history(user) for user in snap.ids.tolist()},
         "notices": {user: store.notices(user) for user in snap.ids.tolist()},
         "reviews": store.reviews(),
+        "disputes": store.disputes(),
     }
 
 
@@ -319,6 +320,69 @@ def test_human_reviews_open_resolve_and_queue(populated: GraphStore) -> None:
     assert populated.request_review(
         "ann", tier="credit_line", reason="new facts", requested_by="app", due=NOW
     ).open
+
+
+def test_disputes_open_resolve_page_and_queue(populated: GraphStore) -> None:
+    first = populated.open_dispute("ann", kind="repayment", record=" r2 ", detail='{"status": "missed"}',
+                                   adverse=True, reason="I paid it", opened_by="app", due=NOW + 30 * 86_400,
+                                   at=NOW)  # fmt: skip
+    assert (first.open, first.user, first.kind, first.record, first.adverse) == (
+        True,
+        "ann",
+        "repayment",
+        "r2",
+        True,
+    )
+    assert populated.dispute(first.id) == first
+    with pytest.raises(ConflictError):  # one open dispute per record
+        populated.open_dispute("ann", kind="repayment", record="r2", detail="{}", adverse=True, reason="again",
+                               opened_by="app", due=NOW)  # fmt: skip
+    link = populated.open_dispute("bob", kind="link", record="cy", detail="{}", adverse=False, reason="not my friend",
+                                  opened_by="app", due=NOW + 10, at=NOW + 1)  # fmt: skip
+    third = populated.open_dispute("ann", kind="flag", record="7", detail="{}", adverse=True, reason="not fraud",
+                                   opened_by="app", due=NOW + 10, at=NOW + 2)  # fmt: skip
+    assert [d.id for d in populated.disputes(open_only=True)] == [first.id, link.id, third.id]  # oldest first
+    assert [d.id for d in populated.disputes(after=first.id, limit=1)] == [link.id]
+    assert [d.id for d in populated.disputes(user="ann")] == [first.id, third.id]
+    done = populated.resolve_dispute(first.id, outcome="upheld", resolution="the bank confirms payment",
+                                     analyst="ana", correction='{"status": "on_time"}', at=NOW + 5)  # fmt: skip
+    assert (done.open, done.outcome, done.resolved_by, done.resolved_at, done.removed) == (
+        False, "upheld", "ana", NOW + 5, False)  # fmt: skip
+    assert done.correction == '{"status": "on_time"}' and populated.dispute(first.id) == done
+    rejected = populated.resolve_dispute(
+        link.id, outcome="rejected", resolution="both confirmed it", analyst="ana"
+    )
+    assert not rejected.removed and rejected.correction is None
+    assert [d.id for d in populated.disputes(open_only=True)] == [third.id]
+    with pytest.raises(ConflictError):
+        populated.resolve_dispute(first.id, outcome="rejected", resolution="x", analyst="ana")
+    before = dump(populated)
+    with pytest.raises(NotFoundError):
+        populated.resolve_dispute(999_999, outcome="upheld", resolution="x", analyst="ana")
+    with pytest.raises(NotFoundError):
+        populated.dispute(999_999)
+    with pytest.raises(ValidationError, match="outcome"):
+        populated.resolve_dispute(third.id, outcome="maybe", resolution="x", analyst="ana")
+    with pytest.raises(ValidationError, match="kind"):
+        populated.open_dispute("cy", kind="loan", record="x", detail="{}", adverse=True, reason="x",
+                               opened_by="app", due=NOW)  # fmt: skip
+    with pytest.raises(ValidationError, match="reason"):
+        populated.open_dispute("cy", kind="link", record="ann", detail="{}", adverse=True, reason=" ",
+                               opened_by="app", due=NOW)  # fmt: skip
+    with pytest.raises(NotFoundError):
+        populated.open_dispute("zed", kind="link", record="ann", detail="{}", adverse=True, reason="x",
+                               opened_by="app", due=NOW)  # fmt: skip
+    with pytest.raises(NotFoundError):
+        populated.disputes(user="zed")
+    assert dump(populated) == before
+    with pytest.raises(Abort):
+        failing_unit(populated, lambda: populated.open_dispute("cy", kind="link", record="ann", detail="{}",
+                                                               adverse=True, reason="x", opened_by="app",
+                                                               due=NOW))  # fmt: skip
+    assert populated.disputes(user="cy") == []
+    # A dispute of the same record again once the first is resolved.
+    assert populated.open_dispute("ann", kind="repayment", record="r2", detail="{}", adverse=True,
+                                  reason="new facts", opened_by="app", due=NOW).open  # fmt: skip
 
 
 def test_a_consent_change_rolls_back_with_its_unit(populated: GraphStore) -> None:
@@ -1526,6 +1590,10 @@ def test_erasure_removes_everything_about_a_person_and_keeps_a_tombstone(populat
     populated.set_consent("bob", False, actor="app", at=NOW)
     populated.record_notices([_notice("bob", NOW)])
     populated.request_review("bob", tier="credit_line", reason="x", requested_by="app", due=NOW)
+    populated.open_dispute("bob", kind="repayment", record="r3", detail="{}", adverse=True, reason="x",
+                           opened_by="app", due=NOW)  # fmt: skip
+    about_bob = populated.open_dispute("cy", kind="link", record="bob", detail='{"other": "bob"}', adverse=True,
+                                       reason="who is bob?", opened_by="app", due=NOW)  # fmt: skip
     populated.record_audit(
         [_good(subject="bob", detail="read bob's friends"), _good(subject="ann", detail="keep")]
     )
@@ -1547,6 +1615,9 @@ def test_erasure_removes_everything_about_a_person_and_keeps_a_tombstone(populat
         and populated.quarantined().tolist() == []
     )
     assert populated.reviews() == []
+    assert [(d.id, d.user, d.record, d.detail) for d in populated.disputes()] == [
+        (about_bob.id, "cy", pseudonym, "[erased]")
+    ]
     distrust = populated.distrust()
     assert len(distrust) and "bob" not in set(distrust["rater"].astype(str)) | set(
         distrust["rated"].astype(str)

@@ -34,6 +34,7 @@ from credence.core.errors import ValidationError
 __all__ = [
     "audit_position",
     "decode_cursor",
+    "dispute_position",
     "encode_cursor",
     "friends_position",
     "from_global_id",
@@ -196,6 +197,14 @@ def friends_position(cursor: str, argument: str = "after") -> str:
     return last
 
 
+def _id_position(cursor: str, kind: str, argument: str) -> int:
+    """The stored id (an integer in ``[0, 2**63)``) in a keyset cursor of ``kind``."""
+    start = decode_cursor(cursor, kind, argument).get("id")
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
+        raise _malformed(cursor, argument)
+    return start
+
+
 def audit_position(cursor: str, argument: str = "after") -> int:
     """The entry id in an ``auditLog`` cursor.
 
@@ -204,7 +213,15 @@ def audit_position(cursor: str, argument: str = "after") -> int:
     ValidationError
         If ``cursor`` is not an audit cursor holding an entry id (an integer in ``[0, 2**63)``).
     """
-    start = decode_cursor(cursor, "audit", argument).get("id")
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
-        raise _malformed(cursor, argument)
-    return start
+    return _id_position(cursor, "audit", argument)
+
+
+def dispute_position(cursor: str, argument: str = "after") -> int:
+    """The dispute id in a ``disputes`` cursor.
+
+    Raises
+    ------
+    ValidationError
+        If ``cursor`` is not a disputes cursor holding a dispute id (an integer in ``[0, 2**63)``).
+    """
+    return _id_position(cursor, "disputes", argument)

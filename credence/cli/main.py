@@ -934,10 +934,20 @@ def explain(
         engine = make_engine(store, policy_path, now)
         engine.recompute(write=False)
         explanation = engine.explain(user, contributors=n_contributors)
+        under_dispute = store.disputes(user=explanation.user, open_only=True)
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(explanation), indent=2))
+        click.echo(json.dumps({**dataclasses.asdict(explanation),
+                               "under_dispute": [dataclasses.asdict(d) for d in under_dispute]}, indent=2))  # fmt: skip
     else:
         _print_explanation(explanation)
+        for found in under_dispute:
+            left_out = (
+                found.adverse
+                and found.kind != "flag"
+                and not engine.policy.disputes.adverse_counts_while_open
+            )
+            counted = "left out while open" if left_out else "still counts"
+            click.echo(f"  under dispute: {found.kind} {found.record} (#{found.id}, {counted})")
 
 
 def _print_changes(changes: list[Any], what: str) -> None:
@@ -1142,6 +1152,7 @@ def what_if(
 def _register_commands() -> None:
     """Commands that live in their own modules (imported here, after main exists)."""
     from credence.cli.commands_backtest import backtest
+    from credence.cli.commands_disputes import COMMANDS as dispute_commands
     from credence.cli.commands_ds import COMMANDS as data_science_commands
     from credence.cli.commands_fraud import COMMANDS as fraud_commands
     from credence.cli.commands_paths import paths
@@ -1156,6 +1167,8 @@ def _register_commands() -> None:
     for command in data_science_commands:
         main.add_command(command)
     for command in spark_commands:
+        main.add_command(command)
+    for command in dispute_commands:
         main.add_command(command)
 
 

@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 
 from credence.core.errors import ConflictError, NotFoundError, ParameterError, StoreError, ValidationError
-from credence.engine import events, explain
+from credence.engine import disputes, events, explain
+from credence.engine.disputes import DisputeOutcome
 from credence.engine.follow import follow as follow_feed
 from credence.engine.model import ScoringModel
 from credence.engine.recompute import StageFn
@@ -81,6 +82,7 @@ from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, Policy
 __all__ = [
     "ComponentPoints",
     "Contributor",
+    "DisputeOutcome",
     "Explanation",
     "InfluenceReport",
     "NetworkSummary",
@@ -669,6 +671,64 @@ class ScoringEngine:
     def resolve_review(self, review_id: int, *, outcome: str, resolution: str, analyst: str) -> Review:
         """Resolve an open human review (``upheld``: the automated outcome stands; ``overturned``: it does not)."""
         return self.store.resolve_review(review_id, outcome=outcome, resolution=resolution, analyst=analyst)
+
+    def open_dispute(
+        self, user_id: str, *, kind: str, record: str, reason: str, opened_by: str
+    ) -> DisputeOutcome:
+        """Record a person's dispute of one of their records, then apply the policy's rule to it.
+
+        ``kind`` is one of :data:`~credence.graph.disputes.DISPUTE_KINDS`; ``record`` is the
+        event id, the other user's id (a link) or the flag id. The record as it is now and
+        whether it is adverse are stored with the dispute; the analysts' deadline is the
+        policy's ``disputes.deadline_days`` on. An adverse event or link stops counting
+        while the dispute is open unless the policy says otherwise
+        (:mod:`credence.engine.disputes`); the dispute, the snapshots it produces and
+        anything else in the unit commit together.
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown, or the record is not theirs.
+        ValidationError
+            On a bad kind or an empty reason, or a flag that is no longer active.
+        ConflictError
+            If the record already has an open dispute.
+        """
+        user_id = check_user_id(user_id)
+        with self.unit() as state:
+            return disputes.open_dispute(self._model, state, self.store, user_id, kind=kind, record=record,
+                                         reason=reason, opened_by=opened_by, on_change=self._changed)  # fmt: skip
+
+    def resolve_dispute(
+        self,
+        dispute_id: int,
+        *,
+        outcome: str,
+        resolution: str,
+        analyst: str,
+        correction: Records | None = None,
+    ) -> DisputeOutcome:
+        """Resolve an open dispute: ``upheld`` (removed, or replaced by ``correction``) or ``rejected`` (it counts).
+
+        ``correction`` (upheld event disputes only) is the corrected event, with the
+        disputed event's id and user (:func:`~credence.graph.model.repayment_records` or
+        :func:`~credence.graph.model.spending_records`). An upheld link dispute removes the
+        link; an upheld flag dispute clears the flag. The scores move incrementally, in the
+        same unit as the resolution.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no dispute ``dispute_id``.
+        ConflictError
+            If it was already resolved.
+        ValidationError
+            On a bad outcome, an empty reason, or a correction that does not fit the dispute.
+        """
+        with self.unit() as state:
+            return disputes.resolve_dispute(self._model, state, self.store, int(dispute_id), outcome=outcome,
+                                            resolution=resolution, analyst=analyst, correction=correction,
+                                            on_change=self._changed)  # fmt: skip
 
     def explain_change(
         self, user_id: str, *, before: int | None = None, after: int | None = None, since: int | None = None

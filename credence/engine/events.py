@@ -30,6 +30,7 @@ from credence.engine.results import ScoreChange
 from credence.engine.state import (
     EngineState,
     assign_users,
+    link_key,
     repayment_arrays,
     spending_arrays,
     take_users,
@@ -40,6 +41,7 @@ from credence.graph.store import GraphStore
 from credence.scoring.factors import UserArrays
 
 __all__ = [
+    "NO_ROWS",
     "add_link",
     "individual",
     "rebase",
@@ -55,8 +57,9 @@ __all__ = [
 #: Called when an update is about to change the state.
 ChangeFn = Callable[[], None]
 
-_NO_ROWS: IntArray = np.zeros(0, dtype=np.int64)
-_NO_ROWS.flags.writeable = False
+#: No rows: for changes that touch no user's individual parts.
+NO_ROWS: IntArray = np.zeros(0, dtype=np.int64)
+NO_ROWS.flags.writeable = False
 
 
 def record_events(
@@ -163,8 +166,9 @@ def add_link(
     }
     store.add_records(link_records([link]))
     state.touch()
-    moved = state.diffusion.set_link(u, v, float(weight))
-    return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)
+    # A link suspended by an open dispute is stored at its new weight and stays out of the diffusion.
+    moved = state.diffusion.set_link(u, v, 0.0 if link_key(a, b) in state.suspended.links else float(weight))
+    return rescore(model, state, store, NO_ROWS, None, [moved], on_change=on_change)
 
 
 def remove_link(
@@ -178,7 +182,7 @@ def remove_link(
         raise NotFoundError("link", f"{a} - {b}")
     state.touch()
     moved = state.diffusion.set_link(u, v, 0.0)
-    return rescore(model, state, store, _NO_ROWS, None, [moved], on_change=on_change)
+    return rescore(model, state, store, NO_ROWS, None, [moved], on_change=on_change)
 
 
 def set_consent(
@@ -312,6 +316,7 @@ def individual(
     ids = state.ids[rows].tolist()
     local = {user: i for i, user in enumerate(ids)}
     repayments, spending = store.events_of(ids)
+    repayments, spending = state.suspended.without(repayments), state.suspended.without(spending)
     if extra_repayments is not None:
         repayments += Records.from_frame("repayments", extra_repayments)
     if extra_spending is not None:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from credence.core.types import FloatArray, IntArray, ObjectArray
+from credence.engine.disputes import suspended_records
 from credence.engine.model import ScoringModel
 from credence.engine.notices import adverse_notices
 from credence.engine.results import RecomputeReport
@@ -82,8 +85,9 @@ def recompute(
     step("export", 0)
     graph = store.export_graph()
     users_frame = graph.users
-    repayments = store.repayments()
-    spending = store.spending()
+    suspended = suspended_records(model.policy.disputes, store.disputes())
+    repayments = suspended.frame_without("repayments", store.repayments())
+    spending = suspended.frame_without("spending", store.spending())
     step("export", 1)
     seconds["export"] = time.perf_counter() - clock
 
@@ -94,7 +98,9 @@ def recompute(
     reference = CapacityReference.from_users(users)
     # Trade ratings (docs/factors.md): a global fixed point like the diffusion, fixed until
     # the next recompute. None when the graph holds none, so such graphs score as before.
-    rating_matrix = signed_ratings(graph.adjacency, graph.distrust, model.policy.ratings)
+    # Links under an open dispute count neither as friendship nor as ratings.
+    adjacency = without_links(graph.adjacency, graph.index_of, suspended.links)
+    rating_matrix = signed_ratings(adjacency, graph.distrust, model.policy.ratings)
     ratings = rating_evidence(rating_matrix, model.policy.ratings) if rating_matrix.nnz else None
     parts = model.individual(
         users,
@@ -118,7 +124,7 @@ def recompute(
         prior = float(parts.base[participating].mean()) if participating.any() else 0.5
     settings = model.policy.diffusion
     diffusion = DiffusionState(
-        graph.adjacency,
+        adjacency,
         parts.base,
         damping=settings.damping,
         tol=settings.tol,
@@ -150,6 +156,7 @@ def recompute(
         computed_at=now,
         written=components.copy(),
         ratings=ratings,
+        suspended=suspended,
     )
     seconds["scores"] = time.perf_counter() - clock
 
@@ -186,6 +193,27 @@ def recompute(
         written=written,
         warm_start=warm is not None,
     )
+
+
+def without_links(
+    adjacency: sp.csr_matrix, index_of: Callable[[Any], IntArray], links: set[tuple[str, str]]
+) -> sp.csr_matrix:
+    """``adjacency`` without the suspended ``links`` (both directions); the same matrix when there are none."""
+    if not links:
+        return adjacency
+    ends = index_of(np.array([end for link in sorted(links) for end in link], dtype=object))
+    data = adjacency.data.copy()
+    for a, b in zip(ends[0::2].tolist(), ends[1::2].tolist(), strict=True):
+        for row, column in ((a, b), (b, a)):
+            if row < 0 or column < 0:
+                continue
+            lo, hi = adjacency.indptr[row], adjacency.indptr[row + 1]
+            hit = lo + int(np.searchsorted(adjacency.indices[lo:hi], column))  # canonical CSR: sorted columns
+            if hit < hi and adjacency.indices[hit] == column:
+                data[hit] = 0.0
+    out = sp.csr_matrix((data, adjacency.indices.copy(), adjacency.indptr.copy()), shape=adjacency.shape)
+    out.eliminate_zeros()
+    return out
 
 
 def previous_rows(previous: EngineState, ids: ObjectArray) -> IntArray:

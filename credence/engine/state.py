@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +44,8 @@ from credence.scoring.ratings import RatingEvidence
 
 __all__ = [
     "EngineState",
+    "Suspended",
+    "link_key",
     "assign_users",
     "concat_users",
     "repayment_arrays",
@@ -51,6 +53,39 @@ __all__ = [
     "take_users",
     "user_arrays",
 ]
+
+
+def link_key(a: str, b: str) -> tuple[str, str]:
+    """A link's key whichever end names it."""
+    return (a, b) if a <= b else (b, a)
+
+
+@dataclass
+class Suspended:
+    """The records that do not count because of a dispute: event ids by kind, and links (sorted pairs)."""
+
+    repayments: set[str] = field(default_factory=set)
+    spending: set[str] = field(default_factory=set)
+    links: set[tuple[str, str]] = field(default_factory=set)
+
+    def events(self, kind: str) -> set[str]:
+        """The suspended ids of ``kind`` ("repayments" or "spending")."""
+        return self.repayments if kind == "repayments" else self.spending
+
+    def without(self, records: Records) -> Records:
+        """``records`` (events of one kind) less the suspended ones."""
+        ids = self.events(records.kind)
+        if not ids:
+            return records
+        position = records.columns.index("id")
+        return Records(records.kind, tuple(row for row in records.rows if str(row[position]) not in ids))
+
+    def frame_without(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """An events frame of ``kind`` less the suspended events."""
+        ids = self.events(kind)
+        if not ids or frame.empty:
+            return frame
+        return frame[~frame["id"].astype(str).isin(ids).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
 @dataclass
@@ -90,6 +125,8 @@ class EngineState:
     ratings : RatingEvidence or None
         Trade-rating evidence fixed at the recompute (None: the graph holds no ratings);
         a user added since has none (:meth:`RatingEvidence.take`).
+    suspended : Suspended
+        The records that do not count because of a dispute (:mod:`credence.engine.disputes`).
     revision : int
         Counts the changes made to this state in place (:meth:`touch`): an update whose
         store write fails after the count moved has left memory ahead of the store.
@@ -110,6 +147,7 @@ class EngineState:
     written: FloatArray
     revision: int = 0
     ratings: RatingEvidence | None = None
+    suspended: Suspended = field(default_factory=Suspended)
 
     def rating_of(self, row: int) -> tuple[float, float] | None:
         """``(value, weight)`` of row ``row``'s trade-rating evidence, None without any."""

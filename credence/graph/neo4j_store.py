@@ -13,6 +13,8 @@ Graph model::
                                                       an adverse-action notice (reasons: JSON)
     (:Review {rid, uid, tier, reason, requested_by, requested_at, due, resolved_at, resolved_by, outcome,
               resolution})                            a request for human review
+    (:Dispute {did, uid, kind, record, detail, adverse, reason, opened_by, opened_at, due, resolved_at,
+               resolved_by, outcome, resolution, correction})   a person's dispute of a record
     (:ScoreSnapshot {seq, uid, model_version, computed_at, score, <components>})
     (:AuditEntry {id, at, actor, role, action, subject, detail})   audit log, linked to nothing
     (:Model {version, weights})                       a model's weights (JSON) by version
@@ -72,6 +74,7 @@ import pandas as pd
 
 from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, OutcomeUnknownError, StoreError
+from credence.graph.disputes import Dispute, check_dispute_request, check_dispute_resolution
 from credence.graph.model import (
     COMPONENTS,
     DISTRUST_COLUMNS,
@@ -129,6 +132,8 @@ _SCHEMA = [
     "CREATE INDEX credence_review_uid IF NOT EXISTS FOR (r:Review) ON (r.uid)",
     "CREATE CONSTRAINT credence_tombstone IF NOT EXISTS FOR (t:Tombstone) REQUIRE t.pseudonym IS UNIQUE",
     "CREATE CONSTRAINT credence_review_rid IF NOT EXISTS FOR (r:Review) REQUIRE r.rid IS UNIQUE",
+    "CREATE INDEX credence_dispute_uid IF NOT EXISTS FOR (d:Dispute) ON (d.uid)",
+    "CREATE CONSTRAINT credence_dispute_did IF NOT EXISTS FOR (d:Dispute) REQUIRE d.did IS UNIQUE",
     "CREATE INDEX credence_score_uid IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.uid)",
     "CREATE INDEX credence_score_seq IF NOT EXISTS FOR (s:ScoreSnapshot) ON (s.seq)",
     "CREATE CONSTRAINT credence_audit_id IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.id IS UNIQUE",
@@ -709,6 +714,115 @@ class Neo4jStore(StoreBase):
                              "ORDER BY r.rid", **params)  # fmt: skip
         return [self._review(rec["r"], str(rec["user"])) for rec in records]
 
+    @staticmethod
+    def _dispute(node: Any, user: str) -> Dispute:
+        return Dispute(id=node["did"], user=user, kind=node["kind"], record=node["record"], detail=node["detail"],
+                       adverse=bool(node["adverse"]), reason=node["reason"], opened_by=node["opened_by"],
+                       opened_at=node["opened_at"], due=node["due"], resolved_at=node.get("resolved_at"),
+                       resolved_by=node.get("resolved_by"), outcome=node.get("outcome"),
+                       resolution=node.get("resolution"), correction=node.get("correction"))  # fmt: skip
+
+    def open_dispute(
+        self,
+        user_id: str,
+        *,
+        kind: str,
+        record: str,
+        detail: str,
+        adverse: bool,
+        reason: str,
+        opened_by: str,
+        due: int,
+        at: int | None = None,
+    ) -> Dispute:
+        kind, record, reason, opened_by, due = check_dispute_request(kind, record, reason, opened_by, due)
+        at = epoch_now() if at is None else int(at)
+        open_one = ("MATCH (d:Dispute {uid: $uid, kind: $kind, record: $record}) WHERE d.resolved_at IS NULL "
+                    "RETURN d LIMIT 1")  # fmt: skip
+        with self._write_transaction() as tx:
+            uid = self._uid(user_id, tx)
+            # Checked before the first write (no savepoints), then again under the counter's lock.
+            if tx.run(open_one, uid=uid, kind=kind, record=record):
+                raise ConflictError(f"user {user_id!r} already has an open dispute of {kind} {record!r}")
+            did = tx.run(_ALLOCATE, name="dispute_id", n=1)[0]["base"] + 1
+            if tx.run(open_one, uid=uid, kind=kind, record=record):
+                raise ConflictError(f"user {user_id!r} already has an open dispute of {kind} {record!r}")
+            tx.run(
+                "CREATE (:Dispute {did: $did, uid: $uid, kind: $kind, record: $record, detail: $detail, "
+                "adverse: $adverse, reason: $reason, opened_by: $by, opened_at: $at, due: $due})",
+                did=did, uid=uid, kind=kind, record=record, detail=str(detail), adverse=bool(adverse),
+                reason=reason, by=opened_by, at=at, due=due,
+            )  # fmt: skip
+        return Dispute(id=did, user=user_id, kind=kind, record=record, detail=str(detail), adverse=bool(adverse),
+                       reason=reason, opened_by=opened_by, opened_at=at, due=due)  # fmt: skip
+
+    def resolve_dispute(
+        self,
+        dispute_id: int,
+        *,
+        outcome: str,
+        resolution: str,
+        analyst: str,
+        correction: str | None = None,
+        at: int | None = None,
+    ) -> Dispute:
+        outcome, resolution, analyst = check_dispute_resolution(outcome, resolution, analyst)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as tx:
+            stored = self._dispute_node(int(dispute_id), tx)
+            if not stored.open:
+                raise ConflictError(f"dispute {dispute_id} was already resolved")
+            tx.run(
+                "MATCH (d:Dispute {did: $did}) SET d.resolved_at = $at, d.resolved_by = $by, d.outcome = $outcome, "
+                "d.resolution = $resolution, d.correction = $correction",
+                did=int(dispute_id), at=at, by=analyst, outcome=outcome, resolution=resolution, correction=correction,
+            )  # fmt: skip
+        return dataclasses.replace(stored, resolved_at=at, resolved_by=analyst, outcome=outcome,
+                                   resolution=resolution, correction=correction)  # fmt: skip
+
+    def _dispute_node(self, dispute_id: int, tx: Any) -> Dispute:
+        found = tx.run("MATCH (d:Dispute {did: $did}) MATCH (u:User {uid: d.uid}) RETURN d, u.id AS user",
+                       did=dispute_id)  # fmt: skip
+        if not found:
+            raise NotFoundError("dispute", dispute_id)
+        return self._dispute(found[0]["d"], str(found[0]["user"]))
+
+    @_one_view
+    def dispute(self, dispute_id: int) -> Dispute:
+        found = self._read("MATCH (d:Dispute {did: $did}) MATCH (u:User {uid: d.uid}) RETURN d, u.id AS user",
+                           did=int(dispute_id))  # fmt: skip
+        if not found:
+            raise NotFoundError("dispute", int(dispute_id))
+        return self._dispute(found[0]["d"], str(found[0]["user"]))
+
+    @_one_view
+    def disputes(
+        self,
+        *,
+        user: str | None = None,
+        open_only: bool = False,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[Dispute]:
+        where = []
+        params: dict[str, Any] = {}
+        if user is not None:
+            params["uid"] = self._uid(user)
+            where.append("d.uid = $uid")
+        if open_only:
+            where.append("d.resolved_at IS NULL")
+        if after is not None:
+            params["after"] = int(after)
+            where.append("d.did > $after")
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        page = ""
+        if limit is not None:
+            params["limit"] = int(limit)
+            page = " LIMIT $limit"
+        records = self._read(f"MATCH (d:Dispute) {clause}MATCH (u:User {{uid: d.uid}}) RETURN d, u.id AS user "
+                             f"ORDER BY d.did{page}", **params)  # fmt: skip
+        return [self._dispute(rec["d"], str(rec["user"])) for rec in records]
+
     def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:
         found = tx.run("MATCH (m:Meta {key: 'erasure_key'}) RETURN m.value AS value")
         if found:
@@ -721,8 +835,20 @@ class Neo4jStore(StoreBase):
 
     def _erase(self, user_id: str, pseudonym: str, tx: Any) -> None:
         uid = self._uid(user_id, tx)
-        for label in ("Repayment", "Spending", "Flag", "ConsentChange", "Notice", "Review", "ScoreSnapshot"):
+        labels = (
+            "Repayment",
+            "Spending",
+            "Flag",
+            "ConsentChange",
+            "Notice",
+            "Review",
+            "Dispute",
+            "ScoreSnapshot",
+        )
+        for label in labels:
             tx.run(f"MATCH (n:{label} {{uid: $uid}}) DETACH DELETE n", uid=uid)  # fixed labels, never input
+        tx.run("MATCH (d:Dispute {kind: 'link', record: $id}) SET d.record = $pseudonym, d.detail = '[erased]'",
+               id=user_id, pseudonym=pseudonym)  # fmt: skip
         tx.run("MATCH (u:User {uid: $uid}) DETACH DELETE u", uid=uid)  # with its FRIEND links
         tx.run("MATCH (e:AuditEntry {subject: $id}) SET e.subject = $pseudonym, e.detail = '[erased]'",
                id=user_id, pseudonym=pseudonym)  # fmt: skip

@@ -65,6 +65,7 @@ import pyarrow.compute as pc
 from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, StoreError
 from credence.graph.config import check_synchronous
+from credence.graph.disputes import Dispute, check_dispute_request, check_dispute_resolution
 from credence.graph.model import (
     COMPONENTS,
     DISTRUST_COLUMNS,
@@ -217,6 +218,25 @@ CREATE TABLE IF NOT EXISTS reviews (
     resolution TEXT
 );
 CREATE INDEX IF NOT EXISTS reviews_uid ON reviews (uid, rid);
+CREATE TABLE IF NOT EXISTS disputes (
+    did INTEGER PRIMARY KEY,
+    uid INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    record TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    adverse INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    resolved_at INTEGER,
+    resolved_by TEXT,
+    outcome TEXT,
+    resolution TEXT,
+    correction TEXT
+);
+CREATE INDEX IF NOT EXISTS disputes_uid ON disputes (uid, did);
+CREATE UNIQUE INDEX IF NOT EXISTS disputes_one_open ON disputes (uid, kind, record) WHERE resolved_at IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones (pseudonym TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS reviews_one_open ON reviews (uid, tier) WHERE resolved_at IS NULL;
@@ -855,6 +875,104 @@ class SQLiteStore(StoreBase):
                               f"{clause} ORDER BY rid", params).fetchall()  # fmt: skip
         return [self._review(row) for row in rows]
 
+    _DISPUTE_COLUMNS = (
+        "did, users.id, kind, record, detail, adverse, reason, opened_by, opened_at, due, resolved_at, resolved_by, "
+        "outcome, resolution, correction"
+    )
+
+    @staticmethod
+    def _dispute(row: Any) -> Dispute:
+        return Dispute(id=row[0], user=row[1], kind=row[2], record=row[3], detail=row[4], adverse=bool(row[5]),
+                       reason=row[6], opened_by=row[7], opened_at=row[8], due=row[9], resolved_at=row[10],
+                       resolved_by=row[11], outcome=row[12], resolution=row[13], correction=row[14])  # fmt: skip
+
+    def open_dispute(
+        self,
+        user_id: str,
+        *,
+        kind: str,
+        record: str,
+        detail: str,
+        adverse: bool,
+        reason: str,
+        opened_by: str,
+        due: int,
+        at: int | None = None,
+    ) -> Dispute:
+        kind, record, reason, opened_by, due = check_dispute_request(kind, record, reason, opened_by, due)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            uid = self._uid(user_id, db)
+            if db.execute("SELECT 1 FROM disputes WHERE uid = ? AND kind = ? AND record = ? AND resolved_at IS NULL",
+                          (uid, kind, record)).fetchone():  # fmt: skip
+                raise ConflictError(f"user {user_id!r} already has an open dispute of {kind} {record!r}")
+            cursor = db.execute(
+                "INSERT INTO disputes (uid, kind, record, detail, adverse, reason, opened_by, opened_at, due) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (uid, kind, record, str(detail), int(bool(adverse)), reason, opened_by, at, due),
+            )
+            did = int(cursor.lastrowid or 0)
+        return Dispute(id=did, user=user_id, kind=kind, record=record, detail=str(detail), adverse=bool(adverse),
+                       reason=reason, opened_by=opened_by, opened_at=at, due=due)  # fmt: skip
+
+    def resolve_dispute(
+        self,
+        dispute_id: int,
+        *,
+        outcome: str,
+        resolution: str,
+        analyst: str,
+        correction: str | None = None,
+        at: int | None = None,
+    ) -> Dispute:
+        outcome, resolution, analyst = check_dispute_resolution(outcome, resolution, analyst)
+        at = epoch_now() if at is None else int(at)
+        with self._write_transaction() as db:
+            stored = self._dispute_row(int(dispute_id), db)
+            if not stored.open:
+                raise ConflictError(f"dispute {dispute_id} was already resolved")
+            db.execute("UPDATE disputes SET resolved_at = ?, resolved_by = ?, outcome = ?, resolution = ?, "
+                       "correction = ? WHERE did = ?",
+                       (at, analyst, outcome, resolution, correction, int(dispute_id)))  # fmt: skip
+        return dataclasses.replace(stored, resolved_at=at, resolved_by=analyst, outcome=outcome,
+                                   resolution=resolution, correction=correction)  # fmt: skip
+
+    def _dispute_row(self, dispute_id: int, db: sqlite3.Connection) -> Dispute:
+        row = db.execute(f"SELECT {self._DISPUTE_COLUMNS} FROM disputes JOIN users ON users.uid = disputes.uid "
+                         "WHERE did = ?", (dispute_id,)).fetchone()  # fmt: skip
+        if row is None:
+            raise NotFoundError("dispute", dispute_id)
+        return self._dispute(row)
+
+    def dispute(self, dispute_id: int) -> Dispute:
+        with self._snapshot() as db:
+            return self._dispute_row(int(dispute_id), db)
+
+    def disputes(
+        self,
+        *,
+        user: str | None = None,
+        open_only: bool = False,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[Dispute]:
+        where: list[str] = []
+        params: list[Any] = []
+        with self._snapshot() as db:
+            if user is not None:
+                where.append("disputes.uid = ?")
+                params.append(self._uid(user, db))
+            if open_only:
+                where.append("resolved_at IS NULL")
+            if after is not None:
+                where.append("did > ?")
+                params.append(int(after))
+            clause = f"WHERE {' AND '.join(where)}" if where else ""
+            page = "" if limit is None else f" LIMIT {int(limit)}"
+            rows = db.execute(f"SELECT {self._DISPUTE_COLUMNS} FROM disputes JOIN users ON users.uid = disputes.uid "
+                              f"{clause} ORDER BY did{page}", params).fetchall()  # fmt: skip
+        return [self._dispute(row) for row in rows]
+
     def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:
         db: sqlite3.Connection = tx
         row = db.execute("SELECT value FROM meta WHERE key = 'erasure_key'").fetchone()
@@ -871,8 +989,20 @@ class SQLiteStore(StoreBase):
         uid = self._uid(user_id, db)
         db.execute("DELETE FROM links WHERE u = ? OR v = ?", (uid, uid))
         db.execute("DELETE FROM distrust WHERE rater = ? OR rated = ?", (uid, uid))
-        for table in ("repayments", "spending", "flags", "consent_changes", "notices", "reviews", "scores"):
+        tables = (
+            "repayments",
+            "spending",
+            "flags",
+            "consent_changes",
+            "notices",
+            "reviews",
+            "disputes",
+            "scores",
+        )
+        for table in tables:
             db.execute(f"DELETE FROM {table} WHERE uid = ?", (uid,))  # fixed table names, never input
+        db.execute("UPDATE disputes SET record = ?, detail = '[erased]' WHERE kind = 'link' AND record = ?",
+                   (pseudonym, user_id))  # fmt: skip
         db.execute("DELETE FROM users WHERE uid = ?", (uid,))
         db.execute(
             "UPDATE audit_log SET subject = ?, detail = '[erased]' WHERE subject = ?", (pseudonym, user_id)
@@ -966,6 +1096,7 @@ class SQLiteStore(StoreBase):
                 "consent_changes",
                 "notices",
                 "reviews",
+                "disputes",
                 "flags",
                 "spending",
                 "repayments",

@@ -76,6 +76,7 @@ from credence.core.errors import (
     ValidationError,
     clip,
 )
+from credence.graph.disputes import Dispute
 from credence.graph.model import (
     COMPONENTS,
     IDENTITY_LEVELS,
@@ -636,6 +637,60 @@ class GraphStore(Protocol):
 
     def reviews(self, *, user: str | None = None, open_only: bool = False) -> list[Review]:
         """Reviews, oldest first: one user's (NotFoundError if unknown), or everyone's; only open ones if asked."""
+        ...
+
+    def open_dispute(
+        self,
+        user_id: str,
+        *,
+        kind: str,
+        record: str,
+        detail: str,
+        adverse: bool,
+        reason: str,
+        opened_by: str,
+        due: int,
+        at: int | None = None,
+    ) -> Dispute:
+        """Record ``user_id``'s dispute of one of their records (see :class:`~credence.graph.disputes.Dispute`).
+
+        The store does not check that the record exists: the engine does, in the same
+        unit of work. ConflictError if the user already has an open dispute of it.
+        """
+        ...
+
+    def resolve_dispute(
+        self,
+        dispute_id: int,
+        *,
+        outcome: str,
+        resolution: str,
+        analyst: str,
+        correction: str | None = None,
+        at: int | None = None,
+    ) -> Dispute:
+        """Resolve an open dispute (outcome one of :data:`~credence.graph.disputes.DISPUTE_OUTCOMES`).
+
+        NotFoundError for an unknown id, ConflictError if already resolved.
+        """
+        ...
+
+    def dispute(self, dispute_id: int) -> Dispute:
+        """One dispute by id (NotFoundError if there is none)."""
+        ...
+
+    def disputes(
+        self,
+        *,
+        user: str | None = None,
+        open_only: bool = False,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[Dispute]:
+        """Disputes oldest first: one user's (NotFoundError if unknown) or everyone's, only open ones if asked.
+
+        ``after`` (a dispute id) and ``limit`` page through them.
+        """
         ...
 
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
@@ -1421,7 +1476,9 @@ class StoreBase:
         """Remove everything held about a person, in one transaction; returns their pseudonym.
 
         Deleted: the user, their links, repayments, spending, flags, consent changes,
-        notices, reviews and score snapshots. Audit entries about them keep their place
+        notices, reviews, disputes and score snapshots; another person's dispute of a
+        link to them keeps its place with the erased id replaced by the pseudonym and
+        the record's detail blanked. Audit entries about them keep their place
         in the log with the subject replaced by the pseudonym and the detail blanked, and
         an ``erase`` entry (subject: the pseudonym) is added. The pseudonym is a keyed
         hash of the id (the key is the store's own, made at its first erasure) and is kept

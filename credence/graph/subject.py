@@ -4,7 +4,7 @@ A person may ask a credit bureau for every record it holds about them (GDPR Arti
 15, FCRA file disclosure). :func:`generate_subject_export` gathers it from any
 :class:`~credence.graph.store.GraphStore`: the user record, their links, repayments,
 spending, the distrust they gave and received, consent changes, adverse-action notices, requests for human review,
-analyst flags, score snapshots, and the audit entries about
+disputes, analyst flags, score snapshots, and the audit entries about
 them (who read their evidence, flagged or unflagged them); :func:`write_subject_export`
 writes it to a file. Times are ISO-8601 in UTC (:func:`credence.core.times.format_datetime`);
 values are plain JSON (missing values are null).
@@ -53,7 +53,18 @@ SUBJECT_EXPORT_FORMAT = "credence-subject-export/1"
 
 #: Columns that hold epoch seconds, written as ISO-8601.
 _TIME_FIELDS = frozenset(
-    {"created", "due", "paid", "at", "computed_at", "flagged_at", "cleared_at", "requested_at", "resolved_at"}
+    {
+        "created",
+        "due",
+        "paid",
+        "at",
+        "computed_at",
+        "flagged_at",
+        "cleared_at",
+        "requested_at",
+        "resolved_at",
+        "opened_at",
+    }
 )
 
 
@@ -96,7 +107,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         ``format``, ``user_id``, ``exported_at``, ``user`` (the stored record), ``links``
         (each friend with the link's weight and creation), ``repayments``, ``spending``,
         ``distrust`` (the rows the person gives or receives), ``consent_history``, ``notices`` (adverse-action),
-        ``reviews`` (requests for human review), ``flags``, ``score_history`` (oldest first, with the
+        ``reviews`` (requests for human review), ``disputes`` (with their resolutions), ``flags``, ``score_history`` (oldest first, with the
         components) and ``audit`` (the entries whose subject is the person, oldest first:
         who read their evidence, who flagged them).
 
@@ -129,6 +140,7 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         "consent_history": [_record(change) for change in store.consent_history(user_id)],
         "notices": [_record(notice) for notice in store.notices(user_id)],
         "reviews": [_record(review) for review in store.reviews(user=user_id)],
+        "disputes": [_record(dispute, drop=("user",)) for dispute in store.disputes(user=user_id)],
         "flags": [_record(flag) for flag in store.flags(user_id)],
         "score_history": _rows(store.score_history(user_id), drop=("user",)),
         "audit": audit,

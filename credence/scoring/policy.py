@@ -43,6 +43,7 @@ __all__ = [
     "Band",
     "Benefit",
     "DiffusionParams",
+    "DisputeRules",
     "Policy",
     "parse_policy",
     "read_policy",
@@ -106,6 +107,35 @@ class DiffusionParams:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DisputeRules:
+    """How disputed records count (see ``docs/rights.md``, "Disputes").
+
+    ``adverse_counts_while_open``: whether an adverse record (a late, missed or
+    defaulted repayment, a bill paid late, a link that lowers the person's score) still
+    counts while its dispute is open; by default it does not. ``deadline_days``: how
+    long the analysts have to resolve a dispute (the FCRA's 30 days by default).
+
+    Examples
+    --------
+    >>> DisputeRules(deadline_days=0)
+    Traceback (most recent call last):
+    ...
+    credence.core.errors.ParameterError: parameter 'disputes.deadline_days' = 0: must be an integer from 1 to 365
+    """
+
+    adverse_counts_while_open: bool = False
+    deadline_days: int = 30
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.adverse_counts_while_open, bool):
+            raise ParameterError("disputes.adverse_counts_while_open", self.adverse_counts_while_open,
+                                 "must be true or false")  # fmt: skip
+        days = self.deadline_days
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+            raise ParameterError("disputes.deadline_days", days, "must be an integer from 1 to 365")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Policy:
     """Everything that turns components into a score, with its version."""
 
@@ -117,6 +147,7 @@ class Policy:
     #: How ratings received enter credit history (the optional ``[ratings]`` table;
     #: ``credence.scoring.ratings``). The default reads only distrust as ratings.
     ratings: RatingParams = field(default_factory=RatingParams)
+    disputes: DisputeRules = DisputeRules()
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
@@ -175,7 +206,7 @@ def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
 
 def parse_policy(data: Mapping[str, Any]) -> Policy:
     """Build a :class:`Policy` from a parsed TOML mapping, validating everything."""
-    unknown = set(data) - {"version", "weights", "bands", "benefits", "diffusion", "ratings"}
+    unknown = set(data) - {"version", "weights", "bands", "benefits", "diffusion", "ratings", "disputes"}
     if unknown:
         raise ParameterError(sorted(unknown)[0], None, "unknown policy key")
     bands = tuple(
@@ -211,7 +242,17 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         benefits=benefits,
         diffusion=DiffusionParams(**diffusion),
         ratings=RatingParams(**ratings),
+        disputes=_dispute_rules(data.get("disputes", {})),
     )
+
+
+def _dispute_rules(table: Any) -> DisputeRules:
+    if not isinstance(table, Mapping):
+        raise ParameterError("disputes", table, "must be a table")
+    unknown = set(table) - {"adverse_counts_while_open", "deadline_days"}
+    if unknown:
+        raise ParameterError(f"disputes.{sorted(unknown)[0]}", None, "unknown disputes key")
+    return DisputeRules(**table)
 
 
 def read_policy(path: str | Path) -> Policy:

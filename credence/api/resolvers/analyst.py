@@ -9,6 +9,7 @@ engine lock runs on the worker thread. Users are named by their stored ids.
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
 import strawberry
 
@@ -19,9 +20,11 @@ from credence.analysis.investigate import (
     rank_suspects,
     sybil_suspects,
 )
-from credence.api.context import context_of
+from credence.api.context import AFTER, context_of, first_argument
+from credence.api.ids import dispute_position
 from credence.api.inputs import MAX_LISTED_USERS
 from credence.api.types.consent import HumanReview, review_from
+from credence.api.types.disputes import DisputePage, dispute_page
 from credence.api.types.fraud import (
     Communities,
     InfluencePathType,
@@ -34,10 +37,12 @@ from credence.api.types.fraud import (
 )
 from credence.api.types.scores import ScoreChangeType, score_changes
 from credence.core.errors import LimitExceededError, ValidationError
-from credence.graph.model import check_user_id
+from credence.graph.model import check_user_id, epoch_now
 
 __all__ = ["MAX_HOPS", "AnalystQuery"]
 
+#: Page size of ``disputes`` without ``first``.
+DISPUTE_PAGE = 50
 #: Longest friend chain ``influencePaths`` searches (the search grows with the hops).
 MAX_HOPS = 10
 
@@ -45,6 +50,30 @@ MAX_HOPS = 10
 @strawberry.type
 class AnalystQuery:
     """Root fields of the fraud and investigation tools (the ``evidence`` permission; audited)."""
+
+    @strawberry.field(
+        description="Disputes, oldest first (the analysts' queue: open ones only unless openOnly is false), each "
+        "with its deadline and whether it is overdue (analyst, admin; audited). Forward keyset pages."
+    )
+    async def disputes(
+        self,
+        info: strawberry.Info,
+        first: Annotated[int | None, first_argument(DISPUTE_PAGE)] = None,
+        after: Annotated[str | None, AFTER] = None,
+        open_only: bool = True,
+        user: str | None = None,
+    ) -> DisputePage:
+        """A page of the dispute queue from the store (``evidence``; audited)."""
+        ctx = context_of(info)
+        ctx.require("evidence", "disputes")
+        size = ctx.page(first, None, DISPUTE_PAGE).size
+        start = None if after is None else dispute_position(after, "after")
+        subject = None if user is None else check_user_id(user)
+        store = ctx.service.store
+        found = await ctx.service.run(partial(store.disputes, user=subject, open_only=open_only, after=start,
+                                              limit=size + 1))  # fmt: skip
+        ctx.audit_read("read:disputes", subject, f"open_only={open_only} count={min(len(found), size)}")
+        return dispute_page(found[:size], has_next=len(found) > size, now=epoch_now())
 
     @strawberry.field(
         description="Requests for human review, oldest first (the analysts' queue; open ones only unless openOnly is "

@@ -10,7 +10,7 @@ ids. Flags, unflags and recomputes are audited whatever the caller's role.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import strawberry
@@ -28,6 +28,7 @@ from credence.api.inputs import (
 )
 from credence.api.scalars import EpochSeconds, format_datetime
 from credence.api.types.consent import HumanReview, ReviewOutcome, review_from
+from credence.api.types.disputes import DisputeKind, DisputeOutcome, DisputePayload, dispute_from
 from credence.api.types.payloads import (
     ChangePayload,
     ErasePayload,
@@ -37,9 +38,17 @@ from credence.api.types.payloads import (
 )
 from credence.api.types.scores import score_changes
 from credence.core.errors import LimitExceededError, ValidationError
-from credence.graph.model import check_text, check_user_id
+from credence.engine import ScoreChange
+from credence.graph.disputes import Dispute
+from credence.graph.model import check_text, check_user_id, epoch_now
 
 T = TypeVar("T")
+
+
+def _dispute_payload(changes: Sequence[ScoreChange], dispute: Dispute) -> DisputePayload:
+    return DisputePayload(
+        dispute=dispute_from(dispute, epoch_now()), changes=score_changes(c for c in changes if c.moved)
+    )
 
 
 def _told(argument: str, call: Callable[[], T]) -> T:
@@ -276,6 +285,81 @@ class Mutation:
                                                  f"review={done.id} outcome={done.outcome}: {reason}")],
         )  # fmt: skip
         return review_from(review)
+
+    @strawberry.mutation(
+        description="Dispute one of the user's records: a repayment or spending event (its id), a link (the other "
+        "user's id) or a flag (its id) (app, admin; audited). An adverse record stops counting while the dispute "
+        "is open, as the policy says; the score changes are published. Analysts resolve it by its deadline "
+        "(disputes, resolveDispute)."
+    )
+    async def dispute_record(
+        self, info: strawberry.Info, user: str, kind: DisputeKind, record: str, reason: str
+    ) -> DisputePayload:
+        """:meth:`credence.engine.ScoringEngine.open_dispute` (``write``); its audit entry commits with it.
+
+        Raises
+        ------
+        NotFoundError
+            If the user is unknown or the record is not theirs.
+        ConflictError
+            If the record already has an open dispute.
+        """
+        ctx = context_of(info)
+        key = ctx.require("write", "disputeRecord")
+        ctx.writable()
+        user = check_user_id(user)
+        outcome = await ctx.service.mutate(
+            ctx.service.engine.open_dispute, user, kind=kind.value, record=record, reason=reason,
+            opened_by=key.name,
+            audit=lambda done: [ctx.audit_action(key, "dispute:open", user, f"dispute={done.dispute.id} "
+                                                 f"{done.dispute.kind}={done.dispute.record}: {reason}")],
+        )  # fmt: skip
+        return _dispute_payload(ctx.service.publish(list(outcome.changes)), outcome.dispute)
+
+    @strawberry.mutation(
+        description="Resolve a dispute: upheld (the record is removed, or replaced by correctedRepayment / "
+        "correctedSpending, which keep its id and user) or rejected (it counts again), with the reason (analyst, "
+        "admin; audited). The score changes are published."
+    )
+    async def resolve_dispute(
+        self,
+        info: strawberry.Info,
+        id: int,
+        outcome: DisputeOutcome,
+        reason: str,
+        corrected_repayment: RepaymentInput | None = None,
+        corrected_spending: SpendingInput | None = None,
+    ) -> DisputePayload:
+        """:meth:`credence.engine.ScoringEngine.resolve_dispute` (``flag``); its audit entry commits with it.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no dispute ``id``.
+        ConflictError
+            If it was already resolved.
+        ValidationError
+            If both corrections are given, or a correction does not fit the dispute.
+        """
+        ctx = context_of(info)
+        key = ctx.require("flag", "resolveDispute")
+        ctx.writable()
+        if corrected_repayment is not None and corrected_spending is not None:
+            raise ValidationError("give correctedRepayment or correctedSpending, not both", entity="dispute",
+                                  column="correction", value=id)  # fmt: skip
+        correction = None
+        if corrected_repayment is not None:
+            correction = _told("correctedRepayment", lambda: repayments_frame(corrected_repayment))
+        elif corrected_spending is not None:
+            correction = _told("correctedSpending", lambda: spending_frame(corrected_spending))
+        result = await ctx.service.mutate(
+            ctx.service.engine.resolve_dispute, id, outcome=outcome.value, resolution=reason, analyst=key.name,
+            correction=correction,
+            audit=lambda done: [ctx.audit_action(key, "dispute:resolve", done.dispute.user,
+                                                 f"dispute={done.dispute.id} outcome={done.dispute.outcome}"
+                                                 f"{' corrected' if done.dispute.correction else ''}: {reason}")],
+        )  # fmt: skip
+        return _dispute_payload(ctx.service.publish(list(result.changes)), result.dispute)
 
     @strawberry.mutation(description="Clear a user's quarantine (analyst, admin; audited with the reason).")
     async def unflag_user(self, info: strawberry.Info, user: str, reason: str) -> ChangePayload:

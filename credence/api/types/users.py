@@ -21,6 +21,7 @@ from credence.api.inputs import Band
 from credence.api.loaders import load_friends, load_history, load_model_weights, load_summaries, load_summary
 from credence.api.scalars import EpochSeconds
 from credence.api.types.consent import AdverseActionNotice, ConsentChange, consent_changes_from, notices_from
+from credence.api.types.disputes import DisputeType, dispute_from
 from credence.api.types.fraud import Flag, flags_from
 from credence.api.types.history import ScoreSnapshotConnection, history_page
 from credence.api.types.network import Network
@@ -28,6 +29,9 @@ from credence.api.types.pages import PageInfo, page_info
 from credence.api.types.scores import Component, Reason
 from credence.core.errors import NotFoundError
 from credence.engine import UserSummary
+from credence.graph.disputes import Dispute as StoredDispute
+from credence.graph.model import epoch_now
+from credence.graph.store import GraphStore
 from credence.graph.subject import generate_subject_export
 
 T = TypeVar("T")
@@ -208,6 +212,32 @@ class User(Node):
         )
 
     @strawberry.field(
+        description="The person's disputes of their records, oldest first, open and resolved (app, admin; audited "
+        "for audited roles)."
+    )
+    async def disputes(self, info: strawberry.Info) -> list[DisputeType] | None:
+        """The user's stored disputes (``subject``)."""
+        store = context_of(info).service.store
+        found = await _own_records(
+            info, "User.disputes", "read:disputes", partial(_disputes_of, store), self.user_id
+        )
+        now = epoch_now()
+        return [dispute_from(d, now) for d in found]
+
+    @strawberry.field(
+        description="Whether one of the person's records is under an open dispute (their score then leaves out an "
+        "adverse disputed record, as the policy says; app, admin)."
+    )
+    async def under_dispute(self, info: strawberry.Info) -> bool | None:
+        """True while the user has an open dispute (``subject``)."""
+        ctx = context_of(info)
+        ctx.require("subject", "User.underDispute")
+        store = ctx.service.store
+        return bool(
+            await ctx.service.run(partial(store.disputes, user=self.user_id, open_only=True, limit=1))
+        )
+
+    @strawberry.field(
         description="Everything the store holds about this person as one JSON document: the user record, links, "
         "repayments, spending, consent history, flags, score history and the audit entries about them (a subject "
         "access export; app, admin; audited for audited roles)."
@@ -226,6 +256,10 @@ class User(Node):
         flags = await ctx.service.run(ctx.service.store.flags, self.user_id)
         ctx.audit_read("read:flags", self.user_id)
         return flags_from(flags)
+
+
+def _disputes_of(store: GraphStore, user_id: str) -> list[StoredDispute]:
+    return store.disputes(user=user_id)
 
 
 async def _own_records(
