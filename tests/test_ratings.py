@@ -157,3 +157,30 @@ def test_population_without_ratings_has_no_evidence() -> None:
     engine = ScoringEngine(store, now=NOW)
     engine.recompute(write=False)
     assert engine.explain("1").ratings is None
+
+
+def test_trade_ratings_over_graphql(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.api_server import live_api
+
+    graph = parse_signed_edges(TABLE)
+    store = SQLiteStore(Path(str(tmp_path)) / "signed.db")
+    store.load(Dataset(users=graph.users, links=graph.links, distrust=graph.distrust))
+    query = "query($u: String!) { user(id: $u) { score tradeRatings { positive negative distrustReceived points } } }"
+    with live_api(store, NOW, Path(str(tmp_path))) as api:
+        served = api.run("app", query, u="3")["user"]
+        expected = api.engine.explain("3").ratings
+    store.close()
+    assert expected is not None
+    # Distrusted twice, by hand from TABLE (weights -6 and -3); the reason's points as the engine states them.
+    assert (
+        served["tradeRatings"]["distrustReceived"]
+        == 2
+        == int((TABLE["target"].eq(3) & TABLE["weight"].lt(0)).sum())
+    )
+    assert (
+        served["tradeRatings"]["points"] == pytest.approx(expected.points)
+        and served["tradeRatings"]["points"] > 0
+    )
+    assert served["tradeRatings"]["negative"] > 0

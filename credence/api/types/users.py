@@ -109,6 +109,22 @@ class User(Node):
         """The user's ``Network``; its fields load what they need, naming users with :func:`user_node`."""
         return Network(user_id=self.user_id, user_node=user_node)
 
+    @strawberry.field(
+        description="The trade ratings the person received, as they enter credit history (the CH_TRADE_RATINGS "
+        "reason; docs/factors.md): reliability-weighted positive and negative mass and how many distrusted them; "
+        "null when the graph holds no ratings. Aggregates only: no rater is named."
+    )
+    async def trade_ratings(self, info: strawberry.Info) -> TradeRatingsType | None:
+        """The engine's :class:`~credence.engine.results.TradeRatings` of the user (``read``)."""
+        ctx = context_of(info)
+        explanation = await ctx.service.run(ctx.service.engine.explain, self.user_id, contributors=1)
+        rated = explanation.ratings
+        if rated is None:
+            return None
+        return TradeRatingsType(positive=rated.positive, negative=rated.negative,
+                                distrust_received=rated.distrust_received, value=rated.value, weight=rated.weight,
+                                points=rated.points)  # fmt: skip
+
     @strawberry.field(description="Active analyst quarantine (analyst; audited).")
     def quarantined(self, info: strawberry.Info) -> bool | None:
         """Whether the user has an active analyst flag, from the engine's memory (``evidence``)."""
@@ -260,6 +276,28 @@ class User(Node):
 
 def _disputes_of(store: GraphStore, user_id: str) -> list[StoredDispute]:
     return store.disputes(user=user_id)
+
+
+@strawberry.type(name="TradeRatings", description="Trade ratings received, as they enter credit history.")
+class TradeRatingsType:
+    """:class:`credence.engine.results.TradeRatings` as served."""
+
+    positive: float = strawberry.field(
+        description="Positive rating mass received, each times its rater's fairness."
+    )
+    negative: float = strawberry.field(
+        description="Negative rating mass received, each times its rater's fairness."
+    )
+    distrust_received: int = strawberry.field(
+        description="How many negative ratings (distrust) the person received."
+    )
+    value: float = strawberry.field(description="The ratings' value in [0, 1], blended into credit history.")
+    weight: float = strawberry.field(
+        description="The blend's weight: how much the ratings count in credit history."
+    )
+    points: float = strawberry.field(
+        description="Score points the ratings cost (the CH_TRADE_RATINGS reason)."
+    )
 
 
 async def _own_records(
