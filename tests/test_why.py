@@ -102,6 +102,30 @@ def test_a_default_shows_as_credit_history_points(engine: ScoringEngine) -> None
     assert since.before_position == 0
 
 
+def test_the_steps_name_recomputes_and_changes_and_add_up(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "steps.db")
+    store.load(POPULATION.dataset())
+    now = int(POPULATION.now)
+    engine = ScoringEngine(store, now=now)
+    engine.recompute()
+    user = next(u for u in IDS if engine.score_of(u) >= 600)
+    engine.record_repayments(pd.DataFrame({"id": ["step-d1"], "user": [user], "due": [now - 40 * DAY],
+                                           "paid": [None], "amount": [5_000.0], "status": ["defaulted"]}))  # fmt: skip
+    engine.recompute(now=now + 400 * DAY)  # a year on: the default has aged
+    change = engine.explain_change(user, before=0)
+    history = store.score_history(user)
+    store.close()
+    # What the test did, in order: a change at the same evaluation time, then a recompute a year on.
+    assert [step.kind for step in change.steps] == ["change", "recompute"]
+    assert [step.position for step in change.steps] == [1, 2] and len(history) == 3
+    assert change.steps[0].change == int(history["score"].iloc[1]) - int(history["score"].iloc[0]) < 0
+    assert sum(step.change for step in change.steps) == change.change
+    for step in change.steps:
+        assert sum(c.value_points + c.weight_points for c in step.components) == pytest.approx(
+            sum(c.points_after - c.points_before for c in step.components), abs=1e-9
+        )
+
+
 def test_why_on_the_command_line(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     runner = CliRunner()
@@ -125,6 +149,7 @@ def test_why_on_the_command_line(tmp_path: Path) -> None:
     )
     text = runner.invoke(main, ["why", user, "--db", str(db)])
     assert text.exit_code == 0 and "connections" in text.output and "rounding" in text.output
+    assert "step to snapshot" in text.output and "a change" in text.output
     missing = runner.invoke(main, ["why", "nobody", "--db", str(db)])
     assert missing.exit_code != 0 and "nobody" in missing.output
 
@@ -138,7 +163,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 CHANGE = """query($u: String!, $from: String, $to: String) { scoreChange(user: $u, from: $from, to: $to) {
     userId change beforeScore afterScore beforeCursor afterCursor beforeModelVersion afterComputedAt rounding
-    tiersLost tiersGained components { name pointsBefore pointsAfter valuePoints weightPoints } } }"""
+    tiersLost tiersGained components { name pointsBefore pointsAfter valuePoints weightPoints }
+    steps { cursor kind change } stepsTotal } }"""
 
 
 def test_score_change_over_graphql(api: LiveApi) -> None:
@@ -168,6 +194,8 @@ def test_score_change_over_graphql(api: LiveApi) -> None:
                      u=user)["user"]["history"]["edges"][0]["cursor"]  # fmt: skip
     whole = api.run("app", CHANGE, u=user, **{"from": oldest})["scoreChange"]
     assert whole["change"] == int(last["score"]) - int(history["score"].iloc[0])
+    assert whole["stepsTotal"] == len(history) - 1 and [s["kind"] for s in whole["steps"]][-1] == "change"
+    assert sum(s["change"] for s in whole["steps"]) == whole["change"]
     reversed_ = api.error("app", CHANGE, u=user, **{"from": got["afterCursor"], "to": oldest})
     assert reversed_["extensions"]["code"] == "BAD_USER_INPUT", reversed_
     bad = api.error("app", CHANGE, u=user, **{"from": "not-a-cursor"})

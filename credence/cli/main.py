@@ -759,6 +759,13 @@ def why(
         click.echo(f"  lost benefit: {tier}")
     for tier in change.tiers_gained:
         click.echo(f"  gained benefit: {tier}")
+    kinds = {
+        "model": "model version changed",
+        "recompute": "full recompute (records aged)",
+        "change": "a change",
+    }
+    for step in change.steps[-20:]:
+        click.echo(f"  step to snapshot {step.position}: {step.change:+d} points, {kinds[step.kind]}")
 
 
 @main.command()
@@ -973,7 +980,10 @@ def _run_update(
     config = store_config(db, neo4j_uri)
     with open_store(config) as store:
         engine = make_engine(store, policy_path, now)
-        engine.recompute(write=False)
+        # The stored scores at their stored time and prior (what a server serves), so that a
+        # change is only the change; an explicit --now re-derives everything at that time.
+        if now is not None or engine.restore() is None:
+            engine.recompute(write=False)
         started = time.perf_counter()
         changes = action(engine)
         elapsed = time.perf_counter() - started

@@ -12,8 +12,16 @@ a rounding term of less than one point either way. :func:`explain_score_change` 
 every part, so the parts add up to the point change exactly; it also names the benefit
 tiers the change crossed.
 
-What this does not decompose yet: which records, which contributors and which links
-moved a component (the snapshots keep components, not their causes).
+The change is also split into **steps**, one per stored snapshot after ``before`` up to
+``after``: each step is the move from the snapshot before it, of one of three kinds, told
+apart by what the two snapshots record: ``model`` (the model version changed),
+``recompute`` (a full recompute at a later evaluation time: the records aged, and
+everything was re-derived from the store), or ``change`` (an incremental change at the
+same evaluation time: an event, a link, a consent, a flag or a dispute of the person or
+of their network). The steps' point changes add up to the whole change exactly.
+
+What this does not decompose yet: which record, contributor or link a ``change`` step
+was (the snapshots keep components, not their causes).
 
 Examples
 --------
@@ -28,6 +36,8 @@ Examples
 (-42, [-41.79, 0.0, 0.0, 0.0, 0.0], -0.21)
 >>> change.tiers_lost
 ('credit_line',)
+>>> [(step.kind, step.change) for step in change.steps]
+[('recompute', -42)]
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from credence.core.errors import ValidationError
 from credence.core.scale import points
 from credence.scoring.policy import COMPONENT_NAMES, Policy
 
-__all__ = ["ComponentChange", "ScoreChangeExplanation", "explain_score_change"]
+__all__ = ["ComponentChange", "ScoreChangeExplanation", "ScoreStep", "explain_score_change"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,25 @@ class ComponentChange:
     value_points: float
     #: ``600 (w_after - w_before) c_before``: the model's weight moved (0 within one version).
     weight_points: float
+
+
+@dataclass(frozen=True)
+class ScoreStep:
+    """The move from one stored snapshot to the next (see the module's "steps")."""
+
+    #: The later snapshot's position (from the oldest, 0).
+    position: int
+    #: ``model``, ``recompute`` or ``change``.
+    kind: str
+    score_before: int
+    score_after: int
+    at: int
+    components: tuple[ComponentChange, ...]
+
+    @property
+    def change(self) -> int:
+        """``score_after - score_before``."""
+        return self.score_after - self.score_before
 
 
 @dataclass(frozen=True)
@@ -83,6 +112,8 @@ class ScoreChangeExplanation:
     #: Benefit tiers the before score reached and the after score does not (and the reverse).
     tiers_lost: tuple[str, ...]
     tiers_gained: tuple[str, ...]
+    #: One step per snapshot after ``before`` up to ``after``, oldest first; their changes add up to :attr:`change`.
+    steps: tuple[ScoreStep, ...] = ()
 
     @property
     def change(self) -> int:
@@ -129,6 +160,37 @@ def explain_score_change(
     if before > after:
         raise ValidationError("must not be later than 'to'", entity="argument", column="from", value=before)
     a, b = history.iloc[before], history.iloc[after]
+    components = _component_changes(a, b, recorded, policy)
+    score_a, score_b = int(a["score"]), int(b["score"])
+    moved = sum(c.value_points + c.weight_points for c in components)
+    had, has = set(policy.benefits_for(score_a)), set(policy.benefits_for(score_b))
+    order = [tier.name for tier in sorted(policy.benefits, key=lambda tier: tier.min)]
+    steps = []
+    for position in range(before + 1, after + 1):
+        earlier, later = history.iloc[position - 1], history.iloc[position]
+        if str(earlier["model_version"]) != str(later["model_version"]):
+            kind = "model"
+        elif int(earlier["computed_at"]) != int(later["computed_at"]):
+            kind = "recompute"
+        else:
+            kind = "change"
+        steps.append(ScoreStep(position=position, kind=kind, score_before=int(earlier["score"]),
+                               score_after=int(later["score"]), at=int(later["computed_at"]),
+                               components=_component_changes(earlier, later, recorded, policy)))  # fmt: skip
+    return ScoreChangeExplanation(
+        user=user, before_position=before, after_position=after, before_score=score_a, after_score=score_b,
+        before_version=str(a["model_version"]), after_version=str(b["model_version"]),
+        before_at=int(a["computed_at"]), after_at=int(b["computed_at"]), components=components,
+        rounding=(score_b - score_a) - moved,
+        tiers_lost=tuple(t for t in order if t in had - has), tiers_gained=tuple(t for t in order if t in has - had),
+        steps=tuple(steps),
+    )  # fmt: skip
+
+
+def _component_changes(
+    a: pd.Series, b: pd.Series, recorded: Mapping[str, Mapping[str, float]], policy: Policy
+) -> tuple[ComponentChange, ...]:
+    """How each component's points moved from snapshot ``a`` to snapshot ``b`` (priced by their models)."""
     weights_a = recorded.get(str(a["model_version"])) or policy.weights
     weights_b = recorded.get(str(b["model_version"])) or policy.weights
     components = []
@@ -139,14 +201,4 @@ def explain_score_change(
             name=name, points_before=points(w_a, value_a), points_after=points(w_b, value_b),
             value_points=points(w_b, value_b - value_a), weight_points=points(w_b - w_a, value_a),
         ))  # fmt: skip
-    score_a, score_b = int(a["score"]), int(b["score"])
-    moved = sum(c.value_points + c.weight_points for c in components)
-    had, has = set(policy.benefits_for(score_a)), set(policy.benefits_for(score_b))
-    order = [tier.name for tier in sorted(policy.benefits, key=lambda tier: tier.min)]
-    return ScoreChangeExplanation(
-        user=user, before_position=before, after_position=after, before_score=score_a, after_score=score_b,
-        before_version=str(a["model_version"]), after_version=str(b["model_version"]),
-        before_at=int(a["computed_at"]), after_at=int(b["computed_at"]), components=tuple(components),
-        rounding=(score_b - score_a) - moved,
-        tiers_lost=tuple(t for t in order if t in had - has), tiers_gained=tuple(t for t in order if t in has - had),
-    )  # fmt: skip
+    return tuple(components)

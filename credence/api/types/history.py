@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import strawberry
@@ -13,6 +13,7 @@ from credence.api.scalars import EpochSeconds
 from credence.api.types.pages import PageInfo, page_info
 from credence.api.types.scores import Component
 from credence.core.scale import points
+from credence.engine.why import ComponentChange as WhyComponent
 from credence.engine.why import ScoreChangeExplanation as WhyExplanation
 from credence.scoring.policy import COMPONENT_NAMES, Policy
 
@@ -134,6 +135,22 @@ class ComponentChange:
 
 
 @strawberry.type(
+    description="The move from one stored snapshot to the next: a model change, a full recompute at a later "
+    "evaluation time (records aged, everything re-derived) or an incremental change."
+)
+class ScoreStep:
+    """One :class:`credence.engine.why.ScoreStep` as served."""
+
+    cursor: str = strawberry.field(description="The later snapshot's cursor in User.history.")
+    kind: str = strawberry.field(description="model, recompute or change.")
+    score_before: int
+    score_after: int
+    change: int
+    computed_at: EpochSeconds = strawberry.field(description="The later snapshot's evaluation time.")
+    components: list[ComponentChange]
+
+
+@strawberry.type(
     description="Why a score moved between two stored snapshots: the components' value and weight parts and the "
     "score's rounding add up to the point change exactly."
 )
@@ -154,6 +171,20 @@ class ScoreChangeExplanation:
     rounding: float = strawberry.field(description="The point change minus the components' change (under 1).")
     tiers_lost: list[str]
     tiers_gained: list[str]
+    steps: list[ScoreStep] = strawberry.field(
+        description="One step per snapshot after the earlier one up to the later one, oldest first (at most the "
+        "last 100); when all are listed their changes add up to the change."
+    )
+    steps_total: int = strawberry.field(description="How many steps there are in all.")
+
+
+#: The most steps one ``scoreChange`` lists (the newest ones).
+MAX_STEPS = 100
+
+
+def _component_changes(changes: Sequence[WhyComponent]) -> list[ComponentChange]:
+    return [ComponentChange(name=c.name, points_before=c.points_before, points_after=c.points_after,
+                            value_points=c.value_points, weight_points=c.weight_points) for c in changes]  # fmt: skip
 
 
 def score_change_from(explanation: WhyExplanation) -> ScoreChangeExplanation:
@@ -165,8 +196,11 @@ def score_change_from(explanation: WhyExplanation) -> ScoreChangeExplanation:
         before_model_version=e.before_version, after_model_version=e.after_version,
         before_cursor=encode_cursor("history", {"p": e.before_position}),
         after_cursor=encode_cursor("history", {"p": e.after_position}),
-        components=[ComponentChange(name=c.name, points_before=c.points_before, points_after=c.points_after,
-                                    value_points=c.value_points, weight_points=c.weight_points)
-                    for c in e.components],
+        components=_component_changes(e.components),
         rounding=e.rounding, tiers_lost=list(e.tiers_lost), tiers_gained=list(e.tiers_gained),
+        steps=[ScoreStep(cursor=encode_cursor("history", {"p": step.position}), kind=step.kind,
+                         score_before=step.score_before, score_after=step.score_after, change=step.change,
+                         computed_at=EpochSeconds(step.at), components=_component_changes(step.components))
+               for step in e.steps[-MAX_STEPS:]],
+        steps_total=len(e.steps),
     )  # fmt: skip
