@@ -48,6 +48,7 @@ from pyspark.sql import functions as F
 
 from credence.core.errors import ConvergenceError, InputError
 from credence.engine.model import ScoringModel
+from credence.engine.snapshot_import import SCORE_OUTPUT_COLUMNS
 from credence.engine.state import repayment_arrays, spending_arrays, user_arrays
 from credence.graph.model import COMPONENTS, epoch_now
 from credence.scoring.diffusion import component_value
@@ -60,10 +61,7 @@ from credence.spark.session import quiet_pandas_warning
 __all__ = ["OUTPUT_COLUMNS", "SparkScoreReport", "score_export"]
 
 #: The columns of the output, in order.
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "id", "score", "band", *COMPONENTS, "network", "degree", "participating", "base", "model_version",
-    "computed_at",
-)  # fmt: skip
+OUTPUT_COLUMNS: tuple[str, ...] = SCORE_OUTPUT_COLUMNS
 
 #: At most this many users per group of the individual-components UDF (memory per task).
 GROUP_USERS = 50_000
@@ -80,7 +78,7 @@ _OUTPUT_SCHEMA = (
     "id string, score long, band string, "
     + ", ".join(f"{name} double" for name in COMPONENTS)
     + ", network double, degree double, participating boolean, base double, model_version string, "
-    "computed_at long"
+    "computed_at long, prior double"
 )
 _EVENT_SCHEMA = "kind string, user string, t long, paid long, amount double, status string, category string, on_time boolean"
 
@@ -304,6 +302,7 @@ def _score_batches(
         out["base"] = frame["base"].to_numpy(dtype=np.float64)
         out["model_version"] = policy.version
         out["computed_at"] = np.int64(now)
+        out["prior"] = np.float64(prior)
         yield out
 
 
