@@ -112,7 +112,7 @@ def test_the_cli_imports_into_sqlite(computed: Computed, tmp_path: Path) -> None
         assert store.stats().score_snapshots == N_USERS
     again = CliRunner().invoke(main, ["import-scores", str(folder), "--db", str(db)])
     assert again.exit_code == 6, again.output  # the same snapshot twice is a conflict
-    assert "already holds a snapshot" in again.output
+    assert "already holds a full recompute" in again.output
     with SQLiteStore(db) as store:
         assert store.stats().score_snapshots == N_USERS
 

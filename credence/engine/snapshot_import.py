@@ -16,9 +16,11 @@ column, an unknown column, a null, a score outside 350-950, a component outside
 [0, 1], a duplicate id, more than one model version, evaluation time or prior, a model
 version other than the policy's, a score that does not follow from its components
 under the policy's weights, a user the store does not hold
-(:class:`~credence.core.errors.UnknownReferenceError`). A snapshot of the same model at
-the same evaluation time already in the store is a
-:class:`~credence.core.errors.ConflictError`. Nothing is written in any of these cases.
+(:class:`~credence.core.errors.UnknownReferenceError`). A full recompute of the same
+model at the same evaluation time already recorded in the store (the newest evaluation
+state: this import done before, or ``credence score`` at that time) is a
+:class:`~credence.core.errors.ConflictError`; snapshots that incremental updates wrote
+at that time are not. Nothing is written in any of these cases.
 
 Only pyarrow and pandas are needed: the import runs where the store is, without Spark.
 """
@@ -397,8 +399,8 @@ def import_scores(store: GraphStore, path: str | Path, config: ImportConfig) -> 
     UnknownReferenceError
         An id the store does not hold (file, row named).
     ConflictError
-        The store already holds a snapshot of this model at this evaluation time, or the
-        model version is recorded there with other weights.
+        The store's newest evaluation state is a full recompute of this model at this
+        evaluation time, or the model version is recorded there with other weights.
 
     Examples
     --------
@@ -430,11 +432,14 @@ def import_scores(store: GraphStore, path: str | Path, config: ImportConfig) -> 
             "no such user in the store", entity="score", row=row, column="id", value=str(snapshot.users[at]),
             source=source,
         )  # fmt: skip
-    latest = store.latest_score_time()
-    if latest is not None and latest == (snapshot.computed_at, snapshot.model_version):
+    recorded = store.latest_recompute()
+    if recorded is not None and (recorded.computed_at, recorded.model_version) == (
+        snapshot.computed_at,
+        snapshot.model_version,
+    ):
         raise ConflictError(
-            f"the store already holds a snapshot of {snapshot.model_version!r} evaluated at "
-            f"{snapshot.computed_at}; this import would repeat it"
+            f"the store already holds a full recompute of {snapshot.model_version!r} evaluated at "
+            f"{snapshot.computed_at} (imported, or by `credence score`); this import would repeat it"
         )
     records = score_records(
         snapshot.users.tolist(),

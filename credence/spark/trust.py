@@ -82,6 +82,10 @@ class TrustConfig:
         Total trust (> 0).
     random_state : int
         Seed of the default seed draw (>= 0).
+    float32_weights : bool
+        Round link weights to float32 first, as the engine's graph keeps them at the
+        default policy's tolerance (so ``credence trust`` walks on those); False walks on
+        the exported float64 weights.
 
     Examples
     --------
@@ -99,6 +103,7 @@ class TrustConfig:
     iterations: int | None = None
     total_trust: float = 1.0
     random_state: int = 0
+    float32_weights: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.max_seeds, "max_seeds", 1)
@@ -107,6 +112,8 @@ class TrustConfig:
             check_int(self.iterations, "iterations", 0)
         check_real(self.total_trust, "total_trust", lo=0.0, lo_open=True, joint=True)
         check_int(self.random_state, "random_state", 0)
+        if not isinstance(self.float32_weights, bool):
+            raise ParameterError("float32_weights", self.float32_weights, "must be True or False")
         if self.seeds is not None:
             if isinstance(self.seeds, str) or not all(isinstance(s, str) for s in self.seeds):
                 raise ParameterError("seeds", self.seeds, "must be a sequence of user ids")
@@ -260,9 +267,10 @@ def trust_export(
 
     clock = time.perf_counter()
     ids = members.select("id")
-    once = tables.links.select(
-        F.col("source").alias("src"), F.col("target").alias("dst"), F.col("weight").cast("double").alias("w")
-    )
+    weight = F.col("weight").cast("double")
+    if settings.float32_weights:
+        weight = F.col("weight").cast("float").cast("double")
+    once = tables.links.select(F.col("source").alias("src"), F.col("target").alias("dst"), weight.alias("w"))
     both = once.unionByName(once.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "w"))
     edges = (
         both.join(ids.withColumnRenamed("id", "src"), "src")
