@@ -252,7 +252,7 @@ def trust_export(
 
     clock = time.perf_counter()
     tables = read_export(spark, input_dir)
-    flagged = tables.quarantined.withColumn("_flagged", F.lit(True))
+    flagged = F.broadcast(tables.quarantined.withColumn("_flagged", F.lit(True)))
     users = tables.users.select("id", "consent_network", SEED_LEVEL).join(flagged, "id", "left")
     users = users.withColumn("participating", F.col("consent_network") & F.col("_flagged").isNull())
     members = _checkpoint(users.filter("participating").select("id", SEED_LEVEL), reliable)
@@ -287,6 +287,7 @@ def trust_export(
     state = _checkpoint(spark.createDataFrame(start, "id string, g long, t double"), reliable)
     try:
         for step in range(steps):
+            spark.sparkContext.setJobDescription(f"credence trust: step {step + 1}")
             # trust per unit of degree leaves each linked holder along its links; isolated holders keep it
             held = state.join(degree, "id", "left")
             moving = held.filter(F.col("d").isNotNull()).select(
@@ -300,6 +301,7 @@ def trust_export(
             )
             state = _checkpoint(arrived.unionByName(kept), reliable)
             say(f"trust step {step + 1} of {steps}: {state.count():,} (user, group) holdings")
+        spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]  # None clears it
         per_user = state.groupBy("id").agg(F.collect_list("g").alias("gs"), F.collect_list("t").alias("ts"))
         rows = members.select("id").join(degree, "id", "left").join(per_user, "id", "left")
         rows = rows.select("id", F.coalesce("d", F.lit(0.0)).alias("degree"), "gs", "ts")
@@ -312,7 +314,7 @@ def trust_export(
         result = (
             users.select("id", "participating")
             .join(values, "id", "left")
-            .join(seed_frame, "id", "left")
+            .join(F.broadcast(seed_frame), "id", "left")
             .select(
                 "id",
                 F.coalesce("trust", F.lit(0.0)).alias("trust"),
