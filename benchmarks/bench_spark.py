@@ -95,16 +95,25 @@ class Rest:
         with urllib.request.urlopen(self.base + path, timeout=30) as response:
             return json.load(response)
 
-    def shuffled(self, prefix: str) -> dict[str, dict[str, int]]:
-        """Description -> bytes (shuffle write, read, remote read) summed over that description's stages."""
+    def last_job(self) -> int:
+        """The id of the newest job so far (-1 before any)."""
+        time.sleep(1.0)
+        return max((int(job["jobId"]) for job in self.get(f"/applications/{self.app}/jobs")), default=-1)
+
+    def shuffled(self, prefix: str, after: int = -1, runs: int = 1) -> dict[str, dict[str, float]]:
+        """Description -> bytes (shuffle write, read, remote read) of that description's stages.
+
+        Only jobs newer than job ``after`` count, and the sums are divided by ``runs`` (the
+        same job run that many times: the mean per run).
+        """
         time.sleep(1.0)  # let the listener bus deliver the last stage's metrics
         stages = {(s["stageId"]): s for s in self.get(f"/applications/{self.app}/stages")}
-        out: dict[str, dict[str, int]] = {}
+        out: dict[str, dict[str, float]] = {}
         for job in self.get(f"/applications/{self.app}/jobs"):
             description = job.get("description") or ""
-            if not description.startswith(prefix):
+            if not description.startswith(prefix) or int(job["jobId"]) <= after:
                 continue
-            totals = out.setdefault(description, {"write": 0, "read": 0, "remote": 0})
+            totals = out.setdefault(description, {"write": 0.0, "read": 0.0, "remote": 0.0})
             for stage_id in job.get("stageIds", []):
                 stage = stages.get(stage_id)
                 if stage is None or stage.get("status") != "COMPLETE":
@@ -112,7 +121,23 @@ class Rest:
                 totals["write"] += int(stage.get("shuffleWriteBytes", 0))
                 totals["read"] += int(stage.get("shuffleReadBytes", 0))
                 totals["remote"] += int(stage.get("shuffleRemoteBytesRead", 0))
-        return out
+        return {key: {k: v / runs for k, v in totals.items()} for key, totals in out.items()}
+
+
+def communities_file(engine: ScoringEngine, folder: Path) -> Path:
+    """``user,community`` of the Louvain communities of the participants (cached), as `credence communities --out`."""
+    path = folder / "communities.csv"
+    if not path.exists():
+        from credence.analysis.investigate import community_report
+
+        clock = time.perf_counter()
+        report = community_report(engine)
+        pd.DataFrame({"user": [str(u) for u in report.ids.tolist()], "community": report.labels}).to_csv(
+            path, index=False
+        )
+        print(f"  {report.count:,} Louvain communities (modularity {report.modularity:.3f}) in "
+              f"{time.perf_counter() - clock:.1f} s", flush=True)  # fmt: skip
+    return path
 
 
 def spark_pagerank(spark: Any, export: Path, damping: float, iterations: int) -> float:
@@ -177,7 +202,7 @@ def agreement(output: Path, engine: ScoringEngine) -> dict[str, float]:
     return diffs
 
 
-def per_iteration(shuffled: dict[str, dict[str, int]], prefix: str) -> tuple[float, float, int]:
+def per_iteration(shuffled: dict[str, dict[str, float]], prefix: str) -> tuple[float, float, int]:
     """Median shuffle write and read bytes of the iterations after the first, and how many there were."""
     rows = [v for k, v in shuffled.items() if k.startswith(prefix)]
     later = rows[1:] or rows
@@ -216,7 +241,6 @@ def run(args: argparse.Namespace) -> None:
                 engine = ScoringEngine(store, now=now)
                 local_s, report = median_time(functools.partial(engine.recompute, write=False), args.repeats)
                 links = report.links
-                local_diffusion = report.seconds.get("diffusion", float("nan"))
                 with tempfile.TemporaryDirectory(dir=work) as scratch:
                     outputs: list[Path] = []
 
@@ -227,25 +251,37 @@ def run(args: argparse.Namespace) -> None:
                         outputs.append(out)
                         return score_export(spark, export, out, now=now)
 
+                    mark = rest.last_job()
                     spark_s, spark_report = median_time(spark_run, args.spark_repeats)
-                    shuffled = rest.shuffled("credence diffusion")
+                    shuffled = rest.shuffled("credence diffusion", mark, args.spark_repeats)
+                    communities = communities_file(engine, db.parent)
+                    mark = rest.last_job()
+                    keyed = score_export(
+                        spark, export, Path(scratch) / "keyed", now=now, partition_by=communities
+                    )
+                    keyed_rows = rest.shuffled("credence diffusion: iteration", mark)
+                    keyed_s = sum(keyed.seconds.values())
                     diffs = agreement(outputs[-1], engine) if size in check else None
+                    keyed_diffs = agreement(Path(scratch) / "keyed", engine) if size in check else None
                 iterations = spark_report.iterations
                 run_rows = {
                     k: v for k, v in shuffled.items() if k.startswith("credence diffusion: iteration")
                 }
                 write_b, read_b, counted = per_iteration(run_rows, "credence diffusion: iteration")
                 setup = shuffled.get("credence diffusion: setup", {"write": 0, "read": 0})
+                mark = rest.last_job()
                 pagerank_s, total = median_time(
                     functools.partial(spark_pagerank, spark, export, damping, iterations), 1
                 )
-                pr = per_iteration(rest.shuffled("pagerank: iteration"), "pagerank: iteration")
+                pr = per_iteration(rest.shuffled("pagerank: iteration", mark), "pagerank: iteration")
+                keyed_write, keyed_read, _ = per_iteration(keyed_rows, "credence diffusion: iteration")
             diffusion_s = spark_report.seconds["diffusion"]
             print(f"  {links:,} links, {spark_report.participants:,} participants; diffusion: {iterations} "
                   f"iterations, residual {spark_report.residual:.2g} (bound {policy.diffusion.tol * (1 - damping):.2g})")  # fmt: skip
             print(f"  {'method':<34}{'seconds':>10}{'x engine':>10}")
             print(f"  {'engine recompute (all stages)':<34}{local_s:>10.2f}{1.0:>10.2f}")
-            print(f"  {'  of which diffusion':<34}{local_diffusion:>10.2f}")
+            for stage, seconds in report.seconds.items():
+                print(f"  {'  ' + stage:<34}{seconds:>10.2f}")
             print(f"  {'spark score (all stages)':<34}{spark_s:>10.2f}{spark_s / local_s:>10.2f}")
             for stage, seconds in spark_report.seconds.items():
                 print(f"  {'  ' + stage:<34}{seconds:>10.2f}")
@@ -257,6 +293,10 @@ def run(args: argparse.Namespace) -> None:
             print(f"  shuffled per diffusion iteration (median of iterations 2..{counted}): write {mb(write_b)}, "
                   f"read {mb(read_b)}; setup (links both ways, by target) write {mb(setup['write'])}")  # fmt: skip
             print(f"  shuffled per pagerank iteration: write {mb(pr[0])}, read {mb(pr[1])}")
+            print(f"  spark score partitioned by Louvain communities ({communities.name}): {keyed_s:.2f} s, "
+                  f"diffusion {keyed.seconds['diffusion']:.2f} s, {keyed.iterations} iterations; shuffled per "
+                  f"iteration write {mb(keyed_write)}, read {mb(keyed_read)} "
+                  f"({keyed_write / max(write_b, 1):.2f}x the hashed partitioning)")  # fmt: skip
             print(f"  per link and iteration: diffusion {write_b / max(links, 1):.1f} B, "
                   f"pagerank {pr[0] / max(links, 1):.1f} B")  # fmt: skip
             if diffs is not None:
@@ -264,6 +304,11 @@ def run(args: argparse.Namespace) -> None:
                 print(f"  agreement with the engine: largest score difference {diffs['score']:.0f} points "
                       f"(limit 1), largest component difference {worst:.2g} (limit 1e-4): "
                       f"{'OK' if diffs['score'] <= 1 and worst <= 1e-4 else 'FAILED'}")  # fmt: skip
+            if keyed_diffs is not None:
+                worst = max(v for k, v in keyed_diffs.items() if k != "score")
+                print(
+                    f"  agreement, partitioned by communities: {keyed_diffs['score']:.0f} points, components {worst:.2g}"
+                )
             print(flush=True)
 
 

@@ -66,6 +66,16 @@ def spark() -> None:
     help="Reliable checkpoint folder for the diffusion (a cluster; default: local checkpoints).",
 )
 @click.option("--partitions", default=None, type=int, help="spark.sql.shuffle.partitions of a new session.")
+@click.option(
+    "--partition-by",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Graph-aware partitioning of the diffusion: a user,community CSV or Parquet "
+    "(`credence communities --out`); default a hash of the user id.",
+)
+@click.option(
+    "--driver-memory", default=None, metavar="SIZE", help="spark.driver.memory of a new session (e.g. 4g)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --output folder.")
 @click.option("--quiet", is_flag=True, help="Only the closing line.")
 def score(
@@ -76,6 +86,8 @@ def score(
     now: int | None,
     checkpoint_dir: str | None,
     partitions: int | None,
+    partition_by: Path | None,
+    driver_memory: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -96,7 +108,7 @@ def score(
         if not quiet:
             click.echo(line, err=True)
 
-    with spark_session(master, shuffle_partitions=partitions) as session:
+    with spark_session(master, shuffle_partitions=partitions, driver_memory=driver_memory) as session:
         report = score_export(
             session,
             input_dir,
@@ -105,6 +117,7 @@ def score(
             now=now,
             overwrite=overwrite,
             checkpoint_dir=checkpoint_dir,
+            partition_by=partition_by,
             progress=say,
         )
     total = sum(report.seconds.values())
