@@ -401,3 +401,37 @@ def test_the_spark_output_imports_into_sqlite_and_is_what_a_restart_serves(
         assert engine.restore() is not None
         for user in expected.index[:: N_USERS // 10]:
             assert engine.explain(str(user)).score == int(expected.loc[user, "score"])
+
+
+def test_a_graph_aware_partitioning_gives_the_same_scores(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    from credence.analysis.investigate import community_report
+    from credence.spark import score_export
+
+    report = community_report(exported.engine)
+    key = tmp_path / "communities.csv"
+    pd.DataFrame({"user": [str(u) for u in report.ids.tolist()], "community": report.labels}).to_csv(
+        key, index=False
+    )
+    out = tmp_path / "scores"
+    run = score_export(spark, exported.folder, out, now=exported.now, partition_by=key)
+    _assert_agree(_compare(out, exported.expected))
+    assert run.residual <= 1e-5 * 0.5
+
+
+def test_a_bad_partition_key_is_named(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    key = tmp_path / "communities.csv"
+    key.write_text("user,community\nu0001,7\nu0002,seven\n", encoding="utf-8")
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(
+        main,
+        ["spark", "score", "--input", str(exported.folder), "--output", str(out), "--partition-by", str(key)],
+    )
+    assert result.exit_code == 3, result.output
+    assert (
+        "communities.csv" in result.output
+        and "'seven'" in result.output
+        and "column 'community'" in result.output
+    )
+    assert not out.exists()
