@@ -94,7 +94,7 @@ class TrustConfig:
     >>> TrustConfig(seed_groups=0)
     Traceback (most recent call last):
     ...
-    credence.core.errors.ParameterError: parameter 'seed_groups' = 0: must be >= 1
+    credence.core.errors.ParameterError: parameter 'seed_groups' = 0: must be an integer >= 1
     """
 
     seeds: Sequence[str] | None = None
