@@ -435,3 +435,14 @@ def test_a_bad_partition_key_is_named(spark: Any, exported: Exported, tmp_path: 
         and "column 'community'" in result.output
     )
     assert not out.exists()
+
+
+def test_reliable_checkpoints_give_the_same_scores(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    from credence.spark import score_export
+
+    out = tmp_path / "scores"
+    folder = tmp_path / "checkpoints"
+    report = score_export(spark, exported.folder, out, now=exported.now, checkpoint_dir=str(folder))
+    _assert_agree(_compare(out, exported.expected))
+    assert report.iterations <= 18  # ceil(log(tol (1 - a)) / log a) at a = 0.5, tol = 1e-5
+    assert any(folder.rglob("*")), "the iterates were checkpointed to the folder"
