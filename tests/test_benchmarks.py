@@ -29,3 +29,17 @@ def test_diffusion_benchmark_refuses_an_unknown_peer() -> None:
     done = bench("bench_diffusion.py", "--sizes", "2k", "--peers", "julia")
     assert done.returncode == 2
     assert "unknown peers ['julia']" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_spark_benchmark_prints_the_ratios_the_shuffles_and_the_agreement(tmp_path: Path) -> None:
+    done = bench(
+        "bench_spark.py", "--sizes", "3k", "--check", "3k", "--repeats", "1", "--driver-memory", "1g",
+        "--ui-port", "4058", "--work", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for words in ("engine recompute", "spark score", "spark pagerank", "shuffled per diffusion iteration",
+                  "partitioned by Louvain communities", "agreement with the engine"):  # fmt: skip
+        assert words in done.stdout, done.stdout
+    assert "FAILED" not in done.stdout

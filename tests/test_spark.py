@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,3 +275,174 @@ def test_an_existing_output_is_not_overwritten_unless_asked(
     assert result.exit_code == 3, result.output
     assert "already exists" in result.output
     assert (out / "keep.txt").read_text(encoding="utf-8") == "mine"
+
+
+# --------------------------------------------------------------------------- SybilRank trust
+
+
+@dataclass(frozen=True)
+class LocalTrust:
+    ids: np.ndarray  # sorted user ids: the row order of the local walk
+    result: Any  # credence.scoring.trust.TrustResult
+    seeds: list[str]
+
+
+def _local_trust(
+    exported: Exported, seeds: list[str] | None, groups: int, max_seeds: int = 1_000
+) -> LocalTrust:
+    """The single-machine walk on the same users, rows laid out in id order (how Spark deals seed groups)."""
+    from credence.scoring.trust import sybil_trust
+
+    view = exported.engine.view(adjacency="all", verified=("face_verified",))
+    ids = view.ids.astype(str)
+    order = np.argsort(ids, kind="stable")
+    graph = view.graph()[order][:, order]
+    participating = view.participating[order]
+    sorted_ids = ids[order]
+    if seeds is None:  # the default draw: face-verified participants, sorted ids, default_rng(0)
+        eligible = sorted_ids[view.verified["face_verified"][order] & participating]
+        pick = np.random.default_rng(0).choice(eligible.size, min(max_seeds, eligible.size), replace=False)
+        seeds = sorted(str(eligible[k]) for k in pick)
+    rows = np.searchsorted(sorted_ids, seeds)
+    result = sybil_trust(graph, rows, participating=participating, seed_groups=min(groups, len(seeds)))
+    return LocalTrust(sorted_ids, result, seeds)
+
+
+def test_spark_trust_agrees_with_the_local_walk(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    from credence.spark import TrustConfig, trust_export
+
+    view = exported.engine.view(verified=("face_verified",))
+    candidates = sorted(str(u) for u in view.ids[view.verified["face_verified"] & view.participating])
+    seeds = candidates[::7][:60]
+    local = _local_trust(exported, seeds, groups=5)
+    out = tmp_path / "trust"
+    report = trust_export(spark, exported.folder, out, TrustConfig(seeds=seeds, seed_groups=5), first=25)
+    assert report.iterations == local.result.iterations == 12  # ceil(log2(2,862 participants))
+    assert (report.seeds, report.seed_groups) == (len(seeds), 5)
+    got = pd.read_parquet(out)
+    got = got.set_index(got["id"].astype(str)).loc[local.ids]
+    assert (got["participating"].to_numpy() == local.result.participating).all()
+    assert got["seed"].sum() == len(seeds)
+    diffs = {
+        name: float(np.abs(got[name].to_numpy() - getattr(local.result, name)).max())
+        for name in ("trust", "normalized", "degree")
+    }
+    print("spark trust vs sybil_trust, largest differences:", diffs)
+    assert diffs["degree"] <= 1e-9, diffs
+    assert diffs["trust"] <= 1e-12 and diffs["normalized"] <= 1e-12, diffs
+    assert abs(got["trust"].sum() - 1.0) <= 1e-9
+    # the same suspects, least trusted first (the local ranking reversed, among users with evidence)
+    evidence = local.result.participating & (local.result.trust > 0) & (local.result.degree > 0)
+    ranked = local.result.ranking[evidence[local.result.ranking]][::-1][:25]
+    assert [s[0] for s in report.suspects] == [str(local.ids[v]) for v in ranked]
+    assert report.no_evidence == int(local.result.participating.sum() - evidence.sum())
+
+
+def test_the_trust_cli_draws_the_default_seeds_and_lists_the_suspects(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    local = _local_trust(exported, None, groups=4, max_seeds=50)
+    out = tmp_path / "trust"
+    result = CliRunner().invoke(
+        main,
+        ["spark", "trust", "--input", str(exported.folder), "--output", str(out), "--max-seeds", "50",
+         "--seed-groups", "4", "--first", "5", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "SybilRank from 50 seeds in 4 groups, 12 steps" in result.output
+    got = pd.read_parquet(out)
+    assert sorted(got.loc[got["seed"], "id"].astype(str)) == local.seeds
+    evidence = local.result.participating & (local.result.trust > 0) & (local.result.degree > 0)
+    ranked = local.result.ranking[evidence[local.result.ranking]][::-1][:5]
+    listed = [line.split()[0] for line in result.output.splitlines()[2:]]
+    assert listed == [str(local.ids[v]) for v in ranked]
+
+
+def test_a_seed_that_does_not_take_part_is_refused(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(f"{exported.flagged[0]}\n", encoding="utf-8")
+    out = tmp_path / "trust"
+    result = CliRunner().invoke(
+        main, ["spark", "trust", "--input", str(exported.folder), "--output", str(out), "--seeds", str(seeds)]
+    )
+    assert result.exit_code == 3, result.output
+    assert exported.flagged[0] in result.output and "not a participant" in result.output
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- import into a store
+
+
+def test_the_spark_output_imports_into_sqlite_and_is_what_a_restart_serves(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    from credence.spark import score_export
+
+    out = tmp_path / "scores"
+    report = score_export(spark, exported.folder, out, now=exported.now)
+    db = tmp_path / "copy.db"
+    with sqlite3.connect(exported.folder.parent / "credence.db") as source, sqlite3.connect(db) as copy:
+        source.backup(copy)  # the loaded store, with its flags and no snapshot
+    result = CliRunner().invoke(main, ["import-scores", str(out), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert f"imported {N_USERS:,} scores of {report.model_version} at {exported.now}" in result.output
+    written = pd.read_parquet(out)
+    written = written.set_index(written["id"].astype(str))
+    with SQLiteStore(db) as store:
+        latest = store.latest_scores().set_index("user")
+        assert len(latest) == N_USERS
+        expected = written.loc[latest.index.astype(str)]
+        assert (latest["score"].to_numpy() == expected["score"].to_numpy()).all()
+        for name in COMPONENT_NAMES:
+            assert np.array_equal(latest[name].to_numpy(dtype=np.float64), expected[name].to_numpy())
+        record = store.latest_recompute()
+        assert record is not None and record.prior == report.prior
+        engine = ScoringEngine(store)
+        assert engine.restore() is not None
+        for user in expected.index[:: N_USERS // 10]:
+            assert engine.explain(str(user)).score == int(expected.loc[user, "score"])
+
+
+def test_a_graph_aware_partitioning_gives_the_same_scores(
+    spark: Any, exported: Exported, tmp_path: Path
+) -> None:
+    from credence.analysis.investigate import community_report
+    from credence.spark import score_export
+
+    report = community_report(exported.engine)
+    key = tmp_path / "communities.csv"
+    pd.DataFrame({"user": [str(u) for u in report.ids.tolist()], "community": report.labels}).to_csv(
+        key, index=False
+    )
+    out = tmp_path / "scores"
+    run = score_export(spark, exported.folder, out, now=exported.now, partition_by=key)
+    _assert_agree(_compare(out, exported.expected))
+    assert run.residual <= 1e-5 * 0.5
+
+
+def test_a_bad_partition_key_is_named(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    key = tmp_path / "communities.csv"
+    key.write_text("user,community\nu0001,7\nu0002,seven\n", encoding="utf-8")
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(
+        main,
+        ["spark", "score", "--input", str(exported.folder), "--output", str(out), "--partition-by", str(key)],
+    )
+    assert result.exit_code == 3, result.output
+    assert (
+        "communities.csv" in result.output
+        and "'seven'" in result.output
+        and "column 'community'" in result.output
+    )
+    assert not out.exists()
+
+
+def test_reliable_checkpoints_give_the_same_scores(spark: Any, exported: Exported, tmp_path: Path) -> None:
+    from credence.spark import score_export
+
+    out = tmp_path / "scores"
+    folder = tmp_path / "checkpoints"
+    report = score_export(spark, exported.folder, out, now=exported.now, checkpoint_dir=str(folder))
+    _assert_agree(_compare(out, exported.expected))
+    assert report.iterations <= 18  # ceil(log(tol (1 - a)) / log a) at a = 0.5, tol = 1e-5
+    assert any(folder.rglob("*")), "the iterates were checkpointed to the folder"

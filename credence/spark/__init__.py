@@ -9,6 +9,10 @@ personalized-PageRank diffusion of the shared base (a sparse matrix-vector produ
 iteration: a join and a group-by over the links) to the same certified accuracy, the
 connections component and the score. See ``docs/spark.md``.
 
+``credence spark trust`` (:func:`trust_export`) runs the SybilRank walk of
+:func:`credence.scoring.trust.sybil_trust` on the same export, with the same steps and
+seed groups.
+
 PySpark (and Java 17) are needed only here; nothing else in Credence imports this package.
 """
 
@@ -17,5 +21,15 @@ from __future__ import annotations
 from credence.spark.inputs import ExportTables, read_export
 from credence.spark.job import SparkScoreReport, score_export
 from credence.spark.session import spark_session
+from credence.spark.trust import SparkTrustReport, TrustConfig, trust_export
 
-__all__ = ["ExportTables", "SparkScoreReport", "read_export", "score_export", "spark_session"]
+__all__ = [
+    "ExportTables",
+    "SparkScoreReport",
+    "SparkTrustReport",
+    "TrustConfig",
+    "read_export",
+    "score_export",
+    "spark_session",
+    "trust_export",
+]

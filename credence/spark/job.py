@@ -31,6 +31,7 @@ The order of operations is that of the engine's full recompute
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import shutil
 import tempfile
@@ -46,8 +47,9 @@ from pyspark.core.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from credence.core.errors import ConvergenceError, InputError
+from credence.core.errors import ConvergenceError, InputError, ValidationError
 from credence.engine.model import ScoringModel
+from credence.engine.snapshot_import import SCORE_OUTPUT_COLUMNS
 from credence.engine.state import repayment_arrays, spending_arrays, user_arrays
 from credence.graph.model import COMPONENTS, epoch_now
 from credence.scoring.diffusion import component_value
@@ -60,10 +62,7 @@ from credence.spark.session import quiet_pandas_warning
 __all__ = ["OUTPUT_COLUMNS", "SparkScoreReport", "score_export"]
 
 #: The columns of the output, in order.
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "id", "score", "band", *COMPONENTS, "network", "degree", "participating", "base", "model_version",
-    "computed_at",
-)  # fmt: skip
+OUTPUT_COLUMNS: tuple[str, ...] = SCORE_OUTPUT_COLUMNS
 
 #: At most this many users per group of the individual-components UDF (memory per task).
 GROUP_USERS = 50_000
@@ -80,7 +79,7 @@ _OUTPUT_SCHEMA = (
     "id string, score long, band string, "
     + ", ".join(f"{name} double" for name in COMPONENTS)
     + ", network double, degree double, participating boolean, base double, model_version string, "
-    "computed_at long"
+    "computed_at long, prior double"
 )
 _EVENT_SCHEMA = "kind string, user string, t long, paid long, amount double, status string, category string, on_time boolean"
 
@@ -220,48 +219,151 @@ class _Diffusion:
     residual: float
 
 
+#: Session settings for the diffusion's loop (restored after it). Joins on (block, user) of
+#: sides partitioned by block alone need no exchange; and without adaptive execution a
+#: checkpoint keeps the partitioning it was made with (with it, Spark 4.3 forgets it, and
+#: every iteration would shuffle the iterate twice more).
+_DIFFUSION_CONF = {
+    "spark.sql.requireAllClusterKeysForCoPartition": "false",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
+def read_partition_key(spark: SparkSession, path: str | Path) -> DataFrame:
+    """``id, community`` from a CSV or Parquet file of ``user, community`` (``credence communities --out``).
+
+    Raises
+    ------
+    InputError
+        No such file, or a file without the two columns.
+    ValidationError
+        A community that is not an integer, or a user listed twice.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise InputError(f"{source}: no such partition-key file (expected user,community)")
+    if source.suffix == ".csv":
+        frame = spark.read.csv(str(source), header=True, schema="user string, community string")
+    else:
+        frame = spark.read.parquet(str(source))
+    columns = set(frame.columns)
+    if not {"user", "community"} <= columns:
+        raise InputError(f"{source}: needs the columns user and community, has {sorted(columns)}")
+    typed = frame.select(
+        F.col("user").cast("string").alias("id"), F.col("community").cast("string").alias("raw")
+    )
+    typed = typed.withColumn("community", F.col("raw").try_cast("long"))
+    bad = typed.filter(F.col("community").isNull() | F.col("id").isNull()).limit(1).collect()
+    if bad:
+        raise ValidationError(
+            "must be an integer community (and a user id)", entity="partition key", column="community",
+            value=bad[0]["raw"], source=str(source),
+        )  # fmt: skip
+    twice = typed.groupBy("id").count().filter(F.col("count") > 1).limit(1).collect()
+    if twice:
+        raise ValidationError("user listed twice", entity="partition key", column="user",
+                              value=str(twice[0]["id"]), source=str(source))  # fmt: skip
+    return typed.select("id", "community")
+
+
+def _blocks(ids: DataFrame, partitions: int, key: DataFrame | None) -> DataFrame:
+    """``id, block``: each participant's partition, in ``[0, partitions)``.
+
+    Without a key, a hash of the id. With a key (``id, community``, e.g. the Louvain
+    communities ``credence communities --out`` writes), whole communities are packed into
+    partitions, largest first into the lightest (on the driver: one row per community),
+    so that most links join two users of one partition; users without a community
+    (``-1`` or absent) are hashed.
+    """
+    hashed = F.pmod(F.xxhash64("id"), F.lit(partitions)).cast("int")
+    if key is None:
+        return ids.select("id", hashed.alias("block"))
+    known = ids.join(key, "id").filter(F.col("community") >= 0)
+    sizes = known.groupBy("community").count().collect()
+    load = [(0, block) for block in range(partitions)]
+    heapq.heapify(load)
+    mapping: list[tuple[int, int]] = []
+    for row in sorted(sizes, key=lambda r: (-int(r["count"]), int(r["community"]))):
+        used, block = heapq.heappop(load)
+        mapping.append((int(row["community"]), block))
+        heapq.heappush(load, (used + int(row["count"]), block))
+    table = ids.sparkSession.createDataFrame(mapping or [(-1, 0)], "community long, block int")
+    return (
+        ids.join(key, "id", "left")
+        .join(F.broadcast(table), "community", "left")  # a small table: one row per community
+        .select("id", F.coalesce(F.col("block"), hashed).alias("block"))
+    )
+
+
 def _diffuse(
     individual: DataFrame, links: DataFrame, model: ScoringModel, *, reliable: bool,
-    progress: ProgressFn | None,
+    progress: ProgressFn | None, partition_key: DataFrame | None = None,
 ) -> _Diffusion:  # fmt: skip
-    """Stage 4: ``(P y)_u`` and the weighted degree of every participant with links to participants."""
+    """Stage 4: ``(P y)_u`` and the weighted degree of every participant with links to participants.
+
+    Every participant has a *block* (its partition, :func:`_blocks`). The links are kept
+    once, both ways, partitioned by the block of their target, next to the target's
+    iterate, which stays partitioned by its block; so an iteration moves only the partial
+    sums: each partition adds up, per source user, what its links carry, and only these
+    sums are shuffled to the sources' blocks (one exchange per iteration). With a
+    graph-aware key most of a user's links stay inside one block and the sums are few.
+    """
     settings = model.policy.diffusion
     a = float(settings.damping)
     threshold = float(settings.tol) * (1.0 - a)
+    spark = individual.sparkSession
+    context = spark.sparkContext
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+    saved = {key: str(spark.conf.get(key)) for key in _DIFFUSION_CONF}
+    for key, value in _DIFFUSION_CONF.items():
+        spark.conf.set(key, value)
+    context.setJobDescription("credence diffusion: setup")  # the benchmark reads shuffles per description
     members = individual.filter("participating").select("id", F.col("base").alias("b"))
+    blocks = _checkpoint(_blocks(members.select("id"), partitions, partition_key), reliable)
     weight = F.col("weight").cast("double")
     if settings.tol >= 1e-7:  # DiffusionState keeps float32 link strengths at these tolerances
         weight = F.col("weight").cast("float").cast("double")
     once = links.select(F.col("source").alias("src"), F.col("target").alias("dst"), weight.alias("w"))
     both = once.unionByName(once.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "w"))
-    ids = members.select("id")
     edges = (
-        both.join(ids.withColumnRenamed("id", "src"), "src")
-        .join(ids.withColumnRenamed("id", "dst"), "dst")
-        .repartition("dst")
+        both.join(blocks.select(F.col("id").alias("src"), F.col("block").alias("sb")), "src")
+        .join(blocks.select(F.col("id").alias("dst"), F.col("block").alias("db")), "dst")
+        .repartition(partitions, "db")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     degree = edges.groupBy(F.col("src").alias("id")).agg(F.sum("w").alias("d"))
-    state = _checkpoint(members.join(degree, "id").withColumn("y", F.col("b")), reliable)
+    state = (
+        members.join(degree, "id")
+        .join(blocks, "id")
+        .withColumn("y", F.col("b"))
+        .repartition(partitions, "block")
+    )
+    state = _checkpoint(state, reliable)
     residual = math.inf
     iterations = 0
     try:
         while True:
             iterations += 1
+            context.setJobDescription(f"credence diffusion: iteration {iterations}")
             if iterations > MAX_ITERATIONS:
                 raise ConvergenceError(MAX_ITERATIONS, residual, float(settings.tol))
+            target = state.select(F.col("block").alias("db"), F.col("id").alias("dst"), "y")
             incoming = (
-                edges.join(state.select(F.col("id").alias("dst"), "y"), "dst")
-                .groupBy(F.col("src").alias("id"))
+                edges.join(target, ["db", "dst"])  # co-partitioned by the target's block: no exchange
+                .groupBy("db", "sb", "src")  # within the partition: one partial sum per source
                 .agg(F.sum(F.col("w") * F.col("y")).alias("s"))
+                .repartition(partitions, "sb")  # the iteration's one exchange: the partial sums
+                .groupBy("sb", "src")
+                .agg(F.sum("s").alias("s"))
+                .select(F.col("sb").alias("block"), F.col("src").alias("id"), "s")
             )
             py = F.col("s") / F.col("d")
             step = (
-                state.join(incoming, "id")
+                state.join(incoming, ["block", "id"])  # both by the source's block: no exchange
                 .withColumn("py", py)
                 .withColumn("r", (1.0 - a) * F.col("b") + a * F.col("py") - F.col("y"))
             )
-            step = _checkpoint(step, reliable)
+            step = _checkpoint(step, reliable)  # the lineage stays one step long; the partitioning stays
             found = step.agg(F.max(F.abs("r")).alias("r")).first()
             residual = float(found["r"]) if found is not None and found["r"] is not None else 0.0
             if progress is not None:
@@ -269,8 +371,13 @@ def _diffuse(
             if residual <= threshold:
                 network = step.select("id", F.col("py").alias("network"), F.col("d").alias("degree"))
                 return _Diffusion(network=network, iterations=iterations, residual=residual)
-            state = step.select("id", "b", "d", ((1.0 - a) * F.col("b") + a * F.col("py")).alias("y"))
+            state = step.select(
+                "block", "id", "b", "d", ((1.0 - a) * F.col("b") + a * F.col("py")).alias("y")
+            )
     finally:
+        context.setJobDescription(None)  # type: ignore[arg-type]  # None clears it
+        for key, value in saved.items():
+            spark.conf.set(key, value)
         edges.unpersist()
 
 
@@ -304,6 +411,7 @@ def _score_batches(
         out["base"] = frame["base"].to_numpy(dtype=np.float64)
         out["model_version"] = policy.version
         out["computed_at"] = np.int64(now)
+        out["prior"] = np.float64(prior)
         yield out
 
 
@@ -326,6 +434,7 @@ def score_export(
     prior: float | None = None,
     overwrite: bool = False,
     checkpoint_dir: str | None = None,
+    partition_by: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> SparkScoreReport:
     """Score every user of a Parquet export with Spark, as the engine's full recompute would.
@@ -355,6 +464,12 @@ def score_export(
     checkpoint_dir : str, optional
         A reliable checkpoint folder for the diffusion's iterates (e.g. on HDFS) for a
         cluster; default local checkpoints (executor storage).
+    partition_by : str or Path, optional
+        A graph-aware partition key for the diffusion: a CSV or Parquet file of
+        ``user, community`` (what ``credence communities --out`` writes; ``-1`` for no
+        community). Whole communities are packed into the shuffle partitions, so that
+        most links stay inside one and fewer partial sums cross; default a hash of the
+        user id. The result is the same either way.
     progress : callable, optional
         Receives one line per stage and per diffusion iteration.
 
@@ -396,7 +511,7 @@ def score_export(
     say(f"read {n_users:,} users and {n_links:,} links; evaluation time {when}")
 
     clock = time.perf_counter()
-    flagged = tables.quarantined.withColumn("_flagged", F.lit(True))
+    flagged = F.broadcast(tables.quarantined.withColumn("_flagged", F.lit(True)))  # a few analysts' flags
     participating = (
         tables.users.select("id", "consent_network")
         .join(flagged, "id", "left")
@@ -418,7 +533,10 @@ def score_export(
     say(f"individual components of {n_users:,} users; {participants:,} participants, prior {mu:.6f}")
 
     clock = time.perf_counter()
-    diffusion = _diffuse(individual, tables.links, model, reliable=checkpoint_dir is not None, progress=say)
+    key = None if partition_by is None else read_partition_key(spark, partition_by)
+    diffusion = _diffuse(
+        individual, tables.links, model, reliable=checkpoint_dir is not None, progress=say, partition_key=key
+    )
     seconds["diffusion"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -33,7 +33,12 @@ def quiet_pandas_warning() -> Iterator[None]:
 
 @contextmanager
 def spark_session(
-    master: str | None = None, *, app_name: str = "credence-spark", shuffle_partitions: int | None = None
+    master: str | None = None,
+    *,
+    app_name: str = "credence-spark",
+    shuffle_partitions: int | None = None,
+    driver_memory: str | None = None,
+    ui_port: int | None = None,
 ) -> Iterator[SparkSession]:
     """A Spark session for the job; stopped at exit only if it was started here.
 
@@ -47,6 +52,12 @@ def spark_session(
     shuffle_partitions : int, optional
         ``spark.sql.shuffle.partitions`` of a new session (default: twice the local
         cores for a local master, Spark's default otherwise).
+    driver_memory : str, optional
+        ``spark.driver.memory`` of a new session (e.g. ``"4g"``; in local mode the
+        executors live in the driver's JVM).
+    ui_port : int, optional
+        Serve the web UI and its REST API (``/api/v1``, where the benchmark reads the
+        bytes shuffled) on this port of 127.0.0.1; a local session has none otherwise.
 
     Yields
     ------
@@ -70,11 +81,15 @@ def spark_session(
         builder = (
             builder.config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
+            .config("spark.ui.enabled", "false" if ui_port is None else "true")
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * (os.cpu_count() or 1)))
         )
+        if ui_port is not None:
+            builder = builder.config("spark.ui.port", str(ui_port))
     elif shuffle_partitions is not None:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    if driver_memory is not None:
+        builder = builder.config("spark.driver.memory", driver_memory)
     with quiet_pandas_warning():  # starting a session checks the pandas version too
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

@@ -1,0 +1,343 @@
+"""Benchmark ``credence spark score`` against the single-machine engine and a Spark PageRank, on one graph.
+
+For each size, one seeded synthetic population (``generate_population``, ~10 links per
+user) is loaded into SQLite and exported to Parquet (cached under ``--work``). Then, in
+one process and on the same data:
+
+* **engine**: ``ScoringEngine.recompute(write=False)`` by a new engine on the SQLite
+  store (all cores, numba; the read of the store included, no warm start), median of
+  ``--repeats`` runs;
+* **spark score**: :func:`credence.spark.score_export` in ``--master`` (default
+  ``local[2]``), median of ``--spark-repeats`` runs; the bytes each diffusion iteration
+  shuffled are read from Spark's REST API on 127.0.0.1 (``/api/v1``: the jobs the job
+  labels ``credence diffusion: iteration k``, their stages' shuffle write and read);
+* **spark pagerank**: PageRank on the same participants' links in plain DataFrames (one
+  join and one group-by per iteration, checkpointed; weighted, restart ``1 - a``), run
+  for the number of iterations the diffusion needed. GraphFrames is not used: its jar
+  for Spark 4 / Scala 2.13 did not resolve from Maven Central here, and GraphX's own
+  PageRank has no Python API.
+
+It prints every time with its ratio to the engine, the shuffle bytes per iteration and,
+for the sizes listed in ``--check``, the agreement of the Spark scores with the engine's
+(largest score difference in points, largest component difference).
+
+    .venv/bin/python benchmarks/bench_spark.py --sizes 100k,1m --driver-memory 6g
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diffusion_peers import parse_size
+
+from credence.analysis.data import export_tables
+from credence.engine import ScoringEngine
+from credence.graph.sqlite import SQLiteStore
+from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, read_policy
+from credence.seeds.synthetic import generate_population
+
+SEED = 17
+
+
+def prepare(size: int, work: Path) -> tuple[Path, Path, int]:
+    """The SQLite store and Parquet export of a seeded population of ``size`` users (cached)."""
+    folder = work / f"users-{size}"
+    db, export, stamp = folder / "credence.db", folder / "export", folder / "now.txt"
+    if stamp.exists() and (export / "users.parquet").exists():
+        return db, export, int(stamp.read_text(encoding="utf-8"))
+    folder.mkdir(parents=True, exist_ok=True)
+    clock = time.perf_counter()
+    population = generate_population(n_users=size, seed=SEED)
+    with SQLiteStore(db) as store:
+        store.clear()
+        store.load(population.dataset())
+        engine = ScoringEngine(store, now=population.now)
+        engine.recompute(write=False)
+        export_tables(store, engine, export, fmt="parquet")
+    stamp.write_text(str(population.now), encoding="utf-8")
+    print(f"  prepared {size:,} users in {time.perf_counter() - clock:.0f} s ({folder})", flush=True)
+    return db, export, population.now
+
+
+def cold_recompute(store: SQLiteStore, now: int) -> Any:
+    """A full recompute by a new engine (no warm start from a previous solution)."""
+    return ScoringEngine(store, now=now).recompute(write=False)
+
+
+def median_time(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall time of ``repeats`` runs and the last run's result."""
+    times, result = [], None
+    for _ in range(repeats):
+        clock = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - clock)
+    return statistics.median(times), result
+
+
+class Rest:
+    """Spark's REST API on 127.0.0.1: shuffle bytes of the jobs with a given description prefix."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}/api/v1"
+        (app,) = self.get("/applications")[:1]
+        self.app = app["id"]
+
+    def get(self, path: str) -> Any:
+        """GET one REST path, parsed."""
+        with urllib.request.urlopen(self.base + path, timeout=30) as response:
+            return json.load(response)
+
+    def last_job(self) -> int:
+        """The id of the newest job so far (-1 before any)."""
+        time.sleep(1.0)
+        return max((int(job["jobId"]) for job in self.get(f"/applications/{self.app}/jobs")), default=-1)
+
+    def shuffled(self, prefix: str, after: int = -1, runs: int = 1) -> dict[str, dict[str, float]]:
+        """Description -> bytes (shuffle write, read, remote read) of that description's stages.
+
+        Only jobs newer than job ``after`` count, and the sums are divided by ``runs`` (the
+        same job run that many times: the mean per run).
+        """
+        time.sleep(1.0)  # let the listener bus deliver the last stage's metrics
+        stages = {(s["stageId"]): s for s in self.get(f"/applications/{self.app}/stages")}
+        out: dict[str, dict[str, float]] = {}
+        for job in self.get(f"/applications/{self.app}/jobs"):
+            description = job.get("description") or ""
+            if not description.startswith(prefix) or int(job["jobId"]) <= after:
+                continue
+            totals = out.setdefault(description, {"write": 0.0, "read": 0.0, "remote": 0.0})
+            for stage_id in job.get("stageIds", []):
+                stage = stages.get(stage_id)
+                if stage is None or stage.get("status") != "COMPLETE":
+                    continue  # skipped stages (their shuffle output reused) moved nothing
+                totals["write"] += int(stage.get("shuffleWriteBytes", 0))
+                totals["read"] += int(stage.get("shuffleReadBytes", 0))
+                totals["remote"] += int(stage.get("shuffleRemoteBytesRead", 0))
+        return {key: {k: v / runs for k, v in totals.items()} for key, totals in out.items()}
+
+
+def communities_file(engine: ScoringEngine, folder: Path) -> Path:
+    """``user,community`` of the Louvain communities of the participants (cached), as `credence communities --out`."""
+    path = folder / "communities.csv"
+    if not path.exists():
+        from credence.analysis.investigate import community_report
+
+        clock = time.perf_counter()
+        report = community_report(engine)
+        pd.DataFrame({"user": [str(u) for u in report.ids.tolist()], "community": report.labels}).to_csv(
+            path, index=False
+        )
+        print(f"  {report.count:,} Louvain communities (modularity {report.modularity:.3f}) in "
+              f"{time.perf_counter() - clock:.1f} s", flush=True)  # fmt: skip
+    return path
+
+
+def spark_pagerank(spark: Any, export: Path, damping: float, iterations: int) -> float:
+    """PageRank over the participants' links in plain DataFrames; returns the sum of ranks (a check)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from credence.spark.inputs import read_export
+
+    context = spark.sparkContext
+    context.setJobDescription("pagerank: setup")
+    tables = read_export(spark, export)
+    flagged = F.broadcast(tables.quarantined.withColumn("_flagged", F.lit(True)))
+    ids = (
+        tables.users.join(flagged, "id", "left")
+        .filter(F.col("consent_network") & F.col("_flagged").isNull())
+        .select("id")
+    )
+    once = tables.links.select(F.col("source").alias("src"), F.col("target").alias("dst"), "weight")
+    both = once.unionByName(once.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "weight"))
+    edges = (
+        both.join(ids.withColumnRenamed("id", "src"), "src")
+        .join(ids.withColumnRenamed("id", "dst"), "dst")
+        .repartition("src")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    degree = edges.groupBy(F.col("src").alias("id")).agg(F.sum("weight").alias("d"))
+    n = ids.count()
+    ranks = degree.select("id", "d", F.lit(1.0 / n).alias("r")).localCheckpoint(eager=True)
+    try:
+        for step in range(iterations):
+            context.setJobDescription(f"pagerank: iteration {step + 1}")
+            sent = ranks.select(F.col("id").alias("src"), (F.col("r") / F.col("d")).alias("q"))
+            got = (
+                edges.join(sent, "src")
+                .groupBy(F.col("dst").alias("id"))
+                .agg(F.sum(F.col("weight") * F.col("q")).alias("s"))
+            )
+            ranks = (
+                ranks.select("id", "d")
+                .join(got, "id", "left")
+                .select("id", "d", ((1.0 - damping) / n + damping * F.coalesce("s", F.lit(0.0))).alias("r"))
+                .localCheckpoint(eager=True)
+            )
+            ranks.agg(F.sum("r")).first()  # an action per iteration, as the diffusion's residual
+        total = ranks.agg(F.sum("r").alias("t")).first()
+        return float(total["t"]) if total is not None else 0.0
+    finally:
+        context.setJobDescription(None)
+        edges.unpersist()
+
+
+def agreement(output: Path, engine: ScoringEngine) -> dict[str, float]:
+    """Largest differences between the Spark output and the engine's scores and components."""
+    got = pd.read_parquet(output)
+    got = got.set_index(got["id"].astype(str))
+    expected = engine.scores().set_index("user")
+    got = got.loc[expected.index.astype(str)]
+    diffs = {"score": float(np.abs(got["score"].to_numpy() - expected["score"].to_numpy()).max())}
+    for name in COMPONENT_NAMES:
+        diffs[name] = float(np.abs(got[name].to_numpy() - expected[name].to_numpy(dtype=np.float64)).max())
+    return diffs
+
+
+def per_iteration(shuffled: dict[str, dict[str, float]], prefix: str) -> tuple[float, float, int]:
+    """Median shuffle write and read bytes of the iterations after the first, and how many there were."""
+    rows = [v for k, v in shuffled.items() if k.startswith(prefix)]
+    later = rows[1:] or rows
+    if not later:
+        return 0.0, 0.0, 0
+    return (
+        statistics.median(r["write"] for r in later),
+        statistics.median(r["read"] for r in later),
+        len(rows),
+    )
+
+
+def mb(value: float) -> str:
+    """Bytes as megabytes."""
+    return f"{value / 1e6:,.1f} MB"
+
+
+def run(args: argparse.Namespace) -> None:
+    """Prepare, run and print every size."""
+    from credence.spark import score_export, spark_session
+
+    policy = read_policy(DEFAULT_POLICY_PATH)
+    damping = float(policy.diffusion.damping)
+    work = Path(args.work)
+    check = {parse_size(s) for s in args.check.split(",") if s}
+    with spark_session(
+        args.master, app_name="credence-bench-spark", shuffle_partitions=args.partitions,
+        driver_memory=args.driver_memory, ui_port=args.ui_port,
+    ) as spark:  # fmt: skip
+        rest = Rest(args.ui_port)
+        for size in (parse_size(s) for s in args.sizes.split(",") if s):
+            print(f"== {size:,} users (seed {SEED}), policy {policy.version}: a = {damping}, "
+                  f"tol = {policy.diffusion.tol:g}; {args.master}, driver memory {args.driver_memory}", flush=True)  # fmt: skip
+            db, export, now = prepare(size, work)
+            with SQLiteStore(db) as store:
+                local_s, report = median_time(functools.partial(cold_recompute, store, now), args.repeats)
+                engine = ScoringEngine(store, now=now)
+                engine.recompute(write=False)  # the oracle of the agreement check
+                links = report.links
+                with tempfile.TemporaryDirectory(dir=work) as scratch:
+                    outputs: list[Path] = []
+
+                    def spark_run(
+                        outputs: list[Path] = outputs, export: Path = export, now: int = now
+                    ) -> Any:
+                        out = Path(scratch) / f"scores-{len(outputs)}"
+                        outputs.append(out)
+                        return score_export(spark, export, out, now=now)
+
+                    mark = rest.last_job()
+                    spark_s, spark_report = median_time(spark_run, args.spark_repeats)
+                    shuffled = rest.shuffled("credence diffusion", mark, args.spark_repeats)
+                    communities = communities_file(engine, db.parent)
+                    mark = rest.last_job()
+                    keyed = score_export(
+                        spark, export, Path(scratch) / "keyed", now=now, partition_by=communities
+                    )
+                    keyed_rows = rest.shuffled("credence diffusion: iteration", mark)
+                    keyed_s = sum(keyed.seconds.values())
+                    diffs = agreement(outputs[-1], engine) if size in check else None
+                    keyed_diffs = agreement(Path(scratch) / "keyed", engine) if size in check else None
+                iterations = spark_report.iterations
+                run_rows = {
+                    k: v for k, v in shuffled.items() if k.startswith("credence diffusion: iteration")
+                }
+                write_b, read_b, counted = per_iteration(run_rows, "credence diffusion: iteration")
+                setup = shuffled.get("credence diffusion: setup", {"write": 0, "read": 0})
+                mark = rest.last_job()
+                pagerank_s, total = median_time(
+                    functools.partial(spark_pagerank, spark, export, damping, iterations), 1
+                )
+                pr = per_iteration(rest.shuffled("pagerank: iteration", mark), "pagerank: iteration")
+                keyed_write, keyed_read, _ = per_iteration(keyed_rows, "credence diffusion: iteration")
+            diffusion_s = spark_report.seconds["diffusion"]
+            print(f"  {links:,} links, {spark_report.participants:,} participants; diffusion: {iterations} "
+                  f"iterations, residual {spark_report.residual:.2g} (bound {policy.diffusion.tol * (1 - damping):.2g})")  # fmt: skip
+            print(f"  {'method':<34}{'seconds':>10}{'x engine':>10}")
+            print(f"  {'engine recompute (all stages)':<34}{local_s:>10.2f}{1.0:>10.2f}")
+            for stage, seconds in report.seconds.items():
+                print(f"  {'  ' + stage:<34}{seconds:>10.2f}")
+            print(f"  {'spark score (all stages)':<34}{spark_s:>10.2f}{spark_s / local_s:>10.2f}")
+            for stage, seconds in spark_report.seconds.items():
+                print(f"  {'  ' + stage:<34}{seconds:>10.2f}")
+            print(f"  {'spark pagerank, same iterations':<34}{pagerank_s:>10.2f}{pagerank_s / local_s:>10.2f}"
+                  f"   (sum of ranks {total:.6f})")  # fmt: skip
+            print(
+                f"  diffusion / pagerank (Spark, {iterations} iterations each): {diffusion_s / pagerank_s:.2f}"
+            )
+            print(f"  shuffled per diffusion iteration (median of iterations 2..{counted}): write {mb(write_b)}, "
+                  f"read {mb(read_b)}; setup (links both ways, by target) write {mb(setup['write'])}")  # fmt: skip
+            print(f"  shuffled per pagerank iteration: write {mb(pr[0])}, read {mb(pr[1])}")
+            print(f"  spark score partitioned by Louvain communities ({communities.name}): {keyed_s:.2f} s, "
+                  f"diffusion {keyed.seconds['diffusion']:.2f} s, {keyed.iterations} iterations; shuffled per "
+                  f"iteration write {mb(keyed_write)}, read {mb(keyed_read)} "
+                  f"({keyed_write / max(write_b, 1):.2f}x the hashed partitioning)")  # fmt: skip
+            print(f"  per link and iteration: diffusion {write_b / max(links, 1):.1f} B, "
+                  f"pagerank {pr[0] / max(links, 1):.1f} B")  # fmt: skip
+            if diffs is not None:
+                worst = max(v for k, v in diffs.items() if k != "score")
+                print(f"  agreement with the engine: largest score difference {diffs['score']:.0f} points "
+                      f"(limit 1), largest component difference {worst:.2g} (limit 1e-4): "
+                      f"{'OK' if diffs['score'] <= 1 and worst <= 1e-4 else 'FAILED'}")  # fmt: skip
+            if keyed_diffs is not None:
+                worst = max(v for k, v in keyed_diffs.items() if k != "score")
+                print(
+                    f"  agreement, partitioned by communities: {keyed_diffs['score']:.0f} points, components {worst:.2g}"
+                )
+            print(flush=True)
+
+
+def main() -> None:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100k", help="user counts (default: %(default)s)")
+    parser.add_argument(
+        "--check", default="100k", help="sizes whose agreement is checked (default: %(default)s)"
+    )
+    parser.add_argument("--master", default="local[2]", help="Spark master (default: %(default)s)")
+    parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory (default: %(default)s)")
+    parser.add_argument("--partitions", type=int, default=None, help="spark.sql.shuffle.partitions")
+    parser.add_argument("--ui-port", type=int, default=4057, help="port of Spark's REST API on 127.0.0.1")
+    parser.add_argument("--repeats", type=int, default=3, help="engine runs, median reported")
+    parser.add_argument("--spark-repeats", type=int, default=1, help="Spark runs, median reported")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "credence-bench-spark"),
+                        help="cache of the populations and exports (default: %(default)s)")  # fmt: skip
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
