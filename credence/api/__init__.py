@@ -25,6 +25,7 @@ Each module has one job, and imports only the ones above it in this list
 ``resolvers``              the root queries by area, mutations, the subscription
 ``schema``                 ``build_schema``: the pieces assembled
 ``graphiql``               the GraphiQL page and its assets from the package
+``console``                the analyst console page (``/console``) and its assets from the package
 ``app``                    the ASGI app and the server
 =========================  ==========================================================
 

@@ -1,4 +1,4 @@
-"""The ASGI app and the server: GraphQL at ``/graphql``, health at ``/healthz``.
+"""The ASGI app and the server: GraphQL at ``/graphql``, the analyst console at ``/console``, health at ``/healthz``.
 
 :func:`create_app` wires a :class:`~credence.api.service.CredenceService` and an
 :class:`~credence.api.config.ApiConfig` into a Starlette app; :func:`open_service` opens the
@@ -40,6 +40,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from credence.api import console
 from credence.api.budget import CostBuckets
 from credence.api.config import ApiConfig, Limits
 from credence.api.context import Context
@@ -170,6 +171,10 @@ def create_app(
         return JSONResponse({"status": "unavailable", "reason": reason, "retry_after": 2,
                              "stale_since": service.stale_since()}, status_code=503, headers={"Retry-After": "2"})  # fmt: skip
 
+    async def console_page(_: Request) -> Response:
+        # The analyst console: a static page calling /graphql with the caller's own key.
+        return HTMLResponse(console.render_page(endpoint="/graphql"))
+
     persisted = PersistedQueries(None if config.allowed_queries is None else dict(config.allowed_queries))
     guarded = RequestGuard(forwarding if forwarding is not None else graphql,
                            max_body_bytes=config.limits.max_body_bytes, persisted=persisted)  # fmt: skip
@@ -214,6 +219,12 @@ def create_app(
             Route("/readyz", ready),
             Mount(
                 STATIC_PATH, app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="graphiql-static"
+            ),
+            Route(console.CONSOLE_PATH, console_page),
+            Mount(
+                console.STATIC_PATH,
+                app=StaticFiles(directory=console.STATIC_DIR, check_dir=False),
+                name="console-static",
             ),
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

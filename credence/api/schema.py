@@ -32,6 +32,7 @@ from credence.api.resolvers.audit import AuditQuery
 from credence.api.resolvers.mutations import Mutation
 from credence.api.resolvers.subscription import Subscription
 from credence.api.resolvers.users import UsersQuery
+from credence.api.resolvers.viewer import ViewerQuery
 from credence.api.scalars import DATETIME, EpochSeconds
 from credence.api.tracing import current_request_id
 from credence.api.types.users import User
@@ -41,8 +42,8 @@ __all__ = ["CredenceSchema", "Query", "build_schema"]
 
 log = logging.getLogger("credence.api")
 
-#: The root query type: users and scores, then the analyst's tools, then the audit log.
-Query = merge_types("Query", (UsersQuery, AnalystQuery, AuditQuery))
+#: The root query type: users and scores, then the analyst's tools, the audit log, the caller's key.
+Query = merge_types("Query", (UsersQuery, AnalystQuery, AuditQuery, ViewerQuery))
 
 
 class CredenceSchema(strawberry.Schema):

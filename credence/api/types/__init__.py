@@ -9,6 +9,7 @@
 ``stats``       score statistics and histogram bins
 ``model``       the scoring model in force
 ``audit``       the audit log
+``viewer``      the caller's key, role and the request limits
 ``consent``     a person's own records: consent history, adverse-action notices
 ``users``       ``Node``, ``User`` and the user and friend connections
 ``payloads``    what mutations and the subscription return
