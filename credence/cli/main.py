@@ -420,6 +420,7 @@ def demo(
     def ready(url: str) -> None:
         click.echo("")
         click.echo(f"GraphQL API on {url} (GraphiQL: open it in a browser; send the key as a header)")
+        click.echo(f"Analyst console on {_console_url(url)} (sign in with one of the keys below)")
         click.echo(f"API keys ({keys_path}; secrets in {secrets_shown}):")
         for line in secrets_shown.read_text(encoding="utf-8").splitlines():
             click.echo(f"  {line}")
@@ -507,6 +508,7 @@ def serve(
 
     def ready(url: str) -> None:
         click.echo(f"GraphQL API on {url}" + (f" ({workers} workers, one writer)" if workers > 1 else ""))
+        click.echo(f"Analyst console on {_console_url(url)}")
 
     click.echo("loading scores into memory ...", err=True)
     run_server(settings, ready=ready)
@@ -955,6 +957,19 @@ def explain(
             )
             counted = "left out while open" if left_out else "still counts"
             click.echo(f"  under dispute: {found.kind} {found.record} (#{found.id}, {counted})")
+
+
+def _console_url(graphql_url: str) -> str:
+    """The console's address next to the GraphQL endpoint's.
+
+    Examples
+    --------
+    >>> _console_url("http://127.0.0.1:8000/graphql")
+    'http://127.0.0.1:8000/console'
+    """
+    from credence.api.console import CONSOLE_PATH
+
+    return graphql_url.rsplit("/graphql", 1)[0] + CONSOLE_PATH
 
 
 def _print_changes(changes: list[Any], what: str) -> None:
