@@ -128,6 +128,10 @@ class Context:
             raise PermissionDeniedError(what, role=self.key.role, allowed=allowed)
         return self.key
 
+    def allows(self, permission: str) -> bool:
+        """Whether the caller's key has ``permission`` (False without a valid key); never raises."""
+        return self.key is not None and self.key.role in PERMISSIONS[permission]
+
     def audit_read(self, action: str, subject: str | None, detail: str = "") -> None:
         """Record a read of evidence about ``subject``, if the caller's role is audited.
 

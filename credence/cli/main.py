@@ -767,7 +767,18 @@ def why(
         "change": "a change",
     }
     for step in change.steps[-20:]:
-        click.echo(f"  step to snapshot {step.position}: {step.change:+d} points, {kinds[step.kind]}")
+        click.echo(f"  step to snapshot {step.position}: {step.change:+d} points, {kinds[step.kind]}"
+                   f"{_step_cause(step.cause, user) if step.cause is not None else ''}")  # fmt: skip
+
+
+def _step_cause(cause: Any, user: str) -> str:
+    """``: <kind> of <whose> [records] by <actor>`` for ``credence why`` (a journal :class:`Change`)."""
+    whose = "own" if cause.concerns(user) else f"network: {', '.join(cause.others(user)[:5])}"
+    records = cause.records_of(user)
+    labels = [f"{r} (corrected)" if r in cause.corrected else r for r in records[:5]]
+    shown = f" [{', '.join(labels)}{', ...' if len(records) > 5 else ''}]" if records else ""
+    by = f" by {cause.actor}" if cause.actor else ""
+    return f": {cause.kind} ({whose}){shown}{by}"
 
 
 @main.command()

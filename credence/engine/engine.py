@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from credence.core.errors import ConflictError, NotFoundError, ParameterError, StoreError, ValidationError
-from credence.engine import disputes, events, explain
+from credence.engine import causes, disputes, events, explain
 from credence.engine.disputes import DisputeOutcome
 from credence.engine.follow import follow as follow_feed
 from credence.engine.model import ScoringModel
@@ -74,6 +74,7 @@ from credence.engine.results import (
 )
 from credence.engine.state import EngineState
 from credence.engine.why import ScoreChangeExplanation, explain_score_change
+from credence.graph.journal import ChangeDraft
 from credence.graph.model import IDENTITY_LEVELS, Records, check_text, check_user_id, epoch_now
 from credence.graph.store import GraphStore, Review
 from credence.scoring.factors import FactorParams
@@ -203,7 +204,7 @@ class ScoringEngine:
         return self._state
 
     @contextmanager
-    def unit(self) -> Iterator[EngineState]:
+    def unit(self, *, journal: ChangeDraft | None = None) -> Iterator[EngineState]:
         """Hold the engine and one store unit of work: every change inside commits together.
 
         The engine's changes (:meth:`record_repayments`, :meth:`add_link`, ...) each
@@ -215,6 +216,10 @@ class ScoringEngine:
         memory. When a write or the commit fails after memory changed, nothing is
         stored, the engine is marked stale (:attr:`stale_since`) and refuses changes
         until :meth:`restore` rebuilds it from the store.
+
+        With ``journal`` the unit is one journaled change
+        (:meth:`~credence.graph.store.StoreBase.change`): every snapshot it writes
+        points to that entry, which is how :meth:`explain_change` names a step's cause.
 
         Yields
         ------
@@ -231,7 +236,12 @@ class ScoringEngine:
             revision = state.revision
             try:
                 with self.store.transaction():
-                    yield state
+                    if journal is None:
+                        yield state
+                    else:
+                        with self.store.change(journal.kind, journal.people, actor=journal.actor,
+                                               corrected=journal.corrected):  # fmt: skip
+                            yield state
             except BaseException:
                 # A change touches memory only after its own store write was accepted, so a
                 # rejection leaves the revision as it was; anything after is ahead of the store.
@@ -478,7 +488,7 @@ class ScoringEngine:
         list of ScoreChange
             The users whose score or components moved.
         """
-        with self.unit() as state:
+        with self.unit(journal=self._event_change("repayments", frame)) as state:
             return events.record_events(
                 self._model, state, self.store, frame, add=self.store.add_repayments, on_change=self._changed
             )
@@ -488,14 +498,15 @@ class ScoringEngine:
 
         ``frame`` is a spending frame, or :func:`~credence.graph.model.spending_records`.
         """
-        with self.unit() as state:
+        with self.unit(journal=self._event_change("spending", frame)) as state:
             return events.record_events(
                 self._model, state, self.store, frame, add=self.store.add_spending, on_change=self._changed
             )
 
     def upsert_users(self, frame: pd.DataFrame) -> list[ScoreChange]:
         """Create or update users, then score them (new users start without links)."""
-        with self.unit() as state:
+        users = frame["id"].tolist() if "id" in frame.columns else []
+        with self.unit(journal=causes.person_change("users", users)) as state:
             return events.upsert_users(self._model, state, self.store, frame, on_change=self._changed)
 
     def add_link(
@@ -505,7 +516,7 @@ class ScoringEngine:
 
         ``created`` dates the link (default the evaluation time of the scores).
         """
-        with self.unit() as state:
+        with self.unit(journal=causes.link_change("link_added", a, b)) as state:
             return events.add_link(
                 self._model,
                 state,
@@ -519,7 +530,7 @@ class ScoringEngine:
 
     def remove_link(self, a: str, b: str) -> list[ScoreChange]:
         """Remove a friend link (NotFoundError if there is none), then update the scores."""
-        with self.unit() as state:
+        with self.unit(journal=causes.link_change("link_removed", a, b)) as state:
             return events.remove_link(self._model, state, self.store, a, b, on_change=self._changed)
 
     def set_consent(self, user_id: str, consent: bool, *, actor: str = "system") -> list[ScoreChange]:
@@ -529,7 +540,8 @@ class ScoringEngine:
         (:meth:`~credence.graph.store.GraphStore.consent_history`), in the transaction that
         stores the consent and the snapshots it produces.
         """
-        with self.unit() as state:
+        kind = "consent_given" if consent else "consent_withdrawn"
+        with self.unit(journal=causes.person_change(kind, [user_id], actor=actor)) as state:
             return events.set_consent(
                 self._model, state, self.store, user_id, consent, actor=actor, on_change=self._changed
             )
@@ -543,7 +555,8 @@ class ScoringEngine:
         return self._flag(user_id, flagged=False, analyst=analyst, reason=reason)
 
     def _flag(self, user_id: str, *, flagged: bool, analyst: str, reason: str) -> list[ScoreChange]:
-        with self.unit() as state:
+        journal = causes.person_change("flag" if flagged else "unflag", [user_id], actor=analyst)
+        with self.unit(journal=journal) as state:
             return events.set_flag(
                 self._model,
                 state,
@@ -568,7 +581,8 @@ class ScoringEngine:
         """
         keys = list(dict.fromkeys(check_user_id(user) for user in user_ids))
         check_text("flag", "reason", reason)
-        with self.unit() as state:
+        journal = causes.person_change("unflag" if clear else "flag", keys, actor=analyst)
+        with self.unit(journal=journal) as state:
             return events.set_flags(
                 self._model,
                 state,
@@ -628,7 +642,8 @@ class ScoringEngine:
             If the user is unknown; nothing is written.
         """
         user_id = check_user_id(user_id)
-        with self.unit() as state:
+        # The store's erasure renames the person in the journal, this entry too, to their pseudonym.
+        with self.unit(journal=causes.person_change("erasure", [user_id], actor=actor)) as state:
             state.row(user_id)  # NotFoundError before anything changes
             changes = events.withdraw(self._model, state, self.store, user_id, on_change=self._changed)
             pseudonym = self.store.erase_user(user_id, actor=actor)
@@ -695,7 +710,8 @@ class ScoringEngine:
             If the record already has an open dispute.
         """
         user_id = check_user_id(user_id)
-        with self.unit() as state:
+        journal = causes.person_change("dispute_opened", [user_id], actor=opened_by, record=record)
+        with self.unit(journal=journal) as state:
             return disputes.open_dispute(self._model, state, self.store, user_id, kind=kind, record=record,
                                          reason=reason, opened_by=opened_by, on_change=self._changed)  # fmt: skip
 
@@ -725,10 +741,29 @@ class ScoringEngine:
         ValidationError
             On a bad outcome, an empty reason, or a correction that does not fit the dispute.
         """
-        with self.unit() as state:
+        journal = self._dispute_change(dispute_id, outcome, analyst, corrected=correction is not None)
+        with self.unit(journal=journal) as state:
             return disputes.resolve_dispute(self._model, state, self.store, int(dispute_id), outcome=outcome,
                                             resolution=resolution, analyst=analyst, correction=correction,
                                             on_change=self._changed)  # fmt: skip
+
+    def _event_change(self, kind: str, frame: pd.DataFrame | Records) -> ChangeDraft | None:
+        """The journal draft of an event batch, its stored ids marked as corrected."""
+        return causes.event_change(kind, frame, stored=lambda ids: self.store.event_owners(kind, ids).keys())
+
+    def _dispute_change(
+        self, dispute_id: Any, outcome: Any, analyst: str, *, corrected: bool
+    ) -> ChangeDraft | None:
+        """The journal draft of a dispute's resolution (None when the resolution will be refused)."""
+        try:
+            dispute = self.store.dispute(int(dispute_id))
+        except (NotFoundError, TypeError, ValueError):
+            return None
+        kind = {"upheld": "dispute_upheld", "rejected": "dispute_rejected"}.get(outcome)
+        if kind is None:
+            return None
+        return causes.person_change(kind, [dispute.user], actor=analyst, record=dispute.record,
+                                    corrected=corrected and kind == "dispute_upheld")  # fmt: skip
 
     def explain_change(
         self, user_id: str, *, before: int | None = None, after: int | None = None, since: int | None = None
@@ -759,8 +794,9 @@ class ScoringEngine:
                 before = int(at_or_before[-1]) if at_or_before.size else 0
             else:
                 before = max(min(after, last) - 1, 0)
+        causes = self.store.snapshot_changes(user_id)
         return explain_score_change(history, self.store.model_weights(), self.policy, user=user_id,
-                                    before=before, after=after)  # fmt: skip
+                                    before=before, after=after, causes=causes)  # fmt: skip
 
     def influence(self, user_id: str, *, first: int = 20, threshold: float = 1e-4) -> InfluenceReport:
         """Blast radius: whose network value depends on this user, and the points at stake.

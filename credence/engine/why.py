@@ -20,8 +20,14 @@ everything was re-derived from the store), or ``change`` (an incremental change 
 same evaluation time: an event, a link, a consent, a flag or a dispute of the person or
 of their network). The steps' point changes add up to the whole change exactly.
 
-What this does not decompose yet: which record, contributor or link a ``change`` step
-was (the snapshots keep components, not their causes).
+A ``change`` step also names its **cause** when the change journal has it
+(:mod:`credence.graph.journal`, written in the change's own transaction): what the
+change was (an event batch, a link added or removed, a consent, a flag, a dispute
+opened or resolved, an erasure), whether it was to the person's own data (``own``: their
+records it concerned, by id) or elsewhere in their network (the people whose data it
+was). A ``recompute`` step's cause is the records' aging and whatever the full
+recompute re-derived from the store; snapshots written before the journal existed, or
+imported, have no cause.
 
 Examples
 --------
@@ -38,17 +44,27 @@ Examples
 ('credit_line',)
 >>> [(step.kind, step.change) for step in change.steps]
 [('recompute', -42)]
+
+With the journal's entry for the second snapshot, the step is a change and names it:
+
+>>> from credence.graph.journal import Change
+>>> late = Change(id=3, at=60, kind="repayments", people={"ann": ("r9",)})
+>>> history.loc[1, "computed_at"] = 0
+>>> step = explain_score_change(history, {}, policy, user="ann", before=0, after=1, causes=[None, late]).steps[0]
+>>> step.kind, step.cause.kind, step.own, step.cause.records_of("ann")
+('change', 'repayments', True, ('r9',))
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from credence.core.errors import ValidationError
 from credence.core.scale import points
+from credence.graph.journal import Change
 from credence.scoring.policy import COMPONENT_NAMES, Policy
 
 __all__ = ["ComponentChange", "ScoreChangeExplanation", "ScoreStep", "explain_score_change"]
@@ -82,6 +98,10 @@ class ScoreStep:
     score_after: int
     at: int
     components: tuple[ComponentChange, ...]
+    #: The journaled change that produced the later snapshot (None: a recompute, a model change, or not journaled).
+    cause: Change | None = None
+    #: Whether :attr:`cause` was to the person's own data (False: elsewhere in their network; None without a cause).
+    own: bool | None = None
 
     @property
     def change(self) -> int:
@@ -129,6 +149,7 @@ def explain_score_change(
     user: str,
     before: int,
     after: int,
+    causes: Sequence[Change | None] | None = None,
 ) -> ScoreChangeExplanation:
     """Decompose the change from snapshot ``before`` to snapshot ``after`` of one user.
 
@@ -146,6 +167,9 @@ def explain_score_change(
         The user's id, carried into the result.
     before, after
         Snapshot positions counted from the oldest (0), ``before <= after``.
+    causes
+        For each snapshot of ``history``, the journaled change that produced it, or None
+        (``GraphStore.snapshot_changes``); by default none is known.
 
     Raises
     ------
@@ -168,15 +192,17 @@ def explain_score_change(
     steps = []
     for position in range(before + 1, after + 1):
         earlier, later = history.iloc[position - 1], history.iloc[position]
+        cause = causes[position] if causes is not None and position < len(causes) else None
         if str(earlier["model_version"]) != str(later["model_version"]):
             kind = "model"
-        elif int(earlier["computed_at"]) != int(later["computed_at"]):
+        elif cause is None and int(earlier["computed_at"]) != int(later["computed_at"]):
             kind = "recompute"
         else:
             kind = "change"
         steps.append(ScoreStep(position=position, kind=kind, score_before=int(earlier["score"]),
                                score_after=int(later["score"]), at=int(later["computed_at"]),
-                               components=_component_changes(earlier, later, recorded, policy)))  # fmt: skip
+                               components=_component_changes(earlier, later, recorded, policy), cause=cause,
+                               own=None if cause is None else cause.concerns(user)))  # fmt: skip
     return ScoreChangeExplanation(
         user=user, before_position=before, after_position=after, before_score=score_a, after_score=score_b,
         before_version=str(a["model_version"]), after_version=str(b["model_version"]),

@@ -75,6 +75,7 @@ import pandas as pd
 from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, OutcomeUnknownError, StoreError
 from credence.graph.disputes import Dispute, check_dispute_request, check_dispute_resolution
+from credence.graph.journal import Change, ChangeDraft, format_people, parse_change, rename_person
 from credence.graph.model import (
     COMPONENTS,
     DISTRUST_COLUMNS,
@@ -141,6 +142,7 @@ _SCHEMA = [
     "CREATE INDEX credence_audit_subject IF NOT EXISTS FOR (e:AuditEntry) ON (e.subject)",
     "CREATE INDEX credence_audit_actor IF NOT EXISTS FOR (e:AuditEntry) ON (e.actor)",
     "CREATE CONSTRAINT credence_recompute_seq IF NOT EXISTS FOR (r:Recompute) REQUIRE r.seq IS UNIQUE",
+    "CREATE CONSTRAINT credence_change_id IF NOT EXISTS FOR (c:Change) REQUIRE c.id IS UNIQUE",
 ]
 #: Properties of an ``AuditEntry`` node in :class:`~credence.graph.store.AuditEntry` field order.
 _AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
@@ -574,6 +576,10 @@ class Neo4jStore(StoreBase):
         base = writer.run(_ALLOCATE, name="score_seq", n=len(scores))[0]["base"]
         fields = ["model_version", "computed_at", "score", *COMPONENTS]
         frame = scores[fields].assign(uid=uid, seq=base + 1 + np.arange(len(scores)))
+        change = self._change_id(writer)
+        if change is not None:  # the journaled change that produced these snapshots
+            fields.append("change")
+            frame = frame.assign(change=change)
         sets = ", ".join(f"s.{f} = r[{i + 2}]" for i, f in enumerate(fields))
         writer.unwind(
             f"UNWIND $rows AS r CREATE (s:ScoreSnapshot {{seq: r[0], uid: r[1]}}) SET {sets}",
@@ -582,6 +588,24 @@ class Neo4jStore(StoreBase):
             lambda *_: None,
         )
         return len(frame)
+
+    def _write_change(self, draft: ChangeDraft, at: int, tx: Any) -> int:
+        writer: _Writer = tx
+        change = int(writer.run(_ALLOCATE, name="change_id", n=1)[0]["base"]) + 1
+        writer.run("CREATE (:Change {id: $id, at: $at, kind: $kind, actor: $actor, people: $people, "
+                   "corrected: $corrected})", id=change, at=at, kind=draft.kind, actor=draft.actor,
+                   people=format_people(draft.people), corrected=json.dumps(list(draft.corrected)))  # fmt: skip
+        return change
+
+    @_one_view
+    def snapshot_changes(self, user_id: str) -> list[Change | None]:
+        uid = self._uid(user_id)
+        records = self._read(
+            "MATCH (s:ScoreSnapshot {uid: $uid}) WITH s ORDER BY s.computed_at, s.seq "
+            "OPTIONAL MATCH (c:Change {id: s.change}) RETURN [c.id, c.at, c.kind, c.people, c.actor, c.corrected] AS row",
+            uid=uid,
+        )
+        return [None if r["row"][0] is None else parse_change(*r["row"]) for r in records]
 
     def _write_audit(self, rows: list[AuditRow], tx: Any) -> list[int]:
         writer: _Writer = tx
@@ -849,6 +873,11 @@ class Neo4jStore(StoreBase):
             tx.run(f"MATCH (n:{label} {{uid: $uid}}) DETACH DELETE n", uid=uid)  # fixed labels, never input
         tx.run("MATCH (d:Dispute {kind: 'link', record: $id}) SET d.record = $pseudonym, d.detail = '[erased]'",
                id=user_id, pseudonym=pseudonym)  # fmt: skip
+        found = tx.run("MATCH (c:Change) WHERE c.people CONTAINS $needle RETURN c.id AS id, c.people AS people",
+                       needle=json.dumps(user_id))  # fmt: skip
+        for row in found:
+            tx.run("MATCH (c:Change {id: $id}) SET c.people = $people", id=row["id"],
+                   people=rename_person(row["people"], user_id, pseudonym))  # fmt: skip
         tx.run("MATCH (u:User {uid: $uid}) DETACH DELETE u", uid=uid)  # with its FRIEND links
         tx.run("MATCH (e:AuditEntry {subject: $id}) SET e.subject = $pseudonym, e.detail = '[erased]'",
                id=user_id, pseudonym=pseudonym)  # fmt: skip

@@ -66,6 +66,7 @@ from credence.core.checks import check_choice, check_int
 from credence.core.errors import ConflictError, NotFoundError, StoreError
 from credence.graph.config import check_synchronous
 from credence.graph.disputes import Dispute, check_dispute_request, check_dispute_resolution
+from credence.graph.journal import Change, ChangeDraft, format_people, parse_change, rename_person
 from credence.graph.model import (
     COMPONENTS,
     DISTRUST_COLUMNS,
@@ -265,6 +266,18 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject, id);
 CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
+CREATE TABLE IF NOT EXISTS changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT,
+    people TEXT NOT NULL,
+    corrected TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS change_snapshots (
+    sid INTEGER PRIMARY KEY,
+    change INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS recomputes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     computed_at INTEGER NOT NULL,
@@ -745,21 +758,54 @@ class SQLiteStore(StoreBase):
         db: sqlite3.Connection = tx
         uid = dict(zip(*self._uid_map(records.column("user"), db), strict=True))
         cols = ["uid", "model_version", "computed_at", "score", *COMPONENTS]
+        last = self._last_sid(db)
         db.executemany(
             f"INSERT INTO scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [(uid[row[0]], *row[1:]) for row in records.rows],
         )
+        self._stamp_snapshots(last, db)
         return len(records)
+
+    @staticmethod
+    def _last_sid(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT coalesce(max(sid), 0) FROM scores").fetchone()[0])
+
+    def _stamp_snapshots(self, last: int, db: sqlite3.Connection) -> None:
+        """Point the snapshots inserted after ``last`` to the open change, if there is one."""
+        change = self._change_id(db)
+        if change is not None:
+            db.execute("INSERT INTO change_snapshots (sid, change) SELECT sid, ? FROM scores WHERE sid > ?",
+                       (change, last))  # fmt: skip
+
+    def _write_change(self, draft: ChangeDraft, at: int, tx: Any) -> int:
+        db: sqlite3.Connection = tx
+        cursor = db.execute("INSERT INTO changes (at, kind, actor, people, corrected) VALUES (?, ?, ?, ?, ?)",
+                            (at, draft.kind, draft.actor, format_people(draft.people),
+                             json.dumps(list(draft.corrected))))  # fmt: skip
+        return int(cursor.lastrowid or 0)
+
+    def snapshot_changes(self, user_id: str) -> list[Change | None]:
+        with self._snapshot() as db:
+            uid = self._uid(user_id, db)
+            rows = db.execute(
+                "SELECT c.id, c.at, c.kind, c.people, c.actor, c.corrected FROM scores s "
+                "LEFT JOIN change_snapshots cs ON cs.sid = s.sid LEFT JOIN changes c ON c.id = cs.change "
+                "WHERE s.uid = ? ORDER BY s.computed_at, s.sid",
+                (uid,),
+            ).fetchall()
+        return [None if row[0] is None else parse_change(*row) for row in rows]
 
     def _write_scores(self, scores: pd.DataFrame, tx: Any) -> int:
         db: sqlite3.Connection = tx
         uid = self._uids(scores["user"].to_numpy(dtype=object), db)
         cols = ["uid", "model_version", "computed_at", "score", *COMPONENTS]
         frame = scores.drop(columns="user").assign(uid=uid)
+        last = self._last_sid(db)
         db.executemany(
             f"INSERT INTO scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             _rows(frame, cols),
         )
+        self._stamp_snapshots(last, db)
         return len(frame)
 
     def _recorded_model(self, version: str, tx: Any) -> dict[str, float] | None:
@@ -999,6 +1045,13 @@ class SQLiteStore(StoreBase):
             "disputes",
             "scores",
         )
+        # Before the snapshots go: a later snapshot may reuse a deleted one's sid.
+        db.execute("DELETE FROM change_snapshots WHERE sid IN (SELECT sid FROM scores WHERE uid = ?)", (uid,))
+        needle = json.dumps(user_id)
+        for change, people in db.execute("SELECT id, people FROM changes WHERE instr(people, ?) > 0",
+                                         (needle,)).fetchall():  # fmt: skip
+            db.execute("UPDATE changes SET people = ? WHERE id = ?",
+                       (rename_person(people, user_id, pseudonym), change))  # fmt: skip
         for table in tables:
             db.execute(f"DELETE FROM {table} WHERE uid = ?", (uid,))  # fixed table names, never input
         db.execute("UPDATE disputes SET record = ?, detail = '[erased]' WHERE kind = 'link' AND record = ?",
@@ -1090,6 +1143,8 @@ class SQLiteStore(StoreBase):
                 db.execute("DELETE FROM meta WHERE key = 'erasure_key'")
             for table in (
                 "recomputes",
+                "change_snapshots",
+                "changes",
                 "audit_log",
                 "models",
                 "scores",

@@ -77,6 +77,7 @@ from credence.core.errors import (
     clip,
 )
 from credence.graph.disputes import Dispute
+from credence.graph.journal import Change, ChangeDraft, check_change
 from credence.graph.model import (
     COMPONENTS,
     IDENTITY_LEVELS,
@@ -773,6 +774,25 @@ class GraphStore(Protocol):
         """A user's snapshots, oldest first."""
         ...
 
+    def snapshot_changes(self, user_id: str) -> list[Change | None]:
+        """For each snapshot of :meth:`score_history`, the journaled change that produced it (None: none).
+
+        See :meth:`StoreBase.change`; NotFoundError for an unknown user.
+        """
+        ...
+
+    def change(
+        self,
+        kind: str,
+        people: Mapping[str, Iterable[str]],
+        *,
+        actor: str | None = None,
+        at: int | None = None,
+        corrected: Iterable[str] = (),
+    ) -> AbstractContextManager[GraphStore]:
+        """Journal one change; the snapshots written inside the block point to it (:meth:`StoreBase.change`)."""
+        ...
+
     def latest_scores(self) -> pd.DataFrame:
         """The newest snapshot of every scored user, sorted by user."""
         ...
@@ -859,16 +879,29 @@ class GraphStore(Protocol):
 class _Unit:
     """The unit of work a thread has open on a store: the backend's transaction and its state."""
 
-    __slots__ = ("depth", "doomed", "explicit", "tx")
+    __slots__ = ("change", "depth", "doomed", "explicit", "tx")
 
     def __init__(self, tx: Any, *, explicit: bool) -> None:
         self.tx = tx
+        #: The change (:meth:`StoreBase.change`) whose snapshots are being written, if any.
+        self.change: _PendingChange | None = None
         #: Opened by transaction()/savepoint() (True) or by one write method (False).
         self.explicit = explicit
         #: Savepoints open inside it.
         self.depth = 0
         #: Why the unit can only roll back (None while it may commit).
         self.doomed: str | None = None
+
+
+class _PendingChange:
+    """A change open in a unit of work: journaled at its first snapshot, or when it ends."""
+
+    __slots__ = ("at", "draft", "id")
+
+    def __init__(self, draft: ChangeDraft, at: int) -> None:
+        self.draft = draft
+        self.at = at
+        self.id: int | None = None
 
 
 class StoreBase:
@@ -1277,6 +1310,76 @@ class StoreBase:
         """
         with self._unit_of_work(explicit=True):
             yield self
+
+    @contextmanager
+    def change(
+        self,
+        kind: str,
+        people: Mapping[str, Iterable[str]],
+        *,
+        actor: str | None = None,
+        at: int | None = None,
+        corrected: Iterable[str] = (),
+    ) -> Iterator[Self]:
+        """Journal one change: every score snapshot written inside the block points to it.
+
+        The block is a unit of work (or joins the open one, as a savepoint). The journal
+        entry (:class:`~credence.graph.journal.Change`) is written with the block's first
+        snapshot, or when the block ends without one; it commits with the change and
+        its snapshots, or not at all. :meth:`snapshot_changes` reads it back per
+        snapshot. Changes do not nest: a snapshot points to the innermost. ``corrected``
+        names the event ids of ``people`` that replaced stored ones.
+
+        Raises
+        ------
+        ValidationError
+            From :func:`~credence.graph.journal.check_change`, before anything is written.
+
+        Examples
+        --------
+        >>> from credence.graph.model import score_records
+        >>> from credence.graph.sqlite import SQLiteStore
+        >>> store = SQLiteStore(":memory:")
+        >>> _ = store.upsert_users(pd.DataFrame({"id": ["a", "b"], "created": [0, 0]}))
+        >>> snapshot = score_records(["a"], "m1", 5, np.array([650]), np.full((1, 5), 0.5))
+        >>> _ = store.write_score_records(snapshot)
+        >>> with store.change("link_added", {"a": ["b"], "b": ["a"]}, at=9):
+        ...     _ = store.upsert_links(pd.DataFrame({"source": ["a"], "target": ["b"], "weight": [1.0]}))
+        ...     _ = store.write_score_records(snapshot)
+        >>> [None if c is None else (c.kind, c.at, c.records_of("a")) for c in store.snapshot_changes("a")]
+        [None, ('link_added', 9, ('b',))]
+        >>> store.close()
+        """
+        draft = check_change(kind, {person: tuple(records) for person, records in people.items()}, actor=actor,
+                             corrected=corrected)  # fmt: skip
+        when = epoch_now() if at is None else int(at)
+        with self._write_transaction() as tx:
+            unit = self._unit()
+            assert unit is not None
+            outer, unit.change = unit.change, _PendingChange(draft, when)
+            try:
+                yield self
+                self._change_id(tx)
+            finally:
+                unit.change = outer
+
+    def _change_id(self, tx: Any) -> int | None:
+        """The id of the change open in this thread's unit (journaling it on first use); None without one."""
+        unit = self._unit()
+        pending = None if unit is None else unit.change
+        if pending is None:
+            return None
+        if pending.id is None:
+            pending.id = self._write_change(pending.draft, pending.at, tx)
+        return pending.id
+
+    def _write_change(self, draft: ChangeDraft, at: int, tx: Any) -> int:  # pragma: no cover - overridden
+        """Append a journal entry in the open transaction; its id."""
+        raise NotImplementedError
+
+    def snapshot_changes(self, user_id: str) -> list[Change | None]:  # pragma: no cover - overridden
+        """For each of the user's snapshots in :meth:`score_history`'s order, the change that produced it (or None)."""
+        raise NotImplementedError
 
     def _unit(self) -> _Unit | None:
         """The unit of work the calling thread has open on this store, if any."""

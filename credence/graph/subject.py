@@ -108,7 +108,8 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         (each friend with the link's weight and creation), ``repayments``, ``spending``,
         ``distrust`` (the rows the person gives or receives), ``consent_history``, ``notices`` (adverse-action),
         ``reviews`` (requests for human review), ``disputes`` (with their resolutions), ``flags``, ``score_history`` (oldest first, with the
-        components) and ``audit`` (the entries whose subject is the person, oldest first:
+        components and each snapshot's ``cause`` from the change journal: its kind, time,
+        whether it was to the person's own data, and which of their records) and ``audit`` (the entries whose subject is the person, oldest first:
         who read their evidence, who flagged them).
 
     Raises
@@ -142,9 +143,22 @@ def generate_subject_export(store: GraphStore, user_id: str, *, now: int | None 
         "reviews": [_record(review) for review in store.reviews(user=user_id)],
         "disputes": [_record(dispute, drop=("user",)) for dispute in store.disputes(user=user_id)],
         "flags": [_record(flag) for flag in store.flags(user_id)],
-        "score_history": _rows(store.score_history(user_id), drop=("user",)),
+        "score_history": _history(store, user_id),
         "audit": audit,
     }
+
+
+def _history(store: GraphStore, user_id: str) -> list[dict[str, Any]]:
+    """The score history, each snapshot with the journaled change behind it (without naming anyone else)."""
+    rows = _rows(store.score_history(user_id), drop=("user",))
+    causes = store.snapshot_changes(user_id)
+    for row, cause in zip(rows, causes, strict=False):
+        row["cause"] = None if cause is None else {
+            "kind": cause.kind, "at": format_datetime(cause.at), "own": cause.concerns(user_id),
+            "records": list(cause.records_of(user_id)), "corrected": [r for r in cause.records_of(user_id)
+                                                                       if r in cause.corrected],
+        }  # fmt: skip
+    return rows
 
 
 def write_subject_export(

@@ -137,7 +137,10 @@ class UsersQuery:
         explanation = await ctx.service.run(
             ctx.service.engine.explain_change, user, before=before, after=after
         )
-        return score_change_from(explanation)
+        evidence = ctx.allows("evidence")
+        if evidence:
+            ctx.audit_read("read:scoreChange", user)
+        return score_change_from(explanation, evidence=evidence)
 
     @strawberry.field(description="Summary statistics of the scores (optionally filtered).")
     async def score_stats(self, info: strawberry.Info, filter: UserFilter | None = None) -> ScoreStats:

@@ -15,6 +15,7 @@ from credence.api.types.scores import Component
 from credence.core.scale import points
 from credence.engine.why import ComponentChange as WhyComponent
 from credence.engine.why import ScoreChangeExplanation as WhyExplanation
+from credence.engine.why import ScoreStep as WhyStep
 from credence.scoring.policy import COMPONENT_NAMES, Policy
 
 __all__ = [
@@ -135,6 +136,41 @@ class ComponentChange:
 
 
 @strawberry.type(
+    description="The change that produced a snapshot, from the change journal: what it was, when, and whether it "
+    "was to the person's own data or elsewhere in their network."
+)
+class StepCause:
+    """A :class:`credence.graph.journal.Change` as one person's score history shows it."""
+
+    kind: str = strawberry.field(
+        description="repayments, spending, users, link_added, link_removed, consent_given, consent_withdrawn, flag, "
+        "unflag, dispute_opened, dispute_upheld, dispute_rejected or erasure."
+    )
+    at: EpochSeconds = strawberry.field(description="When the change was made.")
+    own: bool = strawberry.field(
+        description="True: a change to this person's own data (their records, a link of theirs, their consent, "
+        "their flag); false: a change elsewhere in their network that moved their network value."
+    )
+    records: list[str] = strawberry.field(
+        description="This person's records the change concerned: event ids, or for a link the other end's id "
+        "(empty for a network change)."
+    )
+    corrected: list[str] = strawberry.field(
+        description="Of `records`, the events that replaced a stored event with the same id (a correction or an "
+        "update, e.g. a pending repayment now paid, or an upheld dispute's correction); the others are new."
+    )
+    people_count: int = strawberry.field(description="How many other people's own data the change was.")
+    people: list[str] | None = strawberry.field(
+        description="Those other people's ids (erased people by pseudonym); null unless the caller may read "
+        "evidence (analyst, admin)."
+    )
+    actor: str | None = strawberry.field(
+        description="Who made it (the analyst of a flag, the actor of a consent or dispute), where recorded; null "
+        "unless the caller may read evidence."
+    )
+
+
+@strawberry.type(
     description="The move from one stored snapshot to the next: a model change, a full recompute at a later "
     "evaluation time (records aged, everything re-derived) or an incremental change."
 )
@@ -148,6 +184,10 @@ class ScoreStep:
     change: int
     computed_at: EpochSeconds = strawberry.field(description="The later snapshot's evaluation time.")
     components: list[ComponentChange]
+    cause: StepCause | None = strawberry.field(
+        description="For a change step, the journaled change behind it (null for a model change, a recompute, or "
+        "snapshots written before the journal or imported)."
+    )
 
 
 @strawberry.type(
@@ -187,8 +227,20 @@ def _component_changes(changes: Sequence[WhyComponent]) -> list[ComponentChange]
                             value_points=c.value_points, weight_points=c.weight_points) for c in changes]  # fmt: skip
 
 
-def score_change_from(explanation: WhyExplanation) -> ScoreChangeExplanation:
-    """The engine's decomposition as a GraphQL object."""
+def _cause(step: WhyStep, user: str, *, evidence: bool) -> StepCause | None:
+    cause = step.cause
+    if cause is None:
+        return None
+    others = list(cause.others(user))
+    records = cause.records_of(user)
+    return StepCause(kind=cause.kind, at=EpochSeconds(cause.at), own=bool(step.own), records=list(records),
+                     corrected=[record for record in records if record in cause.corrected],
+                     people_count=len(others), people=others if evidence else None,
+                     actor=cause.actor if evidence else None)  # fmt: skip
+
+
+def score_change_from(explanation: WhyExplanation, *, evidence: bool = False) -> ScoreChangeExplanation:
+    """The engine's decomposition as a GraphQL object; ``evidence``: name the other people and actors of causes."""
     e = explanation
     return ScoreChangeExplanation(
         user_id=e.user, change=e.change, before_score=e.before_score, after_score=e.after_score,
@@ -200,7 +252,8 @@ def score_change_from(explanation: WhyExplanation) -> ScoreChangeExplanation:
         rounding=e.rounding, tiers_lost=list(e.tiers_lost), tiers_gained=list(e.tiers_gained),
         steps=[ScoreStep(cursor=encode_cursor("history", {"p": step.position}), kind=step.kind,
                          score_before=step.score_before, score_after=step.score_after, change=step.change,
-                         computed_at=EpochSeconds(step.at), components=_component_changes(step.components))
+                         computed_at=EpochSeconds(step.at), components=_component_changes(step.components),
+                         cause=_cause(step, e.user, evidence=evidence))
                for step in e.steps[-MAX_STEPS:]],
         steps_total=len(e.steps),
     )  # fmt: skip
