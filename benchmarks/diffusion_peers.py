@@ -1,4 +1,4 @@
-"""The diffusion benchmark: Credence's solver against networkx, igraph (PRPACK), python-graphblas and scipy.
+"""The diffusion benchmark: Credence's solver against networkx, igraph (PRPACK), python-graphblas, scipy and NetworKit.
 
 Every method solves the same diffusion ``y = (1 - a) b + a P y`` (``y_u = b_u`` for
 isolated ``u``) on the same seeded graph, in one process, and is held to the same
@@ -16,6 +16,11 @@ guaranteed accuracy ``max_u |y_u - y*_u| <= tol``:
   that guarantee ``max |y - y*| <= tol``. PRPACK has a fixed tolerance (1e-10 on the
   L1 residual of ``x``), so it is held to its own accuracy,
   ``1e-10 S / ((1 - a) d_u)`` per user.
+* **NetworKit** (parallel C++ PageRank) has no personalization: it is measured on the one
+  diffusion it solves, the base ``b_u = d_min / d_u`` whose personalization ``D b`` is
+  uniform (:func:`uniform_restart_base`), in a group of rows of its own (marked
+  ``[uniform restart]``) with Credence's solve and ``diffuse`` on the same base and a
+  reference of their own; its ratios are within that group.
 * **Credence**: :func:`credence.scoring.solver.prepare_walk` (timed separately),
   :func:`credence.scoring.solver.solve` (its certified stopping rule is the same
   ``tol (1 - a)`` on the residual), and :func:`credence.scoring.diffuse` end to end
@@ -39,13 +44,14 @@ mean plus individual noise).
 
 Examples
 --------
->>> rows = run_diffusion_benchmark(sizes=["2k"], damping=0.85, tol=1e-6, repeats=1, peers=["scipy"],
+>>> rows = run_diffusion_benchmark(sizes=["2k"], damping=0.85, tol=1e-6, repeats=1, peers=["scipy", "networkit"],
 ...                                seed=1, out=lambda line: None, measure_jit=False)
 >>> [row.method for row in rows]  # doctest: +NORMALIZE_WHITESPACE
 ['scipy power (float32)', 'credence prepare', 'credence solve', 'credence prepare+solve',
  'credence diffuse (end to end)', 'credence check_adjacency (validate)',
  'credence Diffusion(A) (validate + prepare)', 'credence Diffusion.solve (reused)',
- 'credence Diffusion first call']
+ 'credence Diffusion first call', 'networkit pagerank [uniform restart]', 'credence solve [uniform restart]',
+ 'credence diffuse (end to end) [uniform restart]']
 >>> all(row.max_error is None or row.max_error <= 1e-6 for row in rows)
 True
 """
@@ -87,7 +93,7 @@ __all__ = [
 ]
 
 #: Peers the benchmark knows.
-PEERS: tuple[str, ...] = ("networkx", "igraph", "graphblas", "scipy")
+PEERS: tuple[str, ...] = ("networkx", "igraph", "graphblas", "scipy", "networkit")
 
 #: networkx is pure Python: it only runs up to this many users.
 NETWORKX_MAX_USERS = 100_000
@@ -456,6 +462,111 @@ def _igraph_peer(
     return run, built
 
 
+def uniform_restart_base(degree: np.ndarray) -> np.ndarray:
+    """The base whose diffusion is plain PageRank (uniform restart): ``b_u = d_min / d_u`` (0 if isolated).
+
+    With it ``D b`` is the same for every linked user, so the personalization is
+    uniform: ``y_u = x_u N d_min / d_u`` for the PageRank ``x`` with restart ``(1 - a) / N``
+    that NetworKit computes (isolated users are sinks there and ``y_u = b_u = 0`` here).
+
+    >>> uniform_restart_base(np.array([2.0, 4.0, 0.0])).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    linked = degree > 0
+    low = float(degree[linked].min()) if linked.any() else 1.0
+    return np.where(linked, low / np.where(linked, degree, 1.0), 0.0)
+
+
+def _networkit_peer(
+    adjacency: sp.csr_matrix, degree: np.ndarray, damping: float, tol: float
+) -> tuple[Callable[[], tuple[np.ndarray, int]], float, str]:
+    """NetworKit's parallel PageRank (uniform restart) as the diffusion of :func:`uniform_restart_base`.
+
+    It stops when the L1 change of ``x`` is below ``tol_nk``; the L1 error is then at most
+    ``a / (1 - a)`` times that (``a P^T`` contracts L1 by ``a`` on the linked users), and
+    ``|dy_u| = |dx_u| N d_min / d_u``, so ``tol_nk = tol (1 - a) / (a N)`` guarantees
+    ``max |y - y*| <= tol``.
+    """
+    import networkit as nk
+
+    start = time.perf_counter()
+    upper = sp.triu(adjacency, k=1).tocoo()
+    n = adjacency.shape[0]
+    graph = nk.GraphFromCoo((upper.data, (upper.row, upper.col)), n=n, weighted=True, directed=False)
+    built = time.perf_counter() - start
+    nk_tol = tol * (1.0 - damping) / (damping * n)
+    linked = degree > 0
+    low = float(degree[linked].min())
+
+    def run() -> tuple[np.ndarray, int]:
+        ranks = nk.centrality.PageRank(graph, damp=damping, tol=nk_tol)
+        ranks.norm = nk.centrality.Norm.L1_NORM
+        ranks.maxIterations = 1_000_000
+        ranks.run()
+        x = np.asarray(ranks.scores(), dtype=np.float64)
+        y = np.where(linked, x * n * low / np.where(linked, degree, 1.0), 0.0)
+        return y, int(ranks.numberOfIterations())
+
+    return (
+        run,
+        built,
+        f"tol_nk {nk_tol:.1e} (L1); {nk.getMaxNumberOfThreads()} threads; graph built in {built:.1f} s",
+    )
+
+
+def _bench_uniform_restart(
+    label: str,
+    adjacency: sp.csr_matrix,
+    degree: np.ndarray,
+    a: float,
+    eps: float,
+    repeats: int,
+    row: Callable[..., BenchRow],
+    out: Callable[[str], Any],
+) -> list[BenchRow]:
+    """NetworKit against Credence on the one diffusion NetworKit can solve: plain PageRank."""
+    from credence.scoring import diffuse
+    from credence.scoring.solver import prepare_walk, solve
+
+    base = uniform_restart_base(degree)
+    reference_walk = prepare_walk(adjacency, dtype=np.float64)
+    reference = solve(reference_walk, base, damping=a, tol=REFERENCE_TOL).y
+    del reference_walk
+    allowed = eps + REFERENCE_TOL
+
+    def checked(method: str, y: np.ndarray) -> float:
+        gap = float(np.abs(y - reference).max())
+        if not gap <= allowed:
+            raise BenchmarkError(f"[{label}] {method}: max error {gap:.3g} > allowed {allowed:.3g}")
+        return gap
+
+    rows: list[BenchRow] = []
+    run, built, note = _networkit_peer(adjacency, degree, a, eps)
+    timing = _measure(run, repeats)
+    y, passes = timing.result
+    rows.append(row("networkit pagerank [uniform restart]", timing, iterations=passes,
+                    max_error=checked("networkit", y), note=note, peer=True,
+                    end_to_end=built + timing.seconds))  # fmt: skip
+    out(f"[{label}] networkit pagerank {timing.seconds:.3f} s, {passes} passes (uniform restart)")
+    del timing, y
+    walk = prepare_walk(adjacency)
+    solved = _measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
+    rows.append(row("credence solve [uniform restart]", solved, iterations=solved.result.iterations,
+                    max_error=checked("credence solve", solved.result.y),
+                    note=f"certified error bound {solved.result.error_bound:.2g}"))  # fmt: skip
+    del walk, solved
+    whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
+    rows.append(row("credence diffuse (end to end) [uniform restart]", whole,
+                    max_error=checked("credence diffuse", whole.result), end_to_end=whole.seconds,
+                    note="check_adjacency + prepare + solve"))  # fmt: skip
+    out(f"[{label}] credence diffuse {whole.seconds:.3f} s (uniform restart)")
+    fastest = min(r.seconds for r in rows if r.peer)
+    fastest_whole = min(r.end_to_end for r in rows if r.peer and r.end_to_end is not None)
+    return [replace(r, speedup=fastest / r.seconds,
+                    speedup_end_to_end=None if r.end_to_end is None else fastest_whole / r.end_to_end)
+            for r in rows]  # fmt: skip
+
+
 def _prpack_bound(base: np.ndarray, degree: np.ndarray, damping: float) -> np.ndarray:
     """PRPACK's own accuracy in terms of ``y``: ``1e-10 S / ((1 - a) d_u)`` (0 for isolated users)."""
     linked = degree > 0
@@ -719,6 +830,9 @@ def _bench_size(
     if fastest_whole is not None:
         size_rows = [r if r.end_to_end is None else replace(r, speedup_end_to_end=fastest_whole / r.end_to_end)
                      for r in size_rows]  # fmt: skip
+    if "networkit" in chosen:
+        # Its own group: NetworKit solves only the uniform-restart diffusion, so the ratios are within it.
+        size_rows += _bench_uniform_restart(label, adjacency, degree, a, eps, repeats, row, out)
     return size_rows
 
 
