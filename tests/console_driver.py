@@ -43,10 +43,13 @@ def wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float
         if value:
             return value
         time.sleep(0.05)
-    status = driver.execute_script(
-        "const s = document.getElementById('status'); return s ? s.textContent : ''"
+    page = driver.execute_script(
+        "const s = document.getElementById('status');"
+        " return [s ? s.textContent : '', location.href, document.readyState, document.body ? document.body.innerText.slice(0, 300) : '']"
     )
-    raise AssertionError(f"timed out waiting for {what}; status line: {status!r}")
+    raise AssertionError(
+        f"timed out waiting for {what}; status line: {page[0]!r}; page {page[1]} ({page[2]}): {page[3]!r}"
+    )
 
 
 def css(driver: Any, selector: str) -> Any:

@@ -297,6 +297,14 @@ def test_a_cluster_opens_previews_its_quarantine_and_is_flagged_after_confirmati
     assert summary.startswith(
         f"Members: {sum(c['after'] - c['before'] for c in inside)} points over {len(inside)}"
     )
+    moves = sorted(
+        (abs(c["after"] - c["before"]) for c in truth if c["userId"] not in set(members)), reverse=True
+    )
+    shown = sorted((abs(int(row.find_elements("css selector", "td")[3].text)) for row in _all(browser, "#preview-outsiders tbody tr")),
+                   reverse=True)  # fmt: skip
+    assert shown == moves[: len(shown)] and len(shown) == min(
+        25, len(moves)
+    )  # the outsiders that move most, either way
     _shot(browser, "07-quarantine-preview.png")
 
     def quarantined() -> set[str]:
@@ -561,11 +569,14 @@ def test_the_graph_tables_tabs_paths_and_audit_work_by_keyboard_alone(browser: A
     assert browser.execute_script(
         f"return window.credenceConsole.graphs.ego.getElementById('{neighbour}').hasClass('picked')"
     )
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'start'})", browser.find_element("css selector", "#ego-graph")
+    )
+    _shot(browser, "12-keyboard-ego-graph.png")
     _press(browser, Keys.ENTER)
     wait(browser, lambda d: d.find_element("css selector", "#user-view").get_attribute("data-user") == neighbour,
          "the focus moved to the picked neighbour")  # fmt: skip
     wait(browser, lambda d: _focused(d, "#ego-graph"), "the keyboard focus on the new ego graph")
-    _shot(browser, "12-keyboard-ego-graph.png")
 
     # the tabs: arrow keys between them; the paths flow from its form
     source, target = HUB, IDS[600]
@@ -614,6 +625,20 @@ def test_the_graph_tables_tabs_paths_and_audit_work_by_keyboard_alone(browser: A
     _press(browser, Keys.ENTER)
     wait(browser, lambda d: _focused(d, "#key"), "the sign-in form again")
     assert browser.execute_script("return window.sessionStorage.getItem('credence.console.apiKey')") is None
+
+
+def test_a_failed_request_names_what_failed_and_the_apis_code(browser: Any, api: LiveApi) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    missing = "u-not-there"
+    answer = httpx.post(api.url, headers={"Authorization": f"Bearer {api.secrets['analyst']}"}, timeout=60,
+                        json={"query": "query($u: String!) { user(id: $u) { score } }", "variables": {"u": missing}}).json()  # fmt: skip
+    code = answer["errors"][0]["extensions"]["code"]
+    _keyboard_sign_in(browser, api, "analyst")
+    _press(browser, missing, Keys.ENTER)
+    status = wait(browser, lambda d: d.find_element("css selector", "#status").text, "the status line")
+    assert status.startswith(f"Opening user {missing} failed: {code}: "), status
+    assert "error" in browser.find_element("css selector", "#status").get_attribute("class")
 
 
 def test_the_console_says_what_is_missing_when_assets_are_not_installed(tmp_path: Path) -> None:

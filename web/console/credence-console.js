@@ -17,7 +17,7 @@
   const who = /** @type {HTMLElement} */ (document.getElementById("who"));
   const signOutButton = /** @type {HTMLButtonElement} */ (document.getElementById("sign-out"));
 
-  /** @typedef {{ name: string, role: string, permissions: string[], maxFirst: number, maxCost: number, maxAliases: number }} Viewer */
+  /** @typedef {{ name: string, role: string, permissions: string[], maxFirst: number, maxAliases: number }} Viewer */
   /** @typedef {{ key: string, label: string, num?: boolean, digits?: number, render?: (row: any) => Node | string }} Column */
   /** @typedef {import("cytoscape").Core} Graph */
 
@@ -208,7 +208,7 @@
 
   // ------------------------------------------------------------------ sign-in
 
-  const VIEWER = "{ viewer { name role permissions maxFirst maxCost maxAliases } }";
+  const VIEWER = "{ viewer { name role permissions maxFirst maxAliases } }";
 
   /** @param {string} [message] */
   function renderSignIn(message) {
@@ -242,10 +242,11 @@
       renderMain();
     } catch (failure) {
       window.sessionStorage.removeItem(KEY_STORAGE);
+      const message = `Sign-in failed: ${failure instanceof Error ? failure.message : failure}`;
       if (error) {
-        error.textContent = `Sign-in failed: ${failure instanceof Error ? failure.message : failure}`;
+        error.textContent = message;
       } else {
-        renderSignIn(`Sign-in failed: ${failure instanceof Error ? failure.message : failure}`);
+        renderSignIn(message);
       }
     }
   }
@@ -1080,29 +1081,43 @@
     });
   }
 
+  /**
+   * The members' scores, flags and links, several users per request (aliases, within the
+   * server's maxAliases); when a request is over the server's cost budget, fewer per request.
+   * @param {string[]} ids
+   * @returns {Promise<any[]>} the users, in the order of `ids`
+   */
+  async function readMembers(ids) {
+    let perRequest = Math.max(1, Math.min(15, (state.viewer ? state.viewer.maxAliases : 15) - 1));
+    const request = (/** @type {string[]} */ chunk) => {
+      const variables = chunk.map((_, i) => `$u${i}: String!`).join(", ");
+      const fields = chunk.map((_, i) => `m${i}: user(id: $u${i}) { userId score quarantined friends(first: ${int(page(100))}) { totalCount edges { weight node { userId } } } }`).join("\n");
+      return gql(`query Members(${variables}) { ${fields} }`, Object.fromEntries(chunk.map((id, i) => [`u${i}`, id])));
+    };
+    for (;;) {
+      /** @type {string[][]} */
+      const chunks = [];
+      for (let start = 0; start < ids.length; start += perRequest) {
+        chunks.push(ids.slice(start, start + perRequest));
+      }
+      try {
+        const answers = await Promise.all(chunks.map(request));
+        return answers.flatMap((data, k) => chunks[k].map((_, i) => data[`m${i}`]));
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === "LIMIT_EXCEEDED") || perRequest === 1) {
+          throw error;
+        }
+        perRequest = Math.max(1, Math.floor(perRequest / 2));
+      }
+    }
+  }
+
   /** @param {any} cluster */
   async function openCluster(cluster) {
     await guarded(`Opening cluster #${cluster.rank}`, async () => {
       const members = /** @type {string[]} */ (cluster.userIds);
       const drawnMembers = members.slice(0, page(100));
-      const perRequest = Math.max(1, Math.min(15, (state.viewer ? state.viewer.maxAliases : 15) - 1));
-      /** @type {any[]} */
-      const users = [];
-      const requests = [];
-      for (let start = 0; start < drawnMembers.length; start += perRequest) {
-        const chunk = drawnMembers.slice(start, start + perRequest);
-        const variables = chunk.map((_, i) => `$u${i}: String!`).join(", ");
-        const fields = chunk.map((_, i) => `m${i}: user(id: $u${i}) { userId score quarantined friends(first: ${int(page(100))}) { totalCount edges { weight node { userId } } } }`).join("\n");
-        /** @type {Record<string, unknown>} */
-        const values = {};
-        chunk.forEach((id, i) => {
-          values[`u${i}`] = id;
-        });
-        requests.push(gql(`query Members(${variables}) { ${fields} }`, values));
-      }
-      for (const data of await Promise.all(requests)) {
-        users.push(...Object.values(data));
-      }
+      const users = await readMembers(drawnMembers);
       const memberSet = new Set(members);
       let outside = 0;
       let unseen = 0;
@@ -1161,7 +1176,7 @@
             members.length > drawnMembers.length ? el("p", { class: "more", id: "members-more", text: `${drawnMembers.length} of ${members.length} members listed and drawn (+${members.length - drawnMembers.length} more).` }) : "",
             el("p", {}, [
               el("button", { id: "cluster-preview", type: "button", text: "Preview quarantine", onclick: () => void previewQuarantine(members) }), " ",
-              el("button", { id: "cluster-flag", type: "button", class: "danger", text: `Flag all ${members.length}...`, disabled: !flagAll,
+              el("button", { id: "cluster-flag", type: "button", class: "danger", text: unflagged.length === members.length ? `Flag all ${members.length}...` : `Flag the ${unflagged.length} not flagged...`, disabled: !flagAll,
                 onclick: () => void flag(unflagged, reopen, () => document.getElementById("cluster-title")) }),
             ]),
             members.length > drawnMembers.length || unflagged.length > FLAG_LIMIT
@@ -1190,7 +1205,8 @@
       const changes = data.whatIf.map((/** @type {any} */ c) => ({ ...c, points: c.after - c.before }));
       const memberSet = new Set(members);
       const inside = changes.filter((/** @type {any} */ c) => memberSet.has(c.userId));
-      const outside = changes.filter((/** @type {any} */ c) => !memberSet.has(c.userId)).sort((/** @type {any} */ a, /** @type {any} */ b) => a.points - b.points);
+      // the outsiders whose scores move most, either way (a member that held an outsider down lifts it when quarantined)
+      const outside = changes.filter((/** @type {any} */ c) => !memberSet.has(c.userId)).sort((/** @type {any} */ a, /** @type {any} */ b) => Math.abs(b.points) - Math.abs(a.points) || a.points - b.points);
       const shownOutside = outside.slice(0, 25);
       const sum = (/** @type {any[]} */ rows) => rows.reduce((total, row) => total + row.points, 0);
       const columns = /** @type {Column[]} */ ([
