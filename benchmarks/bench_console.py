@@ -141,6 +141,7 @@ def main() -> None:
                     f"the served hub {hub} has {served_degree} neighbours, fewer than {args.hub_degree}"
                 )
             url = f"{server.base}/console"
+            load = os.getloadavg()
             driver = start_chromium()
             try:
                 first_paint_ms(driver, url)  # warm-up: the browser's own start
@@ -154,6 +155,8 @@ def main() -> None:
             finally:
                 driver.quit()
     nodes = int(views[-1]["nodes"])
+    print(f"machine: {os.cpu_count()} cores; load average {load[0]:.1f} before the timed runs, "
+          f"{os.getloadavg()[0]:.1f} after (Chromium, the server and this script share the cores)")  # fmt: skip
     print(f"console first contentful paint: {spread(paints)}")
     print(f"ego view around {hub} ({served_degree} neighbours; {nodes} nodes drawn): "
           f"{spread([v['ms'] for v in views])}")  # fmt: skip

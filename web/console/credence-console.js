@@ -744,12 +744,12 @@
       dot.append(title);
       svg.append(dot);
     });
-    for (const [text, value] of [[String(Math.max(...scores)), Math.max(...scores)], [String(Math.min(...scores)), Math.min(...scores)]]) {
+    for (const value of new Set([Math.max(...scores), Math.min(...scores)])) {
       const label = document.createElementNS(ns, "text");
       label.setAttribute("x", "0");
-      label.setAttribute("y", String(y(Number(value)) + 3));
+      label.setAttribute("y", String(y(value) + 3));
       label.setAttribute("font-size", "9");
-      label.textContent = String(text);
+      label.textContent = String(value);
       svg.append(label);
     }
     return svg;
