@@ -100,9 +100,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def issue_key(keys: Path, env: dict[str, str]) -> str:
-    """The secret of a new ``app`` key in ``keys``, issued by ``credence api-key new`` as a client would."""
-    out = subprocess.run([*CLI, "api-key", "new", "bench-app", "--role", "app", "--keys", str(keys)], env=env,
+def issue_key(keys: Path, env: dict[str, str], role: str = "app") -> str:
+    """The secret of a new ``role`` key (``app`` by default) in ``keys``, issued by ``credence api-key new`` as a client would."""
+    out = subprocess.run([*CLI, "api-key", "new", f"bench-{role}", "--role", role, "--keys", str(keys)], env=env,
                          check=True, capture_output=True, text=True)  # fmt: skip
     return out.stdout.strip().splitlines()[0]
 

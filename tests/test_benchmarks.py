@@ -43,3 +43,30 @@ def test_spark_benchmark_prints_the_ratios_the_shuffles_and_the_agreement(tmp_pa
                   "partitioned by Louvain communities", "agreement with the engine"):  # fmt: skip
         assert words in done.stdout, done.stdout
     assert "FAILED" not in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_console_benchmark_links_a_hub_with_the_cli_and_prints_the_browser_figures(tmp_path: Path) -> None:
+    import os
+
+    from tests.console_driver import CHROMEDRIVER, CHROMIUM
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("CI=true and Chromium is not installed", pytrace=False)
+        pytest.skip("Chromium unavailable here")
+    # the 1,500-user demo's best-linked user has 130 neighbours: the script links it to 4 more
+    done = bench(
+        "bench_console.py", "--users", "1500", "--hub-degree", "134", "--runs", "2", "--work", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "links added to it in a copy" in out and "with `credence update link`" in out, out
+    assert "console first contentful paint: median" in out, out
+    assert "ego view around" in out and "neighbours drawn" in out, out
+    rerun = bench(
+        "bench_console.py", "--users", "1500", "--hub-degree", "134", "--runs", "1", "--work", str(tmp_path)
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "credence update link` in" not in rerun.stdout  # the hub store is reused

@@ -17,7 +17,7 @@
   const who = /** @type {HTMLElement} */ (document.getElementById("who"));
   const signOutButton = /** @type {HTMLButtonElement} */ (document.getElementById("sign-out"));
 
-  /** @typedef {{ name: string, role: string, permissions: string[], maxFirst: number, maxCost: number, maxAliases: number }} Viewer */
+  /** @typedef {{ name: string, role: string, permissions: string[], maxFirst: number, maxAliases: number }} Viewer */
   /** @typedef {{ key: string, label: string, num?: boolean, digits?: number, render?: (row: any) => Node | string }} Column */
   /** @typedef {import("cytoscape").Core} Graph */
 
@@ -87,6 +87,11 @@
     return value === null || value === undefined ? "-" : `${(100 * value).toFixed(1)}%`;
   }
 
+  /** @param {HTMLElement} input an input or select @returns {string} its value, trimmed */
+  function inputValue(input) {
+    return /** @type {HTMLInputElement} */ (input).value.trim();
+  }
+
   /** @param {string} permission @returns {boolean} */
   function can(permission) {
     return state.viewer !== null && state.viewer.permissions.includes(permission);
@@ -103,10 +108,15 @@
     return Number.isFinite(n) && n > 0 ? n : 1;
   }
 
-  /** @param {string} message */
-  function showError(message) {
+  /**
+   * Say something on the status line: an error (the default) or a plain note.
+   * @param {string} message
+   * @param {"error" | "note"} [kind]
+   */
+  function setStatus(message, kind) {
     const status = document.getElementById("status");
     if (status) {
+      status.className = kind === "note" ? "note" : "error";
       status.textContent = message;
     }
   }
@@ -121,59 +131,84 @@
     }
   }
 
+  /** Errors of fields that failed in answers that still had data (shown by `guarded` when its task ends). */
+  /** @type {string[]} */
+  const partialErrors = [];
+
+  /** @param {any} error @returns {string} the error's extensions.code and message */
+  function describe(error) {
+    const code = (error && error.extensions && error.extensions.code) || "ERROR";
+    const where = error && Array.isArray(error.path) ? ` (at ${error.path.join(".")})` : "";
+    return `${code}: ${error && error.message ? error.message : "no message"}${where}`;
+  }
+
   /**
    * Run one GraphQL operation with the signed-in key.
    * @param {string} query
    * @param {Record<string, unknown>} [variables]
    * @param {string} [key] the key to use (the signed-in one by default)
-   * @returns {Promise<any>} the `data` (errors of nullable evidence fields are shown, the rest kept)
+   * @returns {Promise<any>} the `data` (errors of nullable evidence fields are kept for the status line, the rest returned)
    */
   async function gql(query, variables, key) {
     const secret = key === undefined ? state.key : key;
-    /** @type {any} */
-    let body;
+    /** @type {Response} */
+    let response;
     try {
-      const response = await fetch(endpoint, {
+      response = await fetch(endpoint, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${secret}` },
         body: JSON.stringify({ query, variables: variables || {} }),
       });
-      body = await response.json();
     } catch (error) {
-      throw new ApiError(`the API did not answer: ${error}`, "NETWORK");
+      throw new ApiError(`NETWORK: the API at ${endpoint} did not answer (${error})`, "NETWORK");
     }
-    const errors = Array.isArray(body.errors) ? body.errors : [];
-    if (errors.length > 0) {
+    const text = await response.text();
+    /** @type {any} */
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ApiError(`HTTP_${response.status}: the API answered HTTP ${response.status} ${response.statusText} without a GraphQL result: ${text.slice(0, 200)}`, `HTTP_${response.status}`);
+    }
+    const errors = body && Array.isArray(body.errors) ? body.errors : [];
+    if (!body || !body.data) {
       const first = errors[0];
-      const code = (first.extensions && first.extensions.code) || "ERROR";
-      if (!body.data) {
-        throw new ApiError(`${code}: ${first.message}`, code);
-      }
-      showError(`${code}: ${first.message}`);
+      throw new ApiError(first ? describe(first) : `HTTP_${response.status}: no data in the answer`,
+        (first && first.extensions && first.extensions.code) || `HTTP_${response.status}`);
+    }
+    for (const error of errors) {
+      partialErrors.push(describe(error));
     }
     return body.data;
   }
 
   /**
-   * Run `task`, showing its error in the status line instead of throwing.
+   * Run `task`; a failure goes to the status line naming `what` failed and the API's code.
+   * @param {string} what what the task does, e.g. "Opening user u00042"
    * @param {() => Promise<void>} task
    * @returns {Promise<void>}
    */
-  async function guarded(task) {
-    showError("");
+  async function guarded(what, task) {
+    setStatus("");
+    partialErrors.length = 0;
     try {
       await task();
+      if (partialErrors.length > 0) {
+        setStatus(`${what}: part of the answer failed: ${partialErrors.join("; ")}`);
+      }
     } catch (error) {
-      showError(error instanceof Error ? error.message : String(error));
+      setStatus(`${what} failed: ${error instanceof Error ? error.message : String(error)}`);
       if (error instanceof ApiError && error.code === "UNAUTHENTICATED") {
         signOut("The key is no longer accepted: sign in again.");
       }
+    } finally {
+      partialErrors.length = 0;
     }
   }
 
   // ------------------------------------------------------------------ sign-in
 
-  const VIEWER = "{ viewer { name role permissions maxFirst maxCost maxAliases } }";
+  const VIEWER = "{ viewer { name role permissions maxFirst maxAliases } }";
 
   /** @param {string} [message] */
   function renderSignIn(message) {
@@ -191,7 +226,7 @@
     ]);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      void signIn(/** @type {HTMLInputElement} */ (input).value.trim(), error);
+      void signIn(inputValue(input), error);
     });
     root.replaceChildren(form);
     input.focus();
@@ -207,10 +242,11 @@
       renderMain();
     } catch (failure) {
       window.sessionStorage.removeItem(KEY_STORAGE);
+      const message = `Sign-in failed: ${failure instanceof Error ? failure.message : failure}`;
       if (error) {
-        error.textContent = `Sign-in failed: ${failure instanceof Error ? failure.message : failure}`;
+        error.textContent = message;
       } else {
-        renderSignIn(`Sign-in failed: ${failure instanceof Error ? failure.message : failure}`);
+        renderSignIn(message);
       }
     }
   }
@@ -236,7 +272,7 @@
 
   // ------------------------------------------------------------------ layout and tabs
 
-  /** @type {Array<{ id: string, label: string, permission: string, render: (view: HTMLElement) => void }>} */
+  /** @type {Array<{ id: string, label: string, permission: string, render: (view: HTMLElement, data?: any) => void }>} */
   const TABS = [
     { id: "users", label: "Users", permission: "read", render: renderUsersTab },
     { id: "clusters", label: "Clusters", permission: "evidence", render: renderClustersTab },
@@ -249,16 +285,29 @@
     who.textContent = `${viewer.name} (${viewer.role})`;
     signOutButton.hidden = false;
     const tabs = TABS.filter((tab) => can(tab.permission));
-    const nav = el("nav", { role: "tablist" }, tabs.map((tab) => el("button", {
-      id: `tab-${tab.id}`, type: "button", role: "tab", "aria-selected": "false", text: tab.label,
+    const nav = el("nav", { role: "tablist", "aria-label": "views" }, tabs.map((tab) => el("button", {
+      id: `tab-${tab.id}`, type: "button", role: "tab", "aria-selected": "false", "aria-controls": "view", text: tab.label,
       onclick: () => showTab(tab.id),
     })));
-    root.replaceChildren(nav, el("p", { id: "status", class: "error", role: "alert" }), el("section", { id: "view" }));
+    // The arrow keys move between the tabs (Tab moves on to the view), as in WAI-ARIA's tabs pattern.
+    nav.addEventListener("keydown", (event) => {
+      const buttons = /** @type {HTMLButtonElement[]} */ ([...nav.querySelectorAll("button")]);
+      const at = buttons.indexOf(/** @type {any} */ (document.activeElement));
+      const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+      if (at >= 0 && step !== 0) {
+        event.preventDefault();
+        const next = buttons[(at + step + buttons.length) % buttons.length];
+        next.focus();
+        next.click();
+      }
+    });
+    root.replaceChildren(nav, el("p", { id: "status", class: "error", role: "alert", tabindex: "-1" }), el("section", { id: "view", role: "tabpanel" }));
     showTab("users");
+    byId("search-id").focus();
   }
 
-  /** @param {string} id */
-  function showTab(id) {
+  /** @param {string} id @param {any} [data] what the tab shows, when already read */
+  function showTab(id, data) {
     const tab = TABS.find((t) => t.id === id && can(t.permission));
     if (!tab) {
       return;
@@ -267,10 +316,11 @@
       button.setAttribute("aria-selected", String(button.id === `tab-${id}`));
     }
     destroyGraphs();
-    showError("");
+    setStatus("");
     const view = byId("view");
     view.replaceChildren();
-    tab.render(view);
+    view.setAttribute("aria-labelledby", `tab-${id}`);
+    tab.render(view, data);
   }
 
   // ------------------------------------------------------------------ sortable tables
@@ -303,6 +353,9 @@
         sorted.sort((a, b) => {
           const x = a[sortKey];
           const y = b[sortKey];
+          if (x === null || x === undefined || y === null || y === undefined) {
+            return (x === null || x === undefined ? 1 : 0) - (y === null || y === undefined ? 1 : 0); // no value: last, either way
+          }
           const order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
           return descending ? -order : order;
         });
@@ -318,12 +371,12 @@
             return el("td", { class: column.num ? "num" : undefined }, [content]);
           }));
         if (opts.onSelect) {
-          const select = opts.onSelect;
-          tr.addEventListener("click", () => select(row));
+          const choose = opts.onSelect;
+          tr.addEventListener("click", () => choose(row));
           tr.addEventListener("keydown", (event) => {
-            if (event.key === "Enter" || event.key === " ") {
+            if ((event.key === "Enter" || event.key === " ") && event.target === tr) {
               event.preventDefault();
-              select(row);
+              choose(row);
             }
           });
         }
@@ -373,14 +426,19 @@
 
   /**
    * Draw a graph into `container` (concentric by `level`, highest in the middle).
+   *
+   * The container is focusable and is the graph's keyboard control: the arrow keys
+   * (Home, End) pick a node (its rows light up as a click on it would), Enter or Space
+   * does what a click on the picked node does, Escape clears the pick; a live line
+   * under the graph names the picked node.
    * @param {string} name
    * @param {HTMLElement} container
    * @param {any[]} elements
-   * @param {(id: string) => void} onTap
-   * @param {string} [layout] a cytoscape layout name (concentric by default)
+   * @param {(id: string, byKeyboard: boolean) => void} onTap
+   * @param {{ label: string, layout?: string }} options label: what the graph shows (for screen readers); layout: a cytoscape layout name (concentric by default)
    * @returns {Graph}
    */
-  function drawGraph(name, container, elements, onTap, layout) {
+  function drawGraph(name, container, elements, onTap, options) {
     const previous = state.graphs[name];
     if (previous) {
       previous.destroy();
@@ -389,16 +447,65 @@
       container,
       elements,
       style: /** @type {any} */ (GRAPH_STYLE),
-      layout: /** @type {any} */ (layout
-        ? { name: layout, animate: false, padding: 30 }
+      layout: /** @type {any} */ (options.layout
+        ? { name: options.layout, animate: false, padding: 30 }
         : { name: "concentric", concentric: (/** @type {any} */ node) => node.data("level"), levelWidth: () => 1, animate: false, minNodeSpacing: 4 }),
       minZoom: 0.2,
       maxZoom: 2,
       wheelSensitivity: 0.3,
     });
-    graph.on("tap", "node", (event) => onTap(event.target.id()));
+    graph.on("tap", "node", (event) => onTap(event.target.id(), false));
     state.graphs[name] = graph;
+
+    const order = graph.nodes().toArray().sort((a, b) => b.data("level") - a.data("level") || b.data("size") - a.data("size") || (a.id() < b.id() ? -1 : 1));
+    const announce = el("p", { id: `${container.id}-picked`, class: "graph-pick", "aria-live": "polite",
+      text: `${order.length} nodes; keyboard: arrow keys pick one, Enter ${name === "ego" ? "moves the focus to it" : "marks it"}.` });
+    const stale = document.getElementById(announce.id);
+    if (stale) {
+      stale.remove();
+    }
+    container.after(announce);
+    container.tabIndex = 0;
+    container.setAttribute("role", "application");
+    container.setAttribute("aria-roledescription", "graph");
+    container.setAttribute("aria-label", `${options.label}: ${order.length} nodes`);
+    container.setAttribute("aria-describedby", announce.id);
+    let index = -1;
+    container.onkeydown = (event) => {
+      if (order.length === 0) {
+        return;
+      }
+      /** @type {Record<string, (i: number) => number>} */
+      const moves = {
+        ArrowRight: (i) => (i + 1) % order.length, ArrowDown: (i) => (i + 1) % order.length,
+        ArrowLeft: (i) => (i - 1 + order.length) % order.length, ArrowUp: (i) => (i - 1 + order.length) % order.length,
+        Home: () => 0, End: () => order.length - 1,
+      };
+      const move = moves[event.key];
+      if (move) {
+        event.preventDefault();
+        index = move(index < 0 ? (event.key === "ArrowLeft" || event.key === "ArrowUp" ? 0 : -1) : index);
+        const node = order[index];
+        select(node.id());
+        container.setAttribute("data-picked", node.id());
+        announce.textContent = `${node.data("label")}: node ${index + 1} of ${order.length}; Enter ${name === "ego" ? "moves the focus to it" : "marks it"}.`;
+      } else if ((event.key === "Enter" || event.key === " ") && index >= 0) {
+        event.preventDefault();
+        onTap(order[index].id(), true);
+      } else if (event.key === "Escape" && index >= 0) {
+        index = -1;
+        select("");
+        container.removeAttribute("data-picked");
+        announce.textContent = "No node picked.";
+      }
+    };
     return graph;
+  }
+
+  /** @param {string} a @param {string} b @param {number} weight @returns {any} the link a - b as a graph element (one id whichever way round) */
+  function linkElement(a, b, weight) {
+    const id = a < b ? `${a}|${b}` : `${b}|${a}`;
+    return { data: { id, source: a, target: b, weight, width: Math.max(0.5, Math.min(6, weight)) } };
   }
 
   /** @param {number | undefined} contribution @returns {string} */
@@ -420,7 +527,7 @@
     ]);
     search.addEventListener("submit", (event) => {
       event.preventDefault();
-      void openUser(/** @type {HTMLInputElement} */ (idInput).value.trim());
+      void openUser(inputValue(idInput));
     });
     const band = el("select", { id: "list-band" }, [el("option", { value: "", text: "any band" }), ...BANDS.map((b) => el("option", { value: b, text: b }))]);
     const minScore = el("input", { id: "list-min", type: "number", min: "350", max: "950", placeholder: "350" });
@@ -440,8 +547,8 @@
       }
       /** @type {Record<string, number>} */
       const score = {};
-      const low = /** @type {HTMLInputElement} */ (minScore).value;
-      const high = /** @type {HTMLInputElement} */ (maxScore).value;
+      const low = inputValue(minScore);
+      const high = inputValue(maxScore);
       if (low) {
         score.gte = Number(low);
       }
@@ -466,7 +573,7 @@
    * @param {string | null} after
    */
   async function listUsers(filter, sort, after) {
-    await guarded(async () => {
+    await guarded("Listing users", async () => {
       const data = await gql(usersQuery(), { filter, sort, after });
       const connection = data.users;
       const rows = connection.edges.map((/** @type {any} */ e) => e.node);
@@ -486,10 +593,10 @@
     });
   }
 
-  const USER = `query User($id: String!) { user(id: $id) {
+  const userQuery = () => `query User($id: String!) { user(id: $id) {
     userId score band benefits modelVersion computedAt consentNetwork
     components { name value weight points } reasons { code text points }
-    history(first: 30) { totalCount edges { node { score computedAt } } } } }`;
+    history(first: ${int(page(30))}) { totalCount edges { node { score computedAt } } } } }`;
 
   /**
    * The evidence of one user, page sizes written into the document (the server prices a
@@ -505,21 +612,51 @@
     friends(first: ${int(first)}) { totalCount edges { weight node { userId score
       friends(first: ${int(second)}) { totalCount edges { weight node { userId score } } } } } } } }`;
 
-  /** @param {string} userId */
-  async function openUser(userId) {
+  /**
+   * The evidence of `userId`, sampled as EGO_FIRST x EGO_SECOND within the server's page
+   * limit; when the server's cost budget is smaller than that request, smaller samples
+   * (what is left out is counted on screen either way).
+   * @param {string} userId
+   * @returns {Promise<any>}
+   */
+  async function loadEvidence(userId) {
+    const samples = [[EGO_FIRST, EGO_SECOND, EVIDENCE_ITEMS], [50, 3, 25], [20, 2, 10], [10, 1, 5]];
+    for (let i = 0; ; i += 1) {
+      const [first, second, items] = samples[i];
+      try {
+        return await gql(evidenceQuery(page(first), page(second), page(items)), { id: userId });
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === "LIMIT_EXCEEDED") || i === samples.length - 1) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** Bumped by each openUser: an answer for an older one is dropped, not drawn over the newer. */
+  let userTicket = 0;
+
+  /**
+   * Open a user's card (and, for evidence roles, the ego network and tables).
+   * @param {string} userId
+   * @param {{ focusGraph?: boolean }} [options] focusGraph: put the keyboard focus on the new ego graph
+   */
+  async function openUser(userId, options) {
     if (!userId) {
       return;
     }
     if (!document.getElementById("user-view")) {
       showTab("users");
     }
-    await guarded(async () => {
+    const ticket = ++userTicket;
+    await guarded(`Opening user ${userId}`, async () => {
       const start = performance.now();
       const evidence = can("evidence");
-      const [card, network] = await Promise.all([
-        gql(USER, { id: userId }),
-        evidence ? gql(evidenceQuery(page(EGO_FIRST), page(EGO_SECOND), page(EVIDENCE_ITEMS)), { id: userId }) : Promise.resolve(null),
-      ]);
+      const [card, network] = await Promise.all([gql(userQuery(), { id: userId }), evidence ? loadEvidence(userId) : null]);
+      const answered = performance.now() - start;
+      if (ticket !== userTicket) {
+        return;
+      }
       const view = byId("user-view");
       destroyGraphs();
       const left = el("div", {}, renderScoreCard(card.user));
@@ -529,9 +666,12 @@
       view.replaceChildren(el("div", { class: "grid" }, [left, right]));
       if (evidence) {
         drawEgo(card.user, network.user);
+        if (options && options.focusGraph) {
+          byId("ego-graph").focus();
+        }
       }
       await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-      recordTiming(evidence ? "ego" : "card", start, { nodes: evidence && state.graphs.ego ? state.graphs.ego.nodes().length : 0 });
+      recordTiming(evidence ? "ego" : "card", start, { nodes: evidence && state.graphs.ego ? state.graphs.ego.nodes().length : 0, answeredMs: answered });
       view.setAttribute("data-user", userId);
     });
   }
@@ -604,12 +744,12 @@
       dot.append(title);
       svg.append(dot);
     });
-    for (const [text, value] of [[String(Math.max(...scores)), Math.max(...scores)], [String(Math.min(...scores)), Math.min(...scores)]]) {
+    for (const value of new Set([Math.max(...scores), Math.min(...scores)])) {
       const label = document.createElementNS(ns, "text");
       label.setAttribute("x", "0");
-      label.setAttribute("y", String(y(Number(value)) + 3));
+      label.setAttribute("y", String(y(value) + 3));
       label.setAttribute("font-size", "9");
-      label.textContent = String(text);
+      label.textContent = String(value);
       svg.append(label);
     }
     return svg;
@@ -628,10 +768,12 @@
     const shown = friends ? friends.edges.length : 0;
     const hidden = friends ? friends.totalCount - shown : 0;
     let secondHidden = 0;
+    let secondDrawn = 0;
     for (const edge of friends ? friends.edges : []) {
       const theirs = edge.node.friends;
       if (theirs) {
         secondHidden += theirs.totalCount - theirs.edges.length;
+        secondDrawn = Math.max(secondDrawn, theirs.edges.length);
       }
     }
     const cards = [
@@ -641,11 +783,12 @@
           el("span", {}, [el("i", { class: "swatch", style: "background:#1a7f37" }), "raises the score"]),
           el("span", {}, [el("i", { class: "swatch", style: "background:#c62828" }), "lowers it"]),
           el("span", {}, [el("i", { class: "swatch", style: "background:#9aa3ad" }), "not among the top contributors"]),
-          "size: share of the network value; links: weight; click a node to move the focus",
+          "size: share of the network value; links: weight; click a node to move the focus ",
+          "(keyboard: Tab into the graph, arrow keys pick a node, Enter moves the focus to it)",
         ]),
-        el("div", { id: "ego-graph", class: "graph", "aria-label": `ego network of ${user.userId}` }),
+        el("div", { id: "ego-graph", class: "graph" }),
         el("p", { id: "ego-more", class: "more", text: `${shown} of ${friends ? friends.totalCount : 0} neighbours drawn${hidden > 0 ? ` (+${hidden} more)` : ""}; ` +
-          `up to ${page(EGO_SECOND)} friends drawn per neighbour${secondHidden > 0 ? ` (+${secondHidden} more links of neighbours)` : ""}.` }),
+          `up to ${secondDrawn} friends drawn per neighbour${secondHidden > 0 ? ` (+${secondHidden} more links of neighbours)` : ""}.` }),
       ]),
       el("div", { class: "card" }, [
         el("h3", { text: `Contributors (top ${contributors.length}; all of them sum to ${network.contributors ? fmt(network.contributors.total, 4) : "-"} ± ${network.contributors ? fmt(network.contributors.bound, 4) : "-"})` }),
@@ -669,6 +812,7 @@
       cards.push(renderFlags(user.userId, evidence));
     }
     cards.push(el("div", { class: "card" }, [
+      el("button", { id: "user-cluster", type: "button", text: "Suspicious cluster of this user...", onclick: () => void openClusterOf(user.userId) }), " ",
       el("button", { id: "paths-from", type: "button", text: "Influence paths from this user...", onclick: () => {
         showTab("paths");
         /** @type {HTMLInputElement} */ (byId("path-source")).value = user.userId;
@@ -704,9 +848,9 @@
     };
     /** @param {string} a @param {string} b @param {number} weight */
     const addEdge = (a, b, weight) => {
-      const id = a < b ? `${a}|${b}` : `${b}|${a}`;
-      if (!edges.has(id)) {
-        edges.set(id, { data: { id, source: a, target: b, weight, width: Math.max(0.5, Math.min(6, weight)) } });
+      const link = linkElement(a, b, weight);
+      if (!edges.has(link.data.id)) {
+        edges.set(link.data.id, link);
       }
     };
     addNode(user.userId, user.score, 3);
@@ -723,39 +867,51 @@
         addEdge(edge.node.userId, second.node.userId, second.weight);
       }
     }
-    drawGraph("ego", byId("ego-graph"), [...nodes.values(), ...edges.values()], (id) => void openUser(id));
+    drawGraph("ego", byId("ego-graph"), [...nodes.values(), ...edges.values()], (id, byKeyboard) => void openUser(id, { focusGraph: byKeyboard }),
+      { label: `ego network of ${user.userId}` });
   }
 
   /** @param {string} userId @param {any} evidence @returns {HTMLElement} */
   function renderFlags(userId, evidence) {
     const flags = evidence.flags || [];
+    const reopen = () => openUser(userId);
     return el("div", { class: "card", id: "flags" }, [
       el("h3", { text: `Quarantine: ${evidence.quarantined ? "flagged" : "not flagged"}` }),
       flags.length
         ? el("ul", {}, flags.map((/** @type {any} */ f) => el("li", { text: `${f.active ? "ACTIVE" : "cleared"}: ${f.reason} (by ${f.analyst}, ${f.flaggedAt}${f.clearedAt ? `; cleared ${f.clearedAt} by ${f.clearedBy}: ${f.clearReason}` : ""})` })))
         : el("p", { class: "muted", text: "No flags on record." }),
       evidence.quarantined
-        ? el("button", { id: "unflag-user", type: "button", text: "Unflag...", onclick: () => void unflag([userId], () => openUser(userId)) })
-        : el("button", { id: "flag-user", type: "button", class: "danger", text: "Flag...", onclick: () => void flag([userId], () => openUser(userId)) }),
+        ? el("button", { id: "unflag-user", type: "button", text: "Unflag...", onclick: () => void unflag(userId, reopen, () => document.getElementById("flag-user")) })
+        : el("button", { id: "flag-user", type: "button", class: "danger", text: "Flag...", onclick: () => void flag([userId], reopen, () => document.getElementById("unflag-user")) }),
     ]);
   }
 
   // ------------------------------------------------------------------ flag and unflag
 
+  /** flagUsers takes at most this many users (the schema's limit, not a page size). */
+  const FLAG_LIMIT = 100;
+
   /**
-   * Ask for a reason in a modal dialog; the reason, or null when cancelled.
+   * Ask for a reason in a modal dialog; the reason, or null when cancelled (Cancel or Escape).
+   * Tab and Shift+Tab stay inside the dialog; when it is cancelled the keyboard focus goes
+   * back to the control that opened it. Ctrl+Enter in the reason confirms.
    * @param {string} title
    * @param {string} text
    * @param {string} confirmLabel
    * @returns {Promise<string | null>}
    */
   function askReason(title, text, confirmLabel) {
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     return new Promise((resolve) => {
-      const reason = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: "confirm-reason", required: true, "aria-label": "reason" }));
+      const reason = /** @type {HTMLTextAreaElement} */ (el("textarea", { id: "confirm-reason", required: true }));
       const ok = /** @type {HTMLButtonElement} */ (el("button", { id: "confirm-ok", type: "submit", class: "danger", text: confirmLabel, disabled: true }));
-      const cancel = el("button", { id: "confirm-cancel", type: "button", text: "Cancel" });
-      const form = el("form", { method: "dialog" }, [el("h3", { text: title }), el("p", { text }), el("label", { for: "confirm-reason", text: "Reason (recorded in the audit log)" }), reason, el("p", {}, [ok, " ", cancel])]);
-      const dialog = /** @type {HTMLDialogElement} */ (el("dialog", { id: "confirm" }, [form]));
+      const cancel = /** @type {HTMLButtonElement} */ (el("button", { id: "confirm-cancel", type: "button", text: "Cancel" }));
+      const form = /** @type {HTMLFormElement} */ (el("form", { method: "dialog" }, [
+        el("h3", { id: "confirm-title", text: title }), el("p", { text }),
+        el("label", { for: "confirm-reason", text: "Reason (recorded in the audit log)" }), reason,
+        el("p", {}, [ok, " ", cancel]),
+      ]));
+      const dialog = /** @type {HTMLDialogElement} */ (el("dialog", { id: "confirm", "aria-labelledby": "confirm-title" }, [form]));
       reason.addEventListener("input", () => {
         ok.disabled = reason.value.trim() === "";
       });
@@ -763,16 +919,33 @@
       const finish = (value) => {
         dialog.close();
         dialog.remove();
+        if (value === null && opener && opener.isConnected) {
+          opener.focus();
+        }
         resolve(value);
       };
       form.addEventListener("submit", (event) => {
         event.preventDefault();
-        finish(reason.value.trim() || null);
+        if (reason.value.trim()) {
+          finish(reason.value.trim());
+        }
       });
       cancel.addEventListener("click", () => finish(null));
       dialog.addEventListener("cancel", (event) => {
         event.preventDefault();
         finish(null);
+      });
+      dialog.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" && event.ctrlKey && event.target === reason) {
+          event.preventDefault();
+          form.requestSubmit();
+        } else if (event.key === "Tab") {
+          const stops = [reason, ok, cancel].filter((control) => !control.disabled);
+          const at = stops.indexOf(/** @type {any} */ (document.activeElement));
+          const next = event.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at === stops.length - 1 ? 0 : at + 1);
+          event.preventDefault();
+          stops[next].focus();
+        }
       });
       document.body.append(dialog);
       dialog.showModal();
@@ -780,11 +953,35 @@
     });
   }
 
+  /** @returns {string} what the status line says now */
+  function statusText() {
+    const status = document.getElementById("status");
+    return status ? status.textContent || "" : "";
+  }
+
   /**
-   * @param {string[]} users
-   * @param {() => Promise<void>} after
+   * Put the keyboard focus on `target()` (after a view was drawn again), or on the status line.
+   * @param {() => HTMLElement | null} target
    */
-  async function flag(users, after) {
+  function refocus(target) {
+    const control = target();
+    if (control && !(/** @type {HTMLButtonElement} */ (control).disabled)) {
+      control.focus();
+    } else {
+      const status = document.getElementById("status");
+      if (status) {
+        status.focus();
+      }
+    }
+  }
+
+  /**
+   * Flag `users` (at most FLAG_LIMIT) with a reason asked in a confirmation, then redraw and refocus.
+   * @param {string[]} users
+   * @param {() => Promise<void>} after draws the view again
+   * @param {() => HTMLElement | null} focusNext the control to focus once it is drawn
+   */
+  async function flag(users, after, focusNext) {
     const reason = await askReason(
       users.length === 1 ? `Flag ${users[0]}?` : `Flag all ${users.length} members?`,
       `Quarantine takes ${users.length === 1 ? "this account" : "these accounts"} out of everyone's network score; it can be undone (unflag).`,
@@ -793,32 +990,34 @@
     if (reason === null) {
       return;
     }
-    await guarded(async () => {
-      const data = await gql("mutation($users: [String!]!, $reason: String!) { flagUsers(users: $users, reason: $reason) { changes { userId before after } } }", { users, reason });
+    await guarded(`Flagging ${users.length === 1 ? users[0] : `${users.length} users`}`, async () => {
+      const data = await gql("mutation Flag($users: [String!]!, $reason: String!) { flagUsers(users: $users, reason: $reason) { changes { userId before after } } }", { users, reason });
       await after();
-      showError("");
-      const status = document.getElementById("status");
-      if (status) {
-        status.className = "muted";
-        status.textContent = `Flagged ${users.length}; ${data.flagUsers.changes.length} scores moved.`;
+      if (!statusText()) {
+        setStatus(`Flagged ${users.length === 1 ? users[0] : `${users.length} users`}; ${data.flagUsers.changes.length} scores moved.`, "note");
       }
+      refocus(focusNext);
     });
   }
 
   /**
-   * @param {string[]} users
-   * @param {() => Promise<void>} after
+   * Unflag `user` with a reason asked in a confirmation, then redraw and refocus.
+   * @param {string} user
+   * @param {() => Promise<void>} after draws the view again
+   * @param {() => HTMLElement | null} focusNext the control to focus once it is drawn
    */
-  async function unflag(users, after) {
-    const reason = await askReason(`Unflag ${users.join(", ")}?`, "The quarantine is cleared and the scores are recomputed.", "Confirm unflag");
+  async function unflag(user, after, focusNext) {
+    const reason = await askReason(`Unflag ${user}?`, "The quarantine is cleared and the scores are recomputed.", "Confirm unflag");
     if (reason === null) {
       return;
     }
-    await guarded(async () => {
-      for (const user of users) {
-        await gql("mutation($user: String!, $reason: String!) { unflagUser(user: $user, reason: $reason) { changes { userId } } }", { user, reason });
-      }
+    await guarded(`Unflagging ${user}`, async () => {
+      const data = await gql("mutation Unflag($user: String!, $reason: String!) { unflagUser(user: $user, reason: $reason) { changes { userId } } }", { user, reason });
       await after();
+      if (!statusText()) {
+        setStatus(`Unflagged ${user}; ${data.unflagUser.changes.length} scores moved.`, "note");
+      }
+      refocus(focusNext);
     });
   }
 
@@ -827,8 +1026,8 @@
   const clustersQuery = (/** @type {number} */ first) => `query Clusters { suspiciousClusters(first: ${int(first)}) {
     rank userIds size density relativeDensity internalLinks attackLinks outsideNeighbours insideShare thinFraction meanBase suspicion } }`;
 
-  /** @param {HTMLElement} view */
-  function renderClustersTab(view) {
+  /** @param {HTMLElement} view @param {any[]} [rows] clusters already read (else they are asked for) */
+  function renderClustersTab(view, rows) {
     view.append(
       el("div", { class: "card" }, [
         el("h2", { text: "Suspicious clusters, most suspicious first" }),
@@ -837,49 +1036,88 @@
       ]),
       el("div", { id: "cluster-view" }),
     );
-    void loadClusters();
+    if (rows) {
+      listClusters(rows);
+    } else {
+      void loadClusters();
+    }
   }
 
   async function loadClusters() {
-    await guarded(async () => {
+    await guarded("Loading the suspicious clusters", async () => {
+      const data = await gql(clustersQuery(page(10)));
+      listClusters(data.suspiciousClusters);
+    });
+  }
+
+  /** @param {any[]} rows the ranked clusters */
+  function listClusters(rows) {
+    byId("cluster-list").replaceChildren(
+      rows.length === 0 ? el("p", { class: "muted", text: "No suspicious cluster in the current graph." }) : sortableTable("clusters-table", [
+        { key: "rank", label: "rank", num: true, digits: 0, render: (row) => el("button", { type: "button", class: "link", "data-cluster": row.rank, text: `#${row.rank}`, onclick: (/** @type {Event} */ e) => { e.stopPropagation(); void openCluster(row); } }) },
+        { key: "size", label: "members", num: true, digits: 0 }, { key: "suspicion", label: "suspicion", num: true },
+        { key: "relativeDensity", label: "rel. density", num: true, digits: 1 }, { key: "insideShare", label: "inside share", num: true },
+        { key: "attackLinks", label: "outside links", num: true, digits: 0 }, { key: "thinFraction", label: "thin files", num: true },
+        { key: "meanBase", label: "mean base", num: true },
+      ], rows, { sort: "rank", descending: false, onSelect: (row) => void openCluster(row) }),
+    );
+  }
+
+  /**
+   * From a user's card: the ranked suspicious cluster the user is a member of, opened in the Clusters tab.
+   * @param {string} userId
+   */
+  async function openClusterOf(userId) {
+    await guarded(`Finding the suspicious cluster of ${userId}`, async () => {
       const data = await gql(clustersQuery(page(10)));
       const rows = data.suspiciousClusters;
-      byId("cluster-list").replaceChildren(
-        rows.length === 0 ? el("p", { class: "muted", text: "No suspicious cluster in the current graph." }) : sortableTable("clusters-table", [
-          { key: "rank", label: "rank", num: true, digits: 0, render: (row) => el("button", { type: "button", class: "link", "data-cluster": row.rank, text: `#${row.rank}`, onclick: (/** @type {Event} */ e) => { e.stopPropagation(); void openCluster(row); } }) },
-          { key: "size", label: "members", num: true, digits: 0 }, { key: "suspicion", label: "suspicion", num: true },
-          { key: "relativeDensity", label: "rel. density", num: true, digits: 1 }, { key: "insideShare", label: "inside share", num: true },
-          { key: "attackLinks", label: "outside links", num: true, digits: 0 }, { key: "thinFraction", label: "thin files", num: true },
-          { key: "meanBase", label: "mean base", num: true },
-        ], rows, { sort: "rank", descending: false, onSelect: (row) => void openCluster(row) }),
-      );
+      const found = rows.find((/** @type {any} */ row) => row.userIds.includes(userId));
+      if (!found) {
+        setStatus(`${userId} is in none of the ${rows.length} most suspicious clusters.`, "note");
+        return;
+      }
+      showTab("clusters", rows);
+      await openCluster(found);
     });
+  }
+
+  /**
+   * The members' scores, flags and links, several users per request (aliases, within the
+   * server's maxAliases); when a request is over the server's cost budget, fewer per request.
+   * @param {string[]} ids
+   * @returns {Promise<any[]>} the users, in the order of `ids`
+   */
+  async function readMembers(ids) {
+    let perRequest = Math.max(1, Math.min(15, (state.viewer ? state.viewer.maxAliases : 15) - 1));
+    const request = (/** @type {string[]} */ chunk) => {
+      const variables = chunk.map((_, i) => `$u${i}: String!`).join(", ");
+      const fields = chunk.map((_, i) => `m${i}: user(id: $u${i}) { userId score quarantined friends(first: ${int(page(100))}) { totalCount edges { weight node { userId } } } }`).join("\n");
+      return gql(`query Members(${variables}) { ${fields} }`, Object.fromEntries(chunk.map((id, i) => [`u${i}`, id])));
+    };
+    for (;;) {
+      /** @type {string[][]} */
+      const chunks = [];
+      for (let start = 0; start < ids.length; start += perRequest) {
+        chunks.push(ids.slice(start, start + perRequest));
+      }
+      try {
+        const answers = await Promise.all(chunks.map(request));
+        return answers.flatMap((data, k) => chunks[k].map((_, i) => data[`m${i}`]));
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === "LIMIT_EXCEEDED") || perRequest === 1) {
+          throw error;
+        }
+        perRequest = Math.max(1, Math.floor(perRequest / 2));
+      }
+    }
   }
 
   /** @param {any} cluster */
   async function openCluster(cluster) {
-    await guarded(async () => {
+    await guarded(`Opening cluster #${cluster.rank}`, async () => {
       const members = /** @type {string[]} */ (cluster.userIds);
-      const limit = page(100);
-      const drawnMembers = members.slice(0, limit);
-      const perRequest = Math.max(1, Math.min(15, (state.viewer ? state.viewer.maxAliases : 15) - 1));
-      /** @type {any[]} */
-      const users = [];
-      const requests = [];
-      for (let start = 0; start < drawnMembers.length; start += perRequest) {
-        const chunk = drawnMembers.slice(start, start + perRequest);
-        const variables = chunk.map((_, i) => `$u${i}: String!`).join(", ");
-        const fields = chunk.map((_, i) => `m${i}: user(id: $u${i}) { userId score quarantined friends(first: ${int(page(100))}) { totalCount edges { weight node { userId } } } }`).join("\n");
-        /** @type {Record<string, unknown>} */
-        const values = {};
-        chunk.forEach((id, i) => {
-          values[`u${i}`] = id;
-        });
-        requests.push(gql(`query Members(${variables}) { ${fields} }`, values));
-      }
-      for (const data of await Promise.all(requests)) {
-        users.push(...Object.values(data));
-      }
+      const drawnMembers = members.slice(0, page(100));
+      const users = await readMembers(drawnMembers);
       const memberSet = new Set(members);
       let outside = 0;
       let unseen = 0;
@@ -895,10 +1133,10 @@
             outside += 1;
             continue;
           }
-          const id = user.userId < other ? `${user.userId}|${other}` : `${other}|${user.userId}`;
-          if (!seen.has(id)) {
-            seen.add(id);
-            edges.push({ data: { id, source: user.userId, target: other, weight: edge.weight, width: Math.max(0.5, Math.min(6, edge.weight)) } });
+          const link = linkElement(user.userId, other, edge.weight);
+          if (!seen.has(link.data.id)) {
+            seen.add(link.data.id);
+            edges.push(link);
           }
         }
       }
@@ -910,11 +1148,14 @@
         ["distinct outsiders linked", cluster.outsideNeighbours], ["link weight inside", pct(cluster.insideShare)],
         ["members with thin files", pct(cluster.thinFraction)], ["mean base creditworthiness", fmt(cluster.meanBase)],
       ];
-      const quarantined = users.filter((u) => u.quarantined).map((u) => u.userId);
+      const quarantined = new Set(users.filter((u) => u.quarantined).map((u) => u.userId));
+      const reopen = () => openCluster(cluster);
+      const unflagged = members.filter((m) => !quarantined.has(m));
+      const flagAll = unflagged.length > 0 && members.length === drawnMembers.length && unflagged.length <= FLAG_LIMIT;
       byId("cluster-view").replaceChildren(el("div", { class: "grid", id: "cluster-detail", "data-rank": cluster.rank }, [
         el("div", {}, [
           el("div", { class: "card" }, [
-            el("h3", { text: `Cluster #${cluster.rank}: evidence` }),
+            el("h3", { id: "cluster-title", tabindex: "-1", text: `Cluster #${cluster.rank}: evidence` }),
             el("table", { id: "cluster-evidence" }, [el("tbody", {}, evidence.map(([k, v]) => el("tr", {}, [el("th", { text: String(k) }), el("td", { class: "num", text: String(v) })])))]),
           ]),
           el("div", { class: "card" }, [
@@ -923,17 +1164,24 @@
               { key: "userId", label: "user", render: (row) => userLink(row.userId) },
               { key: "score", label: "score", num: true, digits: 0 },
               { key: "quarantined", label: "flagged", render: (row) => row.quarantined
-                ? el("button", { type: "button", class: "link", "data-unflag": row.userId, text: "flagged: unflag...", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); void unflag([row.userId], () => openCluster(cluster)); } })
-                : "no" },
+                ? el("button", { type: "button", class: "link", "data-unflag": row.userId, text: "flagged: unflag...", onclick: (/** @type {Event} */ e) => {
+                  e.stopPropagation();
+                  void unflag(row.userId, reopen, () => document.querySelector(`#members-table [data-flag="${CSS.escape(row.userId)}"]`));
+                } })
+                : el("button", { type: "button", class: "link", "data-flag": row.userId, text: "no: flag...", onclick: (/** @type {Event} */ e) => {
+                  e.stopPropagation();
+                  void flag([row.userId], reopen, () => document.querySelector(`#members-table [data-unflag="${CSS.escape(row.userId)}"]`));
+                } }) },
             ], users, { sort: "score", onSelect: (row) => select(row.userId), rowKey: "userId" }),
             members.length > drawnMembers.length ? el("p", { class: "more", id: "members-more", text: `${drawnMembers.length} of ${members.length} members listed and drawn (+${members.length - drawnMembers.length} more).` }) : "",
             el("p", {}, [
               el("button", { id: "cluster-preview", type: "button", text: "Preview quarantine", onclick: () => void previewQuarantine(members) }), " ",
-              el("button", { id: "cluster-flag", type: "button", class: "danger", text: `Flag all ${members.length}...`,
-                disabled: quarantined.length === members.length || members.length > limit,
-                onclick: () => void flag(members.filter((m) => !quarantined.includes(m)), () => openCluster(cluster)) }),
+              el("button", { id: "cluster-flag", type: "button", class: "danger", text: unflagged.length === members.length ? `Flag all ${members.length}...` : `Flag the ${unflagged.length} not flagged...`, disabled: !flagAll,
+                onclick: () => void flag(unflagged, reopen, () => document.getElementById("cluster-title")) }),
             ]),
-            members.length > limit ? el("p", { class: "muted", text: `A cluster of more than ${limit} members is flagged member by member (flagUsers takes at most ${limit}).` }) : "",
+            members.length > drawnMembers.length || unflagged.length > FLAG_LIMIT
+              ? el("p", { class: "muted", text: `This cluster is flagged member by member: flagUsers takes at most ${FLAG_LIMIT} users, and ${drawnMembers.length} of its ${members.length} members are listed.` })
+              : "",
           ]),
         ]),
         el("div", {}, [
@@ -945,18 +1193,20 @@
           el("div", { id: "preview" }),
         ]),
       ]));
-      drawGraph("cluster", byId("cluster-graph"), [...nodes, ...edges], (id) => select(id), "circle");
+      drawGraph("cluster", byId("cluster-graph"), [...nodes, ...edges], (id) => select(id), { label: `cluster #${cluster.rank}`, layout: "circle" });
+      byId("cluster-title").focus();
     });
   }
 
   /** @param {string[]} members */
   async function previewQuarantine(members) {
-    await guarded(async () => {
+    await guarded(`Previewing the quarantine of ${members.length} users`, async () => {
       const data = await gql("query WhatIf($users: [String!]!) { whatIf(removeUsers: $users) { userId before after } }", { users: members });
       const changes = data.whatIf.map((/** @type {any} */ c) => ({ ...c, points: c.after - c.before }));
       const memberSet = new Set(members);
       const inside = changes.filter((/** @type {any} */ c) => memberSet.has(c.userId));
-      const outside = changes.filter((/** @type {any} */ c) => !memberSet.has(c.userId)).sort((/** @type {any} */ a, /** @type {any} */ b) => a.points - b.points);
+      // the outsiders whose scores move most, either way (a member that held an outsider down lifts it when quarantined)
+      const outside = changes.filter((/** @type {any} */ c) => !memberSet.has(c.userId)).sort((/** @type {any} */ a, /** @type {any} */ b) => Math.abs(b.points) - Math.abs(a.points) || a.points - b.points);
       const shownOutside = outside.slice(0, 25);
       const sum = (/** @type {any[]} */ rows) => rows.reduce((total, row) => total + row.points, 0);
       const columns = /** @type {Column[]} */ ([
@@ -965,7 +1215,7 @@
         { key: "points", label: "points", num: true, digits: 0, render: (row) => el("span", { class: row.points < 0 ? "neg" : "pos", text: String(row.points) }) },
       ]);
       byId("preview").replaceChildren(el("div", { class: "card", id: "preview-card" }, [
-        el("h3", { text: "What-if: quarantine the cluster (nothing is stored)" }),
+        el("h3", { id: "preview-title", tabindex: "-1", text: "What-if: quarantine the cluster (nothing is stored)" }),
         el("p", { id: "preview-summary", text: `Members: ${sum(inside)} points over ${inside.length} of ${members.length} members whose score moves. Outsiders: ${sum(outside)} points over ${outside.length} users.` }),
         el("h3", { text: "Per member" }),
         sortableTable("preview-members", columns, inside, { sort: "points", descending: false, onSelect: (row) => select(row.userId), rowKey: "userId" }),
@@ -973,6 +1223,7 @@
         sortableTable("preview-outsiders", columns, shownOutside, { sort: "points", descending: false, rowKey: "userId" }),
         outside.length > shownOutside.length ? el("p", { class: "more", id: "preview-more", text: `+${outside.length - shownOutside.length} more outsiders move (by less).` }) : "",
       ]));
+      byId("preview-title").focus();
     });
   }
 
@@ -993,15 +1244,14 @@
     ]);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const value = (/** @type {HTMLElement} */ input) => /** @type {HTMLInputElement} */ (input).value.trim();
-      void findPaths(value(source), value(target), Number(value(k)), Number(value(hops)));
+      void findPaths(inputValue(source), inputValue(target), Number(inputValue(k)), Number(inputValue(hops)));
     });
     view.append(el("div", { class: "card" }, [el("h2", { text: "Influence paths: how one user's base reaches another's network value" }), form]), el("div", { id: "paths-view" }));
   }
 
   /** @param {string} source @param {string} target @param {number} k @param {number} hops */
   async function findPaths(source, target, k, hops) {
-    await guarded(async () => {
+    await guarded(`Finding paths from ${source} to ${target}`, async () => {
       const data = await gql(pathsQuery(page(k), hops), { source, target });
       const paths = data.influencePaths;
       const box = byId("paths-view");
@@ -1037,10 +1287,10 @@
         el("button", { id: "hop-next", type: "button", text: "next hop ▶", onclick: () => step(1) }),
       ]);
       box.replaceChildren(el("div", { class: "grid" }, [
-        el("div", { class: "card" }, [el("h3", { text: `${paths.length} strongest chains` }), list, steps, hopLabel]),
+        el("div", { class: "card" }, [el("h3", { id: "paths-title", tabindex: "-1", text: `${paths.length} strongest chains` }), list, steps, hopLabel]),
         el("div", { class: "card" }, [el("div", { id: "paths-graph", class: "graph" })]),
       ]));
-      const graph = drawGraph("paths", byId("paths-graph"), [...nodes.values(), ...edges.values()], (id) => select(id));
+      const graph = drawGraph("paths", byId("paths-graph"), [...nodes.values(), ...edges.values()], (id) => select(id), { label: `influence paths from ${source} to ${target}` });
       let current = 0;
       let upTo = 0;
       /** @param {number} index @param {number} hop highlight path `index` up to its hop `hop` */
@@ -1068,6 +1318,7 @@
         showPath(current, upTo + delta);
       }
       showPath(0, 1);
+      byId("paths-title").focus();
     });
   }
 
@@ -1086,8 +1337,7 @@
     ]);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const value = (/** @type {HTMLElement} */ input) => /** @type {HTMLInputElement} */ (input).value.trim() || null;
-      void loadAudit(value(actor), value(subject), null);
+      void loadAudit(inputValue(actor) || null, inputValue(subject) || null, null);
     });
     view.append(el("div", { class: "card" }, [el("h2", { text: "Audit log (oldest first)" }), form, el("div", { id: "audit-list" })]));
     void loadAudit(null, null, null);
@@ -1095,7 +1345,7 @@
 
   /** @param {string | null} actor @param {string | null} subject @param {string | null} after */
   async function loadAudit(actor, subject, after) {
-    await guarded(async () => {
+    await guarded("Loading the audit log", async () => {
       const data = await gql(auditQuery(page(50)), { after, actor, subject });
       const log = data.auditLog;
       byId("audit-list").replaceChildren(
