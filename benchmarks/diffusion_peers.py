@@ -21,6 +21,9 @@ guaranteed accuracy ``max_u |y_u - y*_u| <= tol``:
   uniform (:func:`uniform_restart_base`), in a group of rows of its own (marked
   ``[uniform restart]``) with Credence's solve and ``diffuse`` on the same base and a
   reference of their own; its ratios are within that group.
+* **Neo4j GDS** PageRank (the bundled Neo4j's GDS 2.13) is in the same group: the links
+  are projected from CSV into a GDS graph (projection timed apart), and
+  ``gds.pageRank.stats`` is timed (see :func:`_gds_rows` for its tolerance).
 * **Credence**: :func:`credence.scoring.solver.prepare_walk` (timed separately),
   :func:`credence.scoring.solver.solve` (its certified stopping rule is the same
   ``tol (1 - a)`` on the residual), and :func:`credence.scoring.diffuse` end to end
@@ -93,7 +96,7 @@ __all__ = [
 ]
 
 #: Peers the benchmark knows.
-PEERS: tuple[str, ...] = ("networkx", "igraph", "graphblas", "scipy", "networkit")
+PEERS: tuple[str, ...] = ("networkx", "igraph", "graphblas", "scipy", "networkit", "gds")
 
 #: networkx is pure Python: it only runs up to this many users.
 NETWORKX_MAX_USERS = 100_000
@@ -514,6 +517,98 @@ def _networkit_peer(
     )
 
 
+#: The heap of the Neo4j server the GDS peer starts.
+GDS_HEAP = "4g"
+
+
+def _gds_rows(
+    adjacency: sp.csr_matrix,
+    degree: np.ndarray,
+    damping: float,
+    tol: float,
+    repeats: int,
+    row: Callable[..., BenchRow],
+    checked: Callable[[str, np.ndarray], float],
+    out: Callable[[str], Any],
+) -> list[BenchRow]:
+    """Neo4j GDS PageRank on a graph projected from CSV in the bundled Neo4j, as the uniform-restart diffusion.
+
+    The links go to ``HOME/import/links.csv`` and are projected with a Cypher
+    aggregation (``LOAD CSV`` ... ``gds.graph.project``, undirected, weighted): the
+    projection is timed on its own, as is the write of the CSV. GDS's PageRank has no
+    personalization and restarts with ``1 - a`` per node (not divided by N), so
+    ``y_u = x_u d_min / d_u``. Its tolerance bounds the largest change of a score between
+    two iterations, which does not certify the error in max norm; it starts at
+    ``tol (1 - a) / a`` and is divided by 10 until the result is within ``tol`` of the
+    reference (the note says which). Timed: ``gds.pageRank.stats`` (the computation, no
+    rows sent back); the scores are streamed once for the check.
+    """
+    import neo4j
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from credence.graph.neo4j_server import running_neo4j
+
+    upper = sp.triu(adjacency, k=1).tocoo()
+    linked = degree > 0
+    low = float(degree[linked].min())
+    rows: list[BenchRow] = []
+    with running_neo4j(heap=GDS_HEAP) as proc, neo4j.GraphDatabase.driver(proc.bolt_uri, auth=None) as driver:
+        folder = proc.home / "import"
+        folder.mkdir(exist_ok=True)
+        start = time.perf_counter()
+        table = pa.table({"u": upper.row.astype(np.int64), "v": upper.col.astype(np.int64), "w": upper.data})
+        pacsv.write_csv(table, folder / "links.csv", write_options=pacsv.WriteOptions(include_header=False))
+        written = time.perf_counter() - start
+        start = time.perf_counter()
+        projected = driver.execute_query(
+            "LOAD CSV FROM 'file:///links.csv' AS r "
+            "WITH toInteger(r[0]) AS u, toInteger(r[1]) AS v, toFloat(r[2]) AS w "
+            "WITH gds.graph.project('links', u, v, {relationshipProperties: {weight: w}}, "
+            "{undirectedRelationshipTypes: ['*']}) AS g RETURN g.nodeCount AS nodes, g.relationshipCount AS rels"
+        ).records[0]
+        projection = time.perf_counter() - start
+        out(f"[gds] CSV written in {written:.1f} s; projected {projected['nodes']:,} nodes, "
+            f"{projected['rels']:,} relationships in {projection:.1f} s")  # fmt: skip
+        config = {"dampingFactor": damping, "maxIterations": 100_000, "relationshipWeightProperty": "weight"}
+        gds_tol = tol * (1.0 - damping) / damping
+        for _ in range(6):
+            found = driver.execute_query(
+                "CALL gds.pageRank.stream('links', $config) YIELD nodeId, score RETURN nodeId, score",
+                config={**config, "tolerance": gds_tol},
+            ).records
+            x = np.zeros(adjacency.shape[0])
+            x[np.fromiter((r["nodeId"] for r in found), dtype=np.int64, count=len(found))] = np.fromiter(
+                (r["score"] for r in found), dtype=np.float64, count=len(found)
+            )
+            y = np.where(linked, x * low / np.where(linked, degree, 1.0), 0.0)
+            try:
+                gap = checked("gds pagerank", y)
+                break
+            except BenchmarkError:
+                gds_tol /= 10.0
+        else:
+            raise BenchmarkError(
+                f"gds pagerank: not within {tol:g} of the reference even at tolerance {gds_tol:g}"
+            )
+
+        def stats() -> Any:
+            return driver.execute_query(
+                "CALL gds.pageRank.stats('links', $config) YIELD ranIterations, computeMillis "
+                "RETURN ranIterations, computeMillis",
+                config={**config, "tolerance": gds_tol},
+            ).records[0]
+
+        timing = _measure(stats, repeats)
+        result = timing.result
+        rows.append(row("neo4j gds pagerank [uniform restart]", timing, iterations=int(result["ranIterations"]),
+                        max_error=gap, peer=True, end_to_end=projection + timing.seconds,
+                        note=f"tolerance {gds_tol:.1e}; compute {int(result['computeMillis'])} ms; projection "
+                             f"{projection:.1f} s (+ CSV {written:.1f} s), heap {GDS_HEAP}"))  # fmt: skip
+        out(f"[gds] pagerank {timing.seconds:.3f} s, {int(result['ranIterations'])} iterations")
+    return rows
+
+
 def _bench_uniform_restart(
     label: str,
     adjacency: sp.csr_matrix,
@@ -521,10 +616,11 @@ def _bench_uniform_restart(
     a: float,
     eps: float,
     repeats: int,
+    chosen: Sequence[str],
     row: Callable[..., BenchRow],
     out: Callable[[str], Any],
 ) -> list[BenchRow]:
-    """NetworKit against Credence on the one diffusion NetworKit can solve: plain PageRank."""
+    """NetworKit and Neo4j GDS against Credence on the one diffusion they can solve: plain PageRank."""
     from credence.scoring import diffuse
     from credence.scoring.solver import prepare_walk, solve
 
@@ -541,14 +637,17 @@ def _bench_uniform_restart(
         return gap
 
     rows: list[BenchRow] = []
-    run, built, note = _networkit_peer(adjacency, degree, a, eps)
-    timing = _measure(run, repeats)
-    y, passes = timing.result
-    rows.append(row("networkit pagerank [uniform restart]", timing, iterations=passes,
-                    max_error=checked("networkit", y), note=note, peer=True,
-                    end_to_end=built + timing.seconds))  # fmt: skip
-    out(f"[{label}] networkit pagerank {timing.seconds:.3f} s, {passes} passes (uniform restart)")
-    del timing, y
+    if "networkit" in chosen:
+        run, built, note = _networkit_peer(adjacency, degree, a, eps)
+        timing = _measure(run, repeats)
+        y, passes = timing.result
+        rows.append(row("networkit pagerank [uniform restart]", timing, iterations=passes,
+                        max_error=checked("networkit", y), note=note, peer=True,
+                        end_to_end=built + timing.seconds))  # fmt: skip
+        out(f"[{label}] networkit pagerank {timing.seconds:.3f} s, {passes} passes (uniform restart)")
+        del timing, y
+    if "gds" in chosen:
+        rows += _gds_rows(adjacency, degree, a, eps, repeats, row, checked, out)
     walk = prepare_walk(adjacency)
     solved = _measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
     rows.append(row("credence solve [uniform restart]", solved, iterations=solved.result.iterations,
@@ -830,9 +929,9 @@ def _bench_size(
     if fastest_whole is not None:
         size_rows = [r if r.end_to_end is None else replace(r, speedup_end_to_end=fastest_whole / r.end_to_end)
                      for r in size_rows]  # fmt: skip
-    if "networkit" in chosen:
-        # Its own group: NetworKit solves only the uniform-restart diffusion, so the ratios are within it.
-        size_rows += _bench_uniform_restart(label, adjacency, degree, a, eps, repeats, row, out)
+    if {"networkit", "gds"} & set(chosen):
+        # A group of its own: these peers solve only the uniform-restart diffusion, so the ratios are within it.
+        size_rows += _bench_uniform_restart(label, adjacency, degree, a, eps, repeats, chosen, row, out)
     return size_rows
 
 

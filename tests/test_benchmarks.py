@@ -25,6 +25,19 @@ def test_diffusion_benchmark_runs_the_peers_on_one_graph() -> None:
     assert "scipy" in done.stdout and "networkx" in done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.neo4j
+def test_diffusion_benchmark_runs_networkit_and_gds_on_the_uniform_restart_diffusion() -> None:
+    """Both peers are held to the benchmark's accuracy check (it exits non-zero when one is off)."""
+    done = bench("bench_diffusion.py", "--sizes", "2k", "--peers", "scipy,networkit,gds", "--repeats", "1")
+    assert done.returncode == 0, done.stderr + done.stdout
+    lines = {line.split("  ")[0]: line for line in done.stdout.splitlines()}
+    for method in ("networkit pagerank [uniform restart]", "neo4j gds pagerank [uniform restart]",
+                   "credence solve [uniform restart]"):  # fmt: skip
+        assert method in lines, done.stdout
+    assert "projected" in done.stdout
+
+
 def test_diffusion_benchmark_refuses_an_unknown_peer() -> None:
     done = bench("bench_diffusion.py", "--sizes", "2k", "--peers", "julia")
     assert done.returncode == 2

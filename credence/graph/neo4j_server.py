@@ -13,6 +13,7 @@ A server's files all live under its home directory::
 
     HOME/conf/credence-neo4j.conf   the settings it was started with (rewritten each start)
     HOME/data/                      the databases (``neo4j`` and ``system``)
+    HOME/import/                    what ``LOAD CSV FROM 'file:///NAME'`` may read
     HOME/logs/debug.log             Neo4j's own log
     HOME/logs/launcher.log          the launcher's stderr (start-up errors land here)
     HOME/logs/launcher.out          the launcher's stdout: the single READY line

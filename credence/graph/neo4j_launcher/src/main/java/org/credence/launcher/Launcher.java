@@ -156,6 +156,8 @@ public final class Launcher {
         c.put("server.memory.pagecache.size", pageCache);
         c.put("dbms.security.procedures.unrestricted", "gds.*");
         c.put("server.directories.logs", logs.toString());
+        // LOAD CSV reads file:/// URLs from here only (benchmarks project GDS graphs from CSV).
+        c.put("server.directories.import", home.resolve("import").toString());
         // A dev/test server: keep two transaction-log files, not the default two days.
         c.put("db.tx_log.rotation.retention_policy", "2 files");
         c.put("dbms.usage_report.enabled", "false");
