@@ -483,3 +483,38 @@ def test_a_dispute_publishes_its_score_changes(api: LiveApi) -> None:
     assert pushed["userId"] == user and pushed["after"] == api.engine.score_of(user) > pushed["before"]
     dispute = api.store.disputes(user=user, open_only=True)[0]
     api.run("analyst", RESOLVE, id=dispute.id, o="rejected", why="the lender's ledger shows it")
+
+
+PAGE = """query($first: Int, $after: String, $last: Int, $before: String) {
+  disputes(first: $first, after: $after, last: $last, before: $before, openOnly: false) {
+    edges { cursor node { id } } startCursor endCursor hasPreviousPage hasNextPage } }"""
+
+
+def test_the_dispute_queue_pages_both_ways(api: LiveApi) -> None:
+    repayments = api.store.repayments()
+    adverse = repayments[repayments["status"].isin(["defaulted", "missed", "late"])].drop_duplicates("user")
+    for user, event in list(zip(adverse["user"].astype(str), adverse["id"].astype(str), strict=True))[:5]:
+        code, _ = api.outcome("app", OPEN, u=user, k="repayment", r=event, why="not mine")
+        assert code in ("ok", "CONFLICT")  # CONFLICT: another test disputed it already
+    ids = [d.id for d in api.store.disputes()]  # the oracle: the store's own order
+    assert len(ids) >= 5
+
+    def page(**args: Any) -> dict[str, Any]:
+        return api.run("analyst", PAGE, **args)["disputes"]  # type: ignore[no-any-return]
+
+    newest = page(last=2)
+    assert [e["node"]["id"] for e in newest["edges"]] == ids[-2:]
+    assert newest["hasPreviousPage"] is True and newest["hasNextPage"] is False
+    before = page(last=2, before=newest["startCursor"])
+    assert [e["node"]["id"] for e in before["edges"]] == ids[-4:-2] and before["hasNextPage"] is True
+    oldest = page(first=2)
+    assert [e["node"]["id"] for e in oldest["edges"]] == ids[:2]
+    assert oldest["hasPreviousPage"] is False and oldest["hasNextPage"] is True
+    following = page(first=2, after=oldest["endCursor"])
+    assert [e["node"]["id"] for e in following["edges"]] == ids[2:4] and following["hasPreviousPage"] is True
+    window = page(first=10, after=oldest["endCursor"], before=newest["startCursor"])
+    assert [e["node"]["id"] for e in window["edges"]] == ids[2:-2]
+    both = api.error("analyst", PAGE, first=1, last=1)
+    assert both["extensions"]["code"] == "BAD_USER_INPUT", both
+    bad = api.error("analyst", PAGE, last=1, before="not-a-cursor")
+    assert bad["extensions"]["code"] == "BAD_USER_INPUT", bad

@@ -827,6 +827,8 @@ class Neo4jStore(StoreBase):
         open_only: bool = False,
         after: int | None = None,
         limit: int | None = None,
+        before: int | None = None,
+        newest: bool = False,
     ) -> list[Dispute]:
         where = []
         params: dict[str, Any] = {}
@@ -838,14 +840,19 @@ class Neo4jStore(StoreBase):
         if after is not None:
             params["after"] = int(after)
             where.append("d.did > $after")
+        if before is not None:
+            params["before"] = int(before)
+            where.append("d.did < $before")
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         page = ""
         if limit is not None:
             params["limit"] = int(limit)
             page = " LIMIT $limit"
+        order = "d.did DESC" if newest else "d.did"
         records = self._read(f"MATCH (d:Dispute) {clause}MATCH (u:User {{uid: d.uid}}) RETURN d, u.id AS user "
-                             f"ORDER BY d.did{page}", **params)  # fmt: skip
-        return [self._dispute(rec["d"], str(rec["user"])) for rec in records]
+                             f"ORDER BY {order}{page}", **params)  # fmt: skip
+        found = [self._dispute(rec["d"], str(rec["user"])) for rec in records]
+        return found[::-1] if newest else found
 
     def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:
         found = tx.run("MATCH (m:Meta {key: 'erasure_key'}) RETURN m.value AS value")

@@ -1001,6 +1001,8 @@ class SQLiteStore(StoreBase):
         open_only: bool = False,
         after: int | None = None,
         limit: int | None = None,
+        before: int | None = None,
+        newest: bool = False,
     ) -> list[Dispute]:
         where: list[str] = []
         params: list[Any] = []
@@ -1013,11 +1015,16 @@ class SQLiteStore(StoreBase):
             if after is not None:
                 where.append("did > ?")
                 params.append(int(after))
+            if before is not None:
+                where.append("did < ?")
+                params.append(int(before))
             clause = f"WHERE {' AND '.join(where)}" if where else ""
             page = "" if limit is None else f" LIMIT {int(limit)}"
+            order = "did DESC" if newest else "did"
             rows = db.execute(f"SELECT {self._DISPUTE_COLUMNS} FROM disputes JOIN users ON users.uid = disputes.uid "
-                              f"{clause} ORDER BY did{page}", params).fetchall()  # fmt: skip
-        return [self._dispute(row) for row in rows]
+                              f"{clause} ORDER BY {order}{page}", params).fetchall()  # fmt: skip
+        found = [self._dispute(row) for row in rows]
+        return found[::-1] if newest else found
 
     def _erasure_key(self, tx: Any, *, create: bool = True) -> bytes | None:
         db: sqlite3.Connection = tx

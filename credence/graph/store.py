@@ -687,10 +687,14 @@ class GraphStore(Protocol):
         open_only: bool = False,
         after: int | None = None,
         limit: int | None = None,
+        before: int | None = None,
+        newest: bool = False,
     ) -> list[Dispute]:
         """Disputes oldest first: one user's (NotFoundError if unknown) or everyone's, only open ones if asked.
 
-        ``after`` (a dispute id) and ``limit`` page through them.
+        Those with ``after < id < before`` (dispute ids, exclusive; None: unbounded); of
+        them the oldest ``limit``, or with ``newest`` the newest ``limit`` (still returned
+        oldest first): keyset pages either way.
         """
         ...
 

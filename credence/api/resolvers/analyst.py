@@ -20,9 +20,10 @@ from credence.analysis.investigate import (
     rank_suspects,
     sybil_suspects,
 )
-from credence.api.context import AFTER, context_of, first_argument
+from credence.api.context import AFTER, BEFORE, LAST, context_of, first_argument
 from credence.api.ids import dispute_position
 from credence.api.inputs import MAX_LISTED_USERS
+from credence.api.limits import PageSize
 from credence.api.types.consent import HumanReview, review_from
 from credence.api.types.disputes import DisputePage, dispute_page
 from credence.api.types.fraud import (
@@ -38,6 +39,7 @@ from credence.api.types.fraud import (
 from credence.api.types.scores import ScoreChangeType, score_changes
 from credence.core.errors import LimitExceededError, ValidationError
 from credence.graph.model import check_user_id, epoch_now
+from credence.graph.store import GraphStore
 
 __all__ = ["MAX_HOPS", "AnalystQuery"]
 
@@ -53,7 +55,8 @@ class AnalystQuery:
 
     @strawberry.field(
         description="Disputes, oldest first (the analysts' queue: open ones only unless openOnly is false), each "
-        "with its deadline and whether it is overdue (analyst, admin; audited). Forward keyset pages."
+        "with its deadline and whether it is overdue (analyst, admin; audited). Keyset pages both ways: "
+        "first/after, or last/before."
     )
     async def disputes(
         self,
@@ -62,18 +65,21 @@ class AnalystQuery:
         after: Annotated[str | None, AFTER] = None,
         open_only: bool = True,
         user: str | None = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
     ) -> DisputePage:
-        """A page of the dispute queue from the store (``evidence``; audited)."""
+        """A page of the dispute queue from the store (``evidence``; audited); see :func:`read_dispute_page`."""
         ctx = context_of(info)
         ctx.require("evidence", "disputes")
-        size = ctx.page(first, None, DISPUTE_PAGE).size
-        start = None if after is None else dispute_position(after, "after")
+        size = ctx.page(first, last, DISPUTE_PAGE)
+        low = None if after is None else dispute_position(after, "after")
+        high = None if before is None else dispute_position(before, "before")
         subject = None if user is None else check_user_id(user)
-        store = ctx.service.store
-        found = await ctx.service.run(partial(store.disputes, user=subject, open_only=open_only, after=start,
-                                              limit=size + 1))  # fmt: skip
-        ctx.audit_read("read:disputes", subject, f"open_only={open_only} count={min(len(found), size)}")
-        return dispute_page(found[:size], has_next=len(found) > size, now=epoch_now())
+        page = await ctx.service.run(
+            read_dispute_page, ctx.service.store, size, low, high, subject, open_only
+        )
+        ctx.audit_read("read:disputes", subject, f"open_only={open_only} count={len(page.edges)}")
+        return page
 
     @strawberry.field(
         description="Requests for human review, oldest first (the analysts' queue; open ones only unless openOnly is "
@@ -221,3 +227,31 @@ class AnalystQuery:
         if not pairs and not accounts:
             ctx.audit_read("read:what_if", None, "no changes")
         return score_changes(result.changes)
+
+
+def read_dispute_page(
+    store: GraphStore,
+    size: PageSize,
+    after: int | None,
+    before: int | None,
+    user: str | None,
+    open_only: bool,
+) -> DisputePage:
+    """The disputes with ``after < id < before`` that match the filters: the window's oldest or newest ``size``.
+
+    One more than the page tells whether the window goes on beyond it; whether disputes
+    lie beyond the cursors themselves is asked of the store (one dispute at most each way).
+    """
+    wanted = size.size + 1
+    found = store.disputes(user=user, open_only=open_only, after=after, before=before, limit=wanted,
+                           newest=size.from_end)  # fmt: skip
+    more = len(found) > size.size
+    found = found[len(found) - size.size :] if size.from_end and more else found[: size.size]
+    earlier = after is not None and bool(
+        store.disputes(user=user, open_only=open_only, before=after + 1, limit=1, newest=True)
+    )
+    later = before is not None and bool(
+        store.disputes(user=user, open_only=open_only, after=before - 1, limit=1)
+    )
+    return dispute_page(found, has_previous=earlier or (size.from_end and more),
+                        has_next=later or (not size.from_end and more), now=epoch_now())  # fmt: skip

@@ -105,15 +105,22 @@ class DisputePage:
         description="The last dispute's cursor (`after` for the next page)."
     )
     has_next_page: bool
+    start_cursor: str | None = strawberry.field(
+        description="The first dispute's cursor (`before` for the previous page)."
+    )
+    has_previous_page: bool
 
 
-def dispute_page(disputes: Sequence[StoredDispute], *, has_next: bool, now: int) -> DisputePage:
+def dispute_page(
+    disputes: Sequence[StoredDispute], *, has_next: bool, now: int, has_previous: bool = False
+) -> DisputePage:
     """A page of stored disputes (already cut to the page size)."""
     edges = [
         DisputeEdge(node=dispute_from(d, now), cursor=encode_cursor("disputes", {"id": d.id}))
         for d in disputes
     ]
-    return DisputePage(edges=edges, end_cursor=edges[-1].cursor if edges else None, has_next_page=has_next)
+    return DisputePage(edges=edges, end_cursor=edges[-1].cursor if edges else None, has_next_page=has_next,
+                       start_cursor=edges[0].cursor if edges else None, has_previous_page=has_previous)  # fmt: skip
 
 
 @strawberry.type
