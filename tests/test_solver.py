@@ -398,3 +398,34 @@ def test_random_small_graphs(
     assert solution.error_bound <= tol
     isolated = np.asarray(adjacency.sum(axis=1)).ravel() == 0
     assert np.array_equal(solution.y[isolated], base[isolated])
+
+
+def test_a_solve_runs_on_one_thread_when_its_threads_stall() -> None:
+    """The thread plan keeps numba's threads unless the one-thread probe sweep is faster."""
+    import time as clock
+
+    import numba
+
+    from credence.scoring.solver import _PROBE_NNZ, _ThreadPlan
+
+    default = numba.get_num_threads()
+    seen: list[int] = []
+
+    def stalls_on_threads() -> None:  # a sweep whose barriers stall: slow on several threads
+        seen.append(numba.get_num_threads())
+        clock.sleep(0.02 if numba.get_num_threads() > 1 else 0.001)
+
+    def scales() -> None:  # a sweep that threads speed up
+        seen.append(numba.get_num_threads())
+        clock.sleep(0.02 / numba.get_num_threads())
+
+    stalled, quiet, small = _ThreadPlan(_PROBE_NNZ), _ThreadPlan(_PROBE_NNZ), _ThreadPlan(_PROBE_NNZ - 1)
+    for plan, kernel in ((stalled, stalls_on_threads), (quiet, scales), (small, stalls_on_threads)):
+        for _ in range(4):
+            plan.sweep(kernel, ())
+        plan.restore()
+        assert numba.get_num_threads() == default  # given back
+    if default > 1:
+        assert stalled.threads == 1 and seen[:4] == [default, 1, 1, 1]
+        assert quiet.threads == default and seen[4:8] == [default, 1, default, default]
+    assert small.threads == default and seen[8:] == [default] * 4  # small walks never probe

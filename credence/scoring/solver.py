@@ -83,6 +83,7 @@ True
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,7 @@ _FLOOR = 3.0  # a float32 stage certifies on its own down to ~ _FLOOR * _UNIT * 
 _STALL = 4  # passes without a new best certificate before the solver changes gear
 _BLOCKS_PER_THREAD = 4
 _SERIAL_SHARE = 1.0 / 64.0  # the last colours holding this share of the entries are swept by one thread
+_PROBE_NNZ = 1_000_000  # from this many stored entries on, a solve checks that its threads help
 
 
 # --------------------------------------------------------------------------- results
@@ -914,8 +916,49 @@ def solve(
             "tol", tol, "is below what a float32 walk can certify here; prepare it with dtype=numpy.float64"
         )
     iterate = _Iteration(walk, b, a, eps, limit)
-    y, passes, certificate = iterate.run(None if start is None else walk.to_internal(start))
+    try:
+        y, passes, certificate = iterate.run(None if start is None else walk.to_internal(start))
+    finally:
+        iterate.plan.restore()
     return Solution(y, passes, certificate, certificate / (1.0 - a))
+
+
+class _ThreadPlan:
+    """How many threads the sweeps of one solve run on: numba's, unless one thread proves faster.
+
+    A multicolour sweep waits at a barrier per colour. When another process holds a core,
+    a descheduled thread stalls every barrier, and a two-thread sweep was measured at ten
+    to twenty times its time on a quiet machine, far slower than one thread. So on a
+    large walk the second sweep runs on one thread, and whichever of the first two was
+    faster runs the rest of the solve (on a quiet machine that costs one slower sweep).
+    """
+
+    def __init__(self, nnz: int) -> None:
+        self.default = numba.get_num_threads()
+        self.threads = self.default
+        self.probing = self.default > 1 and nnz >= _PROBE_NNZ
+        self.seconds: list[float] = []
+
+    def sweep(self, kernel: Any, args: tuple[Any, ...]) -> None:
+        """Call ``kernel(*args)`` (one sweep) on the planned number of threads, timing it while probing."""
+        if not self.probing:
+            kernel(*args)
+            return
+        numba.set_num_threads(self.default if not self.seconds else 1)
+        start = time.perf_counter()
+        try:
+            kernel(*args)
+        finally:
+            numba.set_num_threads(self.default)
+        self.seconds.append(time.perf_counter() - start)
+        if len(self.seconds) == 2:
+            self.probing = False
+            self.threads = 1 if self.seconds[1] < self.seconds[0] else self.default
+            numba.set_num_threads(self.threads)
+
+    def restore(self) -> None:
+        """Give numba its thread count back."""
+        numba.set_num_threads(self.default)
 
 
 class _Iteration:
@@ -949,6 +992,7 @@ class _Iteration:
         self.has_lo = lo is not None
         self.eps_hi = walk.weight_error
         self.eps_lo = walk.weight_error_lo if self.has_lo else walk.weight_error
+        self.plan = _ThreadPlan(int(walk.indptr[-1]))
         self.bounds = _blocks(walk.indptr, 0, n).view(np.uint64)
         self.r_blocks = np.zeros(self.bounds.size - 1)
         self.x_blocks = np.zeros(self.bounds.size - 1)
@@ -1026,11 +1070,11 @@ class _Iteration:
                 refine_next = False
                 current = v
             elif sor:
-                _sor_sweep(
+                self.plan.sweep(_sor_sweep, (
                     self.indptr, self.indices, self.walk.weights, self.scale, g, v,
                     1.0 if gentle else omega_sor, self.colour_bounds, self.colour_firsts, self.serial,
                     self.e_blocks, self.d_blocks, self.v_blocks,
-                )  # fmt: skip
+                ))  # fmt: skip
                 change = float(self.d_blocks.max())
                 v_size = float(self.v_blocks.max())
                 residual = float(self.e_blocks.max()) + a * change
