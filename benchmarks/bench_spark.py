@@ -1,4 +1,4 @@
-"""Benchmark ``credence spark score`` against the single-machine engine and a Spark PageRank, on one graph.
+"""Benchmark ``credence spark score`` against the single-machine engine and two Spark PageRanks (DataFrames, GraphX), on one graph.
 
 For each size, one seeded synthetic population (``generate_population``, ~10 links per
 user) is loaded into SQLite and exported to Parquet (cached under ``--work``). Then, in
@@ -13,9 +13,19 @@ one process and on the same data:
   labels ``credence diffusion: iteration k``, their stages' shuffle write and read);
 * **spark pagerank**: PageRank on the same participants' links in plain DataFrames (one
   join and one group-by per iteration, checkpointed; weighted, restart ``1 - a``), run
-  for the number of iterations the diffusion needed. GraphFrames is not used: its jar
-  for Spark 4 / Scala 2.13 did not resolve from Maven Central here, and GraphX's own
-  PageRank has no Python API.
+  for the number of iterations the diffusion needed;
+* **graphx pagerank**: Spark's own PageRank, ``org.apache.spark.graphx.lib.PageRank``
+  (static, ``PageRank.run``: normalised at the end), reached through py4j
+  (:mod:`graphx_pagerank`; pyspark ships the GraphX jar), on the same links both ways
+  written once as an edge list (user ids hashed to longs with ``xxhash64``; not timed),
+  for the same number of iterations, on as many edge partitions as
+  ``spark.sql.shuffle.partitions``; median of ``--spark-repeats`` runs (load the edge
+  list, iterate, write the ranks). GraphX's PageRank is **unweighted** (a link's share
+  is ``1 / outdeg``) with reset probability ``1 - a``: a peer for time and bytes
+  shuffled, not for the same values. Its iterations run inside one Scala call, so the
+  bytes per iteration are those of its per-iteration jobs (``foreachPartition at
+  PageRank.scala``), read from the REST API like the diffusion's. GraphFrames is not
+  used: its jar for Spark 4 / Scala 2.13 did not resolve from Maven Central here.
 
 It prints every time with its ratio to the engine, the shuffle bytes per iteration and,
 for the sizes listed in ``--check``, the agreement of the Spark scores with the engine's
