@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["GraphXRun", "graphx_pagerank", "parse_rank_line", "read_ranks"]
+__all__ = ["GraphXRun", "graphx_pagerank", "jvm_gateway", "parse_rank_line", "read_ranks"]
 
 _RANK_LINE = re.compile(r"^\((-?\d+),([^,()]+)\)$")
 
@@ -71,6 +71,32 @@ class GraphXRun:
     normalized: bool
     seconds: float
     output: Path
+
+
+def jvm_gateway(spark: Any) -> tuple[Any, Any]:
+    """The py4j view of the session's JVM and its Scala ``SparkContext``.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session.
+
+    Returns
+    -------
+    jvm : py4j.java_gateway.JVMView
+        Reaches any JVM class by its full name (``jvm.org.apache.spark.graphx...``).
+    scala_context : py4j.java_gateway.JavaObject
+        The ``org.apache.spark.SparkContext`` that GraphX's Scala API takes.
+
+    Notes
+    -----
+    PySpark has no public handle on either: these are the ``SparkContext``'s private
+    ``_jvm`` and ``_jsc`` (a ``JavaSparkContext``; ``sc()`` is its Scala context), the only
+    route from Python to GraphX. This is the one place Credence reaches into them
+    (``tests/test_architecture.py`` allows exactly these two reaches, here).
+    """
+    context = spark.sparkContext
+    return context._jvm, context._jsc.sc()
 
 
 def graphx_pagerank(
@@ -132,13 +158,12 @@ def graphx_pagerank(
         raise ValueError(f"reset_prob must be in [0, 1], got {reset_prob}")
     if output.exists():
         raise FileExistsError(f"{output} exists")
-    context = spark.sparkContext
-    jvm = context._jvm
+    jvm, scala_context = jvm_gateway(spark)
     storage = jvm.org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()
     int_tag = jvm.scala.reflect.ClassTag.Int()  # edgeListFile gives Graph[Int, Int]
     clock = time.perf_counter()
     graph = jvm.org.apache.spark.graphx.GraphLoader.edgeListFile(
-        context._jsc.sc(), str(edge_list), False, int(edge_partitions), storage, storage
+        scala_context, str(edge_list), False, int(edge_partitions), storage, storage
     )
     ranked = jvm.org.apache.spark.graphx.lib.PageRank.runWithOptions(
         graph,
