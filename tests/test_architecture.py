@@ -110,11 +110,21 @@ def private_reaches(source: str) -> list[str]:
     return found
 
 
+# PySpark has no public handle on its JVM: GraphX (the Spark benchmark's peer) is reachable only
+# through the py4j gateway of SparkContext, its private _jvm and _jsc. Exactly these two reaches,
+# in the one function that makes them (graphx_pagerank.jvm_gateway), are allowed.
+ALLOWED_REACHES = {"benchmarks/graphx_pagerank.py": {"context._jvm", "context._jsc"}}
+
+
 @pytest.mark.parametrize("folder", ["credence", "benchmarks", "tests"])
 def test_no_module_reaches_into_another_modules_private_state(folder: str) -> None:
     reaches = {
         str(path.relative_to(ROOT)): private_reaches(path.read_text())
         for path in sorted((ROOT / folder).rglob("*.py"))
         if "neo4j_launcher" not in path.parts
+    }
+    reaches = {
+        path: [f for f in found if f.split(": ", 1)[1] not in ALLOWED_REACHES.get(path, set())]
+        for path, found in reaches.items()
     }
     assert {path: found for path, found in reaches.items() if found} == {}

@@ -52,7 +52,8 @@ def test_spark_benchmark_prints_the_ratios_the_shuffles_and_the_agreement(tmp_pa
         "--ui-port", "4058", "--work", str(tmp_path),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    for words in ("engine recompute", "spark score", "spark pagerank", "shuffled per diffusion iteration",
+    for words in ("engine recompute", "spark score", "spark pagerank", "graphx pagerank",
+                  "shuffled per diffusion iteration", "shuffled per graphx pagerank iteration",
                   "partitioned by Louvain communities", "agreement with the engine"):  # fmt: skip
         assert words in done.stdout, done.stdout
     assert "FAILED" not in done.stdout

@@ -446,3 +446,98 @@ def test_reliable_checkpoints_give_the_same_scores(spark: Any, exported: Exporte
     _assert_agree(_compare(out, exported.expected))
     assert report.iterations <= 18  # ceil(log(tol (1 - a)) / log a) at a = 0.5, tol = 1e-5
     assert any(folder.rglob("*")), "the iterates were checkpointed to the folder"
+
+
+# --------------------------------------------------------------------------- GraphX, the benchmark's peer
+
+
+def _graphx_module() -> Any:
+    """``benchmarks/graphx_pagerank.py``, the benchmark's wrapper of GraphX's PageRank."""
+    import importlib.util
+    import sys
+
+    if "graphx_pagerank" in sys.modules:
+        return sys.modules["graphx_pagerank"]
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "graphx_pagerank.py"
+    spec = importlib.util.spec_from_file_location("graphx_pagerank", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _directed_graph(n: int, edges: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random directed edges among ``n`` large 64-bit vertex ids, with sinks, sources, a self-loop and a repeat."""
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(np.int64(2) ** 62, size=n, replace=False).astype(np.int64)
+    src = rng.integers(0, n - n // 10, size=edges)  # the last tenth send nothing: sinks
+    dst = rng.integers(n // 20, n, size=edges)  # the first twentieth receive nothing
+    src = np.concatenate([src, [src[0], n // 2]])
+    dst = np.concatenate([dst, [dst[0], n // 2]])  # a repeated edge and a self-loop
+    return ids[src], ids[dst]
+
+
+def _pagerank_oracle(
+    src: np.ndarray, dst: np.ndarray, iterations: int, reset: float, normalized: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """GraphX's static PageRank written out: PR = 1, then PR(v) = r + (1 - r) sum_{u->v} PR(u) / outdeg(u).
+
+    The vertices are the ids in the edge list; with ``normalized`` the ranks are scaled to
+    sum to the number of vertices at the end, as ``PageRank.run`` does in Spark 4.3.
+    """
+    ids, index = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    s, d = index[: src.size], index[src.size :]
+    n = ids.size
+    outdeg = np.bincount(s, minlength=n).astype(np.float64)
+    ranks = np.ones(n)
+    for _ in range(iterations):
+        ranks = reset + (1.0 - reset) * np.bincount(d, weights=ranks[s] / outdeg[s], minlength=n)
+    if normalized:
+        ranks = ranks * (n / ranks.sum())
+    return ids, ranks
+
+
+@pytest.mark.parametrize("normalized", [True, False])
+def test_graphx_pagerank_agrees_with_a_power_iteration_of_its_formula(
+    spark: Any, tmp_path: Path, normalized: bool
+) -> None:
+    graphx = _graphx_module()
+    src, dst = _directed_graph(n=400, edges=2_400, seed=5)
+    edge_list = tmp_path / "edges.txt"
+    lines = ["# src dst, one directed edge a line", *(f"{u} {v}" for u, v in zip(src, dst, strict=True))]
+    edge_list.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reset = 1.0 - float(read_policy(DEFAULT_POLICY_PATH).diffusion.damping)
+    iterations = 15
+    run = graphx.graphx_pagerank(
+        spark, edge_list, tmp_path / "ranks", iterations=iterations, reset_prob=reset,
+        normalized=normalized, edge_partitions=3,
+    )  # fmt: skip
+    expected_ids, expected = _pagerank_oracle(src, dst, iterations, reset, normalized)
+    assert (run.vertices, run.edges) == (expected_ids.size, src.size)
+    ids, ranks = graphx.read_ranks(run.output)
+    assert np.array_equal(ids, expected_ids)
+    largest = float(np.abs(ranks - expected).max())
+    print(f"GraphX PageRank vs the numpy oracle (normalized={normalized}): largest difference {largest:.2g}")
+    assert largest <= 1e-9
+    # the comparison can tell one iteration from the next, and the normalisation from none
+    _, previous = _pagerank_oracle(src, dst, iterations - 1, reset, normalized)
+    _, other = _pagerank_oracle(src, dst, iterations, reset, not normalized)
+    assert float(np.abs(previous - expected).max()) > 1e-6
+    assert float(np.abs(other - expected).max()) > 1e-3
+    assert abs(ranks.sum() - ids.size) <= 1e-6 * ids.size if normalized else ranks.sum() < ids.size
+
+
+def test_graphx_pagerank_refuses_bad_arguments(spark: Any, tmp_path: Path) -> None:
+    graphx = _graphx_module()
+    edge_list = tmp_path / "edges.txt"
+    edge_list.write_text("1 2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="iterations"):
+        graphx.graphx_pagerank(spark, edge_list, tmp_path / "a", iterations=0, reset_prob=0.5)
+    with pytest.raises(ValueError, match="reset_prob"):
+        graphx.graphx_pagerank(spark, edge_list, tmp_path / "b", iterations=3, reset_prob=1.5)
+    (tmp_path / "c").mkdir()
+    with pytest.raises(FileExistsError):
+        graphx.graphx_pagerank(spark, edge_list, tmp_path / "c", iterations=3, reset_prob=0.5)
+    with pytest.raises(ValueError, match="not an"):
+        graphx.parse_rank_line("1 0.5")
