@@ -1,7 +1,7 @@
 """The solver on a busy machine: with its thread plan, and with every sweep on all of numba's threads.
 
 A multicolour SOR sweep waits at a barrier per colour; when another process holds a
-core, a descheduled thread stalls each one. :class:`credence.scoring.solver._ThreadPlan`
+core, a descheduled thread stalls each one. :class:`credence.scoring.solver.ThreadPlan`
 runs the second sweep of a large solve on one thread and keeps the faster. This script
 prepares one seeded graph (:func:`diffusion_peers.synthetic_graph`), then times
 ``solve`` (median of ``--repeats``) with the plan and with probing switched off, first
@@ -29,8 +29,8 @@ import credence.scoring.solver as solver
 def _median_solve(walk: solver.WalkGraph, base: object, damping: float, tol: float, repeats: int,
                   *, plan: bool) -> tuple[float, float, float, int]:  # fmt: skip
     """Median, fastest and slowest seconds of ``repeats`` solves, and the passes; probing on or off."""
-    threshold = solver._PROBE_NNZ
-    solver._PROBE_NNZ = threshold if plan else 2**62
+    threshold = solver.PROBE_NNZ
+    solver.PROBE_NNZ = threshold if plan else 2**62
     times, passes = [], 0
     try:
         for _ in range(repeats):
@@ -38,7 +38,7 @@ def _median_solve(walk: solver.WalkGraph, base: object, damping: float, tol: flo
             passes = solver.solve(walk, base, damping=damping, tol=tol).iterations
             times.append(time.perf_counter() - start)
     finally:
-        solver._PROBE_NNZ = threshold
+        solver.PROBE_NNZ = threshold
     return statistics.median(times), min(times), max(times), passes
 
 

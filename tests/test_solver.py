@@ -406,7 +406,7 @@ def test_a_solve_runs_on_one_thread_when_its_threads_stall() -> None:
 
     import numba
 
-    from credence.scoring.solver import _PROBE_NNZ, _ThreadPlan
+    from credence.scoring.solver import PROBE_NNZ, ThreadPlan
 
     default = numba.get_num_threads()
     seen: list[int] = []
@@ -419,7 +419,7 @@ def test_a_solve_runs_on_one_thread_when_its_threads_stall() -> None:
         seen.append(numba.get_num_threads())
         clock.sleep(0.02 / numba.get_num_threads())
 
-    stalled, quiet, small = _ThreadPlan(_PROBE_NNZ), _ThreadPlan(_PROBE_NNZ), _ThreadPlan(_PROBE_NNZ - 1)
+    stalled, quiet, small = ThreadPlan(PROBE_NNZ), ThreadPlan(PROBE_NNZ), ThreadPlan(PROBE_NNZ - 1)
     for plan, kernel in ((stalled, stalls_on_threads), (quiet, scales), (small, stalls_on_threads)):
         for _ in range(4):
             plan.sweep(kernel, ())

@@ -126,7 +126,8 @@ _FLOOR = 3.0  # a float32 stage certifies on its own down to ~ _FLOOR * _UNIT * 
 _STALL = 4  # passes without a new best certificate before the solver changes gear
 _BLOCKS_PER_THREAD = 4
 _SERIAL_SHARE = 1.0 / 64.0  # the last colours holding this share of the entries are swept by one thread
-_PROBE_NNZ = 1_000_000  # from this many stored entries on, a solve checks that its threads help
+#: From this many stored entries on, a solve checks that its threads help (:class:`ThreadPlan`).
+PROBE_NNZ = 1_000_000
 
 
 # --------------------------------------------------------------------------- results
@@ -923,7 +924,7 @@ def solve(
     return Solution(y, passes, certificate, certificate / (1.0 - a))
 
 
-class _ThreadPlan:
+class ThreadPlan:
     """How many threads the sweeps of one solve run on: numba's, unless one thread proves faster.
 
     A multicolour sweep waits at a barrier per colour. When another process holds a core,
@@ -936,7 +937,7 @@ class _ThreadPlan:
     def __init__(self, nnz: int) -> None:
         self.default = numba.get_num_threads()
         self.threads = self.default
-        self.probing = self.default > 1 and nnz >= _PROBE_NNZ
+        self.probing = self.default > 1 and nnz >= PROBE_NNZ
         self.seconds: list[float] = []
 
     def sweep(self, kernel: Any, args: tuple[Any, ...]) -> None:
@@ -992,7 +993,7 @@ class _Iteration:
         self.has_lo = lo is not None
         self.eps_hi = walk.weight_error
         self.eps_lo = walk.weight_error_lo if self.has_lo else walk.weight_error
-        self.plan = _ThreadPlan(int(walk.indptr[-1]))
+        self.plan = ThreadPlan(int(walk.indptr[-1]))
         self.bounds = _blocks(walk.indptr, 0, n).view(np.uint64)
         self.r_blocks = np.zeros(self.bounds.size - 1)
         self.x_blocks = np.zeros(self.bounds.size - 1)
