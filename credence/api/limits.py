@@ -36,8 +36,9 @@ Measure(depth=3, aliases=0, cost=22)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from graphql import (
     DocumentNode,
@@ -59,6 +60,10 @@ from graphql import (
 
 from credence.api.config import Limits
 from credence.core.errors import LimitExceededError, ValidationError
+
+T = TypeVar("T")
+#: The largest id a keyset cursor holds (ids are signed 64-bit).
+_ID_MAX = 2**63 - 1
 
 __all__ = [
     "PAGE_DEFAULT",
@@ -137,6 +142,37 @@ class PageSize(NamedTuple):
         if self.from_end:
             return max(low, high - self.size), high
         return low, min(high, low + self.size)
+
+    def keyset(
+        self,
+        fetch: Callable[[int | None, int | None, int, bool], list[T]],
+        after: int | None,
+        before: int | None,
+    ) -> tuple[list[T], bool, bool]:
+        """The page of a keyset listing between id cursors, and whether items precede and follow it.
+
+        ``fetch(after, before, limit, newest)`` returns the items with ``after < id < before``
+        (None: unbounded), the oldest ``limit`` or with ``newest`` the newest ``limit``,
+        oldest first. One item more than the page tells whether the window goes on beyond
+        it; whether items lie beyond the cursors themselves is one fetch of at most one
+        item each way. Returns ``(items, has_previous, has_next)``.
+
+        Examples
+        --------
+        >>> ids = [3, 5, 8, 9, 12]
+        >>> def fetch(after, before, limit, newest):
+        ...     inside = [i for i in ids if (after is None or i > after) and (before is None or i < before)]
+        ...     return inside[-limit:] if newest else inside[:limit]
+        >>> PageSize(2, False).keyset(fetch, 3, None), PageSize(2, True).keyset(fetch, None, 12)
+        (([5, 8], True, True), ([8, 9], True, True))
+        """
+        wanted = self.size + 1
+        found = fetch(after, before, wanted, self.from_end)
+        more = len(found) > self.size
+        found = found[len(found) - self.size :] if self.from_end and more else found[: self.size]
+        earlier = after is not None and bool(fetch(None, after + 1 if after < _ID_MAX else None, 1, True))
+        later = before is not None and bool(fetch(before - 1 if before > 0 else None, None, 1, False))
+        return found, earlier or (self.from_end and more), later or (not self.from_end and more)
 
 
 def page_size(first: int | None, last: int | None, default: int, limits: Limits) -> PageSize:

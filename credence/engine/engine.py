@@ -43,8 +43,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -204,7 +204,9 @@ class ScoringEngine:
         return self._state
 
     @contextmanager
-    def unit(self, *, journal: ChangeDraft | None = None) -> Iterator[EngineState]:
+    def unit(
+        self, *, journal: ChangeDraft | Callable[[], ChangeDraft | None] | None = None
+    ) -> Iterator[EngineState]:
         """Hold the engine and one store unit of work: every change inside commits together.
 
         The engine's changes (:meth:`record_repayments`, :meth:`add_link`, ...) each
@@ -219,7 +221,9 @@ class ScoringEngine:
 
         With ``journal`` the unit is one journaled change
         (:meth:`~credence.graph.store.StoreBase.change`): every snapshot it writes
-        points to that entry, which is how :meth:`explain_change` names a step's cause.
+        points to that entry, which is how :meth:`explain_change` names a step's cause. A
+        callable ``journal`` is called inside the unit, so that what it reads from the
+        store is read in the unit's transaction.
 
         Yields
         ------
@@ -236,12 +240,11 @@ class ScoringEngine:
             revision = state.revision
             try:
                 with self.store.transaction():
-                    if journal is None:
+                    draft = journal() if callable(journal) else journal
+                    journaled = nullcontext() if draft is None else self.store.change(
+                        draft.kind, draft.people, actor=draft.actor, corrected=draft.corrected)  # fmt: skip
+                    with journaled:
                         yield state
-                    else:
-                        with self.store.change(journal.kind, journal.people, actor=journal.actor,
-                                               corrected=journal.corrected):  # fmt: skip
-                            yield state
             except BaseException:
                 # A change touches memory only after its own store write was accepted, so a
                 # rejection leaves the revision as it was; anything after is ahead of the store.
@@ -488,20 +491,14 @@ class ScoringEngine:
         list of ScoreChange
             The users whose score or components moved.
         """
-        with self.unit(journal=self._event_change("repayments", frame)) as state:
-            return events.record_events(
-                self._model, state, self.store, frame, add=self.store.add_repayments, on_change=self._changed
-            )
+        return self._record_events("repayments", frame, self.store.add_repayments)
 
     def record_spending(self, frame: pd.DataFrame | Records) -> list[ScoreChange]:
         """Store spending and bill events, then update the affected scores (as :meth:`record_repayments`).
 
         ``frame`` is a spending frame, or :func:`~credence.graph.model.spending_records`.
         """
-        with self.unit(journal=self._event_change("spending", frame)) as state:
-            return events.record_events(
-                self._model, state, self.store, frame, add=self.store.add_spending, on_change=self._changed
-            )
+        return self._record_events("spending", frame, self.store.add_spending)
 
     def upsert_users(self, frame: pd.DataFrame) -> list[ScoreChange]:
         """Create or update users, then score them (new users start without links)."""
@@ -747,9 +744,19 @@ class ScoringEngine:
                                             resolution=resolution, analyst=analyst, correction=correction,
                                             on_change=self._changed)  # fmt: skip
 
-    def _event_change(self, kind: str, frame: pd.DataFrame | Records) -> ChangeDraft | None:
-        """The journal draft of an event batch, its stored ids marked as corrected."""
-        return causes.event_change(kind, frame, stored=lambda ids: self.store.event_owners(kind, ids).keys())
+    def _record_events(
+        self, kind: str, frame: pd.DataFrame | Records, add: Callable[[pd.DataFrame], object]
+    ) -> list[ScoreChange]:
+        """Record an event batch in a journaled unit; the owners its draft looked up serve the ownership check."""
+        looked_up: list[dict[str, str]] = []
+
+        def stored(ids: list[str]) -> Collection[str]:
+            looked_up.append(self.store.event_owners(kind, ids))
+            return looked_up[-1].keys()
+
+        with self.unit(journal=lambda: causes.event_change(kind, frame, stored=stored)) as state:
+            return events.record_events(self._model, state, self.store, frame, add=add, on_change=self._changed,
+                                        owners=looked_up[-1] if looked_up else None)  # fmt: skip
 
     def _dispute_change(
         self, dispute_id: Any, outcome: Any, analyst: str, *, corrected: bool

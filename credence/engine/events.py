@@ -16,7 +16,7 @@ called once the state is about to change (the engine counts generations with it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,7 @@ def record_events(
     *,
     add: Callable[[pd.DataFrame], object],
     on_change: ChangeFn,
+    owners: Mapping[str, str] | None = None,
 ) -> list[ScoreChange]:
     """Store events (repayments or spending), then update the affected scores.
 
@@ -80,6 +81,9 @@ def record_events(
         records of the same kind, stored with ``store.add_records``.
     add : callable
         The store's writer of these events as a frame (``store.add_repayments`` or ``store.add_spending``).
+    owners : mapping, optional
+        ``store.event_owners`` of exactly these events' ids, read in this unit already
+        (the journal's draft reads it); by default it is read here.
 
     Returns
     -------
@@ -88,7 +92,7 @@ def record_events(
     """
     if isinstance(events, Records):
         state.rows(events.column("user"))  # an unknown user is NOT_FOUND, as everywhere, before any write
-    _check_owners(store, events)
+    _check_owners(store, events, owners)
     if isinstance(events, Records):
         store.add_records(events)
         users: Iterable[Any] = events.column("user")
@@ -101,7 +105,9 @@ def record_events(
     return rescore(model, state, store, rows, parts, moved, on_change=on_change)
 
 
-def _check_owners(store: GraphStore, events: pd.DataFrame | Records) -> None:
+def _check_owners(
+    store: GraphStore, events: pd.DataFrame | Records, owners: Mapping[str, str] | None
+) -> None:
     """Refuse an event id that is stored for another user (re-recording it for the same user updates it)."""
     if isinstance(events, Records):
         kind, ids, users = events.kind, events.column("id"), events.column("user")
@@ -111,7 +117,8 @@ def _check_owners(store: GraphStore, events: pd.DataFrame | Records) -> None:
         kind = "spending" if "category" in events.columns else "repayments"
         ids = events["id"].astype(str).str.strip().tolist()
         users = events["user"].astype(str).str.strip().tolist()
-    owners = store.event_owners(kind, ids)
+    if owners is None:
+        owners = store.event_owners(kind, ids)
     for event, user in zip(ids, users, strict=True):
         owner = owners.get(str(event))
         if owner is not None and owner != str(user):

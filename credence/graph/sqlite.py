@@ -766,16 +766,17 @@ class SQLiteStore(StoreBase):
         self._stamp_snapshots(last, db)
         return len(records)
 
-    @staticmethod
-    def _last_sid(db: sqlite3.Connection) -> int:
+    def _last_sid(self, db: sqlite3.Connection) -> int | None:
+        """The newest snapshot's sid when a change is open (its snapshots follow it), else None: nothing to stamp."""
+        if self._change_id(db) is None:
+            return None
         return int(db.execute("SELECT coalesce(max(sid), 0) FROM scores").fetchone()[0])
 
-    def _stamp_snapshots(self, last: int, db: sqlite3.Connection) -> None:
-        """Point the snapshots inserted after ``last`` to the open change, if there is one."""
-        change = self._change_id(db)
-        if change is not None:
+    def _stamp_snapshots(self, last: int | None, db: sqlite3.Connection) -> None:
+        """Point the snapshots inserted after ``last`` to the open change (``last`` from :meth:`_last_sid`)."""
+        if last is not None:
             db.execute("INSERT INTO change_snapshots (sid, change) SELECT sid, ? FROM scores WHERE sid > ?",
-                       (change, last))  # fmt: skip
+                       (self._change_id(db), last))  # fmt: skip
 
     def _write_change(self, draft: ChangeDraft, at: int, tx: Any) -> int:
         db: sqlite3.Connection = tx

@@ -239,19 +239,12 @@ def read_dispute_page(
 ) -> DisputePage:
     """The disputes with ``after < id < before`` that match the filters: the window's oldest or newest ``size``.
 
-    One more than the page tells whether the window goes on beyond it; whether disputes
-    lie beyond the cursors themselves is asked of the store (one dispute at most each way).
+    See :meth:`~credence.api.limits.PageSize.keyset`.
     """
-    wanted = size.size + 1
-    found = store.disputes(user=user, open_only=open_only, after=after, before=before, limit=wanted,
-                           newest=size.from_end)  # fmt: skip
-    more = len(found) > size.size
-    found = found[len(found) - size.size :] if size.from_end and more else found[: size.size]
-    earlier = after is not None and bool(
-        store.disputes(user=user, open_only=open_only, before=after + 1, limit=1, newest=True)
-    )
-    later = before is not None and bool(
-        store.disputes(user=user, open_only=open_only, after=before - 1, limit=1)
-    )
-    return dispute_page(found, has_previous=earlier or (size.from_end and more),
-                        has_next=later or (not size.from_end and more), now=epoch_now())  # fmt: skip
+    found, earlier, later = size.keyset(
+        lambda low, high, limit, newest: store.disputes(user=user, open_only=open_only, after=low, before=high,
+                                                        limit=limit, newest=newest),
+        after,
+        before,
+    )  # fmt: skip
+    return dispute_page(found, has_previous=earlier, has_next=later, now=epoch_now())

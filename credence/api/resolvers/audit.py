@@ -10,13 +10,12 @@ from credence.api.context import AFTER, BEFORE, LAST, context_of, first_argument
 from credence.api.ids import audit_position
 from credence.api.limits import PageSize
 from credence.api.types.audit import AuditPage, audit_page
-from credence.graph.store import GraphStore
+from credence.graph.store import AuditEntry, GraphStore
 
 __all__ = ["AUDIT_PAGE", "AuditQuery", "read_audit_page"]
 
 #: Page size of ``auditLog`` given neither ``first`` nor ``last``.
 AUDIT_PAGE = 50
-_ID_MAX = 2**63 - 1
 
 
 @strawberry.type
@@ -87,18 +86,11 @@ def read_audit_page(
     actor, subject
         Exact values the entries must have, or None.
     """
-    wanted = size.size + 1
-    if size.from_end:
-        rows = store.audit_log(last=wanted, after=after, before=before, actor=actor, subject=subject)
-    else:
-        rows = store.audit_log(first=wanted, after=after, before=before, actor=actor, subject=subject)
-    more = len(rows) > size.size
-    rows = rows[len(rows) - size.size :] if size.from_end and more else rows[: size.size]
-    earlier = after is not None and bool(
-        store.audit_log(last=1, before=after + 1 if after < _ID_MAX else None, actor=actor, subject=subject)
-    )
-    later = before is not None and bool(
-        store.audit_log(first=1, after=before - 1 if before > 0 else None, actor=actor, subject=subject)
-    )
-    return audit_page(rows, has_previous=earlier or (size.from_end and more),
-                      has_next=later or (not size.from_end and more))  # fmt: skip
+
+    def fetch(low: int | None, high: int | None, limit: int, newest: bool) -> list[AuditEntry]:
+        if newest:
+            return store.audit_log(last=limit, after=low, before=high, actor=actor, subject=subject)
+        return store.audit_log(first=limit, after=low, before=high, actor=actor, subject=subject)
+
+    rows, earlier, later = size.keyset(fetch, after, before)
+    return audit_page(rows, has_previous=earlier, has_next=later)
