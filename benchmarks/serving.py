@@ -184,7 +184,7 @@ def serve(
     try:
         started = time.perf_counter()
         _wait_healthy(server, timeout)
-        _wait_quiet(server, timeout - (time.perf_counter() - started))
+        wait_quiet(server, timeout - (time.perf_counter() - started))
         print(f"server up in {time.perf_counter() - started:.1f} s: {server.url} ({workers} worker"
               f"{'s, one writer' if workers > 1 else ''}; processes {server.pids()})", flush=True)  # fmt: skip
         yield server
@@ -215,7 +215,7 @@ def _wait_healthy(server: Server, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def _wait_quiet(server: Server, timeout: float) -> None:
+def wait_quiet(server: Server, timeout: float) -> None:
     """Until the server's processes use under 5% of a core for 2 s (a worker still loading keeps busy).
 
     /healthz answers as soon as one worker is up; the others may still be rebuilding scores.

@@ -234,7 +234,7 @@ def create_app(
 
 
 def open_service(store_config: StoreConfig, *, policy_path: Path | None = None, now: int | None = None,
-                 progress: Any = None, restore_only: bool = False) -> CredenceService:  # fmt: skip
+                 progress: Any = None, restore_only: bool = False, image: Path | None = None) -> CredenceService:  # fmt: skip
     """Open the store and bring its scores into memory.
 
     When the store holds a recompute of the current model version, the engine is
@@ -244,16 +244,21 @@ def open_service(store_config: StoreConfig, *, policy_path: Path | None = None, 
     ``now`` and the snapshots written with the recompute's record — unless
     ``restore_only`` (a worker of several, whose parent scored the store first: two
     processes must never both recompute), which raises :class:`StoreError` instead.
+
+    With ``image`` (a directory, :mod:`credence.engine.image`) the restore maps the
+    engine's image when it is of the store's current data, and otherwise writes one
+    after restoring or scoring, for the next start.
     """
     store = open_store(store_config)
     try:
         policy = read_policy(policy_path or DEFAULT_POLICY_PATH)
-        engine = ScoringEngine(store, policy=policy)
-        restored = engine.restore(progress=progress) if now is None else None
+        engine = ScoringEngine(store, policy=policy, image=image)
+        restored = engine.restore(progress=progress, from_image=True) if now is None else None
         if restored is None and restore_only:
             raise StoreError(f"the store holds no recompute of model {policy.version} to restore")
         if restored is None:
             engine.recompute(write=True, now=now, progress=progress)
+            engine.save_image()
     except BaseException:
         store.close()
         raise
@@ -278,6 +283,8 @@ class ServeSettings:
     cors_origins: tuple[str, ...] = ()
     #: A persisted-query manifest: only its queries run (allow-list mode).
     allow_queries: Path | None = None
+    #: The engine's image directory (:mod:`credence.engine.image`); None: restore from the store each start.
+    image_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -320,6 +327,7 @@ class ServeSettings:
             "policy_path": str(self.policy_path) if self.policy_path else None,
             "limits": vars(self.limits), "workers_dir": str(self.workers_dir) if self.workers_dir else None, "read_only": self.read_only, "cors_origins": list(self.cors_origins),
             "allow_queries": str(self.allow_queries) if self.allow_queries else None,
+            "image_dir": str(self.image_dir) if self.image_dir else None,
         })  # fmt: skip
 
     @classmethod
@@ -332,7 +340,8 @@ class ServeSettings:
                    limits=Limits(**data["limits"]), workers_dir=Path(data["workers_dir"]) if data.get("workers_dir") else None,
                    read_only=bool(data.get("read_only", False)),
                    cors_origins=tuple(data.get("cors_origins", ())),
-                   allow_queries=Path(data["allow_queries"]) if data.get("allow_queries") else None)  # fmt: skip
+                   allow_queries=Path(data["allow_queries"]) if data.get("allow_queries") else None,
+                   image_dir=Path(data["image_dir"]) if data.get("image_dir") else None)  # fmt: skip
 
 
 def worker_app() -> Starlette:
@@ -342,7 +351,8 @@ def worker_app() -> Starlette:
     assert directory is not None
     with open_store(settings.store) as store:
         mark = feed_mark(store)  # before the restore, so that nothing committed meanwhile is missed
-    service = open_service(settings.store, policy_path=settings.policy_path, restore_only=True)
+    service = open_service(settings.store, policy_path=settings.policy_path, restore_only=True,
+                           image=settings.image_dir)  # fmt: skip
     # Claimed after the restore, so that followers are never forwarded to a primary still loading.
     claim = claim_primary(directory)
     if claim is None:
@@ -368,7 +378,7 @@ def serve(settings: ServeSettings, *, service: CredenceService | None = None,
     if settings.workers > 1:
         # Score the store here if it must be, so that every worker only restores.
         if service is None:
-            service = open_service(settings.store, policy_path=settings.policy_path)
+            service = open_service(settings.store, policy_path=settings.policy_path, image=settings.image_dir)
         service.close()
         directory = Path(tempfile.mkdtemp(prefix="credence-workers-"))  # 0700
         settings = replace(settings, workers_dir=directory)
@@ -382,7 +392,7 @@ def serve(settings: ServeSettings, *, service: CredenceService | None = None,
             shutil.rmtree(directory, ignore_errors=True)
         return
     if service is None:
-        service = open_service(settings.store, policy_path=settings.policy_path)
+        service = open_service(settings.store, policy_path=settings.policy_path, image=settings.image_dir)
     app = create_app(service, config, on_shutdown=service.close)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio",
                                            lifespan="on"))  # fmt: skip

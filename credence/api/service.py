@@ -651,7 +651,7 @@ class CredenceService:
         return histogram(table.scores[query.mask(table, self.policy)], bins)
 
     def close(self) -> None:
-        """Wait for the writer, analysis, audit and worker threads to finish their work, then close the store."""
+        """Wait for the writer, analysis, audit and worker threads to finish; write the engine image if current; close the store."""
         self.writer.stop()
         if self.follower is not None:
             self.follower.stop()
@@ -659,4 +659,9 @@ class CredenceService:
         self.analysis_executor.shutdown(wait=True)
         self.audit_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
+        if self.follower is None:  # a follower's diffusion is not exact: only the writer's image is
+            try:
+                self.engine.save_image()
+            except Exception:  # the next start restores from the store: the image is only a shortcut
+                log.exception("the engine image could not be written")
         self.store.close()

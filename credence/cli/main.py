@@ -17,7 +17,15 @@ from typing import Any
 import click
 
 from credence.cli.demo_keys import demo_secret, ensure_demo_keys
-from credence.cli.options import engine_options, make_engine, recomputed, store_config, store_options
+from credence.cli.options import (
+    engine_options,
+    image_dir_for,
+    image_options,
+    make_engine,
+    recomputed,
+    store_config,
+    store_options,
+)
 from credence.cli.progress import Progress, StageProgress
 from credence.core.errors import (
     ConflictError,
@@ -469,6 +477,7 @@ def demo(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Scoring policy TOML (default: the bundled one).",
 )
+@image_options
 @store_options
 def serve(
     host: str,
@@ -482,8 +491,15 @@ def serve(
     read_only: bool,
     cors_origins: tuple[str, ...],
     allow_queries: Path | None,
+    image_dir: Path | None,
+    no_image: bool,
 ) -> None:
-    """Serve scores, components and network evidence over GraphQL (uvicorn)."""
+    """Serve scores, components and network evidence over GraphQL (uvicorn).
+
+    The engine starts from its image (``--image-dir``) when the image is of the store's
+    current data, and otherwise restores from the store and writes the image; the
+    writer writes it again at a clean shutdown.
+    """
     from credence.api.app import ServeSettings
     from credence.api.app import serve as run_server
 
@@ -492,8 +508,10 @@ def serve(
         raise click.UsageError(
             f"no API key file at {path}: issue keys with 'credence api-key new NAME --role ROLE'"
         )
+    config = store_config(db, neo4j_uri)
     settings = ServeSettings(
-        store=store_config(db, neo4j_uri),
+        store=config,
+        image_dir=image_dir_for(config, image_dir, no_image),
         keys_path=path,
         host=host,
         port=port,
@@ -649,6 +667,7 @@ def _score_summary(report: Any, policy: Any) -> list[str]:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@image_options
 @engine_options
 def score(
     as_json: bool,
@@ -657,14 +676,24 @@ def score(
     now: int | None,
     db: Path | None,
     neo4j_uri: str | None,
+    image_dir: Path | None,
+    no_image: bool,
 ) -> None:
-    """Score every user (full recompute) and append a score snapshot per user to the store."""
+    """Score every user (full recompute) and append a score snapshot per user to the store.
+
+    The engine's image (``--image-dir``) is written too, so that ``credence serve``
+    starts from it instead of restoring from the store.
+    """
     config = store_config(db, neo4j_uri)
     with open_store(config) as store:
-        engine = make_engine(store, policy_path, now)
+        engine = make_engine(store, policy_path, now, image=image_dir_for(config, image_dir, no_image))
         stages = StageProgress(enabled=not quiet and not as_json)
         try:
             report = engine.recompute(progress=stages)
+            clock = time.perf_counter()
+            image = engine.save_image()
+            if image is not None:
+                report.seconds["image"] = time.perf_counter() - clock
         finally:
             stages.close()
     if as_json:

@@ -16,7 +16,9 @@ import click
 
 from credence.graph.config import StoreConfig, open_store, resolve_store
 
-__all__ = ["engine_options", "make_engine", "recomputed", "store_config", "store_options"]
+__all__ = [
+    "engine_options", "image_dir_for", "image_options", "make_engine", "recomputed", "store_config", "store_options",
+]  # fmt: skip
 
 
 def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +36,29 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="SQLite file (env CREDENCE_DB; default $CREDENCE_HOME/credence.db).",
     )(func)
     return func
+
+
+def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--image-dir`` and ``--no-image`` (where the engine's image lives: :mod:`credence.engine.image`)."""
+    func = click.option(
+        "--no-image", is_flag=True, help="Neither read nor write the engine image: restore from the store."
+    )(func)
+    func = click.option(
+        "--image-dir",
+        default=None,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The engine image's directory (default: beside a SQLite file, FILE.image; none for Neo4j).",
+    )(func)
+    return func
+
+
+def image_dir_for(config: StoreConfig, image_dir: Path | None, no_image: bool) -> Path | None:
+    """The image directory the options choose for ``config`` (None: no image)."""
+    from credence.engine.image import default_image_dir
+
+    if no_image:
+        return None
+    return image_dir if image_dir is not None else default_image_dir(config)
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,13 +85,13 @@ def store_config(db: Path | None, neo4j_uri: str | None) -> StoreConfig:
     return resolve_store(db=db, neo4j_uri=neo4j_uri)
 
 
-def make_engine(store: Any, policy_path: Path | None, now: int | None) -> Any:
-    """A :class:`credence.engine.ScoringEngine` on ``store`` with the policy file, if any."""
+def make_engine(store: Any, policy_path: Path | None, now: int | None, *, image: Path | None = None) -> Any:
+    """A :class:`credence.engine.ScoringEngine` on ``store`` with the policy file, if any, and its image directory."""
     from credence.engine import ScoringEngine
     from credence.scoring.policy import read_policy
 
     policy = read_policy(policy_path) if policy_path is not None else None
-    return ScoringEngine(store, policy=policy, now=now)
+    return ScoringEngine(store, policy=policy, now=now, image=image)
 
 
 @contextmanager

@@ -40,12 +40,14 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -55,6 +57,7 @@ from credence.core.errors import ConflictError, NotFoundError, ParameterError, S
 from credence.engine import causes, disputes, events, explain
 from credence.engine.disputes import DisputeOutcome
 from credence.engine.follow import follow as follow_feed
+from credence.engine.image import ImageKey, read_image, write_image
 from credence.engine.model import ScoringModel
 from credence.engine.recompute import StageFn
 from credence.engine.recompute import recompute as recompute_all
@@ -76,7 +79,7 @@ from credence.engine.state import EngineState
 from credence.engine.why import ScoreChangeExplanation, explain_score_change
 from credence.graph.journal import ChangeDraft
 from credence.graph.model import IDENTITY_LEVELS, Records, check_text, check_user_id, epoch_now
-from credence.graph.store import GraphStore, Review
+from credence.graph.store import DataVersion, GraphStore, Review
 from credence.scoring.factors import FactorParams
 from credence.scoring.policy import COMPONENT_NAMES, DEFAULT_POLICY_PATH, Policy, read_policy
 
@@ -128,6 +131,10 @@ class ScoringEngine:
     contributors_threshold : float
         How far an explanation's forward push goes (see
         :meth:`credence.scoring.DiffusionState.contributors`).
+    image : Path, optional
+        Where the engine's image lives (:mod:`credence.engine.image`):
+        ``restore(from_image=True)`` starts from it when it is current, and
+        :meth:`save_image` writes it. None: no image.
 
     Raises
     ------
@@ -149,8 +156,10 @@ class ScoringEngine:
         now: int | None = None,
         params: FactorParams | None = None,
         contributors_threshold: float = 1e-3,
+        image: Path | None = None,
     ) -> None:
         self.store = store
+        self.image = None if image is None else Path(image)
         self.policy = policy if policy is not None else read_policy(DEFAULT_POLICY_PATH)
         self._now = None if now is None else _check_now(now)
         self.params = params if params is not None else FactorParams()
@@ -165,6 +174,15 @@ class ScoringEngine:
         # When a store write failed after memory had changed: memory is ahead of the store
         # until restore() rebuilds it; changes are refused meanwhile, reads may be stale.
         self._stale_since: float | None = None
+        #: The store's data version the state is exactly of (None: unknown, e.g. another
+        #: process wrote meanwhile); only such a state is written as the image.
+        self._exact: DataVersion | None = None
+        #: Engine units open (on the thread holding the lock): the outermost one commits.
+        self._depth = 0
+        #: The version of the image last read or written (so that an unchanged one is not written again).
+        self._imaged: tuple[DataVersion, Path] | None = None
+        digest = hashlib.sha256(repr((self.policy, self.params)).encode())
+        self._digest = digest.hexdigest()[:32]
 
     # ---------------------------------------------------------------- state
 
@@ -238,6 +256,8 @@ class ScoringEngine:
                 )
             state = self._require()
             revision = state.revision
+            outermost = self._depth == 0
+            self._depth += 1
             try:
                 with self.store.transaction():
                     draft = journal() if callable(journal) else journal
@@ -252,6 +272,17 @@ class ScoringEngine:
                     self._stale_since = time.time()
                     log.error("a change failed after memory changed; the engine is stale until restored")
                 raise
+            finally:
+                self._depth -= 1
+            if outermost:
+                self._exact = self._next_version(self._exact, self.store.last_commit_version())
+
+    @staticmethod
+    def _next_version(known: DataVersion | None, committed: DataVersion | None) -> DataVersion | None:
+        """The version memory is exactly of after one commit: ``committed``, if it was the only one since ``known``."""
+        if known is None or committed is None or committed.store != known.store:
+            return None
+        return committed if committed.version == known.version + 1 else None
 
     def _changed(self) -> None:
         self._generation += 1
@@ -402,6 +433,8 @@ class ScoringEngine:
         if now is not None:
             self._now = _check_now(now)
         with self._lock:
+            before = self.store.data_version() if write and self._depth == 0 else None
+            self._exact = None
             report = recompute_all(
                 self._model,
                 self.store,
@@ -413,9 +446,11 @@ class ScoringEngine:
                 publish=self._publish,
             )
             self._stale_since = None
+            if before is not None:
+                self._exact = self._next_version(before, self.store.last_commit_version())
             return report
 
-    def restore(self, *, progress: StageFn | None = None) -> RecomputeReport | None:
+    def restore(self, *, progress: StageFn | None = None, from_image: bool = False) -> RecomputeReport | None:
         """Rebuild memory from the store exactly as it was stored; None if it holds no recompute of this model.
 
         The evaluation time and the neutral prior come from the newest recompute record
@@ -423,7 +458,13 @@ class ScoringEngine:
         diffusion is solved again from the stored users, links and events, and then every
         user's score and components are set to their stored latest snapshot, so that what
         is served equals what is stored (the solve agrees with them within the tolerance).
-        Nothing is written.
+        Nothing is written to the store.
+
+        With ``from_image`` (and an :attr:`image` directory) the state is memory-mapped
+        from the image instead when the image is of the store's current data version
+        (:mod:`credence.engine.image`): no store read but the version, no solve. When it
+        is not, the store is restored from as above and the image written anew for the
+        next start (:meth:`save_image`).
         """
         with self._lock:
             record = self.store.latest_recompute()
@@ -435,6 +476,23 @@ class ScoringEngine:
                     f"model version {self.policy.version!r} is recorded with other weights; "
                     "give the changed policy a new version"
                 )
+            before = self.store.data_version()
+            if from_image and self.image is not None and self._depth == 0:
+                clock = time.perf_counter()
+                image = read_image(self.image, self._image_key(before))
+                if image is not None and image.computed_at == record.computed_at:
+                    self._now = record.computed_at
+                    self._publish(image)
+                    self._stale_since = None
+                    self._exact = before
+                    self._imaged = (before, self.image)
+                    return RecomputeReport(
+                        users=int(image.ids.size), links=image.diffusion.n_links,
+                        participants=int((image.consent & ~image.quarantined).sum()),
+                        model_version=self.policy.version, computed_at=image.computed_at,
+                        scores=image.scores.copy(), seconds={"image": time.perf_counter() - clock},
+                        written=0, warm_start=False,
+                    )  # fmt: skip
             report = self.recompute(
                 write=False, now=record.computed_at, prior=record.prior, progress=progress
             )
@@ -449,7 +507,43 @@ class ScoringEngine:
                 state.components[rows] = stored
                 state.written[rows] = stored
                 self._changed()
+            # Exact only if nothing was committed while the store was read (the reads are several).
+            self._exact = before if self._depth == 0 and self.store.data_version() == before else None
+            if from_image:
+                self.save_image()
             return report
+
+    def _image_key(self, version: DataVersion) -> ImageKey:
+        return ImageKey(version=version, model=self.policy.version, digest=self._digest)
+
+    def save_image(self) -> Path | None:
+        """Write the engine's image (:mod:`credence.engine.image`) if memory is exactly the store's current data.
+
+        That is the case after a :meth:`restore` or a written :meth:`recompute`, and after
+        the engine's own changes, as long as nothing else changed the store meanwhile
+        (its :meth:`~credence.graph.store.GraphStore.data_version` moved by exactly the
+        engine's own commits) and no failed write left memory stale.
+
+        Returns
+        -------
+        Path or None
+            The image written; None when there is no :attr:`image` directory or memory
+            is not known to be exactly the store's data (nothing is written then).
+        """
+        if self.image is None:
+            return None
+        with self._lock:
+            state, exact = self._state, self._exact
+            if state is None or exact is None or self._stale_since is not None:
+                return None
+            if self.store.data_version() != exact:
+                self._exact = None
+                return None
+            if self._imaged is not None and self._imaged[0] == exact:
+                return self._imaged[1]
+            written = write_image(state, self.image, self._image_key(exact))
+            self._imaged = (exact, written)
+            return written
 
     def follow(self, feed: pd.DataFrame) -> list[ScoreChange]:
         """Take the score snapshots another engine committed to the store (a follower worker).
@@ -470,6 +564,7 @@ class ScoringEngine:
         """
         with self._lock:
             changes = follow_feed(self._model, self._require(), self.store, feed)
+            self._exact = None  # the followed scores are exact, the diffusion is not: never an image
             if changes:
                 self._changed()
             return changes

@@ -95,6 +95,7 @@ from credence.graph.store import (
     AuditEntry,
     AuditRow,
     ConsentChange,
+    DataVersion,
     Flag,
     GraphExport,
     ProgressFn,
@@ -148,6 +149,15 @@ _SCHEMA = [
 _AUDIT_FIELDS = ["id", "at", "actor", "role", "action", "subject", "detail"]
 #: The counter audit ids come from; ``clear()`` keeps it.
 _AUDIT_COUNTER = "audit_id"
+#: The counter of committed data-changing units (:class:`DataVersion`); ``clear()`` keeps it
+#: and the store's token, so that a version never comes back after a clear.
+_DATA_COUNTER = "data_version"
+_IDENTITY_COUNTER = "store_id"
+_KEPT_COUNTERS = [_AUDIT_COUNTER, _DATA_COUNTER, _IDENTITY_COUNTER]
+_COUNT_DATA_CHANGE = (
+    "MERGE (c:Counter {name: $name}) ON CREATE SET c.value = 0 "
+    "SET c.value = c.value + 1 RETURN c.value AS value"
+)
 #: Seconds a caller is told to wait before retrying after the server was unreachable.
 _RETRY_UNAVAILABLE = 2
 
@@ -218,6 +228,8 @@ class Neo4jStore(StoreBase):
         self.database = database
         self.batch_rows = batch_rows
         self._closed = False
+        #: The store's token (:class:`DataVersion`), read when the store opens.
+        self._identity = ""
         try:
             self._driver = neo4j.GraphDatabase.driver(
                 uri,
@@ -236,6 +248,11 @@ class Neo4jStore(StoreBase):
                 for statement in _SCHEMA:
                     session.run(statement).consume()
                 session.run("CALL db.awaitIndexes(300)").consume()
+                found = session.run(
+                    "MERGE (c:Counter {name: $name}) ON CREATE SET c.token = randomUUID() RETURN c.token AS token",
+                    name=_IDENTITY_COUNTER,
+                ).single()
+                self._identity = str(found["token"])
         except BaseException as exc:
             # A store that failed to open owns no connection: close the driver's pool now.
             self._driver.close()
@@ -632,6 +649,16 @@ class Neo4jStore(StoreBase):
             version=record.model_version,
         )
 
+    def _count_data_change(self, tx: Any) -> DataVersion:
+        writer: _Writer = tx
+        return DataVersion(
+            self._identity, int(writer.run(_COUNT_DATA_CHANGE, name=_DATA_COUNTER)[0]["value"])
+        )
+
+    def data_version(self) -> DataVersion:
+        rows = self._read("MATCH (c:Counter {name: $name}) RETURN c.value AS value", name=_DATA_COUNTER)
+        return DataVersion(self._identity, int(rows[0]["value"]) if rows else 0)
+
     def latest_recompute(self) -> RecomputeRecord | None:
         rows = self._read(
             "MATCH (r:Recompute) RETURN r.computed_at AS at, r.prior AS prior, r.model_version AS version "
@@ -977,18 +1004,20 @@ class Neo4jStore(StoreBase):
 
         # Everything but the audit id counter (audit ids are never reused) and the erasure
         # tombstones with their key (an erased person cannot come back by a reload).
-        match = "MATCH (n) WHERE NOT (n:Counter AND n.name = $keep) "
+        match = "MATCH (n) WHERE NOT (n:Counter AND n.name IN $keep) "
         if not forget_erasures:
             match += "AND NOT n:Tombstone AND NOT n:Meta "
         if self._unit() is not None:  # inside a unit of work: one transaction, as every write
             with self._write_transaction() as tx:
-                tx.run(match + "DETACH DELETE n", keep=_AUDIT_COUNTER)
+                tx.run(match + "DETACH DELETE n", keep=_KEPT_COUNTERS)
             return
         try:
             with self._session() as session:
+                # Counted first: a clear cut short has still moved the version.
+                session.run(_COUNT_DATA_CHANGE, name=_DATA_COUNTER).consume()
                 session.run(
                     match + "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
-                    keep=_AUDIT_COUNTER,
+                    keep=_KEPT_COUNTERS,
                 ).consume()
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError) as exc:
             raise self._error("clear failed", exc) from exc
@@ -1329,6 +1358,8 @@ class _Writer:
             rows = _plain_rows(frame.iloc[start : start + size])
             self._count(self.tx.run(query, {"rows": rows}).consume())
             if self.batched:
+                # Each batch commits on its own: each counts, so that a load cut short has moved the version.
+                self.tx.run(_COUNT_DATA_CHANGE, {"name": _DATA_COUNTER}).consume()
                 self.tx.commit()
                 self.tx = self.session.begin_transaction()
             progress(stage, min(start + size, total), total)

@@ -88,6 +88,7 @@ from credence.graph.store import (
     AuditEntry,
     AuditRow,
     ConsentChange,
+    DataVersion,
     Flag,
     GraphExport,
     ProgressFn,
@@ -239,6 +240,8 @@ CREATE TABLE IF NOT EXISTS disputes (
 CREATE INDEX IF NOT EXISTS disputes_uid ON disputes (uid, did);
 CREATE UNIQUE INDEX IF NOT EXISTS disputes_one_open ON disputes (uid, kind, record) WHERE resolved_at IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+INSERT OR IGNORE INTO meta (key, value) VALUES ('data_version', 0);
 CREATE TABLE IF NOT EXISTS tombstones (pseudonym TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS reviews_one_open ON reviews (uid, tier) WHERE resolved_at IS NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS flags_one_active ON flags (uid) WHERE cleared_at IS NULL;
@@ -340,6 +343,8 @@ class SQLiteStore(StoreBase):
         self._cache_mib = int(cache_mib)
         self._memory = self.path == ":memory:"
         self._closed = False
+        #: The store's token (:class:`DataVersion`), read once.
+        self._identity: str | None = None
         #: Guards the connection registry and ``_closed``.
         self._registry = threading.Lock()
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
@@ -832,6 +837,22 @@ class SQLiteStore(StoreBase):
             "INSERT INTO recomputes (computed_at, prior, model_version) VALUES (?, ?, ?)",
             (record.computed_at, record.prior, record.model_version),
         )
+
+    def _count_data_change(self, tx: Any) -> DataVersion:
+        rows = tx.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'data_version' RETURNING value"
+        ).fetchall()
+        return DataVersion(self._store_id(tx), int(rows[0][0]))
+
+    def _store_id(self, db: sqlite3.Connection) -> str:
+        if self._identity is None:
+            self._identity = str(db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
+        return self._identity
+
+    def data_version(self) -> DataVersion:
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+            return DataVersion(self._store_id(db), int(row[0]))
 
     def latest_recompute(self) -> RecomputeRecord | None:
         with self._reading() as db:

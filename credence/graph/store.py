@@ -93,6 +93,7 @@ from credence.graph.model import (
 )
 
 __all__ = [
+    "DataVersion",
     "AUDIT_FILTERS",
     "AUDIT_MAX_LENGTHS",
     "AUDIT_PAGE_MAX",
@@ -318,6 +319,41 @@ class RecomputeRecord:
     computed_at: int
     prior: float
     model_version: str
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Which store, and how many data-changing write units it has committed (:meth:`GraphStore.data_version`).
+
+    Every committed unit of work counts one, except one that only appends audit
+    entries (reading evidence changes no data). Two equal versions of one store hold
+    the same data, which is what lets a cache of derived state (the engine's image,
+    :mod:`credence.engine.image`) tell whether it is still current.
+
+    Attributes
+    ----------
+    store : str
+        A random token made when the store was created; a new file or database has
+        another, so versions of different stores never compare equal.
+    version : int
+        The count, from 0 for a new store.
+
+    Examples
+    --------
+    >>> from credence.graph.sqlite import SQLiteStore
+    >>> store = SQLiteStore(":memory:")
+    >>> before = store.data_version()
+    >>> _ = store.upsert_users(pd.DataFrame({"id": ["a"], "created": [0]}))
+    >>> after = store.data_version()
+    >>> after.store == before.store, after.version - before.version
+    (True, 1)
+    >>> store.last_commit_version() == after  # what this thread's own last commit made
+    True
+    >>> store.close()
+    """
+
+    store: str
+    version: int
 
 
 #: Longest accepted audit text fields, characters (after stripping).
@@ -832,6 +868,14 @@ class GraphStore(Protocol):
         """The most recently recorded evaluation state (None if none was recorded)."""
         ...
 
+    def data_version(self) -> DataVersion:
+        """The store's identity and its count of committed data-changing units (:class:`DataVersion`)."""
+        ...
+
+    def last_commit_version(self) -> DataVersion | None:
+        """The version the calling thread's last committed unit made (None: none yet, or audit only)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[GraphStore]:
         """A unit of work: every write of this thread inside the block commits as one transaction.
 
@@ -883,10 +927,12 @@ class GraphStore(Protocol):
 class _Unit:
     """The unit of work a thread has open on a store: the backend's transaction and its state."""
 
-    __slots__ = ("change", "depth", "doomed", "explicit", "tx")
+    __slots__ = ("change", "changes_data", "depth", "doomed", "explicit", "tx")
 
-    def __init__(self, tx: Any, *, explicit: bool) -> None:
+    def __init__(self, tx: Any, *, explicit: bool, changes_data: bool = True) -> None:
         self.tx = tx
+        #: False while the unit has only appended audit entries: its commit leaves the data version.
+        self.changes_data = changes_data
         #: The change (:meth:`StoreBase.change`) whose snapshots are being written, if any.
         self.change: _PendingChange | None = None
         #: Opened by transaction()/savepoint() (True) or by one write method (False).
@@ -1390,15 +1436,20 @@ class StoreBase:
         return getattr(self._units, "unit", None)
 
     @contextmanager
-    def _write_transaction(self) -> Iterator[Any]:
-        """The transaction one write method runs in: its own, or the open unit's (as a savepoint)."""
-        with self._unit_of_work(explicit=False) as tx:
+    def _write_transaction(self, *, changes_data: bool = True) -> Iterator[Any]:
+        """The transaction one write method runs in: its own, or the open unit's (as a savepoint).
+
+        ``changes_data=False`` for a write that changes no data (an audit entry): alone in
+        its unit, the commit does not count in :meth:`data_version`.
+        """
+        with self._unit_of_work(explicit=False, changes_data=changes_data) as tx:
             yield tx
 
     @contextmanager
-    def _unit_of_work(self, *, explicit: bool) -> Iterator[Any]:
+    def _unit_of_work(self, *, explicit: bool, changes_data: bool = True) -> Iterator[Any]:
         unit = self._unit()
         if unit is not None:
+            unit.changes_data = unit.changes_data or changes_data
             if unit.doomed is not None:
                 raise StoreError(f"{self!r}: the unit of work can only roll back ({unit.doomed})")
             unit.depth += 1
@@ -1409,7 +1460,7 @@ class StoreBase:
                 unit.depth -= 1
             return
         tx = self._begin()
-        unit = _Unit(tx, explicit=explicit)
+        unit = _Unit(tx, explicit=explicit, changes_data=changes_data)
         self._units.unit = unit
         try:
             yield tx
@@ -1426,7 +1477,31 @@ class StoreBase:
             raise StoreError(
                 f"{self!r}: the unit of work was rolled back, nothing was applied: {unit.doomed}"
             )
+        version = None
+        if unit.changes_data:
+            try:
+                version = self._count_data_change(tx)
+            except BaseException as exc:
+                self._rollback(tx)
+                error = self._store_error(exc)
+                if error is None:
+                    raise
+                raise error from exc
         self._commit(tx)
+        self._units.version = version
+
+    def last_commit_version(self) -> DataVersion | None:
+        """The version the calling thread's last committed unit made (None: none yet, or audit only).
+
+        Read right after a unit, it is exactly the version that includes the unit's writes
+        and nothing committed later, which :meth:`data_version` cannot promise when other
+        processes write too.
+        """
+        return getattr(self._units, "version", None)
+
+    def _count_data_change(self, tx: Any) -> DataVersion:  # pragma: no cover - overridden
+        """Count one data-changing unit in the open transaction; the version it makes."""
+        raise NotImplementedError
 
     def _begin(self) -> Any:  # pragma: no cover - overridden
         """Start a transaction (StoreError if it cannot start); the handle the writes use."""
@@ -1468,7 +1543,7 @@ class StoreBase:
         rows = check_audit_drafts(entries)
         if not rows:
             return []
-        with self._write_transaction() as tx:
+        with self._write_transaction(changes_data=False) as tx:
             ids = self._write_audit(rows, tx)
         return [AuditEntry(i, *row) for i, row in zip(ids, rows, strict=True)]
 

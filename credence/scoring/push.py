@@ -50,9 +50,10 @@ Two friends at a = 0.5: ``y_0 = (b_0 + b_1) / 2 + ...``; raising ``b_1`` moves b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from numba import njit
 
@@ -546,6 +547,11 @@ class DiffusionState:
         return int(self.base.shape[0])
 
     @property
+    def n_links(self) -> int:
+        """Number of links (each stored in both its rows)."""
+        return int(self.length.sum()) // 2
+
+    @property
     def threshold(self) -> float:
         """Largest residual the invariant allows: ``tol * (1 - a)``."""
         return self.tol * (1.0 - self.damping)
@@ -586,6 +592,91 @@ class DiffusionState:
     def residual_norm(self) -> float:
         """``max_u |r_u|`` (the invariant keeps it <= :attr:`threshold`)."""
         return float(np.abs(self.residual).max()) if self.n else 0.0
+
+    #: The arrays :meth:`arrays` hands out and :meth:`from_arrays` takes back, with their dtypes.
+    ARRAY_DTYPES: ClassVar[dict[str, type]] = {
+        "base": np.float64, "mask": np.float64, "y": np.float64, "py": np.float64,
+        "degree": np.float64, "residual": np.float64, "start": np.int64, "length": np.int64,
+        "capacity": np.int64, "cols": np.int32,
+    }  # fmt: skip
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The state as named arrays (not copies), for persisting it: :meth:`from_arrays` rebuilds it.
+
+        Together with :meth:`parameters` this is the whole state: the pool (``cols``,
+        ``weights``, spare room included), the rows into it and every per-user vector.
+        """
+        names = (*self.ARRAY_DTYPES, "weights")
+        return {name: getattr(self, name) for name in names}
+
+    def parameters(self) -> dict[str, float | int]:
+        """The scalars of the state (damping, tol, prior, pool size, push budget), for :meth:`from_arrays`."""
+        return {"damping": self.damping, "tol": self.tol, "mu": self.mu, "pool_size": self.pool_size,
+                "max_pushes": self.max_pushes}  # fmt: skip
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, npt.NDArray[Any]], parameters: dict[str, float | int]
+    ) -> DiffusionState:
+        """The state :meth:`arrays` and :meth:`parameters` describe, without solving anything.
+
+        The arrays are used as they are (read-only or copy-on-write memory maps work:
+        a change writes only the pages it touches). Their names, dtypes, shapes and the
+        pool's bounds are checked, not the invariant itself: hand back only what
+        :meth:`arrays` gave.
+
+        Raises
+        ------
+        ParameterError
+            Naming the array or parameter that is missing or inconsistent.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> adjacency = np.array([[0.0, 1.0], [1.0, 0.0]])
+        >>> state = DiffusionState(adjacency, [0.2, 0.8], damping=0.5, tol=1e-9)
+        >>> again = DiffusionState.from_arrays(state.arrays(), state.parameters())
+        >>> bool(np.array_equal(again.y, state.y)), again.mu == state.mu
+        (True, True)
+        >>> again.set_base(0, 0.9) is not None  # it repairs like the original
+        True
+        >>> np.allclose(again.y, DiffusionState(adjacency, [0.9, 0.8], damping=0.5, tol=1e-9, prior=state.mu).y, atol=1e-8)
+        True
+        """
+        names = (*cls.ARRAY_DTYPES, "weights")
+        missing = [name for name in names if name not in arrays]
+        if missing:
+            raise ParameterError("arrays", missing[0], "is missing")
+        for key in ("damping", "tol", "mu", "pool_size", "max_pushes"):
+            if key not in parameters:
+                raise ParameterError("parameters", key, "is missing")
+        self = cls.__new__(cls)
+        self.damping = check_damping(parameters["damping"])
+        self.tol = check_tol(parameters["tol"])
+        self.mu = float(check_real(parameters["mu"], "mu", lo=0.0, hi=1.0))
+        self.max_pushes = int(parameters["max_pushes"])
+        n = int(np.shape(arrays["base"])[0])
+        for name, dtype in cls.ARRAY_DTYPES.items():
+            array = np.asarray(arrays[name])
+            if array.dtype != dtype or array.ndim != 1:
+                raise ParameterError(name, str(array.dtype), f"must be a 1-D {np.dtype(dtype).name} array")
+            if name not in ("cols",) and array.shape[0] != n:
+                raise ParameterError(name, array.shape[0], f"must have {n} entries, as base has")
+            setattr(self, name, array)
+        weights = np.asarray(arrays["weights"])
+        wanted = np.float32 if self.tol >= 1e-7 else np.float64
+        if weights.dtype != wanted or weights.shape != self.cols.shape:
+            raise ParameterError(
+                "weights", str(weights.dtype), f"must be {np.dtype(wanted).name}, shaped as cols"
+            )
+        self.weights = weights
+        self.pool_size = int(parameters["pool_size"])
+        if not 0 <= self.pool_size <= self.cols.shape[0]:
+            raise ParameterError("pool_size", self.pool_size, f"must be in 0..{self.cols.shape[0]}")
+        if n and int((self.start + self.capacity).max()) > self.pool_size:
+            raise ParameterError("start", "a row", "reaches past the pool")
+        self._alloc_work(n)
+        return self
 
     def _alloc_work(self, n: int) -> None:
         self._queue = np.zeros(n, dtype=np.int64)
