@@ -57,7 +57,7 @@ from credence.core.errors import ConflictError, NotFoundError, ParameterError, S
 from credence.engine import causes, disputes, events, explain
 from credence.engine.disputes import DisputeOutcome
 from credence.engine.follow import follow as follow_feed
-from credence.engine.image import ImageKey, read_image, write_image
+from credence.engine.image import ImageKey, current_image, read_image, write_image
 from credence.engine.model import ScoringModel
 from credence.engine.recompute import StageFn
 from credence.engine.recompute import recompute as recompute_all
@@ -180,7 +180,7 @@ class ScoringEngine:
         #: Engine units open (on the thread holding the lock): the outermost one commits.
         self._depth = 0
         #: The version of the image last read or written (so that an unchanged one is not written again).
-        self._imaged: tuple[DataVersion, Path] | None = None
+        self._imaged: DataVersion | None = None
         digest = hashlib.sha256(repr((self.policy, self.params)).encode())
         self._digest = digest.hexdigest()[:32]
 
@@ -485,7 +485,7 @@ class ScoringEngine:
                     self._publish(image)
                     self._stale_since = None
                     self._exact = before
-                    self._imaged = (before, self.image)
+                    self._imaged = before
                     return RecomputeReport(
                         users=int(image.ids.size), links=image.diffusion.n_links,
                         participants=int((image.consent & ~image.quarantined).sum()),
@@ -539,10 +539,10 @@ class ScoringEngine:
             if self.store.data_version() != exact:
                 self._exact = None
                 return None
-            if self._imaged is not None and self._imaged[0] == exact:
-                return self._imaged[1]
+            if self._imaged == exact:
+                return current_image(self.image)
             written = write_image(state, self.image, self._image_key(exact))
-            self._imaged = (exact, written)
+            self._imaged = exact
             return written
 
     def follow(self, feed: pd.DataFrame) -> list[ScoreChange]:

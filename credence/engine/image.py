@@ -64,7 +64,7 @@ from credence.scoring.factors import CapacityReference, UserArrays
 from credence.scoring.push import DiffusionState
 from credence.scoring.ratings import RatingEvidence
 
-__all__ = ["IMAGE_FORMAT", "ImageKey", "default_image_dir", "read_image", "write_image"]
+__all__ = ["IMAGE_FORMAT", "ImageKey", "current_image", "default_image_dir", "read_image", "write_image"]
 
 log = logging.getLogger("credence.engine.image")
 
@@ -114,6 +114,11 @@ def default_image_dir(config: StoreConfig) -> Path | None:
     return None
 
 
+def _fields(arrays: Any) -> dict[str, npt.NDArray[Any]]:
+    """The array fields of a dataclass of arrays (UserArrays, CapacityReference, RatingEvidence), by name."""
+    return {f.name: getattr(arrays, f.name) for f in dataclasses.fields(arrays)}
+
+
 def _groups(state: EngineState) -> dict[str, dict[str, npt.NDArray[Any]]]:
     """The state's arrays by group (a file each: ``GROUP.NAME.npy``)."""
     groups: dict[str, dict[str, npt.NDArray[Any]]] = {
@@ -121,14 +126,12 @@ def _groups(state: EngineState) -> dict[str, dict[str, npt.NDArray[Any]]]:
             "consent": state.consent, "quarantined": state.quarantined, "sub_values": state.sub_values,
             "components": state.components, "base": state.base, "scores": state.scores, "written": state.written,
         },
-        "users": {f.name: getattr(state.users, f.name) for f in dataclasses.fields(state.users)},
-        "reference": {f.name: getattr(state.reference, f.name) for f in dataclasses.fields(state.reference)},
+        "users": _fields(state.users),
+        "reference": _fields(state.reference),
         "diffusion": state.diffusion.arrays(),
     }  # fmt: skip
     if state.ratings is not None:
-        groups["ratings"] = {
-            f.name: getattr(state.ratings, f.name) for f in dataclasses.fields(state.ratings)
-        }
+        groups["ratings"] = _fields(state.ratings)
     return groups
 
 
@@ -217,16 +220,22 @@ def _load(path: Path, spec: dict[str, Any]) -> npt.NDArray[Any]:
     return np.asarray(array)
 
 
+def current_image(directory: Path) -> Path | None:
+    """The directory of the image ``current`` points to under ``directory`` (None without one)."""
+    try:
+        return Path(directory) / os.readlink(Path(directory) / _CURRENT)
+    except OSError:
+        return None
+
+
 def read_image(directory: Path, key: ImageKey) -> EngineState | None:
     """The state of the current image under ``directory`` if it matches ``key``; None (reason logged) if not.
 
     Never raises for a missing, stale, partial or corrupt image: the caller restores
     from the store instead.
     """
-    current = Path(directory) / _CURRENT
-    try:
-        target = Path(directory) / os.readlink(current)
-    except OSError:
+    target = current_image(directory)
+    if target is None:
         log.info("no engine image at %s", directory)
         return None
     try:
@@ -248,7 +257,7 @@ def read_image(directory: Path, key: ImageKey) -> EngineState | None:
         ids = np.empty(len(names), dtype=object)
         ids[:] = names
         if ids.size != int(manifest["users"]):
-            raise ValueError(f"ids.json holds {ids.size} ids, the manifest says {manifest['users']}")
+            raise ValueError(f"the id file holds {ids.size} ids, the manifest says {manifest['users']}")
         main = groups["state"]
         suspended = manifest["suspended"]
         state = EngineState(

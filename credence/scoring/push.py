@@ -660,7 +660,7 @@ class DiffusionState:
             array = np.asarray(arrays[name])
             if array.dtype != dtype or array.ndim != 1:
                 raise ParameterError(name, str(array.dtype), f"must be a 1-D {np.dtype(dtype).name} array")
-            if name not in ("cols",) and array.shape[0] != n:
+            if name != "cols" and array.shape[0] != n:
                 raise ParameterError(name, array.shape[0], f"must have {n} entries, as base has")
             setattr(self, name, array)
         weights = np.asarray(arrays["weights"])
