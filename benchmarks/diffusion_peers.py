@@ -26,8 +26,10 @@ guaranteed accuracy ``max_u |y_u - y*_u| <= tol``:
   ``gds.pageRank.stats`` is timed (see :func:`_gds_rows` for its tolerance).
 * **Credence**: :func:`credence.scoring.solver.prepare_walk` (timed separately),
   :func:`credence.scoring.solver.solve` (its certified stopping rule is the same
-  ``tol (1 - a)`` on the residual), and :func:`credence.scoring.diffuse` end to end
-  (validation + preparation + solve).
+  ``tol (1 - a)`` on the residual), and :func:`credence.scoring.diffuse` end to end:
+  its first call on a matrix (validation + a copy for its cache + preparation + solve;
+  the cache is emptied before each run) and repeated calls on the cached matrix (the
+  cache compares the arrays with its copy, then solves).
 
 Each result is compared with a reference -- Credence's solver in float64 at
 ``tol = 1e-10``, itself checked against PRPACK within PRPACK's accuracy -- and the
@@ -51,10 +53,11 @@ Examples
 ...                                seed=1, out=lambda line: None, measure_jit=False)
 >>> [row.method for row in rows]  # doctest: +NORMALIZE_WHITESPACE
 ['scipy power (float32)', 'credence prepare', 'credence solve', 'credence prepare+solve',
- 'credence diffuse (end to end)', 'credence check_adjacency (validate)',
+ 'credence diffuse, first call (new matrix)', 'credence diffuse, repeated (cached)',
+ 'credence diffuse cache lookup', 'credence check_adjacency (validate)',
  'credence Diffusion(A) (validate + prepare)', 'credence Diffusion.solve (reused)',
  'credence Diffusion first call', 'networkit pagerank [uniform restart]', 'credence solve [uniform restart]',
- 'credence diffuse (end to end) [uniform restart]']
+ 'credence diffuse, first call [uniform restart]']
 >>> all(row.max_error is None or row.max_error <= 1e-6 for row in rows)
 True
 """
@@ -292,14 +295,19 @@ class _Timing:
     extra: int | None
 
 
-def _measure(run: Callable[[], Any], repeats: int) -> _Timing:
-    """Median seconds over ``repeats`` runs, the last result, and the largest memory peak."""
+def _measure(run: Callable[[], Any], repeats: int, setup: Callable[[], Any] | None = None) -> _Timing:
+    """Median seconds over ``repeats`` runs, the last result, and the largest memory peak.
+
+    ``setup`` (untimed) runs before each run, e.g. to empty a cache.
+    """
     times = []
     peak: int | None = None
     extra: int | None = None
     result = None
     for _ in range(repeats):
         result = None
+        if setup is not None:
+            setup()
         gc.collect()
         before = _status("VmRSS")
         _reset_peak()
@@ -622,6 +630,7 @@ def _bench_uniform_restart(
 ) -> list[BenchRow]:
     """NetworKit and Neo4j GDS against Credence on the one diffusion they can solve: plain PageRank."""
     from credence.scoring import diffuse
+    from credence.scoring.diffusion import WALK_CACHE
     from credence.scoring.solver import prepare_walk, solve
 
     base = uniform_restart_base(degree)
@@ -654,8 +663,8 @@ def _bench_uniform_restart(
                     max_error=checked("credence solve", solved.result.y),
                     note=f"certified error bound {solved.result.error_bound:.2g}"))  # fmt: skip
     del walk, solved
-    whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
-    rows.append(row("credence diffuse (end to end) [uniform restart]", whole,
+    whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats, setup=WALK_CACHE.clear)
+    rows.append(row("credence diffuse, first call [uniform restart]", whole,
                     max_error=checked("credence diffuse", whole.result), end_to_end=whole.seconds,
                     note="check_adjacency + prepare + solve"))  # fmt: skip
     out(f"[{label}] credence diffuse {whole.seconds:.3f} s (uniform restart)")
@@ -731,6 +740,7 @@ def _bench_size(
 ) -> list[BenchRow]:
     """All methods on one seeded graph of ``n`` users (see :func:`run_diffusion_benchmark`)."""
     from credence.scoring import Diffusion, check_adjacency, diffuse
+    from credence.scoring.diffusion import WALK_CACHE
     from credence.scoring.solver import prepare_walk, solve
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -881,19 +891,38 @@ def _bench_size(
     )
     out(f"[{label}] credence prepare {prepared.seconds:.3f} s, solve {solved.seconds:.3f} s")
     del walk, prepared, solved, solution
-    whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
-    gap = check("credence diffuse", whole.result, guaranteed)
+    # a first call on a matrix the cache has not seen (emptied before each run, untimed)
+    cold = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats, setup=WALK_CACHE.clear)
+    gap = check("credence diffuse, first call", cold.result, guaranteed)
     size_rows.append(
         row(
-            "credence diffuse (end to end)",
-            whole,
+            "credence diffuse, first call (new matrix)",
+            cold,
             max_error=gap,
-            note="check_adjacency + prepare + solve",
-            end_to_end=whole.seconds,
+            note="check_adjacency + copy for the cache + prepare + solve",
+            end_to_end=cold.seconds,
         )
     )
-    out(f"[{label}] credence diffuse {whole.seconds:.3f} s")
-    del whole
+    # the matrix is now cached: later calls compare its arrays with the copy and solve
+    warm = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
+    gap = check("credence diffuse, repeated", warm.result, guaranteed)
+    size_rows.append(
+        row(
+            "credence diffuse, repeated (cached)",
+            warm,
+            max_error=gap,
+            note="cache lookup (every element compared) + solve",
+            end_to_end=warm.seconds,
+        )
+    )
+    looked_up = _measure(partial(WALK_CACHE.graph, adjacency), repeats)
+    size_rows.append(row("credence diffuse cache lookup", looked_up, note="as a repeated diffuse makes it"))
+    out(
+        f"[{label}] credence diffuse first call {cold.seconds:.3f} s, repeated {warm.seconds:.3f} s "
+        f"(cache lookup {looked_up.seconds:.3f} s)"
+    )
+    del cold, warm, looked_up
+    WALK_CACHE.clear()
     validated = _measure(partial(check_adjacency, adjacency, copy=False), repeats)
     size_rows.append(row("credence check_adjacency (validate)", validated, note="as diffuse calls it"))
     del validated
@@ -1018,24 +1047,25 @@ def scipy_summary(rows: Sequence[BenchRow]) -> str:
     The scipy peer is the one the table counts (float32 when it meets ``tol``, else
     float64); its time is taken with its setup (``a D^-1 A`` built from the CSR) and
     without. When float32 missed ``tol``, the ratios against that (invalid) float32 run
-    are shown too. Per phase: validation, preparation and solve.
+    are shown too. Per phase: validation, preparation, solve and the cache lookup of a repeated call.
 
     Examples
     --------
     >>> rows = [BenchRow("1k", 1000, 10000, 0.5, 1e-6, "scipy power (float32)", 0.6, end_to_end=0.62, peer=True),
-    ...         BenchRow("1k", 1000, 10000, 0.5, 1e-6, "credence diffuse (end to end)", 0.3),
-    ...         BenchRow("1k", 1000, 10000, 0.5, 1e-6, "credence Diffusion.solve (reused)", 0.2)]
+    ...         BenchRow("1k", 1000, 10000, 0.5, 1e-6, "credence diffuse, first call (new matrix)", 0.3),
+    ...         BenchRow("1k", 1000, 10000, 0.5, 1e-6, "credence diffuse, repeated (cached)", 0.2)]
     >>> print(scipy_summary(rows))  # doctest: +NORMALIZE_WHITESPACE
     1k, damping 0.5, tol 1e-06: against scipy power (float32), setup+solve 0.620 s (iteration alone 0.600 s)
-      credence diffuse (end to end)                     0.300 s   2.07x setup+solve   2.00x iteration
-      credence Diffusion.solve (reused)                 0.200 s   3.10x setup+solve   3.00x iteration
+      credence diffuse, first call (new matrix)         0.300 s   2.07x setup+solve   2.00x iteration
+      credence diffuse, repeated (cached)               0.200 s   3.10x setup+solve   3.00x iteration
     """
     lines: list[str] = []
     groups: dict[tuple[str, float, float], list[BenchRow]] = {}
     for item in rows:
         groups.setdefault((item.size, item.damping, item.tol), []).append(item)
     shown = (
-        "credence diffuse (end to end)",
+        "credence diffuse, first call (new matrix)",
+        "credence diffuse, repeated (cached)",
         "credence Diffusion first call",
         "credence Diffusion.solve (reused)",
     )
@@ -1043,6 +1073,7 @@ def scipy_summary(rows: Sequence[BenchRow]) -> str:
         ("validate", "credence check_adjacency (validate)"),
         ("prepare", "credence prepare"),
         ("solve", "credence solve"),
+        ("cache lookup", "credence diffuse cache lookup"),
     )
     for (size, damping, tol), items in groups.items():
         by_name = {item.method: item for item in items}

@@ -741,7 +741,7 @@ def symmetric_oracle(matrix: sp.csr_matrix) -> bool:
 @pytest.mark.parametrize("seed", range(6))
 def test_fast_symmetry_pass_agrees_with_a_transpose(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    for _ in range(150):
+    for trial in range(150):
         n = int(rng.integers(1, 40))
         dense = np.triu(np.where(rng.random((n, n)) < rng.random(), rng.integers(1, 4, (n, n)), 0), 1)
         dense = (dense + dense.T).astype(np.float64)
@@ -754,7 +754,11 @@ def test_fast_symmetry_pass_agrees_with_a_transpose(seed: int) -> None:
         elif kind == 3:
             dense[i, j] += 1e-9
         matrix = sp.csr_matrix(dense)
-        assert is_canonical_symmetric(matrix) == symmetric_oracle(matrix)
+        expected = symmetric_oracle(matrix)
+        assert is_canonical_symmetric(matrix) == expected
+        # the answer does not depend on the buckets of the mirror pass (one row each, ..., one for all)
+        bucket_rows = 1 << (trial % 7)
+        assert is_canonical_symmetric(matrix, bucket_rows=bucket_rows) == expected, bucket_rows
 
 
 def test_fast_symmetry_pass_on_a_large_graph_differing_in_one_entry() -> None:
@@ -771,6 +775,9 @@ def test_fast_symmetry_pass_on_a_large_graph_differing_in_one_entry() -> None:
         broken = matrix.copy()
         broken.data[k] = np.nextafter(broken.data[k], np.inf)  # one weight, one ulp
         assert not is_canonical_symmetric(broken) and not symmetric_oracle(broken)
+        for bucket_rows in (1, 16, 256, 8192):
+            assert is_canonical_symmetric(matrix, bucket_rows=bucket_rows)
+            assert not is_canonical_symmetric(broken, bucket_rows=bucket_rows)
         fixed = check_adjacency(broken)  # one ulp is round-off: symmetrised, not refused
         assert is_canonical_symmetric(fixed) and symmetric_oracle(fixed)
         far = matrix.copy()
@@ -778,6 +785,11 @@ def test_fast_symmetry_pass_on_a_large_graph_differing_in_one_entry() -> None:
         assert not is_canonical_symmetric(far) and not symmetric_oracle(far)
         with pytest.raises(ParameterError, match="symmetric"):
             check_adjacency(far)
+    wide = matrix.copy()  # int64 row pointers and columns
+    wide.indptr, wide.indices = wide.indptr.astype(np.int64), wide.indices.astype(np.int64)
+    assert is_canonical_symmetric(wide) and is_canonical_symmetric(wide, bucket_rows=32)
+    wide.data[int(rng.integers(0, wide.nnz))] *= 2.0
+    assert not is_canonical_symmetric(wide) and not is_canonical_symmetric(wide, bucket_rows=32)
     moved = matrix.copy()  # one link's mirror moved to another column of the same row
     row = int(np.flatnonzero(np.diff(moved.indptr) >= 2)[0])
     start = moved.indptr[row]
@@ -816,6 +828,17 @@ def test_fast_symmetry_pass_refuses_what_it_cannot_vouch_for() -> None:
     assert is_canonical_symmetric(sp.csr_matrix((0, 0)))
     assert is_canonical_symmetric(sp.csr_matrix((3, 3)))
     assert not is_canonical_symmetric(sp.csr_matrix((2, 3)))
+    for bucket_rows in (0, 3, 2.0, True):
+        with pytest.raises(ParameterError) as info:
+            is_canonical_symmetric(good, bucket_rows=bucket_rows)
+        assert info.value.name == "bucket_rows"
+    # out-of-range and negative columns are refused before any bucket is counted
+    for column in (2, 5, -1):
+        wild = sp.csr_matrix((2, 2))
+        wild.indptr = np.array([0, 1, 1], dtype=np.int32)
+        wild.indices = np.array([column], dtype=np.int32)
+        wild.data = np.array([1.0])
+        assert not is_canonical_symmetric(wild, bucket_rows=1)
 
 
 def test_check_adjacency_copy_false_reuses_only_what_passes_unchanged() -> None:

@@ -24,6 +24,7 @@ from credence.core.errors import ParameterError
 from credence.core.types import BoolArray, FloatArray
 
 __all__ = [
+    "BUCKET_BYTES",
     "SHARING_MODES",
     "Sharing",
     "check_adjacency",
@@ -314,8 +315,8 @@ def check_adjacency(
     return _symmetric(matrix, sym_tol, name)
 
 
-def is_canonical_symmetric(matrix: Any) -> bool:
-    """Whether a square CSR matrix passes :func:`check_adjacency` unchanged, in one O(nnz) pass.
+def is_canonical_symmetric(matrix: Any, *, bucket_rows: int | None = None) -> bool:
+    """Whether a square CSR matrix passes :func:`check_adjacency` unchanged, in O(nnz) passes.
 
     True when its rows have strictly increasing column indices (sorted, no duplicates),
     every stored weight is finite and > 0 (no explicit zeros), no entry is on the
@@ -323,12 +324,36 @@ def is_canonical_symmetric(matrix: Any) -> bool:
     exactly the same weight. False for anything else, including other sparse formats
     and non-float64 data (it never raises and never modifies the matrix).
 
-    No transpose is built and nothing is sorted: a row-local pass checks the rows and
-    counts the entries on either side of the diagonal; a second pass reads the mirror of
-    each entry above the diagonal where a per-row cursor says it must be, column tile by
-    column tile (see ``_mirrors``), and verifies it there; the entries below the diagonal
-    are then matched by counting (as many below as above). Both passes run on all cores
-    (numba); the second needs ``n`` integers of positions per thread.
+    No transpose is built and nothing is sorted. Three parallel passes (numba):
+
+    1. row-local (:func:`_canonical_rows`): the rows and weights, the entries on either
+       side of the diagonal, and how many entries above it fall in each *bucket* of
+       ``2^shift`` consecutive columns;
+    2. :func:`_scatter`: each entry ``(u, v, w)`` above the diagonal is written, as
+       ``(v, u, w)``, to the bucket of row ``v`` (sequential writes to a few hundred
+       streams; the buckets come out ordered by ``u``);
+    3. :func:`_match`: per bucket, each ``(v, u, w)`` is compared with the entry under
+       row ``v``'s cursor, which walks that row's entries below the diagonal. A bucket's
+       rows are chosen to hold about :data:`BUCKET_BYTES` of the matrix, so these reads
+       stay in cache; they are first read in order, so they stream in.
+
+    Every entry above the diagonal is thus matched with a distinct entry below it with the
+    same column and weight; as many lie below as above (pass 1), so the match is one to
+    one and the matrix symmetric. The buckets need, per link, two indices and a float64
+    weight of scratch (16 bytes with int32 indices), freed on return.
+
+    Parameters
+    ----------
+    matrix : any
+        Only a float64 ``csr_matrix`` or ``csr_array`` can pass.
+    bucket_rows : int, optional
+        Rows per bucket, a power of two; default from the size of the matrix (about
+        :data:`BUCKET_BYTES` of it per bucket). The answer never depends on it.
+
+    Raises
+    ------
+    ParameterError
+        ``bucket_rows`` is not a power of two >= 1 (the matrix itself never raises).
 
     Examples
     --------
@@ -339,51 +364,74 @@ def is_canonical_symmetric(matrix: Any) -> bool:
     False
     >>> is_canonical_symmetric(sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]])))  # a self loop
     False
+    >>> is_canonical_symmetric(sp.csr_matrix(np.array([[0.0, 2.0], [2.0, 0.0]])), bucket_rows=1)
+    True
     """
+    shift = None
+    if bucket_rows is not None:
+        rows_per = check_int(bucket_rows, "bucket_rows", 1)
+        if rows_per & (rows_per - 1):
+            raise ParameterError("bucket_rows", bucket_rows, "must be a power of two >= 1")
+        shift = rows_per.bit_length() - 1
     if not isinstance(matrix, sp.csr_matrix | sp.csr_array) or matrix.dtype != np.float64:
         return False
     rows, cols = matrix.shape
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     nnz = int(indices.size)
-    # the pass reads without bounds checks: the row pointers must be sound first
+    # the passes read without bounds checks: the row pointers must be sound first
     if rows != cols or indptr.size != rows + 1 or data.size != nnz or indices.dtype != indptr.dtype:
         return False
     if rows == 0:
         return nnz == 0
     if indptr[0] != 0 or indptr[-1] != nnz or bool((indptr[1:] < indptr[:-1]).any()):
         return False
+    if not (indptr.flags.c_contiguous and indices.flags.c_contiguous and data.flags.c_contiguous):
+        indptr, indices, data = (np.ascontiguousarray(x) for x in (indptr, indices, data))
     threads = numba.get_num_threads()
-    if not _canonical_rows(indptr, indices, data, max(1, min(rows, 16 * threads))):
+    blocks = max(1, min(rows, 16 * threads))
+    if shift is None:
+        shift = _bucket_shift(rows, nnz * (indices.itemsize + data.itemsize))
+    buckets = ((rows - 1) >> shift) + 1
+    counts = np.zeros((blocks, buckets), dtype=np.int64)
+    if not _canonical_rows(indptr, indices, data, blocks, shift, counts):
         return False
-    count = max(1, min(rows, _TILES))
-    cuts = np.searchsorted(indptr, (np.arange(1, count, dtype=np.int64) * nnz) // count, side="left")
-    tiles = np.maximum.accumulate(np.concatenate(([0], cuts, [rows])).astype(np.int64))
-    return bool(_mirrors(indptr, indices, data, tiles, min(threads, count)))
+    # bucket-major: bucket b holds block 0's entries, then block 1's, ... (rows in order)
+    starts = np.zeros(blocks * buckets + 1, dtype=np.int64)
+    np.cumsum(counts.T.ravel(), out=starts[1:])
+    cursors = starts[:-1].reshape(buckets, blocks).T.copy()  # write position of (block, bucket)
+    bounds = starts[::blocks].copy()  # bucket b: bounds[b]:bounds[b + 1]
+    upper = int(starts[-1])
+    rows_of = np.empty(upper, dtype=indices.dtype)
+    columns = np.empty(upper, dtype=indices.dtype)
+    weights = np.empty(upper, dtype=np.float64)
+    _scatter(indptr, indices, data, blocks, shift, cursors, rows_of, columns, weights)
+    return bool(_match(indptr, indices, data, bounds, rows_of, columns, weights, shift))
 
 
-_TILES = 8  # column tiles of the mirror pass (8: fastest of 8-64 on 1M users / 10M links)
+#: Bytes of the matrix (indices and weights) per bucket of :func:`is_canonical_symmetric`'s
+#: mirror pass: its rows' entries stay in a core's cache (1 MiB of L2 here) while it is matched.
+BUCKET_BYTES = 1 << 19
+_MAX_BUCKETS = 4096  # write streams of the scatter pass
 
 
-@numba.njit(cache=True, inline="always")
-def _first_at_least(indices: np.ndarray, left: int, right: int, u: int) -> int:  # pragma: no cover
-    """First position in ``left:right`` (sorted) whose column is ``>= u``."""
-    while left < right:
-        mid = (left + right) // 2
-        if indices[mid] < u:
-            left = mid + 1
-        else:
-            right = mid
-    return left
+def _bucket_shift(rows: int, nbytes: int) -> int:
+    """log2 of the rows per bucket: about ``BUCKET_BYTES`` of the matrix, at most ``_MAX_BUCKETS`` buckets."""
+    per_bucket = max(1, (rows * BUCKET_BYTES) // max(nbytes, 1))
+    shift = max(0, per_bucket.bit_length() - 1)
+    while ((rows - 1) >> shift) + 1 > _MAX_BUCKETS:
+        shift += 1
+    return shift
 
 
 @numba.njit(cache=True, parallel=True)
 def _canonical_rows(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, blocks: int
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, blocks: int, shift: int, counts: np.ndarray
 ) -> bool:  # pragma: no cover
-    """Row-local half of :func:`is_canonical_symmetric` (row pointers already checked).
+    """Row-local pass of :func:`is_canonical_symmetric` (row pointers already checked).
 
     Every row strictly increasing, inside ``[0, n)``, off the diagonal, weights finite and
-    > 0; and as many entries below the diagonal as above.
+    > 0; and as many entries below the diagonal as above. ``counts[block, b]``: entries
+    above the diagonal in rows of ``block`` whose column is in bucket ``b`` (``v >> shift``).
     """
     n = indptr.size - 1
     faults = np.zeros(blocks, dtype=np.int64)
@@ -398,58 +446,87 @@ def _canonical_rows(
                 w = data[k]
                 if v <= previous or v >= n or v == u or not (w > 0.0 and w < np.inf):
                     fault = 1
-                previous = v
-                net += 1 if v > u else -1
+                    v = max(0, min(v, n - 1))  # counted somewhere harmless: the answer is False
+                previous = indices[k]
+                if v > u:
+                    net += 1
+                    counts[block, v >> shift] += 1
+                else:
+                    net -= 1
         faults[block] = fault
         balance[block] = net
     return faults.sum() == 0 and balance.sum() == 0  # type: ignore[no-any-return]
 
 
 @numba.njit(cache=True, parallel=True)
-def _mirrors(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, tiles: np.ndarray, threads: int
-) -> bool:  # pragma: no cover
-    """Whether every entry ``(u, v, w)`` with ``u < v`` has its mirror ``(v, u, w)`` stored.
+def _scatter(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    blocks: int,
+    shift: int,
+    cursors: np.ndarray,
+    rows_of: np.ndarray,
+    columns: np.ndarray,
+    weights: np.ndarray,
+) -> None:  # pragma: no cover
+    """Write every entry ``(u, v, w)`` above the diagonal as ``(v, u, w)`` to the bucket of ``v``.
 
-    Needs :func:`_canonical_rows` to have passed (sorted rows: no bounds checks here).
-    The columns are cut into tiles ``tiles[t]:tiles[t + 1]`` of about equal entries; for one
-    tile, the rows are visited in order and each entry ``(u, v)`` whose column falls in the
-    tile is compared with the entry under row ``v``'s cursor. Visiting rows in order meets
-    the mirrors of a row ``v`` in increasing ``u``: in a symmetric matrix each cursor walks
-    its row's entries below the diagonal, one read per entry and no search, and the rows a
-    tile reads stay in cache. Each mirror is verified where it is read, so a wrong cursor
-    can only reject. Thread ``t`` takes a contiguous run of tiles, with its own positions.
+    Needs :func:`_canonical_rows` to have passed. ``cursors[block, b]`` is where ``block``
+    writes its next entry of bucket ``b`` (blocks own disjoint ranges: no races).
     """
-    tiles_total = tiles.size - 1
-    faults = np.zeros(threads, dtype=np.int64)
-    for thread in numba.prange(threads):
-        first_tile = thread * tiles_total // threads
-        end_tile = (thread + 1) * tiles_total // threads
-        if first_tile == end_tile:
-            continue
-        low = tiles[first_tile]
-        high = tiles[end_tile]
-        position = np.empty(high, dtype=indptr.dtype)  # row u: its next entry to check
-        for u in range(high):
-            position[u] = _first_at_least(indices, indptr[u], indptr[u + 1], max(low, u + 1))
-        cursor = np.empty(high - low, dtype=indptr.dtype)  # row v: where the next mirror must be
+    n = indptr.size - 1
+    for block in numba.prange(blocks):
+        for u in range(block * n // blocks, (block + 1) * n // blocks):
+            for k in range(indptr[u], indptr[u + 1]):
+                v = indices[k]
+                if v > u:
+                    b = v >> shift
+                    p = cursors[block, b]
+                    rows_of[p] = v
+                    columns[p] = u
+                    weights[p] = data[k]
+                    cursors[block, b] = p + 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _match(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    bounds: np.ndarray,
+    rows_of: np.ndarray,
+    columns: np.ndarray,
+    weights: np.ndarray,
+    shift: int,
+) -> bool:  # pragma: no cover
+    """Whether each bucketed ``(v, u, w)`` is the entry under row ``v``'s cursor (then advanced).
+
+    A bucket lists its entries by increasing ``u`` (:func:`_scatter` keeps row order), so in
+    a symmetric matrix each cursor walks its row's entries below the diagonal, one read
+    per entry. Each mirror is verified where it is read, so a wrong cursor can only reject.
+    """
+    n = indptr.size - 1
+    buckets = bounds.size - 1
+    faults = np.zeros(buckets, dtype=np.int64)
+    for b in numba.prange(buckets):
+        low = b << shift
+        high = min(n, (b + 1) << shift)
+        cursor = np.empty(high - low, dtype=np.int64)  # row v: where its next mirror must be
         for v in range(low, high):
             cursor[v - low] = indptr[v]
+        # read the bucket's rows in order first: streamed into cache, not fetched at random below
         fault = 0
-        for tile in range(first_tile, end_tile):
-            top = tiles[tile + 1]
-            for u in range(top):
-                p = position[u]
-                end = indptr[u + 1]
-                while p < end and indices[p] < top:
-                    v = indices[p]
-                    c = cursor[v - low]
-                    if c >= indptr[v + 1] or indices[c] != u or data[c] != data[p]:
-                        fault = 1
-                    cursor[v - low] = c + 1
-                    p += 1
-                position[u] = p
-        faults[thread] = fault
+        for k in range(indptr[low], indptr[high]):
+            if indices[k] < 0 or not data[k] > 0.0:  # never true after _canonical_rows
+                fault = 1
+        for p in range(bounds[b], bounds[b + 1]):
+            v = rows_of[p]
+            c = cursor[v - low]
+            if c >= indptr[v + 1] or indices[c] != columns[p] or data[c] != weights[p]:
+                fault = 1
+            cursor[v - low] = c + 1
+        faults[b] = fault
     return faults.sum() == 0  # type: ignore[no-any-return]
 
 
