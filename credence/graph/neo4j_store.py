@@ -1049,7 +1049,7 @@ class Neo4jStore(StoreBase):
     ) -> OfflineLoad:
         """Load a validated dataset into this empty database with Neo4j's offline importer.
 
-        For a first load of a big dataset: about ten times the Cypher load's speed at a
+        For a first load of a big dataset: about four times the Cypher load's speed at a
         million users, but the server is stopped while the importer runs, so every
         other client loses its connections for that time. In order:
 
