@@ -6,6 +6,7 @@ then takes about 10 s.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -19,6 +20,7 @@ from credence.graph.neo4j_server import (
     Neo4jProcess,
     build_launcher,
     default_state_path,
+    import_offline,
     is_running,
     launcher_dir,
     load_state,
@@ -138,6 +140,48 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(Neo4jUnavailableError, match="not a valid"):
         load_state(path)
+    # The heap and page cache a restart reuses round-trip; a file from before them reads the defaults.
+    sized = Neo4jProcess(pid=5, bolt_uri=proc.bolt_uri, home=tmp_path, log_path=proc.log_path, heap="8g",
+                         page_cache="4g")  # fmt: skip
+    save_state(sized, path)
+    assert load_state(path) == sized
+    path.write_text(json.dumps({"pid": 5, "bolt_uri": proc.bolt_uri, "home": str(tmp_path), "log_path": "l"}))
+    old = load_state(path)
+    assert old is not None and (old.heap, old.page_cache) == ("2g", "512m")
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"heap": "lots"}, "heap"),
+        ({"off_heap": "0"}, "off_heap"),
+        ({"threads": 0}, "threads"),
+        ({"database": "no such/db"}, "database"),
+        ({"nodes": [("User", [Path("/nonexistent/users.csv")])]}, "file"),
+        ({"nodes": [("User:Admin", [])]}, "label"),
+    ],
+)
+def test_import_offline_checks_its_arguments_before_stopping_anything(
+    tmp_path: Path, options: dict[str, object], name: str
+) -> None:
+    header = tmp_path / "h.csv"
+    header.write_text(":ID(User)\n")
+    # pid 123 is no launcher: an argument error must come first, with nothing signalled.
+    proc = Neo4jProcess(pid=123, bolt_uri="bolt://127.0.0.1:7687", home=tmp_path, log_path=tmp_path / "l")
+    kwargs: dict[str, object] = {"nodes": [("User", [header])], **options}
+    with pytest.raises(ParameterError) as info:
+        import_offline(proc, **kwargs)  # type: ignore[arg-type]
+    assert info.value.name == name
+
+
+def test_import_offline_refuses_a_server_that_is_not_running(tmp_path: Path) -> None:
+    header = tmp_path / "h.csv"
+    header.write_text(":ID(User)\n")
+    proc = Neo4jProcess(
+        pid=os.getpid(), bolt_uri="bolt://127.0.0.1:7687", home=tmp_path, log_path=tmp_path / "l"
+    )
+    with pytest.raises(Neo4jUnavailableError, match="no launcher-owned Neo4j"):
+        import_offline(proc, nodes=[("User", [header])])
 
 
 def test_default_state_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

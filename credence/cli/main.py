@@ -34,7 +34,7 @@ from credence.core.errors import (
     NotFoundError,
     StoreError,
 )
-from credence.graph.config import credence_home, open_store
+from credence.graph.config import Neo4jConfig, StoreConfig, credence_home, open_store
 
 EXIT_CODES: dict[type[CredenceError], int] = {
     InputError: 3,
@@ -168,17 +168,38 @@ def seed(
     "signed: a SNAP signed trust CSV (source,target,weight,timestamp).",
 )
 @click.option("--replace", is_flag=True, help="Delete everything stored before loading.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Neo4j only: bulk-import into the EMPTY database of the server `credence neo4j start` runs, "
+    "with Neo4j's offline importer (the server is stopped and restarted; for a first big load).",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @store_options
-def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, neo4j_uri: str | None) -> None:
+def load(
+    source: Path, fmt: str, replace: bool, offline: bool, quiet: bool, db: Path | None, neo4j_uri: str | None
+) -> None:
     """Validate SOURCE and load it into the store, all or nothing.
 
     A bad row stops the load before anything is written, naming the file, row,
     column and problem (exit code 3).
+
+    With --offline the same checks run first; then the server `credence neo4j start`
+    runs is stopped, the data imported offline, the server started again (same port)
+    and the schema created. It refuses (exit code 6, nothing stopped) unless the store
+    is that server and its database is empty; a failed import leaves it empty and
+    running.
     """
     from credence.graph.io import read_dataset
     from credence.graph.model import Dataset
 
+    config = store_config(db, neo4j_uri)
+    if offline and replace:
+        raise click.UsageError(
+            "--offline loads only into an empty database; it does not combine with --replace"
+        )
+    if offline and not isinstance(config, Neo4jConfig):
+        raise click.UsageError("--offline is for Neo4j: name it with --neo4j-uri or CREDENCE_NEO4J_URI")
     if fmt == "signed":
         from credence.seeds.snap import read_signed_edges
 
@@ -186,13 +207,39 @@ def load(source: Path, fmt: str, replace: bool, quiet: bool, db: Path | None, ne
         dataset = Dataset(users=signed.users, links=signed.links, distrust=signed.distrust)
     else:
         dataset = read_dataset(source)
-    config = store_config(db, neo4j_uri)
+    if offline:
+        _load_offline(dataset, config, quiet)
+        return
     with open_store(config) as store, _progress(quiet) as bars:
         if replace:
             store.clear()
         report = store.load(dataset, progress=bars)
     counts = ", ".join(f"{v:,} {k}" for k, v in report.written.items())
     click.echo(f"loaded {counts} into {config.describe()} in {report.seconds:.1f} s")
+
+
+def _load_offline(dataset: Any, config: StoreConfig, quiet: bool) -> None:
+    """``credence load --offline``: the launcher's server from the state file, then the store's offline load."""
+    from credence.graph.neo4j_server import default_state_path, is_running, load_state, save_state
+    from credence.graph.neo4j_store import Neo4jStore
+
+    state = default_state_path()
+    server = load_state(state)
+    if server is None or not is_running(server):
+        raise ConflictError(
+            f"--offline needs the Neo4j that `credence neo4j start` runs, and none runs (state file {state}); "
+            "a server started otherwise (Docker, a service) cannot be loaded offline by Credence"
+        )
+    with open_store(config) as store, _progress(quiet) as bars:
+        assert isinstance(store, Neo4jStore)
+        done = store.load_offline(
+            dataset, server, progress=bars, on_restart=lambda proc: save_state(proc, state)
+        )
+    counts = ", ".join(f"{v:,} {k}" for k, v in done.report.written.items())
+    click.echo(
+        f"imported {counts} offline into {config.describe()} in {done.report.seconds:.1f} s "
+        f"(Neo4j restarted: pid {done.server.pid})"
+    )
 
 
 # --------------------------------------------------------------------------- export

@@ -17,6 +17,12 @@ A server's files all live under its home directory::
     HOME/logs/debug.log             Neo4j's own log
     HOME/logs/launcher.log          the launcher's stderr (start-up errors land here)
     HOME/logs/launcher.out          the launcher's stdout: the single READY line
+    HOME/logs/import.log            the output of the last offline import (:func:`import_offline`)
+
+:func:`import_offline` fills an empty database with Neo4j's offline importer (the
+classes behind ``neo4j-admin database import full``, run from the launcher's own
+classpath in a separate ``java`` process while the server is stopped), then starts the
+server again on the same port.
 
 Users with Docker may run the official image instead (``docker-compose.yml`` at the
 repository root); it serves the same ``bolt://127.0.0.1:7687`` without authentication.
@@ -45,12 +51,12 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from credence.core.errors import Neo4jUnavailableError, ParameterError
+from credence.core.errors import Neo4jUnavailableError, ParameterError, StoreError
 
 __all__ = [
     "JAR_NAME",
@@ -58,6 +64,7 @@ __all__ = [
     "Neo4jProcess",
     "build_launcher",
     "default_state_path",
+    "import_offline",
     "is_running",
     "launcher_dir",
     "load_state",
@@ -114,12 +121,18 @@ class Neo4jProcess:
         The server's home directory (``conf/``, ``data/``, ``logs/``).
     log_path : Path
         The launcher's stderr log, ``home/logs/launcher.log``.
+    heap : str, default "2g"
+        The JVM heap it was started with (a restart reuses it).
+    page_cache : str, default "512m"
+        The page cache it was started with (a restart reuses it).
     """
 
     pid: int
     bolt_uri: str
     home: Path
     log_path: Path
+    heap: str = "2g"
+    page_cache: str = "512m"
 
     @property
     def port(self) -> int:
@@ -410,7 +423,9 @@ def start_neo4j(
         except OSError as exc:
             raise Neo4jUnavailableError(f"cannot run {java}: {exc}") from exc
     _CHILDREN[popen.pid] = popen
-    proc = Neo4jProcess(pid=popen.pid, bolt_uri=bolt_uri, home=home, log_path=log_path)
+    proc = Neo4jProcess(
+        pid=popen.pid, bolt_uri=bolt_uri, home=home, log_path=log_path, heap=heap, page_cache=page_cache
+    )
 
     ready = f"{READY_MARKER} {bolt_uri}"
     deadline = time.monotonic() + timeout
@@ -564,6 +579,201 @@ def running_neo4j(**kwargs: Any) -> Iterator[Neo4jProcess]:
             shutil.rmtree(proc.home, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- offline import
+
+#: The import tool's entry point (``neo4j-admin``), in ``neo4j-command-line`` on the launcher's classpath.
+ADMIN_MAIN = "org.neo4j.cli.AdminTool"
+_IMPORT_TAIL_LINES = 40
+
+
+def import_offline(
+    proc: Neo4jProcess,
+    *,
+    nodes: Sequence[tuple[str, Sequence[Path]]],
+    relationships: Sequence[tuple[str, Sequence[Path]]] = (),
+    database: str = "neo4j",
+    heap: str = "1g",
+    off_heap: str = "2g",
+    threads: int | None = None,
+    multiline_fields: bool = False,
+    verify: Callable[[Neo4jProcess], None] | None = None,
+    on_restart: Callable[[Neo4jProcess], None] | None = None,
+    timeout: float = 180.0,
+) -> Neo4jProcess:
+    """Replace an empty database of a launcher's server with an offline import of CSV files.
+
+    Stops the server (SIGTERM: it checkpoints and closes), moves the database's store
+    and transaction-log folders aside, runs Neo4j's importer (``neo4j-admin database
+    import full``, the launcher's classpath, a ``java`` process of its own with ``heap``)
+    into the now absent database, starts the server again on the same port with the
+    same heap and page cache, and calls ``verify`` with it. If the import, the restart
+    or ``verify`` fails, the imported files are deleted, the folders moved aside come
+    back, and the server is started again before the error propagates: the database
+    is then exactly as it was. The folders moved aside are deleted once ``verify``
+    returned. The caller checks that the database is empty (this function does not
+    read it); anything written to it after that check would be lost.
+
+    Parameters
+    ----------
+    proc : Neo4jProcess
+        A running server started by :func:`start_neo4j`.
+    nodes : sequence of (label, files)
+        ``--nodes=LABEL=FILE,FILE...`` groups: a header file first, then data files.
+    relationships : sequence of (type, files)
+        ``--relationships=TYPE=FILE,FILE...`` groups, as ``nodes``.
+    database : str, default "neo4j"
+        The database to replace (the launcher serves ``neo4j``).
+    heap : str, default "1g"
+        The importer's JVM heap.
+    off_heap : str, default "2g"
+        The importer's ``--max-off-heap-memory`` (its own default, 90% of the machine's
+        free memory, is unfriendly on a shared machine).
+    threads : int or None
+        The importer's ``--threads``; None: the number of processors.
+    multiline_fields : bool, default False
+        Whether quoted fields may hold line breaks (``--multiline-fields=true``: slower).
+    verify : callable, optional
+        ``verify(server)`` after the restart; raising undoes the import.
+    on_restart : callable, optional
+        ``on_restart(server)`` after every start (the pid changes: e.g. save the state
+        file), including the start after an undo.
+    timeout : float, default 180.0
+        Seconds each start may take (:func:`start_neo4j`).
+
+    Returns
+    -------
+    Neo4jProcess
+        The restarted server (same home and Bolt URI, a new pid).
+
+    Raises
+    ------
+    ParameterError
+        If ``heap``, ``off_heap`` or ``threads`` is out of its domain, or a file is missing
+        (nothing was stopped then).
+    Neo4jUnavailableError
+        If ``proc`` is not a running launcher, or the server cannot be started again.
+    StoreError
+        If the importer fails (the message ends with the tail of its output, which is
+        also in ``HOME/logs/import.log``); the database was restored and the server runs.
+    """
+    _check_memory("heap", heap)
+    _check_memory("off_heap", off_heap)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ParameterError("threads", threads, "must be an int >= 1")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.-]*", database):
+        raise ParameterError("database", database, "must be a database name")
+    groups = [("nodes", name, files) for name, files in nodes]
+    groups += [("relationships", name, files) for name, files in relationships]
+    for _, name, files in groups:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ParameterError("label", name, "must be a plain label or relationship type")
+        for file in files:
+            if not Path(file).is_file():
+                raise ParameterError("file", str(file), "must be an existing file")
+    if not _is_launcher(proc):
+        raise Neo4jUnavailableError(f"no launcher-owned Neo4j runs with pid {proc.pid} (home {proc.home})")
+    jar = build_launcher()
+    java = _java_executable()
+
+    home = proc.home
+    folders = [home / "data" / "databases" / database, home / "data" / "transactions" / database]
+    work = Path(tempfile.mkdtemp(prefix="credence-import-"))  # mode 0700
+    try:
+        conf = work / "conf"
+        conf.mkdir()
+        # The settings the server was started with, so the importer writes where it reads.
+        shutil.copyfile(home / "conf" / "credence-neo4j.conf", conf / "neo4j.conf")
+        cmd = [
+            java,
+            f"-Xmx{heap}",
+            *JVM_OPTIONS,
+            "-cp",
+            str(jar.parent / "lib" / "*"),
+            ADMIN_MAIN,
+            "database",
+            "import",
+            "full",
+            database,  # before the file groups: --nodes and --relationships take every word after them
+            "--id-type=integer",
+            "--bad-tolerance=0",
+            f"--max-off-heap-memory={off_heap}",
+            f"--report-file={work / 'import.report'}",
+        ]
+        if threads is not None:
+            cmd.append(f"--threads={threads}")
+        if multiline_fields:
+            cmd.append("--multiline-fields=true")
+        cmd += [f"--{kind}={name}={','.join(str(f) for f in files)}" for kind, name, files in groups]
+        env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(conf)}
+
+        stop_neo4j(proc)
+        aside = home / f"offline-import-{os.getpid()}-{time.monotonic_ns()}"
+        aside.mkdir()
+        moved = []
+        try:
+            for i, folder in enumerate(folders):
+                if folder.exists():
+                    folder.rename(aside / str(i))
+                    moved.append(i)
+            _run_importer(cmd, env, home / "logs" / "import.log")
+            server = start_neo4j(
+                home=home, port=proc.port, heap=proc.heap, page_cache=proc.page_cache, timeout=timeout
+            )
+        except BaseException:
+            _restore(folders, aside, moved)
+            _restart(proc, timeout, on_restart)
+            raise
+        if on_restart is not None:
+            on_restart(server)
+        try:
+            if verify is not None:
+                verify(server)
+        except BaseException:
+            stop_neo4j(server)
+            _restore(folders, aside, moved)
+            _restart(proc, timeout, on_restart)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return server
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_importer(cmd: list[str], env: dict[str, str], log: Path) -> None:
+    """Run the import tool, its output into ``log``; StoreError with the tail of it on failure."""
+    with open(log, "wb") as out:
+        out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        out.flush()
+        try:
+            rc = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, check=False
+            ).returncode
+        except OSError as exc:
+            raise Neo4jUnavailableError(f"cannot run the Neo4j import tool ({cmd[0]}): {exc}") from exc
+    if rc != 0:
+        raise StoreError(
+            f"the Neo4j offline import failed (exit code {rc}); the database was restored, empty, and "
+            f"the server restarted\n--- last lines of {log} ---\n{_tail(log, _IMPORT_TAIL_LINES)}"
+        )
+
+
+def _restore(folders: list[Path], aside: Path, moved: list[int]) -> None:
+    """Delete what the importer wrote and put the moved folders back."""
+    for i, folder in enumerate(folders):
+        shutil.rmtree(folder, ignore_errors=True)
+        if i in moved:
+            (aside / str(i)).rename(folder)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _restart(proc: Neo4jProcess, timeout: float, on_restart: Callable[[Neo4jProcess], None] | None) -> None:
+    server = start_neo4j(
+        home=proc.home, port=proc.port, heap=proc.heap, page_cache=proc.page_cache, timeout=timeout
+    )
+    if on_restart is not None:
+        on_restart(server)
+
+
 # --------------------------------------------------------------------------- state file
 
 
@@ -602,6 +812,8 @@ def save_state(proc: Neo4jProcess, path: Path) -> None:
         "bolt_uri": proc.bolt_uri,
         "home": str(proc.home),
         "log_path": str(proc.log_path),
+        "heap": proc.heap,
+        "page_cache": proc.page_cache,
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -640,6 +852,8 @@ def load_state(path: Path) -> Neo4jProcess | None:
             bolt_uri=str(data["bolt_uri"]),
             home=Path(data["home"]),
             log_path=Path(data["log_path"]),
+            heap=str(data.get("heap", "2g")),
+            page_cache=str(data.get("page_cache", "512m")),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise Neo4jUnavailableError(f"{path} is not a valid Neo4j state file: {exc}") from exc
