@@ -150,6 +150,7 @@ def main() -> None:
         print(
             f"{mode:<8}{workers:>8}{medians[(mode, workers)]:>26.2f}"
             f"{statistics.median(m['uss'] for m in per):>30.0f}{statistics.median(m['pss'] for m in per):>22.0f}"
+            f"{statistics.median(m['peak'] for m in per):>28.0f}"
         )
     for workers in counts:
         if ("store", workers) in medians:
