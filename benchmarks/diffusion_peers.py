@@ -92,6 +92,7 @@ __all__ = [
     "BenchmarkError",
     "format_table",
     "graphblas_peer",
+    "measure",
     "measure_compile_time",
     "parse_size",
     "run_diffusion_benchmark",
@@ -296,7 +297,7 @@ class _Timing:
     extra: int | None
 
 
-def _measure(run: Callable[[], Any], repeats: int, setup: Callable[[], Any] | None = None) -> _Timing:
+def measure(run: Callable[[], Any], repeats: int, setup: Callable[[], Any] | None = None) -> _Timing:
     """Median seconds over ``repeats`` runs, the last result, and the largest memory peak.
 
     ``setup`` (untimed) runs before each run, e.g. to empty a cache.
@@ -609,7 +610,7 @@ def _gds_rows(
                 config={**config, "tolerance": gds_tol},
             ).records[0]
 
-        timing = _measure(stats, repeats)
+        timing = measure(stats, repeats)
         result = timing.result
         rows.append(row("neo4j gds pagerank [uniform restart]", timing, iterations=int(result["ranIterations"]),
                         max_error=gap, peer=True, end_to_end=projection + timing.seconds,
@@ -650,7 +651,7 @@ def _bench_uniform_restart(
     rows: list[BenchRow] = []
     if "networkit" in chosen:
         run, built, note = _networkit_peer(adjacency, degree, a, eps)
-        timing = _measure(run, repeats)
+        timing = measure(run, repeats)
         y, passes = timing.result
         rows.append(row("networkit pagerank [uniform restart]", timing, iterations=passes,
                         max_error=checked("networkit", y), note=note, peer=True,
@@ -660,12 +661,12 @@ def _bench_uniform_restart(
     if "gds" in chosen:
         rows += _gds_rows(adjacency, degree, a, eps, repeats, row, checked, out)
     walk = prepare_walk(adjacency)
-    solved = _measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
+    solved = measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
     rows.append(row("credence solve [uniform restart]", solved, iterations=solved.result.iterations,
                     max_error=checked("credence solve", solved.result.y),
                     note=f"certified error bound {solved.result.error_bound:.2g}"))  # fmt: skip
     del walk, solved
-    whole = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats, setup=WALK_CACHE.clear)
+    whole = measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats, setup=WALK_CACHE.clear)
     rows.append(row("credence diffuse, first call [uniform restart]", whole,
                     max_error=checked("credence diffuse", whole.result), end_to_end=whole.seconds,
                     note="check_adjacency + prepare + solve"))  # fmt: skip
@@ -784,7 +785,7 @@ def _bench_size(
             out(f"[{label}] networkx skipped (more than {NETWORKX_MAX_USERS:,} users)")
         else:
             run, built_nx, note = _networkx_peer(adjacency, base, degree, a, eps)
-            timing = _measure(run, repeats)
+            timing = measure(run, repeats)
             gap = check("networkx", timing.result[0], guaranteed)
             size_rows.append(
                 row(
@@ -799,7 +800,7 @@ def _bench_size(
             out(f"[{label}] networkx {timing.seconds:.3f} s")
     if "igraph" in chosen:
         run, built = _igraph_peer(adjacency, base, degree, a)
-        timing = _measure(run, repeats)
+        timing = measure(run, repeats)
         y = timing.result[0]
         bound = _prpack_bound(base, degree, a)
         gap = error(y)
@@ -830,10 +831,10 @@ def _bench_size(
             clock = time.perf_counter()
             power = make(adjacency, base, degree, a, eps, dtype)
             setup = time.perf_counter() - clock
-            timing = _measure(power, 1)
+            timing = measure(power, 1)
             y, passes, reached = timing.result
             if reached and error(y) <= guaranteed and repeats > 1:  # a valid peer: time it properly
-                timing = _measure(power, repeats)
+                timing = measure(power, repeats)
                 y, passes, reached = timing.result
             threads = f", {numba.get_num_threads()} threads" if peer == "graphblas" else ""
             name = f"{title} ({np.dtype(dtype).name}{threads})"
@@ -863,7 +864,7 @@ def _bench_size(
             out(f"[{label}] {name}: {why}; rerunning in float64")
         del timing, y
 
-    prepared = _measure(partial(prepare_walk, adjacency), repeats)
+    prepared = measure(partial(prepare_walk, adjacency), repeats)
     walk = prepared.result
     per_link = walk.nbytes / max(links, 1)
     size_rows.append(
@@ -872,7 +873,7 @@ def _bench_size(
             note=f"{walk.method}, {walk.dtype.name}, {walk.colours.size - 1 if walk.colours is not None else 0} colours",
         )
     )  # fmt: skip
-    solved = _measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
+    solved = measure(partial(solve, walk, base, damping=a, tol=eps), repeats)
     solution = solved.result
     gap = check("credence solve", solution.y, guaranteed)
     size_rows.append(
@@ -894,7 +895,7 @@ def _bench_size(
     out(f"[{label}] credence prepare {prepared.seconds:.3f} s, solve {solved.seconds:.3f} s")
     del walk, prepared, solved, solution
     # a first call on a matrix the cache has not seen (emptied before each run, untimed)
-    cold = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats, setup=WALK_CACHE.clear)
+    cold = measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats, setup=WALK_CACHE.clear)
     gap = check("credence diffuse, first call", cold.result, guaranteed)
     size_rows.append(
         row(
@@ -906,7 +907,7 @@ def _bench_size(
         )
     )
     # the matrix is now cached: later calls compare its arrays with the copy and solve
-    warm = _measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
+    warm = measure(partial(diffuse, adjacency, base, damping=a, tol=eps), repeats)
     gap = check("credence diffuse, repeated", warm.result, guaranteed)
     size_rows.append(
         row(
@@ -917,7 +918,7 @@ def _bench_size(
             end_to_end=warm.seconds,
         )
     )
-    looked_up = _measure(partial(WALK_CACHE.graph, adjacency), repeats)
+    looked_up = measure(partial(WALK_CACHE.graph, adjacency), repeats)
     size_rows.append(row("credence diffuse cache lookup", looked_up, note="as a repeated diffuse makes it"))
     out(
         f"[{label}] credence diffuse first call {cold.seconds:.3f} s, repeated {warm.seconds:.3f} s "
@@ -925,13 +926,13 @@ def _bench_size(
     )
     del cold, warm, looked_up
     WALK_CACHE.clear()
-    validated = _measure(partial(check_adjacency, adjacency, copy=False), repeats)
+    validated = measure(partial(check_adjacency, adjacency, copy=False), repeats)
     size_rows.append(row("credence check_adjacency (validate)", validated, note="as diffuse calls it"))
     del validated
-    constructed = _measure(partial(Diffusion, adjacency, damping=a), repeats)
+    constructed = measure(partial(Diffusion, adjacency, damping=a), repeats)
     diffusion = constructed.result
     size_rows.append(row("credence Diffusion(A) (validate + prepare)", constructed, note="once per graph"))
-    reused = _measure(partial(diffusion.solution, base, tol=eps), repeats)
+    reused = measure(partial(diffusion.solution, base, tol=eps), repeats)
     gap = check("credence Diffusion.solve", reused.result.y, guaranteed)
     size_rows.append(
         row(

@@ -13,16 +13,16 @@ matrices, and this shows how much that costs it.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
+from typing import Any
 
 import numba
 import numpy as np
-from diffusion_peers import graphblas_peer, parse_size, synthetic_graph
+from diffusion_peers import graphblas_peer, measure, parse_size, synthetic_graph
 
-from credence.scoring.solver import prepare_walk, solve
+from credence.scoring.solver import WalkGraph, prepare_walk, solve
 
-PREPARATIONS: dict[str, dict[str, object]] = {
+PREPARATIONS: dict[str, dict[str, Any]] = {
     "sor": {"method": "sor"},
     "chebyshev, input order": {"method": "chebyshev", "reorder": False},
     "chebyshev, reordered": {"method": "chebyshev"},
@@ -50,35 +50,26 @@ def main() -> None:
     print(f"{users:,} users, {adjacency.nnz // 2:,} links, damping {args.damping}, tol {args.tol}, "
           f"{numba.get_num_threads()} numba threads")  # fmt: skip
 
-    def timed_solves(walk: object) -> tuple[float, int]:
-        times, passes = [], 0
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            solution = solve(walk, base, damping=args.damping, tol=args.tol)  # type: ignore[arg-type]
-            times.append(time.perf_counter() - start)
-            passes = solution.iterations
-        return statistics.median(times), passes
+    def solve_line(name: str, walk: WalkGraph, prepared: str) -> None:
+        solved = measure(partial(solve, walk, base, damping=args.damping, tol=args.tol), args.repeats)
+        passes = solved.result.iterations
+        print(f"{name:<24} {prepared:>17}  solve {solved.seconds:7.3f} s  {passes:3d} passes  "
+              f"{1000 * solved.seconds / passes:6.1f} ms/pass")  # fmt: skip
 
     sor = None
     for name, options in PREPARATIONS.items():
-        start = time.perf_counter()
-        walk = prepare_walk(adjacency, **options)  # type: ignore[arg-type]
-        prepared = time.perf_counter() - start
-        seconds, passes = timed_solves(walk)
-        print(f"{name:<24} prepare {prepared:7.3f} s  solve {seconds:7.3f} s  {passes:3d} passes  "
-              f"{1000 * seconds / passes:6.1f} ms/pass")  # fmt: skip
+        prepared = measure(partial(prepare_walk, adjacency, **options), 1)
+        solve_line(name, prepared.result, f"prepare {prepared.seconds:7.3f} s")
         if name == "sor":
-            sor = walk
-        del walk
+            sor = prepared.result
+        del prepared
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     peer = graphblas_peer(adjacency, base, degree, args.damping, args.tol, np.float32)
     for _ in range(2):
-        start = time.perf_counter()
-        _, steps, _ = peer()
-        print(f"graphblas power (float32) {time.perf_counter() - start:7.3f} s  {steps:3d} passes")
-    seconds, passes = timed_solves(sor)
-    print(f"{'sor, after graphblas':<24} {'':>17}  solve {seconds:7.3f} s  {passes:3d} passes  "
-          f"{1000 * seconds / passes:6.1f} ms/pass")  # fmt: skip
+        ran = measure(peer, 1)
+        print(f"graphblas power (float32) {ran.seconds:7.3f} s  {ran.result[1]:3d} passes")
+    assert sor is not None
+    solve_line("sor, after graphblas", sor, "")
 
 
 if __name__ == "__main__":
