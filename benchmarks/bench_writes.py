@@ -59,6 +59,7 @@ import numpy as np
 from serving import (
     QUERY,
     Post,
+    RawConnection,
     Server,
     check,
     client_cpu_seconds,
@@ -313,12 +314,23 @@ async def load(
     return results, ledger
 
 
-async def served_scores(url: str, secret: str, users: list[str]) -> dict[str, int]:
-    """The scores the server answers now for ``users`` (after the load, nothing in flight)."""
+async def served_scores(url: str, secret: str, users: list[str], *, generation: int) -> dict[str, int]:
+    """The scores the server answers for ``users`` once it reflects snapshot ``generation`` (after the load).
+
+    The token is the newest stored snapshot's sequence number, sent as a client sends
+    the one its last write answered with: a follower worker answers only once it has
+    caught up with it (read-your-writes), so the comparison is with what was committed.
+    """
     out: dict[str, int] = {}
-    async with connections("raw", url, secret, 1) as (post,):
+    connection = RawConnection(
+        url, {"Authorization": f"Bearer {secret}", "X-Credence-Generation": str(generation)}
+    )
+    try:
         for user in users:
-            out[user] = check(*await post(json.dumps({"query": QUERY, "variables": {"id": user}}).encode()))
+            body = json.dumps({"query": QUERY, "variables": {"id": user}}).encode()
+            out[user] = check(*await connection.post(body))
+    finally:
+        await connection.close()
     return out
 
 
@@ -475,7 +487,9 @@ def main() -> None:
                 sample = random.Random(args.seed).sample(
                     sorted(ledger.touched), min(args.sample, len(ledger.touched))
                 )
-                served = run_async(served_scores(server.url, secret, sample))
+                with open_store() as store:
+                    generation = store.latest_snapshot_seq()
+                served = run_async(served_scores(server.url, secret, sample, generation=generation))
                 log_tail = server.log.read_text()[-2000:]
             with open_store() as store:
                 stored = {user: int(store.score_history(user)["score"].iloc[-1]) for user in sample}

@@ -104,6 +104,21 @@ def post(client: httpx.Client, url: str, key: str, query: str, **variables: Any)
     return "ok", body["data"]
 
 
+def scored_store(tmp: Path, *, users: int, seed: int) -> tuple[Path, Any, dict[str, str]]:
+    """A SQLite store in ``tmp`` holding a scored population, that population, and the env of a server over it."""
+    from credence.engine import ScoringEngine
+    from credence.graph.sqlite import SQLiteStore
+    from credence.seeds.synthetic import generate_population
+
+    population = generate_population(n_users=users, seed=seed)
+    db = tmp / "credence.db"
+    with SQLiteStore(db) as store:
+        store.load(population.dataset())
+        ScoringEngine(store, now=population.now).recompute()
+    env = {**os.environ, "CREDENCE_HOME": str(tmp), "CREDENCE_API_KEYS": str(tmp / "keys.toml")}
+    return db, population, env
+
+
 def recompute_gaps(store: Any, latest: Any) -> tuple[float, float, float]:
     """The oracle after a soak or a kill: how far the stored latest snapshots are from a full recompute.
 

@@ -166,3 +166,38 @@ def test_backtest_bitcoin_alpha() -> None:
         assert report["auc"][name] == pytest.approx(pairwise_auc(signal, result.bad), abs=1e-6)
     # Not the issue's targets (docs/backtest.md reports them honestly): the figures are sane.
     assert 0.0 < report["auc"]["score"] < 1.0
+
+
+def test_trust_signal_is_what_credence_trust_ranks(tmp_path: Path) -> None:
+    """The backtest's ``trust`` equals ``credence trust`` run on a store of the ratings before T."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for t in range(400):
+        a, b = rng.choice(40, size=2, replace=False)
+        rows.append((int(a), int(b), int(rng.choice([8, 6, 3, 1, -2, -7])), 1_000 + 10 * t))
+    rows += [(50, 51, -8, 1_005), (52, 3, -9, 1_015)]  # 50, 51 and 52 hold only distrust: no evidence
+    frame = pd.DataFrame(rows, columns=["source", "target", "weight", "timestamp"])
+    at = 1_000 + 10 * 250
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    early = tmp_path / "early.csv"
+    frame[frame["timestamp"] < at].to_csv(early, index=False)
+
+    result = backtest_signed(path, read_policy(DEFAULT_POLICY_PATH), BacktestConfig(at=at))
+    db = tmp_path / "early.db"
+    runner = CliRunner()
+    loaded = runner.invoke(main, ["load", str(early), "--format", "signed", "--db", str(db), "--quiet"])
+    assert loaded.exit_code == 0, loaded.output
+    ranked = runner.invoke(main, ["trust", "--json", "--first", "1000", "--db", str(db), "--now", str(at)])
+    assert ranked.exit_code == 0, ranked.output
+    report = json.loads(ranked.output)
+    expected = {s["user"]: s["trust_per_degree"] for s in report["suspects"]}
+    assert report["seed_rule"] == "long_standing_rated" and 0 < len(expected) < result.users.size
+
+    signal = dict(zip(result.users.tolist(), result.signals["trust"].tolist(), strict=True))
+    median = float(np.median(list(expected.values())))
+    for user, value in signal.items():
+        assert value == pytest.approx(expected.get(user, median), rel=1e-9, abs=1e-15), user
+    facts = result.to_dict()["trust"]
+    assert facts["ranked"] == len(expected) and facts["no_evidence"] == result.users.size - len(expected)
+    assert facts["seeds"] == report["seeds"]

@@ -28,10 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from credence.engine import ScoringEngine
-from credence.seeds.synthetic import generate_population
 from tests.api_server import iso
-from tests.serve_process import ServerProcess, issue_key, recompute_gaps
+from tests.serve_process import ServerProcess, issue_key, recompute_gaps, scored_store
 
 USERS = 1_200
 DAY = 86_400
@@ -96,12 +94,7 @@ def _writer(url: str, key: str, users: list[str], now: int, seed: int, stop: thr
 def test_three_workers_take_writes_and_survive_a_kill_9_of_the_writer(tmp_path: Path) -> None:
     from credence.graph.sqlite import SQLiteStore
 
-    population = generate_population(n_users=USERS, seed=41)
-    db = tmp_path / "credence.db"
-    with SQLiteStore(db) as store:
-        store.load(population.dataset())
-        ScoringEngine(store, now=population.now).recompute()
-    env = {**os.environ, "CREDENCE_HOME": str(tmp_path), "CREDENCE_API_KEYS": str(tmp_path / "keys.toml")}
+    db, population, env = scored_store(tmp_path, users=USERS, seed=41)
     key = issue_key(env, "workers-app", "app")
     server = ServerProcess(args=["--db", str(db), "--workers", "3"], env=env, log_path=tmp_path / "serve.log")
     server.start()

@@ -27,6 +27,8 @@ before ``T``), **PageRank** on the positive graph (:func:`pagerank`, power itera
 damping 0.85) and **goodness** (:func:`credence.scoring.goodness.fairness_goodness` on
 the ratings before ``T``). ``score_without_network`` is the same score with the
 connections component held at the prior: the difference is the network's lift.
+``trust`` is the fraud tools' per-user ranking as of ``T`` (:func:`fraud_trust`: SybilRank
+from the default seeds, as ``credence trust`` ranks suspects).
 
 A second population, **exposed**, keeps the users who had an outcome to observe (were
 rated after ``T``; had a repayment due after ``T``): on a trade network a user who stops
@@ -68,6 +70,7 @@ __all__ = [
     "backtest_dataset",
     "backtest_signed",
     "bad_rate_by_group",
+    "fraud_trust",
     "ks_statistic",
     "pagerank",
     "roc_auc",
@@ -274,7 +277,8 @@ class Backtest:
     bad, exposed : ndarray of bool
         Who went bad after ``T``; who had an outcome to observe.
     signals : dict of str to ndarray
-        ``score``, ``score_without_network`` and the baselines, aligned with ``users``.
+        ``score``, ``score_without_network``, the baselines and (when seeds could be chosen)
+        ``trust``, aligned with ``users``.
     bands : ndarray of object
         Each user's score band.
     band_order : tuple of str
@@ -358,6 +362,36 @@ def _score(dataset: Any, policy: Policy, at: int) -> tuple[np.ndarray, FloatArra
     )
 
 
+def fraud_trust(engine: Any, ids: np.ndarray) -> tuple[FloatArray | None, dict[str, Any]]:
+    """The fraud ranking of ``credence trust`` as a signal aligned with ``ids`` (higher = less risk).
+
+    SybilRank trust per unit of degree from the default seeds
+    (:func:`credence.analysis.investigate.sybil_suspects`: verified users, else the
+    long-standing rule). A user the ranking holds no evidence on (isolated, unreached,
+    not taking part) is neither suspect nor trusted: they get the median of the ranked
+    values, so that the signal measures the ranking where it ranks. None (and
+    ``seeds = 0``) when no seed can be chosen.
+
+    Returns
+    -------
+    signal : ndarray of float64 or None
+    facts : dict
+        ``seeds``, ``seed_rule``, ``ranked`` and ``no_evidence`` (for the JSON).
+    """
+    from credence.analysis.investigate import sybil_suspects
+
+    try:
+        report = sybil_suspects(engine, first=max(int(ids.size), 1))
+    except ParameterError:
+        return None, {"seeds": 0, "seed_rule": None, "ranked": 0, "no_evidence": int(ids.size)}
+    ranked = {user: value for user, value, _, _ in report.suspects}
+    values = np.array([ranked.get(str(user), np.nan) for user in ids.tolist()], dtype=np.float64)
+    missing = np.isnan(values)
+    values[missing] = np.median(values[~missing]) if (~missing).any() else 0.0
+    return values, {"seeds": report.seeds, "seed_rule": report.seed_rule, "ranked": len(ranked),
+                    "no_evidence": int(missing.sum())}  # fmt: skip
+
+
 def _cut(times: np.ndarray, config: BacktestConfig) -> int:
     if config.at is not None:
         return int(config.at)
@@ -410,7 +444,7 @@ def backtest_signed(path: str | Path, policy: Policy, config: BacktestConfig | N
     if not before.any():
         raise InputError(f"{path}: no rating before {at}")
     graph = parse_signed_edges(raw[before].reset_index(drop=True), source_name=path.name)
-    ids, score, held, _ = _score(
+    ids, score, held, engine = _score(
         Dataset(users=graph.users, links=graph.links, distrust=graph.distrust), policy, at
     )
     n = ids.size
@@ -439,6 +473,9 @@ def backtest_signed(path: str | Path, policy: Policy, config: BacktestConfig | N
         "pagerank": pagerank(links, damping=config.damping),
         "goodness": fairness_goodness(signed).goodness,
     }
+    trust, trust_facts = fraud_trust(engine, ids)
+    if trust is not None:
+        signals["trust"] = trust
     return Backtest(
         source=str(path),
         kind="signed",
@@ -451,7 +488,7 @@ def backtest_signed(path: str | Path, policy: Policy, config: BacktestConfig | N
         bands=np.asarray(policy.band_names(score.astype(np.int64)), dtype=object),
         band_order=tuple(b.name for b in policy.bands),
         model_version=policy.version,
-        extra={"ratings_before": int(before.sum()), "ratings_after": int(later.sum())},
+        extra={"ratings_before": int(before.sum()), "ratings_after": int(later.sum()), "trust": trust_facts},
     )
 
 
@@ -522,6 +559,9 @@ def backtest_dataset(folder: str | Path, policy: Policy, config: BacktestConfig 
         "pagerank": pagerank(both, damping=config.damping),
         "goodness": fairness_goodness(scaled).goodness,
     }
+    trust, trust_facts = fraud_trust(engine, ids)
+    if trust is not None:
+        signals["trust"] = trust
     return Backtest(
         source=str(folder),
         kind="dataset",
@@ -534,7 +574,7 @@ def backtest_dataset(folder: str | Path, policy: Policy, config: BacktestConfig 
         bands=np.asarray(engine.policy.band_names(score.astype(np.int64)), dtype=object),
         band_order=tuple(band.name for band in policy.bands),
         model_version=policy.version,
-        extra={"repayments_before": len(early), "repayments_after": len(late)},
+        extra={"repayments_before": len(early), "repayments_after": len(late), "trust": trust_facts},
     )
 
 
@@ -585,6 +625,12 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             f"   {fmt(report['auc_exposed'][name])}"
         )
     lines.append(f"  network lift (AUC): {report['network_lift_auc']}")
+    trust = report.get("trust")
+    if trust:
+        lines.append(
+            f"  trust: SybilRank from {trust['seeds']} seeds ({trust['seed_rule'] or 'none could be chosen'}), "
+            f"{trust['ranked']} ranked, {trust['no_evidence']} without evidence (given the median)"
+        )
     lines.append("  band          users   bad  bad rate")
     for row in report["bands"]:
         rate = "-" if row["bad_rate"] is None else f"{row['bad_rate']:.3f}"

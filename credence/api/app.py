@@ -48,11 +48,13 @@ from credence.api.graphiql import STATIC_DIR, STATIC_PATH, render_page
 from credence.api.guard import RequestGuard
 from credence.api.keys import KeyFile
 from credence.api.persisted import PersistedQueries, read_manifest
+from credence.api.relay import ChangeRelay, RelayServer
 from credence.api.schema import build_schema
 from credence.api.service import CredenceService
 from credence.api.tracing import RequestIds
 from credence.api.workers import (
     GENERATION_HEADER,
+    RELAYED_MUTATIONS,
     ROLE_HEADER,
     ForwardingApp,
     PrimaryClaim,
@@ -60,6 +62,7 @@ from credence.api.workers import (
     claim_primary,
     feed_mark,
     primary_socket,
+    relay_socket,
 )
 from credence.core.errors import ParameterError, StoreError
 from credence.engine import ScoringEngine
@@ -150,7 +153,8 @@ def create_app(
     forwarding: ForwardingApp | None = None
     if primary is not None:
         assert service.follower is not None
-        forwarding = ForwardingApp(graphql, primary=primary, follower=service.follower)
+        relayed = RELAYED_MUTATIONS if service.relay is not None else frozenset()
+        forwarding = ForwardingApp(graphql, primary=primary, follower=service.follower, relayed=relayed)
 
     async def health(_: Request) -> Response:
         # Liveness: the process serves (from memory, even while the store is away).
@@ -185,10 +189,13 @@ def create_app(
         if primary_claim is not None:
             import uvicorn
 
-            # The followers' forwarded requests, on the private port (lifespan off: it is this app's).
+            # The followers' forwarded requests, on the private socket (lifespan off: it is this app's),
+            # and their relayed changes on the relay socket.
             private = uvicorn.Server(
                 uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
             )
+            relay_server = RelayServer(service)
+            await relay_server.start(primary_claim.relay)
             private_task = asyncio.create_task(private.serve(sockets=[primary_claim.socket]))
         if service.follower is not None:
             service.follower.start()
@@ -198,10 +205,13 @@ def create_app(
             if private is not None:
                 private.should_exit = True
                 await private_task
+                await relay_server.close()
             if primary_claim is not None:
                 primary_claim.release()
             if forwarding is not None:
                 await forwarding.close()
+            if service.relay is not None:
+                await service.relay.close()
             if on_shutdown is not None:
                 on_shutdown()
 
@@ -357,6 +367,7 @@ def worker_app() -> Starlette:
     claim = claim_primary(directory)
     if claim is None:
         service.follower = SnapshotFollower(service.engine, service.store, service.publish, since=mark)
+        service.relay = ChangeRelay(relay_socket(directory))
         return create_app(
             service, settings.config(), on_shutdown=service.close, primary=primary_socket(directory)
         )

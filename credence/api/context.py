@@ -190,8 +190,9 @@ class Context:
         """Refuse a mutation on a read-only server (:class:`ReadOnlyError`)."""
         if self.config.read_only:
             raise ReadOnlyError()
-        if self.service.follower is not None:
-            # Only the primary writes; HTTP changes reach it through the follower, websocket ones cannot.
+        if self.service.follower is not None and (self.service.relay is None or self.response is None):
+            # Only the primary writes; HTTP changes reach it through the follower (forwarded whole,
+            # or the common ones relayed as calls), websocket ones cannot.
             raise ReadOnlyError("this worker follows the writer and takes changes only over HTTP POST")
 
 

@@ -46,9 +46,10 @@ import numpy as np
 
 from credence.api.budget import CostBuckets
 from credence.api.ids import decode_cursor, encode_cursor
+from credence.api.relay import ChangeRelay, relayed_name
 from credence.api.workers import SnapshotFollower
 from credence.api.writer import AuditSpec, MutationWriter
-from credence.core.errors import StoreError, ValidationError
+from credence.core.errors import CredenceError, StoreError, ValidationError
 from credence.core.scale import SCORE_MAX, SCORE_MIN
 from credence.engine import EngineView, ScoreChange, ScoringEngine
 from credence.graph.store import AuditDraft, GraphStore
@@ -517,6 +518,8 @@ class CredenceService:
     )
     #: Set in a follower worker: the thread that applies the primary's snapshots.
     follower: SnapshotFollower | None = None
+    #: Set in a follower worker: the line to the primary's writer for the common changes.
+    relay: ChangeRelay | None = None
     #: Per-key cost buckets (rate limits; set by ``create_app`` from the limits), or None when off.
     buckets: CostBuckets | None = None
     _id_order: tuple[int, np.ndarray] | None = None
@@ -597,7 +600,14 @@ class CredenceService:
         one store transaction, grouped with whatever other changes are waiting
         (:class:`~credence.api.writer.MutationWriter`). The result comes back only after
         the commit; an error means nothing of the change was stored.
+
+        In a follower worker the change is one of the common ones
+        (:data:`~credence.api.relay.RELAYED_CHANGES`), run by the primary's writer
+        (:class:`~credence.api.relay.ChangeRelay`); the answer waits until this worker
+        has applied its commit from the change feed, which also tells its subscribers.
         """
+        if self.follower is not None:
+            return cast(T, await self._relayed(function, args, kwargs, audit))
         try:
             result = await self.writer.submit(partial(function, *args, **kwargs), audit)
         except StoreError as error:
@@ -607,6 +617,26 @@ class CredenceService:
         if isinstance(result, list):
             self.publish(result)
         return cast(T, result)
+
+    async def _relayed(
+        self, function: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], audit: AuditSpec
+    ) -> list[ScoreChange]:
+        name = relayed_name(self.engine, function)
+        if self.relay is None or self.follower is None or name is None or audit:
+            # The forwarding app sends every other change to the primary whole: reaching here is a bug.
+            raise CredenceError(
+                f"a follower worker cannot apply {getattr(function, '__name__', function)!r} itself"
+            )
+        try:
+            result = await self.relay.apply(name, args, kwargs)
+        except StoreError as error:
+            self.note_store(error)
+            raise
+        self.note_store(None)
+        if not await self.follower.caught_up(result.generation):
+            log.warning("worker has applied generation %d, not yet the %d its change committed",
+                        self.follower.applied, result.generation)  # fmt: skip
+        return result.changes
 
     async def record_audit(self, drafts: Sequence[AuditDraft]) -> None:
         """Write audit entries of reads on the audit thread (its own store connection and transaction)."""

@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -61,6 +61,7 @@ from credence.graph.store import GraphStore, RecomputeRecord
 __all__ = [
     "GENERATION_HEADER",
     "PRIMARY_FIELDS",
+    "RELAYED_MUTATIONS",
     "ROLE_HEADER",
     "FeedMark",
     "ForwardingApp",
@@ -68,8 +69,11 @@ __all__ = [
     "SnapshotFollower",
     "claim_primary",
     "feed_mark",
-    "primary_socket",
     "needs_primary",
+    "post_to_primary",
+    "primary_client",
+    "primary_socket",
+    "relay_socket",
 ]
 
 log = logging.getLogger("credence.api.workers")
@@ -92,14 +96,20 @@ CATCH_UP_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class PrimaryClaim:
-    """What the primary holds while it lives: the election lock and its private socket."""
+    """What the primary holds while it lives: the election lock and its private sockets.
+
+    ``socket`` takes the followers' forwarded HTTP requests, ``relay`` their relayed
+    changes (:mod:`credence.api.relay`).
+    """
 
     lock: IO[bytes]
+    relay: socket.socket  # before ``socket``, whose name hides the module in this class body
     socket: socket.socket
 
     def release(self) -> None:
-        """Give up the claim (close the socket, unlock)."""
+        """Give up the claim (close the sockets, unlock)."""
         self.socket.close()
+        self.relay.close()
         self.lock.close()
 
 
@@ -108,7 +118,8 @@ def claim_primary(directory: Path) -> PrimaryClaim | None:
 
     The election is an exclusive ``flock`` on ``directory/primary.lock``, which the
     kernel releases when its holder dies, even by SIGKILL; the winner then listens on
-    the Unix socket ``directory/primary.sock`` (the directory is the parent's, 0700).
+    the Unix sockets ``directory/primary.sock`` (forwarded requests) and
+    ``directory/relay.sock`` (relayed changes); the directory is the parent's, 0700.
     No TCP port is involved, so no outgoing connection can ever occupy it.
 
     Examples
@@ -132,25 +143,67 @@ def claim_primary(directory: Path) -> PrimaryClaim | None:
     except OSError:
         lock.close()
         return None
-    path = directory / "primary.sock"
-    path.unlink(missing_ok=True)  # a dead primary's; only the lock holder gets here
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    sock.listen(128)
-    return PrimaryClaim(lock=lock, socket=sock)
+    sockets = []
+    for path in (primary_socket(directory), relay_socket(directory)):
+        path.unlink(missing_ok=True)  # a dead primary's; only the lock holder gets here
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        sock.listen(128)
+        sockets.append(sock)
+    return PrimaryClaim(lock=lock, socket=sockets[0], relay=sockets[1])
 
 
 def primary_socket(directory: Path) -> Path:
-    """Where the primary of the workers sharing ``directory`` listens."""
+    """Where the primary of the workers sharing ``directory`` takes forwarded HTTP requests."""
     return directory / "primary.sock"
 
 
-def needs_primary(body: bytes) -> bool:
+def relay_socket(directory: Path) -> Path:
+    """Where the primary of the workers sharing ``directory`` takes relayed changes."""
+    return directory / "relay.sock"
+
+
+def primary_client(path: Path) -> httpx.AsyncClient:
+    """A connection pool to the primary's private socket ``path`` (a change may take long; connecting may not)."""
+    return httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(uds=str(path)), timeout=httpx.Timeout(120.0, connect=2.0)
+    )
+
+
+async def post_to_primary(
+    client: httpx.AsyncClient, path: str, body: bytes, headers: Mapping[str, str]
+) -> httpx.Response:
+    """POST ``body`` to the primary's ``path``; its response.
+
+    Raises
+    ------
+    StoreError
+        When nothing reached the primary (nothing was applied: try again).
+    OutcomeUnknownError
+        When the request left and no answer came (a change may or may not have been applied).
+    """
+    try:
+        return await client.post(f"http://primary{path}", content=body, headers=dict(headers))
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+        raise StoreError(f"the writer process is not reachable ({error.__class__.__name__}); nothing was applied",
+                         retry_after=1) from error  # fmt: skip
+    except httpx.HTTPError as error:
+        raise OutcomeUnknownError(f"the writer process stopped answering ({error.__class__.__name__}); the "
+                                  "change may or may not have been applied", retry_after=1) from error  # fmt: skip
+
+
+#: Mutations a follower runs itself, handing only the engine call to the writer (:mod:`credence.api.relay`).
+RELAYED_MUTATIONS = frozenset({"recordRepayment", "recordSpending", "addLink", "removeLink", "setConsent"})
+
+
+def needs_primary(body: bytes, *, relayed: frozenset[str] = frozenset()) -> bool:
     """Whether a GraphQL HTTP body must be answered by the primary.
 
     Changes (mutations) and reads of :data:`PRIMARY_FIELDS` (anywhere in the selection,
     fragments included) go to the primary; plain score reads, and anything that does
-    not parse (the local schema then reports the error), stay.
+    not parse (the local schema then reports the error), stay. So does a mutation whose
+    every root field is one of ``relayed`` (:data:`RELAYED_MUTATIONS` in a follower that
+    relays them) and that selects none of :data:`PRIMARY_FIELDS`.
 
     Examples
     --------
@@ -160,6 +213,9 @@ def needs_primary(body: bytes) -> bool:
     True
     >>> needs_primary(b'{"query": "query($u: String!) { user(id: $u) { ...F } } fragment F on User { network { value } }"}')
     True
+    >>> consent = b'{"query": "mutation($u: String!) { setConsent(user: $u, consent: false) { users { score } } }"}'
+    >>> needs_primary(consent, relayed=RELAYED_MUTATIONS), needs_primary(consent)
+    (False, True)
     """
     try:
         payload = json.loads(body)
@@ -176,9 +232,13 @@ def needs_primary(body: bytes) -> bool:
     if not chosen:
         return False
     operation = chosen[0]
-    if operation.operation != OperationType.QUERY:
-        return True
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    if operation.operation == OperationType.MUTATION:
+        roots = operation.selection_set.selections
+        if not roots or not all(isinstance(f, FieldNode) and f.name.value in relayed for f in roots):
+            return True
+    elif operation.operation != OperationType.QUERY:
+        return True
     return _selects_primary(operation.selection_set, fragments, set())
 
 
@@ -315,12 +375,17 @@ class ForwardingApp:
         The primary's private Unix socket (:func:`primary_socket`).
     follower : SnapshotFollower
         The thread that keeps the follower's engine current.
+    relayed : frozenset of str
+        Mutations answered here, their engine call relayed to the writer
+        (:data:`RELAYED_MUTATIONS`, :mod:`credence.api.relay`); any other is forwarded.
     """
 
-    def __init__(self, local: ASGIApp, *, primary: Path, follower: SnapshotFollower) -> None:
+    def __init__(self, local: ASGIApp, *, primary: Path, follower: SnapshotFollower,
+                 relayed: frozenset[str] = frozenset()) -> None:  # fmt: skip
         self.local = local
         self.primary = primary
         self.follower = follower
+        self.relayed = relayed
         self.client: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -333,8 +398,7 @@ class ForwardingApp:
         """Serve one ASGI request (HTTP forwarded or served; anything else served)."""
         local, follower = self.local, self.follower
         if self.client is None:
-            self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.primary)),
-                                            timeout=httpx.Timeout(120.0, connect=2.0))  # fmt: skip
+            self.client = primary_client(self.primary)
         client = self.client
         if scope["type"] != "http":
             await local(scope, receive, send)
@@ -347,7 +411,7 @@ class ForwardingApp:
             return
         if scope.get("method") == "POST":
             body = await read_body(receive)
-            if not needs_primary(body):
+            if not needs_primary(body, relayed=self.relayed):
                 await local(scope, replay_body(body), _with_role(send, b"follower"))
                 return
         else:
@@ -363,17 +427,8 @@ class ForwardingApp:
             if k in ("authorization", "x-api-key", "content-type", "x-request-id")
         }
         try:
-            response = await client.post("http://primary/graphql", content=body, headers=forward)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            # Nothing reached the primary: nothing was applied.
-            failure: StoreError = StoreError(f"the writer process is not reachable ({error.__class__.__name__}); "
-                                             "nothing was applied", retry_after=1)  # fmt: skip
-            await send_error(send, 200, failure)
-            return
-        except httpx.HTTPError as error:
-            # The request left; whether the primary applied it before it went away is not known here.
-            failure = OutcomeUnknownError(f"the writer process stopped answering ({error.__class__.__name__}); "
-                                          "the change may or may not have been applied", retry_after=1)  # fmt: skip
+            response = await post_to_primary(client, "/graphql", body, forward)
+        except StoreError as failure:
             await send_error(send, 200, failure)
             return
         with contextlib.suppress(ValueError, AttributeError, TypeError):

@@ -35,6 +35,7 @@ repayments.csv, repayment row 3, column 'amount' (value -5): must be >= 0
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "UnknownReferenceError",
     "ValidationError",
     "clip",
+    "error_from_payload",
+    "error_payload",
 ]
 
 
@@ -357,3 +360,84 @@ class LimitExceededError(CredenceError):
         self.maximum = maximum
         self.retry_after = retry_after  # a rate limit: seconds until it would pass
         super().__init__(f"{limit} is {value}, above the limit of {maximum}")
+
+
+# --------------------------------------------------------------------------- errors across processes
+
+
+def _plain(value: Any) -> Any:
+    """A fact as JSON holds it: simple values as they are, sequences as lists, anything else as text."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item):
+        try:
+            return _plain(item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _subclasses(cls: type[CredenceError]) -> Iterator[type[CredenceError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def error_payload(error: CredenceError) -> dict[str, Any]:
+    """``error`` as JSON-ready data: its class, code, message and facts (:func:`error_from_payload` rebuilds it).
+
+    How a worker process hands an error raised in another one to its own client
+    unchanged: same class, message, ``extensions`` and attributes.
+
+    Examples
+    --------
+    >>> err = error_from_payload(error_payload(ValidationError("must be >= 0", entity="repayment",
+    ...                                                        column="amount", value=-5.0)))
+    >>> type(err).__name__, err.column, err.extensions["code"]
+    ('ValidationError', 'amount', 'BAD_USER_INPUT')
+    >>> print(err)
+    repayment, column 'amount' (value -5.0): must be >= 0
+    """
+    facts = {
+        name: _plain(value)
+        for name, value in vars(error).items()
+        if name != "message" and not name.startswith("_")
+    }
+    return {"type": type(error).__name__, "code": error.code, "message": error.message, "facts": facts}
+
+
+def error_from_payload(payload: Any) -> CredenceError:
+    """The error :func:`error_payload` described (a :class:`CredenceError` of the same name and facts).
+
+    An unknown class name gives a :class:`CredenceError` that keeps the payload's code;
+    a payload that is not one gives an ``INTERNAL`` error saying so.
+
+    Examples
+    --------
+    >>> err = error_from_payload(error_payload(StoreError("the store is away", retry_after=2)))
+    >>> type(err).__name__, err.extensions
+    ('StoreError', {'code': 'STORE_UNAVAILABLE', 'retry_after': 2})
+    >>> error_from_payload({"type": 1}).code
+    'INTERNAL'
+    """
+    if not (
+        isinstance(payload, Mapping)
+        and isinstance(payload.get("type"), str)
+        and isinstance(payload.get("message"), str)
+        and isinstance(payload.get("facts", {}), Mapping)
+    ):
+        return CredenceError(f"an error came back in an unreadable form: {clip(repr(payload))}")
+    classes = {cls.__name__: cls for cls in _subclasses(CredenceError)}
+    cls = classes.get(payload["type"], CredenceError)
+    error = cls.__new__(cls)
+    Exception.__init__(error, payload["message"])
+    error.message = payload["message"]
+    for name, value in payload.get("facts", {}).items():
+        if isinstance(name, str) and not name.startswith("_"):
+            setattr(error, name, tuple(value) if isinstance(value, list) else value)
+    if cls is CredenceError and isinstance(payload.get("code"), str):
+        error.code = payload["code"]
+    return error

@@ -105,10 +105,10 @@ class Mutation:
         ctx.require("write", "addLink")
         ctx.writable()
         a, b = check_user_id(a), check_user_id(b)
-        engine = ctx.service.engine
-        changes = await ctx.service.mutate(
-            lambda: _told("addLink", lambda: engine.add_link(a, b, weight=weight))
-        )
+        try:  # a bound engine method, so that a follower worker can relay it to the writer
+            changes = await ctx.service.mutate(ctx.service.engine.add_link, a, b, weight=weight)
+        except ValidationError as error:
+            raise as_argument_error(error, "addLink") from None
         return await change_payload(info, changes, [a, b])
 
     @strawberry.mutation(description="Remove the link between two users (app, admin; NOT_FOUND if none).")
