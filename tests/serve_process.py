@@ -124,12 +124,16 @@ def recompute_gaps(store: Any, latest: Any) -> tuple[float, float, float]:
 
     The recompute runs at the recorded evaluation time and prior (an engine of its own,
     nothing written). Returns the largest gap of the four individual components (exact
-    functions of the stored events), that of the network component, and the solver's
-    tolerance the latter is held to. ``latest`` is ``store.latest_scores()`` indexed by user.
+    functions of the stored events), that of the network component, and the bound the
+    latter is held to: twice the solver's tolerance, plus the drift a snapshot may trail
+    memory by (:data:`~credence.engine.events.SNAPSHOT_DRIFT_POINTS` through the network
+    component's weight). ``latest`` is ``store.latest_scores()`` indexed by user.
     """
     import numpy as np
 
+    from credence.core.scale import SCORE_RANGE
     from credence.engine import ScoringEngine
+    from credence.engine.events import SNAPSHOT_DRIFT_POINTS
     from credence.graph.model import COMPONENTS
 
     record = store.latest_recompute()
@@ -139,5 +143,10 @@ def recompute_gaps(store: Any, latest: Any) -> tuple[float, float, float]:
     recomputed = fresh.scores().set_index("user")
     stored = latest.loc[recomputed.index, list(COMPONENTS)].to_numpy()
     again = recomputed[list(COMPONENTS)].to_numpy()
-    return (float(np.abs(stored[:, :4] - again[:, :4]).max()), float(np.abs(stored[:, 4] - again[:, 4]).max()),
-            float(fresh.policy.diffusion.tol))  # fmt: skip
+    weight = float(fresh.policy.weight_vector()[-1])
+    bound = 2 * fresh.policy.diffusion.tol + SNAPSHOT_DRIFT_POINTS / (SCORE_RANGE * weight)
+    return (
+        float(np.abs(stored[:, :4] - again[:, :4]).max()),
+        float(np.abs(stored[:, 4] - again[:, 4]).max()),
+        bound,
+    )

@@ -84,3 +84,17 @@ def test_console_benchmark_links_a_hub_with_the_cli_and_prints_the_browser_figur
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "credence update link` in" not in rerun.stdout  # the hub store is reused
+
+
+def test_change_benchmark_prints_the_cost_of_each_kind(tmp_path: Path) -> None:
+    from tests.serve_process import scored_store
+
+    db, _, _ = scored_store(tmp_path, users=600, seed=2)
+    done = bench("bench_changes.py", "--db", str(db), "--groups", "2")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {"repayment", "spending", "add_link", "consent"}, done.stdout
+    for kind, words in rows.items():
+        assert float(words[1]) > 0 and words[2:5] == ["ms", "per", "change"], kind
+        # An event snapshots at least its user; a link or a consent flip may move nobody enough.
+        assert float(words[5]) >= (1 if kind in ("repayment", "spending") else 0), kind

@@ -264,15 +264,34 @@ CAUSES = """query($u: String!) { scoreChange(user: $u) { steps { kind
     cause { kind at own records corrected peopleCount people actor } } } }"""
 
 
+def _network_moved_friend(api: LiveApi, user: str) -> str | None:
+    """A friend of ``user`` whose latest snapshot a repayment of ``user`` produced, if any."""
+    for friend, _ in sorted(api.engine.friends(user), key=lambda fw: -fw[1]):
+        steps = api.run("analyst", CAUSES, u=friend)["scoreChange"]["steps"]
+        cause = steps[-1]["cause"] if steps else None
+        if cause is not None and cause["kind"] == "repayments" and cause["people"] == [user]:
+            return str(friend)
+    return None
+
+
 def test_score_change_serves_the_cause_and_hides_others_from_the_app(api: LiveApi) -> None:
-    user, friend, _ = _friend_pair(api.engine)
-    # Paid on time, so that the payer's shared base rises and moves the friend too.
-    api.run("app", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
-            i={"id": "j-api", "user": user, "due": iso(NOW - 30 * DAY), "paid": iso(NOW - 31 * DAY),
-               "amount": 40_000.0, "status": "on_time"})  # fmt: skip
+    # Paid on time, so that the payer's shared base rises and moves a friend too: a friend
+    # gets a snapshot when their score moves or drifts by SNAPSHOT_DRIFT_POINTS, so payers
+    # are tried until one moves a friend that much.
+    candidates = [u for u in POPULATION.users["id"].astype(str) if _networked(api.engine, u)]
+    user = friend = None
+    for i, payer in enumerate(candidates[:20]):
+        api.run("app", "mutation($i: RepaymentInput!) { recordRepayment(input: $i) { changes { userId } } }",
+                i={"id": f"j-api-{i}", "user": payer, "due": iso(NOW - 30 * DAY), "paid": iso(NOW - 31 * DAY),
+                   "amount": 40_000.0, "status": "on_time"})  # fmt: skip
+        friend = _network_moved_friend(api, payer)
+        if friend is not None:
+            user, record = payer, f"j-api-{i}"
+            break
+    assert user is not None and friend is not None, "no repayment of 20 payers moved a friend by 0.01 points"
     own = api.run("app", CAUSES, u=user)["scoreChange"]["steps"][-1]
     assert own["kind"] == "change"
-    assert own["cause"] == {"kind": "repayments", "at": own["cause"]["at"], "own": True, "records": ["j-api"],
+    assert own["cause"] == {"kind": "repayments", "at": own["cause"]["at"], "own": True, "records": [record],
                             "corrected": [], "peopleCount": 0, "people": None, "actor": None}  # fmt: skip
     network = api.run("app", CAUSES, u=friend)["scoreChange"]["steps"][-1]["cause"]
     assert network["own"] is False and network["records"] == [] and network["peopleCount"] == 1

@@ -1,7 +1,8 @@
 """A follower engine kept current by the writer's committed snapshots, on one SQLite file.
 
 The oracle is the writer engine itself: after any sequence of changes, the follower
-serves the same scores, components, reasons, consent and quarantine for every user.
+serves the same scores, reasons, consent and quarantine for every user, and components
+within the drift that makes a snapshot (:data:`credence.engine.events.SNAPSHOT_DRIFT_POINTS`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from credence.engine import ScoringEngine
+from credence.engine.events import SNAPSHOT_DRIFT_POINTS
 from credence.graph.sqlite import SQLiteStore
 from credence.seeds.synthetic import generate_population
 
@@ -54,9 +56,17 @@ def test_a_follower_serves_what_the_writer_serves(tmp_path: Path) -> None:
     for user in (users[1], users[2], users[3], users[4], users[7], "newcomer"):
         (a,), (b,) = writer.summaries([user]), follower.summaries([user])
         assert a is not None and b is not None
-        assert (a.score, a.components, a.reasons, a.consent, a.quarantined) == (
-            b.score, b.components, b.reasons, b.consent, b.quarantined
-        )  # fmt: skip
+        assert (a.score, a.reasons, a.consent, a.quarantined) == (
+            b.score,
+            b.reasons,
+            b.consent,
+            b.quarantined,
+        )
+        # The follower has the stored components, which trail the writer's memory by less
+        # than the drift that makes a snapshot.
+        assert [c.name for c in a.components] == [c.name for c in b.components]
+        drift = sum(abs(x.points - y.points) for x, y in zip(a.components, b.components, strict=True))
+        assert drift < SNAPSHOT_DRIFT_POINTS, (user, drift)
     assert follower.follow(follower_store.snapshots_after(last)[0]) == []  # nothing new: nothing moves
     writer_store.close()
     follower_store.close()
