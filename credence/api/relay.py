@@ -94,7 +94,7 @@ def _encode_value(value: Any) -> Any:
 
 
 def encode_change(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bytes:
-    """A relayed change as the JSON body the primary's :class:`RelayEndpoint` reads.
+    """A relayed change as the JSON message the primary's :class:`RelayServer` reads.
 
     Examples
     --------
