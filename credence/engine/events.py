@@ -61,9 +61,8 @@ ChangeFn = Callable[[], None]
 
 #: Unrounded score points of drift (through the components and their weights) that make a
 #: snapshot of a user whose score did not move. Why: below a hundredth of a point a drift is
-#: the tail of a local push around someone else's change; recording it wrote about 150
-#: snapshot rows per repayment at 100k users, ten times those whose score or own record
-#: changed, and most of a change's cost. The stored components then trail memory by less
+#: the tail of a local push around someone else's change; recording it wrote about 245
+#: snapshot rows per repayment at 100k users (12 without), most of a change's cost. The stored components then trail memory by less
 #: than this (the network component by less than 0.01 / (600 * its weight), 3.3e-4 with
 #: the default policy); the stored and served scores stay equal, the score is written
 #: whenever it moves.
