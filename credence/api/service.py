@@ -633,9 +633,7 @@ class CredenceService:
             self.note_store(error)
             raise
         self.note_store(None)
-        if not await self.follower.caught_up(result.generation):
-            log.warning("worker has applied generation %d, not yet the %d its change committed",
-                        self.follower.applied, result.generation)  # fmt: skip
+        await self.follower.wait_for_commit(result.generation)
         return result.changes
 
     async def record_audit(self, drafts: Sequence[AuditDraft]) -> None:

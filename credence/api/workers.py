@@ -326,6 +326,16 @@ class SnapshotFollower:
             await asyncio.sleep(0.005)
         return True
 
+    async def wait_for_commit(self, seq: int) -> None:
+        """Wait until a change this worker handed on (committed at ``seq``) is applied here; log if it never is.
+
+        The change is stored either way: a follower that lags answers with what it has.
+        """
+        if not await self.caught_up(seq):
+            log.warning(
+                "worker has applied generation %d, not yet the %d its change committed", self.applied, seq
+            )
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
@@ -432,10 +442,7 @@ class ForwardingApp:
             await send_error(send, 200, failure)
             return
         with contextlib.suppress(ValueError, AttributeError, TypeError):
-            token = int(response.json().get("extensions", {}).get("generation"))
-            if not await follower.caught_up(token):
-                log.warning("worker has applied generation %d, not yet the %d its change committed",
-                            follower.applied, token)  # fmt: skip
+            await follower.wait_for_commit(int(response.json().get("extensions", {}).get("generation")))
         content_type = response.headers.get("content-type", "application/json").encode()
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": [(b"content-type", content_type), (ROLE_HEADER.encode(), b"primary")]})  # fmt: skip

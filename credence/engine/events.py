@@ -62,10 +62,10 @@ ChangeFn = Callable[[], None]
 #: Unrounded score points of drift (through the components and their weights) that make a
 #: snapshot of a user whose score did not move. Why: below a hundredth of a point a drift is
 #: the tail of a local push around someone else's change; recording it wrote about 245
-#: snapshot rows per repayment at 100k users (12 without), most of a change's cost. The stored components then trail memory by less
-#: than this (the network component by less than 0.01 / (600 * its weight), 3.3e-4 with
-#: the default policy); the stored and served scores stay equal, the score is written
-#: whenever it moves.
+#: snapshot rows per repayment at 100k users (12 without), most of a change's cost. The
+#: stored components then trail memory by less than this (the network component by less
+#: than 0.01 / (600 * its weight), 3.3e-4 with the default policy); stored and served
+#: scores stay equal, as the score is written whenever it moves.
 SNAPSHOT_DRIFT_POINTS = 0.01
 
 #: No rows: for changes that touch no user's individual parts.
@@ -423,10 +423,7 @@ def rescore(
     before = state.scores[touched].copy()
     state.components[touched, -1] = model.network_component(state.diffusion, touched)
     state.scores[touched] = model.scores(state.components[touched])
-    # A snapshot is written when the score moved, for the users the change is about, or when
-    # the components drifted from their last written values by SNAPSHOT_DRIFT_POINTS of
-    # unrounded score: a local push moves the network value of hundreds of neighbours by
-    # thousandths of a point, which is not news and would multiply the writes.
+    # A snapshot when the score moved, for the change's own users, or past SNAPSHOT_DRIFT_POINTS.
     weights = np.abs(np.asarray(model.policy.weight_vector(), dtype=np.float64))
     drift = SCORE_RANGE * (np.abs(state.components[touched] - state.written[touched]) @ weights)
     changed = (drift >= SNAPSHOT_DRIFT_POINTS) | (before != state.scores[touched]) | np.isin(touched, rows)
