@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
-from credence.api.app import SDL_PATH, schema_sdl
+from credence.api.app import SDL_PATH, SERVING_SWITCH_INTERVAL, schema_sdl, settle_serving_process
 from credence.api.config import Limits
 from credence.api.context import PERMISSIONS
 from credence.api.ids import from_global_id, to_global_id
@@ -1026,3 +1027,22 @@ def test_checked_in_sdl_matches_the_schema() -> None:
     assert Path(SDL_PATH).read_text(encoding="utf-8") == schema_sdl(), (
         "credence/api/schema.graphql drifted: run `credence schema --out credence/api/schema.graphql` and review the diff"
     )
+
+
+def test_a_serving_process_hands_the_gil_over_fast_and_freezes_what_it_loaded() -> None:
+    before = sys.getswitchinterval()
+    loaded = [object() for _ in range(3)]  # tracked containers' contents, alive before serving
+    holder = {"loaded": loaded}
+    try:
+        settle_serving_process()
+        assert (
+            sys.getswitchinterval() == pytest.approx(SERVING_SWITCH_INTERVAL)
+            and before > SERVING_SWITCH_INTERVAL
+        )
+        assert gc.get_freeze_count() > 0
+        # What was alive is out of the collector's generations now, so a full collection skips it.
+        assert not any(holder is o for o in gc.get_objects())
+    finally:
+        sys.setswitchinterval(before)
+        gc.unfreeze()
+    assert any(holder is o for o in gc.get_objects())

@@ -70,3 +70,38 @@ def test_a_follower_serves_what_the_writer_serves(tmp_path: Path) -> None:
     assert follower.follow(follower_store.snapshots_after(last)[0]) == []  # nothing new: nothing moves
     writer_store.close()
     follower_store.close()
+
+
+def test_a_feed_with_several_snapshots_of_a_user_takes_the_newest(tmp_path: Path) -> None:
+    population = generate_population(n_users=900, seed=5)
+    users = population.users["id"].astype(str).tolist()
+    db = tmp_path / "credence.db"
+    with SQLiteStore(db) as setup:
+        setup.load(population.dataset())
+    writer_store, follower_store = SQLiteStore(db), SQLiteStore(db)
+    writer = ScoringEngine(writer_store, now=population.now)
+    writer.recompute()
+    follower = ScoringEngine(follower_store)
+    assert follower.restore() is not None
+    seq = follower_store.latest_snapshot_seq()
+    due = population.now - 30 * DAY
+    for i, status in enumerate(["defaulted", "on_time", "missed"]):
+        writer.record_repayments(pd.DataFrame({"id": [f"r-{i}"], "user": [users[8]], "due": [due],
+                                               "paid": [due if status == "on_time" else None],
+                                               "amount": [300.0], "status": [status]}))  # fmt: skip
+    writer.flag_user(users[9], analyst="ana", reason="ring")
+    writer.unflag_user(users[9], analyst="lead", reason="cleared")
+    writer.flag_user(users[10], analyst="ana", reason="ring")
+
+    feed, _ = follower_store.snapshots_after(seq)
+    assert (feed["user"].astype(str) == users[8]).sum() == 3  # one snapshot per repayment
+    follower.follow(feed)
+    for user in (users[8], users[9], users[10]):
+        (a,), (b,) = writer.summaries([user]), follower.summaries([user])
+        assert a is not None and b is not None
+        assert (a.score, a.reasons, a.quarantined) == (b.score, b.reasons, b.quarantined), user
+    assert (
+        follower.summaries([users[10]])[0].quarantined and not follower.summaries([users[9]])[0].quarantined
+    )
+    writer_store.close()
+    follower_store.close()

@@ -41,6 +41,10 @@ class Probe(SQLiteStore):
         with self._reading() as db:
             return db.execute(f"PRAGMA {name}").fetchone()[0]
 
+    def own_connection(self) -> sqlite3.Connection:
+        """The calling thread's connection (to watch what a call makes it do)."""
+        return self._connection()
+
 
 def mode(path: Path | str) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
@@ -405,3 +409,28 @@ def test_a_file_from_before_distrust_opens_and_gains_the_table(tmp_path: Path) -
             pd.DataFrame({"rater": ["ann"], "rated": ["bob"], "weight": [3.0], "created": [NOW]})
         )
         assert store.distrust()["weight"].tolist() == [3.0]
+
+
+def test_the_quarantine_list_reads_the_flags_not_every_user(tmp_path: Path) -> None:
+    # A follower reads it after every feed step: it must cost the flags, not the users.
+    store = Probe(tmp_path / "flags.db")
+    store.upsert_users(users(*(f"u{i:05d}" for i in range(20_000))))
+    store.flag_user("u19999", analyst="ana", reason="ring suspect", at=NOW)
+    store.flag_user("u00007", analyst="ana", reason="ring suspect", at=NOW)
+    steps = collections.Counter()
+
+    def count() -> int:
+        steps["vm"] += 1
+        return 0
+
+    db = store.own_connection()
+    db.set_progress_handler(count, 10)
+    assert store.quarantined().tolist() == ["u00007", "u19999"]
+    everyone = steps["vm"]
+    steps.clear()
+    assert store.quarantined(among=["u19999", "u00001"]).tolist() == ["u19999"]
+    among = steps["vm"]
+    db.set_progress_handler(None, 0)
+    # Walking 20,000 users costs several VM steps each (>= 4,000 callbacks of 10 steps).
+    assert everyone < 200 and among < 200, (everyone, among)
+    store.close()

@@ -413,6 +413,20 @@ def test_flags_with_history(populated: GraphStore) -> None:
         populated.flag_user("ann", analyst=" ", reason="x")
 
 
+def test_quarantined_among_some_users(populated: GraphStore) -> None:
+    populated.flag_user("dee", analyst="ana", reason="ring suspect", at=NOW)
+    populated.flag_user("bob", analyst="ana", reason="ring suspect", at=NOW)
+    populated.flag_user("cy", analyst="ana", reason="mistake", at=NOW)
+    populated.unflag_user("cy", analyst="lead", reason="false positive", at=NOW + 5)
+    assert populated.quarantined().tolist() == ["bob", "dee"]
+    # Only the asked ids, sorted, whatever the order and repeats; unknown ids are not flagged.
+    assert populated.quarantined(among=["dee", "cy", "ann", "dee", "zed"]).tolist() == ["dee"]
+    assert populated.quarantined(among=["dee", "bob"]).tolist() == ["bob", "dee"]
+    assert populated.quarantined(among=[]).tolist() == []
+    with pytest.raises(ValidationError):
+        populated.quarantined(among=[" "])
+
+
 def score_rows(user: str, at: int, score: int, version: str = "m1") -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -47,38 +47,42 @@ def follow(
     list of ScoreChange
         One per user whose served score or components the feed moved (before, after).
     """
-    feed = feed[feed["model_version"].astype(str) == model.policy.version]
-    if feed.empty:
+    current = feed["model_version"].to_numpy(dtype=object) == model.policy.version
+    if not current.any():
         return []
-    last = feed.drop_duplicates("user", keep="last")
-    latest = last.set_index(last["user"].astype(str))
-    ids = latest.index.tolist()
-    stored = store.get_users(ids).set_index("id")
-    new = [user for user in ids if user not in state.positions]
-    if new:
-        state.append_users(new, user_arrays(stored.loc[new].reset_index()))
+    # A user's newest snapshot in the feed is the one that counts (dict order: first seen).
+    newest: dict[str, int] = {}
+    for position, user in enumerate(feed["user"].to_numpy(dtype=object).tolist()):
+        if current[position]:
+            newest.pop(user, None)
+            newest[str(user)] = position
+    ids = list(newest)
+    take = np.fromiter(newest.values(), dtype=np.int64, count=len(ids))
+    attributes = store.get_users(ids)  # in the order of ``ids``
+    known = np.array([user in state.positions for user in ids], dtype=bool)
+    if not known.all():
+        added = np.flatnonzero(~known)
+        state.append_users([ids[i] for i in added], user_arrays(attributes.iloc[added]))
     state.touch()
     rows = np.array([state.positions[user] for user in ids], dtype=np.int64)
-    attributes = stored.loc[ids].reset_index()
     assign_users(state.users, rows, user_arrays(attributes))
     state.consent[rows] = attributes["consent_network"].to_numpy(dtype=bool)
-    flagged = set(np.asarray(store.quarantined(), dtype=object).astype(str).tolist())
+    flagged = set(np.asarray(store.quarantined(among=ids), dtype=object).astype(str).tolist())
     state.quarantined[rows] = np.array([user in flagged for user in ids], dtype=bool)
-    components = latest[list(COMPONENT_NAMES)].to_numpy(dtype=np.float64)
+    components = np.column_stack([feed[name].to_numpy(dtype=np.float64)[take] for name in COMPONENT_NAMES])
+    scores = feed["score"].to_numpy(dtype=np.int64)[take]
     # Most snapshots move only the network part; the others' own events changed: re-derive those.
     n_own = len(COMPONENT_NAMES) - 1
-    own = np.isin(ids, new) | (state.components[rows, :n_own] != components[:, :n_own]).any(axis=1)
+    own = ~known | (state.components[rows, :n_own] != components[:, :n_own]).any(axis=1)
     if own.any():
         parts = individual(model, state, store, rows[own])
         state.sub_values[rows[own]] = parts.sub_values
         state.base[rows[own]] = parts.base
     before = state.scores[rows].copy()
-    moved = (before != latest["score"].to_numpy()) | (
-        np.abs(state.components[rows] - components).max(axis=1) > 0
-    )
+    moved = (before != scores) | (np.abs(state.components[rows] - components).max(axis=1) > 0)
     state.components[rows] = components
     state.written[rows] = components
-    state.scores[rows] = latest["score"].to_numpy(dtype=np.int64)
+    state.scores[rows] = scores
     return [
         ScoreChange(user, int(b), int(a))
         for user, b, a, m in zip(

@@ -1404,11 +1404,18 @@ class Neo4jStore(StoreBase):
             for r in records
         ]
 
-    def quarantined(self) -> np.ndarray:
-        records = self._read(
-            "MATCH (f:Flag) WHERE f.cleared_at IS NULL MATCH (u:User {uid: f.uid}) "
-            "RETURN DISTINCT u.id AS id ORDER BY id"
-        )
+    def quarantined(self, *, among: Sequence[str] | None = None) -> np.ndarray:
+        if among is None:
+            records = self._read(
+                "MATCH (f:Flag) WHERE f.cleared_at IS NULL MATCH (u:User {uid: f.uid}) "
+                "RETURN DISTINCT u.id AS id ORDER BY id"
+            )
+        else:
+            records = self._read(
+                "MATCH (u:User) WHERE u.id IN $ids MATCH (f:Flag {uid: u.uid}) WHERE f.cleared_at IS NULL "
+                "RETURN DISTINCT u.id AS id ORDER BY id",
+                ids=[self._user_id(i) for i in among],
+            )
         return np.array([r["id"] for r in records], dtype=object)
 
     def _audit_page(

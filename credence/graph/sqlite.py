@@ -1348,13 +1348,30 @@ class SQLiteStore(StoreBase):
             for r in rows
         ]
 
-    def quarantined(self) -> np.ndarray:
+    def quarantined(self, *, among: Sequence[str] | None = None) -> np.ndarray:
+        # CROSS JOIN keeps flags the outer loop: ordered by users.id, the planner would
+        # otherwise walk the whole users index to find the few flagged ones.
+        query = (
+            "SELECT users.id FROM flags CROSS JOIN users ON users.uid = flags.uid "
+            "WHERE flags.cleared_at IS NULL"
+        )
         with self._reading() as db:
-            rows = db.execute(
-                "SELECT users.id FROM flags JOIN users ON users.uid = flags.uid "
-                "WHERE flags.cleared_at IS NULL ORDER BY users.id"
-            ).fetchall()
-        return np.array([r[0] for r in rows], dtype=object)
+            if among is None:
+                found = [r[0] for r in db.execute(query).fetchall()]
+            else:
+                ids = [self._user_id(i) for i in among]
+                found = []
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    found += [
+                        r[0]
+                        for r in db.execute(
+                            "SELECT users.id FROM users JOIN flags ON flags.uid = users.uid "
+                            f"WHERE users.id IN ({','.join('?' * len(chunk))}) AND flags.cleared_at IS NULL",
+                            chunk,
+                        ).fetchall()
+                    ]
+        return np.array(sorted(set(found)), dtype=object)
 
     def _audit_page(
         self, size: int, after: int, before: int | None, filters: dict[str, str], newest: bool

@@ -757,8 +757,12 @@ class GraphStore(Protocol):
         """Every flag of a user, oldest first."""
         ...
 
-    def quarantined(self) -> np.ndarray:
-        """Ids of users with an active flag, sorted."""
+    def quarantined(self, *, among: Sequence[str] | None = None) -> np.ndarray:
+        """Ids of users with an active flag, sorted; with ``among``, only those of these ids.
+
+        ``among`` lets a caller that looks at a few users (a follower applying a feed)
+        avoid reading every flag; ids the store does not know are simply not flagged.
+        """
         ...
 
     def record_audit(self, entries: Sequence[AuditDraft]) -> list[AuditEntry]:
