@@ -98,3 +98,39 @@ def test_change_benchmark_prints_the_cost_of_each_kind(tmp_path: Path) -> None:
         assert float(words[1]) > 0 and words[2:5] == ["ms", "per", "change"], kind
         # An event snapshots at least its user; a link or a consent flip may move nobody enough.
         assert float(words[5]) >= (1 if kind in ("repayment", "spending") else 0), kind
+
+
+@pytest.mark.slow
+def test_store_benchmark_loads_and_exports_sqlite_against_the_targets() -> None:
+    done = bench("bench_store.py", "--users", "2000", "--skip-neo4j")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line[:1].isalpha()}
+    assert "2,000 users, 20,000 links" in done.stdout, done.stdout
+    for phase, target in (("sqlite_load", "60"), ("sqlite_export", "10")):
+        seconds, printed_target, ratio = table[phase][1:4]
+        assert printed_target == target and float(seconds) >= 0, done.stdout
+        assert abs(float(ratio) - float(seconds) / float(target)) <= 0.01, done.stdout
+
+
+@pytest.mark.slow
+def test_cold_start_benchmark_times_both_starts_and_reads_each_workers_memory(tmp_path: Path) -> None:
+    from credence.engine import ScoringEngine
+    from credence.graph.sqlite import SQLiteStore
+    from tests.serve_process import scored_store
+
+    db, _, _ = scored_store(tmp_path, users=600, seed=4)
+    with SQLiteStore(db) as store:  # the image `credence score` leaves beside the file
+        engine = ScoringEngine(store, image=db.with_name(db.name + ".image"))
+        assert engine.restore() is not None
+        engine.save_image()
+    done = bench("bench_cold_start.py", "--db", str(db), "--workers", "1,2", "--runs", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    starts = [line for line in done.stdout.splitlines() if "first answer" in line and " run 1:" in line]
+    assert len(starts) == 4, done.stdout  # store and image, 1 and 2 workers
+    for line in starts:
+        seconds = float(line.split("first answer ")[1].split(" s")[0])
+        assert 0 < seconds < 300, line
+        assert "uss" in line and "pss" in line, line
+    two = [line for line in starts if "workers=2" in line]
+    assert all(line.count("pid ") >= 3 for line in two), two  # the parent and each worker
+    assert "workers=1: the image starts" in done.stdout and "workers=2: the image starts" in done.stdout

@@ -187,11 +187,14 @@ class ScoringModel:
         shared = components
         bonus_only = self.policy.diffusion.sharing == "bonus_only"
         if bonus_only:
-            good = _subset(repayments, np.isin(repayments.status, _GOOD_STATUSES))
+            good = np.isin(repayments.status, _GOOD_STATUSES)
             late_bill = spending.is_bill & (spending.on_time == 0.0)
-            shared = compute_factors(
-                users, good, _subset(spending, ~late_bill), now=now, params=self.params, reference=reference
-            ).components
+            # Nothing to leave out: the same inputs give the same factors, so skip the second pass.
+            if not good.all() or late_bill.any():
+                shared = compute_factors(
+                    users, _subset(repayments, good), _subset(spending, ~late_bill),
+                    now=now, params=self.params, reference=reference,
+                ).components  # fmt: skip
         if ratings is not None and len(ratings) != len(users):
             raise ParameterError("ratings", len(ratings), f"must hold one row per user ({len(users)})")
         if ratings is not None and ratings.weight.any():
