@@ -8,6 +8,7 @@ within the drift that makes a snapshot (:data:`credence.engine.events.SNAPSHOT_D
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,14 @@ from credence.seeds.synthetic import generate_population
 DAY = 86_400
 
 
-def test_a_follower_serves_what_the_writer_serves(tmp_path: Path) -> None:
-    population = generate_population(n_users=900, seed=17)
+def writer_and_follower(tmp_path: Path, *, seed: int) -> tuple[Any, list[str], ScoringEngine, ScoringEngine,
+                                                               SQLiteStore, SQLiteStore, int]:  # fmt: skip
+    """A scored population on one SQLite file: a writer engine and a follower engine, each with its own store.
+
+    Returns the population, its user ids, the two engines, their stores and the newest
+    snapshot's sequence number when the follower restored.
+    """
+    population = generate_population(n_users=900, seed=seed)
     users = population.users["id"].astype(str).tolist()
     db = tmp_path / "credence.db"
     with SQLiteStore(db) as setup:
@@ -32,6 +39,13 @@ def test_a_follower_serves_what_the_writer_serves(tmp_path: Path) -> None:
     follower = ScoringEngine(follower_store)
     assert follower.restore() is not None
     seq = follower_store.latest_snapshot_seq()
+    return population, users, writer, follower, writer_store, follower_store, seq
+
+
+def test_a_follower_serves_what_the_writer_serves(tmp_path: Path) -> None:
+    population, users, writer, follower, writer_store, follower_store, seq = writer_and_follower(
+        tmp_path, seed=17
+    )
 
     due = population.now - 40 * DAY
     writer.record_repayments(pd.DataFrame({"id": ["f-1", "f-2"], "user": [users[1], users[2]], "due": [due, due],
@@ -73,17 +87,9 @@ def test_a_follower_serves_what_the_writer_serves(tmp_path: Path) -> None:
 
 
 def test_a_feed_with_several_snapshots_of_a_user_takes_the_newest(tmp_path: Path) -> None:
-    population = generate_population(n_users=900, seed=5)
-    users = population.users["id"].astype(str).tolist()
-    db = tmp_path / "credence.db"
-    with SQLiteStore(db) as setup:
-        setup.load(population.dataset())
-    writer_store, follower_store = SQLiteStore(db), SQLiteStore(db)
-    writer = ScoringEngine(writer_store, now=population.now)
-    writer.recompute()
-    follower = ScoringEngine(follower_store)
-    assert follower.restore() is not None
-    seq = follower_store.latest_snapshot_seq()
+    population, users, writer, follower, writer_store, follower_store, seq = writer_and_follower(
+        tmp_path, seed=5
+    )
     due = population.now - 30 * DAY
     for i, status in enumerate(["defaulted", "on_time", "missed"]):
         writer.record_repayments(pd.DataFrame({"id": [f"r-{i}"], "user": [users[8]], "due": [due],

@@ -52,10 +52,10 @@ def follow(
         return []
     # A user's newest snapshot in the feed is the one that counts (dict order: first seen).
     newest: dict[str, int] = {}
-    for position, user in enumerate(feed["user"].to_numpy(dtype=object).tolist()):
+    for position, user in enumerate(feed["user"].astype(str).tolist()):
         if current[position]:
             newest.pop(user, None)
-            newest[str(user)] = position
+            newest[user] = position
     ids = list(newest)
     take = np.fromiter(newest.values(), dtype=np.int64, count=len(ids))
     attributes = store.get_users(ids)  # in the order of ``ids``

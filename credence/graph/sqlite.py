@@ -304,6 +304,19 @@ def _create_private(path: str) -> None:
         os.close(fd)
 
 
+#: Bound parameters per ``IN (...)`` list, well under SQLite's limit.
+_IN_CHUNK = 500
+
+
+def _rows_in(db: sqlite3.Connection, query: str, values: Sequence[Any]) -> list[Any]:
+    """The rows of ``query`` over ``values``, whose ``{marks}`` is an ``IN`` list bound in chunks."""
+    rows: list[Any] = []
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = list(values[start : start + _IN_CHUNK])
+        rows += db.execute(query.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+    return rows
+
+
 class SQLiteStore(StoreBase):
     """A :class:`~credence.graph.store.GraphStore` on a SQLite file.
 
@@ -572,11 +585,9 @@ class SQLiteStore(StoreBase):
             found = pc.index_in(wanted, value_set=stored_ids)
             positions = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False))
             return np.append(stored_uids, -1)[positions]
-        known: dict[str, int] = {}
-        for start in range(0, len(unique), 500):
-            chunk = list(unique[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            known.update(db.execute(f"SELECT id, uid FROM users WHERE id IN ({marks})", chunk).fetchall())
+        known: dict[str, int] = dict(
+            _rows_in(db, "SELECT id, uid FROM users WHERE id IN ({marks})", list(unique))
+        )
         return np.array([known.get(user, -1) for user in user_ids.tolist()], dtype=np.int64)
 
     def _has_users(self, user_ids: np.ndarray, tx: Any) -> np.ndarray:
@@ -1093,14 +1104,8 @@ class SQLiteStore(StoreBase):
 
     def _has_tombstones(self, pseudonyms: list[str], tx: Any) -> np.ndarray:
         db: sqlite3.Connection = tx
-        found: set[str] = set()
-        for start in range(0, len(pseudonyms), 500):
-            chunk = pseudonyms[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in db.execute(f"SELECT pseudonym FROM tombstones WHERE pseudonym IN ({marks})", chunk)
-            )
+        query = "SELECT pseudonym FROM tombstones WHERE pseudonym IN ({marks})"
+        found = {r[0] for r in _rows_in(db, query, pseudonyms)}
         return np.array([p in found for p in pseudonyms], dtype=bool)
 
     def record_notices(self, notices: Sequence[AdverseNotice]) -> int:
@@ -1200,14 +1205,8 @@ class SQLiteStore(StoreBase):
         ids = [self._user_id(i) for i in user_ids]
         if not ids:
             return empty_frame(USER_COLUMNS)
-        found: list[tuple[Any, ...]] = []
         with self._snapshot() as db:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                found += db.execute(
-                    f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
+            found = _rows_in(db, f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE id IN ({{marks}})", ids)
         frame = pd.DataFrame.from_records(found, columns=_USER_FIELDS)
         positions = pd.Index(frame["id"]).get_indexer(pd.Index(ids))
         if (positions < 0).any():
@@ -1283,18 +1282,11 @@ class SQLiteStore(StoreBase):
 
     def event_owners(self, kind: str, event_ids: Sequence[str]) -> dict[str, str]:
         table = _EVENT_TABLES[check_choice(kind, "kind", tuple(_EVENT_TABLES))]
-        owners: dict[str, str] = {}
         ids = list(dict.fromkeys(str(i) for i in event_ids))
+        query = f"SELECT e.id, u.id FROM {table} e JOIN users u ON u.uid = e.uid WHERE e.id IN ({{marks}})"
         with self._snapshot() as db:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                rows = db.execute(
-                    f"SELECT e.id, u.id FROM {table} e JOIN users u ON u.uid = e.uid "
-                    f"WHERE e.id IN ({', '.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                owners.update({str(event): str(user) for event, user in rows})
-        return owners
+            rows = _rows_in(db, query, ids)
+        return {str(event): str(user) for event, user in rows}
 
     def repayments(self, user_id: str | None = None) -> pd.DataFrame:
         return self._events(
@@ -1351,27 +1343,18 @@ class SQLiteStore(StoreBase):
     def quarantined(self, *, among: Sequence[str] | None = None) -> np.ndarray:
         # CROSS JOIN keeps flags the outer loop: ordered by users.id, the planner would
         # otherwise walk the whole users index to find the few flagged ones.
-        query = (
-            "SELECT users.id FROM flags CROSS JOIN users ON users.uid = flags.uid "
-            "WHERE flags.cleared_at IS NULL"
-        )
+        active = "SELECT users.id FROM flags CROSS JOIN users ON users.uid = flags.uid WHERE flags.cleared_at IS NULL"
         with self._reading() as db:
             if among is None:
-                found = [r[0] for r in db.execute(query).fetchall()]
+                rows = db.execute(active).fetchall()
             else:
-                ids = [self._user_id(i) for i in among]
-                found = []
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    found += [
-                        r[0]
-                        for r in db.execute(
-                            "SELECT users.id FROM users JOIN flags ON flags.uid = users.uid "
-                            f"WHERE users.id IN ({','.join('?' * len(chunk))}) AND flags.cleared_at IS NULL",
-                            chunk,
-                        ).fetchall()
-                    ]
-        return np.array(sorted(set(found)), dtype=object)
+                # Users first: a few index lookups, however many flags are active.
+                some = (
+                    "SELECT users.id FROM users JOIN flags ON flags.uid = users.uid "
+                    "WHERE users.id IN ({marks}) AND flags.cleared_at IS NULL"
+                )
+                rows = _rows_in(db, some, [self._user_id(i) for i in among])
+        return np.array(sorted({r[0] for r in rows}), dtype=object)
 
     def _audit_page(
         self, size: int, after: int, before: int | None, filters: dict[str, str], newest: bool
