@@ -25,6 +25,12 @@ survives a power loss or an OS crash. ``synchronous="normal"`` is faster on slow
 disks, and in WAL mode it loses nothing in a process crash, but the last
 transactions before a power loss or OS crash may roll back.
 
+Checkpoints: the writers do not copy the WAL back into the database file inside their
+``COMMIT`` (SQLite's automatic checkpoint, which stalls the write queue for tens of
+milliseconds every few hundred commits); a background thread of the store runs passive
+checkpoints shortly after commits (:mod:`credence.graph.wal_checkpoint`), and the
+automatic one stays as a backstop at a high threshold.
+
 A new database file is created with mode 0600 whatever the umask (its ``-wal`` and
 ``-shm`` files take the same mode); an existing file keeps its mode.
 
@@ -105,6 +111,7 @@ from credence.graph.store import (
     coerce_users_frame,
     python_columns,
 )
+from credence.graph.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -367,6 +374,8 @@ class SQLiteStore(StoreBase):
         self._memory_lock = threading.RLock() if self._memory else None
         #: Writers of this process queue here before BEGIN IMMEDIATE (no busy polling).
         self._writer_lock: threading.Lock | threading.RLock = self._memory_lock or threading.Lock()
+        #: Copies committed WAL pages into the file off the writers' path (file stores only).
+        self._checkpointer = None if self._memory else WalCheckpointer(self._connect)
         db: sqlite3.Connection | None = None
         try:
             if not self._memory:
@@ -408,6 +417,7 @@ class SQLiteStore(StoreBase):
             db.execute("PRAGMA page_size = 16384")
             if not self._memory:
                 db.execute("PRAGMA journal_mode = WAL")
+                db.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
             db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             # A bulk load's dirty pages stay in memory until commit instead of spilling.
             db.execute(f"PRAGMA cache_size = {-self._cache_mib * 1024}")
@@ -485,6 +495,8 @@ class SQLiteStore(StoreBase):
             self._closed = True
             connections = [c for _, c in self._connections]
             self._connections = []
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         for db in connections:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
@@ -522,6 +534,8 @@ class SQLiteStore(StoreBase):
             self._rollback(db)
             raise
         self._writer_lock.release()
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def _execute_commit(self, db: sqlite3.Connection) -> None:
         db.execute("COMMIT")
