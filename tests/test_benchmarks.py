@@ -134,3 +134,25 @@ def test_cold_start_benchmark_times_both_starts_and_reads_each_workers_memory(tm
     two = [line for line in starts if "workers=2" in line]
     assert all(line.count("pid ") >= 3 for line in two), two  # the parent and each worker
     assert "workers=1: the image starts" in done.stdout and "workers=2: the image starts" in done.stdout
+
+
+def test_exposure_check_prints_auc_by_stratum_as_counted_by_hand(tmp_path: Path) -> None:
+    """Twelve ratings split at the median time (6.5): users 1-4 before, user 2 rated -10 after.
+
+    By hand: user 2 received the most ratings before T (3; users 3, 4, 1: 2, 1, 0) and is
+    the one bad user, so "ratings received" read as credit ranks every good user below
+    him (AUC 0). Mean rating received: 2, 3 and 4 all +5, user 1 none (0): good users
+    beat him 0 + 0.5 + 0.5 times out of 3. Nobody is rated 3 times after T.
+    """
+    rows = ["1,2,5,1", "3,2,5,2", "4,2,5,3", "1,3,5,4", "2,4,5,5", "2,3,5,6",
+            "5,2,-10,7", "5,2,-10,8", "5,3,2,9", "5,4,2,10", "5,1,1,11", "5,4,1,12"]  # fmt: skip
+    source = tmp_path / "signed.csv"
+    source.write_text("source,target,weight,timestamp\n" + "\n".join(rows) + "\n")
+    done = bench("backtest_exposure.py", str(source))
+    assert done.returncode == 0, done.stderr
+    lines = {line.split("  ")[0]: line.split() for line in done.stdout.splitlines()}
+    assert "4 users active before T, 1 bad" in done.stdout
+    assert lines["users / bad"][-4:] == ["4/1", "4/1", "0/0", "0/0"]
+    assert lines["received"][1:3] == ["0.000", "0.000"]
+    assert lines["received"][3:] == ["nan", "nan"]
+    assert lines["mean rating received"][-4:-2] == ["0.333", "0.333"]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from credence.core.arrays import unique_sorted
 from credence.core.errors import ConflictError, NotFoundError, ValidationError
 from credence.core.scale import SCORE_RANGE
 from credence.core.types import IntArray
@@ -412,7 +413,7 @@ def rescore(
         The users whose score moved, or whose components drifted from their last
         written values by :data:`SNAPSHOT_DRIFT_POINTS` (and all of ``rows``).
     """
-    touched = np.unique(np.concatenate([rows, *[np.asarray(m, dtype=np.int64) for m in moved]]))
+    touched = unique_sorted(np.concatenate([rows, *[np.asarray(m, dtype=np.int64) for m in moved]]))
     if parts is not None and rows.size:
         state.sub_values[rows] = parts.sub_values
         state.components[rows, : parts.components.shape[1]] = parts.components

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from credence.core.arrays import unique_sorted
 from credence.core.errors import NotFoundError, ParameterError
 from credence.core.types import BoolArray, FloatArray, IntArray, ObjectArray
 from credence.graph.model import check_user_id
@@ -238,7 +239,7 @@ class EngineView:
 
     def rows(self, user_ids: Iterable[Any]) -> IntArray:
         """Distinct rows of some users, sorted (NotFoundError for any unknown id)."""
-        return np.unique(np.array([self.row(user) for user in user_ids], dtype=np.int64))
+        return unique_sorted([self.row(user) for user in user_ids])
 
 
 @dataclass(frozen=True)

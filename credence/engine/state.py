@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from credence.core.arrays import unique_sorted
 from credence.core.errors import NotFoundError
 from credence.core.scale import SCORE_MIN
 from credence.core.types import BoolArray, FloatArray, IntArray, ObjectArray
@@ -169,7 +170,7 @@ class EngineState:
 
     def rows(self, user_ids: Iterable[Any]) -> IntArray:
         """Distinct rows of some users, sorted (NotFoundError for any unknown id)."""
-        return np.unique(np.array([self.row(user) for user in user_ids], dtype=np.int64))
+        return unique_sorted([self.row(user) for user in user_ids])
 
     def nbytes(self) -> dict[str, int]:
         """Resident bytes: ``diffusion`` (the network state) and ``per_user`` (the other arrays).

@@ -77,6 +77,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from credence.core.arrays import unique_sorted
 from credence.core.checks import check_bool, check_choice, check_int, check_real
 from credence.core.errors import ParameterError
 from credence.core.types import FloatArray, IntArray
@@ -485,7 +486,7 @@ def _check_members(members: Any, n: int, name: str) -> IntArray:
     out = (arr < 0) | (arr >= n)
     if out.any():
         raise ParameterError(name, arr[np.flatnonzero(out)[0]].item(), f"must be node indices in [0, {n})")
-    return np.unique(arr.astype(np.int64))
+    return unique_sorted(arr)
 
 
 @dataclass(frozen=True)

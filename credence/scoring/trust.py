@@ -97,6 +97,7 @@ from typing import Any
 
 import numpy as np
 
+from credence.core.arrays import unique_sorted
 from credence.core.checks import check_int, check_real
 from credence.core.errors import ParameterError
 from credence.core.types import BoolArray, FloatArray, IntArray
@@ -170,7 +171,7 @@ def check_seeds(seeds: Any, n: int, participating: BoolArray | None = None, name
             raise ParameterError(
                 name, arr[np.flatnonzero(out)[0]].item(), f"must be node indices in [0, {n})"
             )
-        index = np.unique(arr.astype(np.int64))
+        index = unique_sorted(arr)
     else:
         raise ParameterError(name, f"dtype {arr.dtype}", "must be integer node indices or a boolean mask")
     if participating is not None:
